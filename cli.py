@@ -1,0 +1,319 @@
+"""The ``dalel`` command: parses arguments, calls the library, formats output.
+
+Exit codes: 0 success / intact; 1 verification found problems; 2 usage error; 3 some inputs
+were refused and quarantined (the rest went in); 4 missing dependency or broken environment.
+``--json`` writes machine-readable output to stdout; progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from evidence import audit as audit_mod
+from evidence import bundle, receipts
+from evidence.errors import EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE, DalelError, UsageError
+from evidence.index import Index
+from evidence.keys import PublicKey
+from evidence.privacy import observer_pseudonym
+from evidence.store import Store, default_store_path
+from pipeline.intake import KINDS, validate_kind
+from pipeline.run import BatchResult, run_batch
+from pipeline.stages import Status, Submission
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class Exit(Exception):
+    """Leave with an exit code after output was written."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _store(ctx: click.Context, local: Path | None = None) -> Store:
+    return Store.open(local or ctx.obj["store"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
+              help="The store directory (default: $DALEL_STORE or ./dalel-store).")
+@click.version_option(package_name="dalel")
+@click.pass_context
+def cli(ctx: click.Context, store_dir: Path | None) -> None:
+    """Dalel: evidence from polling stations that a court cannot wave away."""
+    ctx.obj = {"store": store_dir or default_store_path()}
+
+
+@cli.command()
+@click.option("--org", default="Dalel", show_default=True, help="Organisation name.")
+@click.pass_context
+def init(ctx: click.Context, org: str) -> None:
+    """Create a new store: folders, the log key, the pseudonym secret, public keys."""
+    store = Store.init(ctx.obj["store"], org=org)
+    out.print(f"Created store [bold]{store.root}[/] for {org}")
+    out.print(f"  log origin: {store.config.origin}")
+    out.print(f"  public key for auditors: {store.public_dir / 'log.pub'}")
+
+
+_submission_options = [
+    click.option("--observer", required=True, help="Observer ID (an IIN is pseudonymised)."),
+    click.option("--precinct", required=True, help="Precinct number."),
+    click.option("--kind", type=click.Choice(KINDS), default="other", show_default=True),
+    click.option("--channel", default="", help="How the file reached us (e.g. telegram)."),
+    click.option("--note", default="", help="A note to keep with every file."),
+    click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout."),
+]
+
+
+def submission_options(f):
+    for opt in reversed(_submission_options):
+        f = opt(f)
+    return f
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@submission_options
+@click.pass_context
+def ingest(ctx, paths, observer, precinct, kind, channel, note, as_json) -> None:
+    """Store files (folders are walked), log them and print a receipt for each."""
+    _batch(ctx, list(paths), observer, precinct, kind, channel, note, as_json, dedupe=False)
+
+
+@cli.command()
+@click.argument("inbox", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@submission_options
+@click.pass_context
+def run(ctx, inbox, observer, precinct, kind, channel, note, as_json) -> None:
+    """Run every stage over a folder; running it again over the same folder adds nothing.
+
+    A manifest.csv in the folder (file, observer, precinct, kind, channel, note) overrides
+    the options per file.
+    """
+    _batch(ctx, [inbox], observer, precinct, kind, channel, note, as_json, dedupe=True)
+
+
+def _batch(ctx, paths, observer, precinct, kind, channel, note, as_json, *, dedupe) -> None:
+    store = _store(ctx)
+    validate_kind(kind)
+    observer_pseudonym(store.secret, observer)  # a mistyped IIN stops here, before any file
+    defaults = Submission(Path("."), "", observer, str(precinct), kind, channel, note)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("ingesting", total=None)
+        result = run_batch(
+            store, paths, defaults, dedupe=dedupe,
+            progress=lambda r: bar.update(task, advance=1, description=r.subject[-40:]),
+            on_wait=lambda: err.print("waiting for another dalel process to finish writing…"),
+        )
+    _report_batch(result, as_json)
+    if result.refused:
+        raise Exit(EXIT_REFUSED)
+
+
+def _report_batch(result: BatchResult, as_json: bool) -> None:
+    rows = []
+    for r in result.results:
+        d = r.to_dict()
+        rp = result.receipt_for(r)
+        d["receipt"] = str(rp) if rp else None
+        rows.append(d)
+    summary = {
+        "stored": len(result.of(Status.DONE)),
+        "skipped": len(result.of(Status.SKIPPED)),
+        "refused": len(result.refused),
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+    }
+    if as_json:
+        emit_json({"summary": summary, "results": rows})
+        return
+    for d in rows:
+        if d["stage"] != "intake":
+            continue
+        if d["status"] == "done":
+            flags = f"  [yellow]flags: {', '.join(d['flags'])}[/]" if d.get("flags") else ""
+            out.print(f"[green]stored[/]   {d['subject']}  sha256 {d['sha256']}{flags}")
+            out.print(f"         receipt: {d['receipt']}")
+        elif d["status"] == "skipped":
+            out.print(f"[dim]skipped[/]  {d['subject']}  ({d['detail']})")
+        else:
+            out.print(f"[red]refused[/]  {d['subject']}  {d['detail']}")
+            out.print(f"         quarantined in {d.get('quarantine')}")
+    out.print(f"{summary['stored']} stored, {summary['skipped']} skipped, "
+              f"{summary['refused']} refused")
+
+
+@cli.group()
+def receipt() -> None:
+    """Receipts observers hold for the files they handed in."""
+
+
+@receipt.command("verify")
+@click.argument("receipt_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--key", "key_file", type=click.Path(path_type=Path, exists=True),
+              help="The log's public key (public/log.pub) to pin.")
+@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
+              help="Also check against this store: the log only grew, the object is intact.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def receipt_verify(ctx, receipt_file, key_file, store_dir, as_json) -> None:
+    """Check a receipt offline with nothing but the receipt and the log's public key."""
+    try:
+        data = json.loads(receipt_file.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{receipt_file} is not a receipt (not JSON: {e})") from None
+    pinned = None
+    if key_file:
+        try:
+            pinned = PublicKey.from_verifier(key_file.read_text())
+        except ValueError as e:
+            raise UsageError(f"{key_file} is not a log public key: {e}") from None
+    report = receipts.verify(data, pinned)
+    if store_dir is not None:
+        report = receipts.verify_against_store(data, report, Store.open(store_dir))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for c in report.checks:
+            colour = {"PASSED": "green", "WARNING": "yellow"}.get(c.status.value, "red")
+            reason = f" {c.reason.value}" if c.reason else ""
+            detail = f": {c.detail}" if c.detail else ""
+            out.print(f"[{colour}]{c.status.value:8}[/] {c.id}{reason}{detail}")
+        out.print(f"item {report.item_sha256}, leaf {report.leaf_index}: "
+                  + ("[green]receipt holds[/]" if report.ok else "[red]receipt does NOT hold[/]"))
+    if not report.ok:
+        raise Exit(EXIT_PROBLEMS)
+
+
+@cli.command()
+@click.option("--bundle", "bundle_dir", type=click.Path(path_type=Path, exists=True,
+                                                        file_okay=False),
+              help="Audit an exported bundle instead of a store (no private key needed).")
+@click.option("--no-rehash", is_flag=True, help="Do not re-hash objects (faster).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
+    """Check every object, entry, checkpoint and receipt; report every problem."""
+    if bundle_dir:
+        source: Any = audit_mod.BundleSource(bundle_dir)
+    else:
+        source = audit_mod.StoreSource(_store(ctx), rehash=not no_rehash)
+    with err.status("auditing…") if err.is_terminal else _nullcontext():
+        report = audit_mod.run(source)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        out.print(f"{report.entries} entries, {report.objects_checked} objects"
+                  f"{'' if report.objects_rehashed else ' (not re-hashed)'}, "
+                  f"{report.checkpoints} checkpoints, {report.receipts} receipts")
+        if report.findings:
+            t = Table("severity", "check", "item", "reason", "detail", box=None)
+            for f in report.findings:
+                t.add_row(f.severity.value, f.check, f.item[:20], f.reason.value, f.detail)
+            out.print(t)
+        out.print("[green]INTACT[/]: every check passed" if report.ok else
+                  f"[red]PROBLEMS[/]: {len(report.failures)} failed checks")
+    if not report.ok:
+        raise Exit(EXIT_PROBLEMS)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+@cli.command("export-audit")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--with-objects", is_flag=True, help="Copy the objects too.")
+@click.pass_context
+def export_audit(ctx, out_dir, with_objects) -> None:
+    """Write what an auditor needs, and nothing private, to OUT_DIR."""
+    counts = bundle.export(_store(ctx), out_dir, with_objects=with_objects)
+    out.print(f"Exported {counts['entries']} entries and {counts['objects']} object hashes "
+              f"to {out_dir}. Verify with: dalel audit --bundle {out_dir}")
+
+
+@cli.command()
+@click.argument("sha256")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx, sha256, as_json) -> None:
+    """An item's metadata and custody history (a unique prefix of the hash will do)."""
+    store = _store(ctx)
+    index = Index(store)
+    index.catch_up()
+    matches = index.find_by_prefix(sha256.lower())
+    if len(matches) != 1:
+        raise UsageError(f"{'no item' if not matches else 'several items'} match {sha256!r}",
+                         fix="give more characters of the SHA-256")
+    sha = matches[0]
+    item = index.item(sha)
+    history = index.history(sha)
+    if as_json:
+        emit_json({"item": item, "history": history})
+        return
+    first = next((e for e in history if e.get("event") == "ingest"), {})
+    out.print(f"[bold]{sha}[/]  {item['media_type'] if item else ''}  "
+              f"{item['size'] if item else ''} bytes")
+    out.print(f"precinct {first.get('precinct')}, kind {first.get('kind')}, "
+              f"name {first.get('name')!r}")
+    md = first.get("metadata", {})
+    for name, f in sorted(md.get("fields", {}).items()):
+        out.print(f"  {name}: {f.get('value')}  [dim]({f.get('source')})[/]")
+    for flag in md.get("flags", []):
+        out.print(f"  [yellow]flag[/] {flag.get('reason')}: {flag.get('detail', '')}")
+    t = Table("seq", "time", "event", "actor", "detail", box=None)
+    for e in history:
+        extra = "received again" if e.get("received_again") else e.get("channel", "")
+        t.add_row(str(e["seq"]), e.get("time", ""), e.get("event", ""),
+                  (e.get("actor") or {}).get("id") or "", extra or "")
+    out.print(t)
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx) -> None:
+    """Rebuild the SQLite index from the custody log."""
+    n = Index(_store(ctx)).rebuild()
+    out.print(f"Indexed {n} entries.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the one place that turns errors into messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="dalel", standalone_mode=False)
+    except Exit as e:
+        return e.code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return EXIT_USAGE
+    except click.ClickException as e:
+        e.show()
+        return EXIT_USAGE
+    except DalelError as e:
+        err.print(f"[red]error:[/] {e.message}")
+        if e.fix:
+            err.print(f"  fix: {e.fix}")
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""Audit: check everything, report every problem, never stop at the first.
+
+The same checks run over a store or over an exported audit bundle (no store, no private
+key). Each problem is a :class:`Finding` with a named :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from evidence import checkpoint as cp
+from evidence import custody, merkle, receipts
+from evidence.keys import PublicKey
+
+
+class Reason(str, Enum):
+    """Named reasons an audit reports."""
+
+    OBJECT_MISSING = "OBJECT_MISSING"
+    HASH_MISMATCH = "HASH_MISMATCH"
+    SIZE_MISMATCH = "SIZE_MISMATCH"
+    LINE_MALFORMED = "LINE_MALFORMED"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    KEY_UNTRUSTED = "KEY_UNTRUSTED"
+    CHAIN_BROKEN = "CHAIN_BROKEN"
+    ENTRY_MISSING = "ENTRY_MISSING"
+    ENTRY_OUT_OF_ORDER = "ENTRY_OUT_OF_ORDER"
+    LOG_TRUNCATED = "LOG_TRUNCATED"
+    TORN_APPEND = "TORN_APPEND"
+    CHECKPOINT_MALFORMED = "CHECKPOINT_MALFORMED"
+    CHECKPOINT_SIGNATURE_INVALID = "CHECKPOINT_SIGNATURE_INVALID"
+    CHECKPOINT_ORIGIN_MISMATCH = "CHECKPOINT_ORIGIN_MISMATCH"
+    CHECKPOINT_ROOT_MISMATCH = "CHECKPOINT_ROOT_MISMATCH"
+    CONSISTENCY_INVALID = "CONSISTENCY_INVALID"
+    RECEIPT_INVALID = "RECEIPT_INVALID"
+    RECEIPT_NOT_IN_LOG = "RECEIPT_NOT_IN_LOG"
+    UNCHECKPOINTED_ENTRIES = "UNCHECKPOINTED_ENTRIES"
+
+
+class Severity(str, Enum):
+    FAILED = "FAILED"
+    NOTE = "NOTE"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or note): which check, which item, why."""
+
+    check: str
+    item: str
+    reason: Reason
+    detail: str
+    severity: Severity = Severity.FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "item": self.item,
+            "reason": self.reason.value,
+            "detail": self.detail,
+            "severity": self.severity.value,
+        }
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What an audit checked and found."""
+
+    findings: tuple[Finding, ...]
+    entries: int
+    objects_checked: int
+    objects_rehashed: bool
+    checkpoints: int
+    receipts: int
+    latest_checkpoint_size: int | None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (notes allowed)."""
+        return not any(f.severity is Severity.FAILED for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.FAILED]
+
+    def reasons(self) -> set[Reason]:
+        return {f.reason for f in self.failures}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "objects_checked": self.objects_checked,
+            "objects_rehashed": self.objects_rehashed,
+            "checkpoints": self.checkpoints,
+            "receipts": self.receipts,
+            "latest_checkpoint_size": self.latest_checkpoint_size,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+class AuditSource(Protocol):
+    """What an audit reads: a store or an exported bundle."""
+
+    origin: str
+
+    def trusted_keys(self) -> list[PublicKey]: ...
+
+    def lines(self) -> Iterator[bytes]: ...
+
+    def torn_tail_bytes(self) -> int: ...
+
+    def checkpoints(self) -> list[tuple[str, str]]: ...
+
+    def receipts(self) -> Iterator[tuple[str, bytes]]: ...
+
+    def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None: ...
+
+
+def run(source: AuditSource, progress: Callable[[str, int], None] | None = None) -> AuditReport:
+    """Audit ``source``: log, objects, checkpoints and receipts."""
+    findings: list[Finding] = []
+    keys = {k.id_hex: k for k in source.trusted_keys()}
+    tree = merkle.MerkleTree()
+    prev = custody.GENESIS_PREV
+    objects: dict[str, int | None] = {}
+    log_lines: list[bytes] = []
+    expected_seq = 0
+
+    for position, line in enumerate(source.lines()):
+        tree.append(line)
+        log_lines.append(line)
+        where = f"entry {position}"
+        try:
+            rec = custody.parse_line(line)
+        except ValueError as e:
+            findings.append(Finding("log", where, Reason.LINE_MALFORMED, str(e)))
+            prev = custody.line_hash(line)
+            expected_seq = position + 1
+            continue
+        key = keys.get(rec.key_id)
+        if key is None:
+            findings.append(Finding("log", where, Reason.KEY_UNTRUSTED,
+                                    f"signed by key {rec.key_id}, which this log does not trust"))
+        elif not key.verify(rec.signature, rec.entry_bytes):
+            findings.append(Finding("log", where, Reason.SIGNATURE_INVALID,
+                                    "the signature does not match the entry's bytes"))
+        if rec.seq != position:
+            reason = Reason.ENTRY_MISSING if rec.seq > position else Reason.ENTRY_OUT_OF_ORDER
+            findings.append(Finding("log", where, reason,
+                                    f"entry says it is number {rec.seq} but stands at {position}"))
+        if rec.entry.get("prev") != prev:
+            findings.append(Finding("log", where, Reason.CHAIN_BROKEN,
+                                    "does not name the previous entry's hash"))
+        prev = rec.hash
+        expected_seq = position + 1
+        item = receipts.item_of(rec.entry)
+        if item and rec.entry.get("event") in ("ingest", "derive", "timestamp"):
+            size = rec.entry["item"].get("size")
+            objects.setdefault(item, size if isinstance(size, int) else None)
+        for extra in _extra_objects(rec.entry):
+            objects.setdefault(extra, None)
+        if progress and position % 5000 == 0:
+            progress("log", position)
+    n = tree.size
+    torn = source.torn_tail_bytes()
+    if torn:
+        findings.append(Finding("log", f"entry {n}", Reason.TORN_APPEND,
+                                f"{torn} bytes of an interrupted append after the last entry; "
+                                "never committed, moved to quarantine by the next write",
+                                Severity.NOTE))
+    del expected_seq
+
+    # Objects
+    for i, (sha, size) in enumerate(sorted(objects.items())):
+        problem = source.object_check(sha, size)
+        if problem:
+            findings.append(Finding("object", sha, problem[0], problem[1]))
+        if progress and i % 500 == 0:
+            progress("objects", i)
+
+    # Checkpoints
+    heads: list[cp.SignedCheckpoint] = []
+    for name, text in source.checkpoints():
+        try:
+            head = cp.parse(text)
+        except ValueError as e:
+            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_MALFORMED, str(e)))
+            continue
+        c = head.checkpoint
+        if c.origin != source.origin:
+            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_ORIGIN_MISMATCH,
+                                    f"origin {c.origin!r} is not this log's"))
+        if not any(head.signed_by(k) for k in keys.values()):
+            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_SIGNATURE_INVALID,
+                                    "not signed by a trusted log key"))
+        if c.size > n:
+            findings.append(Finding("checkpoint", name, Reason.LOG_TRUNCATED,
+                                    f"checkpoint covers {c.size} entries, the log has {n}"))
+        elif c.root != tree.root(c.size):
+            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_ROOT_MISMATCH,
+                                    f"root of the first {c.size} entries differs from the "
+                                    "signed one"))
+        heads.append(head)
+    heads.sort(key=lambda h: h.checkpoint.size)
+    for a, b in zip(heads, heads[1:]):
+        ca, cb = a.checkpoint, b.checkpoint
+        if ca.size == 0 or cb.size > n:
+            continue
+        proof = tree.consistency_proof(ca.size, cb.size)
+        if not merkle.verify_consistency(ca.size, cb.size, ca.root, cb.root, proof):
+            findings.append(Finding("checkpoint", f"{ca.size}->{cb.size}",
+                                    Reason.CONSISTENCY_INVALID,
+                                    "the later checkpoint does not extend the earlier one"))
+    latest = heads[-1].checkpoint if heads else None
+    if latest is None and n:
+        findings.append(Finding("checkpoint", "-", Reason.UNCHECKPOINTED_ENTRIES,
+                                f"{n} entries and no checkpoint yet", Severity.NOTE))
+    elif latest is not None and latest.size < n:
+        findings.append(Finding("checkpoint", f"{latest.size}", Reason.UNCHECKPOINTED_ENTRIES,
+                                f"{n - latest.size} entries after the latest checkpoint; the "
+                                "next write signs them", Severity.NOTE))
+
+    # Receipts
+    n_receipts = 0
+    trusted = next(iter(keys.values()), None)
+    for name, data in source.receipts():
+        n_receipts += 1
+        try:
+            receipt = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            findings.append(Finding("receipt", name, Reason.RECEIPT_INVALID, f"not JSON: {e}"))
+            continue
+        rep = receipts.verify(receipt, trusted)
+        for f in rep.failures:
+            findings.append(Finding("receipt", name, Reason.RECEIPT_INVALID,
+                                    f"{f.reason.value if f.reason else f.id}: {f.detail}"))
+        if rep.leaf_index is None:
+            continue
+        idx = rep.leaf_index
+        if idx >= n or log_lines[idx] != receipt.get("entry_line", "").encode():
+            findings.append(Finding("receipt", name, Reason.RECEIPT_NOT_IN_LOG,
+                                    f"the log has no such entry at {idx}"))
+            continue
+        try:
+            rhead = cp.parse(receipt["checkpoint"]).checkpoint
+        except (KeyError, ValueError):
+            continue
+        if latest is not None and 0 < rhead.size <= min(latest.size, n):
+            proof = tree.consistency_proof(rhead.size, latest.size)
+            if not merkle.verify_consistency(rhead.size, latest.size, rhead.root, latest.root,
+                                             proof):
+                findings.append(Finding("receipt", name, Reason.CONSISTENCY_INVALID,
+                                        "the store's latest checkpoint does not extend the "
+                                        "receipt's"))
+    return AuditReport(
+        findings=tuple(findings),
+        entries=n,
+        objects_checked=len(objects),
+        objects_rehashed=getattr(source, "rehash", True),
+        checkpoints=len(heads),
+        receipts=n_receipts,
+        latest_checkpoint_size=latest.size if latest else None,
+    )
+
+
+def _extra_objects(entry: dict[str, Any]) -> list[str]:
+    """Other objects an entry names as stored (e.g. a timestamp token, a crop)."""
+    out = []
+    for k in ("token_sha256",):
+        v = entry.get(k)
+        if isinstance(v, str):
+            out.append(v)
+    for o in entry.get("objects", []) or []:
+        if isinstance(o, dict) and isinstance(o.get("sha256"), str):
+            out.append(o["sha256"])
+    return out
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+# --- sources -------------------------------------------------------------------------------
+class StoreSource:
+    """Audit a live store (read-only; takes no lock)."""
+
+    def __init__(self, store, *, rehash: bool = True) -> None:
+        from evidence.store import torn_tail
+
+        self.store = store
+        self.origin = store.config.origin
+        self.rehash = rehash
+        self._torn = torn_tail
+
+    def trusted_keys(self) -> list[PublicKey]:
+        return [self.store.public_key()]
+
+    def lines(self) -> Iterator[bytes]:
+        return self.store.log_lines()
+
+    def torn_tail_bytes(self) -> int:
+        return self._torn(self.store.log_path)
+
+    def checkpoints(self) -> list[tuple[str, str]]:
+        return [(p.name, p.read_text()) for p in self.store.checkpoint_paths()]
+
+    def receipts(self) -> Iterator[tuple[str, bytes]]:
+        for p in self.store.receipt_paths():
+            yield p.name, p.read_bytes()
+
+    def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
+        path = self.store.objects.path(sha256)
+        if not path.is_file():
+            return Reason.OBJECT_MISSING, "the log names this object but the store lacks it"
+        if size is not None and path.stat().st_size != size:
+            return Reason.SIZE_MISMATCH, f"{path.stat().st_size} bytes, the log says {size}"
+        if self.rehash:
+            actual = self.store.objects.hash_of(sha256)
+            if actual != sha256:
+                return Reason.HASH_MISMATCH, f"the stored bytes hash to {actual}"
+        return None
+
+
+class BundleSource:
+    """Audit an exported bundle: log, checkpoints, receipts, public key, object hashes."""
+
+    def __init__(self, root: Path) -> None:
+        from evidence.store import read_log_lines, torn_tail
+
+        self.root = root
+        manifest = json.loads((root / "bundle.json").read_text())
+        self.origin = manifest["origin"]
+        self._read = read_log_lines
+        self._torn = torn_tail
+        self.listed: dict[str, int] = {}
+        for row in (root / "objects.txt").read_text().splitlines():
+            if row.strip():
+                sha, size = row.split()[:2]
+                self.listed[sha] = int(size)
+        self.rehash = (root / "objects").is_dir()
+
+    def trusted_keys(self) -> list[PublicKey]:
+        return [PublicKey.from_verifier((self.root / "public" / "log.pub").read_text())]
+
+    def lines(self) -> Iterator[bytes]:
+        return self._read(self.root / "log" / "custody.jsonl")
+
+    def torn_tail_bytes(self) -> int:
+        return self._torn(self.root / "log" / "custody.jsonl")
+
+    def checkpoints(self) -> list[tuple[str, str]]:
+        return [(p.name, p.read_text())
+                for p in sorted((self.root / "log" / "checkpoints").glob("*.note"))]
+
+    def receipts(self) -> Iterator[tuple[str, bytes]]:
+        for p in sorted((self.root / "receipts").glob("*.json")):
+            yield p.name, p.read_bytes()
+
+    def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
+        from evidence.objects import sha256_stream
+
+        if sha256 not in self.listed:
+            return Reason.OBJECT_MISSING, "the log names this object; the bundle does not list it"
+        if size is not None and self.listed[sha256] != size:
+            return Reason.SIZE_MISMATCH, f"listed with {self.listed[sha256]} bytes, log says {size}"
+        if self.rehash:
+            path = self.root / "objects" / sha256
+            if not path.is_file():
+                return Reason.OBJECT_MISSING, "listed, but not in the bundle's objects/"
+            with open(path, "rb") as f:
+                actual = sha256_stream(f)[0]
+            if actual != sha256:
+                return Reason.HASH_MISMATCH, f"the bundled bytes hash to {actual}"
+        return None

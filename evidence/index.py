@@ -1,0 +1,184 @@
+"""The SQLite index over the custody log: fast look-ups, rebuildable at any time.
+
+The log is the source of truth; this index is derived from it (``catch_up`` replays what
+it has not seen; ``rebuild`` starts over). It is reached through SQLAlchemy Core so that
+a coalition can point it at PostgreSQL without touching the stages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from evidence import custody
+
+if TYPE_CHECKING:
+    from evidence.store import Store
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("event", String, index=True),
+    Column("time", String),
+    Column("actor", String, index=True),
+    Column("subject", String(64), index=True),
+    Column("precinct", String, index=True),
+    Column("kind", String),
+    Column("line_hash", String(64)),
+    Column("entry", Text),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer),
+    Column("media_type", String),
+    Column("precinct", String, index=True),
+    Column("kind", String, index=True),
+    Column("first_seq", Integer),
+    Column("derived_from", String(64), index=True),
+)
+
+
+def _engine(store: Store) -> Engine:
+    return create_engine(f"sqlite:///{store.index_path}", future=True)
+
+
+class Index:
+    """The index of one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = _engine(store)
+        metadata.create_all(self.engine)
+
+    def last_seq(self) -> int:
+        """Highest indexed sequence number, -1 when empty."""
+        with self.engine.connect() as c:
+            v = c.execute(select(func.max(entries.c.seq))).scalar()
+        return -1 if v is None else int(v)
+
+    def catch_up(self) -> int:
+        """Index every log entry not yet indexed; returns how many were added."""
+        start = self.last_seq() + 1
+        added = 0
+        batch: list[tuple[int, bytes]] = []
+        with self.engine.begin() as c:
+            for seq, line in enumerate(self.store.log_lines()):
+                if seq < start:
+                    continue
+                batch.append((seq, line))
+                if len(batch) >= 2000:
+                    added += self._index(c, batch)
+                    batch = []
+            if batch:
+                added += self._index(c, batch)
+        return added
+
+    def rebuild(self) -> int:
+        """Drop everything and index the whole log again."""
+        with self.engine.begin() as c:
+            for t in (entries, items, meta):
+                c.execute(delete(t))
+        return self.catch_up()
+
+    def _index(self, c, batch: list[tuple[int, bytes]]) -> int:
+        rows, item_rows = [], []
+        for seq, line in batch:
+            e = custody.parse_line(line).entry
+            item = e.get("item") if isinstance(e.get("item"), dict) else {}
+            subject = item.get("sha256") if item else e.get("subject")
+            rows.append(
+                {
+                    "seq": seq,
+                    "event": e.get("event"),
+                    "time": e.get("time"),
+                    "actor": (e.get("actor") or {}).get("id"),
+                    "subject": subject,
+                    "precinct": e.get("precinct"),
+                    "kind": e.get("kind"),
+                    "line_hash": custody.line_hash(line),
+                    "entry": json.dumps(e, ensure_ascii=False),
+                }
+            )
+            if item and e.get("event") in ("ingest", "derive"):
+                item_rows.append(
+                    {
+                        "sha256": item["sha256"],
+                        "size": item.get("size"),
+                        "media_type": item.get("media_type"),
+                        "precinct": e.get("precinct"),
+                        "kind": e.get("kind"),
+                        "first_seq": seq,
+                        "derived_from": item.get("derived_from"),
+                    }
+                )
+        c.execute(insert(entries), rows)
+        for r in item_rows:
+            exists = c.execute(select(items.c.sha256).where(items.c.sha256 == r["sha256"]))
+            if exists.first() is None:
+                c.execute(insert(items), [r])
+        return len(rows)
+
+    # --- queries ---------------------------------------------------------------------
+    def item(self, sha256: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(items).where(items.c.sha256 == sha256)).mappings().first()
+        return dict(row) if row else None
+
+    def history(self, sha256: str) -> list[dict[str, Any]]:
+        """Every entry about an item, oldest first."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(entries.c.seq, entries.c.entry)
+                .where(entries.c.subject == sha256)
+                .order_by(entries.c.seq)
+            ).all()
+        return [json.loads(r.entry) for r in rows]
+
+    def entries_by_event(self, event: str) -> Iterator[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(entries.c.entry).where(entries.c.event == event).order_by(entries.c.seq)
+            ).all()
+        for r in rows:
+            yield json.loads(r.entry)
+
+    def items_where(self, *, kind: str | None = None,
+                    precinct: str | None = None) -> list[dict[str, Any]]:
+        q = select(items).where(items.c.derived_from.is_(None))
+        if kind:
+            q = q.where(items.c.kind == kind)
+        if precinct:
+            q = q.where(items.c.precinct == str(precinct))
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(q.order_by(items.c.first_seq)).mappings()]
+
+    def find_by_prefix(self, prefix: str) -> list[str]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(items.c.sha256).where(items.c.sha256.like(prefix + "%")).limit(5)
+            ).all()
+        return [r.sha256 for r in rows]

@@ -1,0 +1,446 @@
+"""The store: one directory holding objects, the custody log, checkpoints, receipts, keys.
+
+Layout (see ``shared/design.md``)::
+
+    config.toml               store id, origin, organisation, precinct locations
+    objects/ab/cdef…          write-once blobs named by SHA-256
+    log/custody.jsonl         the append-only custody log (source of truth)
+    log/checkpoints/N.note    signed checkpoints, N = tree size (zero-padded)
+    receipts/SEQ.json         one receipt per received file
+    keys/                     private (0700): log key, pseudonym secret
+    public/                   what an auditor needs: log.pub (verifier key), log.pem
+    quarantine/               refused inputs, byte for byte, with their reason
+    index.sqlite              an index over objects and log, rebuildable
+
+Writers take an exclusive lock (``lock``); readers never need it. Every append is
+recoverable: a crash at any moment leaves a store that passes ``audit``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import secrets
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from evidence import checkpoint as cp
+from evidence import custody, merkle, receipts
+from evidence.errors import StoreBusy, StoreCorrupt, StoreExists, StoreNotFound
+from evidence.keys import PublicKey, SigningKey, public_pem, write_private
+from evidence.objects import FileBlobStore, fsync_dir
+
+LOG_KEY_FILE = "log.ed25519.pem"
+SECRET_FILE = "pseudonym.secret"
+RECEIPTED_EVENTS = frozenset({"ingest"})
+DEFAULT_LOCK_WAIT = 600.0
+
+
+def default_store_path() -> Path:
+    """``$DALEL_STORE`` or ``./dalel-store``."""
+    return Path(os.environ.get("DALEL_STORE", "dalel-store"))
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[:40] or "org"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """What ``config.toml`` says."""
+
+    store_id: str
+    origin: str
+    org: str
+    created: str
+    precincts: dict[str, dict[str, float]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def precinct_location(self, precinct: str) -> tuple[float, float] | None:
+        p = self.precincts.get(str(precinct))
+        if p and "lat" in p and "lon" in p:
+            return float(p["lat"]), float(p["lon"])
+        return None
+
+    def precinct_radius_km(self, precinct: str, default: float = 2.0) -> float:
+        p = self.precincts.get(str(precinct)) or {}
+        return float(p.get("radius_km", default))
+
+
+class Store:
+    """An opened store. Use :meth:`init` or :meth:`open`."""
+
+    def __init__(self, root: Path, config: StoreConfig) -> None:
+        self.root = root
+        self.config = config
+        self.objects = FileBlobStore(root / "objects")
+        self._log_key: SigningKey | None = None
+        self._secret: bytes | None = None
+
+    # --- paths -----------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.root / "log" / "custody.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "log" / "checkpoints"
+
+    @property
+    def receipts_dir(self) -> Path:
+        return self.root / "receipts"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def public_dir(self) -> Path:
+        return self.root / "public"
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.sqlite"
+
+    # --- creation and opening --------------------------------------------------------
+    @classmethod
+    def init(cls, root: Path, org: str = "Dalel") -> Store:
+        """Create a new store at ``root``; refuse to touch an existing one."""
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise StoreExists(
+                f"{root} already exists and is not empty; Dalel never touches an existing store",
+                fix="choose another --store directory",
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        for d in ("objects", "log/checkpoints", "receipts", "quarantine", "public"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "keys").mkdir(mode=0o700, exist_ok=True)
+        store_id = str(uuid.uuid4())
+        origin = f"dalel.kz/{_slug(org)}/{store_id[:8]}"
+        config = {
+            "store": {
+                "id": store_id,
+                "origin": origin,
+                "org": org,
+                "created": custody.utc_now(),
+                "format": 1,
+            },
+            "precincts": {},
+        }
+        key = SigningKey.generate(origin)
+        write_private(root / "keys" / LOG_KEY_FILE, key.private_pem())
+        write_private(root / "keys" / SECRET_FILE, secrets.token_bytes(32))
+        (root / "public" / "log.pub").write_text(key.public.verifier() + "\n")
+        (root / "public" / "log.pem").write_bytes(public_pem(key.public.raw))
+        (root / "log" / "custody.jsonl").touch()
+        (root / "config.toml").write_bytes(tomli_w.dumps(config).encode())
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root: Path) -> Store:
+        """Open an existing store."""
+        cfg_path = root / "config.toml"
+        if not cfg_path.is_file():
+            raise StoreNotFound(
+                f"no Dalel store at {root}",
+                fix=f"create one with: dalel --store {root} init --org NAME",
+            )
+        try:
+            raw = tomllib.loads(cfg_path.read_text())
+            s = raw["store"]
+            config = StoreConfig(
+                store_id=s["id"],
+                origin=s["origin"],
+                org=s.get("org", ""),
+                created=s.get("created", ""),
+                precincts=raw.get("precincts", {}),
+                raw=raw,
+            )
+        except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+            raise StoreCorrupt(f"{cfg_path} cannot be read: {e}") from None
+        return cls(root, config)
+
+    # --- keys ------------------------------------------------------------------------
+    @property
+    def log_key(self) -> SigningKey:
+        if self._log_key is None:
+            pem = (self.keys_dir / LOG_KEY_FILE).read_bytes()
+            self._log_key = SigningKey.from_pem(self.config.origin, pem)
+        return self._log_key
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = (self.keys_dir / SECRET_FILE).read_bytes()
+        return self._secret
+
+    def public_key(self) -> PublicKey:
+        """The log's public key as published in ``public/log.pub``."""
+        return PublicKey.from_verifier((self.public_dir / "log.pub").read_text())
+
+    # --- reading ---------------------------------------------------------------------
+    def log_lines(self) -> Iterator[bytes]:
+        """Every complete line of the custody log (without newline), in order."""
+        yield from read_log_lines(self.log_path)
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Checkpoint files, oldest first."""
+        return sorted(self.checkpoints_dir.glob("*.note"))
+
+    def latest_checkpoint(self) -> cp.SignedCheckpoint | None:
+        paths = self.checkpoint_paths()
+        return cp.parse(paths[-1].read_text()) if paths else None
+
+    def receipt_paths(self) -> list[Path]:
+        return sorted(self.receipts_dir.glob("*.json"))
+
+    def load_tree(self) -> merkle.MerkleTree:
+        """The Merkle tree over the current log."""
+        return merkle.MerkleTree(merkle.leaf_hash(line) for line in self.log_lines())
+
+    # --- writing ---------------------------------------------------------------------
+    def writer(self, *, wait: float = DEFAULT_LOCK_WAIT, on_wait=None) -> Writer:
+        """An exclusive writer; use as a context manager."""
+        return Writer(self, wait=wait, on_wait=on_wait)
+
+
+def read_log_lines(path: Path) -> Iterator[bytes]:
+    """Complete lines of a log file; a torn final fragment (no newline) is not yielded."""
+    with open(path, "rb") as f:
+        for line in f:
+            if line.endswith(b"\n"):
+                yield line[:-1]
+
+
+def torn_tail(path: Path) -> int:
+    """Bytes after the last newline of the log (an interrupted append), 0 when none."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb") as f:
+        back = min(size, 1 << 16)
+        while True:
+            f.seek(size - back)
+            chunk = f.read(back)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                return back - i - 1
+            if back == size:
+                return size
+            back = min(size, back * 4)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An entry appended by a writer."""
+
+    seq: int
+    line: bytes
+    entry: dict[str, Any]
+
+
+@dataclass
+class Commit:
+    """What a writer's commit produced."""
+
+    checkpoint: Path | None = None
+    receipts: dict[int, Path] = field(default_factory=dict)
+
+
+class Writer:
+    """Holds the store's write lock; appends entries; on commit writes a checkpoint and receipts.
+
+    Order of durability: objects (fsynced before they are named in an entry), log lines,
+    fsync of the log, the signed checkpoint (temp + rename), receipts, the index.
+    """
+
+    def __init__(self, store: Store, *, wait: float, on_wait=None) -> None:
+        self.store = store
+        self._wait = wait
+        self._on_wait = on_wait
+        self._lock_fd: int | None = None
+        self._log_fd: int | None = None
+        self.appended: list[Appended] = []
+        self.commit_result: Commit | None = None
+
+    def __enter__(self) -> Writer:
+        self._acquire()
+        try:
+            self._recover_torn_tail()
+            self.tree = merkle.MerkleTree()
+            self.last_hash = custody.GENESIS_PREV
+            for line in self.store.log_lines():
+                self.tree.append(line)
+                self.last_hash = custody.line_hash(line)
+            self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit_result = self.commit()
+        finally:
+            if self._log_fd is not None:
+                os.close(self._log_fd)
+                self._log_fd = None
+            self._release()
+
+    # --- lock ------------------------------------------------------------------------
+    def _acquire(self) -> None:
+        fd = os.open(self.store.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self._wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise StoreBusy(
+                        "another Dalel process has been writing to this store for too long",
+                        fix="wait for it to finish, or check for a stuck process",
+                    ) from None
+                if not told and self._on_wait:
+                    self._on_wait()
+                    told = True
+                time.sleep(0.05)
+        self._lock_fd = fd
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- recovery --------------------------------------------------------------------
+    def _recover_torn_tail(self) -> None:
+        """Move an interrupted, never-committed append out of the log into quarantine."""
+        path = self.store.log_path
+        n = torn_tail(path)
+        if not n:
+            return
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(size - n)
+            fragment = f.read()
+        qdir = self.store.quarantine_dir / f"{_stamp()}-torn-log-append"
+        qdir.mkdir(parents=True)
+        (qdir / "fragment").write_bytes(fragment)
+        (qdir / "reason.json").write_bytes(
+            custody.canonical(
+                {"reason": "TORN_LOG_APPEND", "detail": "an append was interrupted before it "
+                 "completed; the fragment was never part of the log", "bytes": n}
+            )
+        )
+        fsync_dir(qdir)
+        os.truncate(path, size - n)
+
+    # --- appending -------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    def append(self, entry: dict[str, Any]) -> Appended:
+        """Sign and append one entry; ``seq``, ``prev``, ``v`` and ``time`` are filled in."""
+        assert self._log_fd is not None, "writer is not open"
+        full = dict(entry)
+        full["v"] = custody.FORMAT_VERSION
+        full["seq"] = self.tree.size
+        full["prev"] = self.last_hash
+        full.setdefault("time", custody.utc_now())
+        line = custody.make_line(full, self.store.log_key)
+        data = line + b"\n"
+        written = os.write(self._log_fd, data)
+        if written != len(data):  # pragma: no cover - a full disk
+            raise OSError(errno.ENOSPC, "short write to the custody log")
+        self.tree.append(line)
+        self.last_hash = custody.line_hash(line)
+        appended = Appended(full["seq"], line, full)
+        self.appended.append(appended)
+        return appended
+
+    def commit(self) -> Commit:
+        """fsync the log, sign a checkpoint, write every receipt still owed, update the index."""
+        assert self._log_fd is not None
+        os.fsync(self._log_fd)
+        result = Commit()
+        latest = self.store.latest_checkpoint()
+        size = self.tree.size
+        if size and (latest is None or latest.checkpoint.size < size):
+            text = cp.sign(cp.Checkpoint(self.store.config.origin, size, self.tree.root()),
+                           self.store.log_key)
+            path = self.store.checkpoints_dir / f"{size:012d}.note"
+            _atomic_write(path, text.encode())
+            result.checkpoint = path
+            latest = cp.parse(text)
+        if latest is not None:
+            result.receipts = self._write_owed_receipts(latest)
+        from evidence.index import Index
+
+        Index(self.store).catch_up()
+        return result
+
+    def _write_owed_receipts(self, head: cp.SignedCheckpoint) -> dict[int, Path]:
+        """Receipts for every receipted entry from the last completed mark up to ``head``."""
+        mark_path = self.store.receipts_dir / ".upto"
+        try:
+            upto = int(mark_path.read_text())
+        except (FileNotFoundError, ValueError):
+            upto = 0
+        written: dict[int, Path] = {}
+        pubkey = self.store.log_key.public
+        for seq, line in enumerate(self.store.log_lines()):
+            if seq < upto:
+                continue
+            if seq >= head.checkpoint.size:
+                break
+            record = custody.parse_line(line)
+            if record.entry.get("event") not in RECEIPTED_EVENTS:
+                continue
+            path = self.store.receipts_dir / f"{seq:08d}.json"
+            if not path.exists():
+                receipt = receipts.build(line, seq, self.tree, head, pubkey)
+                _atomic_write(path, receipts.dumps(receipt))
+            written[seq] = path
+        fsync_dir(self.store.receipts_dir)
+        _atomic_write(mark_path, str(head.checkpoint.size).encode())
+        return written
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+atomic_write = _atomic_write

@@ -1,0 +1,268 @@
+"""Intake: find the files handed in, store them, log them, quarantine what is refused.
+
+Walking never follows a symlink out of the tree it was given, never reads a whole file
+into memory, and never stops a batch for one bad file: a refused file goes to quarantine
+byte for byte with its reason and a ``refused`` custody entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import stat
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evidence import custody, privacy
+from evidence.errors import InvalidObserverId, UsageError
+from evidence.media import detect_media_type
+from evidence.metadata import extract_metadata
+from evidence.objects import CHUNK, fsync_dir, sha256_stream
+from pipeline.stages import Context, Item, StageResult, Status, Submission
+
+KINDS = ("protocol", "violation", "act", "video", "other")
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "observer", "precinct", "kind", "channel", "note")
+
+
+# Named reasons a file is refused.
+EMPTY_FILE = "EMPTY_FILE"
+UNREADABLE = "UNREADABLE"
+NOT_REGULAR_FILE = "NOT_REGULAR_FILE"
+SYMLINK_OUTSIDE_TREE = "SYMLINK_OUTSIDE_TREE"
+MANIFEST_ROW_INVALID = "MANIFEST_ROW_INVALID"
+NOT_FOUND = "NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A path refused before intake could read it."""
+
+    path: Path
+    relpath: str
+    reason: str
+    detail: str
+    submission: Submission | None = None
+
+
+def safe_text(text: str) -> str:
+    """Text that is safe to log and print: valid UTF-8, no control characters."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in text)
+
+
+def validate_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}", fix=f"use one of: {', '.join(KINDS)}")
+    return kind
+
+
+# --- finding the files ------------------------------------------------------------------
+def collect(paths: list[Path], defaults: Submission) -> Iterator[Submission | Rejected]:
+    """Every file under ``paths``, each with its submitter's details (manifest overrides)."""
+    for given in paths:
+        if given.is_symlink() and not given.exists():
+            yield Rejected(given, given.name, NOT_FOUND, "a symbolic link to nothing")
+            continue
+        if not given.exists():
+            yield Rejected(given, given.name, NOT_FOUND, "no such file or folder")
+            continue
+        if given.is_dir():
+            yield from _walk(given, defaults)
+        else:
+            yield _with(defaults, given, given.name)
+
+
+def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
+    root_real = root.resolve()
+    manifest = _read_manifest(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        here = Path(dirpath)
+        for name in sorted(filenames + [d for d in dirnames if (here / d).is_symlink()]):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if rel == MANIFEST:
+                continue
+            row = manifest.get(rel)
+            if isinstance(row, Rejected):
+                yield Rejected(path, rel, row.reason, row.detail)
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root_real):
+                    yield Rejected(path, rel, SYMLINK_OUTSIDE_TREE,
+                                   f"points outside the folder handed in ({os.readlink(path)}); "
+                                   "not followed")
+                    continue
+                if target.is_dir():
+                    continue  # its files are reached inside the tree
+            sub = _with(defaults, path, rel)
+            if row:
+                sub = Submission(path, rel, **{**_defaults_dict(sub), **row})
+            yield sub
+
+
+def _defaults_dict(s: Submission) -> dict[str, str]:
+    return {"observer": s.observer, "precinct": s.precinct, "kind": s.kind,
+            "channel": s.channel, "note": s.note}
+
+
+def _with(defaults: Submission, path: Path, rel: str) -> Submission:
+    return Submission(path, rel, defaults.observer, defaults.precinct, defaults.kind,
+                      defaults.channel, defaults.note)
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    """``manifest.csv`` rows by file; a bad row becomes a Rejected for that file."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    rows: dict[str, Any] = {}
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.DictReader(f)
+        for lineno, row in enumerate(reader, start=2):
+            name = (row.get("file") or "").strip()
+            if not name:
+                continue
+            values = {k: (row.get(k) or "").strip() for k in MANIFEST_COLUMNS[1:]}
+            values = {k: v for k, v in values.items() if v}
+            if "kind" in values and values["kind"] not in KINDS:
+                rows[name] = Rejected(root / name, name, MANIFEST_ROW_INVALID,
+                                      f"{MANIFEST} line {lineno}: unknown kind {values['kind']!r}")
+                continue
+            rows[name] = values
+    return rows
+
+
+# --- the intake stage -------------------------------------------------------------------
+class IntakeStage:
+    """Store a submitted file, extract its metadata, and append its custody entry."""
+
+    name = "intake"
+
+    def run(self, sub: Submission | Rejected, ctx: Context) -> StageResult:
+        if isinstance(sub, Rejected):
+            return quarantine(ctx, sub, None)
+        store = ctx.store
+        try:
+            actor = privacy.observer_pseudonym(store.secret, sub.observer)
+        except InvalidObserverId as e:
+            return quarantine(ctx, Rejected(sub.path, sub.relpath, MANIFEST_ROW_INVALID,
+                                            e.message, sub), None)
+        try:
+            st = os.stat(sub.path)
+            if not stat.S_ISREG(st.st_mode):
+                return quarantine(ctx, Rejected(sub.path, sub.relpath, NOT_REGULAR_FILE,
+                                                "not a regular file (a device, pipe or socket)",
+                                                sub), actor)
+            if st.st_size == 0:
+                return quarantine(ctx, Rejected(sub.path, sub.relpath, EMPTY_FILE,
+                                                "the file has no bytes", sub), actor)
+            with open(sub.path, "rb") as f:
+                stored = store.objects.put_stream(f)
+        except OSError as e:
+            return quarantine(ctx, Rejected(sub.path, sub.relpath, UNREADABLE,
+                                            f"could not be read: {e.strerror or e}", sub), actor)
+        if stored.size == 0:
+            return quarantine(ctx, Rejected(sub.path, sub.relpath, EMPTY_FILE,
+                                            "the file had no bytes when read", sub), actor)
+        secret = store.secret
+        name = privacy.scrub(secret, safe_text(sub.path.name))
+        relpath = privacy.scrub(secret, safe_text(sub.relpath))
+        key = (stored.sha256, actor, sub.precinct, relpath)
+        history = _history(ctx, stored.sha256)
+        if ctx.dedupe and (key in ctx.seen or any(_source_key(e) == key for e in history)):
+            return StageResult(self.name, sub.relpath, Status.SKIPPED,
+                               "already received from this observer for this precinct")
+        ctx.seen.add(key)
+        obj_path = store.objects.path(stored.sha256)
+        media = detect_media_type(obj_path, name=sub.path.name)
+        received = datetime.now(UTC)
+        location = store.config.precinct_location(sub.precinct)
+        meta = extract_metadata(
+            obj_path, media, received_at=received, precinct_location=location,
+            max_distance_km=store.config.precinct_radius_km(sub.precinct),
+        )
+        first = next((e for e in history if e.get("event") == "ingest"), None)
+        entry: dict[str, Any] = {
+            "event": "ingest",
+            "time": custody.rfc3339(received),
+            "actor": {"role": "observer", "id": actor},
+            "item": {"sha256": stored.sha256, "size": stored.size, "media_type": media.mime},
+            "media": media.to_dict(),
+            "name": name,
+            "path": relpath,
+            "precinct": str(sub.precinct),
+            "kind": sub.kind,
+            "channel": privacy.scrub(secret, safe_text(sub.channel)),
+            "note": privacy.scrub(secret, safe_text(sub.note)),
+            "metadata": meta.to_dict(),
+        }
+        if first is not None:
+            entry["received_again"] = {"first_seq": first["seq"],
+                                       "first_observer": first["actor"]["id"]}
+        appended = ctx.writer.append(entry)
+        item = Item(stored.sha256, str(sub.precinct), sub.kind, media.mime, stored.size)
+        detail = "stored" if stored.new else "received again; stored once"
+        return StageResult(self.name, sub.relpath, Status.DONE, detail, item,
+                           (appended.seq,), {"flags": [f["reason"] for f in
+                                                       meta.to_dict()["flags"]]})
+
+
+def _source_key(entry: dict[str, Any]) -> tuple[str, ...]:
+    return (entry.get("item", {}).get("sha256"), entry.get("actor", {}).get("id"),
+            entry.get("precinct"), entry.get("path"))
+
+
+def _history(ctx: Context, sha256: str) -> list[dict[str, Any]]:
+    """Committed and uncommitted entries about ``sha256``."""
+    done = ctx.index.history(sha256)
+    pending = [a.entry for a in ctx.writer.appended
+               if a.entry.get("item", {}).get("sha256") == sha256]
+    seen = {e["seq"] for e in done}
+    return done + [e for e in pending if e["seq"] not in seen]
+
+
+def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
+    """Keep a refused input byte for byte with its reason, and log the refusal."""
+    store = ctx.store
+    secret = store.secret
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    qdir = store.quarantine_dir / f"{stamp}-{len(ctx.writer.appended):06d}"
+    qdir.mkdir(parents=True)
+    copied: dict[str, Any] = {"copied": False}
+    if rej.reason not in (SYMLINK_OUTSIDE_TREE, NOT_REGULAR_FILE, NOT_FOUND):
+        try:
+            with open(rej.path, "rb") as src, open(qdir / "original", "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            with open(qdir / "original", "rb") as f:
+                sha, size = sha256_stream(f)
+            copied = {"copied": True, "sha256": sha, "size": size}
+        except OSError as e:
+            copied = {"copied": False, "error": safe_text(str(e.strerror or e))}
+    sub = rej.submission
+    reason = {
+        "reason": rej.reason,
+        "detail": privacy.scrub(secret, safe_text(rej.detail)),
+        "name": privacy.scrub(secret, safe_text(rej.path.name)),
+        "path": privacy.scrub(secret, safe_text(rej.relpath)),
+        "observer": actor,
+        "precinct": sub.precinct if sub else None,
+        **copied,
+    }
+    (qdir / "reason.json").write_bytes(custody.canonical(reason) + b"\n")
+    fsync_dir(qdir)
+    entry = {"event": "refused", "actor": {"role": "observer", "id": actor},
+             "quarantine": qdir.name, **{k: v for k, v in reason.items() if k != "observer"}}
+    appended = ctx.writer.append(entry)
+    return StageResult("intake", rej.relpath, Status.REFUSED,
+                       f"{rej.reason}: {reason['detail']}", None, (appended.seq,),
+                       {"reason": rej.reason, "quarantine": str(qdir)})

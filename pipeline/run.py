@@ -1,0 +1,73 @@
+"""Run the stages, in their order, over a batch of files handed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evidence.index import Index
+from evidence.store import Store
+from pipeline import order
+from pipeline.intake import collect
+from pipeline.stages import Context, StageResult, Status, Submission
+
+COMMIT_EVERY = 500  # files; receipts appear as a long batch goes, not only at its end
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: every stage result, the receipts written, the last checkpoint."""
+
+    results: list[StageResult] = field(default_factory=list)
+    receipts: dict[int, Path] = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+    def of(self, status: Status, stage: str = "intake") -> list[StageResult]:
+        return [r for r in self.results if r.stage == stage and r.status is status]
+
+    @property
+    def refused(self) -> list[StageResult]:
+        return self.of(Status.REFUSED)
+
+    def receipt_for(self, result: StageResult) -> Path | None:
+        return next((self.receipts[s] for s in result.entries if s in self.receipts), None)
+
+
+def run_batch(
+    store: Store,
+    paths: list[Path],
+    defaults: Submission,
+    *,
+    dedupe: bool,
+    progress: Callable[[StageResult], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> BatchResult:
+    """Intake every file under ``paths``, then every item stage, under one writer lock."""
+    batch = BatchResult()
+    with store.writer(on_wait=on_wait) as writer:
+        index = Index(store)
+        index.catch_up()
+        ctx = Context(store, writer, index, dedupe=dedupe)
+        since_commit = 0
+        for sub in collect(paths, defaults):
+            result = order.INTAKE.run(sub, ctx)
+            batch.results.append(result)
+            if progress:
+                progress(result)
+            if result.item is not None:
+                for stage in order.ITEM_STAGES:
+                    batch.results.append(stage.run(result.item, ctx))
+            since_commit += 1
+            if since_commit >= COMMIT_EVERY:
+                _absorb(batch, writer.commit())
+                since_commit = 0
+    if writer.commit_result is not None:
+        _absorb(batch, writer.commit_result)
+    return batch
+
+
+def _absorb(batch: BatchResult, commit) -> None:
+    batch.receipts.update(commit.receipts)
+    if commit.checkpoint is not None:
+        batch.checkpoint = commit.checkpoint

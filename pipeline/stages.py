@@ -1,0 +1,87 @@
+"""The one shape every stage has: ``run(item, ctx) -> StageResult``, idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from evidence.index import Index
+from evidence.store import Store, Writer
+
+
+class Status(str, Enum):
+    DONE = "done"  # the stage did its work now
+    SKIPPED = "skipped"  # nothing to do (already done, or not for this item)
+    REFUSED = "refused"  # input refused and quarantined with its reason
+    FAILED = "failed"  # the stage could not do its work; recorded, the batch goes on
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A file handed in, before intake: where it is and what the submitter said of it."""
+
+    path: Path
+    relpath: str
+    observer: str
+    precinct: str
+    kind: str = "other"
+    channel: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    """An item in the store, as later stages see it."""
+
+    sha256: str
+    precinct: str
+    kind: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage did to one item."""
+
+    stage: str
+    subject: str
+    status: Status
+    detail: str = ""
+    item: Item | None = None
+    entries: tuple[int, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "subject": self.subject,
+            "status": self.status.value,
+            "detail": self.detail,
+            "sha256": self.item.sha256 if self.item else None,
+            "entries": list(self.entries),
+            **self.data,
+        }
+
+
+@dataclass
+class Context:
+    """What stages share in one run: the store, its open writer, options, progress."""
+
+    store: Store
+    writer: Writer
+    index: Index
+    dedupe: bool = False  # `run`: a file already received from the same source adds nothing
+    progress: Callable[[str], None] = lambda message: None
+    seen: set[tuple[str, ...]] = field(default_factory=set)
+
+
+class Stage(Protocol):
+    """A pipeline stage."""
+
+    name: str
+
+    def run(self, item: Any, ctx: Context) -> StageResult: ...

@@ -252,7 +252,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             rhead = cp.parse(receipt["checkpoint"]).checkpoint
         except (KeyError, ValueError):
             continue
-        if latest is not None and 0 < rhead.size <= min(latest.size, n):
+        if latest is not None and 0 < rhead.size <= latest.size <= n:
             proof = tree.consistency_proof(rhead.size, latest.size)
             if not merkle.verify_consistency(rhead.size, latest.size, rhead.root, latest.root,
                                              proof):

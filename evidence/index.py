@@ -97,6 +97,15 @@ class Index:
                 added += self._index(c, batch)
         return added
 
+    def add(self, lines: list[tuple[int, bytes]]) -> int:
+        """Index lines a writer has just committed (skipping any already indexed)."""
+        start = self.last_seq() + 1
+        todo = [(seq, line) for seq, line in lines if seq >= start]
+        if not todo:
+            return 0
+        with self.engine.begin() as c:
+            return self._index(c, todo)
+
     def rebuild(self) -> int:
         """Drop everything and index the whole log again."""
         with self.engine.begin() as c:

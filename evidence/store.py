@@ -38,7 +38,7 @@ from evidence import checkpoint as cp
 from evidence import custody, merkle, receipts
 from evidence.errors import StoreBusy, StoreCorrupt, StoreExists, StoreNotFound
 from evidence.keys import PublicKey, SigningKey, public_pem, write_private
-from evidence.objects import FileBlobStore, fsync_dir
+from evidence.objects import FileBlobStore, fsync_dir, sync_filesystem
 
 LOG_KEY_FILE = "log.ed25519.pem"
 SECRET_FILE = "pseudonym.secret"
@@ -276,6 +276,9 @@ class Writer:
         self._lock_fd: int | None = None
         self._log_fd: int | None = None
         self.appended: list[Appended] = []
+        self._pending: list[Appended] = []
+        self._committed: list[Appended] = []
+        self._indexed = 0
         self.commit_result: Commit | None = None
 
     def __enter__(self) -> Writer:
@@ -288,6 +291,11 @@ class Writer:
                 self.tree.append(line)
                 self.last_hash = custody.line_hash(line)
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
+            self.store.objects.durable_each = False  # commit syncs the file system once
+            from evidence.index import Index
+
+            self.index = Index(self.store)
+            self.index.catch_up()
         except BaseException:
             self._release()
             raise
@@ -301,6 +309,7 @@ class Writer:
             if self._log_fd is not None:
                 os.close(self._log_fd)
                 self._log_fd = None
+            self.store.objects.durable_each = True
             self._release()
 
     # --- lock ------------------------------------------------------------------------
@@ -363,7 +372,11 @@ class Writer:
         return self.tree.size
 
     def append(self, entry: dict[str, Any]) -> Appended:
-        """Sign and append one entry; ``seq``, ``prev``, ``v`` and ``time`` are filled in."""
+        """Sign one entry and queue it; ``seq``, ``prev``, ``v`` and ``time`` are filled in.
+
+        Queued entries reach the log at the next :meth:`commit`, after the objects they
+        name are durable.
+        """
         assert self._log_fd is not None, "writer is not open"
         full = dict(entry)
         full["v"] = custody.FORMAT_VERSION
@@ -371,21 +384,33 @@ class Writer:
         full["prev"] = self.last_hash
         full.setdefault("time", custody.utc_now())
         line = custody.make_line(full, self.store.log_key)
-        data = line + b"\n"
-        written = os.write(self._log_fd, data)
-        if written != len(data):  # pragma: no cover - a full disk
-            raise OSError(errno.ENOSPC, "short write to the custody log")
         self.tree.append(line)
         self.last_hash = custody.line_hash(line)
         appended = Appended(full["seq"], line, full)
         self.appended.append(appended)
+        self._pending.append(appended)
         return appended
 
     def commit(self) -> Commit:
-        """fsync the log, sign a checkpoint, write every receipt still owed, update the index."""
+        """Make the queued entries durable, sign a checkpoint, write the receipts owed.
+
+        Order: objects and quarantine (one syncfs), log lines (one write, fsync), the signed
+        checkpoint (temp, fsync, rename), receipts (then one syncfs), the receipts mark, the
+        index. A crash anywhere leaves a store that passes audit; the next writer finishes
+        what was owed.
+        """
         assert self._log_fd is not None
-        os.fsync(self._log_fd)
         result = Commit()
+        if self._pending:
+            sync_filesystem(self.store.root)
+            data = b"".join(a.line + b"\n" for a in self._pending)
+            view = memoryview(data)
+            while view:
+                n = os.write(self._log_fd, view)
+                view = view[n:]
+            os.fsync(self._log_fd)
+            self._committed.extend(self._pending)
+            self._pending = []
         latest = self.store.latest_checkpoint()
         size = self.tree.size
         if size and (latest is None or latest.checkpoint.size < size):
@@ -397,10 +422,22 @@ class Writer:
             latest = cp.parse(text)
         if latest is not None:
             result.receipts = self._write_owed_receipts(latest)
-        from evidence.index import Index
-
-        Index(self.store).catch_up()
+        self.index.add([(a.seq, a.line) for a in self._committed[self._indexed:]])
+        self._indexed = len(self._committed)
         return result
+
+    def _lines_from(self, start: int, stop: int) -> Iterator[tuple[int, bytes]]:
+        """Log lines ``start..stop-1``: from memory when this writer wrote them."""
+        first_mine = self._committed[0].seq if self._committed else stop
+        if start < first_mine:
+            for seq, line in enumerate(self.store.log_lines()):
+                if seq >= min(first_mine, stop):
+                    break
+                if seq >= start:
+                    yield seq, line
+        for a in self._committed:
+            if start <= a.seq < stop:
+                yield a.seq, a.line
 
     def _write_owed_receipts(self, head: cp.SignedCheckpoint) -> dict[int, Path]:
         """Receipts for every receipted entry from the last completed mark up to ``head``."""
@@ -411,20 +448,17 @@ class Writer:
             upto = 0
         written: dict[int, Path] = {}
         pubkey = self.store.log_key.public
-        for seq, line in enumerate(self.store.log_lines()):
-            if seq < upto:
-                continue
-            if seq >= head.checkpoint.size:
-                break
+        for seq, line in self._lines_from(upto, head.checkpoint.size):
             record = custody.parse_line(line)
             if record.entry.get("event") not in RECEIPTED_EVENTS:
                 continue
             path = self.store.receipts_dir / f"{seq:08d}.json"
             if not path.exists():
                 receipt = receipts.build(line, seq, self.tree, head, pubkey)
-                _atomic_write(path, receipts.dumps(receipt))
+                _atomic_write(path, receipts.dumps(receipt), durable=False)
             written[seq] = path
-        fsync_dir(self.store.receipts_dir)
+        if written:
+            sync_filesystem(self.store.root)
         _atomic_write(mark_path, str(head.checkpoint.size).encode())
         return written
 
@@ -433,14 +467,18 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write to a temp file and rename over ``path``; fsync both unless the caller syncs
+    the file system itself afterwards."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 atomic_write = _atomic_write

@@ -149,6 +149,7 @@ class IntakeStage:
         if isinstance(sub, Rejected):
             return quarantine(ctx, sub, None)
         store = ctx.store
+        shown = privacy.scrub(store.secret, safe_text(sub.relpath))
         try:
             actor = privacy.observer_pseudonym(store.secret, sub.observer)
         except InvalidObserverId as e:
@@ -173,11 +174,11 @@ class IntakeStage:
                                             "the file had no bytes when read", sub), actor)
         secret = store.secret
         name = privacy.scrub(secret, safe_text(sub.path.name))
-        relpath = privacy.scrub(secret, safe_text(sub.relpath))
+        relpath = shown
         key = (stored.sha256, actor, sub.precinct, relpath)
         history = _history(ctx, stored.sha256)
         if ctx.dedupe and (key in ctx.seen or any(_source_key(e) == key for e in history)):
-            return StageResult(self.name, sub.relpath, Status.SKIPPED,
+            return StageResult(self.name, shown, Status.SKIPPED,
                                "already received from this observer for this precinct")
         ctx.seen.add(key)
         obj_path = store.objects.path(stored.sha256)
@@ -207,9 +208,10 @@ class IntakeStage:
             entry["received_again"] = {"first_seq": first["seq"],
                                        "first_observer": first["actor"]["id"]}
         appended = ctx.writer.append(entry)
+        ctx.received.setdefault(stored.sha256, []).append(appended.entry)
         item = Item(stored.sha256, str(sub.precinct), sub.kind, media.mime, stored.size)
         detail = "stored" if stored.new else "received again; stored once"
-        return StageResult(self.name, sub.relpath, Status.DONE, detail, item,
+        return StageResult(self.name, shown, Status.DONE, detail, item,
                            (appended.seq,), {"flags": [f["reason"] for f in
                                                        meta.to_dict()["flags"]]})
 
@@ -222,8 +224,7 @@ def _source_key(entry: dict[str, Any]) -> tuple[str, ...]:
 def _history(ctx: Context, sha256: str) -> list[dict[str, Any]]:
     """Committed and uncommitted entries about ``sha256``."""
     done = ctx.index.history(sha256)
-    pending = [a.entry for a in ctx.writer.appended
-               if a.entry.get("item", {}).get("sha256") == sha256]
+    pending = ctx.received.get(sha256, [])
     seen = {e["seq"] for e in done}
     return done + [e for e in pending if e["seq"] not in seen]
 
@@ -263,6 +264,6 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     entry = {"event": "refused", "actor": {"role": "observer", "id": actor},
              "quarantine": qdir.name, **{k: v for k, v in reason.items() if k != "observer"}}
     appended = ctx.writer.append(entry)
-    return StageResult("intake", rej.relpath, Status.REFUSED,
+    return StageResult("intake", reason["path"], Status.REFUSED,
                        f"{rej.reason}: {reason['detail']}", None, (appended.seq,),
                        {"reason": rej.reason, "quarantine": str(qdir)})

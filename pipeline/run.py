@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evidence.index import Index
 from evidence.store import Store
 from pipeline import order
 from pipeline.intake import collect
 from pipeline.stages import Context, StageResult, Status, Submission
 
-COMMIT_EVERY = 500  # files; receipts appear as a long batch goes, not only at its end
+#: Files between commits: receipts appear as a long batch goes, not only at its end.
+COMMIT_EVERY = int(os.environ.get("DALEL_COMMIT_EVERY", "500"))
 
 
 @dataclass
@@ -46,9 +47,7 @@ def run_batch(
     """Intake every file under ``paths``, then every item stage, under one writer lock."""
     batch = BatchResult()
     with store.writer(on_wait=on_wait) as writer:
-        index = Index(store)
-        index.catch_up()
-        ctx = Context(store, writer, index, dedupe=dedupe)
+        ctx = Context(store, writer, writer.index, dedupe=dedupe)
         since_commit = 0
         for sub in collect(paths, defaults):
             result = order.INTAKE.run(sub, ctx)

@@ -77,6 +77,8 @@ class Context:
     dedupe: bool = False  # `run`: a file already received from the same source adds nothing
     progress: Callable[[str], None] = lambda message: None
     seen: set[tuple[str, ...]] = field(default_factory=set)
+    #: ingest entries appended in this run, by item hash
+    received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class Stage(Protocol):

@@ -1,0 +1,41 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test`.
+# Each installs what it needs: Debian packages (with sudo when not root) and a .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz ffmpeg poppler-utils \
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 openssl \
+	fonts-dejavu-core fonts-noto-core
+
+.PHONY: demo test deps venv bench clean-demo
+
+deps: .deps-stamp
+.deps-stamp: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+test: deps venv
+	$(BIN)/python -m pytest -q
+
+demo: deps venv
+	$(BIN)/python demo/demo.py
+
+bench: deps venv
+	$(BIN)/python bench/store_bench.py
+
+clean-demo:
+	rm -rf demo/out

@@ -1,0 +1,84 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+VALID_IIN = "870412300416"  # a valid check digit
+OTHER_IIN = "900101500129"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def dalel(capsys):
+    """Run the CLI in-process: ``dalel("--store", d, "audit")`` -> CliResult."""
+    from cli import main
+
+    def run(*args: str | os.PathLike) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def dalel_subprocess(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
+    """Run the CLI as a separate process (for kills and concurrency)."""
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+
+
+def make_photo(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path, format="JPEG" if path.suffix.lower() in
+                                        (".jpg", ".jpeg") else None)
+    return path
+
+
+@pytest.fixture
+def store_dir(tmp_path) -> Path:
+    from evidence.store import Store
+
+    d = tmp_path / "store"
+    Store.init(d, org="Test Coalition")
+    return d
+
+
+@pytest.fixture
+def inbox(tmp_path) -> Path:
+    d = tmp_path / "inbox"
+    make_photo(d / "protocol-1.jpg", (200, 30, 30))
+    make_photo(d / "protocol-2.jpg", (30, 200, 30))
+    make_photo(d / "violations" / "stuffing.jpg", (30, 30, 200))
+    return d
+
+
+@pytest.fixture
+def filled_store(store_dir, inbox, dalel) -> Path:
+    """A store with three ingested photos in two batches (two checkpoints)."""
+    r = dalel("--store", store_dir, "ingest", inbox / "protocol-1.jpg", inbox / "protocol-2.jpg",
+              "--observer", VALID_IIN, "--precinct", "101", "--kind", "protocol")
+    assert r.code == 0, r.err
+    r = dalel("--store", store_dir, "ingest", inbox / "violations", "--observer", OTHER_IIN,
+              "--precinct", "101", "--kind", "violation")
+    assert r.code == 0, r.err
+    return store_dir

@@ -1,0 +1,109 @@
+"""Killing an ingest at any moment leaves an intact store; two writers never corrupt it."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evidence import audit, receipts
+from evidence.store import Store
+from tests.conftest import ROOT, dalel_subprocess
+
+
+def _folder(root: Path, n: int, tag: str) -> Path:
+    root.mkdir(parents=True)
+    for i in range(n):
+        (root / f"{tag}-{i:04d}.txt").write_bytes(f"{tag} evidence {i}\n".encode() * 20)
+    return root
+
+
+def _check_intact(store_dir: Path) -> int:
+    store = Store.open(store_dir)
+    report = audit.run(audit.StoreSource(store))
+    assert report.ok, [f.to_dict() for f in report.failures]
+    key = store.public_key()
+    n = 0
+    for p in store.receipt_paths():
+        r = json.loads(p.read_text())
+        rep = receipts.verify_against_store(r, receipts.verify(r, key), store)
+        assert rep.ok, (p, [c.to_dict() for c in rep.failures])
+        n += 1
+    return n
+
+
+def _start_ingest(store_dir: Path, folder: Path, observer: str,
+                  commit_every: int = 500) -> subprocess.Popen:
+    import os
+
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "--store", str(store_dir), "ingest", str(folder),
+         "--observer", observer, "--precinct", "4", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        env={**os.environ, "DALEL_COMMIT_EVERY": str(commit_every)})
+
+
+@pytest.mark.slow
+def test_kill_at_many_points_leaves_a_store_that_passes_audit(store_dir, tmp_path):
+    rng = random.Random(20261121)
+    t0 = time.monotonic()
+    p = _start_ingest(store_dir, _folder(tmp_path / "warm", 150, "warm"), "obs-warm", 7)
+    p.communicate(timeout=300)
+    full = time.monotonic() - t0
+    assert p.returncode == 0
+    receipted = _check_intact(store_dir)
+    kills = 0
+    for round_ in range(16):
+        folder = _folder(tmp_path / f"batch{round_}", 150, f"b{round_}")
+        p = _start_ingest(store_dir, folder, f"obs-{round_}", 7)
+        time.sleep(rng.uniform(0.05, full * 1.1))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.communicate(timeout=300)
+        now = _check_intact(store_dir)
+        assert now >= receipted, "a receipt disappeared"
+        receipted = now
+    assert kills >= 8, f"only {kills} of 16 runs were killed mid-way"
+    assert receipted > 150, "kills mid-batch left no committed receipts to check"
+    # The next writer finishes what was owed: every logged ingest gets its receipt.
+    r = dalel_subprocess("--store", store_dir, "ingest", _folder(tmp_path / "last", 3, "last"),
+                         "--observer", "obs-last", "--precinct", "4")
+    assert r.returncode == 0, r.stderr
+    store = Store.open(store_dir)
+    ingests = sum(1 for line in store.log_lines() if b'"event":"ingest"' in line)
+    assert _check_intact(store_dir) == ingests
+
+
+def test_a_torn_append_is_a_note_then_moved_to_quarantine(filled_store, tmp_path):
+    log = filled_store / "log" / "custody.jsonl"
+    with open(log, "ab") as f:
+        f.write(b'{"entry":{"actor":')
+    report = audit.run(audit.StoreSource(Store.open(filled_store)))
+    assert report.ok
+    assert audit.Reason.TORN_APPEND in {f.reason for f in report.findings}
+    r = dalel_subprocess("--store", filled_store, "ingest", _folder(tmp_path / "x", 1, "x"),
+                         "--observer", "obs-x", "--precinct", "1")
+    assert r.returncode == 0, r.stderr
+    assert log.read_bytes().endswith(b"\n")
+    frag = [q for q in (filled_store / "quarantine").iterdir() if q.name.endswith("torn-log-append")]
+    assert len(frag) == 1 and (frag[0] / "fragment").read_bytes() == b'{"entry":{"actor":'
+    assert _check_intact(filled_store) == 4
+
+
+def test_two_ingests_at_once_do_not_corrupt_the_log(store_dir, tmp_path):
+    a = _start_ingest(store_dir, _folder(tmp_path / "a", 120, "a"), "obs-a")
+    b = _start_ingest(store_dir, _folder(tmp_path / "b", 120, "b"), "obs-b")
+    for p in (a, b):
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert _check_intact(store_dir) == 240
+    seqs = [json.loads(l)["entry"]["seq"] for l in
+            (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()]
+    assert seqs == list(range(240))

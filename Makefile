@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz ffmpeg poppler-utils \
-	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 openssl \
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 libheif-examples openssl \
 	fonts-dejavu-core fonts-noto-core
 
 .PHONY: demo test deps venv bench clean-demo

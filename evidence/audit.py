@@ -130,25 +130,25 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     tree = merkle.MerkleTree()
     prev = custody.GENESIS_PREV
     objects: dict[str, int | None] = {}
-    log_lines: list[bytes] = []
-    expected_seq = 0
+    bad_signatures: set[int] = set()
 
     for position, line in enumerate(source.lines()):
         tree.append(line)
-        log_lines.append(line)
         where = f"entry {position}"
         try:
             rec = custody.parse_line(line)
         except ValueError as e:
             findings.append(Finding("log", where, Reason.LINE_MALFORMED, str(e)))
             prev = custody.line_hash(line)
-            expected_seq = position + 1
+            bad_signatures.add(position)
             continue
         key = keys.get(rec.key_id)
         if key is None:
+            bad_signatures.add(position)
             findings.append(Finding("log", where, Reason.KEY_UNTRUSTED,
                                     f"signed by key {rec.key_id}, which this log does not trust"))
         elif not key.verify(rec.signature, rec.entry_bytes):
+            bad_signatures.add(position)
             findings.append(Finding("log", where, Reason.SIGNATURE_INVALID,
                                     "the signature does not match the entry's bytes"))
         if rec.seq != position:
@@ -159,7 +159,6 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             findings.append(Finding("log", where, Reason.CHAIN_BROKEN,
                                     "does not name the previous entry's hash"))
         prev = rec.hash
-        expected_seq = position + 1
         item = receipts.item_of(rec.entry)
         if item and rec.entry.get("event") in ("ingest", "derive", "timestamp"):
             size = rec.entry["item"].get("size")
@@ -175,7 +174,6 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                                 f"{torn} bytes of an interrupted append after the last entry; "
                                 "never committed, moved to quarantine by the next write",
                                 Severity.NOTE))
-    del expected_seq
 
     # Objects
     for i, (sha, size) in enumerate(sorted(objects.items())):
@@ -229,6 +227,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
 
     # Receipts
     n_receipts = 0
+    consistent: dict[tuple[int, bytes], bool] = {}
     trusted = next(iter(keys.values()), None)
     for name, data in source.receipts():
         n_receipts += 1
@@ -237,25 +236,33 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             findings.append(Finding("receipt", name, Reason.RECEIPT_INVALID, f"not JSON: {e}"))
             continue
-        rep = receipts.verify(receipt, trusted)
+        idx = receipt.get("leaf_index") if isinstance(receipt, dict) else None
+        line_text = receipt.get("entry_line") if isinstance(receipt, dict) else None
+        line = line_text.encode() if isinstance(line_text, str) else b""
+        in_log = (isinstance(idx, int) and 0 <= idx < n
+                  and tree.leaf(idx) == merkle.leaf_hash(line))
+        known = line if in_log and idx not in bad_signatures else None
+        rep = receipts.verify(receipt, trusted, verified_line=known)
         for f in rep.failures:
             findings.append(Finding("receipt", name, Reason.RECEIPT_INVALID,
                                     f"{f.reason.value if f.reason else f.id}: {f.detail}"))
         if rep.leaf_index is None:
             continue
-        idx = rep.leaf_index
-        if idx >= n or log_lines[idx] != receipt.get("entry_line", "").encode():
+        if not in_log:
             findings.append(Finding("receipt", name, Reason.RECEIPT_NOT_IN_LOG,
-                                    f"the log has no such entry at {idx}"))
+                                    f"the log has no such entry at {rep.leaf_index}"))
             continue
         try:
             rhead = cp.parse(receipt["checkpoint"]).checkpoint
         except (KeyError, ValueError):
             continue
         if latest is not None and 0 < rhead.size <= latest.size <= n:
-            proof = tree.consistency_proof(rhead.size, latest.size)
-            if not merkle.verify_consistency(rhead.size, latest.size, rhead.root, latest.root,
-                                             proof):
+            key_ = (rhead.size, rhead.root)
+            if key_ not in consistent:  # the receipts of one batch share a checkpoint
+                proof = tree.consistency_proof(rhead.size, latest.size)
+                consistent[key_] = merkle.verify_consistency(rhead.size, latest.size,
+                                                             rhead.root, latest.root, proof)
+            if not consistent[key_]:
                 findings.append(Finding("receipt", name, Reason.CONSISTENCY_INVALID,
                                         "the store's latest checkpoint does not extend the "
                                         "receipt's"))

@@ -426,18 +426,21 @@ class Writer:
         self._indexed = len(self._committed)
         return result
 
-    def _lines_from(self, start: int, stop: int) -> Iterator[tuple[int, bytes]]:
-        """Log lines ``start..stop-1``: from memory when this writer wrote them."""
+    def _entries_from(self, start: int, stop: int) -> Iterator[tuple[int, bytes, dict]]:
+        """Log lines ``start..stop-1`` with their entries: from memory when this writer
+        wrote them, else from the log (after a crash, the previous writer's)."""
         first_mine = self._committed[0].seq if self._committed else stop
         if start < first_mine:
             for seq, line in enumerate(self.store.log_lines()):
                 if seq >= min(first_mine, stop):
                     break
                 if seq >= start:
-                    yield seq, line
-        for a in self._committed:
-            if start <= a.seq < stop:
-                yield a.seq, a.line
+                    yield seq, line, custody.parse_line(line).entry
+        lo = max(0, start - first_mine)
+        for a in self._committed[lo:]:
+            if a.seq >= stop:
+                break
+            yield a.seq, a.line, a.entry
 
     def _write_owed_receipts(self, head: cp.SignedCheckpoint) -> dict[int, Path]:
         """Receipts for every receipted entry from the last completed mark up to ``head``."""
@@ -448,13 +451,12 @@ class Writer:
             upto = 0
         written: dict[int, Path] = {}
         pubkey = self.store.log_key.public
-        for seq, line in self._lines_from(upto, head.checkpoint.size):
-            record = custody.parse_line(line)
-            if record.entry.get("event") not in RECEIPTED_EVENTS:
+        for seq, line, entry in self._entries_from(upto, head.checkpoint.size):
+            if entry.get("event") not in RECEIPTED_EVENTS:
                 continue
             path = self.store.receipts_dir / f"{seq:08d}.json"
             if not path.exists():
-                receipt = receipts.build(line, seq, self.tree, head, pubkey)
+                receipt = receipts.build(line, entry, seq, self.tree, head, pubkey)
                 _atomic_write(path, receipts.dumps(receipt), durable=False)
             written[seq] = path
         if written:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from evidence import audit as audit_mod
 from evidence import bundle, receipts
+from evidence.flag_text import message_for
 from evidence.errors import EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE, DalelError, UsageError
 from evidence.index import Index
 from evidence.keys import PublicKey
@@ -278,7 +279,7 @@ def show(ctx, sha256, as_json) -> None:
     for name, f in sorted(md.get("fields", {}).items()):
         out.print(f"  {name}: {f.get('value')}  [dim]({f.get('source')})[/]")
     for flag in md.get("flags", []):
-        out.print(f"  [yellow]flag[/] {flag.get('reason')}: {flag.get('detail', '')}")
+        out.print(f"  [yellow]flag {flag.get('reason')}[/]: {message_for(flag)}")
     t = Table("seq", "time", "event", "actor", "detail", box=None)
     for e in history:
         extra = "received again" if e.get("received_again") else e.get("channel", "")

@@ -288,6 +288,24 @@ def show(ctx, sha256, as_json) -> None:
     out.print(t)
 
 
+@cli.group()
+def precinct() -> None:
+    """Precincts: where they are, so that photos taken far away are flagged."""
+
+
+@precinct.command("set")
+@click.argument("number")
+@click.option("--lat", type=float, required=True, help="Latitude, decimal degrees.")
+@click.option("--lon", type=float, required=True, help="Longitude, decimal degrees.")
+@click.option("--radius-km", type=float, default=1.0, show_default=True,
+              help="Photos with GPS farther than this are flagged.")
+@click.pass_context
+def precinct_set(ctx, number, lat, lon, radius_km) -> None:
+    """Record a precinct's location."""
+    _store(ctx).set_precinct_location(number, lat, lon, radius_km)
+    out.print(f"Precinct {number}: {lat:.5f}, {lon:.5f} (within {radius_km:g} km)")
+
+
 @cli.command()
 @click.pass_context
 def reindex(ctx) -> None:

@@ -36,7 +36,7 @@ import tomli_w
 
 from evidence import checkpoint as cp
 from evidence import custody, merkle, receipts
-from evidence.errors import StoreBusy, StoreCorrupt, StoreExists, StoreNotFound
+from evidence.errors import StoreBusy, StoreCorrupt, StoreExists, StoreNotFound, UsageError
 from evidence.keys import PublicKey, SigningKey, public_pem, write_private
 from evidence.objects import FileBlobStore, fsync_dir, sync_filesystem
 
@@ -174,6 +174,19 @@ class Store:
         except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
             raise StoreCorrupt(f"{cfg_path} cannot be read: {e}") from None
         return cls(root, config)
+
+    def set_precinct_location(self, precinct: str, lat: float, lon: float,
+                              radius_km: float) -> None:
+        """Record where a precinct is, so photos taken far from it are flagged."""
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or radius_km <= 0:
+            raise UsageError("latitude must be within ±90, longitude within ±180, and the "
+                             "radius positive")
+        raw = dict(self.config.raw)
+        precincts = dict(raw.get("precincts", {}))
+        precincts[str(precinct)] = {"lat": lat, "lon": lon, "radius_km": radius_km}
+        raw["precincts"] = precincts
+        _atomic_write(self.root / "config.toml", tomli_w.dumps(raw).encode())
+        self.config = Store.open(self.root).config
 
     # --- keys ------------------------------------------------------------------------
     @property

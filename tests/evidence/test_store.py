@@ -144,3 +144,21 @@ def test_export_audit_bundle_verifies_without_store_or_keys(filled_store, tmp_pa
     (out / "log" / "custody.jsonl").write_bytes(b"".join(lines[:-1]))
     r = dalel("audit", "--bundle", out, "--json")
     assert r.code == 1 and "LOG_TRUNCATED" in {f["reason"] for f in r.json()["findings"]}
+
+
+def test_photo_far_from_its_precinct_is_flagged(store_dir, tmp_path, dalel):
+    from evidence.testing.samples import PhotoExif, write_jpeg
+
+    photo = write_jpeg(tmp_path / "p.jpg", 3, PhotoExif(gps=(43.2389, 76.8897)))
+    assert dalel("--store", store_dir, "precinct", "set", "12", "--lat", "43.2390",
+                 "--lon", "76.8890", "--radius-km", "1").code == 0
+    assert dalel("--store", store_dir, "precinct", "set", "13", "--lat", "51.1694",
+                 "--lon", "71.4491").code == 0
+    assert dalel("--store", store_dir, "precinct", "set", "14", "--lat", "95",
+                 "--lon", "0").code == 2
+    near = dalel("--store", store_dir, "ingest", photo, "--observer", "o", "--precinct", "12",
+                 "--json").json()["results"][0]
+    far = dalel("--store", store_dir, "ingest", photo, "--observer", "o", "--precinct", "13",
+                "--json").json()["results"][0]
+    assert "gps-far-from-precinct" not in near["flags"]
+    assert "gps-far-from-precinct" in far["flags"]

@@ -19,8 +19,8 @@ from rich.table import Table
 
 from evidence import audit as audit_mod
 from evidence import bundle, receipts
-from evidence.flag_text import message_for
 from evidence.errors import EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE, DalelError, UsageError
+from evidence.flag_text import message_for
 from evidence.index import Index
 from evidence.keys import PublicKey
 from evidence.privacy import observer_pseudonym

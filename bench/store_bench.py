@@ -52,7 +52,7 @@ def make_media(folder: Path, total_bytes: int) -> list[Path]:
         if i % 40 == 39:
             p = folder / f"clip-{videos:03d}.mp4"
             subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
-                            f"testsrc2=size=1280x720:rate=25:duration=8", "-f", "lavfi", "-i",
+                            "testsrc2=size=1280x720:rate=25:duration=8", "-f", "lavfi", "-i",
                             "anoisesrc=d=8", "-c:v", "libx264", "-preset", "ultrafast",
                             "-b:v", "20M", "-shortest", "-metadata",
                             "creation_time=2026-11-15T18:00:00Z", str(p)], check=True)

@@ -7,6 +7,7 @@ key). Each problem is a :class:`Finding` with a named :class:`Reason`.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -207,7 +208,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                                     "signed one"))
         heads.append(head)
     heads.sort(key=lambda h: h.checkpoint.size)
-    for a, b in zip(heads, heads[1:]):
+    for a, b in itertools.pairwise(heads):
         ca, cb = a.checkpoint, b.checkpoint
         if ca.size == 0 or cb.size > n:
             continue

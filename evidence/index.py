@@ -84,12 +84,12 @@ class Index:
         """Index every log entry not yet indexed; returns how many were added."""
         start = self.last_seq() + 1
         added = 0
-        batch: list[tuple[int, bytes]] = []
+        batch: list[tuple[int, bytes, dict[str, Any]]] = []
         with self.engine.begin() as c:
             for seq, line in enumerate(self.store.log_lines()):
                 if seq < start:
                     continue
-                batch.append((seq, line))
+                batch.append((seq, line, custody.parse_line(line).entry))
                 if len(batch) >= 2000:
                     added += self._index(c, batch)
                     batch = []
@@ -97,10 +97,11 @@ class Index:
                 added += self._index(c, batch)
         return added
 
-    def add(self, lines: list[tuple[int, bytes]]) -> int:
-        """Index lines a writer has just committed (skipping any already indexed)."""
+    def add(self, lines: list[tuple[int, bytes, dict[str, Any]]]) -> int:
+        """Index lines a writer has just committed, with their parsed entries (skipping any
+        already indexed)."""
         start = self.last_seq() + 1
-        todo = [(seq, line) for seq, line in lines if seq >= start]
+        todo = [t for t in lines if t[0] >= start]
         if not todo:
             return 0
         with self.engine.begin() as c:
@@ -113,10 +114,9 @@ class Index:
                 c.execute(delete(t))
         return self.catch_up()
 
-    def _index(self, c, batch: list[tuple[int, bytes]]) -> int:
+    def _index(self, c, batch: list[tuple[int, bytes, dict[str, Any]]]) -> int:
         rows, item_rows = [], []
-        for seq, line in batch:
-            e = custody.parse_line(line).entry
+        for seq, line, e in batch:
             item = e.get("item") if isinstance(e.get("item"), dict) else {}
             subject = item.get("sha256") if item else e.get("subject")
             rows.append(
@@ -129,7 +129,7 @@ class Index:
                     "precinct": e.get("precinct"),
                     "kind": e.get("kind"),
                     "line_hash": custody.line_hash(line),
-                    "entry": json.dumps(e, ensure_ascii=False),
+                    "entry": custody.entry_text(line),
                 }
             )
             if item and e.get("event") in ("ingest", "derive"):

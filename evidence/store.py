@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import tomli_w
 
@@ -288,13 +288,11 @@ class Writer:
         self._on_wait = on_wait
         self._lock_fd: int | None = None
         self._log_fd: int | None = None
-        self.appended: list[Appended] = []
         self._pending: list[Appended] = []
         self._committed: list[Appended] = []
-        self._indexed = 0
         self.commit_result: Commit | None = None
 
-    def __enter__(self) -> Writer:
+    def __enter__(self) -> Self:
         self._acquire()
         try:
             self._recover_torn_tail()
@@ -400,7 +398,6 @@ class Writer:
         self.tree.append(line)
         self.last_hash = custody.line_hash(line)
         appended = Appended(full["seq"], line, full)
-        self.appended.append(appended)
         self._pending.append(appended)
         return appended
 
@@ -435,8 +432,9 @@ class Writer:
             latest = cp.parse(text)
         if latest is not None:
             result.receipts = self._write_owed_receipts(latest)
-        self.index.add([(a.seq, a.line) for a in self._committed[self._indexed:]])
-        self._indexed = len(self._committed)
+        self.index.add([(a.seq, a.line, a.entry) for a in self._committed])
+        # Receipted and indexed: keep nothing more in memory, however long the batch.
+        self._committed = []
         return result
 
     def _entries_from(self, start: int, stop: int) -> Iterator[tuple[int, bytes, dict]]:
@@ -449,11 +447,11 @@ class Writer:
                     break
                 if seq >= start:
                     yield seq, line, custody.parse_line(line).entry
-        lo = max(0, start - first_mine)
-        for a in self._committed[lo:]:
+        for a in self._committed:
             if a.seq >= stop:
                 break
-            yield a.seq, a.line, a.entry
+            if a.seq >= start:
+                yield a.seq, a.line, a.entry
 
     def _write_owed_receipts(self, head: cp.SignedCheckpoint) -> dict[int, Path]:
         """Receipts for every receipted entry from the last completed mark up to ``head``."""

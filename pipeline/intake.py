@@ -234,7 +234,7 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     store = ctx.store
     secret = store.secret
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    qdir = store.quarantine_dir / f"{stamp}-{len(ctx.writer.appended):06d}"
+    qdir = store.quarantine_dir / f"{stamp}-{ctx.writer.size:08d}"
     qdir.mkdir(parents=True)
     copied: dict[str, Any] = {"copied": False}
     if rej.reason not in (SYMLINK_OUTSIDE_TREE, NOT_REGULAR_FILE, NOT_FOUND):

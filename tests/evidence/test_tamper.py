@@ -6,9 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from evidence import audit, receipts
+from evidence import audit, custody, receipts
 from evidence.keys import SigningKey
-from evidence import custody
 from evidence.store import Store
 
 

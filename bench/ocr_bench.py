@@ -1,0 +1,153 @@
+"""Benchmark of protocol reading on synthetic photographed protocols.
+
+    .venv/bin/python bench/ocr_bench.py [--per-cell N] [--seed S] [--baseline N] [--save DIR]
+
+Per tier (clean scan, photo, hard photo) and per script (typed, handwritten): accuracy of
+accepted fields, coverage (accepted / all fields), silent errors (accepted but wrong),
+review and unreadable counts, and seconds per image on one core (Tesseract runs with
+OMP_THREAD_LIMIT=1; run this with nothing else heavy on the machine). ``--baseline N``
+also runs plain ``tesseract --psm 3 -l rus+kaz`` on N photographed images and reports
+how many of the true figures appear in its text at all, and its time per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ocr import load_form, read_protocol
+from ocr.result import Status
+from ocr.synth import LAYOUTS, make_sample
+
+TIERS = ("clean", "photo", "hard")
+SCRIPTS = ("typed", "handwritten")
+
+
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished children (Tesseract)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+
+
+def run(per_cell: int, seed: int, save: Path | None) -> dict[str, dict[str, float]]:
+    """Read ``per_cell`` samples per tier x script; return the table of measures."""
+    form = load_form("kz-mazhilis-party-list-2023")
+    stats: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    index = 0
+    for tier in TIERS:
+        for script in SCRIPTS:
+            for i in range(per_cell):
+                layout = LAYOUTS[i % len(LAYOUTS)]
+                s = make_sample(index, seed, tier=tier, script=script, layout=layout)
+                index += 1
+                t0 = _cpu()
+                w0 = time.perf_counter()
+                r = read_protocol(s.image, form)
+                cpu = _cpu() - t0
+                wall = time.perf_counter() - w0
+                st = stats[(tier, script)]
+                st["images"] += 1
+                st["wall"] += wall
+                st["cpu"] += cpu
+                truth = s.truth["figures"]
+                for f in r.fields:
+                    st["fields"] += 1
+                    if f.status is Status.ACCEPTED:
+                        st["accepted"] += 1
+                        if f.value == truth[f.key]:
+                            st["correct"] += 1
+                        else:
+                            st["silent"] += 1
+                            print(f"SILENT ERROR {s.name} {f.key}: read {f.value}, truth {truth[f.key]}",
+                                  file=sys.stderr)
+                    elif f.status is Status.REVIEW:
+                        st["review"] += 1
+                        st["review_top_right"] += f.value == truth[f.key]
+                    else:
+                        st["unreadable"] += 1
+                if save is not None:
+                    save.mkdir(parents=True, exist_ok=True)
+                    (save / f"{s.name}.{s.ext}").write_bytes(s.image)
+                    (save / f"{s.name}.truth.json").write_text(json.dumps(s.truth, ensure_ascii=False))
+                    (save / f"{s.name}.reading.json").write_text(
+                        json.dumps(r.to_dict(reasons=True), ensure_ascii=False, indent=1))
+                print(f"{s.name}: accepted {sum(f.status is Status.ACCEPTED for f in r.fields)}/"
+                      f"{len(r.fields)} in {wall:.2f}s", file=sys.stderr)
+    table = {}
+    for (tier, script), st in stats.items():
+        acc = st["correct"] / st["accepted"] if st["accepted"] else float("nan")
+        table[f"{tier}/{script}"] = {
+            "images": st["images"],
+            "fields": st["fields"],
+            "accepted_accuracy": acc,
+            "coverage": st["accepted"] / st["fields"],
+            "silent_errors": st["silent"],
+            "review": st["review"],
+            "unreadable": st["unreadable"],
+            "seconds_per_image": st["wall"] / st["images"],
+            "cpu_seconds_per_image": st["cpu"] / st["images"],
+        }
+    return table
+
+
+def baseline(n: int, seed: int) -> dict[str, float]:
+    """Plain ``tesseract --psm 3 -l rus+kaz`` on ``n`` photographed samples."""
+    found = total = 0
+    seconds = 0.0
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    for i in range(n):
+        s = make_sample(10_000 + i, seed, tier="photo" if i % 2 else "hard",
+                        script=SCRIPTS[i % 2], layout=LAYOUTS[i % 3])
+        t0 = _cpu()
+        out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "3", "-l", "rus+kaz"], check=False,
+                             input=s.image, capture_output=True, env=env, timeout=120)
+        seconds += _cpu() - t0
+        tokens = re.findall(r"\d+", out.stdout.decode("utf-8", "replace"))
+        for v in s.truth["figures"].values():  # type: ignore[union-attr]
+            total += 1
+            if str(v) in tokens:
+                tokens.remove(str(v))
+                found += 1
+    return {"images": n, "figures_present_in_text": found / max(1, total), "seconds_per_image": seconds / max(1, n)}
+
+
+def main() -> int:
+    """Run and print the benchmark table."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-cell", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--baseline", type=int, default=0)
+    ap.add_argument("--save", type=Path)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    table = run(args.per_cell, args.seed, args.save)
+    base = baseline(args.baseline, args.seed) if args.baseline else None
+    if args.json:
+        print(json.dumps({"ours": table, "tesseract_psm3": base}, indent=1))
+        return 0
+    print(f"{'tier/script':24} {'imgs':>4} {'fields':>6} {'acc(accepted)':>13} {'coverage':>8} "
+          f"{'silent':>6} {'review':>6} {'unread':>6} {'wall s':>6} {'cpu s':>6}")
+    for name, row in table.items():
+        print(f"{name:24} {row['images']:4.0f} {row['fields']:6.0f} {row['accepted_accuracy']:13.4f} "
+              f"{row['coverage']:8.3f} {row['silent_errors']:6.0f} {row['review']:6.0f} "
+              f"{row['unreadable']:6.0f} {row['seconds_per_image']:6.2f} {row['cpu_seconds_per_image']:6.2f}")
+    if base:
+        print(f"plain tesseract --psm 3 on {base['images']} photos: "
+              f"{base['figures_present_in_text']:.1%} of true figures appear in its text; "
+              f"{base['seconds_per_image']:.2f} s per image")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ from evidence import custody, merkle, receipts
 from evidence.keys import PublicKey
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Named reasons an audit reports."""
 
     OBJECT_MISSING = "OBJECT_MISSING"
@@ -44,7 +44,7 @@ class Reason(str, Enum):
     UNCHECKPOINTED_ENTRIES = "UNCHECKPOINTED_ENTRIES"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     FAILED = "FAILED"
     NOTE = "NOTE"
 

@@ -74,7 +74,7 @@ def flag_message(flag: Flag, lang: str = "en") -> str:
 def message_for(flag: dict, lang: str = "en") -> str:
     """The sentence for a flag as it is recorded in a custody entry (its ``to_dict`` form)."""
     try:
-        reason = FlagReason(flag.get("reason"))
+        reason = FlagReason(str(flag.get("reason")))
     except ValueError:
         return str(flag.get("reason"))
     return flag_message(Flag(reason, flag.get("value"), flag.get("field", "")), lang)

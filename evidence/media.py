@@ -253,7 +253,7 @@ def _libmagic(head: bytes) -> tuple[str, str] | None:
             _magic_cache[False] = magic.Magic(mime=False)
         mime = str(_magic_cache[True].from_buffer(head))
         description = str(_magic_cache[False].from_buffer(head))
-    except Exception:  # noqa: BLE001 - ImportError, MagicException, OSError from the C library
+    except Exception:
         return None
     return mime, description
 

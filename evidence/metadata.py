@@ -568,7 +568,7 @@ def _extract_image(
         tags = _read_exif(path, iso_media)
         fields, problems = _exif_fields(tags, offset)
         fields += [f for f in _head_software(path) if f.name not in {g.name for g in fields}]
-    except Exception as exc:  # noqa: BLE001 - exifread on hostile input can raise anything
+    except Exception as exc:
         reason = "read budget exceeded" if isinstance(exc, _ExifBudgetExceeded) else (
             f"EXIF reader failed: {type(exc).__name__}")
         return Extractor.EXIF, Status.UNREADABLE, [], [
@@ -590,7 +590,7 @@ def _extract_video(
                                                   "status": str(probe.status)}, "")]
     try:
         fields, problems = _video_fields(probe.data)
-    except Exception as exc:  # noqa: BLE001 - ffprobe JSON of unexpected shape
+    except Exception as exc:
         return Extractor.FFPROBE, Status.UNREADABLE, [], [
             Flag(FlagReason.METADATA_UNREADABLE, f"unexpected ffprobe output: {type(exc).__name__}",
                  "")]

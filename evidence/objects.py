@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 CHUNK = 1 << 20
 
@@ -175,7 +175,7 @@ def sync_filesystem(path: Path) -> None:
         os.close(fd)
 
 
-_syncfs = None
+_syncfs: Any = None
 
 
 def fsync_dir(path: Path) -> None:

@@ -22,9 +22,9 @@ _TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
 def iin_check_digit(first11: str) -> int | None:
     """The check digit for 11 digits, or None when no valid IIN starts with them."""
     digits = [int(c) for c in first11]
-    s = sum(d * w for d, w in zip(digits, _W1)) % 11
+    s = sum(d * w for d, w in zip(digits, _W1, strict=False)) % 11
     if s == 10:
-        s = sum(d * w for d, w in zip(digits, _W2)) % 11
+        s = sum(d * w for d, w in zip(digits, _W2, strict=False)) % 11
         if s == 10:
             return None
     return s

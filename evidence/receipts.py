@@ -12,7 +12,7 @@ import base64
 import functools
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from evidence import checkpoint as cp
@@ -22,7 +22,7 @@ from evidence.keys import PublicKey
 FORMAT = "dalel-receipt/1"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a receipt check failed (or warns)."""
 
     MALFORMED = "MALFORMED"
@@ -39,7 +39,7 @@ class Reason(str, Enum):
     TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     WARNING = "WARNING"
@@ -217,7 +217,9 @@ def extend(report: ReceiptReport, more: list[Check]) -> ReceiptReport:
     return ReceiptReport(report.checks + tuple(more), report.item_sha256, report.leaf_index)
 
 
-def verify_against_store(receipt: dict[str, Any], report: ReceiptReport, store: Any) -> ReceiptReport:
+def verify_against_store(
+    receipt: dict[str, Any], report: ReceiptReport, store: Any
+) -> ReceiptReport:
     """Add the checks that need the store: the log still holds the entry at its index, the
     store's latest checkpoint extends the receipt's (consistency proof), and the object
     still hashes to the receipted value."""

@@ -216,7 +216,7 @@ class IntakeStage:
                                                        meta.to_dict()["flags"]]})
 
 
-def _source_key(entry: dict[str, Any]) -> tuple[str, ...]:
+def _source_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     return (entry.get("item", {}).get("sha256"), entry.get("actor", {}).get("id"),
             entry.get("precinct"), entry.get("path"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,7 +12,7 @@ from evidence.index import Index
 from evidence.store import Store, Writer
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     DONE = "done"  # the stage did its work now
     SKIPPED = "skipped"  # nothing to do (already done, or not for this item)
     REFUSED = "refused"  # input refused and quarantined with its reason
@@ -76,7 +76,7 @@ class Context:
     index: Index
     dedupe: bool = False  # `run`: a file already received from the same source adds nothing
     progress: Callable[[str], None] = lambda message: None
-    seen: set[tuple[str, ...]] = field(default_factory=set)
+    seen: set[tuple[Any, ...]] = field(default_factory=set)
     #: ingest entries appended in this run, by item hash
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 

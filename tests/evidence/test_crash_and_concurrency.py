@@ -92,7 +92,8 @@ def test_a_torn_append_is_a_note_then_moved_to_quarantine(filled_store, tmp_path
                          "--observer", "obs-x", "--precinct", "1")
     assert r.returncode == 0, r.stderr
     assert log.read_bytes().endswith(b"\n")
-    frag = [q for q in (filled_store / "quarantine").iterdir() if q.name.endswith("torn-log-append")]
+    frag = [q for q in (filled_store / "quarantine").iterdir()
+            if q.name.endswith("torn-log-append")]
     assert len(frag) == 1 and (frag[0] / "fragment").read_bytes() == b'{"entry":{"actor":'
     assert _check_intact(filled_store) == 4
 
@@ -101,9 +102,9 @@ def test_two_ingests_at_once_do_not_corrupt_the_log(store_dir, tmp_path):
     a = _start_ingest(store_dir, _folder(tmp_path / "a", 120, "a"), "obs-a")
     b = _start_ingest(store_dir, _folder(tmp_path / "b", 120, "b"), "obs-b")
     for p in (a, b):
-        out, err = p.communicate(timeout=300)
+        _out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     assert _check_intact(store_dir) == 240
-    seqs = [json.loads(l)["entry"]["seq"] for l in
+    seqs = [json.loads(ln)["entry"]["seq"] for ln in
             (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()]
     assert seqs == list(range(240))

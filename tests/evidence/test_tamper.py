@@ -20,7 +20,7 @@ def log_lines(store_dir: Path) -> list[bytes]:
 
 
 def write_lines(store_dir: Path, lines: list[bytes]) -> None:
-    (store_dir / "log" / "custody.jsonl").write_bytes(b"".join(l + b"\n" for l in lines))
+    (store_dir / "log" / "custody.jsonl").write_bytes(b"".join(ln + b"\n" for ln in lines))
 
 
 def first_object(store_dir: Path) -> Path:
@@ -204,10 +204,10 @@ def test_receipt_against_a_store_whose_object_changed(filled_store, dalel):
 
 
 def test_receipt_consistency_with_a_later_store(filled_store, dalel):
-    p, r = _receipt(filled_store)  # from the first batch (checkpoint of 2)
+    p, _r = _receipt(filled_store)  # from the first batch (checkpoint of 2)
     res = dalel("receipt", "verify", p, "--store", filled_store, "--json")
     assert res.code == 0
-    cons = [c for c in res.json()["checks"] if c["check"] == "consistency"][0]
+    cons = next(c for c in res.json()["checks"] if c["check"] == "consistency")
     assert cons["status"] == "PASSED" and "3 entries" in cons["detail"]
 
 

@@ -41,7 +41,7 @@ def test_hostile_batch_stores_damaged_evidence_and_quarantines_the_rest(store_di
     weird = ["..dots..jpg", "Қазақ әғқңөұүһі.jpg", "новый\x07звон.jpg", "back\\slash.jpg"]
     for i, name in enumerate(weird):
         samples.write_jpeg(d / name, seed=10 + i)
-    r, res = ingest_json(dalel, store_dir, d, code=3)
+    _r, res = ingest_json(dalel, store_dir, d, code=3)
 
     def status(name):
         return res[name]["status"]
@@ -71,7 +71,7 @@ def test_hostile_batch_stores_damaged_evidence_and_quarantines_the_rest(store_di
     assert (Path(res["empty.jpg"]["quarantine"]) / "original").read_bytes() == b""
     assert not (Path(res["outside-link.jpg"]["quarantine"]) / "original").exists()
     # The refusals are in the custody log too, and the store is intact.
-    events = [json.loads(l)["entry"]["event"] for l in
+    events = [json.loads(ln)["entry"]["event"] for ln in
               (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()]
     assert events.count("refused") == 3
     assert audit.run(audit.StoreSource(store)).ok
@@ -99,7 +99,7 @@ def test_a_several_gigabyte_file_is_streamed_not_read_whole(store_dir, tmp_path)
 
 def test_a_missing_path_is_refused_and_the_rest_goes_in(store_dir, tmp_path, dalel):
     samples.write_jpeg(tmp_path / "ok.jpg")
-    r, res = ingest_json(dalel, store_dir, tmp_path / "ok.jpg", tmp_path / "nope.jpg", code=3)
+    _r, res = ingest_json(dalel, store_dir, tmp_path / "ok.jpg", tmp_path / "nope.jpg", code=3)
     assert res["ok.jpg"]["status"] == "done"
     assert res["nope.jpg"]["reason"] == "NOT_FOUND"
 

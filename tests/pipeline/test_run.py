@@ -12,7 +12,7 @@ from tests.conftest import OTHER_IIN, VALID_IIN, make_photo
 
 
 def log_entries(store_dir: Path) -> list[dict]:
-    return [json.loads(l)["entry"] for l in
+    return [json.loads(ln)["entry"] for ln in
             (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()]
 
 

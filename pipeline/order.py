@@ -1,12 +1,17 @@
-"""The order of the stages, in one place. Later stages (timestamp, ocr) are added here."""
+"""The order of the stages, in one place."""
 
 from __future__ import annotations
 
+from pipeline.figures import OcrStage
 from pipeline.intake import IntakeStage
 from pipeline.stages import Stage
 
 #: Turns a submitted file into a stored, logged item.
 INTAKE = IntakeStage()
 
-#: Run, in this order, over every item intake produced.
-ITEM_STAGES: tuple[Stage, ...] = ()
+#: What `ingest` runs over every new item: the integrity stages only, so that handing in
+#: a thousand photos is quick.
+INGEST_STAGES: tuple[Stage, ...] = ()
+
+#: What `run` runs, in this order, over every new item.
+ITEM_STAGES: tuple[Stage, ...] = (*INGEST_STAGES, OcrStage())

@@ -10,7 +10,7 @@ from pathlib import Path
 from evidence.store import Store
 from pipeline import order
 from pipeline.intake import collect
-from pipeline.stages import Context, StageResult, Status, Submission
+from pipeline.stages import Context, Stage, StageResult, Status, Submission
 
 #: Files between commits: receipts appear as a long batch goes, not only at its end.
 COMMIT_EVERY = int(os.environ.get("DALEL_COMMIT_EVERY", "500"))
@@ -41,10 +41,13 @@ def run_batch(
     defaults: Submission,
     *,
     dedupe: bool,
+    stages: tuple[Stage, ...] | None = None,
     progress: Callable[[StageResult], None] | None = None,
     on_wait: Callable[[], None] | None = None,
 ) -> BatchResult:
-    """Intake every file under ``paths``, then every item stage, under one writer lock."""
+    """Intake every file under ``paths``, then each of ``stages`` (default: every item
+    stage) over each new item, under one writer lock."""
+    stages = order.ITEM_STAGES if stages is None else stages
     batch = BatchResult()
     with store.writer(on_wait=on_wait) as writer:
         ctx = Context(store, writer, writer.index, dedupe=dedupe)
@@ -55,7 +58,7 @@ def run_batch(
             if progress:
                 progress(result)
             if result.item is not None:
-                for stage in order.ITEM_STAGES:
+                for stage in stages:
                     batch.results.append(stage.run(result.item, ctx))
             since_commit += 1
             if since_commit >= COMMIT_EVERY:
@@ -70,3 +73,27 @@ def _absorb(batch: BatchResult, commit) -> None:
     batch.receipts.update(commit.receipts)
     if commit.checkpoint is not None:
         batch.checkpoint = commit.checkpoint
+
+
+def run_stage_over_store(
+    store: Store,
+    stage: Stage,
+    *,
+    kind: str | None = None,
+    precinct: str | None = None,
+    progress: Callable[[StageResult], None] | None = None,
+) -> list[StageResult]:
+    """Run one item stage over the items already in the store (idempotent)."""
+    from pipeline.stages import Item
+
+    results = []
+    with store.writer() as writer:
+        ctx = Context(store, writer, writer.index)
+        for row in writer.index.items_where(kind=kind, precinct=precinct):
+            item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"],
+                        row["size"])
+            r = stage.run(item, ctx)
+            results.append(r)
+            if progress:
+                progress(r)
+    return results

@@ -175,6 +175,16 @@ class Index:
         for r in rows:
             yield json.loads(r.entry)
 
+    def entries_by_events(self, events: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        """Entries of any of ``events``, in log order."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(entries.c.entry).where(entries.c.event.in_(events))
+                .order_by(entries.c.seq)
+            ).all()
+        for r in rows:
+            yield json.loads(r.entry)
+
     def items_where(self, *, kind: str | None = None,
                     precinct: str | None = None) -> list[dict[str, Any]]:
         q = select(items).where(items.c.derived_from.is_(None))

@@ -21,13 +21,14 @@ from rich.table import Table
 
 import ocr
 from evidence import audit as audit_mod
-from evidence import bundle, receipts
+from evidence import bundle, receipts, stamping
 from evidence.errors import EXIT_PROBLEMS, EXIT_REFUSED, EXIT_USAGE, UsageError
 from evidence.flag_text import message_for
 from evidence.index import Index
 from evidence.keys import PublicKey
 from evidence.privacy import observer_pseudonym
-from evidence.store import Store, default_store_path
+from evidence.store import Store, atomic_write, default_store_path
+from evidence.tokens import load_certificates, response_from_token
 from pipeline import cases as cases_mod
 from pipeline import deadlines, order
 from pipeline import figures as figures_mod
@@ -177,11 +178,14 @@ def receipt() -> None:
 @click.argument("receipt_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--key", "key_file", type=click.Path(path_type=Path, exists=True),
               help="The log's public key (public/log.pub) to pin.")
+@click.option("--tsa-root", "tsa_root_file", type=click.Path(path_type=Path, exists=True),
+              help="The TSA root certificate(s) to trust for the item's token (PEM).")
 @click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="Also check against this store: the log only grew, the object is intact.")
+              help="Also check against this store: the log only grew, the object is intact. "
+                   "Pins the store's log key and TSA roots.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def receipt_verify(ctx, receipt_file, key_file, store_dir, as_json) -> None:
+def receipt_verify(ctx, receipt_file, key_file, tsa_root_file, store_dir, as_json) -> None:
     """Check a receipt offline with nothing but the receipt and the log's public key."""
     try:
         data = json.loads(receipt_file.read_bytes())
@@ -193,9 +197,22 @@ def receipt_verify(ctx, receipt_file, key_file, store_dir, as_json) -> None:
             pinned = PublicKey.from_verifier(key_file.read_text())
         except ValueError as e:
             raise UsageError(f"{key_file} is not a log public key: {e}") from None
-    report = receipts.verify(data, pinned)
-    if store_dir is not None:
-        report = receipts.verify_against_store(data, report, Store.open(store_dir))
+    store = Store.open(store_dir) if store_dir is not None else None
+    if pinned is None and store is not None:
+        pinned = store.public_key()
+    tsa_roots = None
+    if tsa_root_file:
+        try:
+            tsa_roots = load_certificates(tsa_root_file.read_bytes())
+        except ValueError:
+            raise UsageError(f"{tsa_root_file} holds no PEM certificate",
+                             fix="give public/tsa-root.pem of the store") from None
+    elif store is not None and isinstance(data, dict):
+        source = (data.get("timestamp") or {}).get("source", stamping.LOCAL)
+        tsa_roots = stamping.roots_for(store.public_dir, str(source))
+    report = receipts.verify(data, pinned, tsa_roots=tsa_roots)
+    if store is not None:
+        report = receipts.verify_against_store(data, report, store)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -634,6 +651,86 @@ def discrepancies_cmd(ctx, precinct, show_all, as_json) -> None:
 
 def _num(v: int | None) -> str:
     return "—" if v is None else str(v)
+
+
+# --- timestamps ------------------------------------------------------------------------
+@cli.group(invoke_without_command=True)
+@click.option("--upgrade", is_flag=True,
+              help="Add external tokens to every item and checkpoint that has only a local one.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def timestamp(ctx, upgrade, as_json) -> None:
+    """RFC 3161 tokens: status, --upgrade once online, export, external TSAs."""
+    if ctx.invoked_subcommand:
+        return
+    store = _store(ctx)
+    if upgrade:
+        if not stamping.external_config(store):
+            raise UsageError("no external TSA is configured",
+                             fix="add one: dalel timestamp add-tsa NAME URL --roots ROOTS.pem")
+        with store.writer() as w:
+            todo = stamping.needs_external(w.index)
+            entry = stamping.stamp(w, todo, external_only=True) if todo else None
+        n = len(entry["tokens"]) if entry else 0
+        if as_json:
+            emit_json({"upgraded": n})
+        else:
+            out.print(f"Added external tokens to {n} item(s) and checkpoint(s)." if n else
+                      "Every item and checkpoint already has an external token.")
+        return
+    index = Index(store)
+    index.catch_up()
+    status = stamping.status(index)
+    if as_json:
+        emit_json(status)
+        return
+    out.print(f"{status['items']} items: {status['items_external']} with an external token, "
+              f"{status['items_local_only']} with a local one only, "
+              f"{status['items_without']} without")
+    out.print(f"{status['checkpoints']} checkpoint tokens "
+              f"({status['checkpoints_external']} external)")
+    if status["items_local_only"] or status["checkpoints_local_only"]:
+        out.print("Once online, run: dalel timestamp --upgrade")
+
+
+@timestamp.command("export")
+@click.argument("sha256")
+@click.argument("out_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--external", is_flag=True, help="The external token (fails if there is none).")
+@click.pass_context
+def timestamp_export(ctx, sha256, out_file, external) -> None:
+    """Write an item's token as a TimeStampResp for `openssl ts -verify`."""
+    store = _store(ctx)
+    sha = _resolve_item(store, sha256)
+    index = Index(store)
+    found = index.tokens_for(sha)
+    if external:
+        found = [t for t in found if t["kind"] == "external"]
+    if not found:
+        raise UsageError(f"no {'external ' if external else ''}token for {sha[:16]}…",
+                         fix="run: dalel timestamp --upgrade" if external else None)
+    t = sorted(found, key=lambda t: t["kind"] != "external")[0]
+    token = store.objects.path(t["token_sha256"]).read_bytes()
+    atomic_write(out_file, response_from_token(token))
+    root = store.public_dir / ("tsa-root.pem" if t["source"] == stamping.LOCAL
+                               else f"{stamping.ROOTS_DIR}/{t['source']}.pem")
+    out.print(f"Wrote {out_file} ({t['kind']} token from {t['source']}, {t['gen_time']}).")
+    out.print(f"Verify: openssl ts -verify -digest {sha} -sha256 -in {out_file} "
+              f"-CAfile {root}" + (f" -untrusted {store.public_dir / 'tsa.pem'}"
+                                   if t["source"] == stamping.LOCAL else ""))
+
+
+@timestamp.command("add-tsa")
+@click.argument("name")
+@click.argument("url")
+@click.option("--roots", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              required=True, help="PEM file of the TSA's trusted root certificate(s).")
+@click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.pass_context
+def timestamp_add_tsa(ctx, name, url, roots, timeout) -> None:
+    """Use an external RFC 3161 TSA first (the local one stays the fallback)."""
+    stamping.add_external(_store(ctx), name, url, roots.read_bytes(), timeout)
+    out.print(f"External TSA {name} ({url}) added; it is tried before the local TSA.")
 
 
 @cli.group()

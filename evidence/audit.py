@@ -11,6 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +42,8 @@ class Reason(StrEnum):
     CONSISTENCY_INVALID = "CONSISTENCY_INVALID"
     RECEIPT_INVALID = "RECEIPT_INVALID"
     RECEIPT_NOT_IN_LOG = "RECEIPT_NOT_IN_LOG"
+    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
+    TIMESTAMP_MISSING = "TIMESTAMP_MISSING"
     UNCHECKPOINTED_ENTRIES = "UNCHECKPOINTED_ENTRIES"
 
 
@@ -58,6 +61,8 @@ class Finding:
     reason: Reason
     detail: str
     severity: Severity = Severity.FAILED
+    sub_reasons: tuple[str, ...] = ()
+    """The named reasons of an inner check (e.g. a token's ``IMPRINT_MISMATCH``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +71,7 @@ class Finding:
             "reason": self.reason.value,
             "detail": self.detail,
             "severity": self.severity.value,
+            "sub_reasons": list(self.sub_reasons),
         }
 
 
@@ -80,6 +86,7 @@ class AuditReport:
     checkpoints: int
     receipts: int
     latest_checkpoint_size: int | None
+    tokens: int = 0
 
     @property
     def ok(self) -> bool:
@@ -102,6 +109,7 @@ class AuditReport:
             "checkpoints": self.checkpoints,
             "receipts": self.receipts,
             "latest_checkpoint_size": self.latest_checkpoint_size,
+            "tokens": self.tokens,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -123,6 +131,11 @@ class AuditSource(Protocol):
 
     def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None: ...
 
+    def read_object(self, sha256: str) -> bytes | None: ...
+
+    @property
+    def public_dir(self) -> Path: ...
+
 
 def run(source: AuditSource, progress: Callable[[str, int], None] | None = None) -> AuditReport:
     """Audit ``source``: log, objects, checkpoints and receipts."""
@@ -132,6 +145,8 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     prev = custody.GENESIS_PREV
     objects: dict[str, int | None] = {}
     bad_signatures: set[int] = set()
+    stamped: list[tuple[int, str, dict[str, Any]]] = []
+    ingested: set[str] = set()
 
     for position, line in enumerate(source.lines()):
         tree.append(line)
@@ -160,6 +175,11 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             findings.append(Finding("log", where, Reason.CHAIN_BROKEN,
                                     "does not name the previous entry's hash"))
         prev = rec.hash
+        if rec.entry.get("event") == "timestamp":
+            stamped.extend((position, rec.entry.get("time", ""), t)
+                           for t in rec.entry.get("tokens", []) if isinstance(t, dict))
+        elif rec.entry.get("event") == "ingest" and receipts.item_of(rec.entry):
+            ingested.add(receipts.item_of(rec.entry) or "")
         item = receipts.item_of(rec.entry)
         if item and rec.entry.get("event") in ("ingest", "derive", "timestamp"):
             size = rec.entry["item"].get("size")
@@ -226,6 +246,8 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                                 f"{n - latest.size} entries after the latest checkpoint; the "
                                 "next write signs them", Severity.NOTE))
 
+    findings.extend(_check_tokens(source, stamped, ingested, heads, n))
+
     # Receipts
     n_receipts = 0
     consistent: dict[tuple[int, bytes], bool] = {}
@@ -275,7 +297,58 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         checkpoints=len(heads),
         receipts=n_receipts,
         latest_checkpoint_size=latest.size if latest else None,
+        tokens=len(stamped),
     )
+
+
+def _check_tokens(source: AuditSource, stamped: list[tuple[int, str, dict[str, Any]]],
+                  ingested: set[str], heads: list[cp.SignedCheckpoint],
+                  n: int) -> list[Finding]:
+    """Every recorded token verifies; every item and checkpoint has one."""
+    from evidence import stamping
+
+    out: list[Finding] = []
+    public = source.public_dir
+    if not (public / "tsa-root.pem").is_file():
+        return out  # a store made before timestamps: nothing to check against
+    tol = stamping_tolerance(source)
+    covered: set[str] = set()
+    for position, time_text, t in stamped:
+        subject, token_sha = str(t.get("subject", "")), str(t.get("token_sha256", ""))
+        data = source.read_object(token_sha)
+        if data is None:
+            continue  # reported as OBJECT_MISSING / HASH_MISMATCH
+        try:
+            recorded = datetime.fromisoformat(time_text.replace("Z", "+00:00"))
+        except ValueError:
+            recorded = None
+        report = stamping.verify(data, subject=subject, source=str(t.get("source", "")),
+                                 public_dir=public, recorded_at=recorded, tol=tol)
+        if report.ok:
+            covered.add(subject)
+        else:
+            names = tuple(str(r) for r in report.reasons)
+            out.append(Finding("timestamp", subject, Reason.TIMESTAMP_INVALID,
+                               f"token recorded in entry {position} from {t.get('source')}: "
+                               + ", ".join(names), sub_reasons=names))
+    for sha in sorted(ingested - covered):
+        out.append(Finding("timestamp", sha, Reason.TIMESTAMP_MISSING,
+                           "no valid RFC 3161 token covers this item"))
+    for i, head in enumerate(heads):
+        if head.checkpoint.size > n:
+            continue
+        if stamping.checkpoint_digest(head.text) not in covered:
+            last = i == len(heads) - 1
+            out.append(Finding("timestamp", f"checkpoint {head.checkpoint.size}",
+                               Reason.TIMESTAMP_MISSING,
+                               "no valid token covers this checkpoint"
+                               + ("; the next write stamps it" if last else ""),
+                               Severity.NOTE if last else Severity.FAILED))
+    return out
+
+
+def stamping_tolerance(source: AuditSource) -> timedelta:
+    return timedelta(seconds=float(getattr(source, "tolerance_seconds", 300)))
 
 
 def _extra_objects(entry: dict[str, Any]) -> list[str]:
@@ -306,6 +379,16 @@ class StoreSource:
         self.origin = store.config.origin
         self.rehash = rehash
         self._torn = torn_tail
+        self.tolerance_seconds = float(
+            store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300))
+
+    @property
+    def public_dir(self) -> Path:
+        return self.store.public_dir
+
+    def read_object(self, sha256: str) -> bytes | None:
+        path = self.store.objects.path(sha256)
+        return path.read_bytes() if path.is_file() else None
 
     def trusted_keys(self) -> list[PublicKey]:
         return [self.store.public_key()]
@@ -353,6 +436,18 @@ class BundleSource:
                 sha, size = row.split()[:2]
                 self.listed[sha] = int(size)
         self.rehash = (root / "objects").is_dir()
+        self.tolerance_seconds = float(manifest.get("tolerance_seconds", 300))
+
+    @property
+    def public_dir(self) -> Path:
+        return self.root / "public"
+
+    def read_object(self, sha256: str) -> bytes | None:
+        for d in ("objects", "tokens"):
+            path = self.root / d / sha256
+            if path.is_file():
+                return path.read_bytes()
+        return None
 
     def trusted_keys(self) -> list[PublicKey]:
         return [PublicKey.from_verifier((self.root / "public" / "log.pub").read_text())]

@@ -23,6 +23,7 @@ log/checkpoints/*.note signed checkpoints (C2SP tlog-checkpoint, signed note, Ed
 receipts/*.json        the receipts the store issued
 public/log.pub         the log's verifier key (pin it from a source you trust)
 objects.txt            SHA-256 and size of every stored object
+tokens/                the RFC 3161 tokens (named by their SHA-256), for openssl ts -verify
 objects/               the objects themselves, when exported with --with-objects
 
 Verify it with:   dalel audit --bundle THIS_FOLDER
@@ -46,9 +47,17 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
         shutil.copyfile(p, out / "log" / "checkpoints" / p.name)
     for p in store.receipt_paths():
         shutil.copyfile(p, out / "receipts" / p.name)
-    for p in sorted(store.public_dir.iterdir()):
-        if p.is_file():
-            shutil.copyfile(p, out / "public" / p.name)
+    shutil.copytree(store.public_dir, out / "public", dirs_exist_ok=True)
+    # Timestamp tokens are small and public: always in the bundle, to verify offline.
+    (out / "tokens").mkdir()
+    from evidence.index import Index
+
+    index = Index(store)
+    index.catch_up()
+    for t in index.all_tokens():
+        src = store.objects.path(t["token_sha256"])
+        if src.is_file():
+            shutil.copyfile(src, out / "tokens" / t["token_sha256"])
     rows = []
     if with_objects:
         (out / "objects").mkdir()
@@ -66,6 +75,7 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
         "entries": n_lines,
         "objects": len(rows),
         "with_objects": with_objects,
+        "tolerance_seconds": store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300),
     }
     (out / "bundle.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (out / "README.txt").write_text(README)

@@ -62,6 +62,20 @@ items = Table(
 )
 
 
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("subject", String(64), index=True),
+    Column("target", String),
+    Column("token_sha256", String(64)),
+    Column("source", String),
+    Column("kind", String),
+    Column("gen_time", String),
+    Column("seq", Integer, index=True),
+    Column("time", String),
+)
+
+
 def _engine(store: Store) -> Engine:
     return create_engine(f"sqlite:///{store.index_path}", future=True)
 
@@ -110,7 +124,7 @@ class Index:
     def rebuild(self) -> int:
         """Drop everything and index the whole log again."""
         with self.engine.begin() as c:
-            for t in (entries, items, meta):
+            for t in (entries, items, meta, tokens):
                 c.execute(delete(t))
         return self.catch_up()
 
@@ -145,6 +159,15 @@ class Index:
                     }
                 )
         c.execute(insert(entries), rows)
+        token_rows = [
+            {"subject": t["subject"], "target": t.get("target"),
+             "token_sha256": t["token_sha256"], "source": t.get("source"),
+             "kind": t.get("kind"), "gen_time": t.get("gen_time"), "seq": seq, "time": e["time"]}
+            for seq, _, e in batch if e.get("event") == "timestamp"
+            for t in e.get("tokens", [])
+        ]
+        if token_rows:
+            c.execute(insert(tokens), token_rows)
         for r in item_rows:
             exists = c.execute(select(items.c.sha256).where(items.c.sha256 == r["sha256"]))
             if exists.first() is None:
@@ -194,6 +217,22 @@ class Index:
             q = q.where(items.c.precinct == str(precinct))
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(q.order_by(items.c.first_seq)).mappings()]
+
+    def tokens_for(self, subject: str) -> list[dict[str, Any]]:
+        """Every token recorded for a hash, oldest first."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(tokens).where(tokens.c.subject == subject)
+                             .order_by(tokens.c.seq)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def token_for(self, subject: str) -> dict[str, Any] | None:
+        """The first token recorded for a hash (what a receipt carries)."""
+        found = self.tokens_for(subject)
+        return found[0] if found else None
+
+    def all_tokens(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(select(tokens).order_by(tokens.c.seq)).mappings()]
 
     def find_by_prefix(self, prefix: str) -> list[str]:
         with self.engine.connect() as c:

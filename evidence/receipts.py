@@ -9,14 +9,19 @@ the store: its latest checkpoint extends the receipt's, and the object still has
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cryptography import x509
+
 from evidence import checkpoint as cp
-from evidence import custody, merkle
+from evidence import custody, merkle, tokens
 from evidence.keys import PublicKey
 
 FORMAT = "dalel-receipt/1"
@@ -37,6 +42,8 @@ class Reason(StrEnum):
     OBJECT_MISSING = "OBJECT_MISSING"
     HASH_MISMATCH = "HASH_MISMATCH"
     TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
+    TSA_ROOT_NOT_PINNED = "TSA_ROOT_NOT_PINNED"
+    NO_TIMESTAMP = "NO_TIMESTAMP"
 
 
 class Status(StrEnum):
@@ -141,12 +148,14 @@ def verify(
     pinned_key: PublicKey | None = None,
     *,
     verified_line: bytes | None = None,
+    tsa_roots: Sequence[x509.Certificate] | None = None,
 ) -> ReceiptReport:
     """Check a receipt offline. Never raises on bad content: every problem is a check.
 
     ``verified_line``: a log line whose signature the caller has already verified under
     ``pinned_key`` (the audit has); when the receipt's entry is that exact line, its
-    signature is not checked twice.
+    signature is not checked twice. ``tsa_roots``: the TSA roots to trust for the item's
+    token (pinned); without them the roots the receipt carries are used, with a warning.
     """
     checks: list[Check] = []
 
@@ -209,7 +218,40 @@ def verify(
         checks.append(Check("inclusion", Status.FAILED, Reason.PROOF_INVALID,
                             "the inclusion proof does not lead from the entry to the "
                             "checkpoint's root"))
+    checks.extend(_timestamp_checks(receipt.get("timestamp"), item, tsa_roots))
     return ReceiptReport(tuple(checks), item, index)
+
+
+def _timestamp_checks(stamp: Any, item: str | None,
+                      pinned: Sequence[x509.Certificate] | None) -> list[Check]:
+    """The item's RFC 3161 token: it covers the item's hash and verifies."""
+    if not stamp:
+        return [Check("timestamp", Status.WARNING, Reason.NO_TIMESTAMP,
+                      "the receipt carries no timestamp token")]
+    out: list[Check] = []
+    try:
+        token = base64.b64decode(stamp["token"], validate=True)
+        roots = (tuple(pinned) if pinned is not None
+                 else tokens.load_certificates(stamp.get("tsa_roots_pem", "").encode()))
+        recorded = datetime.fromisoformat(str(stamp["recorded_at"]).replace("Z", "+00:00"))
+        digest = bytes.fromhex(item or "")
+    except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        return [Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID,
+                      f"the timestamp section cannot be read: {e}")]
+    if pinned is None:
+        out.append(Check("tsa-root", Status.WARNING, Reason.TSA_ROOT_NOT_PINNED,
+                         "the TSA root was taken from the receipt itself; pin it with "
+                         "--tsa-root (public/tsa-root.pem) or check with --store"))
+    report = tokens.verify_token(token, expected_digest=digest, trusted_roots=roots,
+                                 recorded_at=recorded, tolerance=tokens.DEFAULT_TOLERANCE)
+    if report.ok and report.info is not None:
+        out.append(Check("timestamp", Status.PASSED, None,
+                         f"RFC 3161 time {report.info.gen_time.isoformat()} from "
+                         f"{stamp.get('source')}"))
+    else:
+        names = ", ".join(str(r) for r in report.reasons)
+        out.append(Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID, names))
+    return out
 
 
 def extend(report: ReceiptReport, more: list[Check]) -> ReceiptReport:

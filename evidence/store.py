@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import tomli_w
+from cryptography.hazmat.primitives import serialization
 
 from evidence import checkpoint as cp
 from evidence import custody, merkle, receipts
@@ -149,6 +150,9 @@ class Store:
         (root / "public" / "log.pem").write_bytes(public_pem(key.public.raw))
         (root / "log" / "custody.jsonl").touch()
         (root / "config.toml").write_bytes(tomli_w.dumps(config).encode())
+        from evidence import stamping
+
+        stamping.create(root, org)
         return cls.open(root)
 
     @classmethod
@@ -185,6 +189,10 @@ class Store:
         precincts = dict(raw.get("precincts", {}))
         precincts[str(precinct)] = {"lat": lat, "lon": lon, "radius_km": radius_km}
         raw["precincts"] = precincts
+        self.write_config(raw)
+
+    def write_config(self, raw: dict[str, Any]) -> None:
+        """Replace config.toml atomically and reload it."""
         _atomic_write(self.root / "config.toml", tomli_w.dumps(raw).encode())
         self.config = Store.open(self.root).config
 
@@ -290,6 +298,9 @@ class Writer:
         self._log_fd: int | None = None
         self._pending: list[Appended] = []
         self._committed: list[Appended] = []
+        self._appended_in_session = 0
+        #: stamp each new checkpoint with the store's TSAs (off only in tests of the core)
+        self.stamp_checkpoints = (store.public_dir / "tsa-root.pem").exists()
         self.commit_result: Commit | None = None
 
     def __enter__(self) -> Self:
@@ -399,6 +410,7 @@ class Writer:
         self.last_hash = custody.line_hash(line)
         appended = Appended(full["seq"], line, full)
         self._pending.append(appended)
+        self._appended_in_session += 1
         return appended
 
     def commit(self) -> Commit:
@@ -411,19 +423,11 @@ class Writer:
         """
         assert self._log_fd is not None
         result = Commit()
-        if self._pending:
-            sync_filesystem(self.store.root)
-            data = b"".join(a.line + b"\n" for a in self._pending)
-            view = memoryview(data)
-            while view:
-                n = os.write(self._log_fd, view)
-                view = view[n:]
-            os.fsync(self._log_fd)
-            self._committed.extend(self._pending)
-            self._pending = []
+        self._write_pending()
         latest = self.store.latest_checkpoint()
         size = self.tree.size
-        if size and (latest is None or latest.checkpoint.size < size):
+        if size and (latest is None or latest.checkpoint.size < size) \
+                and self._uncovered_needs_checkpoint(latest):
             text = cp.sign(cp.Checkpoint(self.store.config.origin, size, self.tree.root()),
                            self.store.log_key)
             path = self.store.checkpoints_dir / f"{size:012d}.note"
@@ -432,10 +436,86 @@ class Writer:
             latest = cp.parse(text)
         if latest is not None:
             result.receipts = self._write_owed_receipts(latest)
+            if self.stamp_checkpoints:
+                self._stamp_checkpoints()
         self.index.add([(a.seq, a.line, a.entry) for a in self._committed])
         # Receipted and indexed: keep nothing more in memory, however long the batch.
         self._committed = []
         return result
+
+    def _uncovered_needs_checkpoint(self, latest: cp.SignedCheckpoint | None) -> bool:
+        """Entries after the latest checkpoint need a new one, unless all they are is the
+        latest checkpoint's own timestamp (else every session, even an idle one, would sign
+        a checkpoint, stamp it, and so on: running again must add nothing)."""
+        if self._appended_in_session or latest is None:
+            return True
+        for seq, line in enumerate(self.store.log_lines()):
+            if seq < latest.checkpoint.size:
+                continue
+            e = custody.parse_line(line).entry
+            if e.get("event") != "timestamp" or any(
+                    t.get("target") != "checkpoint" for t in e.get("tokens", [])):
+                return True
+        return False
+
+    def _write_pending(self) -> None:
+        """Objects durable first (one syncfs), then the queued lines in one write, fsync."""
+        assert self._log_fd is not None
+        if not self._pending:
+            return
+        sync_filesystem(self.store.root)
+        data = b"".join(a.line + b"\n" for a in self._pending)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._log_fd, view)
+            view = view[n:]
+        os.fsync(self._log_fd)
+        self._committed.extend(self._pending)
+        self._pending = []
+
+    def _stamp_checkpoints(self) -> None:
+        """Sign first, then timestamp: each checkpoint's token covers its signed note. Every
+        checkpoint still owed one (this commit's, or one signed just before a crash) is
+        stamped in one batch; the entry is logged now and signed into the next checkpoint.
+        ``N.tsr`` beside the note marks a checkpoint as stamped."""
+        from evidence import stamping
+        from evidence.tokens import response_from_token
+
+        owed = [p for p in self.store.checkpoint_paths() if not p.with_suffix(".tsr").exists()]
+        if not owed:
+            return
+        texts = [p.read_text() for p in owed]
+        entry = stamping.stamp(self, [(stamping.checkpoint_digest(t), "checkpoint")
+                                      for t in texts])
+        if entry is None:
+            return
+        self._write_pending()
+        for path, t in zip(owed, entry["tokens"], strict=True):
+            token = self.store.objects.path(t["token_sha256"]).read_bytes()
+            _atomic_write(path.with_suffix(".tsr"), response_from_token(token))
+
+    def _tokens_in_memory(self) -> dict[str, dict[str, Any]]:
+        """Item tokens recorded in entries this writer holds, by the hash they cover."""
+        out: dict[str, dict[str, Any]] = {}
+        for a in self._committed:
+            if a.entry.get("event") == "timestamp":
+                for t in a.entry.get("tokens", []):
+                    out.setdefault(t["subject"], {**t, "seq": a.seq, "time": a.entry["time"]})
+        return out
+
+    def _receipt_timestamp(self, stamp: dict[str, Any]) -> dict[str, Any]:
+        """The item's token, with what verifies it offline (the root is to be pinned)."""
+        import base64
+
+        from evidence import stamping
+
+        token = self.store.objects.path(stamp["token_sha256"]).read_bytes()
+        pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in
+                       stamping.roots_for(self.store.public_dir, stamp["source"]))
+        return {"token": base64.b64encode(token).decode(), "source": stamp["source"],
+                "kind": stamp["kind"], "gen_time": stamp["gen_time"],
+                "recorded_at": stamp["time"], "entry_seq": stamp["seq"],
+                "tsa_roots_pem": pem.decode()}
 
     def _entries_from(self, start: int, stop: int) -> Iterator[tuple[int, bytes, dict]]:
         """Log lines ``start..stop-1`` with their entries: from memory when this writer
@@ -462,12 +542,17 @@ class Writer:
             upto = 0
         written: dict[int, Path] = {}
         pubkey = self.store.log_key.public
+        stamps = self._tokens_in_memory()
         for seq, line, entry in self._entries_from(upto, head.checkpoint.size):
             if entry.get("event") not in RECEIPTED_EVENTS:
                 continue
             path = self.store.receipts_dir / f"{seq:08d}.json"
             if not path.exists():
                 receipt = receipts.build(line, entry, seq, self.tree, head, pubkey)
+                sha = entry["item"]["sha256"]
+                stamp = stamps.get(sha) or self.index.token_for(sha)
+                if stamp is not None:
+                    receipt["timestamp"] = self._receipt_timestamp(stamp)
                 _atomic_write(path, receipts.dumps(receipt), durable=False)
             written[seq] = path
         if written:

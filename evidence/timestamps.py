@@ -31,6 +31,7 @@ from evidence.tokens import (  # noqa: F401 - re-exported
     _judge,
     _passed,
     build_request,
+    load_certificates,
     read_token,
     response_from_token,
     token_from_response,
@@ -309,8 +310,3 @@ def response_callable(sources: Sequence[TimestampSource]) -> Callable[[bytes], b
     """``digest -> DER TimeStampResp`` through ``obtain_timestamp``: the form
     ``evidence.pdfsign.CallableTimeStamper`` takes for the dossier's PAdES timestamp."""
     return lambda digest: response_from_token(obtain_timestamp(digest, sources).token)
-
-
-def load_certificates(pem: bytes) -> tuple[x509.Certificate, ...]:
-    """All certificates in a PEM bundle (for a TSA's configured trusted roots)."""
-    return tuple(x509.load_pem_x509_certificates(pem))

@@ -534,3 +534,8 @@ def verify_or_raise(
     return report.info
 
 
+
+
+def load_certificates(pem: bytes) -> tuple[x509.Certificate, ...]:
+    """Every certificate of a PEM bundle (a TSA's trusted roots); empty input: none."""
+    return tuple(x509.load_pem_x509_certificates(pem)) if pem.strip() else ()

@@ -62,11 +62,23 @@ def run_batch(
                     batch.results.append(stage.run(result.item, ctx))
             since_commit += 1
             if since_commit >= COMMIT_EVERY:
+                flush(stages, ctx, batch.results)
                 _absorb(batch, writer.commit())
                 since_commit = 0
+        flush(stages, ctx, batch.results)
     if writer.commit_result is not None:
         _absorb(batch, writer.commit_result)
     return batch
+
+
+def flush(stages: tuple[Stage, ...], ctx: Context, results: list[StageResult]) -> None:
+    """Let stages that batch their work finish it before a commit."""
+    for stage in stages:
+        fl = getattr(stage, "flush", None)
+        if fl is not None:
+            r = fl(ctx)
+            if r is not None:
+                results.append(r)
 
 
 def _absorb(batch: BatchResult, commit) -> None:
@@ -96,4 +108,5 @@ def run_stage_over_store(
             results.append(r)
             if progress:
                 progress(r)
+        flush((stage,), ctx, results)
     return results

@@ -77,12 +77,15 @@ class Context:
     dedupe: bool = False  # `run`: a file already received from the same source adds nothing
     progress: Callable[[str], None] = lambda message: None
     seen: set[tuple[Any, ...]] = field(default_factory=set)
+    #: items waiting for a timestamp token (flushed before each commit)
+    stamp_queue: list[str] = field(default_factory=list)
     #: ingest entries appended in this run, by item hash
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class Stage(Protocol):
-    """A pipeline stage."""
+    """A pipeline stage. A stage that batches work may also have ``flush(ctx)``, which the
+    runner calls before each commit."""
 
     name: str
 

@@ -31,7 +31,9 @@ def first_object(store_dir: Path) -> Path:
 def test_intact_store_passes(filled_store, dalel):
     report = run_audit(filled_store)
     assert report.ok, report.findings
-    assert report.entries == 3 and report.checkpoints == 2 and report.receipts == 3
+    # 3 ingests, 2 item-token entries, 2 checkpoint-token entries
+    assert report.entries == 7 and report.checkpoints == 2 and report.receipts == 3
+    assert report.tokens == 5
     r = dalel("--store", filled_store, "audit", "--json")
     assert r.code == 0 and r.json()["ok"] is True
 
@@ -204,11 +206,13 @@ def test_receipt_against_a_store_whose_object_changed(filled_store, dalel):
 
 
 def test_receipt_consistency_with_a_later_store(filled_store, dalel):
-    p, _r = _receipt(filled_store)  # from the first batch (checkpoint of 2)
+    p, r = _receipt(filled_store)  # from the first batch
     res = dalel("receipt", "verify", p, "--store", filled_store, "--json")
     assert res.code == 0
     cons = next(c for c in res.json()["checks"] if c["check"] == "consistency")
-    assert cons["status"] == "PASSED" and "3 entries" in cons["detail"]
+    latest = Store.open(filled_store).latest_checkpoint().checkpoint.size
+    assert latest > r["leaf_index"] + 1
+    assert cons["status"] == "PASSED" and f"checkpoint of {latest} entries" in cons["detail"]
 
 
 def test_receipt_from_another_log_key(filled_store, tmp_path, dalel):

@@ -115,4 +115,5 @@ def test_a_folder_of_ten_thousand_files(store_dir, tmp_path, dalel):
     assert r.json()["summary"]["stored"] == 10_000
     assert len(list((store_dir / "receipts").glob("*.json"))) == 10_000
     rep = audit.run(audit.StoreSource(Store.open(store_dir), rehash=False))
-    assert rep.ok and rep.entries == 10_000
+    assert rep.ok and rep.receipts == 10_000
+    assert rep.tokens == 10_000 + rep.checkpoints  # every item and checkpoint is stamped

@@ -168,16 +168,71 @@ def bench_log(work: Path, n: int) -> dict:
     }
 
 
+def bench_timestamps(work: Path, n: int = 1000, rounds: int = 3) -> dict:
+    """Ingest of ``n`` small photos with the local TSA against without timestamps.
+
+    Same files, fresh store each time, rounds alternated; the median of each is compared.
+    Without timestamps means no timestamp stage and no checkpoint stamping.
+    """
+    from PIL import Image
+
+    from pipeline.stamp import TimestampStage
+
+    photos = work / "small"
+    photos.mkdir()
+    for i in range(n):
+        Image.new("RGB", (64, 48), (i % 256, (i // 256) % 256, 99)).save(photos / f"p{i:04d}.jpg")
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for r in range(rounds):
+        for label in ("without", "with") if r % 2 == 0 else ("with", "without"):
+            store = Store.init(work / f"ts-{label}-{r}", org="bench")
+            stages = (TimestampStage(),) if label == "with" else ()
+            stamp = label == "with"
+            t = time.perf_counter()
+            _run_with(store, photos, stages, stamp)
+            times[label].append(time.perf_counter() - t)
+    without, with_ = statistics.median(times["without"]), statistics.median(times["with"])
+    return {
+        "photos": n,
+        "seconds_without_timestamps": round(without, 2),
+        "seconds_with_local_tsa": round(with_, 2),
+        "slowdown_percent": round((with_ / without - 1) * 100, 1),
+        "all_runs": {k: [round(x, 2) for x in v] for k, v in times.items()},
+    }
+
+
+def _run_with(store: Store, folder: Path, stages: tuple, stamp_checkpoints: bool) -> None:
+    import evidence.store as st
+
+    original = st.Writer.__init__
+
+    def init(self, *a, **k):
+        original(self, *a, **k)
+        self.stamp_checkpoints = stamp_checkpoints
+
+    st.Writer.__init__ = init  # type: ignore[method-assign]
+    try:
+        run_batch(store, [folder], Submission(Path("."), "", "obs-bench", "1", "protocol"),
+                  dedupe=False, stages=stages)
+    finally:
+        st.Writer.__init__ = original  # type: ignore[method-assign]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--skip-hashing", action="store_true")
+    ap.add_argument("--only-timestamps", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dalel-bench-", dir=os.environ.get("TMPDIR")))
     results: dict = {}
     try:
+        results["timestamps"] = bench_timestamps(work)
+        print(json.dumps(results["timestamps"], indent=2), flush=True)
+        if args.only_timestamps:
+            return
         if not args.skip_hashing:
             results["hashing"] = bench_hashing(work, args.gb)
             print(json.dumps(results["hashing"], indent=2), flush=True)

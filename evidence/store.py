@@ -299,6 +299,7 @@ class Writer:
         self._pending: list[Appended] = []
         self._committed: list[Appended] = []
         self._appended_in_session = 0
+        self._roots_pem: dict[str, bytes] = {}
         #: stamp each new checkpoint with the store's TSAs (off only in tests of the core)
         self.stamp_checkpoints = (store.public_dir / "tsa-root.pem").exists()
         self.commit_result: Commit | None = None
@@ -510,8 +511,11 @@ class Writer:
         from evidence import stamping
 
         token = self.store.objects.path(stamp["token_sha256"]).read_bytes()
-        pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in
-                       stamping.roots_for(self.store.public_dir, stamp["source"]))
+        pem = self._roots_pem.get(stamp["source"])
+        if pem is None:
+            pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in
+                           stamping.roots_for(self.store.public_dir, stamp["source"]))
+            self._roots_pem[stamp["source"]] = pem
         return {"token": base64.b64encode(token).decode(), "source": stamp["source"],
                 "kind": stamp["kind"], "gen_time": stamp["gen_time"],
                 "recorded_at": stamp["time"], "entry_seq": stamp["seq"],

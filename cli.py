@@ -31,6 +31,7 @@ from evidence.store import Store, atomic_write, default_store_path
 from evidence.tokens import load_certificates, response_from_token
 from pipeline import cases as cases_mod
 from pipeline import deadlines, order
+from pipeline import dossiers as dossiers_mod
 from pipeline import figures as figures_mod
 from pipeline import official as official_mod
 from pipeline.intake import KINDS, validate_kind
@@ -651,6 +652,80 @@ def discrepancies_cmd(ctx, precinct, show_all, as_json) -> None:
 
 def _num(v: int | None) -> str:
     return "—" if v is None else str(v)
+
+
+# --- dossiers ---------------------------------------------------------------------------
+@cli.group()
+def dossier() -> None:
+    """Court-ready PDF dossiers: build one for a case, verify one."""
+
+
+@dossier.command("build")
+@click.argument("case_id")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              required=True)
+@click.option("--lang", "language", type=click.Choice(["ru", "kk", "en"]), default="ru",
+              show_default=True)
+@click.option("--edition", type=click.Choice(["court", "public"]), default="court",
+              show_default=True, help="court: originals embedded; public: faces blurred, "
+                                      "no personal data.")
+@click.option("--sign", "p12", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Sign with this PKCS#12 file instead of the organization's certificate.")
+@click.option("--password-env", help="Environment variable holding the PKCS#12 password.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dossier_build(ctx, case_id, out_file, language, edition, p12, password_env,
+                  as_json) -> None:
+    """Build, sign (PAdES B-T) and write a case's dossier."""
+    store = _store(ctx)
+    with err.status("building the dossier…") if err.is_terminal else _nullcontext():
+        built = dossiers_mod.build(store, case_id, out_file, language=language, edition=edition,
+                               p12=p12, password_env=password_env)
+    r = built.result
+    if as_json:
+        emit_json({"path": str(r.path), "sha256": r.sha256, "size": r.size,
+                   "deadline_passed": r.deadline_passed, "derivatives": built.derivatives,
+                   "custody_entry": built.dossier_seq})
+        return
+    out.print(f"Dossier written: [bold]{r.path}[/] ({r.size // 1024} KiB, sha256 {r.sha256})")
+    if r.deadline_passed:
+        out.print("[red]The filing deadline has passed; the cover says so.[/]")
+    if built.derivatives:
+        out.print(f"{built.derivatives} derived image(s) recorded in the custody log.")
+
+
+@dossier.command("verify")
+@click.argument("pdf_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
+              help="The store that made it: trust its certificates, check every exhibit "
+                   "is in its custody log.")
+@click.option("--trust", "trust_files", multiple=True,
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A CA certificate (PEM) to trust for the signature and its timestamp.")
+@click.option("--json", "as_json", is_flag=True)
+def dossier_verify(pdf_file, store_dir, trust_files, as_json) -> None:
+    """Check a dossier: signature over the whole file, timestamp, every attachment's hash."""
+    store = Store.open(store_dir) if store_dir else None
+    trust = [p.read_bytes() for p in trust_files]
+    report = dossiers_mod.verify(pdf_file.read_bytes(), store=store, trust=trust,
+                             tsa_trust=list(trust))
+    if as_json:
+        emit_json({"ok": report.ok, "signer": report.signer,
+                   "signed_at": report.signed_at.isoformat() if report.signed_at else None,
+                   "checks": [{"check": c.check, "status": c.status.value,
+                               "reason": c.reason.value, "detail": c.detail}
+                              for c in report.checks]})
+    else:
+        for c in report.checks:
+            ok = c.status.value == "PASSED"
+            colour = "green" if ok else "red"
+            reason = "" if ok else f" {c.reason.value}"
+            out.print(f"[{colour}]{c.status.value:8}[/] {c.check}{reason}"
+                      + (f": {c.detail}" if c.detail else ""))
+        out.print(f"signed by {report.signer or '—'}: "
+                  + ("[green]dossier intact[/]" if report.ok else "[red]dossier NOT intact[/]"))
+    if not report.ok:
+        raise Exit(EXIT_PROBLEMS)
 
 
 # --- timestamps ------------------------------------------------------------------------

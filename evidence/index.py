@@ -218,6 +218,12 @@ class Index:
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(q.order_by(items.c.first_seq)).mappings()]
 
+    def line_hash(self, seq: int) -> str | None:
+        """SHA-256 of log line ``seq`` (what the next entry's ``prev`` names)."""
+        with self.engine.connect() as c:
+            v = c.execute(select(entries.c.line_hash).where(entries.c.seq == seq)).scalar()
+        return v
+
     def tokens_for(self, subject: str) -> list[dict[str, Any]]:
         """Every token recorded for a hash, oldest first."""
         with self.engine.connect() as c:

@@ -150,9 +150,10 @@ class Store:
         (root / "public" / "log.pem").write_bytes(public_pem(key.public.raw))
         (root / "log" / "custody.jsonl").touch()
         (root / "config.toml").write_bytes(tomli_w.dumps(config).encode())
-        from evidence import stamping
+        from evidence import pdfsign, stamping
 
         stamping.create(root, org)
+        pdfsign.create_org_identity(root / "keys", root / "public", org)
         return cls.open(root)
 
     @classmethod

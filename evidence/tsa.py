@@ -143,11 +143,18 @@ class FileSerialAllocator:
 # certificates
 
 
+def fit_x509(text: str, limit: int = 64) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (the X.509 upper bound that the
+    cryptography library checks): a long Kazakh name has two bytes a letter."""
+    data = text.strip().encode("utf-8")[:limit]
+    return data.decode("utf-8", "ignore").strip()
+
+
 def _name(org_name: str, common_name: str) -> x509.Name:
     return x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_name),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
+            x509.NameAttribute(NameOID.COMMON_NAME, fit_x509(common_name)),
         ]
     )
 
@@ -160,7 +167,7 @@ def make_root_certificate(
     not_after: dt.datetime,
 ) -> x509.Certificate:
     """A self-signed CA certificate that issues the TSA certificate."""
-    name = _name(org_name, f"{org_name} Dalel TSA Root")
+    name = _name(org_name, f"Dalel TSA Root: {org_name}")
     public = key.public_key()
     return (
         x509.CertificateBuilder()
@@ -202,7 +209,7 @@ def issue_tsa_certificate(
     """A TSA certificate: critical EKU id-kp-timeStamping only, signed by ``root_key``."""
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(org_name, f"{org_name} Dalel TSA"))
+        .subject_name(_name(org_name, f"Dalel TSA: {org_name}"))
         .issuer_name(root_cert.subject)
         .public_key(tsa_public_key)
         .serial_number(x509.random_serial_number())

@@ -9,6 +9,7 @@ one in Kazakh, verification of both, and an audit by a third party. Output: demo
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ def step(title: str, *args: object, ok: tuple[int, ...] = (0,), show: bool = Tru
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     shown = "dalel " + " ".join(shlex.quote(str(a)) for a in args)
     print(f"\n== {title}\n$ {shown}", flush=True)
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}  # a crash shows its trace
     p = subprocess.run([*DALEL, *map(str, args)], cwd=ROOT, text=True, capture_output=True,
                        env=env)
     if show and p.stdout.strip():

@@ -36,6 +36,9 @@ demo: deps venv
 
 bench: deps venv
 	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/timestamp_bench.py --ingest
+	$(BIN)/python bench/ocr_bench.py
+	$(BIN)/python bench/dossier_bench.py
 
 clean-demo:
 	rm -rf demo/out

@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=50)
     parser.add_argument("--width", type=int, default=2592)
     parser.add_argument("--height", type=int, default=1944)
+    parser.add_argument("--noise", type=float, default=0.0,
+                        help="sensor-like noise (grey levels) for phone-sized JPEGs, e.g. 6")
     parser.add_argument("--edition", choices=("court", "public"), default="court")
     parser.add_argument("--lang", choices=("ru", "kk", "en"), default="ru")
     parser.add_argument("--json", action="store_true")
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         tsa, tsa_pem = sample_tsa()
         dossier = sample_dossier(juris, language=args.lang, edition=args.edition,
                                  photos=args.photos, photo_size=(args.width, args.height),
+                                 photo_noise=args.noise,
                                  today=date(2026, 11, 20), custody_rows=6)
         input_bytes = sum(len(e.content or b"") for e in dossier.exhibits)
         prep_s = time.perf_counter() - t0
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = {
             "photos": args.photos,
             "photo_px": f"{args.width}x{args.height}",
+            "noise": args.noise,
             "edition": args.edition,
             "language": args.lang,
             "input_mb": round(input_bytes / 2**20, 1),

@@ -1,0 +1,1 @@
+"""Court-ready complaint dossiers: data model, rendering, redaction, stills, signing."""

@@ -31,6 +31,8 @@ from evidence.pdfsign import (
     CallableTimeStamper,
     create_org_identity,
     load_org_identity,
+)
+from evidence.pdfverify import (
     verify_dossier,
 )
 from pipeline.deadlines import load_jurisdiction

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from evidence import pdfsign, stamping
+from evidence import pdfsign, pdfverify, stamping
 from evidence.errors import UsageError
 from evidence.index import Index
 from evidence.store import Store
@@ -82,7 +82,7 @@ def trust_from_store(store: Store) -> tuple[list[bytes], list[bytes]]:
 
 
 def verify(pdf: bytes, *, store: Store | None, trust: list[bytes],
-           tsa_trust: list[bytes]) -> pdfsign.DossierReport:
+           tsa_trust: list[bytes]) -> pdfverify.DossierReport:
     """Verify a dossier; with a store, also that each exhibit is in its custody log."""
     known = None
     if store is not None:
@@ -94,4 +94,4 @@ def verify(pdf: bytes, *, store: Store | None, trust: list[bytes],
     if not trust:
         raise UsageError("nothing to trust the signature to",
                          fix="give --store DIR (the store that made it) or --trust CA.pem")
-    return pdfsign.verify_dossier(pdf, trust, known, tsa_certs=tsa_trust or trust)
+    return pdfverify.verify_dossier(pdf, trust, known, tsa_certs=tsa_trust or trust)

@@ -31,12 +31,9 @@ from evidence.pdfsign import (
     EXHIBIT_DEST_PREFIX,
     MANIFEST_NAME,
     CallableTimeStamper,
-    DossierVerificationFailed,
     IdentityExists,
     IdentityMissing,
     Pkcs12Unreadable,
-    Reason,
-    Status,
     TimestampFailed,
     WrongPassword,
     create_org_identity,
@@ -46,6 +43,11 @@ from evidence.pdfsign import (
     read_pkcs12_file,
     sign_pdf,
     tsa_callable_from_timestamper,
+)
+from evidence.pdfverify import (
+    DossierVerificationFailed,
+    Reason,
+    Status,
     verify_dossier,
     verify_or_raise,
 )

@@ -26,10 +26,12 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from evidence.pdfsign import (
     MANIFEST_NAME,
     CallableTimeStamper,
-    Reason,
     TimestampFailed,
     create_org_identity,
     load_org_identity,
+)
+from evidence.pdfverify import (
+    Reason,
     read_attachments,
     verify_dossier,
 )

@@ -117,3 +117,24 @@ def test_a_folder_of_ten_thousand_files(store_dir, tmp_path, dalel):
     rep = audit.run(audit.StoreSource(Store.open(store_dir), rehash=False))
     assert rep.ok and rep.receipts == 10_000
     assert rep.tokens == 10_000 + rep.checkpoints  # every item and checkpoint is stamped
+
+
+def test_an_unreadable_file_is_refused_and_the_batch_goes_on(store_dir, tmp_path, dalel,
+                                                            monkeypatch):
+    # Root reads everything, so the permission error is simulated at the one read.
+    from evidence.objects import FileBlobStore
+
+    samples.write_jpeg(tmp_path / "in" / "a-ok.jpg", seed=1)
+    samples.write_jpeg(tmp_path / "in" / "b-locked.jpg", seed=2)
+    real = FileBlobStore.put_stream
+
+    def put_stream(self, stream):
+        if getattr(stream, "name", "").endswith("b-locked.jpg"):
+            raise PermissionError(13, "Permission denied")
+        return real(self, stream)
+
+    monkeypatch.setattr(FileBlobStore, "put_stream", put_stream)
+    r, res = ingest_json(dalel, store_dir, tmp_path / "in", code=3)
+    assert res["a-ok.jpg"]["status"] == "done"
+    assert res["b-locked.jpg"]["reason"] == "UNREADABLE"
+    assert "Permission denied" in res["b-locked.jpg"]["detail"]

@@ -5,9 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz ffmpeg poppler-utils \
-	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 libheif-examples openssl \
-	fonts-dejavu-core fonts-noto-core
+APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-eng ffmpeg \
+	poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 \
+	libheif-examples openssl fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 \
+	fonts-noto-core \
+	fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-humor-sans fonts-comic-neue \
+	fonts-kristi fonts-dancingscript fonts-bwht fonts-ecolier-court fonts-rufscript \
+	fonts-kaushanscript fonts-klee
+# (the handwriting fonts render the synthetic protocols the OCR tests, demo and benchmark use)
 
 .PHONY: demo test deps venv bench clean-demo
 

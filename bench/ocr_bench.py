@@ -60,7 +60,7 @@ def run(per_cell: int, seed: int, save: Path | None) -> dict[str, dict[str, floa
                 st["images"] += 1
                 st["wall"] += wall
                 st["cpu"] += cpu
-                truth = s.truth["figures"]
+                truth: dict[str, int] = s.truth["figures"]  # type: ignore[assignment]
                 for f in r.fields:
                     st["fields"] += 1
                     if f.status is Status.ACCEPTED:
@@ -69,8 +69,11 @@ def run(per_cell: int, seed: int, save: Path | None) -> dict[str, dict[str, floa
                             st["correct"] += 1
                         else:
                             st["silent"] += 1
-                            print(f"SILENT ERROR {s.name} {f.key}: read {f.value}, truth {truth[f.key]}",
-                                  file=sys.stderr)
+                            print(
+                                f"SILENT ERROR {s.name} {f.key}: "
+                                f"read {f.value}, truth {truth[f.key]}",
+                                file=sys.stderr,
+                            )
                     elif f.status is Status.REVIEW:
                         st["review"] += 1
                         st["review_top_right"] += f.value == truth[f.key]
@@ -79,11 +82,17 @@ def run(per_cell: int, seed: int, save: Path | None) -> dict[str, dict[str, floa
                 if save is not None:
                     save.mkdir(parents=True, exist_ok=True)
                     (save / f"{s.name}.{s.ext}").write_bytes(s.image)
-                    (save / f"{s.name}.truth.json").write_text(json.dumps(s.truth, ensure_ascii=False))
+                    (save / f"{s.name}.truth.json").write_text(
+                        json.dumps(s.truth, ensure_ascii=False)
+                    )
                     (save / f"{s.name}.reading.json").write_text(
-                        json.dumps(r.to_dict(reasons=True), ensure_ascii=False, indent=1))
-                print(f"{s.name}: accepted {sum(f.status is Status.ACCEPTED for f in r.fields)}/"
-                      f"{len(r.fields)} in {wall:.2f}s", file=sys.stderr)
+                        json.dumps(r.to_dict(reasons=True), ensure_ascii=False, indent=1)
+                    )
+                print(
+                    f"{s.name}: accepted {sum(f.status is Status.ACCEPTED for f in r.fields)}/"
+                    f"{len(r.fields)} in {wall:.2f}s",
+                    file=sys.stderr,
+                )
     table = {}
     for (tier, script), st in stats.items():
         acc = st["correct"] / st["accepted"] if st["accepted"] else float("nan")
@@ -107,19 +116,35 @@ def baseline(n: int, seed: int) -> dict[str, float]:
     seconds = 0.0
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     for i in range(n):
-        s = make_sample(10_000 + i, seed, tier="photo" if i % 2 else "hard",
-                        script=SCRIPTS[i % 2], layout=LAYOUTS[i % 3])
+        s = make_sample(
+            10_000 + i,
+            seed,
+            tier="photo" if i % 2 else "hard",
+            script=SCRIPTS[i % 2],
+            layout=LAYOUTS[i % 3],
+        )
         t0 = _cpu()
-        out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "3", "-l", "rus+kaz"], check=False,
-                             input=s.image, capture_output=True, env=env, timeout=120)
+        out = subprocess.run(
+            ["tesseract", "stdin", "stdout", "--psm", "3", "-l", "rus+kaz"],
+            check=False,
+            input=s.image,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
         seconds += _cpu() - t0
         tokens = re.findall(r"\d+", out.stdout.decode("utf-8", "replace"))
-        for v in s.truth["figures"].values():  # type: ignore[union-attr]
+        figures: dict[str, int] = s.truth["figures"]  # type: ignore[assignment]
+        for v in figures.values():
             total += 1
             if str(v) in tokens:
                 tokens.remove(str(v))
                 found += 1
-    return {"images": n, "figures_present_in_text": found / max(1, total), "seconds_per_image": seconds / max(1, n)}
+    return {
+        "images": n,
+        "figures_present_in_text": found / max(1, total),
+        "seconds_per_image": seconds / max(1, n),
+    }
 
 
 def main() -> int:
@@ -136,16 +161,23 @@ def main() -> int:
     if args.json:
         print(json.dumps({"ours": table, "tesseract_psm3": base}, indent=1))
         return 0
-    print(f"{'tier/script':24} {'imgs':>4} {'fields':>6} {'acc(accepted)':>13} {'coverage':>8} "
-          f"{'silent':>6} {'review':>6} {'unread':>6} {'wall s':>6} {'cpu s':>6}")
+    print(
+        f"{'tier/script':24} {'imgs':>4} {'fields':>6} {'acc(accepted)':>13} {'coverage':>8} "
+        f"{'silent':>6} {'review':>6} {'unread':>6} {'wall s':>6} {'cpu s':>6}"
+    )
     for name, row in table.items():
-        print(f"{name:24} {row['images']:4.0f} {row['fields']:6.0f} {row['accepted_accuracy']:13.4f} "
-              f"{row['coverage']:8.3f} {row['silent_errors']:6.0f} {row['review']:6.0f} "
-              f"{row['unreadable']:6.0f} {row['seconds_per_image']:6.2f} {row['cpu_seconds_per_image']:6.2f}")
+        print(
+            f"{name:24} {row['images']:4.0f} {row['fields']:6.0f} {row['accepted_accuracy']:13.4f} "
+            f"{row['coverage']:8.3f} {row['silent_errors']:6.0f} {row['review']:6.0f} "
+            f"{row['unreadable']:6.0f} {row['seconds_per_image']:6.2f} "
+            f"{row['cpu_seconds_per_image']:6.2f}"
+        )
     if base:
-        print(f"plain tesseract --psm 3 on {base['images']} photos: "
-              f"{base['figures_present_in_text']:.1%} of true figures appear in its text; "
-              f"{base['seconds_per_image']:.2f} s per image")
+        print(
+            f"plain tesseract --psm 3 on {base['images']} photos: "
+            f"{base['figures_present_in_text']:.1%} of true figures appear in its text; "
+            f"{base['seconds_per_image']:.2f} s per image"
+        )
     return 0
 
 

@@ -1,0 +1,164 @@
+"""Tesseract behind a thin, timed wrapper; environment check; engine versions.
+
+Tesseract is run as a subprocess (``tesseract stdin stdout ... tsv``) on one thread
+(``OMP_THREAD_LIMIT=1``) with a timeout; a timeout or a failure becomes an empty,
+degraded result with a reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocr.errors import MissingDependency
+
+LANGS = "rus+kaz"
+INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz"
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of Tesseract's TSV output, in the coordinates of the image given."""
+
+    text: str
+    conf: float
+    """Tesseract's word confidence, 0..100 (-1 for non-words)."""
+    box: tuple[int, int, int, int]
+    """x, y, w, h."""
+    line: tuple[int, int, int]
+    """(block, paragraph, line) numbers: words sharing it are one text line."""
+
+
+@dataclass(frozen=True)
+class TessResult:
+    """Words read, or the reason there are none."""
+
+    words: tuple[Word, ...]
+    error: str | None = None
+    """``timeout`` or ``tesseract_failed``; None on success."""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_THREAD_LIMIT"] = "1"
+    return env
+
+
+def run_tesseract(
+    image: np.ndarray,
+    *,
+    lang: str = LANGS,
+    psm: int = 3,
+    config: tuple[str, ...] = (),
+    timeout: float = 20.0,
+) -> TessResult:
+    """Run Tesseract on a grayscale image and parse its TSV into words."""
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        return TessResult((), "encode_failed")
+    cmd = ["tesseract", "stdin", "stdout", "-l", lang, "--psm", str(psm), "--oem", "1"]
+    for c in config:
+        cmd += ["-c", c]
+    cmd.append("tsv")
+    try:
+        proc = subprocess.run(
+            cmd, input=bytes(png), check=False, capture_output=True, timeout=timeout, env=_env()
+        )
+    except subprocess.TimeoutExpired:
+        return TessResult((), "timeout")
+    except FileNotFoundError:
+        raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
+    if proc.returncode != 0:
+        return TessResult((), "tesseract_failed")
+    words = []
+    reader = csv.reader(
+        io.StringIO(proc.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE
+    )
+    next(reader, None)
+    for row in reader:
+        if len(row) < 12 or row[0] != "5" or not row[11].strip():
+            continue
+        words.append(
+            Word(
+                text=row[11].strip(),
+                conf=float(row[10]),
+                box=(int(row[6]), int(row[7]), int(row[8]), int(row[9])),
+                line=(int(row[2]), int(row[3]), int(row[4])),
+            )
+        )
+    return TessResult(tuple(words))
+
+
+@lru_cache(maxsize=1)
+def _tessdata_dir() -> Path | None:
+    try:
+        out = subprocess.run(
+            ["tesseract", "--list-langs"], check=False, capture_output=True, timeout=20, env=_env()
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'"(.+?)"', out.stdout.decode("utf-8", "replace"))
+    return Path(m.group(1)) if m else None
+
+
+def _list_langs() -> set[str]:
+    try:
+        out = subprocess.run(
+            ["tesseract", "--list-langs"], check=False, capture_output=True, timeout=20, env=_env()
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return set()
+    lines = out.stdout.decode("utf-8", "replace").splitlines()[1:]
+    return {ln.strip() for ln in lines if ln.strip()}
+
+
+def check_environment() -> None:
+    """Raise :class:`MissingDependency` (exit code 4) unless Tesseract with rus and kaz
+    data and the digit model are present. The message names the install command."""
+    if shutil.which("tesseract") is None:
+        raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}")
+    missing = {"rus", "kaz", "eng"} - _list_langs()
+    if missing:
+        hint = INSTALL_HINT + (" tesseract-ocr-eng" if "eng" in missing else "")
+        raise MissingDependency(
+            f"Tesseract language data missing: {', '.join(sorted(missing))}; run: {hint}"
+        )
+    from ocr.digits import load_model, load_model_b
+
+    load_model()
+    load_model_b()
+
+
+@lru_cache(maxsize=1)
+def engine_versions() -> dict[str, object]:
+    """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz data, digit model."""
+    from ocr.digits import MODEL_B_NAME, MODEL_NAME, load_model, load_model_b
+
+    out = subprocess.run(
+        ["tesseract", "--version"], check=False, capture_output=True, timeout=20, env=_env()
+    )
+    text = (out.stdout or out.stderr).decode("utf-8", "replace")
+    first = text.splitlines()[0] if text else "tesseract unknown"
+    data: dict[str, str] = {}
+    tdir = _tessdata_dir()
+    for lang in ("rus", "kaz"):
+        p = tdir / f"{lang}.traineddata" if tdir else None
+        data[lang] = hashlib.sha256(p.read_bytes()).hexdigest() if p and p.exists() else "missing"
+    return {
+        "tesseract": first.replace("tesseract", "").strip(),
+        "tessdata": data,
+        "digit_model": {"file": f"ocr/models/{MODEL_NAME}", "sha256": load_model().sha256},
+        "digit_model_b": {"file": f"ocr/models/{MODEL_B_NAME}", "sha256": load_model_b().sha256},
+        "opencv": cv2.__version__,
+    }

@@ -1,0 +1,312 @@
+"""Locate and read the figure that belongs to a found label.
+
+Pure functions over the prepared sheet: the region to the right of the label (and a
+little below it), with table rules, dotted leaders and already-explained text masked
+out, is cut into clusters of ink; the first cluster is the figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ocr.digits import DigitGuess, DigitModel, normalize_glyph
+from ocr.engine import Word, run_tesseract
+from ocr.layout import Line
+
+
+@dataclass(frozen=True)
+class ModelReading:
+    """The digit model's reading of a figure."""
+
+    digits: str | None
+    """The digits, or None if a glyph is not a digit or nothing was found."""
+    confidence: float
+    """Lowest per-glyph probability."""
+    guesses: tuple[DigitGuess, ...]
+    glyphs: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
+    """The normalized glyphs read, for a second model."""
+
+
+def clean_binary(binary: np.ndarray, lh: float) -> np.ndarray:
+    """Ink mask with long horizontal and vertical rules removed."""
+    horiz = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
+    )
+    vert = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(2.2 * lh)))
+    )
+    rules = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((3, 3), np.uint8))
+    return cv2.bitwise_and(binary, cv2.bitwise_not(rules))
+
+
+def text_height(binary: np.ndarray) -> float:
+    """Median height of glyph-sized ink components: a first estimate of the text size."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    hs = stats[1:, 3]
+    hs = hs[(hs >= 10) & (hs < 90)]  # dots of leaders and specks are not text
+    return float(np.median(hs)) if len(hs) else 20.0
+
+
+def text_image(binary: np.ndarray, scale: float) -> np.ndarray:
+    """What Tesseract is given: black ink on white, table rules and dotted leaders removed,
+    scaled by ``scale``. Rules and dots cost Tesseract time and confuse its layout analysis."""
+    th = text_height(binary)
+    cb = clean_binary(binary, 1.3 * th)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(cb, connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = np.maximum(st[1:, 2], st[1:, 3]) >= 0.45 * th
+    img = np.where(keep[lab], 0, 255).astype(np.uint8)
+    return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def label_words(lines: list[Line], lh: float) -> list[Word]:
+    """The words of a label: each line's words up to the first run of dots or digits, or
+    up to a gap wider than two text heights (beyond it lies the figure)."""
+    out: list[Word] = []
+    for ln in lines:
+        prev_end = None
+        for w in ln.words:
+            letters = sum(c.isalpha() for c in w.text)
+            wordlike = letters >= max(1, len(w.text) // 2)
+            if prev_end is None:
+                if wordlike:  # leading row numbers ("1", "12.") are not the label
+                    out.append(w)
+                    prev_end = w.box[0] + w.box[2]
+                continue
+            if w.box[0] - prev_end > 2 * lh or not wordlike:
+                break
+            out.append(w)
+            prev_end = w.box[0] + w.box[2]
+    return out
+
+
+def find_clusters(
+    clean: np.ndarray, x0: int, y_top: int, y_bot: int, lh: float
+) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Clusters of glyph-sized ink right of ``x0`` whose centres lie in [y_top, y_bot],
+    left to right: each its box (x, y, w, h) and its own ink mask (same size as the box)."""
+    h_img, w_img = clean.shape
+    pad = int(lh)
+    ys, ye = max(0, y_top - pad), min(h_img, y_bot + pad)
+    x0 = max(0, min(w_img - 1, x0))
+    sub = clean[ys:ye, x0:]
+    if sub.size == 0:
+        return []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+    comps = []
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        cy = ys + y + h / 2
+        if h < 0.4 * lh or h > 3.2 * lh or w > 3.5 * lh or area < 0.03 * lh * lh:
+            continue
+        if not y_top <= cy <= y_bot:
+            continue
+        comps.append((int(x), int(y), int(w), int(h), i))
+    comps.sort()
+    groups: list[list[tuple[int, int, int, int, int]]] = []
+    right = -(10**9)
+    for c in comps:
+        # a new figure begins after a gap wider than its glyphs are tall (handwriting
+        # spaces its digits more widely than print, relative to the label text)
+        tall = max(lh, float(np.median([g[3] for g in groups[-1]]))) if groups else lh
+        if not groups or c[0] - right > 0.9 * tall:
+            groups.append([])
+        groups[-1].append(c)
+        right = max(right, c[0] + c[2]) if len(groups[-1]) > 1 else c[0] + c[2]
+    out = []
+    for cluster in groups:
+        bx0 = min(c[0] for c in cluster)
+        by0 = min(c[1] for c in cluster)
+        bx1 = max(c[0] + c[2] for c in cluster)
+        by1 = max(c[1] + c[3] for c in cluster)
+        mask = np.isin(labels[by0:by1, bx0:bx1], [c[4] for c in cluster]).astype(np.uint8) * 255
+        out.append(((x0 + bx0, ys + by0, bx1 - bx0, by1 - by0), mask))
+    return out
+
+
+def isolated(clean: np.ndarray, box: tuple[int, int, int, int], lh: float) -> bool:
+    """True when no ink as tall as the figure's glyphs lies just left or right of it at
+    the same level: a figure with such a neighbour may have been cut short (a digit left
+    out, or a stray mark taken in), so it must not be accepted."""
+    x, y, w, h = box
+    margin = int(max(1.3 * h, 2.0 * lh))
+    y0, y1 = max(0, y - h // 4), min(clean.shape[0], y + h + h // 4)
+    for xa, xb in (
+        (max(0, x - margin), max(0, x - 2)),
+        (min(clean.shape[1], x + w + 2), min(clean.shape[1], x + w + margin)),
+    ):
+        if xb <= xa:
+            continue
+        n, _, st, _ = cv2.connectedComponentsWithStats(clean[y0:y1, xa:xb], connectivity=8)
+        for i in range(1, n):
+            if st[i, 3] >= 0.7 * h and st[i, 2] >= 3:
+                return False
+    return True
+
+
+def read_with_model(mask: np.ndarray, model: DigitModel, lh: float) -> ModelReading:
+    """Segment a figure's ink mask into glyphs and classify each."""
+    from ocr.digits import segment
+
+    boxes = segment(mask, lh)
+    if not boxes or len(boxes) > 9:
+        return ModelReading(None, 0.0, ())
+    boxes = _merge_broken(mask, boxes, model)
+    guesses: list[DigitGuess] = []
+    glyphs: list[np.ndarray] = []
+    for x, y, w, h in boxes:
+        glyph = mask[y : y + h, x : x + w]
+        norm = normalize_glyph(glyph)
+        g = model.classify([norm])[0]
+        if g.digit is None and w > 0.75 * h:
+            split = _split_touching(glyph, model)
+            if split is not None:
+                guesses.extend(split[0])
+                glyphs.extend(split[1])
+                continue
+        guesses.append(g)
+        glyphs.append(norm)
+    if len(guesses) > 9:
+        return ModelReading(None, 0.0, tuple(guesses), tuple(glyphs))
+    return _reading(guesses, glyphs)
+
+
+def _reading(guesses: list[DigitGuess], glyphs: list[np.ndarray]) -> ModelReading:
+    if any(g.digit is None for g in guesses):
+        return ModelReading(None, min(g.confidence for g in guesses), tuple(guesses), tuple(glyphs))
+    digits = "".join(str(g.digit) for g in guesses)
+    return ModelReading(digits, min(g.confidence for g in guesses), tuple(guesses), tuple(glyphs))
+
+
+def second_opinion(first: ModelReading, model_b: DigitModel) -> ModelReading:
+    """The second model's reading of the same glyphs the first model read."""
+    if not first.glyphs:
+        return ModelReading(None, 0.0, ())
+    return _reading(model_b.classify(list(first.glyphs)), list(first.glyphs))
+
+
+def _merge_broken(
+    mask: np.ndarray, boxes: list[tuple[int, int, int, int]], model: DigitModel
+) -> list[tuple[int, int, int, int]]:
+    """Join neighbouring pieces of one broken digit (a pen that skipped, a stencil-like
+    hand): two adjacent boxes become one when together they are a confident digit of a
+    digit-like shape and one of them alone is not a confident digit."""
+    boxes = list(boxes)
+    i = 0
+    while i + 1 < len(boxes):
+        a, b = boxes[i], boxes[i + 1]
+        x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+        x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+        gap = b[0] - (a[0] + a[2])
+        if gap <= 0.25 * (y1 - y0) and (x1 - x0) <= 0.95 * (y1 - y0):
+            ga, gb, gm = model.classify(
+                [
+                    normalize_glyph(mask[a[1] : a[1] + a[3], a[0] : a[0] + a[2]]),
+                    normalize_glyph(mask[b[1] : b[1] + b[3], b[0] : b[0] + b[2]]),
+                    normalize_glyph(mask[y0:y1, x0:x1]),
+                ]
+            )
+            weak = min(
+                ga.confidence if ga.digit is not None else 0.0,
+                gb.confidence if gb.digit is not None else 0.0,
+            )
+            if gm.digit is not None and gm.confidence >= 0.9 and weak < 0.6:
+                boxes[i : i + 2] = [(x0, y0, x1 - x0, y1 - y0)]
+                continue
+        i += 1
+    return boxes
+
+
+def _split_touching(
+    glyph: np.ndarray, model: DigitModel
+) -> tuple[list[DigitGuess], list[np.ndarray]] | None:
+    """Two digits that touch: cut at the thinnest column of the middle and classify both
+    halves; None unless both halves are confident digits."""
+    w = glyph.shape[1]
+    cols = (glyph > 0).sum(axis=0)
+    lo, hi = int(w * 0.3), int(w * 0.7)
+    if hi <= lo:
+        return None
+    cut = lo + int(np.argmin(cols[lo:hi]))
+    halves = [normalize_glyph(glyph[:, :cut]), normalize_glyph(glyph[:, cut:])]
+    guesses = model.classify(halves)
+    if all(g.digit is not None and g.confidence >= 0.5 for g in guesses):
+        return guesses, halves
+    return None
+
+
+def read_with_tesseract(
+    gray: np.ndarray, boxes: list[tuple[int, int, int, int]], lh: float
+) -> list[tuple[str | None, float]]:
+    """Read every figure crop in one Tesseract call (crops stacked), digits only.
+
+    Returns (digits or None, confidence 0..1) per box, in order.
+    """
+    if not boxes:
+        return []
+    target_h = 44
+    tiles = []
+    for x, y, w, h in boxes:
+        p = int(0.35 * lh)
+        crop = gray[max(0, y - p) : y + h + p, max(0, x - p) : x + w + p]
+        k = target_h / max(1, h)
+        crop = cv2.resize(
+            crop, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
+        )
+        tiles.append(crop)
+    width = max(t.shape[1] for t in tiles) + 60
+    gap = 36
+    height = sum(t.shape[0] + gap for t in tiles) + gap
+    canvas = np.full((height, width), 255, np.uint8)
+    spans = []
+    y = gap
+    for t in tiles:
+        canvas[y : y + t.shape[0], 30 : 30 + t.shape[1]] = t
+        spans.append((y, y + t.shape[0]))
+        y += t.shape[0] + gap
+    res = run_tesseract(canvas, lang="eng", psm=6, config=_DIGITS_ONLY)
+    out: list[tuple[str | None, float]] = []
+    for (y0, y1), tile in zip(spans, tiles, strict=True):
+        ws = [w for w in res.words if y0 - 10 <= w.box[1] + w.box[3] / 2 <= y1 + 10]
+        reading = _digits_of(ws)
+        if reading[0] is None:  # missed in the stack: read this crop alone, as one line
+            single = cv2.copyMakeBorder(tile, 20, 20, 30, 30, cv2.BORDER_CONSTANT, value=255)
+            reading = _digits_of(
+                list(run_tesseract(single, lang="eng", psm=7, config=_DIGITS_ONLY).words)
+            )
+        out.append(reading)
+    return out
+
+
+_DIGITS_ONLY = ("tessedit_char_whitelist=0123456789", "tessedit_do_invert=0")
+
+
+def _digits_of(words: list[Word]) -> tuple[str | None, float]:
+    words = sorted(words, key=lambda w: w.box[0])
+    text = "".join(w.text for w in words)
+    if not text or not text.isdigit():
+        return None, 0.0
+    return text, min(w.conf for w in words) / 100.0
+
+
+def to_image_box(
+    box: tuple[int, int, int, int], to_image: np.ndarray, factor: float
+) -> tuple[int, int, int, int]:
+    """Map a sheet box (x, y, w, h) to the original image's pixels."""
+    x, y, w, h = box
+    pts = np.array([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]], np.float32)
+    mapped = cv2.perspectiveTransform(pts, to_image.astype(np.float64)).reshape(-1, 2) * factor
+    x0, y0 = mapped.min(axis=0)
+    x1, y1 = mapped.max(axis=0)
+    return int(x0), int(y0), round(float(x1 - x0)), round(float(y1 - y0))
+
+
+def png_crop(gray: np.ndarray, box: tuple[int, int, int, int], pad: int) -> bytes:
+    """PNG bytes of ``box`` (x, y, w, h) of ``gray`` with ``pad`` pixels around."""
+    x, y, w, h = box
+    crop = gray[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+    ok, buf = cv2.imencode(".png", crop)
+    return bytes(buf) if ok else b""

@@ -1,0 +1,481 @@
+"""``read_protocol``: one protocol image in, every figure of the form out, each with a status.
+
+The rule behind every decision: an accepted wrong figure is the worst outcome. A figure
+is accepted only on two independent agreeing readings (digits and words; or the digit
+model and Tesseract, both confident). Control relations are checked and reported; they
+may reorder the candidates of a figure under review but never change or accept one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+
+import numpy as np
+
+from ocr import figures as fig
+from ocr.digits import load_model, load_model_b
+from ocr.engine import Word, engine_versions, run_tesseract
+from ocr.errors import MissingDependency
+from ocr.forms import Form, list_forms, load_form
+from ocr.layout import (
+    LabelHit,
+    Line,
+    WordsRun,
+    find_labels,
+    find_words_runs,
+    group_lines,
+    line_height,
+    title_words,
+    words_found,
+)
+from ocr.prepare import ImageProblem, Prepared, decode, prepare
+from ocr.result import FieldReading, ProtocolReading, Reason, RelationCheck, Status
+
+_PROBLEM_REASON = {
+    ImageProblem.NOT_AN_IMAGE: Reason.NOT_AN_IMAGE,
+    ImageProblem.TOO_SMALL: Reason.TOO_SMALL,
+    ImageProblem.TOO_LARGE: Reason.TOO_LARGE,
+    ImageProblem.BLANK: Reason.BLANK,
+}
+#: Minimum per-glyph probability of the digit model, and Tesseract confidence, for two
+#: agreeing digit readings to be accepted without words.
+MODEL_MIN = 0.85
+TESS_MIN = 0.75
+#: Tesseract reading other digits with at least this confidence vetoes the two models.
+TESS_VETO = 0.4
+#: Minimum per-glyph probability of both digit models for them alone to be accepted.
+MODELS_MIN = 0.97
+#: Scale of the sheet given to Tesseract for finding labels (speed; labels stay legible).
+TESS_SCALE = 0.8
+
+
+def _rescale(w: Word, k: float) -> Word:
+    x, y, ww, hh = w.box
+    return Word(w.text, w.conf, (int(x * k), int(y * k), int(ww * k), int(hh * k)), w.line)
+
+
+def _unreadable(form: Form, sha: str, reason: Reason, t0: float) -> ProtocolReading:
+    fields = tuple(
+        FieldReading(k, None, Status.UNREADABLE, 0.0, "", None, None, (), (0, 0, 0, 0), reason)
+        for k in form.keys
+    )
+    rels = tuple(RelationCheck(r.text, None) for r in form.relations)
+    return ProtocolReading(
+        form.id, sha, fields, rels, time.perf_counter() - t0, reason, _versions()
+    )
+
+
+def _versions() -> dict[str, object]:
+    try:
+        return engine_versions()
+    except (OSError, subprocess.SubprocessError, MissingDependency):  # informative only
+        return {}
+
+
+def _form_problem(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]]) -> Reason | None:
+    found = len(hits) / max(1, len(form.keys))
+    if found < 0.3:
+        return Reason.NOT_A_PROTOCOL
+    contestants = [k for keys in form.groups.values() for k in keys]
+    if contestants and sum(k in hits for k in contestants) < 0.5 * len(contestants):
+        return Reason.FORM_MISMATCH
+    for other_id in list_forms():
+        if other_id == form.id:
+            continue
+        other = load_form(other_id)
+        for own_title, other_title in (
+            (form.title_ru, other.title_ru),
+            (form.title_kk, other.title_kk),
+        ):
+            own_words, other_words = title_words(own_title), title_words(other_title)
+            mine = words_found(own_words - other_words, lines)
+            theirs = words_found(other_words - own_words, lines)
+            if theirs >= 0.5 and theirs > mine + 0.3:
+                return Reason.FORM_MISMATCH
+    return None
+
+
+def _bands(hits: dict[str, list[LabelHit]], lh: float) -> dict[str, tuple[int, int, int, int]]:
+    """Key -> (x_label_end placeholder 0, y_top, y_bottom, y_next): row band of each label."""
+    tops = sorted((min(h.box[1] for h in hs), k) for k, hs in hits.items())
+    out = {}
+    for i, (top, key) in enumerate(tops):
+        bottom = max(h.box[3] for h in hits[key])
+        nxt = next((t for t, _ in tops[i + 1 :] if t > top + 0.6 * lh), top + 6 * lh)
+        out[key] = (0, int(top - 0.5 * lh), int(bottom), int(nxt))
+    return out
+
+
+def _assign_runs(
+    runs: list[WordsRun], bands: dict[str, tuple[int, int, int, int]], label_lines: set[int]
+) -> dict[str, WordsRun]:
+    out: dict[str, WordsRun] = {}
+    for run in runs:
+        if label_lines.intersection(run.lines):
+            continue
+        y = run.box[1]
+        owners = sorted((top, k) for k, (_, top, _, nxt) in bands.items() if top <= y < nxt)
+        if owners and owners[-1][1] not in out:
+            out[owners[-1][1]] = run
+    return out
+
+
+def _nearest_label(
+    box: tuple[int, int, int, int], label_mids: list[tuple[float, int, str]]
+) -> str | None:
+    """Key of the found label line, starting left of the figure, whose middle is
+    level-nearest to it."""
+    mid = box[1] + box[3] / 2
+    left = [(abs(m - mid), k) for m, x0, k in label_mids if x0 < box[0]]
+    return min(left)[1] if left else None
+
+
+def _closer_to_orphan(
+    box: tuple[int, int, int, int],
+    label_mid: float,
+    orphans: list[Line],
+    label_bottom: float = -1e9,
+    lh: float = 0.0,
+) -> bool:
+    """True when the figure found sits level with a line of text that no found label
+    explains (probably the label of a row that was not recognised) rather than with
+    its own label: it is then not taken, to avoid reading another row's figure. A line
+    that directly continues the label (the other language's label, unread) does not count."""
+    mid = box[1] + box[3] / 2
+    for ln in orphans:
+        if ln.box[0] >= box[0] or ln.box[1] < label_bottom + 0.6 * lh:
+            continue
+        o_mid = (ln.box[1] + ln.box[3]) / 2
+        if abs(mid - o_mid) < abs(mid - label_mid) and ln.box[1] <= mid <= ln.box[3]:
+            return True
+    return False
+
+
+def _decide(
+    model: fig.ModelReading,
+    model_b: fig.ModelReading,
+    tess: tuple[str | None, float],
+    run: WordsRun | None,
+) -> tuple[Status, Reason, float, list[int]]:
+    """Status, reason, confidence and candidates (best first) of one figure.
+
+    Accepted only on two agreeing readings of different kinds: the figure in words and
+    in digits; or Tesseract and the digit model, both confident; or the two digit
+    models (different features, different training draws), both very confident, with
+    Tesseract not confidently reading something else.
+    """
+    readings = []
+    if model.digits is not None:
+        readings.append((int(model.digits), model.confidence))
+    if tess[0] is not None:
+        readings.append((int(tess[0]), tess[1]))
+    if model_b.digits is not None:
+        readings.append((int(model_b.digits), 0.9 * model_b.confidence))
+    words_value = run.value if run is not None else None
+    cands: list[int] = []
+    if words_value is not None:
+        cands.append(words_value)
+    for v, _ in sorted(readings, key=lambda r: -r[1]):
+        if v not in cands:
+            cands.append(v)
+    if model.digits is not None:  # one-glyph alternatives the model found plausible
+        for i, g in enumerate(model.guesses):
+            for alt, p in g.alternatives[:1]:
+                if p >= 0.1 and len(cands) < 5:
+                    v = int(model.digits[:i] + str(alt) + model.digits[i + 1 :])
+                    if v not in cands:
+                        cands.append(v)
+    if words_value is not None:
+        agreeing = [c for v, c in readings if v == words_value and c >= 0.5]
+        # words read short (a wrapped line missed) can agree with digits read short: a
+        # confident reading of other digits is then the tell
+        contradicted = any(v != words_value and c >= 0.9 for v, c in readings)
+        if agreeing and not contradicted:
+            conf = min(0.995, 0.9 + 0.1 * max(agreeing))
+            return Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, conf, cands
+        if readings:
+            return Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE, 0.3, cands
+        return Status.REVIEW, Reason.SINGLE_READING, 0.3, cands
+    a = model.digits
+    t = tess[0]
+    if a is not None and a == t:
+        if model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN:
+            return Status.ACCEPTED, Reason.READINGS_AGREE, min(model.confidence, tess[1]), cands
+    if (
+        a is not None
+        and a == t == model_b.digits
+        and min(model.confidence, model_b.confidence) >= 0.8
+        and tess[1] >= 0.5
+    ):
+        # three readers of different kinds read the same digits
+        return (
+            Status.ACCEPTED,
+            Reason.READINGS_AGREE,
+            max(model.confidence, model_b.confidence) * 0.97,
+            cands,
+        )
+    # the digit models alone never accept a lone stroke: "1" is also what a fragment of a
+    # table rule or a pen slip looks like
+    if (
+        a is not None
+        and a != "1"
+        and a == model_b.digits
+        and min(model.confidence, model_b.confidence) >= MODELS_MIN
+    ):
+        # both models see the same cut into glyphs; Tesseract cuts on its own, so it must
+        # at least find as many digits (a digit broken in two reads alike in both models)
+        if t is not None and len(t) == len(a) and (t == a or tess[1] < TESS_VETO):
+            return (
+                Status.ACCEPTED,
+                Reason.MODELS_AGREE,
+                min(model.confidence, model_b.confidence) * 0.97,
+                cands,
+            )
+    values = {v for v, _ in readings}
+    if len(values) > 1:
+        return Status.REVIEW, Reason.READINGS_DISAGREE, 0.25, cands
+    if len(readings) >= 2:
+        return Status.REVIEW, Reason.LOW_CONFIDENCE, 0.5 * min(c for _, c in readings), cands
+    if readings:
+        return Status.REVIEW, Reason.SINGLE_READING, 0.25 * readings[0][1], cands
+    return Status.UNREADABLE, Reason.FIGURE_NOT_FOUND, 0.0, cands
+
+
+def _rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
+    """Put first the candidate that makes an equality hold, when it is the only unknown."""
+    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    for rel in form.relations:
+        if rel.op != "==":
+            continue
+        keys = rel.keys(form.groups)
+        open_keys = [k for k in keys if k not in accepted]
+        if len(open_keys) != 1:
+            continue
+        k = open_keys[0]
+        f = fields[k]
+        if f.status is not Status.REVIEW or len(f.candidates) < 2:
+            continue
+        fitting = [c for c in f.candidates if rel.evaluate({**accepted, k: c}, form.groups)]
+        if len(fitting) == 1 and fitting[0] != f.candidates[0]:
+            c = fitting[0]
+            fields[k] = FieldReading(
+                f.key,
+                c,
+                Status.REVIEW,
+                f.confidence,
+                f.digits,
+                f.words,
+                f.words_value,
+                (c, *[x for x in f.candidates if x != c]),
+                f.box,
+                Reason.RANKED_BY_RELATION,
+                f.crop,
+            )
+
+
+def read_prepared(
+    prep: Prepared, factor: float, form: Form, sha: str, t0: float
+) -> ProtocolReading:
+    """Read the figures of ``form`` from an already prepared sheet."""
+    tess = run_tesseract(
+        fig.text_image(prep.binary, TESS_SCALE), lang="kaz", psm=3, config=("tessedit_do_invert=0",)
+    )
+    if tess.error is not None:
+        return _unreadable(form, sha, Reason.OCR_FAILED, t0)
+    lines = group_lines(tuple(_rescale(w, 1 / TESS_SCALE) for w in tess.words))
+    if len(lines) < 3:
+        return _unreadable(form, sha, Reason.NOT_A_PROTOCOL, t0)
+    lh = line_height(lines)
+    hits = find_labels(form, lines)
+    problem = _form_problem(form, lines, hits)
+    if problem is not None:
+        return _unreadable(form, sha, problem, t0)
+    runs = find_words_runs(lines)
+    label_lines = {i for hs in hits.values() for h in hs for i in h.lines}
+    bands = _bands(hits, lh)
+    run_of = _assign_runs(runs, bands, label_lines)
+    clean = fig.clean_binary(prep.binary, lh)
+    # mask what is already explained: the labels' own words and the words runs
+    masked = clean.copy()
+    label_words = {
+        k: [w for h in hs for w in fig.label_words([lines[i] for i in h.lines], lh)]
+        for k, hs in hits.items()
+    }
+    line_end = {  # where each label line's label text ends
+        i: max((w.box[0] + w.box[2] for w in fig.label_words([lines[i]], lh)), default=0)
+        for i in label_lines
+    }
+    for i in label_lines:  # the labels' own words (not figures Tesseract put on their line)
+        for w in lines[i].words:
+            letters = sum(c.isalpha() for c in w.text)
+            near = w.box[0] <= line_end[i] + 2 * lh  # far right of the label: maybe a figure
+            if letters >= 2 and letters * 2 >= len(w.text) and near:
+                x, y, ww, hh = w.box
+                masked[max(0, y - 2) : y + hh + 2, max(0, x - 2) : x + ww + 2] = 0
+    for run in runs:
+        x0, y0, x1, y1 = run.box
+        masked[max(0, y0 - 3) : y1 + 3, max(0, x0 - 3) : x1 + 3] = 0
+    explained = label_lines | {i for r in runs for i in r.lines}
+    orphans = [
+        ln for ln in lines if ln.index not in explained and sum(c.isalpha() for c in ln.text) >= 4
+    ]
+    for ln in orphans:  # unexplained text (words read as garbage, headings): not a figure
+        for w in ln.words:
+            if sum(c.isalpha() for c in w.text) >= 2:
+                x, y, ww, hh = w.box
+                masked[max(0, y - 2) : y + hh + 2, max(0, x - 2) : x + ww + 2] = 0
+    label_mids = [((h.box[1] + h.box[3]) / 2, h.box[0], k) for k, hs in hits.items() for h in hs]
+    model = load_model()
+    model_b = load_model_b()
+    located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]] = {}
+    for key, hs in hits.items():
+        x_end = max(
+            (w.box[0] + w.box[2] for w in label_words[key]), default=max(h.box[2] for h in hs)
+        )
+        _, top, bottom, nxt = bands[key]
+        # the figure's centre lies above the next label; its top is level with the label
+        # (a tall table row centres it lower; the next row's figure starts lower still)
+        y_bot = int(min(nxt - 0.15 * lh, bottom + 2.5 * lh))
+        label_mid = (top + 0.5 * lh + bottom) / 2
+        clusters = [
+            c
+            for c in fig.find_clusters(masked, int(x_end + 0.3 * lh), top, y_bot, lh)
+            if c[0][3] >= 0.75 * lh  # a figure is at least as tall as the label text
+            and c[0][1] <= bottom + 0.5 * lh
+            and _nearest_label(c[0], label_mids) == key
+            and not _closer_to_orphan(c[0], label_mid, orphans, bottom, lh)
+        ]
+        if not clusters:
+            continue
+        # the first cluster that reads as digits; else the first (it will go to review)
+        chosen = None
+        for box, mask in clusters[:3]:
+            mread = fig.read_with_model(mask, model, lh)
+            if mread.digits is not None:
+                chosen = (box, mread)
+                break
+        if chosen is None:
+            box, mask = clusters[0]
+            chosen = (box, fig.read_with_model(mask, model, lh))
+        located[key] = chosen
+    # one figure, one label: a cluster claimed by two labels is nobody's for sure
+    claimed: dict[tuple[int, int, int, int], list[str]] = {}
+    for key, (box, _) in located.items():
+        claimed.setdefault(box, []).append(key)
+    shared = {k for keys in claimed.values() if len(keys) > 1 for k in keys}
+    lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh)}
+    heights = sorted(box[3] for box, _ in located.values())
+    typical = heights[len(heights) // 2] if heights else 0
+    # a "figure" much taller than the others is two rows' figures run together
+    stacked = {k for k, (box, _) in located.items() if len(heights) >= 3 and box[3] > 1.7 * typical}
+    keys_located = list(located)
+    tess_reads = dict(
+        zip(
+            keys_located,
+            fig.read_with_tesseract(prep.gray, [located[k][0] for k in keys_located], lh),
+            strict=True,
+        )
+    )
+    fields: dict[str, FieldReading] = {}
+    for key in form.keys:
+        row_run: WordsRun | None = run_of.get(key)
+        words = row_run.text if row_run is not None else None
+        words_value = row_run.value if row_run is not None else None
+        if key not in hits:
+            fields[key] = FieldReading(
+                key,
+                None,
+                Status.UNREADABLE,
+                0.0,
+                "",
+                words,
+                words_value,
+                (),
+                (0, 0, 0, 0),
+                Reason.LABEL_NOT_FOUND,
+            )
+            continue
+        if key not in located:
+            none = fig.ModelReading(None, 0.0, ())
+            status, reason, conf, cands = _decide(none, none, (None, 0.0), row_run)
+            if status is not Status.UNREADABLE:
+                status, reason = Status.REVIEW, Reason.FIGURE_NOT_FOUND
+            fields[key] = FieldReading(
+                key,
+                cands[0] if cands else None,
+                status,
+                conf,
+                "",
+                words,
+                words_value,
+                tuple(cands),
+                (0, 0, 0, 0),
+                reason,
+            )
+            continue
+        box, mreading = located[key]
+        treading = tess_reads.get(key, (None, 0.0))
+        status, reason, conf, cands = _decide(
+            mreading, fig.second_opinion(mreading, model_b), treading, row_run
+        )
+        if status is Status.ACCEPTED and key in stacked:
+            status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
+        if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
+            if key in shared:
+                status, reason, conf = Status.REVIEW, Reason.FIGURE_SHARED, conf * 0.5
+            elif key in lonely:
+                status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
+        digits = mreading.digits or treading[0] or ""
+        value = cands[0] if cands else None
+        if status is Status.ACCEPTED:
+            value = words_value if words_value is not None else int(digits)
+        fields[key] = FieldReading(
+            key,
+            value,
+            status,
+            conf,
+            digits,
+            words,
+            words_value,
+            tuple(cands),
+            fig.to_image_box(box, prep.to_image, factor),
+            reason,
+            fig.png_crop(prep.gray, box, int(0.4 * lh)),
+        )
+    _rank_by_relations(form, fields)
+    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
+    return ProtocolReading(
+        form.id,
+        sha,
+        tuple(fields[k] for k in form.keys),
+        rels,
+        time.perf_counter() - t0,
+        None,
+        _versions(),
+    )
+
+
+def read_protocol(image: bytes, form: Form) -> ProtocolReading:
+    """Read every figure of ``form`` from the protocol photo ``image`` (encoded bytes).
+
+    Never raises on bad input: an image that cannot be read gives every field
+    ``unreadable`` with the reason (``ProtocolReading.problem``). Raises
+    :class:`ocr.errors.MissingDependency` only if Tesseract or the digit model is missing.
+    """
+    t0 = time.perf_counter()
+    sha = hashlib.sha256(image).hexdigest()
+    decoded = decode(image)
+    if isinstance(decoded, ImageProblem):
+        return _unreadable(form, sha, _PROBLEM_REASON[decoded], t0)
+    img, factor = decoded
+    prep = prepare(img)
+    if isinstance(prep, ImageProblem):
+        return _unreadable(form, sha, _PROBLEM_REASON[prep], t0)
+    return read_prepared(prep, factor, form, sha, t0)
+
+
+__all__ = ["read_prepared", "read_protocol"]
+_ = np  # numpy is used through figures; kept for type checkers of callers

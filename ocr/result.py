@@ -1,0 +1,168 @@
+"""Result types of a protocol reading, and their JSON and table forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """The decision on one figure."""
+
+    ACCEPTED = "accepted"
+    REVIEW = "review"
+    UNREADABLE = "unreadable"
+
+
+class Reason(StrEnum):
+    """Why a figure is not accepted (or, for accepted ones, on what evidence)."""
+
+    DIGITS_AND_WORDS_AGREE = "digits_and_words_agree"
+    READINGS_AGREE = "independent_readings_agree"
+    MODELS_AGREE = "two_digit_models_agree"
+    DIGITS_WORDS_DISAGREE = "digits_and_words_disagree"
+    READINGS_DISAGREE = "readings_disagree"
+    SINGLE_READING = "single_reading_only"
+    LOW_CONFIDENCE = "low_confidence"
+    RANKED_BY_RELATION = "candidate_ranked_by_relation"
+    FIGURE_SHARED = "figure_claimed_by_two_labels"
+    FIGURE_NOT_ISOLATED = "figure_may_be_cut_short"
+    LABEL_NOT_FOUND = "label_not_found"
+    FIGURE_NOT_FOUND = "figure_not_found"
+    NOT_AN_IMAGE = "not_an_image"
+    TOO_SMALL = "image_too_small"
+    TOO_LARGE = "image_too_large"
+    BLANK = "blank_page"
+    NOT_A_PROTOCOL = "not_a_protocol"
+    FORM_MISMATCH = "form_mismatch"
+    OCR_FAILED = "ocr_failed"
+
+
+@dataclass(frozen=True)
+class FieldReading:
+    """The reading of one figure."""
+
+    key: str
+    """Figure key of the form."""
+    value: int | None
+    """The figure: accepted value, best candidate for review, None if unreadable."""
+    status: Status
+    """accepted / review / unreadable."""
+    confidence: float
+    """0..1."""
+    digits: str
+    """The figure as read in digits ('' if none)."""
+    words: str | None
+    """The figure in words as read, if the protocol has it and it was found."""
+    words_value: int | None
+    """``words`` as an integer, if it is a valid number phrase."""
+    candidates: tuple[int, ...]
+    """Values the image supports, best first (empty if none)."""
+    box: tuple[int, int, int, int]
+    """x, y, w, h of the figure's region in the original image ((0,0,0,0) if none)."""
+    reason: Reason
+    """Evidence for acceptance or the reason it was not accepted."""
+    crop: bytes | None = field(default=None, repr=False, compare=False)
+    """PNG of the region the figure was read from (flattened sheet), if any."""
+
+    def to_dict(self) -> dict[str, object]:
+        """The issue's per-field JSON object."""
+        return {
+            "value": self.value,
+            "status": self.status.value,
+            "confidence": round(self.confidence, 4),
+            "digits": self.digits,
+            "words": self.words,
+            "words_value": self.words_value,
+            "candidates": list(self.candidates),
+            "box": list(self.box),
+        }
+
+
+@dataclass(frozen=True)
+class RelationCheck:
+    """One control relation evaluated on the accepted-or-reviewed values."""
+
+    relation: str
+    holds: bool | None
+    """True/False, None when a figure it needs has no value."""
+
+
+@dataclass(frozen=True)
+class ProtocolReading:
+    """Everything read from one protocol image."""
+
+    form: str
+    image_sha256: str
+    fields: tuple[FieldReading, ...]
+    """One per figure key of the form, in the form's order."""
+    relations: tuple[RelationCheck, ...]
+    seconds: float
+    """Wall time of the reading."""
+    problem: Reason | None = None
+    """Set when the image as a whole could not be read (every field unreadable)."""
+    engine: dict[str, object] = field(default_factory=dict, compare=False)
+    """Engine versions (see :func:`ocr.engine.engine_versions`)."""
+
+    def field(self, key: str) -> FieldReading:
+        """The reading of ``key``."""
+        for f in self.fields:
+            if f.key == key:
+                return f
+        raise KeyError(key)
+
+    @property
+    def crops(self) -> dict[str, bytes]:
+        """Figure key -> PNG crop of the region it was read from."""
+        return {f.key: f.crop for f in self.fields if f.crop is not None}
+
+    def to_dict(self, *, reasons: bool = False) -> dict[str, object]:
+        """Exactly the issue's JSON; with ``reasons=True`` each field also gets ``reason``."""
+        fields: dict[str, object] = {}
+        for f in self.fields:
+            d = f.to_dict()
+            if reasons:
+                d["reason"] = f.reason.value
+            fields[f.key] = d
+        return {
+            "form": self.form,
+            "image_sha256": self.image_sha256,
+            "fields": fields,
+            "relations": [{"relation": r.relation, "holds": r.holds} for r in self.relations],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def format_table(reading: ProtocolReading) -> str:
+    """Plain-text table of a reading, for ``dalel ocr-image`` without ``--json``."""
+    head = ("field", "value", "status", "conf", "digits", "words", "reason")
+    rows = [head]
+    for f in reading.fields:
+        rows.append(
+            (
+                f.key,
+                "" if f.value is None else str(f.value),
+                f.status.value,
+                f"{f.confidence:.2f}",
+                f.digits,
+                "" if f.words_value is None else str(f.words_value),
+                f.reason.value,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = [f"form {reading.form}  image {reading.image_sha256[:16]}  {reading.seconds:.2f} s"]
+    if reading.problem is not None:
+        lines.append(f"image not readable: {reading.problem.value}")
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    counts = {s: sum(f.status == s for f in reading.fields) for s in Status}
+    lines.append(
+        f"accepted {counts[Status.ACCEPTED]}, review {counts[Status.REVIEW]}, "
+        f"unreadable {counts[Status.UNREADABLE]}"
+    )
+    for rel in reading.relations:
+        mark = {True: "holds", False: "DOES NOT HOLD", None: "not checked"}[rel.holds]
+        lines.append(f"relation {rel.relation}: {mark}")
+    return "\n".join(lines)

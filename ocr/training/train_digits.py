@@ -1,0 +1,170 @@
+"""Train the digit recognizer shipped in ``ocr/models/digits-mlp.yml.gz``.
+
+``python -m ocr.training.train_digits [--per-font N] [--seed S] [--out PATH]``
+
+Digits 0-9 are rendered in every typed font and every *training* handwriting font of
+``ocr.synth.fonts`` (the held-out hands are never used), each with random size,
+rotation, shear, stroke width, blur, noise and threshold, then binarized and normalized
+exactly as the reader does. Class 10 ("not a digit") gets Cyrillic letters, specks,
+dashes, digit fragments and pairs of touching digits. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from ocr.digits import JUNK, features, features_b, normalize_glyph
+from ocr.synth import fonts
+
+LETTERS = "абвгдежзиклмнопрстуфхцчшыьэюяәғқңөұүһі(),.-№«»"
+
+
+def _render(text: str, font_path: str, rng: random.Random, hand: bool = False) -> np.ndarray:
+    """One glyph image as the reader sees it: drawn, moved, photographed, re-binarized
+    with the reader's own adaptive threshold; returns the ink mask (ink = 255)."""
+    size = rng.randint(34, 44) if hand else rng.randint(24, 34)
+    font = ImageFont.truetype(font_path, size)
+    left, t, r, b = font.getbbox(text)
+    img = Image.new("L", (int(r - left) + 40, int(b - t) + 40), 0)
+    ImageDraw.Draw(img).text((20 - left, 20 - t), text, font=font, fill=255)
+    if hand and rng.random() < 0.7:
+        img = img.filter(ImageFilter.MaxFilter(3))  # ballpoint, as the generator draws it
+    arr = np.asarray(img)
+    h, w = arr.shape
+    ang = np.deg2rad(rng.uniform(-10, 10))
+    sh = rng.uniform(-0.25, 0.25)
+    sx, sy = rng.uniform(0.85, 1.15), rng.uniform(0.9, 1.1)
+    m = np.array(
+        [[sx * np.cos(ang), -np.sin(ang) + sh, 0], [np.sin(ang), sy * np.cos(ang), 0]], np.float32
+    )
+    c = np.array([w / 2, h / 2], np.float32)
+    m[:, 2] = c - m[:, :2] @ c
+    arr = cv2.warpAffine(arr, m, (w, h)).astype(np.float32)
+    # the photograph: lower resolution, blur, noise, then the sheet at reading scale
+    down = rng.uniform(0.55, 1.0)
+    arr = cv2.resize(arr, None, fx=down, fy=down, interpolation=cv2.INTER_AREA)
+    arr = cv2.GaussianBlur(arr, (0, 0), rng.uniform(0.4, 1.3))
+    gray = 250 - arr * rng.uniform(0.6, 0.9)
+    gray += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(2, 8), gray.shape)
+    up = 1.21 / down
+    gray = cv2.resize(
+        np.clip(gray, 0, 255).astype(np.uint8), None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC
+    )
+    pad = cv2.copyMakeBorder(gray, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=250)
+    binary = cv2.adaptiveThreshold(
+        pad, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
+    )
+    # keep the glyph, drop specks of noise, as the reader's segmentation does
+    n, lab, st, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if n > 2:
+        big = st[1:, cv2.CC_STAT_AREA].max()
+        keep = np.zeros(n, bool)
+        keep[1:] = st[1:, cv2.CC_STAT_AREA] >= 0.12 * big
+        binary = np.where(keep[lab], 255, 0).astype(np.uint8)
+    if rng.random() < 0.1:  # the crop clipped a stroke, or caught a bit of a neighbour
+        hh, ww = binary.shape
+        if rng.random() < 0.5:
+            binary[:, : int(ww * rng.uniform(0.0, 0.3))] = 0
+        else:
+            binary[: int(hh * rng.uniform(0.0, 0.3)), :] = 0
+    return binary
+
+
+def build_dataset(per_font: int, seed: int, variant: str = "a") -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels for every training font."""
+    rng = random.Random(seed)
+    typed_only = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
+    typed_only += fonts.available(["/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"])
+    hands = fonts.available(fonts.HAND_TRAIN)
+    font_list = typed_only + hands
+    glyphs, labels = [], []
+    for path in font_list:
+        hand = path in hands
+        for d in range(10):
+            for _ in range(per_font * (2 if hand else 1)):
+                glyphs.append(normalize_glyph(_render(str(d), path, rng, hand)))
+                labels.append(d)
+    n_junk = len(glyphs) // 6
+    for _ in range(n_junk):
+        kind = rng.random()
+        path = rng.choice(font_list)
+        if kind < 0.45:
+            g = _render(
+                rng.choice(LETTERS),
+                rng.choice(typed_only + fonts.available(fonts.HAND_CYRILLIC)),
+                rng,
+            )
+        elif kind < 0.75:
+            g = _render(str(rng.randint(10, 99)), path, rng, path in hands)  # two touching digits
+            g = cv2.dilate(g, np.ones((1, 3), np.uint8))
+        else:
+            g = _render(str(rng.randint(0, 9)), path, rng, path in hands)  # a fragment of a digit
+            h, w = g.shape
+            if rng.random() < 0.5:
+                g = g[: max(1, int(h * rng.uniform(0.25, 0.5))), :]
+            else:
+                g = g[:, : max(1, int(w * rng.uniform(0.25, 0.45)))]
+        glyphs.append(normalize_glyph(g))
+        labels.append(JUNK)
+    featurize = features if variant == "a" else features_b
+    return featurize(glyphs), np.asarray(labels, np.int32)
+
+
+def train(x: np.ndarray, y: np.ndarray, seed: int, hidden: int = 128) -> cv2.ml.ANN_MLP:
+    """Train an MLP (features -> hidden -> 11), symmetric sigmoid, RPROP."""
+    cv2.setRNGSeed(seed)
+    mlp = cv2.ml.ANN_MLP_create()
+    mlp.setLayerSizes(np.array([x.shape[1], hidden, 11], np.int32))
+    mlp.setActivationFunction(cv2.ml.ANN_MLP_SIGMOID_SYM, 1.0, 1.0)
+    mlp.setTrainMethod(cv2.ml.ANN_MLP_RPROP)
+    mlp.setTermCriteria((cv2.TERM_CRITERIA_MAX_ITER | cv2.TERM_CRITERIA_EPS, 300, 1e-5))
+    target = np.full((len(y), 11), -1.0, np.float32)
+    target[np.arange(len(y)), y] = 1.0
+    mlp.train(x, cv2.ml.ROW_SAMPLE, target)
+    return mlp
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the dataset, train, report held-out accuracy, write the gzipped model."""
+    ap = argparse.ArgumentParser(prog="python -m ocr.training.train_digits")
+    ap.add_argument("--per-font", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=20231)
+    ap.add_argument(
+        "--variant",
+        choices=("a", "b"),
+        default="a",
+        help="a: main model (HOG); b: second model (blurred pixels, profiles)",
+    )
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    models = Path(__file__).resolve().parent.parent / "models"
+    out = args.out or models / (
+        "digits-mlp.yml.gz" if args.variant == "a" else "digits-mlp-b.yml.gz"
+    )
+    seed = args.seed if args.variant == "a" else args.seed + 1
+    x, y = build_dataset(args.per_font, seed, args.variant)
+    idx = np.random.default_rng(seed).permutation(len(y))
+    cut = int(len(y) * 0.9)
+    tr, te = idx[:cut], idx[cut:]
+    mlp = train(x[tr], y[tr], seed, 128)
+    _, scores = mlp.predict(x[te])
+    acc = float((scores.argmax(axis=1) == y[te]).mean())
+    print(f"samples {len(y)}  validation accuracy {acc:.4f}")
+    with tempfile.NamedTemporaryFile(suffix=".yml") as tmp:
+        mlp.save(tmp.name)
+        data = Path(tmp.name).read_bytes()
+    out.write_bytes(gzip.compress(data, mtime=0))
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

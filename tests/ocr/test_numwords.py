@@ -1,0 +1,67 @@
+"""Numbers in words, Russian and Kazakh: round trip, OCR slips, and strict refusal."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ocr import parse_number_words, to_words_kk, to_words_ru
+
+
+@pytest.mark.parametrize(
+    "n, ru, kk",
+    [
+        (0, "ноль", "нөл"),
+        (21, "двадцать один", "жиырма бір"),
+        (100, "сто", "жүз"),
+        (1001, "одна тысяча один", "мың бір"),
+        (2512, "две тысячи пятьсот двенадцать", "екі мың бес жүз он екі"),
+        (5000, "пять тысяч", "бес мың"),
+        (11_345, "одиннадцать тысяч триста сорок пять", "он бір мың үш жүз қырық бес"),
+    ],
+)
+def test_known_phrases(n: int, ru: str, kk: str) -> None:
+    assert to_words_ru(n) == ru
+    assert to_words_kk(n).replace("бір мың", "мың") == kk.replace("бір мың", "мың")
+    assert parse_number_words(ru) == n
+    assert parse_number_words(kk) == n
+
+
+@given(st.integers(0, 999_999_999))
+def test_round_trip(n: int) -> None:
+    assert parse_number_words(to_words_ru(n)) == n
+    assert parse_number_words(to_words_kk(n)) == n
+
+
+@pytest.mark.parametrize(
+    "text, n",
+    [
+        ("ДВЕ ТЫСЯЧИ ПЯТЬСОТ ДВЕНАДЦАТЬ", 2512),  # capitals
+        ("две тысячи пятьсог двенадцать", 2512),  # one OCR slip in a long word
+        ("екі мың бес жуз он екі", 2512),  # Kazakh letters read as Russian
+        ("две тысячи\nпятьсот двенадцать.", 2512),  # line break and punctuation
+        ("двe тысячи", 2000),  # a Latin e
+    ],
+)
+def test_ocr_noise_is_tolerated(text: str, n: int) -> None:
+    assert parse_number_words(text) == n
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "двадцать тридцать",
+        "сто сто",
+        "пять двадцать",
+        "тысяча тысяча",
+        "ноль пять",
+        "Против всех",
+        "Число избирателей",
+        "пять тысяч миллион",
+        "два трм",
+    ],
+)
+def test_not_a_number_is_none(text: str) -> None:
+    assert parse_number_words(text) is None

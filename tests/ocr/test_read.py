@@ -1,0 +1,120 @@
+"""End-to-end reading of synthetic protocol photos with real Tesseract and the shipped model."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from ocr import Reason, Status, format_table, load_form, read_protocol
+from ocr.synth import make_sample
+
+ISSUE_FIELD_KEYS = {
+    "value",
+    "status",
+    "confidence",
+    "digits",
+    "words",
+    "words_value",
+    "candidates",
+    "box",
+}
+
+
+def test_no_accepted_figure_is_wrong_and_most_are_accepted(typed_photos) -> None:
+    accepted = total = 0
+    for sample, reading in typed_photos:
+        truth = sample.truth["figures"]
+        for f in reading.fields:
+            total += 1
+            if f.status is Status.ACCEPTED:
+                accepted += 1
+                assert f.value == truth[f.key], (sample.name, f.key, f.value, truth[f.key])
+    assert accepted / total >= 0.8, f"coverage {accepted}/{total}"
+
+
+def test_every_layout_gives_readings(typed_photos) -> None:
+    for sample, reading in typed_photos:
+        n = sum(f.status is Status.ACCEPTED for f in reading.fields)
+        assert n >= 9, (sample.truth["layout"], n)
+
+
+def test_json_has_exactly_the_issue_shape(typed_photos, mazhilis) -> None:
+    sample, reading = typed_photos[0]
+    d = json.loads(json.dumps(reading.to_dict()))
+    assert set(d) == {"form", "image_sha256", "fields", "relations", "seconds"}
+    assert d["form"] == mazhilis.id
+    assert set(d["fields"]) == set(mazhilis.keys)
+    for f in d["fields"].values():
+        assert set(f) == ISSUE_FIELD_KEYS
+        assert f["status"] in ("accepted", "review", "unreadable")
+        assert 0.0 <= f["confidence"] <= 1.0 and len(f["box"]) == 4
+    assert [r["relation"] for r in d["relations"]] == [r.text for r in mazhilis.relations]
+    import hashlib
+
+    assert d["image_sha256"] == hashlib.sha256(sample.image).hexdigest()
+    assert "reason" in reading.to_dict(reasons=True)["fields"]["amanat"]
+
+
+def test_accepted_figures_make_consistent_protocol_relations_hold(typed_photos) -> None:
+    _, reading = typed_photos[2]
+    assert all(r.holds in (True, None) for r in reading.relations)
+    assert any(r.holds is True for r in reading.relations)
+
+
+def test_protocol_that_does_not_add_up_is_reported_not_corrected(inconsistent_scan) -> None:
+    sample, reading = inconsistent_scan
+    truth = sample.truth["figures"]
+    for f in reading.fields:
+        if f.status is Status.ACCEPTED:
+            assert f.value == truth[f.key]
+    assert any(r.holds is False for r in reading.relations), [r for r in reading.relations]
+
+
+def test_handwritten_figures_never_accepted_wrong(handwritten_photo) -> None:
+    sample, reading = handwritten_photo
+    truth = sample.truth["figures"]
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert accepted, "no handwritten figure accepted"
+    for f in accepted:
+        assert f.value == truth[f.key]
+    for f in reading.fields:
+        if f.status is Status.REVIEW:
+            assert f.candidates and f.value == f.candidates[0]
+
+
+def test_crops_boxes_and_engine_versions(typed_photos) -> None:
+    sample, reading = typed_photos[1]
+    img = cv2.imdecode(np.frombuffer(sample.image, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert reading.crops
+    for key, png in reading.crops.items():
+        crop = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert crop is not None and crop.size > 0
+        x, y, w, h = reading.field(key).box
+        assert 0 <= x < img.shape[1] and 0 <= y < img.shape[0] and w > 0 and h > 0
+    eng = reading.engine
+    assert eng["tesseract"].startswith("5") or eng["tesseract"][0].isdigit()
+    assert len(eng["tessdata"]["rus"]) == 64 and len(eng["tessdata"]["kaz"]) == 64
+    assert len(eng["digit_model"]["sha256"]) == 64
+
+
+def test_table_output_lists_every_field(typed_photos, mazhilis) -> None:
+    _, reading = typed_photos[0]
+    text = format_table(reading)
+    for key in mazhilis.keys:
+        assert key in text
+    assert "accepted" in text and "relation" in text
+
+
+def test_protocol_of_another_form_is_unreadable_with_reason(mazhilis) -> None:
+    s = make_sample(
+        2, 3, tier="photo", script="typed", layout="leaders", form_id="kz-presidential-2022"
+    )
+    reading = read_protocol(s.image, mazhilis)
+    assert reading.problem is Reason.FORM_MISMATCH
+    assert {f.status for f in reading.fields} == {Status.UNREADABLE}
+    # and the right form reads it
+    right = read_protocol(s.image, load_form("kz-presidential-2022"))
+    assert right.problem is None
+    assert sum(f.status is Status.ACCEPTED for f in right.fields) >= 8

@@ -168,10 +168,16 @@ class Index:
         ]
         if token_rows:
             c.execute(insert(tokens), token_rows)
-        for r in item_rows:
-            exists = c.execute(select(items.c.sha256).where(items.c.sha256 == r["sha256"]))
-            if exists.first() is None:
-                c.execute(insert(items), [r])
+        if item_rows:
+            shas = list({r["sha256"] for r in item_rows})
+            known = {row.sha256 for row in c.execute(
+                select(items.c.sha256).where(items.c.sha256.in_(shas)))}
+            new: dict[str, dict[str, Any]] = {}
+            for r in item_rows:  # first appearance wins
+                if r["sha256"] not in known and r["sha256"] not in new:
+                    new[r["sha256"]] = r
+            if new:
+                c.execute(insert(items), list(new.values()))
         return len(rows)
 
     # --- queries ---------------------------------------------------------------------
@@ -230,6 +236,17 @@ class Index:
             rows = c.execute(select(tokens).where(tokens.c.subject == subject)
                              .order_by(tokens.c.seq)).mappings().all()
         return [dict(r) for r in rows]
+
+    def first_tokens(self, subjects: list[str]) -> dict[str, dict[str, Any]]:
+        """The first token recorded for each of ``subjects`` that has one (one query)."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as c:
+            for i in range(0, len(subjects), 500):
+                chunk = subjects[i:i + 500]
+                for r in c.execute(select(tokens).where(tokens.c.subject.in_(chunk))
+                                   .order_by(tokens.c.seq)).mappings():
+                    out.setdefault(r["subject"], dict(r))
+        return out
 
     def token_for(self, subject: str) -> dict[str, Any] | None:
         """The first token recorded for a hash (what a receipt carries)."""

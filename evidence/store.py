@@ -548,14 +548,19 @@ class Writer:
         written: dict[int, Path] = {}
         pubkey = self.store.log_key.public
         stamps = self._tokens_in_memory()
-        for seq, line, entry in self._entries_from(upto, head.checkpoint.size):
-            if entry.get("event") not in RECEIPTED_EVENTS:
-                continue
+        owed = [(seq, line, entry)
+                for seq, line, entry in self._entries_from(upto, head.checkpoint.size)
+                if entry.get("event") in RECEIPTED_EVENTS]
+        if self.stamp_checkpoints:  # tokens recorded by an earlier writer (after a crash)
+            missing = [e["item"]["sha256"] for _, _, e in owed
+                       if e["item"]["sha256"] not in stamps]
+            if missing:
+                stamps.update(self.index.first_tokens(missing))
+        for seq, line, entry in owed:
             path = self.store.receipts_dir / f"{seq:08d}.json"
             if not path.exists():
                 receipt = receipts.build(line, entry, seq, self.tree, head, pubkey)
-                sha = entry["item"]["sha256"]
-                stamp = stamps.get(sha) or self.index.token_for(sha)
+                stamp = stamps.get(entry["item"]["sha256"])
                 if stamp is not None:
                     receipt["timestamp"] = self._receipt_timestamp(stamp)
                 _atomic_write(path, receipts.dumps(receipt), durable=False)

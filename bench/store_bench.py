@@ -172,7 +172,7 @@ def bench_log(work: Path, n: int) -> dict:
     }
 
 
-def bench_timestamps(work: Path, n: int = 1000, rounds: int = 3) -> dict:
+def bench_timestamps(work: Path, n: int = 1000, rounds: int = 5) -> dict:
     """Ingest of ``n`` small photos with the local TSA against without timestamps.
 
     Same files, fresh store each time, rounds alternated; the median of each is compared.
@@ -192,6 +192,7 @@ def bench_timestamps(work: Path, n: int = 1000, rounds: int = 3) -> dict:
             store = Store.init(work / f"ts-{label}-{r}", org="bench")
             stages = (TimestampStage(),) if label == "with" else ()
             stamp = label == "with"
+            os.sync()  # each round starts with nothing left to flush by an earlier one
             t = time.perf_counter()
             _run_with(store, photos, stages, stamp)
             times[label].append(time.perf_counter() - t)

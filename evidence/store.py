@@ -39,7 +39,7 @@ from evidence import checkpoint as cp
 from evidence import custody, merkle, receipts
 from evidence.errors import StoreBusy, StoreCorrupt, StoreExists, StoreNotFound, UsageError
 from evidence.keys import PublicKey, SigningKey, public_pem, write_private
-from evidence.objects import FileBlobStore, fsync_dir, sync_filesystem
+from evidence.objects import FileBlobStore, fsync_dir, sync_file, sync_filesystem
 
 LOG_KEY_FILE = "log.ed25519.pem"
 SECRET_FILE = "pseudonym.secret"
@@ -460,12 +460,19 @@ class Writer:
                 return True
         return False
 
-    def _write_pending(self) -> None:
-        """Objects durable first (one syncfs), then the queued lines in one write, fsync."""
+    def _write_pending(self, synced: tuple[Path, ...] | None = None) -> None:
+        """Objects durable first, then the queued lines in one write, fsync. ``synced``: the
+        only objects the queued entries name, fsynced one by one instead of the whole file
+        system (cheaper for one small token)."""
         assert self._log_fd is not None
         if not self._pending:
             return
-        sync_filesystem(self.store.root)
+        if synced is None:
+            sync_filesystem(self.store.root)
+        else:
+            for path in synced:
+                sync_file(path)
+                fsync_dir(path.parent)
         data = b"".join(a.line + b"\n" for a in self._pending)
         view = memoryview(data)
         while view:
@@ -491,7 +498,8 @@ class Writer:
                                       for t in texts])
         if entry is None:
             return
-        self._write_pending()
+        self._write_pending(tuple(self.store.objects.path(t["token_sha256"])
+                                  for t in entry["tokens"]))
         for path, t in zip(owed, entry["tokens"], strict=True):
             token = self.store.objects.path(t["token_sha256"]).read_bytes()
             _atomic_write(path.with_suffix(".tsr"), response_from_token(token))

@@ -847,13 +847,14 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return EXIT_USAGE
     except Exception as e:
-        if not isinstance(getattr(e, "exit_code", None), int):
+        code = getattr(e, "exit_code", None)
+        if not isinstance(code, int):
             raise  # a bug, not a user's problem: let the traceback show
         err.print(f"[red]error:[/] {getattr(e, 'message', None) or e}", markup=True)
         fix = getattr(e, "fix", None)
         if fix:
             err.print(f"  fix: {fix}")
-        return e.exit_code
+        return code
     return 0
 
 

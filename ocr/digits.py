@@ -120,7 +120,7 @@ def _load(name: str, featurize) -> DigitModel:  # type: ignore[no-untyped-def]
     with tempfile.NamedTemporaryFile(suffix=".yml") as tmp:
         tmp.write(gzip.decompress(data))
         tmp.flush()
-        mlp = cv2.ml.ANN_MLP_load(tmp.name)
+        mlp = cv2.ml.ANN_MLP_load(tmp.name)  # type: ignore[attr-defined]  # missing from stubs
     return DigitModel(mlp, hashlib.sha256(data).hexdigest(), featurize)
 
 

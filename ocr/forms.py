@@ -89,14 +89,14 @@ def form_from_dict(data: dict[str, object]) -> Form:
         labels: list[Label] = []
         seen: set[str] = set()
         for group in ("fields", *GROUPS):
-            for item in data.get(group, []) or []:  # type: ignore[union-attr]
+            for item in data.get(group, []) or []:  # type: ignore[union-attr, attr-defined]
                 key = str(item["key"])
                 if key in seen or not key.isidentifier():
                     raise UsageError(f"form {data.get('id')}: duplicate or invalid key {key!r}")
                 seen.add(key)
                 labels.append(Label(key, str(item["ru"]), str(item["kk"]), group))
         title = data["title"]
-        rels = tuple(parse_relation(str(r)) for r in data.get("relations", []))  # type: ignore[union-attr]
+        rels = tuple(parse_relation(str(r)) for r in data.get("relations", []))  # type: ignore[union-attr, attr-defined]
         form = Form(
             id=str(data["id"]),
             title_ru=str(title["ru"]),  # type: ignore[index]

@@ -157,8 +157,8 @@ def prepare(img: np.ndarray) -> Prepared | ImageProblem:
     found = quad is not None
     if quad is not None:
         tl, tr, br, bl = quad
-        width = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
-        height = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
+        width = float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
+        height = float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr)))
         ratio = height / max(width, 1.0)
         if abs(ratio - A4) < 0.3 * A4:  # perspective skews the measured sides: protocols are A4
             ratio = A4

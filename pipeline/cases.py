@@ -82,7 +82,7 @@ def all_cases(index: Index) -> dict[str, CaseState]:
     """Every case, replayed from the log (through the index)."""
     cases: dict[str, CaseState] = {}
     for e in index.entries_by_events(("case-new", "case-evidence", "case-set")):
-        cid = e.get("case")
+        cid = str(e.get("case"))
         if e["event"] == "case-new":
             cases[cid] = CaseState(
                 id=cid, kind=e["case_kind"], precinct=e["precinct"], addressee=e["addressee"],

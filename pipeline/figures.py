@@ -207,8 +207,11 @@ def group(photos: list[ProtocolFigures]) -> list[ProtocolGroup]:
         disagreements = []
         keys = sorted({k for m in members for k in m.figures})
         for k in keys:
-            vals = {m.item: m.figures[k].value for m in members
-                    if k in m.figures and m.figures[k].value is not None}
+            vals: dict[str, int] = {}
+            for m in members:
+                v = m.figures[k].value if k in m.figures else None
+                if v is not None:
+                    vals[m.item] = v
             distinct = set(vals.values())
             if len(distinct) > 1:
                 disagreements.append(Disagreement(k, vals))

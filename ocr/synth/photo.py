@@ -69,7 +69,7 @@ def photograph(sheet: Image.Image, tier: str, rng: random.Random) -> bytes:
     light *= 1.0 - 0.35 * r2
     img *= light[..., None]
     if hard or rng.random() < 0.3:
-        shadow = np.zeros((bh, bw), np.float32)
+        shadow: np.ndarray = np.zeros((bh, bw), np.float32)
         pts = np.array([[rng.randint(0, bw), rng.randint(0, bh)] for _ in range(4)], np.int32)
         pts[0] = [0, rng.randint(0, bh)]
         cv2.fillPoly(shadow, [cv2.convexHull(pts)], 1.0)
@@ -81,7 +81,7 @@ def photograph(sheet: Image.Image, tier: str, rng: random.Random) -> bytes:
     img *= np.array([rng.uniform(0.85, 1.0), rng.uniform(0.92, 1.0), 1.0], np.float32)
     sigma = rng.uniform(0.5, 1.0) if not hard else rng.uniform(0.9, 1.5)
     img = cv2.GaussianBlur(img, (0, 0), sigma)
-    img += nrng.normal(0, 4 if not hard else 7, img.shape).astype(np.float32)
+    img += np.asarray(nrng.normal(0, 4 if not hard else 7, img.shape), np.float32)
     img = np.clip(img, 0, 255).astype(np.uint8)
     target = int(max(bw, bh) * scale)
     factor = target / max(bw, bh)

@@ -90,7 +90,7 @@ class _Hand:
             page.paste(Image.new("RGB", glyph.size, self.color), (x, gy), glyph)
             top, bottom = min(top, gy), max(bottom, gy + glyph.height)
             gap = rng.uniform(0.1, 0.25) if ch.isdigit() else rng.uniform(-0.05, 0.03)
-            x += w + int(self.size * gap)
+            x += int(w) + int(self.size * gap)
         return x0, top, x - x0, bottom - top
 
 
@@ -202,12 +202,12 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         for n, lab in enumerate(labels, 1):
             if lab.group != "fields" and lab.group not in groups_started:
                 groups_started.add(lab.group)
-                head = (
+                heading = (
                     "Число голосов, поданных за:"
                     if spec.lang == "ru"
                     else "Берілген дауыстар саны:"
                 )
-                draw.text((margin, y), head, font=f_title, fill=(0, 0, 0))
+                draw.text((margin, y), heading, font=f_title, fill=(0, 0, 0))
                 y += lh + 6
             text = f"{n}. " + (lab.ru if spec.lang == "ru" else lab.kk)
             lines = _wrap(draw, text, f_label, right - margin - 260)

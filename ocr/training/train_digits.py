@@ -121,7 +121,7 @@ def build_dataset(per_font: int, seed: int, variant: str = "a") -> tuple[np.ndar
 def train(x: np.ndarray, y: np.ndarray, seed: int, hidden: int = 128) -> cv2.ml.ANN_MLP:
     """Train an MLP (features -> hidden -> 11), symmetric sigmoid, RPROP."""
     cv2.setRNGSeed(seed)
-    mlp = cv2.ml.ANN_MLP_create()
+    mlp = cv2.ml.ANN_MLP_create()  # type: ignore[attr-defined]  # missing from stubs
     mlp.setLayerSizes(np.array([x.shape[1], hidden, 11], np.int32))
     mlp.setActivationFunction(cv2.ml.ANN_MLP_SIGMOID_SYM, 1.0, 1.0)
     mlp.setTrainMethod(cv2.ml.ANN_MLP_RPROP)

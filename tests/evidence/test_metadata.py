@@ -17,8 +17,8 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evidence.media import detect_media_type
 from evidence.flag_text import flag_message
+from evidence.media import detect_media_type
 from evidence.metadata import (
     EXIF_READ_BUDGET,
     Extractor,

@@ -102,27 +102,41 @@ def test_sparse_file_is_huge_but_takes_no_space(tmp_path: Path) -> None:
 def test_demo_make_samples_writes_files_and_manifest(tmp_path: Path) -> None:
     out = tmp_path / "demo samples"
     proc = subprocess.run([sys.executable, str(REPO / "demo" / "make_samples.py"), str(out)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
-    with open(out / "manifest.csv", newline="", encoding="utf-8") as fh:
+    inbox = out / "inbox"
+    with open(inbox / "manifest.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and list(rows[0]) == ["file", "observer", "precinct", "kind", "channel", "note"]
     for row in rows:
-        assert (out / row["file"]).is_file(), row["file"]
+        assert (inbox / row["file"]).is_file(), row["file"]
         assert row["kind"] in {"protocol", "violation", "act", "video", "other"}
         assert row["precinct"].isdigit()
     kinds = {row["kind"] for row in rows}
     assert {"protocol", "violation", "video"} <= kinds
-    names = set(os.listdir(out))
+    names = set(os.listdir(inbox))
     assert len([n for n in names if n.endswith(".mp4")]) == 1
-    damaged = out / "damaged_protocol.jpg"
+    damaged = inbox / "damaged_protocol.jpg"
     assert damaged.read_bytes()[:2] == b"\xff\xd8" and damaged.read_bytes()[-2:] != b"\xff\xd9"
-    assert sorted(proc.stdout.split("\n")[:-1]) == sorted(str(out / n) for n in names)
+    assert sorted(proc.stdout.split("\n")[:-1]) == sorted(str(inbox / n) for n in names)
+    # every protocol photo has its truth, and the official results differ in one figure only
+    protocols = [r["file"] for r in rows if r["kind"] == "protocol"]
+    assert all((out / "truth" / f"{p}.json").is_file() for p in protocols)
+    with open(out / "official.csv", newline="", encoding="utf-8") as fh:
+        official = {(r["precinct"], r["field"]): int(r["value"]) for r in csv.DictReader(fh)}
+    diffs = []
+    for p in protocols:
+        import json
+
+        precinct = next(r["precinct"] for r in rows if r["file"] == p)
+        truth = json.loads((out / "truth" / f"{p}.json").read_text())["figures"]
+        diffs += [(precinct, k) for k, v in truth.items() if official[(precinct, k)] != v]
+    assert set(diffs) == {("63", "amanat")}
     # deterministic: a second run gives the same bytes
     again = tmp_path / "again"
     subprocess.run([sys.executable, str(REPO / "demo" / "make_samples.py"), str(again)],
-                   check=True, capture_output=True, timeout=120)
-    assert _digests(out) == _digests(again)
+                   check=True, capture_output=True, timeout=300)
+    assert _digests(inbox) == _digests(again / "inbox")
 
 
 @pytest.mark.parametrize("precinct", [12, 347])

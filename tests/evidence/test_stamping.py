@@ -97,7 +97,7 @@ def test_receipt_carries_the_items_token(store_dir, inbox, dalel, tmp_path):
     swapped.write_text(json.dumps(a))
     r = dalel("receipt", "verify", swapped, "--store", store_dir, "--json")
     assert r.code == 1
-    bad = [c for c in r.json()["checks"] if c["check"] == "timestamp"][0]
+    bad = next(c for c in r.json()["checks"] if c["check"] == "timestamp")
     assert bad["reason"] == "TIMESTAMP_INVALID" and "IMPRINT_MISMATCH" in bad["detail"]
     # a TSA root from elsewhere does not vouch for the token
     other = tmp_path / "other"
@@ -242,7 +242,7 @@ def test_audit_names_a_token_outside_its_certificates_validity(filled_store, tmp
     subject = _first_item_token(filled_store)["subject"]
     with LoopbackTSA(mode=Mode.EXPIRED_CERT) as server:
         _add_tsa(dalel, filled_store, tmp_path, "expired", server.url, server.root_certificate)
-        status, body = server.answer(build_request(bytes.fromhex(subject), nonce=7))
+        _status, body = server.answer(build_request(bytes.fromhex(subject), nonce=7))
     token = token_from_response(body)
     stored = Store.open(filled_store).objects.put_bytes(token)
     _insider_records(filled_store, [_token_dict(subject, stored.sha256, source="expired")])

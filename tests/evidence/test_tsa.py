@@ -126,7 +126,7 @@ def test_token_states_nonce_accuracy_policy_and_tsa_name(tmp_path):
     assert info.nonce == 987654321
     assert info.policy == "1.2.3.4.5.6" and info.policy != DEFAULT_POLICY_OID
     assert info.accuracy == dt.timedelta(seconds=2)
-    assert info.tsa_name is not None and "Test Coalition Dalel TSA" in info.tsa_name
+    assert info.tsa_name is not None and "Dalel TSA: Test Coalition" in info.tsa_name
     assert info.hash_name == "sha256"
     now = dt.datetime.now(dt.UTC)
     assert abs(info.gen_time - now) < dt.timedelta(seconds=30)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from evidence.objects import atomic_write
 
 ED25519_TYPE = b"\x01"
 
@@ -115,12 +116,8 @@ def public_pem(raw: bytes) -> bytes:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only (0600), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Write a secret file readable by its owner only (0600), atomically; never over an
+    existing one (a key is created once)."""
+    if path.exists():
+        raise FileExistsError(path)
+    atomic_write(path, data, mode=0o600)

@@ -138,20 +138,39 @@ class FileBlobStore:
         return n
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def sync_file(path: Path) -> None:
+    """fsync a file or a directory (so that a rename in it survives a crash)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_fsync_dir = sync_file
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and a rename: a
+    reader sees the old file or the new one, never half of one. ``mode`` is set before any
+    byte is written (0600 for secrets). ``durable=False`` skips the fsyncs when the caller
+    syncs the file system itself afterwards."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if durable:
+        sync_file(path.parent)
 
 
 def sync_filesystem(path: Path) -> None:
@@ -178,6 +197,4 @@ def sync_filesystem(path: Path) -> None:
 _syncfs: Any = None
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory, so that a rename in it survives a crash."""
-    _fsync_dir(path)
+fsync_dir = sync_file

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from evidence.objects import atomic_write
 from evidence.tsa import fit_x509
 
 MANIFEST_NAME = "dalel-manifest.json"
@@ -125,22 +124,6 @@ class SigningIdentity:
     """Signing certificate, PEM."""
 
 
-def _write_private(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _name(org_name: str, common_name: str) -> x509.Name:
     return x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -202,10 +185,12 @@ def create_org_identity(keys_dir: Path, public_dir: Path, org_name: str, *,
     pem_key = serialization.Encoding.PEM
     private = serialization.PrivateFormat.PKCS8
     none = serialization.NoEncryption()
-    _write_private(files.ca_key_path, ca_key.private_bytes(pem_key, private, none), 0o600)
-    _write_private(files.key_path, key.private_bytes(pem_key, private, none), 0o600)
-    _write_private(files.ca_cert_path, ca_cert.public_bytes(pem_key), 0o644)
-    _write_private(files.cert_path, cert.public_bytes(pem_key), 0o644)
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    public_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(files.ca_key_path, ca_key.private_bytes(pem_key, private, none), mode=0o600)
+    atomic_write(files.key_path, key.private_bytes(pem_key, private, none), mode=0o600)
+    atomic_write(files.ca_cert_path, ca_cert.public_bytes(pem_key), mode=0o644)
+    atomic_write(files.cert_path, cert.public_bytes(pem_key), mode=0o644)
     return files
 
 

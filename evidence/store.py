@@ -39,7 +39,13 @@ from evidence import checkpoint as cp
 from evidence import custody, merkle, receipts
 from evidence.errors import StoreBusy, StoreCorrupt, StoreExists, StoreNotFound, UsageError
 from evidence.keys import PublicKey, SigningKey, public_pem, write_private
-from evidence.objects import FileBlobStore, fsync_dir, sync_file, sync_filesystem
+from evidence.objects import (
+    FileBlobStore,
+    atomic_write,
+    fsync_dir,
+    sync_file,
+    sync_filesystem,
+)
 
 LOG_KEY_FILE = "log.ed25519.pem"
 SECRET_FILE = "pseudonym.secret"
@@ -194,7 +200,7 @@ class Store:
 
     def write_config(self, raw: dict[str, Any]) -> None:
         """Replace config.toml atomically and reload it."""
-        _atomic_write(self.root / "config.toml", tomli_w.dumps(raw).encode())
+        atomic_write(self.root / "config.toml", tomli_w.dumps(raw).encode())
         self.config = Store.open(self.root).config
 
     # --- keys ------------------------------------------------------------------------
@@ -433,7 +439,7 @@ class Writer:
             text = cp.sign(cp.Checkpoint(self.store.config.origin, size, self.tree.root()),
                            self.store.log_key)
             path = self.store.checkpoints_dir / f"{size:012d}.note"
-            _atomic_write(path, text.encode())
+            atomic_write(path, text.encode())
             result.checkpoint = path
             latest = cp.parse(text)
         if latest is not None:
@@ -502,7 +508,7 @@ class Writer:
                                   for t in entry["tokens"]))
         for path, t in zip(owed, entry["tokens"], strict=True):
             token = self.store.objects.path(t["token_sha256"]).read_bytes()
-            _atomic_write(path.with_suffix(".tsr"), response_from_token(token))
+            atomic_write(path.with_suffix(".tsr"), response_from_token(token))
 
     def _tokens_in_memory(self) -> dict[str, dict[str, Any]]:
         """Item tokens recorded in entries this writer holds, by the hash they cover."""
@@ -571,11 +577,11 @@ class Writer:
                 stamp = stamps.get(entry["item"]["sha256"])
                 if stamp is not None:
                     receipt["timestamp"] = self._receipt_timestamp(stamp)
-                _atomic_write(path, receipts.dumps(receipt), durable=False)
+                atomic_write(path, receipts.dumps(receipt), durable=False)
             written[seq] = path
         if written:
             sync_filesystem(self.store.root)
-        _atomic_write(mark_path, str(head.checkpoint.size).encode())
+        atomic_write(mark_path, str(head.checkpoint.size).encode())
         return written
 
 
@@ -583,18 +589,3 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write to a temp file and rename over ``path``; fsync both unless the caller syncs
-    the file system itself afterwards."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if durable:
-        fsync_dir(path.parent)
-
-
-atomic_write = _atomic_write

@@ -27,7 +27,6 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from evidence.errors import BrokenEnvironment, StoreCorrupt, UsageError
+from evidence.objects import atomic_write
 
 #: Default TSA policy: a UUID-based OID (ITU-T X.667, arc 2.25), needs no registration.
 DEFAULT_POLICY_OID = "2.25." + str(uuid.UUID("6f1d8a52-3c1e-4a47-9a2b-d41e1a7c0b3e").int)
@@ -120,7 +120,7 @@ class FileSerialAllocator:
             try:
                 last = self.last()
                 new_last = last + count
-                _write_atomic(self.path, f"{new_last}\n".encode(), mode=0o600)
+                atomic_write(self.path, f"{new_last}\n".encode(), mode=0o600)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         return range(last + 1, new_last + 1)
@@ -509,24 +509,6 @@ def rejection_response(fail_info: str, text: str) -> bytes:
 # files
 
 
-def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Write ``data`` to ``path`` via a fsynced temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -581,14 +563,14 @@ def create_local_tsa(
         not_before=start,
         not_after=start + dt.timedelta(days=365 * tsa_years),
     )
-    _write_atomic(paths.root_key, _key_pem(root_key), mode=0o600)
-    _write_atomic(paths.tsa_key, _key_pem(tsa_key), mode=0o600)
+    atomic_write(paths.root_key, _key_pem(root_key), mode=0o600)
+    atomic_write(paths.tsa_key, _key_pem(tsa_key), mode=0o600)
     config = {"policy_oid": policy_oid, "accuracy_seconds": accuracy_seconds, "org": org_name}
-    _write_atomic(paths.config, json.dumps(config, sort_keys=True).encode() + b"\n", mode=0o644)
-    _write_atomic(
+    atomic_write(paths.config, json.dumps(config, sort_keys=True).encode() + b"\n", mode=0o644)
+    atomic_write(
         paths.root_certificate, root.public_bytes(serialization.Encoding.PEM), mode=0o644
     )
-    _write_atomic(
+    atomic_write(
         paths.tsa_certificate, cert.public_bytes(serialization.Encoding.PEM), mode=0o644
     )
     return paths

@@ -7,12 +7,11 @@ The one entry point the CLI (``dalel dossier build``) calls once the store has f
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evidence.objects import atomic_write
 from evidence.pdfsign import SigningIdentity, sign_pdf
 from pipeline.deadlines import Jurisdiction, load_jurisdiction
 from pipeline.dossier.i18n import load_translator
@@ -42,18 +41,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory, fsync and rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
+    atomic_write(path, data)
 
 def build_dossier_bytes(dossier: Dossier, *, identity: SigningIdentity, timestamper: Any,
                         jurisdiction: Jurisdiction | None = None

@@ -7,6 +7,7 @@ were refused and quarantined (the rest went in); 4 missing dependency or broken 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -241,7 +242,7 @@ def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
         source: Any = audit_mod.BundleSource(bundle_dir)
     else:
         source = audit_mod.StoreSource(_store(ctx), rehash=not no_rehash)
-    with err.status("auditing…") if err.is_terminal else _nullcontext():
+    with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
         report = audit_mod.run(source)
     if as_json:
         emit_json(report.to_dict())
@@ -258,14 +259,6 @@ def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
                   f"[red]PROBLEMS[/]: {len(report.failures)} failed checks")
     if not report.ok:
         raise Exit(EXIT_PROBLEMS)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 @cli.command("export-audit")
@@ -678,7 +671,7 @@ def dossier_build(ctx, case_id, out_file, language, edition, p12, password_env,
                   as_json) -> None:
     """Build, sign (PAdES B-T) and write a case's dossier."""
     store = _store(ctx)
-    with err.status("building the dossier…") if err.is_terminal else _nullcontext():
+    with err.status("building the dossier…") if err.is_terminal else contextlib.nullcontext():
         built = dossiers_mod.build(store, case_id, out_file, language=language, edition=edition,
                                p12=p12, password_env=password_env)
     r = built.result

@@ -6,7 +6,6 @@ key). Each problem is a :class:`Finding` with a named :class:`Reason`.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -362,10 +361,6 @@ def _extra_objects(entry: dict[str, Any]) -> list[str]:
         if isinstance(o, dict) and isinstance(o.get("sha256"), str):
             out.append(o["sha256"])
     return out
-
-
-def b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
 
 
 # --- sources -------------------------------------------------------------------------------

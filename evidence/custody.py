@@ -121,8 +121,3 @@ def parse_line(line: bytes) -> Record:
 def entry_text(line: bytes) -> str:
     """The entry's canonical JSON text, cut from a line this code wrote (no re-encoding)."""
     return line[len(_PREFIX) : line.rindex(b',"sig":')].decode()
-
-
-def entry_is_canonical(record: Record) -> bool:
-    """True when the signed bytes are the canonical form of the entry (a strict check)."""
-    return canonical(record.entry) == record.entry_bytes

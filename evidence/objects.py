@@ -128,15 +128,6 @@ class FileBlobStore:
                 for f in sorted(sub.iterdir()):
                     yield sub.name + f.name
 
-    def clean_tmp(self) -> int:
-        """Remove temp files left by an interrupted put (never a stored blob)."""
-        n = 0
-        if self.tmp.is_dir():
-            for f in self.tmp.iterdir():
-                f.unlink()
-                n += 1
-        return n
-
 
 def sync_file(path: Path) -> None:
     """fsync a file or a directory (so that a rename in it survives a crash)."""

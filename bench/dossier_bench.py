@@ -71,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=50)
     parser.add_argument("--width", type=int, default=2592)
     parser.add_argument("--height", type=int, default=1944)
-    parser.add_argument("--noise", type=float, default=0.0,
-                        help="sensor-like noise (grey levels) for phone-sized JPEGs, e.g. 6")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="sensor-like noise (grey levels) for phone-sized JPEGs, e.g. 6",
+    )
     parser.add_argument("--edition", choices=("court", "public"), default="court")
     parser.add_argument("--lang", choices=("ru", "kk", "en"), default="ru")
     parser.add_argument("--json", action="store_true")
@@ -85,10 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         create_org_identity(tmpdir / "keys", tmpdir / "public", "Bench organization")
         identity = load_org_identity(tmpdir / "keys", tmpdir / "public")
         tsa, tsa_pem = sample_tsa()
-        dossier = sample_dossier(juris, language=args.lang, edition=args.edition,
-                                 photos=args.photos, photo_size=(args.width, args.height),
-                                 photo_noise=args.noise,
-                                 today=date(2026, 11, 20), custody_rows=6)
+        dossier = sample_dossier(
+            juris,
+            language=args.lang,
+            edition=args.edition,
+            photos=args.photos,
+            photo_size=(args.width, args.height),
+            photo_noise=args.noise,
+            today=date(2026, 11, 20),
+            custody_rows=6,
+        )
         input_bytes = sum(len(e.content or b"") for e in dossier.exhibits)
         prep_s = time.perf_counter() - t0
 
@@ -97,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         sampler = PeakRss().start()
         t1 = time.perf_counter()
         cpu1 = psutil.Process().cpu_times()
-        result = build_dossier(dossier, out, identity=identity,
-                               timestamper=CallableTimeStamper(tsa))
+        result = build_dossier(
+            dossier, out, identity=identity, timestamper=CallableTimeStamper(tsa)
+        )
         build_s = time.perf_counter() - t1
         cpu2 = psutil.Process().cpu_times()
         build_cpu_s = (cpu2.user - cpu1.user) + (cpu2.system - cpu1.system)

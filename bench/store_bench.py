@@ -51,11 +51,32 @@ def make_media(folder: Path, total_bytes: int) -> list[Path]:
     while size < total_bytes:
         if i % 40 == 39:
             p = folder / f"clip-{videos:03d}.mp4"
-            subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
-                            "testsrc2=size=1280x720:rate=25:duration=8", "-f", "lavfi", "-i",
-                            "anoisesrc=d=8", "-c:v", "libx264", "-preset", "ultrafast",
-                            "-b:v", "20M", "-shortest", "-metadata",
-                            "creation_time=2026-11-15T18:00:00Z", str(p)], check=True)
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-loglevel",
+                    "error",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=1280x720:rate=25:duration=8",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "anoisesrc=d=8",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "ultrafast",
+                    "-b:v",
+                    "20M",
+                    "-shortest",
+                    "-metadata",
+                    "creation_time=2026-11-15T18:00:00Z",
+                    str(p),
+                ],
+                check=True,
+            )
             videos += 1
         else:
             p = folder / f"photo-{i:04d}.jpg"
@@ -91,8 +112,9 @@ def bench_hashing(work: Path, gb: float) -> dict:
     t_store = time.perf_counter() - t
     store = Store.init(work / "store", org="bench")
     t = time.perf_counter()
-    batch = run_batch(store, [media], Submission(Path("."), "", "obs-bench", "1", "other"),
-                      dedupe=False)
+    batch = run_batch(
+        store, [media], Submission(Path("."), "", "obs-bench", "1", "other"), dedupe=False
+    )
     t_ingest = time.perf_counter() - t
     assert len(batch.receipts) == len(files)
     mb = total / 1024**2
@@ -123,17 +145,31 @@ def bench_log(work: Path, n: int) -> dict:
     t = time.perf_counter()
     with store.writer() as w:
         for i, stored in enumerate(objects):
-            w.append({
-                "event": "ingest",
-                "actor": {"role": "observer", "id": f"obs-{i % 300:020d}"},
-                "item": {"sha256": stored.sha256, "size": stored.size,
-                         "media_type": "image/jpeg"},
-                "precinct": str(i % 900), "kind": "protocol", "channel": "bench",
-                "name": f"IMG_{i:06d}.jpg", "note": "",
-                "metadata": {"fields": {"received_at": {"value": "2026-11-21T10:00:00Z",
-                                                        "source": "dalel-clock"}},
-                             "flags": []},
-            })
+            w.append(
+                {
+                    "event": "ingest",
+                    "actor": {"role": "observer", "id": f"obs-{i % 300:020d}"},
+                    "item": {
+                        "sha256": stored.sha256,
+                        "size": stored.size,
+                        "media_type": "image/jpeg",
+                    },
+                    "precinct": str(i % 900),
+                    "kind": "protocol",
+                    "channel": "bench",
+                    "name": f"IMG_{i:06d}.jpg",
+                    "note": "",
+                    "metadata": {
+                        "fields": {
+                            "received_at": {
+                                "value": "2026-11-21T10:00:00Z",
+                                "source": "dalel-clock",
+                            }
+                        },
+                        "flags": [],
+                    },
+                }
+            )
             if i % 1000 == 999:
                 w.commit()
     t_append = time.perf_counter() - t
@@ -217,8 +253,13 @@ def _run_with(store: Store, folder: Path, stages: tuple, stamp_checkpoints: bool
 
     st.Writer.__init__ = init  # type: ignore[method-assign]
     try:
-        run_batch(store, [folder], Submission(Path("."), "", "obs-bench", "1", "protocol"),
-                  dedupe=False, stages=stages)
+        run_batch(
+            store,
+            [folder],
+            Submission(Path("."), "", "obs-bench", "1", "protocol"),
+            dedupe=False,
+            stages=stages,
+        )
     finally:
         st.Writer.__init__ = original  # type: ignore[method-assign]
 
@@ -232,9 +273,19 @@ def bench_token_audit(work: Path, n: int = 2000) -> dict:
         shas = []
         for i in range(n):
             stored = store.objects.put_bytes(f"stamped object {i}".encode())
-            w.append({"event": "ingest", "actor": {"role": "observer", "id": "obs-b"},
-                      "item": {"sha256": stored.sha256, "size": stored.size,
-                               "media_type": "text/plain"}, "precinct": "1", "kind": "other"})
+            w.append(
+                {
+                    "event": "ingest",
+                    "actor": {"role": "observer", "id": "obs-b"},
+                    "item": {
+                        "sha256": stored.sha256,
+                        "size": stored.size,
+                        "media_type": "text/plain",
+                    },
+                    "precinct": "1",
+                    "kind": "other",
+                }
+            )
             shas.append((stored.sha256, "item"))
         stamping.stamp(w, shas)
     t = time.perf_counter()
@@ -245,9 +296,12 @@ def bench_token_audit(work: Path, n: int = 2000) -> dict:
     t = time.perf_counter()
     audit.run(audit.StoreSource(store, rehash=False))
     without = time.perf_counter() - t
-    return {"items": n, "audit_seconds_with_token_checks": round(with_tokens, 2),
-            "audit_seconds_without": round(without, 2),
-            "ms_per_token": round((with_tokens - without) / report.tokens * 1000, 2)}
+    return {
+        "items": n,
+        "audit_seconds_with_token_checks": round(with_tokens, 2),
+        "audit_seconds_without": round(without, 2),
+        "ms_per_token": round((with_tokens - without) / report.tokens * 1000, 2),
+    }
 
 
 def main() -> None:

@@ -59,13 +59,18 @@ def bench_tsa(base: Path, digests: list[bytes]) -> dict[str, float]:
         "single_fsync_each": _timed(lambda: [tsa_each.timestamp(d) for d in digests]),
         "batch": _timed(lambda: tsa.timestamp_batch(digests)),
         "obtain_single": _timed(
-            lambda: [timestamps.obtain_timestamp(d, [source]) for d in digests]),
+            lambda: [timestamps.obtain_timestamp(d, [source]) for d in digests]
+        ),
         "obtain_batch": _timed(lambda: timestamps.obtain_timestamps(digests, [source])),
         "obtain_batch_verify_first": _timed(
-            lambda: timestamps.obtain_timestamps(digests, [source], verify_local="first")),
-        "verify_each_token": _timed(lambda: [
-            timestamps.verify_token(r, expected_digest=d, trusted_roots=[tsa.root_certificate])
-            for d, r in zip(digests, tokens, strict=True)]),
+            lambda: timestamps.obtain_timestamps(digests, [source], verify_local="first")
+        ),
+        "verify_each_token": _timed(
+            lambda: [
+                timestamps.verify_token(r, expected_digest=d, trusted_roots=[tsa.root_certificate])
+                for d, r in zip(digests, tokens, strict=True)
+            ]
+        ),
     }
     load_time = _timed(load)
     results["load_tsa"] = load_time
@@ -85,8 +90,19 @@ def bench_ingest(base: Path, count: int) -> float:
     store = base / "store"
     if main(["--store", str(store), "init", "--org", "Bench"]) != 0:
         raise SystemExit("dalel init failed")
-    args = ["--store", str(store), "ingest", str(inbox), "--observer", "870412300416",
-            "--precinct", "101", "--kind", "protocol", "--json"]
+    args = [
+        "--store",
+        str(store),
+        "ingest",
+        str(inbox),
+        "--observer",
+        "870412300416",
+        "--precinct",
+        "101",
+        "--kind",
+        "protocol",
+        "--json",
+    ]
     start = time.perf_counter()
     code = main(args)
     elapsed = time.perf_counter() - start
@@ -117,8 +133,11 @@ def main() -> int:
     print(f"{args.items} digests, local TSA (ECDSA P-256)")
     for name, seconds in figures.items():
         per = seconds / args.items * 1000
-        share = f"  = {seconds / base * 100:5.1f}% of ingest" if base and name not in (
-            "ingest_without_timestamps", "load_tsa") else ""
+        share = (
+            f"  = {seconds / base * 100:5.1f}% of ingest"
+            if base and name not in ("ingest_without_timestamps", "load_tsa")
+            else ""
+        )
         print(f"  {name:<26} {seconds:8.3f} s  ({per:6.3f} ms/item){share}")
     return 0
 

@@ -1,9 +1,12 @@
-"""A small digit recognizer (HOG features + OpenCV ``ml.ANN_MLP``) and digit segmentation.
+"""The two glyph readers and digit segmentation.
 
-Classes 0-9 are digits; class 10 is "not a digit" (letters, specks, fragments, two
-touching digits), so that a crop that is not one clean digit is refused rather than
-forced into a digit. The model ships in ``ocr/models/digits-mlp.yml.gz``; it is built by
-``python -m ocr.training.train_digits`` (see ``ocr/models/README.md``).
+Reader A is a small convolutional network (``ocr/models/digits-cnn.onnx``, run with
+OpenCV's ``dnn``; built by ``python -m ocr.training.train_digit_cnn``); reader B, the
+second opinion, an MLP on other features (``ocr/models/digits-mlp-b.yml.gz``, OpenCV
+``ml.ANN_MLP``; built by ``python -m ocr.training.train_digits``). Classes 0-9 are digits;
+class 10 is "not a digit" (letters, specks, fragments, two touching digits), so that a
+crop that is not one clean digit is refused rather than forced into a digit. See
+``ocr/models/README.md``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from ocr.errors import MissingDependency
 
 SIZE = 28
 JUNK = 10
-MODEL_NAME = "digits-mlp.yml.gz"
+MODEL_NAME = "digits-cnn.onnx"
 MODEL_B_NAME = "digits-mlp-b.yml.gz"
-_HOG = cv2.HOGDescriptor((SIZE, SIZE), (14, 14), (7, 7), (7, 7), 9)
 
 
 def normalize_glyph(mask: np.ndarray) -> np.ndarray:
@@ -41,22 +43,9 @@ def normalize_glyph(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def features(glyphs: list[np.ndarray]) -> np.ndarray:
-    """Feature rows (float32) for normalized 28x28 glyphs: HOG, 14x14 pixels, aspect, fill."""
-    rows = []
-    for g in glyphs:
-        hog = np.asarray(_HOG.compute(g)).ravel()
-        ys, xs = np.nonzero(g)
-        aspect = (np.ptp(xs) + 1) / (np.ptp(ys) + 1) if len(xs) else 0.0
-        fill = float((g > 127).mean())
-        pixels = cv2.resize(g, (14, 14), interpolation=cv2.INTER_AREA).ravel() / 255.0
-        rows.append(np.concatenate([hog, pixels * 0.5, [aspect / 2.0, fill * 4.0]]))
-    return np.asarray(rows, np.float32)
-
-
 def features_b(glyphs: list[np.ndarray]) -> np.ndarray:
-    """Features of the second, independent model: a blurred 16x16 glyph and its row and
-    column ink profiles (no gradients, unlike :func:`features`)."""
+    """Features of the MLP (the second glyph reader): a blurred 16x16 glyph and its row
+    and column ink profiles (no learned filters, unlike the network of the first)."""
     rows = []
     for g in glyphs:
         soft = cv2.GaussianBlur(g, (0, 0), 1.0).astype(np.float32) / 255.0
@@ -79,10 +68,40 @@ class DigitGuess:
     """Other digits with probability >= 0.05, best first."""
 
 
-class DigitModel:
-    """Loaded recognizer."""
+def _guesses(prob: np.ndarray) -> list[DigitGuess]:
+    guesses = []
+    for p in prob:
+        order = np.argsort(-p)
+        best = int(order[0])
+        alts = tuple((int(c), float(p[c])) for c in order[1:4] if c != JUNK and p[c] >= 0.05)
+        guesses.append(DigitGuess(None if best == JUNK else best, float(p[best]), alts))
+    return guesses
 
-    def __init__(self, mlp: cv2.ml.ANN_MLP, sha256: str, featurize=features) -> None:  # type: ignore[no-untyped-def]
+
+class CnnDigitModel:
+    """The main glyph recognizer: a small convolutional network (ONNX, OpenCV ``dnn``)."""
+
+    def __init__(self, net: cv2.dnn.Net, sha256: str) -> None:
+        self.net = net
+        self.sha256 = sha256
+
+    def classify(self, glyphs: list[np.ndarray]) -> list[DigitGuess]:
+        """Classify normalized glyphs (see :func:`normalize_glyph`)."""
+        if not glyphs:
+            return []
+        batch = np.stack(glyphs).astype(np.float32)[:, None, :, :] / 255.0
+        self.net.setInput(batch)
+        out = np.asarray(self.net.forward(), np.float64).reshape(len(glyphs), -1)
+        out -= out.max(axis=1, keepdims=True)
+        prob = np.exp(out)
+        prob /= prob.sum(axis=1, keepdims=True)
+        return _guesses(prob)
+
+
+class DigitModel:
+    """Loaded MLP recognizer (the second glyph reader)."""
+
+    def __init__(self, mlp: cv2.ml.ANN_MLP, sha256: str, featurize=features_b) -> None:  # type: ignore[no-untyped-def]
         self.mlp = mlp
         self.sha256 = sha256
         self.featurize = featurize
@@ -96,24 +115,20 @@ class DigitModel:
         out -= out.max(axis=1, keepdims=True)
         prob = np.exp(out)
         prob /= prob.sum(axis=1, keepdims=True)
-        guesses = []
-        for p in prob:
-            order = np.argsort(-p)
-            best = int(order[0])
-            alts = tuple((int(c), float(p[c])) for c in order[1:4] if c != JUNK and p[c] >= 0.05)
-            guesses.append(DigitGuess(None if best == JUNK else best, float(p[best]), alts))
-        return guesses
+        return _guesses(prob)
+
+
+def _read_model(name: str, how: str) -> bytes:
+    try:
+        return resources.files("ocr").joinpath("models", name).read_bytes()
+    except FileNotFoundError as exc:
+        raise MissingDependency(
+            f"digit model ocr/models/{name} is missing; rebuild it with `python -m {how}`"
+        ) from exc
 
 
 def _load(name: str, featurize) -> DigitModel:  # type: ignore[no-untyped-def]
-    path = resources.files("ocr").joinpath("models", name)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise MissingDependency(
-            f"digit model ocr/models/{name} is missing; rebuild it with "
-            "`python -m ocr.training.train_digits`"
-        ) from exc
+    data = _read_model(name, "ocr.training.train_digits")
     import gzip
     import tempfile
 
@@ -125,9 +140,12 @@ def _load(name: str, featurize) -> DigitModel:  # type: ignore[no-untyped-def]
 
 
 @lru_cache(maxsize=1)
-def load_model() -> DigitModel:
+def load_model() -> CnnDigitModel:
     """Load the shipped main model; raises :class:`MissingDependency` if it is absent."""
-    return _load(MODEL_NAME, features)
+    data = _read_model(MODEL_NAME, "ocr.training.train_digit_cnn")
+    net = cv2.dnn.readNetFromONNX(np.frombuffer(data, np.uint8))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    return CnnDigitModel(net, hashlib.sha256(data).hexdigest())
 
 
 @lru_cache(maxsize=1)

@@ -100,6 +100,39 @@ def run_tesseract(
     return TessResult(tuple(words))
 
 
+@dataclass(frozen=True)
+class Orientation:
+    """Tesseract's orientation detection (OSD) of a page."""
+
+    rotate: int
+    """Degrees (0, 90, 180 or 270) to turn the image clockwise to make its text upright."""
+    confidence: float
+    """Tesseract's orientation confidence (unbounded; about 2 and more is a clear answer)."""
+
+
+def detect_orientation(image: np.ndarray, *, timeout: float = 20.0) -> Orientation | None:
+    """Tesseract's orientation and script detection (``--psm 0``) on a grayscale image;
+    None when it fails, times out or finds too little text to tell."""
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        return None
+    cmd = ["tesseract", "stdin", "stdout", "--psm", "0", "-l", "osd"]
+    try:
+        proc = subprocess.run(
+            cmd, input=bytes(png), check=False, capture_output=True, timeout=timeout, env=_env()
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    except FileNotFoundError:
+        raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
+    text = proc.stdout.decode("utf-8", "replace")
+    rot = re.search(r"^Rotate:\s*(\d+)", text, re.M)
+    conf = re.search(r"^Orientation confidence:\s*([0-9.]+)", text, re.M)
+    if proc.returncode != 0 or rot is None or conf is None or int(rot.group(1)) % 90:
+        return None
+    return Orientation(int(rot.group(1)) % 360, float(conf.group(1)))
+
+
 @lru_cache(maxsize=1)
 def _tessdata_dir() -> Path | None:
     try:
@@ -125,7 +158,7 @@ def _list_langs() -> set[str]:
 
 def check_environment() -> None:
     """Raise :class:`MissingDependency` (exit code 4) unless Tesseract with rus and kaz
-    data and the digit model are present. The message names the install command."""
+    data and the digit and figure models are present. The message names the install command."""
     if shutil.which("tesseract") is None:
         raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}")
     missing = {"rus", "kaz", "eng"} - _list_langs()
@@ -135,15 +168,20 @@ def check_environment() -> None:
             f"Tesseract language data missing: {', '.join(sorted(missing))}; run: {hint}"
         )
     from ocr.digits import load_model, load_model_b
+    from ocr.sequence import load_sequence_model
 
     load_model()
     load_model_b()
+    load_sequence_model()
 
 
 @lru_cache(maxsize=1)
 def engine_versions() -> dict[str, object]:
-    """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz data, digit model."""
+    """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz data, the
+    digit models and the figure model."""
     from ocr.digits import MODEL_B_NAME, MODEL_NAME, load_model, load_model_b
+    from ocr.sequence import MODEL_NAME as SEQUENCE_MODEL
+    from ocr.sequence import load_sequence_model
 
     out = subprocess.run(
         ["tesseract", "--version"], check=False, capture_output=True, timeout=20, env=_env()
@@ -160,5 +198,9 @@ def engine_versions() -> dict[str, object]:
         "tessdata": data,
         "digit_model": {"file": f"ocr/models/{MODEL_NAME}", "sha256": load_model().sha256},
         "digit_model_b": {"file": f"ocr/models/{MODEL_B_NAME}", "sha256": load_model_b().sha256},
+        "figure_model": {
+            "file": f"ocr/models/{SEQUENCE_MODEL}",
+            "sha256": load_sequence_model().sha256,
+        },
         "opencv": cv2.__version__,
     }

@@ -144,6 +144,10 @@ def isolated(clean: np.ndarray, box: tuple[int, int, int, int], lh: float) -> bo
         for i in range(1, n):
             if st[i, 3] >= 0.7 * h and st[i, 2] >= 3:
                 return False
+            # close by, a piece of a digit broken by a faint stroke counts too (not a dot)
+            near = st[i, 0] + st[i, 2] >= (xb - xa) - 0.8 * h if xa < x else st[i, 0] <= 0.8 * h
+            if near and st[i, 3] >= 0.35 * h and st[i, 3] * st[i, 2] >= 0.04 * h * h:
+                return False
     return True
 
 

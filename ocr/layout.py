@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from ocr.engine import Word
 from ocr.forms import Form
@@ -52,9 +53,17 @@ _FOLD = str.maketrans(
 )
 
 
+#: Capital Latin letters that look like Cyrillic capitals ("AMANAT" is read "АМАНАТ"); the
+#: lowercase ones (``_FOLD``) look like other letters ("n" like "п").
+_FOLD_UPPER = str.maketrans(
+    {"A": "а", "B": "в", "C": "с", "E": "е", "H": "н", "K": "к", "M": "м", "N": "н", "O": "о",
+     "P": "р", "T": "т", "X": "х", "Y": "у"}
+)  # fmt: skip
+
+
 def fold(text: str) -> str:
     """Lowercase letters only, Kazakh and Latin look-alikes folded to Russian, single spaces."""
-    t = text.lower().translate(_FOLD)
+    t = text.translate(_FOLD_UPPER).lower().translate(_FOLD)
     t = re.sub(r"[^а-яa-z ]+", " ", t)
     return " ".join(t.split())
 
@@ -136,6 +145,27 @@ def _strip_number(text: str) -> str:
     return re.sub(r"^\s*\d+\s*[.,;:)]?\s*", "", text)
 
 
+def _label_text(line: Line) -> str:
+    """The text of ``line`` that can be a label, folded: up to a wide gap or a token of
+    three or more characters without a letter (dots, a figure: the figure lies beyond),
+    without the row number or any number in words (a table row read as one line, "7
+    Против всех 38 тридцать восемь", is matched as "против всех")."""
+    hs = sorted(w.box[3] for w in line.words)
+    h = hs[len(hs) // 2] if hs else 0
+    kept: list[str] = []
+    prev_end = None  # set once the label's first word (not the row number) is kept
+    for w in line.words:
+        if prev_end is not None:
+            dots = len(w.text) >= 3 and not any(c.isalpha() for c in w.text)
+            if dots or w.box[0] - prev_end > 2.5 * h:
+                break
+        kept.append(w.text)
+        if prev_end is not None or sum(c.isalpha() for c in w.text) >= 2:
+            prev_end = w.box[0] + w.box[2]
+    text = fold(_strip_number(" ".join(kept)))
+    return " ".join(t for t in text.split() if not _number_word(t))
+
+
 def _box(lines: list[Line]) -> tuple[int, int, int, int]:
     return (
         min(ln.box[0] for ln in lines),
@@ -145,26 +175,56 @@ def _box(lines: list[Line]) -> tuple[int, int, int, int]:
     )
 
 
+def _below(prev: Line, nxt: Line) -> bool:
+    """True when ``nxt`` can continue the text of ``prev``: just under it (touching
+    allowed: a tall figure on ``prev`` can reach down to it) and overlapping it
+    horizontally."""
+    lh = prev.box[3] - prev.box[1]
+    gap = nxt.box[1] - prev.box[3]
+    overlap = min(prev.box[2], nxt.box[2]) - max(prev.box[0], nxt.box[0])
+    return -0.5 * lh <= gap < 1.2 * lh and overlap > 0 and nxt.box[1] > prev.box[1]
+
+
 def _spans(lines: list[Line], max_len: int = 3) -> list[list[Line]]:
+    """Single lines and runs of up to ``max_len`` lines that may be one wrapped label:
+    each the nearest line just under the one before, whatever Tesseract's block (it
+    often puts a label's second line in another block, or numbers it after lines of
+    another column); failing that, the next line of the same block."""
     out = []
     for i in range(len(lines)):
         run = [lines[i]]
         out.append(list(run))
-        for j in range(i + 1, min(i + max_len, len(lines))):
-            prev, nxt = run[-1], lines[j]
-            lh = prev.box[3] - prev.box[1]
-            if nxt.block != prev.block and not (0 <= nxt.box[1] - prev.box[3] < 1.2 * lh):
+        while len(run) < max_len:
+            prev = run[-1]
+            taken = {r.index for r in run}
+            under = [ln for ln in lines if ln.index not in taken and _below(prev, ln)]
+            j = prev.index + 1
+            if under:
+                nxt = min(under, key=lambda ln: ln.box[1])
+            elif j < len(lines) and j not in taken and lines[j].block == prev.block:
+                nxt = lines[j]
+            else:
                 break
             run.append(nxt)
             out.append(list(run))
     return out
 
 
+#: Match score a label needs in the second pass, where only the gap the form's printed
+#: order leaves for it is searched (long labels; short ones need RELAXED_SHORT).
+RELAXED = 0.62
+RELAXED_SHORT = 0.75
+
+
 def find_labels(
     form: Form, lines: list[Line], threshold: float = 0.72
 ) -> dict[str, list[LabelHit]]:
-    """For each figure key, the lines its Russian and/or Kazakh label was found on."""
-    folded = [fold(_strip_number(ln.text)) for ln in lines]
+    """For each figure key, the lines its Russian and/or Kazakh label was found on.
+
+    First every label is matched against the whole page at ``threshold``; then each
+    label still missing is looked for, at a lower score, only among the unclaimed lines
+    between the labels printed before and after it (:func:`_fill_gaps`)."""
+    folded = [_label_text(ln) for ln in lines]
     cands = []
     for span in _spans(lines):
         text = " ".join(folded[ln.index] for ln in span)
@@ -195,22 +255,87 @@ def find_labels(
         done.add((key, lang))
         used_lines.update(ids)
         hits.setdefault(key, []).append(LabelHit(key, lang, min(1.0, score), ids, _box(span)))
+    _keep_in_order(form, hits, used_lines)
+    _fill_gaps(form, lines, cands, hits, used_lines)
     return hits
 
 
+def _keep_in_order(form: Form, hits: dict[str, list[LabelHit]], used_lines: set[int]) -> None:
+    """Drop, in place, the labels found out of the form's printed order (top to bottom):
+    the fewest that leave the rest in order (a longest increasing run). A short label
+    that shares a word with another ("«AMANAT» партиясы", "«Respublica» партиясы") can
+    match the other's line; its figure would be another row's. Their lines are freed."""
+    keys = [k for k in form.keys if k in hits]
+    tops = [min(h.box[1] for h in hits[k]) for k in keys]
+    best: list[list[int]] = []  # best[i]: longest increasing run of tops ending at i
+    for i, top in enumerate(tops):
+        prev = max((best[j] for j in range(i) if tops[j] < top), key=len, default=[])
+        best.append([*prev, i])
+    keep = {keys[i] for i in max(best, key=len, default=[])}
+    for k in keys:
+        if k not in keep:
+            for h in hits.pop(k):
+                used_lines.difference_update(h.lines)
+
+
+def _fill_gaps(
+    form: Form,
+    lines: list[Line],
+    cands: list[tuple[list[Line], str]],
+    hits: dict[str, list[LabelHit]],
+    used_lines: set[int],
+) -> None:
+    """Second pass of :func:`find_labels`, in place: a label missed by OCR noise ("Протне
+    всех" for "Против всех") is taken at a lower score, but only from unclaimed lines
+    lying between the found labels printed just before and just after it (a form's
+    keys are in printed order), and only if that text matches it better than any other
+    label of the form, so a line of another row is never taken for it."""
+    labels = [(lab.key, lang, fold(text)) for lab in form.labels for lang, text in
+              (("ru", lab.ru), ("kk", lab.kk))]  # fmt: skip
+    keys = list(form.keys)
+    for i, key in enumerate(keys):
+        if key in hits:
+            continue
+        before = next((k for k in reversed(keys[:i]) if k in hits), None)
+        after = next((k for k in keys[i + 1 :] if k in hits), None)
+        if before is None or after is None:
+            continue
+        low = max(h.box[3] for h in hits[before])
+        high = min(h.box[1] for h in hits[after])
+        best: tuple[float, str, list[Line]] | None = None
+        for span, text in cands:
+            box = _box(span)
+            if box[1] < low - 2 or box[3] > high + 2 or any(ln.index in used_lines for ln in span):
+                continue
+            scores = sorted(
+                ((_local_score(flabel, text), k, lang) for k, lang, flabel in labels),
+                key=lambda s: -s[0][0],
+            )
+            (score, cover), k, lang = scores[0]
+            rival = max((s[0][0] for s in scores if s[1] != key), default=0.0)
+            need = RELAXED if len(fold(getattr(form.labels[i], lang))) >= 15 else RELAXED_SHORT
+            if k != key or score < need or cover < 0.45 or rival > score - 0.05:
+                continue
+            if best is None or score > best[0]:
+                best = (score, lang, span)
+        if best is not None:
+            score, lang, span = best
+            ids = tuple(ln.index for ln in span)
+            used_lines.update(ids)
+            hits[key] = [LabelHit(key, lang, score, ids, _box(span))]
+
+
 def find_words_runs(lines: list[Line]) -> list[WordsRun]:
-    """Runs of consecutive lines (same block) that parse as a number in words."""
+    """Runs of consecutive lines, each right under the one before, that parse as a
+    number in words."""
     runs: list[WordsRun] = []
     i = 0
     while i < len(lines):
         best: tuple[int, str, int] | None = None
         text = ""
         for j in range(i, min(i + 4, len(lines))):
-            if j > i:
-                prev, cur = lines[j - 1], lines[j]
-                gap = cur.box[1] - prev.box[3]
-                if cur.block != prev.block or not -5 <= gap < 0.9 * (prev.box[3] - prev.box[1]):
-                    break
+            if j > i and not _touching(lines[j - 1], lines[j]):
+                break
             text = f"{text} {fold(lines[j].text)}".strip()
             value = parse_number_words(text)
             if value is not None:
@@ -224,13 +349,80 @@ def find_words_runs(lines: list[Line]) -> list[WordsRun]:
             continue
         j, text, value = best
         span = lines[i : j + 1]
+        # a figure Tesseract put on the same line ("663 шестьдесят") is not part of the
+        # run: its box must not cover (and so hide) the figure
+        ws = [w for ln in span for w in ln.words if not _mostly_digits(w.text)] or [
+            w for ln in span for w in ln.words
+        ]
         runs.append(
             WordsRun(
-                tuple(ln.index for ln in span), " ".join(ln.text for ln in span), value, _box(span)
+                tuple(ln.index for ln in span),
+                " ".join(w.text for w in ws),
+                None if _cut_off(span, lines) else value,
+                (
+                    min(w.box[0] for w in ws),
+                    min(w.box[1] for w in ws),
+                    max(w.box[0] + w.box[2] for w in ws),
+                    max(w.box[1] + w.box[3] for w in ws),
+                ),
             )
         )
         i = j + 1
     return runs
+
+
+def _mostly_digits(text: str) -> bool:
+    return sum(c.isdigit() for c in text) * 2 > len(text)
+
+
+def _touching(upper: Line, lower: Line) -> bool:
+    """True when ``lower`` is the next line of text under ``upper`` in the same column.
+
+    Only the words of each line that lie over or under the other line count: Tesseract
+    may put a tall figure of another column on the same line ("34 восемь" under
+    "тридцать"), which would make the lines seem to overlap."""
+    uw = [w for w in upper.words if _x_overlap(w.box, lower.box)]
+    lw = [w for w in lower.words if _x_overlap(w.box, upper.box)]
+    if not uw or not lw:
+        return False
+    hs = sorted(w.box[3] for w in uw)
+    h = hs[len(hs) // 2]
+    gap = min(w.box[1] for w in lw) - max(w.box[1] + w.box[3] for w in uw)
+    return -0.3 * h <= gap < 0.9 * h
+
+
+def _x_overlap(box: tuple[int, int, int, int], line_box: tuple[int, int, int, int]) -> bool:
+    """True when a word box (x, y, w, h) and a line box (x0, y0, x1, y1) share columns."""
+    return min(box[0] + box[2], line_box[2]) - max(box[0], line_box[0]) > 0
+
+
+def _cut_off(span: list[Line], lines: list[Line]) -> bool:
+    """True when the number in words read on ``span`` is probably a piece of a longer one:
+    a line right above or below it, left out of it, holds a number word too ("четыре"
+    under an unparsable "однатысяча дДевятыьсот даадчать" is not 4). Such a run is kept
+    (its text is explained) but gives no value: a piece agreeing with digits read short
+    would accept a wrong figure."""
+    ids = {ln.index for ln in span}
+    for ln in lines:
+        if ln.index in ids or not (_touching(ln, span[0]) or _touching(span[-1], ln)):
+            continue
+        if any(_numberish(t) for t in fold(ln.text).split()):
+            return True
+    return False
+
+
+def _numberish(token: str) -> bool:
+    """True when ``token`` (folded) is a number word, or one with a letter too many at
+    either end ("есто" for "сто": the start of a number Tesseract glued to a label)."""
+    if len(token) < 3:
+        return False
+    return any(_number_word(t) for t in (token, token[1:], token[:-1]))
+
+
+@lru_cache(maxsize=4096)
+def _number_word(token: str) -> bool:
+    """True when ``token`` alone reads as a number in words (cached: pages repeat words)."""
+    return parse_number_words(token) is not None
 
 
 def _words_tail(line: Line) -> WordsRun | None:

@@ -220,6 +220,19 @@ def _lookup(token: str) -> tuple[str, int] | None:
     return entries.pop() if len(entries) == 1 else None
 
 
+def _lookup_glued(token: str, exact: bool) -> list[tuple[str, int]] | None:
+    """Two number words read as one ("стосемьдесят"): the one way to cut ``token`` into
+    two words of the vocabulary (``exact``: spelt exactly, else within the fuzzy limit),
+    or None if there is none or more than one."""
+    look = _VOCAB.get if exact else _lookup
+    found = set()
+    for i in range(3, len(token) - 2):
+        a, b = look(token[:i]), look(token[i:])
+        if a is not None and b is not None:
+            found.add((a, b))
+    return list(found.pop()) if len(found) == 1 else None
+
+
 _DIGIT_LOOKALIKE = str.maketrans({"0": "о", "3": "з", "6": "б"})
 
 
@@ -241,10 +254,18 @@ def parse_number_words(text: str) -> int | None:
         return None
     entries = []
     for t in toks:
-        e = _lookup(t)
-        if e is None:
+        # two words glued, each spelt exactly, beat one word misspelt ("стосемьдесят" is
+        # "сто семьдесят", not "восемьдесят" with two letters wrong)
+        glued = _lookup_glued(t, exact=True) if t not in _VOCAB and len(t) >= 6 else None
+        e = None if glued else _lookup(t)
+        if e is not None:
+            entries.append(e)
+            continue
+        if glued is None and len(t) >= 6:
+            glued = _lookup_glued(t, exact=False)
+        if glued is None:
             return None
-        entries.append(e)
+        entries.extend(glued)
     if entries[0][0] == "zero":
         return 0 if len(entries) == 1 else None
     total = 0

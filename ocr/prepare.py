@@ -69,16 +69,36 @@ def decode(data: bytes) -> tuple[np.ndarray, float] | ImageProblem:
     return img, factor
 
 
+#: Share of the sheet's size cut off all round when flattening it (margins are blank).
+SHEET_INSET = 0.012
+#: A sheet's outline must cover its ink blob this well (area ratio) to be trusted.
+MIN_FIT = 0.9
+#: A poorer fit (a hard shadow inside the sheet) is enough if the outline's edge contrast
+#: is at least SHADOWED_CONTRAST.
+SHADOWED_FIT = 0.6
+SHADOWED_CONTRAST = 30.0
+#: Largest ratio of opposite sides of a sheet outline: perspective of a hand-held phone
+#: stays well inside it; the outline of a lit part of a sheet cut by a shadow does not.
+MAX_SIDE_RATIO = 1.4
+#: Largest |cos| of a corner angle of a sheet outline (about 60..120 degrees).
+MAX_CORNER_COS = 0.5
+#: Smallest colour contrast (CIELAB distance) across the outline for an edge of paper.
+MIN_EDGE_CONTRAST = 10.0
+
+
 def _order(quad: np.ndarray) -> np.ndarray:
-    s = quad.sum(axis=1)
-    d = np.diff(quad, axis=1).ravel()
-    return np.array(
-        [quad[s.argmin()], quad[d.argmin()], quad[s.argmax()], quad[d.argmax()]], np.float32
-    )
+    """Corners in the order tl, tr, br, bl: clockwise, starting at the top-left one."""
+    c = quad.mean(axis=0)
+    q = quad[np.argsort(np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0]))]
+    return np.roll(q, -int(np.argmin(q.sum(axis=1))), axis=0).astype(np.float32)
 
 
-def _quad_from_mask(mask: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Four corners of the largest blob of ``mask`` and how well they fit it (0..1)."""
+def _quad_from_mask(mask: np.ndarray, speck: int = 5) -> tuple[np.ndarray, float] | None:
+    """Four corners of the largest blob of ``mask`` and how well they fit it (0..1).
+
+    Specks (noise, texture of the table) up to ``speck`` pixels are opened away first:
+    closed into the sheet's blob they would make a larger, wrong outline."""
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((speck, speck), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -99,20 +119,62 @@ def _quad_from_mask(mask: np.ndarray) -> tuple[np.ndarray, float] | None:
     qarea = cv2.contourArea(quad)
     if qarea <= 0:
         return None
-    return quad, min(area / qarea, qarea / area)
+    return _order(quad), min(area / qarea, qarea / area)
 
 
-def find_sheet(img: np.ndarray) -> np.ndarray | None:
-    """Corners (tl, tr, br, bl) of the paper sheet in a BGR or gray image, or None.
+def _plausible(quad: np.ndarray) -> bool:
+    """True when ``quad`` (ordered) can be a flat sheet seen by a hand-held camera:
+    opposite sides of similar length and no very sharp or very blunt corner."""
+    sides = [float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4)]
+    if min(sides) <= 1.0:
+        return False
+    for a, b in ((sides[0], sides[2]), (sides[1], sides[3])):
+        if max(a, b) / min(a, b) > MAX_SIDE_RATIO:
+            return False
+    for i in range(4):
+        u = quad[i - 1] - quad[i]
+        v = quad[(i + 1) % 4] - quad[i]
+        if abs(float(u @ v) / (np.linalg.norm(u) * np.linalg.norm(v))) > MAX_CORNER_COS:
+            return False
+    return True
 
-    Paper is bright and colourless; shadows make it darker but not coloured. Masks by
-    brightness and by "paperness" (brightness minus twice the saturation) are both
-    tried; the largest quadrilateral that fits its blob well wins.
-    """
-    h, w = img.shape[:2]
-    k = 700.0 / max(h, w)
-    small = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (5, 5), 0)
+
+def _edge_contrast(lab: np.ndarray, quad: np.ndarray) -> float:
+    """How clearly ``quad`` follows an edge of the image: for each side, the median colour
+    distance between points just inside and just outside it; the weakest side counts.
+    Sides along the image border (nothing outside) are not counted."""
+    h, w = lab.shape[:2]
+    centre = quad.mean(axis=0)
+    d = 0.012 * max(h, w) + 2
+    t = np.linspace(0.1, 0.9, 30)[:, None]
+    scores = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        n = np.array([a[1] - b[1], b[0] - a[0]], np.float32)
+        n /= max(float(np.linalg.norm(n)), 1e-6)
+        if float(n @ (centre - (a + b) / 2)) < 0:
+            n = -n
+        p = a + (b - a) * t
+        pin = np.round(p + n * d).astype(int)
+        pout = np.round(p - n * d).astype(int)
+        ok = (
+            (pin[:, 0] >= 0) & (pin[:, 0] < w) & (pin[:, 1] >= 0) & (pin[:, 1] < h)
+            & (pout[:, 0] >= 0) & (pout[:, 0] < w) & (pout[:, 1] >= 0) & (pout[:, 1] < h)
+        )  # fmt: skip
+        if ok.sum() < 5:
+            continue
+        diff = lab[pin[ok, 1], pin[ok, 0]] - lab[pout[ok, 1], pout[ok, 0]]
+        scores.append(float(np.median(np.linalg.norm(diff.reshape(len(diff), -1), axis=1))))
+    return min(scores) if scores else 0.0
+
+
+def _sheet_masks(small: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Candidate masks of the sheet, and the image in CIELAB (float) for edge contrast.
+
+    Paper is bright and either colourless or of its own tint; a shadow darkens it but
+    does not change its colour. So: brightness minus saturation ("paperness"); low and
+    high saturation (white paper on a coloured table, cream paper on a grey one);
+    brightness; and distance from the colour of the image border (the table)."""
     masks = []
     if small.ndim == 3:
         hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
@@ -120,22 +182,61 @@ def find_sheet(img: np.ndarray) -> np.ndarray | None:
             hsv[..., 2].astype(np.int16) - 2 * hsv[..., 1].astype(np.int16), 0, 255
         ).astype(np.uint8)
         masks.append(cv2.threshold(paper, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1])
-        # a shadow darkens paper but leaves it colourless: saturation alone, on coloured ground
-        masks.append(cv2.threshold(hsv[..., 1], 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1])
+        sat = cv2.threshold(hsv[..., 1], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+        masks += [cv2.bitwise_not(sat), sat]
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
     else:
         gray = small
+        lab = small.astype(np.float32)[..., None]
     masks.append(cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1])
-    best: tuple[float, np.ndarray] | None = None
+    b = max(3, int(0.03 * min(lab.shape[:2])))
+    ch = lab.shape[2]
+    border = np.concatenate(
+        [lab[:b].reshape(-1, ch), lab[-b:].reshape(-1, ch)]
+        + [lab[:, :b].reshape(-1, ch), lab[:, -b:].reshape(-1, ch)]
+    )
+    weights = np.ones(ch, np.float32)
+    weights[0] = 0.5  # lightness varies with light and shadow more than colour does
+    dist = np.sqrt((((lab - np.median(border, axis=0)) * weights) ** 2).sum(axis=2))
+    dist8 = np.clip(dist * 255.0 / max(float(dist.max()), 1.0), 0, 255).astype(np.uint8)
+    masks.append(cv2.threshold(dist8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1])
+    return masks, lab
+
+
+def find_sheet(img: np.ndarray) -> np.ndarray | None:
+    """Corners (tl, tr, br, bl) of the paper sheet in a BGR or gray image, or None.
+
+    Each candidate mask (:func:`_sheet_masks`) gives the outline of its largest blob. An
+    outline is kept when it fits its blob, has the shape of a flat sheet in perspective,
+    and runs along a real edge of the image on every side (a blob glued to the table's
+    texture or cut by a shadow fails one of these). Of those whose edges are about as
+    clear as the clearest, the largest wins: a sheet, not the lit part of it.
+    """
+    h, w = img.shape[:2]
+    k = 700.0 / max(h, w)
+    small = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    masks, lab = _sheet_masks(small)
+    cands: list[tuple[float, float, np.ndarray]] = []
     for m in masks:
-        found = _quad_from_mask(m)
-        if found is None or found[1] < 0.85:
-            continue
-        quad, _ = found
-        area = cv2.contourArea(quad)
-        if best is None or area > best[0]:
-            best = (area, quad)
-    return None if best is None else _order(best[1] / k)
+        for speck in (5, 11):  # fine grain of the table; coarse grain, dense noise
+            found = _quad_from_mask(m, speck)
+            if found is None or found[1] < SHADOWED_FIT or not _plausible(found[0]):
+                continue
+            quad, fit = found
+            contrast = _edge_contrast(lab, quad)
+            # a blob that fits its outline poorly is still the sheet when the outline
+            # runs along a clear paper edge all round: a shadow darkens part of it
+            if fit >= MIN_FIT or contrast >= SHADOWED_CONTRAST:
+                cands.append((cv2.contourArea(quad), contrast, quad))
+    if not cands:
+        return None
+    clearest = max(c[1] for c in cands)
+    good = [c for c in cands if c[1] >= max(MIN_EDGE_CONTRAST, 0.6 * clearest)]
+    if not good:
+        return None
+    return max(good, key=lambda c: c[0])[2] / k
 
 
 def even_light(gray: np.ndarray) -> np.ndarray:
@@ -150,15 +251,73 @@ def even_light(gray: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def ink_view(gray: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``gray`` where ``keep`` (a boolean ink mask: the text, rules and dots removed) or
+    next to it, white elsewhere. Blurred small print survives better in grey for
+    Tesseract's own binarization than in a fixed threshold."""
+    near = cv2.dilate(keep.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return np.where(near, gray, 255).astype(np.uint8)
+
+
+def stray_ink(
+    binary: np.ndarray, box: tuple[int, int, int, int], explained: list[tuple[int, int, int, int]]
+) -> float:
+    """Share of the pixels of ``box`` (x0, y0, x1, y1) that are ink of ``binary`` outside
+    every ``explained`` box: text there that no reading accounts for."""
+    h, w = binary.shape
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    region = binary[y0:y1, x0:x1] > 0
+    for ex0, ey0, ex1, ey1 in explained:
+        region[max(0, ey0 - y0) : max(0, ey1 - y0), max(0, ex0 - x0) : max(0, ex1 - x0)] = False
+    return float(region.mean())
+
+
+_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def turn(prep: Prepared, degrees: int) -> Prepared:
+    """``prep`` turned clockwise by 90, 180 or 270 degrees (a sheet photographed sideways
+    or upside down), its homography to the image kept exact."""
+    if degrees % 360 == 0:
+        return prep
+    h, w = prep.gray.shape
+    # new (x', y') -> old (x, y), in homogeneous coordinates
+    back = {
+        90: np.array([[0, 1, 0], [-1, 0, h - 1], [0, 0, 1]], np.float64),
+        180: np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], np.float64),
+        270: np.array([[0, -1, w - 1], [1, 0, 0], [0, 0, 1]], np.float64),
+    }[degrees % 360]
+    code = _ROTATE[degrees % 360]
+    return Prepared(
+        cv2.rotate(prep.gray, code),
+        cv2.rotate(prep.binary, code),
+        prep.sheet_found,
+        prep.to_image @ back,
+    )
+
+
 def prepare(img: np.ndarray) -> Prepared | ImageProblem:
-    """Sheet found, flattened, light evened and binarized; BLANK if it carries no ink."""
+    """Sheet found, flattened, light evened and binarized; BLANK if it carries no ink.
+
+    A protocol is a portrait sheet: a sheet found lying sideways (wider than tall) is
+    turned a quarter clockwise; whether that (or any) turn made the text upright is
+    for the reader to find out (:func:`turn`)."""
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
     quad = find_sheet(img)
     found = quad is not None
     if quad is not None:
+        # a little inside the outline, so no strip of the table is taken for ink at the
+        # sheet's edge (a stroke there was read as a letter before a row's number)
+        centre = quad.mean(axis=0)
+        quad = (centre + (quad - centre) * (1 - SHEET_INSET)).astype(np.float32)
         tl, tr, br, bl = quad
         width = float(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
         height = float(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr)))
+        if width > 1.1 * height:  # sideways: the left side becomes the top
+            quad = np.array([bl, tl, tr, br], np.float32)
+            width, height = height, width
         ratio = height / max(width, 1.0)
         if abs(ratio - A4) < 0.3 * A4:  # perspective skews the measured sides: protocols are A4
             ratio = A4
@@ -169,7 +328,6 @@ def prepare(img: np.ndarray) -> Prepared | ImageProblem:
             dst = np.array([[0, 0], [SHEET_WIDTH, 0], [SHEET_WIDTH, out_h], [0, out_h]], np.float32)
             m = cv2.getPerspectiveTransform(quad, dst)
             to_image = np.linalg.inv(m)
-            # a little inside the edge so the table's own background is not taken
             flat = cv2.warpPerspective(
                 gray, m, (SHEET_WIDTH, out_h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
             )

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from ocr import figures as fig
 from ocr.digits import load_model, load_model_b
-from ocr.engine import Word, engine_versions, run_tesseract
+from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract
 from ocr.errors import MissingDependency
 from ocr.forms import Form, list_forms, load_form
 from ocr.layout import (
@@ -25,13 +26,23 @@ from ocr.layout import (
     WordsRun,
     find_labels,
     find_words_runs,
+    fold,
     group_lines,
     line_height,
     title_words,
     words_found,
 )
-from ocr.prepare import ImageProblem, Prepared, decode, prepare
+from ocr.prepare import (
+    ImageProblem,
+    Prepared,
+    decode,
+    ink_view,
+    prepare,
+    stray_ink,
+    turn,
+)
 from ocr.result import FieldReading, ProtocolReading, Reason, RelationCheck, Status
+from ocr.sequence import SequenceReading, load_sequence_model
 
 _PROBLEM_REASON = {
     ImageProblem.NOT_AN_IMAGE: Reason.NOT_AN_IMAGE,
@@ -43,12 +54,20 @@ _PROBLEM_REASON = {
 #: agreeing digit readings to be accepted without words.
 MODEL_MIN = 0.85
 TESS_MIN = 0.75
-#: Tesseract reading other digits with at least this confidence vetoes the two models.
-TESS_VETO = 0.4
-#: Minimum per-glyph probability of both digit models for them alone to be accepted.
-MODELS_MIN = 0.97
+#: Tesseract reading other digits of the same length with at least this confidence vetoes
+#: an agreement of the digit readers (it misreads handwriting often, so only when sure).
+TESS_VETO = 0.9
+#: Minimum lowest per-glyph probability of the glyph network, and lowest per-column
+#: probability of the whole-figure network, for their agreement to be accepted.
+GLYPH_MIN = 0.9
+SEQ_MIN = 0.9
+#: Minimum confidence of both the whole-figure network and Tesseract for them to be accepted
+#: together (when the glyph network read other digits, unsure).
+PAIR_MIN = 0.9
 #: Scale of the sheet given to Tesseract for finding labels (speed; labels stay legible).
 TESS_SCALE = 0.8
+#: Share of unread ink next to a number in words that makes it a possible piece.
+STRAY_INK = 0.03
 
 
 def _rescale(w: Word, k: float) -> Word:
@@ -75,24 +94,39 @@ def _versions() -> dict[str, object]:
 
 
 def _form_problem(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]]) -> Reason | None:
+    """NOT_A_PROTOCOL when too few of the form's labels are on the page; FORM_MISMATCH only
+    on positive evidence of another known form: its own contestants (parties or
+    candidates) found where ours are mostly missing, or its title rather than ours.
+
+    Contestants missing alone are not a mismatch: a shadow, a fold or a photo of half
+    the sheet loses rows of the right form too; those rows are reported unfound."""
+    if len(lines) < 3:
+        return Reason.NOT_A_PROTOCOL
     found = len(hits) / max(1, len(form.keys))
     if found < 0.3:
         return Reason.NOT_A_PROTOCOL
     contestants = [k for keys in form.groups.values() for k in keys]
-    if contestants and sum(k in hits for k in contestants) < 0.5 * len(contestants):
-        return Reason.FORM_MISMATCH
+    ours = sum(k in hits for k in contestants)
     for other_id in list_forms():
         if other_id == form.id:
             continue
         other = load_form(other_id)
+        if contestants and ours < 0.5 * len(contestants):
+            own_labels = {(fold(lab.ru), fold(lab.kk)) for lab in form.labels}
+            distinct = {
+                lab.key for lab in other.labels if (fold(lab.ru), fold(lab.kk)) not in own_labels
+            }
+            theirs = [k for k in find_labels(other, lines) if k in distinct]
+            if len(theirs) >= 2 and len(theirs) > ours:
+                return Reason.FORM_MISMATCH
         for own_title, other_title in (
             (form.title_ru, other.title_ru),
             (form.title_kk, other.title_kk),
         ):
             own_words, other_words = title_words(own_title), title_words(other_title)
             mine = words_found(own_words - other_words, lines)
-            theirs = words_found(other_words - own_words, lines)
-            if theirs >= 0.5 and theirs > mine + 0.3:
+            theirs_t = words_found(other_words - own_words, lines)
+            if theirs_t >= 0.5 and theirs_t > mine + 0.3:
                 return Reason.FORM_MISMATCH
     return None
 
@@ -153,27 +187,37 @@ def _closer_to_orphan(
     return False
 
 
-def _decide(
-    model: fig.ModelReading,
-    model_b: fig.ModelReading,
-    tess: tuple[str | None, float],
-    run: WordsRun | None,
-) -> tuple[Status, Reason, float, list[int]]:
-    """Status, reason, confidence and candidates (best first) of one figure.
+def _parts(n: int) -> set[int]:
+    """The place-value parts a number is said in (1886: 1000, 800, 80, 6; 14: 14)."""
+    if n == 0:
+        return {0}
+    out = set()
+    if n >= 1000:
+        out.add(1000 * (n // 1000))
+    if n % 1000 >= 100:
+        out.add(100 * (n % 1000 // 100))
+    rest = n % 100
+    if 10 <= rest < 20:
+        out.add(rest)
+    else:
+        out |= {v for v in (10 * (rest // 10), rest % 10) if v}
+    return out
 
-    Accepted only on two agreeing readings of different kinds: the figure in words and
-    in digits; or Tesseract and the digit model, both confident; or the two digit
-    models (different features, different training draws), both very confident, with
-    Tesseract not confidently reading something else.
-    """
-    readings = []
-    if model.digits is not None:
-        readings.append((int(model.digits), model.confidence))
-    if tess[0] is not None:
-        readings.append((int(tess[0]), tess[1]))
-    if model_b.digits is not None:
-        readings.append((int(model_b.digits), 0.9 * model_b.confidence))
-    words_value = run.value if run is not None else None
+
+def words_cut_short(words_value: int, digits_value: int) -> bool:
+    """True when the words read say part of the figure in digits and nothing else: a
+    wrapped line or a faint word was not read ("сто" read for "сто тридцать девять";
+    "две" for "две тысячи ..."). Such words neither confirm nor contradict the digits."""
+    if words_value == digits_value:
+        return False
+    if digits_value >= 1000 and words_value == digits_value // 1000:
+        return True
+    return _parts(words_value) < _parts(digits_value)
+
+
+def _candidates(
+    readings: list[tuple[int, float]], words_value: int | None, model: fig.ModelReading
+) -> list[int]:
     cands: list[int] = []
     if words_value is not None:
         cands.append(words_value)
@@ -187,52 +231,108 @@ def _decide(
                     v = int(model.digits[:i] + str(alt) + model.digits[i + 1 :])
                     if v not in cands:
                         cands.append(v)
+    return cands
+
+
+def _decide_digits(
+    model: fig.ModelReading,
+    model_b: fig.ModelReading,
+    tess: tuple[str | None, float],
+    seq: SequenceReading,
+) -> tuple[Reason, float, int] | None:
+    """The evidence (reason, confidence, value) on which the digits alone may be
+    accepted, or None.
+
+    Two readers of different kinds must agree: the glyph network and the whole-figure
+    network (one cuts the figure into glyphs, the other never cuts), or a glyph reader
+    and Tesseract, or the whole-figure network and Tesseract; a third reader confidently
+    reading other digits of the same length vetoes.
+    """
+    a, b, t, s = model.digits, model_b.digits, tess[0], seq.digits
+
+    def sure_otherwise(value: str, other: str | None, conf: float, level: float) -> bool:
+        return other is not None and other != value and len(other) == len(value) and conf >= level
+
+    if a is not None:
+        veto = sure_otherwise(a, t, tess[1], TESS_VETO)
+        if (
+            veto
+            and a == s == b
+            and min(model.confidence, seq.confidence, model_b.confidence) >= 0.97
+        ):
+            veto = False  # three readers, all sure, outvote Tesseract
+        if a == s and model.confidence >= GLYPH_MIN and seq.confidence >= SEQ_MIN and not veto:
+            return Reason.GLYPHS_AND_FIGURE_AGREE, min(model.confidence, seq.confidence), int(a)
+        if a == t and model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN:
+            return Reason.READINGS_AGREE, min(model.confidence, tess[1]), int(a)
+        if a == t == b and min(model.confidence, model_b.confidence) >= 0.8 and tess[1] >= 0.5:
+            # three readers of different kinds read the same digits
+            conf = max(model.confidence, model_b.confidence) * 0.97
+            return Reason.READINGS_AGREE, conf, int(a)
+    if s is None:
+        return None
+    # the whole-figure network with Tesseract, or with the second glyph reader, when the
+    # glyph network read something else and is not sure of it
+    if sure_otherwise(s, a, model.confidence, 0.9):
+        return None
+    if s == t and min(seq.confidence, tess[1]) >= PAIR_MIN:
+        return Reason.READINGS_AGREE, min(seq.confidence, tess[1]), int(s)
+    if (
+        s == b
+        and min(seq.confidence, model_b.confidence) >= 0.95
+        and not sure_otherwise(s, t, tess[1], TESS_VETO)
+    ):
+        return Reason.GLYPHS_AND_FIGURE_AGREE, min(seq.confidence, model_b.confidence), int(s)
+    return None
+
+
+def _decide(
+    model: fig.ModelReading,
+    model_b: fig.ModelReading,
+    tess: tuple[str | None, float],
+    run: WordsRun | None,
+    seq: SequenceReading,
+) -> tuple[Status, Reason, float, list[int]]:
+    """Status, reason, confidence and candidates (best first) of one figure; when the
+    status is accepted, the first candidate is the value accepted.
+
+    Accepted only on two agreeing readings of different kinds: the figure in words and
+    in digits; or two digit readers of different kinds (:func:`_decide_digits`). Words
+    that contradict the digits send the figure to review; words cut short (part of the
+    figure, nothing else) neither confirm nor contradict.
+    """
+    readings = [
+        (int(r.digits), c)
+        for r, c in (
+            (model, model.confidence),
+            (seq, seq.confidence),
+            (model_b, 0.9 * model_b.confidence),
+        )
+        if r.digits is not None
+    ]
+    if tess[0] is not None:
+        readings.insert(1, (int(tess[0]), tess[1]))
+    words_value = run.value if run is not None else None
+    cands = _candidates(readings, words_value, model)
+    evidence = _decide_digits(model, model_b, tess, seq)
     if words_value is not None:
         agreeing = [c for v, c in readings if v == words_value and c >= 0.5]
         # words read short (a wrapped line missed) can agree with digits read short: a
-        # confident reading of other digits is then the tell
-        contradicted = any(v != words_value and c >= 0.9 for v, c in readings)
-        if agreeing and not contradicted:
+        # confident reading of other digits is then the tell, unless two digit readers
+        # agree with the words
+        contradicted = len(agreeing) < 2 and any(v != words_value and c >= 0.9 for v, c in readings)
+        if agreeing and not contradicted:  # (cands[0] is the words' value)
             conf = min(0.995, 0.9 + 0.1 * max(agreeing))
             return Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, conf, cands
+        if evidence is not None and words_cut_short(words_value, evidence[2]):
+            cands = [evidence[2], *[c for c in cands if c != evidence[2]]]
+            return Status.ACCEPTED, evidence[0], evidence[1], cands
         if readings:
             return Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE, 0.3, cands
         return Status.REVIEW, Reason.SINGLE_READING, 0.3, cands
-    a = model.digits
-    t = tess[0]
-    if a is not None and a == t:
-        if model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN:
-            return Status.ACCEPTED, Reason.READINGS_AGREE, min(model.confidence, tess[1]), cands
-    if (
-        a is not None
-        and a == t == model_b.digits
-        and min(model.confidence, model_b.confidence) >= 0.8
-        and tess[1] >= 0.5
-    ):
-        # three readers of different kinds read the same digits
-        return (
-            Status.ACCEPTED,
-            Reason.READINGS_AGREE,
-            max(model.confidence, model_b.confidence) * 0.97,
-            cands,
-        )
-    # the digit models alone never accept a lone stroke: "1" is also what a fragment of a
-    # table rule or a pen slip looks like
-    if (
-        a is not None
-        and a != "1"
-        and a == model_b.digits
-        and min(model.confidence, model_b.confidence) >= MODELS_MIN
-    ):
-        # both models see the same cut into glyphs; Tesseract cuts on its own, so it must
-        # at least find as many digits (a digit broken in two reads alike in both models)
-        if t is not None and len(t) == len(a) and (t == a or tess[1] < TESS_VETO):
-            return (
-                Status.ACCEPTED,
-                Reason.MODELS_AGREE,
-                min(model.confidence, model_b.confidence) * 0.97,
-                cands,
-            )
+    if evidence is not None:
+        cands = [evidence[2], *[c for c in cands if c != evidence[2]]]
+        return Status.ACCEPTED, evidence[0], evidence[1], cands
     values = {v for v, _ in readings}
     if len(values) > 1:
         return Status.REVIEW, Reason.READINGS_DISAGREE, 0.25, cands
@@ -279,20 +379,91 @@ def read_prepared(
     prep: Prepared, factor: float, form: Form, sha: str, t0: float
 ) -> ProtocolReading:
     """Read the figures of ``form`` from an already prepared sheet."""
-    tess = run_tesseract(
-        fig.text_image(prep.binary, TESS_SCALE), lang="kaz", psm=3, config=("tessedit_do_invert=0",)
-    )
-    if tess.error is not None:
+
+    def labels_of(
+        page: Prepared, grey: bool = False
+    ) -> tuple[np.ndarray, list[Line], dict[str, list[LabelHit]]] | None:
+        # the ink mask, rules and dots removed, scaled down (fast); or, for blurred small
+        # print, the grey sheet under that mask at full size
+        scale = 1.0 if grey else TESS_SCALE
+        text = fig.text_image(page.binary, scale)
+        if grey:
+            text = ink_view(page.gray, text < 128)
+        lang = "rus" if grey else "kaz"
+        tess = run_tesseract(text, lang=lang, psm=3, config=("tessedit_do_invert=0",))
+        if tess.error is not None:
+            return None
+        h, w = page.gray.shape
+        mx, my = 0.01 * w, 0.01 * h
+        words = [_rescale(wd, 1 / scale) for wd in tess.words]
+        # a stroke or two at the sheet's very edge is the edge, not text ("І 3 Бюллетень"
+        # made the row number "3" look like the figure after a one-letter label)
+        words = [
+            wd
+            for wd in words
+            if len(wd.text) > 2
+            or (
+                mx <= wd.box[0] <= wd.box[0] + wd.box[2] <= w - mx
+                and my <= wd.box[1] <= wd.box[1] + wd.box[3] <= h - my
+            )
+        ]
+        page_lines = group_lines(tuple(words))
+        return text, page_lines, find_labels(form, page_lines)
+
+    first = labels_of(prep)
+    if first is None:
         return _unreadable(form, sha, Reason.OCR_FAILED, t0)
-    lines = group_lines(tuple(_rescale(w, 1 / TESS_SCALE) for w in tess.words))
-    if len(lines) < 3:
-        return _unreadable(form, sha, Reason.NOT_A_PROTOCOL, t0)
-    lh = line_height(lines)
-    hits = find_labels(form, lines)
+    text, lines, hits = first
     problem = _form_problem(form, lines, hits)
+    if problem is Reason.NOT_A_PROTOCOL:
+        # no labels where they should be: the page may be upside down, or sideways (an
+        # upright page never pays for this). A sheet found was made portrait already, so
+        # only a half turn is left to try; otherwise Tesseract's orientation detection
+        # proposes the turn.
+        turns = [180]
+        if not prep.sheet_found:
+            osd = detect_orientation(text)
+            if osd is not None and osd.rotate:
+                turns = [osd.rotate] + [d for d in (180,) if d != osd.rotate]
+            elif osd is not None and osd.confidence >= 2:
+                turns = []
+        as_prepared = prep
+        for degrees in turns:
+            turned = turn(as_prepared, degrees)
+            again = labels_of(turned)
+            if again is None or len(again[2]) <= len(hits):
+                continue
+            prep, (text, lines, hits) = turned, again
+            problem = _form_problem(form, lines, hits)
+            if problem is not Reason.NOT_A_PROTOCOL:
+                break
+    if problem is Reason.NOT_A_PROTOCOL or (problem is None and len(hits) < 0.8 * len(form.keys)):
+        # many labels missing: blurred small print, which a fixed threshold breaks up
+        again = labels_of(prep, grey=True)
+        if again is not None and len(again[2]) > len(hits):
+            text, lines, hits = again
+            problem = _form_problem(form, lines, hits)
     if problem is not None:
         return _unreadable(form, sha, problem, t0)
+    lh = line_height(lines)
     runs = find_words_runs(lines)
+    # a number in words with unread writing just above or below it, in its column, may be
+    # a piece of a longer one whose other line Tesseract dropped ("пятнадцать" of "двести
+    # пятнадцать" agreed with digits read short): it gives no value
+    rules_off = fig.clean_binary(prep.binary, lh)
+    read_boxes = [(ln.box[0] - 4, ln.box[1] - 4, ln.box[2] + 4, ln.box[3] + 4) for ln in lines]
+
+    def unread_next_to(run: WordsRun) -> bool:
+        rh = (run.box[3] - run.box[1]) / max(1, len(run.lines))
+        x0, y0, x1, y1 = run.box
+        above = (x0, int(y0 - 1.3 * rh), x1, y0 - 2)
+        below = (x0, y1 + 2, x1, int(y1 + 1.3 * rh))
+        return max(stray_ink(rules_off, b, read_boxes) for b in (above, below)) > STRAY_INK
+
+    runs = [
+        replace(r, value=None) if r.value is not None and r.lines and unread_next_to(r) else r
+        for r in runs
+    ]
     label_lines = {i for hs in hits.values() for h in hs for i in h.lines}
     bands = _bands(hits, lh)
     run_of = _assign_runs(runs, bands, label_lines)
@@ -330,6 +501,7 @@ def read_prepared(
     model = load_model()
     model_b = load_model_b()
     located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]] = {}
+    masks: dict[str, np.ndarray] = {}
     for key, hs in hits.items():
         x_end = max(
             (w.box[0] + w.box[2] for w in label_words[key]), default=max(h.box[2] for h in hs)
@@ -360,6 +532,7 @@ def read_prepared(
             box, mask = clusters[0]
             chosen = (box, fig.read_with_model(mask, model, lh))
         located[key] = chosen
+        masks[key] = mask
     # one figure, one label: a cluster claimed by two labels is nobody's for sure
     claimed: dict[tuple[int, int, int, int], list[str]] = {}
     for key, (box, _) in located.items():
@@ -378,6 +551,8 @@ def read_prepared(
             strict=True,
         )
     )
+    seq_list = load_sequence_model().read([masks[k] for k in keys_located])
+    seq_reads = dict(zip(keys_located, seq_list, strict=True))
     fields: dict[str, FieldReading] = {}
     for key in form.keys:
         row_run: WordsRun | None = run_of.get(key)
@@ -399,7 +574,9 @@ def read_prepared(
             continue
         if key not in located:
             none = fig.ModelReading(None, 0.0, ())
-            status, reason, conf, cands = _decide(none, none, (None, 0.0), row_run)
+            status, reason, conf, cands = _decide(
+                none, none, (None, 0.0), row_run, SequenceReading(None, 0.0)
+            )
             if status is not Status.UNREADABLE:
                 status, reason = Status.REVIEW, Reason.FIGURE_NOT_FOUND
             fields[key] = FieldReading(
@@ -417,9 +594,9 @@ def read_prepared(
             continue
         box, mreading = located[key]
         treading = tess_reads.get(key, (None, 0.0))
-        status, reason, conf, cands = _decide(
-            mreading, fig.second_opinion(mreading, model_b), treading, row_run
-        )
+        breading = fig.second_opinion(mreading, model_b)
+        sreading = seq_reads[key]
+        status, reason, conf, cands = _decide(mreading, breading, treading, row_run, sreading)
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
@@ -428,9 +605,7 @@ def read_prepared(
             elif key in lonely:
                 status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         digits = mreading.digits or treading[0] or ""
-        value = cands[0] if cands else None
-        if status is Status.ACCEPTED:
-            value = words_value if words_value is not None else int(digits)
+        value = cands[0] if cands else None  # when accepted: the value accepted
         fields[key] = FieldReading(
             key,
             value,
@@ -443,6 +618,13 @@ def read_prepared(
             fig.to_image_box(box, prep.to_image, factor),
             reason,
             fig.png_crop(prep.gray, box, int(0.4 * lh)),
+            (
+                ("glyphs_a", mreading.digits, mreading.confidence),
+                ("glyphs_b", breading.digits, breading.confidence),
+                ("sequence", sreading.digits, sreading.confidence),
+                ("tesseract", treading[0], treading[1]),
+                ("words", None if words_value is None else str(words_value), 1.0),
+            ),
         )
     _rank_by_relations(form, fields)
     accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}

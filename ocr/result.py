@@ -20,6 +20,7 @@ class Reason(StrEnum):
     DIGITS_AND_WORDS_AGREE = "digits_and_words_agree"
     READINGS_AGREE = "independent_readings_agree"
     MODELS_AGREE = "two_digit_models_agree"
+    GLYPHS_AND_FIGURE_AGREE = "glyph_and_whole_figure_readers_agree"
     DIGITS_WORDS_DISAGREE = "digits_and_words_disagree"
     READINGS_DISAGREE = "readings_disagree"
     SINGLE_READING = "single_reading_only"
@@ -64,6 +65,10 @@ class FieldReading:
     """Evidence for acceptance or the reason it was not accepted."""
     crop: bytes | None = field(default=None, repr=False, compare=False)
     """PNG of the region the figure was read from (flattened sheet), if any."""
+    readers: tuple[tuple[str, str | None, float], ...] = ()
+    """What each independent reader saw: (reader, digits or None, confidence 0..1); readers
+    are ``glyphs_a`` and ``glyphs_b`` (the two digit models), ``sequence`` (the whole-figure
+    network), ``tesseract`` and ``words``."""
 
     def to_dict(self) -> dict[str, object]:
         """The issue's per-field JSON object."""
@@ -123,6 +128,7 @@ class ProtocolReading:
             d = f.to_dict()
             if reasons:
                 d["reason"] = f.reason.value
+                d["readers"] = {name: [digits, round(c, 4)] for name, digits, c in f.readers}
             fields[f.key] = d
         return {
             "form": self.form,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from ocr.forms import Form, load_form
+from ocr.synth import fonts
 from ocr.synth.photo import photograph
 from ocr.synth.render import SheetSpec, render_sheet
 
@@ -88,6 +90,7 @@ def make_sample(
     words = layout != "leaders" and rng.random() < 0.85
     figures = make_figures(form, rng, adds_up)
     sheet = render_sheet(SheetSpec(form, figures, layout, script, lang, words), rng)
+    hand_font = sheet.info.get("hand_font")
     image = photograph(sheet, tier, rng)
     ext = "png" if tier == "clean" else "jpg"
     truth = {
@@ -99,5 +102,8 @@ def make_sample(
         "words": words,
         "adds_up": adds_up,
         "figures": figures,
+        # the handwriting font, and whether the digit readers were trained on it
+        "hand": Path(hand_font).stem if hand_font else None,
+        "hand_held_out": hand_font in fonts.HAND_HELD_OUT if hand_font else None,
     }
     return Sample(f"{tier}-{script}-{layout}-{index:04d}", image, ext, truth)

@@ -248,10 +248,12 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         draw.text((margin, y), sig, font=f_label, fill=(0, 0, 0))
         y += lh + 10
     if y + 60 <= PAGE_H:
-        return page.crop((0, 0, PAGE_W, PAGE_H))
-    # too long for A4: shrink the content to fit, keeping the A4 proportions
-    height = y + 60
-    width = int(height * PAGE_W / PAGE_H)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    canvas.paste(page.crop((0, 0, PAGE_W, height)), ((width - PAGE_W) // 2, 0))
-    return canvas.resize((PAGE_W, PAGE_H), Image.Resampling.LANCZOS)
+        out = page.crop((0, 0, PAGE_W, PAGE_H))
+    else:  # too long for A4: shrink the content to fit, keeping the A4 proportions
+        height = y + 60
+        width = int(height * PAGE_W / PAGE_H)
+        canvas = Image.new("RGB", (width, height), (255, 255, 255))
+        canvas.paste(page.crop((0, 0, PAGE_W, height)), ((width - PAGE_W) // 2, 0))
+        out = canvas.resize((PAGE_W, PAGE_H), Image.Resampling.LANCZOS)
+    out.info["hand_font"] = hand.path if hand is not None else None
+    return out

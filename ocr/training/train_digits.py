@@ -1,4 +1,5 @@
-"""Train the digit recognizer shipped in ``ocr/models/digits-mlp.yml.gz``.
+"""Train the second glyph reader (an MLP) shipped in ``ocr/models/digits-mlp-b.yml.gz``,
+and render the glyphs both glyph readers are trained on (:func:`build_glyphs`).
 
 ``python -m ocr.training.train_digits [--per-font N] [--seed S] [--out PATH]``
 
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ocr.digits import JUNK, features, features_b, normalize_glyph
+from ocr.digits import JUNK, features_b, normalize_glyph
 from ocr.synth import fonts
 
 LETTERS = "абвгдежзиклмнопрстуфхцчшыьэюяәғқңөұүһі(),.-№«»"
@@ -78,13 +79,24 @@ def _render(text: str, font_path: str, rng: random.Random, hand: bool = False) -
     return binary
 
 
-def build_dataset(per_font: int, seed: int, variant: str = "a") -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels for every training font."""
+def build_dataset(per_font: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """MLP features and labels for every training font."""
+    glyphs, labels = build_glyphs(per_font, seed)
+    return features_b(glyphs), labels
+
+
+def build_glyphs(
+    per_font: int, seed: int, held_out: bool = False
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Normalized 28x28 glyphs and their labels (0-9, ``JUNK``) for every training font
+    (``held_out``: the held-out hands instead, and no typed fonts, for validation)."""
     rng = random.Random(seed)
     typed_only = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
     typed_only += fonts.available(["/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"])
-    hands = fonts.available(fonts.HAND_TRAIN)
-    font_list = typed_only + hands
+    hands = fonts.available(fonts.HAND_HELD_OUT if held_out else fonts.HAND_TRAIN)
+    if held_out:
+        typed_only = typed_only[:1]  # the "not a digit" letters still need a typed font
+    font_list = hands if held_out else typed_only + hands
     glyphs, labels = [], []
     for path in font_list:
         hand = path in hands
@@ -114,8 +126,7 @@ def build_dataset(per_font: int, seed: int, variant: str = "a") -> tuple[np.ndar
                 g = g[:, : max(1, int(w * rng.uniform(0.25, 0.45)))]
         glyphs.append(normalize_glyph(g))
         labels.append(JUNK)
-    featurize = features if variant == "a" else features_b
-    return featurize(glyphs), np.asarray(labels, np.int32)
+    return glyphs, np.asarray(labels, np.int32)
 
 
 def train(x: np.ndarray, y: np.ndarray, seed: int, hidden: int = 128) -> cv2.ml.ANN_MLP:
@@ -136,21 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     """Build the dataset, train, report held-out accuracy, write the gzipped model."""
     ap = argparse.ArgumentParser(prog="python -m ocr.training.train_digits")
     ap.add_argument("--per-font", type=int, default=50)
-    ap.add_argument("--seed", type=int, default=20231)
-    ap.add_argument(
-        "--variant",
-        choices=("a", "b"),
-        default="a",
-        help="a: main model (HOG); b: second model (blurred pixels, profiles)",
-    )
+    ap.add_argument("--seed", type=int, default=20232)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    models = Path(__file__).resolve().parent.parent / "models"
-    out = args.out or models / (
-        "digits-mlp.yml.gz" if args.variant == "a" else "digits-mlp-b.yml.gz"
-    )
-    seed = args.seed if args.variant == "a" else args.seed + 1
-    x, y = build_dataset(args.per_font, seed, args.variant)
+    out = args.out or Path(__file__).resolve().parent.parent / "models" / "digits-mlp-b.yml.gz"
+    seed = args.seed
+    x, y = build_dataset(args.per_font, seed)
     idx = np.random.default_rng(seed).permutation(len(y))
     cut = int(len(y) * 0.9)
     tr, te = idx[:cut], idx[cut:]

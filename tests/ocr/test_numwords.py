@@ -65,3 +65,17 @@ def test_ocr_noise_is_tolerated(text: str, n: int) -> None:
 )
 def test_not_a_number_is_none(text: str) -> None:
     assert parse_number_words(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("стосемьдесЯт семь", 177),  # not "восемьдесят" misspelt: two words glued
+        ("двестипять", 205),
+        ("жүзжетпіс үш", 173),
+        ("восемьсот", 800),  # a word of its own is never cut
+        ("семьдесят", 70),
+    ],
+)
+def test_two_number_words_read_as_one_are_cut(text: str, value: int) -> None:
+    assert parse_number_words(text) == value

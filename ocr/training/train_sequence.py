@@ -1,0 +1,249 @@
+"""Train the whole-figure reader shipped in ``ocr/models/figures-ctc.onnx``.
+
+``python -m ocr.training.train_sequence [--samples N] [--epochs E] [--seed S] [--out PATH]``
+
+Needs PyTorch and onnx at training time only (``pip install torch==2.13.0 onnx``); the
+product runs the exported network with OpenCV's ``dnn`` module.
+
+Numbers of one to five digits are rendered in every typed font and every *training*
+handwriting font of :mod:`ocr.synth.fonts` (the held-out hands are never used for
+training; they make the validation set). A handwritten number is drawn glyph by glyph, each
+with its own size, angle and baseline, spaced from touching to wide, with a ballpoint
+stroke; every number is then slanted, photographed (lower resolution, blur, noise) and
+binarized with the reader's own adaptive threshold, as :func:`ocr.read` sees a figure.
+Deterministic for a given seed and font set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from ocr.sequence import BLANK, HEIGHT, WIDTH, decode, normalize_figure
+from ocr.synth import fonts
+
+LENGTHS = (1, 2, 3, 4, 5)
+LENGTH_WEIGHTS = (0.14, 0.26, 0.34, 0.23, 0.03)
+
+
+def _number(rng: random.Random) -> str:
+    n = rng.choices(LENGTHS, LENGTH_WEIGHTS)[0]
+    if n == 1:
+        return str(rng.randint(0, 9))
+    return str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n - 1))
+
+
+def _draw_hand(text: str, font_path: str, rng: random.Random) -> np.ndarray:
+    """A number written by hand: glyph by glyph, each jittered, spaced irregularly."""
+    size = rng.randint(34, 44)
+    canvas = Image.new("L", (size * (len(text) + 2) * 2, size * 3), 0)
+    x = size // 2
+    base = size
+    spacing = rng.uniform(-0.1, 0.35)
+    for ch in text:
+        s = max(10, int(size * rng.uniform(0.9, 1.1)))
+        font = ImageFont.truetype(font_path, s)
+        left, top, right, bottom = font.getbbox(ch)
+        g = Image.new("L", (int(right - left) + 12, int(bottom - top) + 12), 0)
+        ImageDraw.Draw(g).text((6 - left, 6 - top), ch, font=font, fill=255)
+        g = g.rotate(rng.uniform(-8, 8), resample=Image.BILINEAR, expand=True)
+        dy = int(rng.uniform(-0.08, 0.08) * size)
+        canvas.paste(255, (x, base - g.height // 2 + dy), g)
+        x += int(g.width - 12 + (spacing + rng.uniform(-0.08, 0.08)) * size)
+        x = max(x, 0)
+    if rng.random() < 0.7:
+        canvas = canvas.filter(ImageFilter.MaxFilter(3))
+    return np.asarray(canvas)
+
+
+def _draw_typed(text: str, font_path: str, rng: random.Random) -> np.ndarray:
+    size = rng.randint(24, 34)
+    font = ImageFont.truetype(font_path, size)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("L", (int(right - left) + 40, int(bottom - top) + 40), 0)
+    ImageDraw.Draw(img).text((20 - left, 20 - top), text, font=font, fill=255)
+    return np.asarray(img)
+
+
+def render(text: str, font_path: str, rng: random.Random, hand: bool) -> np.ndarray:
+    """The ink mask (ink = 255) of ``text`` as the reader cuts a figure out of a photo."""
+    arr = _draw_hand(text, font_path, rng) if hand else _draw_typed(text, font_path, rng)
+    h, w = arr.shape
+    ang = np.deg2rad(rng.uniform(-3, 3))
+    sh = rng.uniform(-0.25, 0.2)
+    sx, sy = rng.uniform(0.85, 1.15), rng.uniform(0.92, 1.08)
+    m = np.array(
+        [[sx * np.cos(ang), -np.sin(ang) + sh, 0], [np.sin(ang), sy * np.cos(ang), 0]], np.float32
+    )
+    c = np.array([w / 2, h / 2], np.float32)
+    m[:, 2] = c - m[:, :2] @ c
+    arr = cv2.warpAffine(arr, m, (w + h // 2, h)).astype(np.float32)
+    down = rng.uniform(0.45, 1.0)
+    arr = cv2.resize(arr, None, fx=down, fy=down, interpolation=cv2.INTER_AREA)
+    arr = cv2.GaussianBlur(arr, (0, 0), rng.uniform(0.4, 1.4))
+    gray = 250 - arr * rng.uniform(0.55, 0.9)
+    gray += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(2, 9), gray.shape)
+    up = 1.21 / down
+    gray = cv2.resize(
+        np.clip(gray, 0, 255).astype(np.uint8), None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC
+    )
+    pad = cv2.copyMakeBorder(gray, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=250)
+    binary = cv2.adaptiveThreshold(
+        pad, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
+    )
+    n, lab, st, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if n > 2:  # specks of noise go, as the reader's cluster finding drops them
+        big = int(st[1:, cv2.CC_STAT_HEIGHT].max())
+        keep = np.zeros(n, bool)
+        keep[1:] = np.maximum(st[1:, cv2.CC_STAT_HEIGHT], st[1:, cv2.CC_STAT_WIDTH]) >= 0.2 * big
+        binary = np.where(keep[lab], 255, 0).astype(np.uint8)
+    if rng.random() < 0.15:  # a leftover speck beside the figure (a leader dot, dirt)
+        ys, xs = np.nonzero(binary)
+        if len(xs):
+            r = max(1, int(0.06 * (ys.max() - ys.min() + 1)))
+            x = int(xs.max() + rng.randint(3, 12)) if rng.random() < 0.5 else int(xs.min() - 8)
+            y = int(ys.max() - r)
+            if 0 <= x < binary.shape[1] - r and 0 <= y:
+                cv2.circle(binary, (x, y), r, 255, -1)
+    return binary
+
+
+def _sample(args: tuple[int, int, bool]) -> tuple[np.ndarray, str]:
+    seed, _, held_out = args
+    rng = random.Random(seed)
+    typed = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
+    hands = fonts.available(fonts.HAND_HELD_OUT if held_out else fonts.HAND_TRAIN)
+    hand = rng.random() < 0.65
+    path = rng.choice(hands if hand else typed)
+    text = _number(rng)
+    return (normalize_figure(render(text, path, rng, hand)) * 255).astype(np.uint8), text
+
+
+def build(n: int, seed: int, held_out: bool = False) -> tuple[np.ndarray, list[str]]:
+    """``n`` rendered figures (uint8, HEIGHT x WIDTH) and their digit strings."""
+    with Pool(2) as pool:
+        out = pool.map(_sample, [(seed * 1_000_003 + i, i, held_out) for i in range(n)], 256)
+    return np.stack([o[0] for o in out]), [o[1] for o in out]
+
+
+def _net():  # type: ignore[no-untyped-def]
+    import torch.nn as nn
+
+    def block(i: int, o: int, k=3, p=1, s=1) -> list[nn.Module]:  # type: ignore[no-untyped-def]
+        return [nn.Conv2d(i, o, k, padding=p, stride=s), nn.BatchNorm2d(o), nn.ReLU()]
+
+    return nn.Sequential(
+        *block(1, 16, s=2),  # 16 x 96
+        *block(16, 32, s=2),  # 8 x 48
+        *block(32, 64),
+        nn.MaxPool2d((2, 1)),  # 4 x 48
+        *block(64, 96),
+        nn.MaxPool2d((2, 1)),  # 2 x 48
+        *block(96, 128, (2, 3), (0, 1)),  # 1 x 48
+        nn.Dropout(0.15),
+        nn.Conv2d(128, BLANK + 1, (1, 3), padding=(0, 1)),  # classes x 1 x 48
+    )
+
+
+def accuracy(net, x: np.ndarray, y: list[str]) -> float:  # type: ignore[no-untyped-def]
+    """Share of figures read exactly (torch model, greedy decoding)."""
+    import torch
+
+    net.eval()
+    right = 0
+    with torch.no_grad():
+        for i in range(0, len(y), 512):
+            xb = torch.from_numpy(x[i : i + 512]).float().div(255).unsqueeze(1)
+            out = net(xb).squeeze(2).permute(0, 2, 1).softmax(2).numpy()
+            right += sum(decode(p).digits == t for p, t in zip(out, y[i : i + 512], strict=True))
+    net.train()
+    return right / len(y)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the data, train with CTC loss, report held-out accuracy, export ONNX."""
+    import torch
+
+    ap = argparse.ArgumentParser(prog="python -m ocr.training.train_sequence")
+    ap.add_argument("--samples", type=int, default=90_000)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--data", type=Path, help="keep the rendered data here (npz) and reuse it")
+    ap.add_argument("--seed", type=int, default=20260)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    out = args.out or Path(__file__).resolve().parent.parent / "models" / "figures-ctc.onnx"
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(2)
+    t0 = time.time()
+    if args.data is not None and args.data.exists():
+        d = np.load(args.data)
+        x, y, vx, vy, tx, ty = d["x"], list(d["y"]), d["vx"], list(d["vy"]), d["tx"], list(d["ty"])
+        x, y = x[: args.samples], y[: args.samples]
+    else:
+        x, y = build(args.samples, args.seed)
+        vx, vy = build(3000, args.seed + 1, held_out=True)
+        tx, ty = build(2000, args.seed + 2)
+        if args.data is not None:
+            np.savez(args.data, x=x, y=np.array(y), vx=vx, vy=np.array(vy), tx=tx, ty=np.array(ty))
+    print(f"data {len(y)} + {len(vy)} held-out-hand + {len(ty)} in {time.time() - t0:.0f}s")
+    net = _net()
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = args.epochs * (len(y) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
+    gen = np.random.default_rng(args.seed)
+    targets_all = [torch.tensor([int(c) for c in t]) for t in y]
+    for epoch in range(args.epochs):
+        order = gen.permutation(len(y))
+        total = 0.0
+        for b in range(len(y) // 128):
+            idx = order[b * 128 : (b + 1) * 128]
+            xb = torch.from_numpy(x[idx]).float().div(255).unsqueeze(1)
+            logp = net(xb).squeeze(2).permute(2, 0, 1).log_softmax(2)  # T x B x C
+            tg = [targets_all[i] for i in idx]
+            loss = ctc(
+                logp,
+                torch.cat(tg),
+                torch.full((len(idx),), logp.shape[0], dtype=torch.long),
+                torch.tensor([len(t) for t in tg]),
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            if b % 200 == 199:
+                print(
+                    f"  batch {b + 1}: loss {total / (b + 1):.4f} {time.time() - t0:.0f}s",
+                    flush=True,
+                )
+        print(
+            f"epoch {epoch + 1}: loss {total / (len(y) // 128):.4f}  "
+            f"train-fonts {accuracy(net, tx, ty):.4f}  held-out hands {accuracy(net, vx, vy):.4f}  "
+            f"{time.time() - t0:.0f}s",
+            flush=True,
+        )
+    net.eval()
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 1, HEIGHT, WIDTH),),
+        str(out),
+        input_names=["figure"],
+        output_names=["logits"],
+        dynamic_axes={"figure": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=13,
+        dynamo=False,
+    )
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

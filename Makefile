@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-eng ffmpeg \
+APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-eng tesseract-ocr-osd ffmpeg \
 	poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 \
 	libheif-examples openssl fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 \
 	fonts-noto-core \

@@ -139,6 +139,10 @@ def _load(name: str, featurize) -> DigitModel:  # type: ignore[no-untyped-def]
     return DigitModel(mlp, hashlib.sha256(data).hexdigest(), featurize)
 
 
+GlyphReader = CnnDigitModel | DigitModel
+"""Either glyph reader: both classify normalized glyphs alike."""
+
+
 @lru_cache(maxsize=1)
 def load_model() -> CnnDigitModel:
     """Load the shipped main model; raises :class:`MissingDependency` if it is absent."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ocr.digits import DigitGuess, DigitModel, normalize_glyph
+from ocr.digits import DigitGuess, GlyphReader, normalize_glyph
 from ocr.engine import Word, run_tesseract
 from ocr.layout import Line
 
@@ -151,7 +151,7 @@ def isolated(clean: np.ndarray, box: tuple[int, int, int, int], lh: float) -> bo
     return True
 
 
-def read_with_model(mask: np.ndarray, model: DigitModel, lh: float) -> ModelReading:
+def read_with_model(mask: np.ndarray, model: GlyphReader, lh: float) -> ModelReading:
     """Segment a figure's ink mask into glyphs and classify each."""
     from ocr.digits import segment
 
@@ -185,7 +185,7 @@ def _reading(guesses: list[DigitGuess], glyphs: list[np.ndarray]) -> ModelReadin
     return ModelReading(digits, min(g.confidence for g in guesses), tuple(guesses), tuple(glyphs))
 
 
-def second_opinion(first: ModelReading, model_b: DigitModel) -> ModelReading:
+def second_opinion(first: ModelReading, model_b: GlyphReader) -> ModelReading:
     """The second model's reading of the same glyphs the first model read."""
     if not first.glyphs:
         return ModelReading(None, 0.0, ())
@@ -193,7 +193,7 @@ def second_opinion(first: ModelReading, model_b: DigitModel) -> ModelReading:
 
 
 def _merge_broken(
-    mask: np.ndarray, boxes: list[tuple[int, int, int, int]], model: DigitModel
+    mask: np.ndarray, boxes: list[tuple[int, int, int, int]], model: GlyphReader
 ) -> list[tuple[int, int, int, int]]:
     """Join neighbouring pieces of one broken digit (a pen that skipped, a stencil-like
     hand): two adjacent boxes become one when together they are a confident digit of a
@@ -225,7 +225,7 @@ def _merge_broken(
 
 
 def _split_touching(
-    glyph: np.ndarray, model: DigitModel
+    glyph: np.ndarray, model: GlyphReader
 ) -> tuple[list[DigitGuess], list[np.ndarray]] | None:
     """Two digits that touch: cut at the thinnest column of the middle and classify both
     halves; None unless both halves are confident digits."""

@@ -1,9 +1,10 @@
 """``read_protocol``: one protocol image in, every figure of the form out, each with a status.
 
-The rule behind every decision: an accepted wrong figure is the worst outcome. A figure
-is accepted only on two independent agreeing readings (digits and words; or the digit
-model and Tesseract, both confident). Control relations are checked and reported; they
-may reorder the candidates of a figure under review but never change or accept one.
+The sheet is found and flattened (:mod:`ocr.prepare`), the form's labels found
+(:mod:`ocr.layout`), each label's figure located and read by every reader (:mod:`ocr.figures`,
+:mod:`ocr.digits`, :mod:`ocr.sequence`, Tesseract, the words), and the decision taken by
+:mod:`ocr.decide`: an accepted wrong figure is the worst outcome. Control relations are
+checked and reported; they never change or accept a figure.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from ocr import figures as fig
+from ocr.decide import decide, rank_by_relations
 from ocr.digits import load_model, load_model_b
 from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract
 from ocr.errors import MissingDependency
@@ -50,20 +52,6 @@ _PROBLEM_REASON = {
     ImageProblem.TOO_LARGE: Reason.TOO_LARGE,
     ImageProblem.BLANK: Reason.BLANK,
 }
-#: Minimum per-glyph probability of the digit model, and Tesseract confidence, for two
-#: agreeing digit readings to be accepted without words.
-MODEL_MIN = 0.85
-TESS_MIN = 0.75
-#: Tesseract reading other digits of the same length with at least this confidence vetoes
-#: an agreement of the digit readers (it misreads handwriting often, so only when sure).
-TESS_VETO = 0.9
-#: Minimum lowest per-glyph probability of the glyph network, and lowest per-column
-#: probability of the whole-figure network, for their agreement to be accepted.
-GLYPH_MIN = 0.9
-SEQ_MIN = 0.9
-#: Minimum confidence of both the whole-figure network and Tesseract for them to be accepted
-#: together (when the glyph network read other digits, unsure).
-PAIR_MIN = 0.9
 #: Scale of the sheet given to Tesseract for finding labels (speed; labels stay legible).
 TESS_SCALE = 0.8
 #: Share of unread ink next to a number in words that makes it a possible piece.
@@ -185,194 +173,6 @@ def _closer_to_orphan(
         if abs(mid - o_mid) < abs(mid - label_mid) and ln.box[1] <= mid <= ln.box[3]:
             return True
     return False
-
-
-def _parts(n: int) -> set[int]:
-    """The place-value parts a number is said in (1886: 1000, 800, 80, 6; 14: 14)."""
-    if n == 0:
-        return {0}
-    out = set()
-    if n >= 1000:
-        out.add(1000 * (n // 1000))
-    if n % 1000 >= 100:
-        out.add(100 * (n % 1000 // 100))
-    rest = n % 100
-    if 10 <= rest < 20:
-        out.add(rest)
-    else:
-        out |= {v for v in (10 * (rest // 10), rest % 10) if v}
-    return out
-
-
-def words_cut_short(words_value: int, digits_value: int) -> bool:
-    """True when the words read say part of the figure in digits and nothing else: a
-    wrapped line or a faint word was not read ("сто" read for "сто тридцать девять";
-    "две" for "две тысячи ..."). Such words neither confirm nor contradict the digits."""
-    if words_value == digits_value:
-        return False
-    if digits_value >= 1000 and words_value == digits_value // 1000:
-        return True
-    return _parts(words_value) < _parts(digits_value)
-
-
-def _candidates(
-    readings: list[tuple[int, float]], words_value: int | None, model: fig.ModelReading
-) -> list[int]:
-    cands: list[int] = []
-    if words_value is not None:
-        cands.append(words_value)
-    for v, _ in sorted(readings, key=lambda r: -r[1]):
-        if v not in cands:
-            cands.append(v)
-    if model.digits is not None:  # one-glyph alternatives the model found plausible
-        for i, g in enumerate(model.guesses):
-            for alt, p in g.alternatives[:1]:
-                if p >= 0.1 and len(cands) < 5:
-                    v = int(model.digits[:i] + str(alt) + model.digits[i + 1 :])
-                    if v not in cands:
-                        cands.append(v)
-    return cands
-
-
-def _decide_digits(
-    model: fig.ModelReading,
-    model_b: fig.ModelReading,
-    tess: tuple[str | None, float],
-    seq: SequenceReading,
-) -> tuple[Reason, float, int] | None:
-    """The evidence (reason, confidence, value) on which the digits alone may be
-    accepted, or None.
-
-    Two readers of different kinds must agree: the glyph network and the whole-figure
-    network (one cuts the figure into glyphs, the other never cuts), or a glyph reader
-    and Tesseract, or the whole-figure network and Tesseract; a third reader confidently
-    reading other digits of the same length vetoes.
-    """
-    a, b, t, s = model.digits, model_b.digits, tess[0], seq.digits
-
-    def sure_otherwise(value: str, other: str | None, conf: float, level: float) -> bool:
-        return other is not None and other != value and len(other) == len(value) and conf >= level
-
-    if a is not None:
-        veto = sure_otherwise(a, t, tess[1], TESS_VETO)
-        if (
-            veto
-            and a == s == b
-            and min(model.confidence, seq.confidence, model_b.confidence) >= 0.97
-        ):
-            veto = False  # three readers, all sure, outvote Tesseract
-        if a == s and model.confidence >= GLYPH_MIN and seq.confidence >= SEQ_MIN and not veto:
-            return Reason.GLYPHS_AND_FIGURE_AGREE, min(model.confidence, seq.confidence), int(a)
-        if a == t and model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN:
-            return Reason.READINGS_AGREE, min(model.confidence, tess[1]), int(a)
-        if a == t == b and min(model.confidence, model_b.confidence) >= 0.8 and tess[1] >= 0.5:
-            # three readers of different kinds read the same digits
-            conf = max(model.confidence, model_b.confidence) * 0.97
-            return Reason.READINGS_AGREE, conf, int(a)
-    if s is None:
-        return None
-    # the whole-figure network with Tesseract, or with the second glyph reader, when the
-    # glyph network read something else and is not sure of it
-    if sure_otherwise(s, a, model.confidence, 0.9):
-        return None
-    if s == t and min(seq.confidence, tess[1]) >= PAIR_MIN:
-        return Reason.READINGS_AGREE, min(seq.confidence, tess[1]), int(s)
-    if (
-        s == b
-        and min(seq.confidence, model_b.confidence) >= 0.95
-        and not sure_otherwise(s, t, tess[1], TESS_VETO)
-    ):
-        return Reason.GLYPHS_AND_FIGURE_AGREE, min(seq.confidence, model_b.confidence), int(s)
-    return None
-
-
-def _decide(
-    model: fig.ModelReading,
-    model_b: fig.ModelReading,
-    tess: tuple[str | None, float],
-    run: WordsRun | None,
-    seq: SequenceReading,
-) -> tuple[Status, Reason, float, list[int]]:
-    """Status, reason, confidence and candidates (best first) of one figure; when the
-    status is accepted, the first candidate is the value accepted.
-
-    Accepted only on two agreeing readings of different kinds: the figure in words and
-    in digits; or two digit readers of different kinds (:func:`_decide_digits`). Words
-    that contradict the digits send the figure to review; words cut short (part of the
-    figure, nothing else) neither confirm nor contradict.
-    """
-    readings = [
-        (int(r.digits), c)
-        for r, c in (
-            (model, model.confidence),
-            (seq, seq.confidence),
-            (model_b, 0.9 * model_b.confidence),
-        )
-        if r.digits is not None
-    ]
-    if tess[0] is not None:
-        readings.insert(1, (int(tess[0]), tess[1]))
-    words_value = run.value if run is not None else None
-    cands = _candidates(readings, words_value, model)
-    evidence = _decide_digits(model, model_b, tess, seq)
-    if words_value is not None:
-        agreeing = [c for v, c in readings if v == words_value and c >= 0.5]
-        # words read short (a wrapped line missed) can agree with digits read short: a
-        # confident reading of other digits is then the tell, unless two digit readers
-        # agree with the words
-        contradicted = len(agreeing) < 2 and any(v != words_value and c >= 0.9 for v, c in readings)
-        if agreeing and not contradicted:  # (cands[0] is the words' value)
-            conf = min(0.995, 0.9 + 0.1 * max(agreeing))
-            return Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, conf, cands
-        if evidence is not None and words_cut_short(words_value, evidence[2]):
-            cands = [evidence[2], *[c for c in cands if c != evidence[2]]]
-            return Status.ACCEPTED, evidence[0], evidence[1], cands
-        if readings:
-            return Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE, 0.3, cands
-        return Status.REVIEW, Reason.SINGLE_READING, 0.3, cands
-    if evidence is not None:
-        cands = [evidence[2], *[c for c in cands if c != evidence[2]]]
-        return Status.ACCEPTED, evidence[0], evidence[1], cands
-    values = {v for v, _ in readings}
-    if len(values) > 1:
-        return Status.REVIEW, Reason.READINGS_DISAGREE, 0.25, cands
-    if len(readings) >= 2:
-        return Status.REVIEW, Reason.LOW_CONFIDENCE, 0.5 * min(c for _, c in readings), cands
-    if readings:
-        return Status.REVIEW, Reason.SINGLE_READING, 0.25 * readings[0][1], cands
-    return Status.UNREADABLE, Reason.FIGURE_NOT_FOUND, 0.0, cands
-
-
-def _rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
-    """Put first the candidate that makes an equality hold, when it is the only unknown."""
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
-    for rel in form.relations:
-        if rel.op != "==":
-            continue
-        keys = rel.keys(form.groups)
-        open_keys = [k for k in keys if k not in accepted]
-        if len(open_keys) != 1:
-            continue
-        k = open_keys[0]
-        f = fields[k]
-        if f.status is not Status.REVIEW or len(f.candidates) < 2:
-            continue
-        fitting = [c for c in f.candidates if rel.evaluate({**accepted, k: c}, form.groups)]
-        if len(fitting) == 1 and fitting[0] != f.candidates[0]:
-            c = fitting[0]
-            fields[k] = FieldReading(
-                f.key,
-                c,
-                Status.REVIEW,
-                f.confidence,
-                f.digits,
-                f.words,
-                f.words_value,
-                (c, *[x for x in f.candidates if x != c]),
-                f.box,
-                Reason.RANKED_BY_RELATION,
-                f.crop,
-            )
 
 
 def read_prepared(
@@ -574,7 +374,7 @@ def read_prepared(
             continue
         if key not in located:
             none = fig.ModelReading(None, 0.0, ())
-            status, reason, conf, cands = _decide(
+            status, reason, conf, cands = decide(
                 none, none, (None, 0.0), row_run, SequenceReading(None, 0.0)
             )
             if status is not Status.UNREADABLE:
@@ -596,7 +396,7 @@ def read_prepared(
         treading = tess_reads.get(key, (None, 0.0))
         breading = fig.second_opinion(mreading, model_b)
         sreading = seq_reads[key]
-        status, reason, conf, cands = _decide(mreading, breading, treading, row_run, sreading)
+        status, reason, conf, cands = decide(mreading, breading, treading, row_run, sreading)
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
@@ -626,7 +426,7 @@ def read_prepared(
                 ("words", None if words_value is None else str(words_value), 1.0),
             ),
         )
-    _rank_by_relations(form, fields)
+    rank_by_relations(form, fields)
     accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
     return ProtocolReading(
@@ -645,7 +445,7 @@ def read_protocol(image: bytes, form: Form) -> ProtocolReading:
 
     Never raises on bad input: an image that cannot be read gives every field
     ``unreadable`` with the reason (``ProtocolReading.problem``). Raises
-    :class:`ocr.errors.MissingDependency` only if Tesseract or the digit model is missing.
+    :class:`ocr.errors.MissingDependency` only if Tesseract or a reader's model is missing.
     """
     t0 = time.perf_counter()
     sha = hashlib.sha256(image).hexdigest()

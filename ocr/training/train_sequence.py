@@ -53,7 +53,7 @@ def _draw_hand(text: str, font_path: str, rng: random.Random) -> np.ndarray:
         left, top, right, bottom = font.getbbox(ch)
         g = Image.new("L", (int(right - left) + 12, int(bottom - top) + 12), 0)
         ImageDraw.Draw(g).text((6 - left, 6 - top), ch, font=font, fill=255)
-        g = g.rotate(rng.uniform(-8, 8), resample=Image.BILINEAR, expand=True)
+        g = g.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BILINEAR, expand=True)
         dy = int(rng.uniform(-0.08, 0.08) * size)
         canvas.paste(255, (x, base - g.height // 2 + dy), g)
         x += int(g.width - 12 + (spacing + rng.uniform(-0.08, 0.08)) * size)

@@ -1,0 +1,102 @@
+"""The decision rules (ocr.decide) on hand-made reader outputs: which agreements accept a
+figure, which value is accepted, and what sends it to review."""
+
+from __future__ import annotations
+
+from ocr.decide import decide, words_cut_short
+from ocr.digits import DigitGuess
+from ocr.figures import ModelReading
+from ocr.layout import WordsRun
+from ocr.result import Reason, Status
+from ocr.sequence import SequenceReading
+
+NONE_M = ModelReading(None, 0.0, ())
+NONE_S = SequenceReading(None, 0.0)
+
+
+def glyphs(digits: str | None, conf: float) -> ModelReading:
+    if digits is None:
+        return ModelReading(None, conf, ())
+    return ModelReading(digits, conf, tuple(DigitGuess(int(d), conf, ()) for d in digits))
+
+
+def words(value: int | None, text: str = "...") -> WordsRun:
+    return WordsRun((0,), text, value, (0, 0, 10, 10))
+
+
+def test_glyph_network_and_whole_figure_network_agreeing_accept_the_digits() -> None:
+    st, reason, _, cands = decide(
+        glyphs("215", 0.97), glyphs("216", 0.4), ("15", 0.6), None, SequenceReading("215", 0.96)
+    )
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.GLYPHS_AND_FIGURE_AGREE, 215)
+
+
+def test_unsure_agreement_goes_to_review() -> None:
+    st, _, _, cands = decide(
+        glyphs("215", 0.7), NONE_M, (None, 0.0), None, SequenceReading("215", 0.96)
+    )
+    assert st is Status.REVIEW and cands[0] == 215
+
+
+def test_tesseract_sure_of_other_digits_vetoes() -> None:
+    st, _, _, _ = decide(
+        glyphs("215", 0.97), NONE_M, ("275", 0.95), None, SequenceReading("215", 0.97)
+    )
+    assert st is Status.REVIEW
+
+
+def test_network_and_tesseract_accept_the_networks_value_not_the_glyph_readers() -> None:
+    # the glyph network read other digits, unsure: the value accepted is the one the two
+    # agreeing readers read
+    st, _, _, cands = decide(
+        glyphs("716", 0.5), NONE_M, ("718", 0.95), None, SequenceReading("718", 0.95)
+    )
+    assert st is Status.ACCEPTED and cands[0] == 718
+
+
+def test_glyph_network_sure_of_other_digits_blocks_the_network_and_tesseract() -> None:
+    st, _, _, _ = decide(
+        glyphs("716", 0.95), NONE_M, ("718", 0.95), None, SequenceReading("718", 0.95)
+    )
+    assert st is Status.REVIEW
+
+
+def test_words_and_digits_agreeing_accept_the_words_value() -> None:
+    st, reason, _, cands = decide(glyphs("139", 0.8), NONE_M, (None, 0.0), words(139), NONE_S)
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, 139)
+
+
+def test_words_cut_short_do_not_block_two_agreeing_digit_readers() -> None:
+    st, _, _, cands = decide(
+        glyphs("139", 0.97), NONE_M, (None, 0.0), words(100, "сто"), SequenceReading("139", 0.97)
+    )
+    assert st is Status.ACCEPTED and cands[0] == 139
+
+
+def test_words_saying_another_number_send_agreeing_digits_to_review() -> None:
+    # the protocol's words and digits differ, or the digits lost a digit: a person decides
+    st, reason, _, _ = decide(
+        glyphs("254", 0.99),
+        glyphs("254", 0.98),
+        ("254", 0.96),
+        words(2541, "екі мың бес жүз қырық бір"),
+        SequenceReading("254", 0.99),
+    )
+    assert (st, reason) == (Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE)
+
+
+def test_words_cut_short_is_part_of_the_figure_and_nothing_else() -> None:
+    assert words_cut_short(100, 139)  # "сто"
+    assert words_cut_short(1800, 1886)  # "тысяча восемьсот"
+    assert words_cut_short(1, 1062)  # "одна" (тысяча ...)
+    assert words_cut_short(683, 1683)
+    assert not words_cut_short(923, 58)
+    assert not words_cut_short(139, 139)
+    assert not words_cut_short(254, 2541)  # words longer than the digits
+    assert words_cut_short(40, 41)
+    assert not words_cut_short(14, 41)
+
+
+def test_nothing_read_is_unreadable() -> None:
+    st, reason, _, cands = decide(NONE_M, NONE_M, (None, 0.0), None, NONE_S)
+    assert (st, reason, cands) == (Status.UNREADABLE, Reason.FIGURE_NOT_FOUND, [])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ocr.digits import JUNK, SIZE
+from ocr.training.common import export_onnx
 from ocr.training.train_digits import build_glyphs
 
 
@@ -96,18 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.time() - t0:.0f}s",
             flush=True,
         )
-    net.eval()
-    torch.onnx.export(
-        net,
-        (torch.zeros(1, 1, SIZE, SIZE),),
-        str(out),
-        input_names=["glyph"],
-        output_names=["logits"],
-        dynamic_axes={"glyph": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=13,
-        dynamo=False,
-    )
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    export_onnx(net, (SIZE, SIZE), "glyph", out)
     return 0
 
 

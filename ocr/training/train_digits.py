@@ -24,8 +24,20 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ocr.digits import JUNK, features_b, normalize_glyph
 from ocr.synth import fonts
+from ocr.training.common import Degradation, photograph
 
 LETTERS = "абвгдежзиклмнопрстуфхцчшыьэюяәғқңөұүһі(),.-№«»"
+
+#: The distortion and photograph of one rendered glyph.
+GLYPH_PHOTO = Degradation(
+    angle=10,
+    shear=(-0.25, 0.25),
+    scale_y=(0.9, 1.1),
+    down=(0.55, 1.0),
+    blur=(0.4, 1.3),
+    contrast=(0.6, 0.9),
+    noise=(2, 8),
+)
 
 
 def _render(text: str, font_path: str, rng: random.Random, hand: bool = False) -> np.ndarray:
@@ -38,31 +50,7 @@ def _render(text: str, font_path: str, rng: random.Random, hand: bool = False) -
     ImageDraw.Draw(img).text((20 - left, 20 - t), text, font=font, fill=255)
     if hand and rng.random() < 0.7:
         img = img.filter(ImageFilter.MaxFilter(3))  # ballpoint, as the generator draws it
-    arr = np.asarray(img)
-    h, w = arr.shape
-    ang = np.deg2rad(rng.uniform(-10, 10))
-    sh = rng.uniform(-0.25, 0.25)
-    sx, sy = rng.uniform(0.85, 1.15), rng.uniform(0.9, 1.1)
-    m = np.array(
-        [[sx * np.cos(ang), -np.sin(ang) + sh, 0], [np.sin(ang), sy * np.cos(ang), 0]], np.float32
-    )
-    c = np.array([w / 2, h / 2], np.float32)
-    m[:, 2] = c - m[:, :2] @ c
-    arr = cv2.warpAffine(arr, m, (w, h)).astype(np.float32)
-    # the photograph: lower resolution, blur, noise, then the sheet at reading scale
-    down = rng.uniform(0.55, 1.0)
-    arr = cv2.resize(arr, None, fx=down, fy=down, interpolation=cv2.INTER_AREA)
-    arr = cv2.GaussianBlur(arr, (0, 0), rng.uniform(0.4, 1.3))
-    gray = 250 - arr * rng.uniform(0.6, 0.9)
-    gray += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(2, 8), gray.shape)
-    up = 1.21 / down
-    gray = cv2.resize(
-        np.clip(gray, 0, 255).astype(np.uint8), None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC
-    )
-    pad = cv2.copyMakeBorder(gray, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=250)
-    binary = cv2.adaptiveThreshold(
-        pad, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
-    )
+    binary = photograph(np.asarray(img), rng, GLYPH_PHOTO)
     # keep the glyph, drop specks of noise, as the reader's segmentation does
     n, lab, st, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     if n > 2:

@@ -28,9 +28,22 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ocr.sequence import BLANK, HEIGHT, WIDTH, decode, normalize_figure
 from ocr.synth import fonts
+from ocr.training.common import Degradation, export_onnx, photograph
 
 LENGTHS = (1, 2, 3, 4, 5)
 LENGTH_WEIGHTS = (0.14, 0.26, 0.34, 0.23, 0.03)
+
+#: The distortion and photograph of one rendered number.
+FIGURE_PHOTO = Degradation(
+    angle=3,
+    shear=(-0.25, 0.2),
+    scale_y=(0.92, 1.08),
+    down=(0.45, 1.0),
+    blur=(0.4, 1.4),
+    contrast=(0.55, 0.9),
+    noise=(2, 9),
+    widen=True,
+)
 
 
 def _number(rng: random.Random) -> str:
@@ -75,29 +88,7 @@ def _draw_typed(text: str, font_path: str, rng: random.Random) -> np.ndarray:
 def render(text: str, font_path: str, rng: random.Random, hand: bool) -> np.ndarray:
     """The ink mask (ink = 255) of ``text`` as the reader cuts a figure out of a photo."""
     arr = _draw_hand(text, font_path, rng) if hand else _draw_typed(text, font_path, rng)
-    h, w = arr.shape
-    ang = np.deg2rad(rng.uniform(-3, 3))
-    sh = rng.uniform(-0.25, 0.2)
-    sx, sy = rng.uniform(0.85, 1.15), rng.uniform(0.92, 1.08)
-    m = np.array(
-        [[sx * np.cos(ang), -np.sin(ang) + sh, 0], [np.sin(ang), sy * np.cos(ang), 0]], np.float32
-    )
-    c = np.array([w / 2, h / 2], np.float32)
-    m[:, 2] = c - m[:, :2] @ c
-    arr = cv2.warpAffine(arr, m, (w + h // 2, h)).astype(np.float32)
-    down = rng.uniform(0.45, 1.0)
-    arr = cv2.resize(arr, None, fx=down, fy=down, interpolation=cv2.INTER_AREA)
-    arr = cv2.GaussianBlur(arr, (0, 0), rng.uniform(0.4, 1.4))
-    gray = 250 - arr * rng.uniform(0.55, 0.9)
-    gray += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(2, 9), gray.shape)
-    up = 1.21 / down
-    gray = cv2.resize(
-        np.clip(gray, 0, 255).astype(np.uint8), None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC
-    )
-    pad = cv2.copyMakeBorder(gray, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=250)
-    binary = cv2.adaptiveThreshold(
-        pad, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
-    )
+    binary = photograph(arr, rng, FIGURE_PHOTO)
     n, lab, st, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     if n > 2:  # specks of noise go, as the reader's cluster finding drops them
         big = int(st[1:, cv2.CC_STAT_HEIGHT].max())
@@ -230,18 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.time() - t0:.0f}s",
             flush=True,
         )
-    net.eval()
-    torch.onnx.export(
-        net,
-        (torch.zeros(1, 1, HEIGHT, WIDTH),),
-        str(out),
-        input_names=["figure"],
-        output_names=["logits"],
-        dynamic_axes={"figure": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=13,
-        dynamo=False,
-    )
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    export_onnx(net, (HEIGHT, WIDTH), "figure", out)
     return 0
 
 

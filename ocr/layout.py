@@ -16,20 +16,11 @@ from functools import lru_cache
 
 from ocr.engine import Word
 from ocr.forms import Form
-from ocr.numwords import parse_number_words
+from ocr.numwords import KAZAKH_AS_RUSSIAN, parse_number_words
 
 _FOLD = str.maketrans(
     {
-        "ә": "а",
-        "ғ": "г",
-        "қ": "к",
-        "ң": "н",
-        "ө": "о",
-        "ұ": "у",
-        "ү": "у",
-        "һ": "х",
-        "і": "и",
-        "ё": "е",
+        **KAZAKH_AS_RUSSIAN,
         "й": "и",
         "a": "а",
         "b": "в",

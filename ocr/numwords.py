@@ -52,19 +52,24 @@ _RU_SCALES = [("тысяча", "тысячи", "тысяч"), ("миллион",
 _KK_UNITS = ["", "бір", "екі", "үш", "төрт", "бес", "алты", "жеті", "сегіз", "тоғыз"]
 _KK_TENS = ["", "он", "жиырма", "отыз", "қырық", "елу", "алпыс", "жетпіс", "сексен", "тоқсан"]
 
-# Kazakh-specific letters fold to the Russian look-alike OCR tends to give.
+#: Kazakh-specific letters (and ё) folded to the Russian look-alike OCR tends to give;
+#: shared with :mod:`ocr.layout`, whose Latin look-alikes differ.
+KAZAKH_AS_RUSSIAN = {
+    "ә": "а",
+    "ғ": "г",
+    "қ": "к",
+    "ң": "н",
+    "ө": "о",
+    "ұ": "у",
+    "ү": "у",
+    "һ": "х",
+    "і": "и",
+    "ё": "е",
+}
+
 _FOLD = str.maketrans(
     {
-        "ә": "а",
-        "ғ": "г",
-        "қ": "к",
-        "ң": "н",
-        "ө": "о",
-        "ұ": "у",
-        "ү": "у",
-        "һ": "х",
-        "і": "и",
-        "ё": "е",
+        **KAZAKH_AS_RUSSIAN,
         "i": "и",
         "a": "а",
         "e": "е",

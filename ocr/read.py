@@ -460,4 +460,3 @@ def read_protocol(image: bytes, form: Form) -> ProtocolReading:
 
 
 __all__ = ["read_prepared", "read_protocol"]
-_ = np  # numpy is used through figures; kept for type checkers of callers

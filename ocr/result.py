@@ -19,7 +19,6 @@ class Reason(StrEnum):
 
     DIGITS_AND_WORDS_AGREE = "digits_and_words_agree"
     READINGS_AGREE = "independent_readings_agree"
-    MODELS_AGREE = "two_digit_models_agree"
     GLYPHS_AND_FIGURE_AGREE = "glyph_and_whole_figure_readers_agree"
     DIGITS_WORDS_DISAGREE = "digits_and_words_disagree"
     READINGS_DISAGREE = "readings_disagree"

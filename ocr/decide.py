@@ -21,11 +21,23 @@ MODEL_MIN = 0.85
 TESS_MIN = 0.75
 #: Tesseract reading other digits of the same length with at least this confidence vetoes
 #: an agreement of the digit readers (it misreads handwriting often, so only when sure).
-TESS_VETO = 0.9
-#: Minimum lowest per-glyph probability of the glyph network, and lowest per-column
-#: probability of the whole-figure network, for their agreement to be accepted.
+TESS_VETO = 0.95
+#: The whole-figure network reading other digits of the same length with at least this
+#: probability vetoes an agreement of a glyph reader and Tesseract (both cut the figure
+#: into glyphs; one digit misread alike by both is their shared way to fail).
+SEQ_VETO = 0.9
+#: Minimum lowest per-glyph probability of the glyph network, and probability of the
+#: whole-figure network's reading, for their agreement to be accepted.
 GLYPH_MIN = 0.9
 SEQ_MIN = 0.9
+#: ... or, when the whole-figure network is this sure, a glyph network at least this sure
+#: of its weakest glyph (it reads the same digits, only less sure of one of them).
+SEQ_SURE = 0.99
+GLYPH_WITH_SEQ_SURE = 0.7
+#: The weaker agreements (that one, and the whole-figure network with the second glyph
+#: reader) are vetoed by Tesseract reading other digits of the same length with at least
+#: this confidence: in a hand the networks never saw, they can all misread one digit alike.
+SOFT_VETO = 0.6
 #: Minimum confidence of both the whole-figure network and Tesseract for them to be accepted
 #: together (when the glyph network read other digits, unsure).
 PAIR_MIN = 0.9
@@ -105,11 +117,22 @@ def decide_digits(
             and min(model.confidence, seq.confidence, model_b.confidence) >= 0.97
         ):
             veto = False  # three readers, all sure, outvote Tesseract
-        if a == s and model.confidence >= GLYPH_MIN and seq.confidence >= SEQ_MIN and not veto:
+        sure_pair = (model.confidence >= GLYPH_MIN and seq.confidence >= SEQ_MIN) or (
+            model.confidence >= GLYPH_WITH_SEQ_SURE
+            and seq.confidence >= SEQ_SURE
+            and not sure_otherwise(a, t, tess[1], SOFT_VETO)
+        )
+        if a == s and sure_pair and not veto:
             return Reason.GLYPHS_AND_FIGURE_AGREE, min(model.confidence, seq.confidence), int(a)
-        if a == t and model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN:
+        seq_veto = sure_otherwise(a, s, seq.confidence, SEQ_VETO)
+        if a == t and model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN and not seq_veto:
             return Reason.READINGS_AGREE, min(model.confidence, tess[1]), int(a)
-        if a == t == b and min(model.confidence, model_b.confidence) >= 0.8 and tess[1] >= 0.5:
+        if (
+            a == t == b
+            and min(model.confidence, model_b.confidence) >= 0.8
+            and tess[1] >= 0.5
+            and not seq_veto
+        ):
             # three readers of different kinds read the same digits
             conf = max(model.confidence, model_b.confidence) * 0.97
             return Reason.READINGS_AGREE, conf, int(a)
@@ -124,7 +147,7 @@ def decide_digits(
     if (
         s == b
         and min(seq.confidence, model_b.confidence) >= 0.95
-        and not sure_otherwise(s, t, tess[1], TESS_VETO)
+        and not sure_otherwise(s, t, tess[1], SOFT_VETO)
     ):
         return Reason.GLYPHS_AND_FIGURE_AGREE, min(seq.confidence, model_b.confidence), int(s)
     return None

@@ -45,6 +45,53 @@ def test_tesseract_sure_of_other_digits_vetoes() -> None:
     assert st is Status.REVIEW
 
 
+def test_tesseract_less_sure_of_other_digits_does_not_veto_two_sure_networks() -> None:
+    # Tesseract misreads handwriting with 0.9 confidence often ("15" for a written "95")
+    st, _, _, cands = decide(
+        glyphs("95", 0.98), NONE_M, ("15", 0.92), None, SequenceReading("95", 0.99)
+    )
+    assert (st, cands[0]) == (Status.ACCEPTED, 95)
+
+
+def test_a_very_sure_whole_figure_network_accepts_with_a_less_sure_glyph_network() -> None:
+    accepted = decide(
+        glyphs("1699", 0.75), NONE_M, (None, 0.0), None, SequenceReading("1699", 0.995)
+    )
+    assert (accepted[0], accepted[3][0]) == (Status.ACCEPTED, 1699)
+    for glyph_conf, seq_conf in ((0.75, 0.98), (0.65, 0.995)):
+        st, _, _, _ = decide(
+            glyphs("1699", glyph_conf), NONE_M, (None, 0.0), None,
+            SequenceReading("1699", seq_conf),
+        )  # fmt: skip
+        assert st is Status.REVIEW, (glyph_conf, seq_conf)
+
+
+def test_weaker_agreements_yield_to_a_fairly_sure_tesseract() -> None:
+    # found on a fresh seed: a "24" in an unseen hand read "29" by both networks and the
+    # MLP, the glyph network below its usual 0.9; Tesseract read "14" at 0.68
+    def read(tess_conf: float) -> Status:
+        return decide(
+            glyphs("29", 0.879), glyphs("29", 0.982), ("14", tess_conf), None,
+            SequenceReading("29", 0.9967),
+        )[0]  # fmt: skip
+
+    assert read(0.68) is Status.REVIEW
+    assert read(0.5) is Status.ACCEPTED
+
+
+def test_whole_figure_network_sure_of_other_digits_vetoes_glyphs_and_tesseract() -> None:
+    # found on a dev seed: a "16" in an unseen hand, glyph network and Tesseract both "14"
+    st, _, _, cands = decide(
+        glyphs("14", 0.872), glyphs("15", 0.738), ("14", 0.956), None, SequenceReading("16", 0.979)
+    )
+    assert st is Status.REVIEW and set(cands[:3]) == {14, 16, 15}
+    # the same without the network's objection is accepted
+    st, _, _, _ = decide(
+        glyphs("14", 0.872), glyphs("15", 0.738), ("14", 0.956), None, SequenceReading("16", 0.6)
+    )
+    assert st is Status.ACCEPTED
+
+
 def test_network_and_tesseract_accept_the_networks_value_not_the_glyph_readers() -> None:
     # the glyph network read other digits, unsure: the value accepted is the one the two
     # agreeing readers read

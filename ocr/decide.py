@@ -33,14 +33,17 @@ SEQ_MIN = 0.9
 #: ... or, when the whole-figure network is this sure, a glyph network at least this sure
 #: of its weakest glyph (it reads the same digits, only less sure of one of them).
 SEQ_SURE = 0.99
-GLYPH_WITH_SEQ_SURE = 0.7
+GLYPH_WITH_SEQ_SURE = 0.8
 #: The weaker agreements (that one, and the whole-figure network with the second glyph
 #: reader) are vetoed by Tesseract reading other digits of the same length with at least
 #: this confidence: in a hand the networks never saw, they can all misread one digit alike.
 SOFT_VETO = 0.6
-#: Minimum confidence of both the whole-figure network and Tesseract for them to be accepted
-#: together (when the glyph network read other digits, unsure).
+#: Without the glyph network (it read other digits, unsure), the whole-figure network is
+#: accepted with Tesseract at least PAIR_MIN sure (itself SEQ_SURE), or with the second
+#: glyph reader, both at least MLP_PAIR_MIN sure. These agreements happen mostly in hands
+#: the networks never saw, where every reader is least reliable.
 PAIR_MIN = 0.9
+MLP_PAIR_MIN = 0.97
 
 
 def _parts(n: int) -> set[int]:
@@ -142,11 +145,11 @@ def decide_digits(
     # glyph network read something else and is not sure of it
     if sure_otherwise(s, a, model.confidence, 0.9):
         return None
-    if s == t and min(seq.confidence, tess[1]) >= PAIR_MIN:
+    if s == t and seq.confidence >= SEQ_SURE and tess[1] >= PAIR_MIN:
         return Reason.READINGS_AGREE, min(seq.confidence, tess[1]), int(s)
     if (
         s == b
-        and min(seq.confidence, model_b.confidence) >= 0.95
+        and min(seq.confidence, model_b.confidence) >= MLP_PAIR_MIN
         and not sure_otherwise(s, t, tess[1], SOFT_VETO)
     ):
         return Reason.GLYPHS_AND_FIGURE_AGREE, min(seq.confidence, model_b.confidence), int(s)

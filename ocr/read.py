@@ -302,6 +302,7 @@ def read_prepared(
     model_b = load_model_b()
     located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]] = {}
     masks: dict[str, np.ndarray] = {}
+    passed_over: set[str] = set()
     for key, hs in hits.items():
         x_end = max(
             (w.box[0] + w.box[2] for w in label_words[key]), default=max(h.box[2] for h in hs)
@@ -321,12 +322,16 @@ def read_prepared(
         ]
         if not clusters:
             continue
-        # the first cluster that reads as digits; else the first (it will go to review)
+        # the first cluster that reads as digits; else the first (it will go to review).
+        # One taken past ink that did not read as digits is not sure to be the figure
+        # (the figure unread, and a fragment of its box's edge read as "1")
         chosen = None
-        for box, mask in clusters[:3]:
+        for n, (box, mask) in enumerate(clusters[:3]):
             mread = fig.read_with_model(mask, model, lh)
             if mread.digits is not None:
                 chosen = (box, mread)
+                if n:
+                    passed_over.add(key)
                 break
         if chosen is None:
             box, mask = clusters[0]
@@ -339,6 +344,7 @@ def read_prepared(
         claimed.setdefault(box, []).append(key)
     shared = {k for keys in claimed.values() if len(keys) > 1 for k in keys}
     lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh)}
+    lonely |= passed_over
     heights = sorted(box[3] for box, _ in located.values())
     typical = heights[len(heights) // 2] if heights else 0
     # a "figure" much taller than the others is two rows' figures run together

@@ -316,6 +316,44 @@ def _fill_gaps(
             hits[key] = [LabelHit(key, lang, score, ids, _box(span))]
 
 
+def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]]) -> set[str]:
+    """Keys placed, in place in ``hits``: a label OCR garbled past matching ("н нецжыкае
+    партижы" for "«Respublica» партиясы") that is the only one missing between two found
+    labels printed just before and just after it is taken to be the unclaimed text lines
+    between them that read neither as number words nor as nothing (score 0: placed by
+    order, not read). A figure found for it is accepted only if it lies between its
+    neighbours' own figures (:func:`ocr.read.read_protocol`)."""
+    used = {i for hs in hits.values() for h in hs for i in h.lines}
+    keys = list(form.keys)
+    placed: set[str] = set()
+    for i in range(1, len(keys) - 1):
+        key, before, after = keys[i], keys[i - 1], keys[i + 1]
+        if key in hits or before not in hits or after not in hits:
+            continue
+        low = max(h.box[3] for h in hits[before])
+        high = min(h.box[1] for h in hits[after])
+        span = [
+            ln
+            for ln in lines
+            if ln.index not in used
+            and low - 2 <= ln.box[1]
+            and ln.box[3] <= high + 2
+            and _label_like(_label_text(ln))
+        ]
+        if span:
+            ids = tuple(ln.index for ln in span)
+            used.update(ids)
+            hits[key] = [LabelHit(key, "", 0.0, ids, _box(span))]
+            placed.add(key)
+    return placed
+
+
+def _label_like(text: str) -> bool:
+    tokens = text.split()
+    letters = sum(c.isalpha() for c in text)
+    return letters >= 6 and 2 * sum(_number_word(t) for t in tokens) < len(tokens)
+
+
 def find_words_runs(lines: list[Line]) -> list[WordsRun]:
     """Runs of consecutive lines, each right under the one before, that parse as a
     number in words."""

@@ -31,6 +31,7 @@ from ocr.layout import (
     fold,
     group_lines,
     line_height,
+    place_by_order,
     title_words,
     words_found,
 )
@@ -144,6 +145,19 @@ def _assign_runs(
     return out
 
 
+def _between(
+    located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]],
+    before: str,
+    key: str,
+    after: str,
+) -> bool:
+    """True when ``key``'s figure lies wholly below ``before``'s and above ``after``'s."""
+    if not {before, key, after} <= located.keys():
+        return False
+    (_, ya, _, ha), (_, y, _, h), (_, yb, _, _) = (located[k][0] for k in (before, key, after))
+    return ya + ha <= y and y + h <= yb
+
+
 def _nearest_label(
     box: tuple[int, int, int, int], label_mids: list[tuple[float, int, str]]
 ) -> str | None:
@@ -245,6 +259,7 @@ def read_prepared(
             problem = _form_problem(form, lines, hits)
     if problem is not None:
         return _unreadable(form, sha, problem, t0)
+    placed = place_by_order(form, lines, hits)
     lh = line_height(lines)
     runs = find_words_runs(lines)
     # a number in words with unread writing just above or below it, in its column, may be
@@ -345,6 +360,13 @@ def read_prepared(
     shared = {k for keys in claimed.values() if len(keys) > 1 for k in keys}
     lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh)}
     lonely |= passed_over
+    # a label placed by order, not read, owns only a figure between its neighbours' own
+    order = list(form.keys)
+    misplaced = {
+        k
+        for k in placed
+        if not _between(located, order[order.index(k) - 1], k, order[order.index(k) + 1])
+    }
     heights = sorted(box[3] for box, _ in located.values())
     typical = heights[len(heights) // 2] if heights else 0
     # a "figure" much taller than the others is two rows' figures run together
@@ -405,6 +427,8 @@ def read_prepared(
         status, reason, conf, cands = decide(mreading, breading, treading, row_run, sreading)
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
+        if status is Status.ACCEPTED and key in misplaced:
+            status, reason, conf = Status.REVIEW, Reason.LABEL_PLACED_BY_ORDER, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
             if key in shared:
                 status, reason, conf = Status.REVIEW, Reason.FIGURE_SHARED, conf * 0.5

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     FIGURE_SHARED = "figure_claimed_by_two_labels"
     FIGURE_NOT_ISOLATED = "figure_may_be_cut_short"
     LABEL_NOT_FOUND = "label_not_found"
+    LABEL_PLACED_BY_ORDER = "label_placed_by_order_only"
     FIGURE_NOT_FOUND = "figure_not_found"
     NOT_AN_IMAGE = "not_an_image"
     TOO_SMALL = "image_too_small"

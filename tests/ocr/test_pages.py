@@ -163,7 +163,9 @@ def _tilted(img: np.ndarray, degrees: float) -> np.ndarray:
 
 def _ink(img: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    return cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15)
+    return cv2.adaptiveThreshold(
+        grey, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
+    )
 
 
 def test_skewed_page_is_levelled_and_its_map_to_the_image_kept(sheet) -> None:
@@ -189,7 +191,7 @@ def test_figures_of_a_tilted_page_stay_on_their_rows() -> None:
     figures = make_figures(form, rng, True)
     img = render_sheet(SheetSpec(form, figures, "leaders", "typed", "ru", False), rng)
     photo = _tilted(cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2BGR), 2.5)
-    ok, data = cv2.imencode(".png", photo)
+    _, data = cv2.imencode(".png", photo)
     reading = read_protocol(data.tobytes(), form)
     accepted = {f.key: f.value for f in reading.fields if f.status is Status.ACCEPTED}
     assert len(accepted) >= 12

@@ -322,15 +322,15 @@ def skew_angle(binary: np.ndarray) -> float:
     return float(max(np.arange(coarse - 0.9, coarse + 0.95, 0.1), key=sharpness))
 
 
-def _level(flat: np.ndarray, to_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``flat`` rotated so its text lines are level (:func:`skew_angle`), and its
-    homography to the image kept exact."""
-    binary = cv2.adaptiveThreshold(
-        flat, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
+def _binarize(gray: np.ndarray) -> np.ndarray:
+    return cv2.adaptiveThreshold(
+        gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
     )
-    angle = skew_angle(binary)
-    if abs(angle) < MIN_SKEW:
-        return flat, to_image
+
+
+def _rotated(flat: np.ndarray, to_image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """``flat`` rotated by ``angle`` degrees (counter-clockwise) about its centre, and its
+    homography to the image kept exact."""
     h, w = flat.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     level = cv2.warpAffine(flat, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -377,10 +377,12 @@ def prepare(img: np.ndarray) -> Prepared | ImageProblem:
             gray, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
         )
         to_image = np.diag([1 / k, 1 / k, 1.0])
-    flat, to_image = _level(even_light(flat), to_image)
-    binary = cv2.adaptiveThreshold(
-        flat, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15
-    )
+    flat = even_light(flat)
+    binary = _binarize(flat)
+    angle = skew_angle(binary)  # still askew (no outline found, or found a little off)
+    if abs(angle) >= MIN_SKEW:
+        flat, to_image = _rotated(flat, to_image, angle)
+        binary = _binarize(flat)
     if (binary > 0).mean() < 0.002:
         return ImageProblem.BLANK
     return Prepared(flat, binary, found, to_image)

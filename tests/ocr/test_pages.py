@@ -13,7 +13,7 @@ import pytest
 from ocr import load_form, read_protocol
 from ocr.engine import Word, detect_orientation
 from ocr.figures import ModelReading
-from ocr.layout import find_labels, find_words_runs, group_lines, place_by_order
+from ocr.layout import Line, find_labels, find_words_runs, group_lines, place_by_order
 from ocr.prepare import (
     Prepared,
     _plausible,
@@ -283,6 +283,11 @@ def _line(i: int, text: str, y: int) -> list[Word]:
     return out
 
 
+def _page(rows: list[str]) -> list[Line]:
+    """The text lines of a page whose row ``i`` reads ``rows[i]`` at y = 100 + 50 i."""
+    return group_lines(tuple(w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)))
+
+
 def test_label_garbled_by_ocr_is_found_in_its_place_only() -> None:
     """The garbled "Протне всех" is taken for "Против всех" between rows 6 and 8, where the form's
     printed order puts it; the same garbling elsewhere, or a line that matches another
@@ -291,20 +296,17 @@ def test_label_garbled_by_ocr_is_found_in_its_place_only() -> None:
     labels = {lab.key: lab.ru for lab in form.labels}
     rows = [labels[k] for k in form.keys]
     rows[6] = "7 Протне всех"
-    words = [w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)]
-    hits = find_labels(form, group_lines(tuple(words)))
+    hits = find_labels(form, _page(rows))
     assert set(hits) == set(form.keys)
     assert hits["against_all"][0].box[1] == 400
     # out of its place (after the last row) it is not taken
     rows = [labels[k] for k in form.keys if k != "against_all"] + ["7 Протне всех"]
-    words = [w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)]
-    hits = find_labels(form, group_lines(tuple(words)))
+    hits = find_labels(form, _page(rows))
     assert "against_all" not in hits
     # in its place but closer to another row's label: not taken
     rows = [labels[k] for k in form.keys]
     rows[6] = "Число недействитеьных бюлетней"  # ballots_invalid, again
-    words = [w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)]
-    hits = find_labels(form, group_lines(tuple(words)))
+    hits = find_labels(form, _page(rows))
     assert "against_all" not in hits
 
 
@@ -316,7 +318,7 @@ def test_label_garbled_past_matching_is_placed_by_order_only_in_a_one_row_gap() 
     rows = [labels[k] for k in keys]
     rows[i] = "11 паеза кеф ны аз"  # "Партия «Respublica»" as Tesseract read it
     rows.insert(i + 1, "двести шестьдесят")  # the row's figure in words is not the label
-    lines = group_lines(tuple(w for j, t in enumerate(rows) for w in _line(j, t, 100 + 50 * j)))
+    lines = _page(rows)
     hits = find_labels(form, lines)
     assert "respublica" not in hits
     assert place_by_order(form, lines, hits) == {"respublica"}
@@ -325,7 +327,7 @@ def test_label_garbled_past_matching_is_placed_by_order_only_in_a_one_row_gap() 
     # two neighbouring labels missing: neither is placed
     rows = [labels[k] for k in keys]
     rows[i - 1], rows[i] = "10 нгзрх ддзмокрзт", "11 паеза кеф ны аз"
-    lines = group_lines(tuple(w for j, t in enumerate(rows) for w in _line(j, t, 100 + 50 * j)))
+    lines = _page(rows)
     hits = find_labels(form, lines)
     assert place_by_order(form, lines, hits) == set()
 
@@ -411,8 +413,7 @@ def test_table_row_read_as_one_line_matches_its_short_label() -> None:
     rows = [form.label(k).ru for k in form.keys]
     rows[6] = "7 Против всех 38 тридцать восемь"
     rows[7] = "8 Партия «АМАНАТ» 232 двести тридцать два"
-    words = [w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)]
-    hits = find_labels(form, group_lines(tuple(words)))
+    hits = find_labels(form, _page(rows))
     assert hits["against_all"][0].box[1] == 400 and hits["against_all"][0].score > 0.95
     assert hits["amanat"][0].box[1] == 450 and hits["amanat"][0].score > 0.95
 
@@ -426,8 +427,7 @@ def test_label_found_out_of_printed_order_is_dropped() -> None:
     rows = [form.label(k).kk for k in form.keys]
     rows[7] = "8 «ЖЖЖЖЖ» ъъъъъъъ"
     rows[10] = "11 «БезриЧксаз партиясы өз"
-    words = [w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)]
-    hits = find_labels(form, group_lines(tuple(words)))
+    hits = find_labels(form, _page(rows))
     assert "amanat" not in hits
     for key, hs in hits.items():  # every label found is on its own row
         assert hs[0].box[1] == 100 + 50 * form.keys.index(key)

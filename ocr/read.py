@@ -304,12 +304,21 @@ def read_prepared(
         x0, y0, x1, y1 = run.box
         masked[max(0, y0 - 3) : y1 + 3, max(0, x0 - 3) : x1 + 3] = 0
     explained = label_lines | {i for r in runs for i in r.lines}
+
+    def line_sized(w: Word) -> bool:
+        # a "word" taller than two lines is a column of figures Tesseract joined into
+        # one and read as letters ("хәомоо" for 0, 0, 2, 5, 2): not text
+        return w.box[3] <= 2 * lh
+
     orphans = [
-        ln for ln in lines if ln.index not in explained and sum(c.isalpha() for c in ln.text) >= 4
+        ln
+        for ln in lines
+        if ln.index not in explained
+        and sum(c.isalpha() for w in ln.words if line_sized(w) for c in w.text) >= 4
     ]
     for ln in orphans:  # unexplained text (words read as garbage, headings): not a figure
         for w in ln.words:
-            if sum(c.isalpha() for c in w.text) >= 2:
+            if line_sized(w) and sum(c.isalpha() for c in w.text) >= 2:
                 x, y, ww, hh = w.box
                 masked[max(0, y - 2) : y + hh + 2, max(0, x - 2) : x + ww + 2] = 0
     label_mids = [((h.box[1] + h.box[3]) / 2, h.box[0], k) for k, hs in hits.items() for h in hs]

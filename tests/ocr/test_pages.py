@@ -382,6 +382,26 @@ def test_figure_taken_past_unread_ink_or_under_a_placed_label_is_checked() -> No
     assert {f.key: f.status for f in reading.fields}["ak_zhol"] is Status.REVIEW
 
 
+def test_column_of_figures_read_as_one_tall_word_is_not_masked_as_text() -> None:
+    """Found on a fresh seed (9202): Tesseract joined the single-digit figures of the last
+    five rows (0, 0, 2, 5, 2) into one "word" five rows tall, read as letters
+    ("хәомоо"). Taken for unexplained text, it was masked, and the five figures were
+    "not found". A word taller than two lines is not text."""
+    s = make_sample(57, 9202, tier="hard", script="handwritten", layout="leaders")
+    reading = read_protocol(s.image, load_form(FORM_ID))
+    truth = s.truth["figures"]
+    last = {
+        f.key: f
+        for f in reading.fields
+        if f.key in ("auyl", "respublica", "baytak", "people", "osdp")
+    }
+    assert all(f.reason is not Reason.FIGURE_NOT_FOUND for f in last.values())
+    assert sum(f.status is Status.ACCEPTED for f in last.values()) >= 4
+    for f in reading.fields:
+        if f.status is Status.ACCEPTED:
+            assert f.value == truth[f.key]  # type: ignore[index]
+
+
 def test_label_wrapped_into_another_block_is_matched_whole() -> None:
     """Tesseract put the label's second line in its own block, numbered after the
     figure column: the two lines are still matched as one label (the figure's row was

@@ -168,6 +168,17 @@ def _nearest_label(
     return min(left)[1] if left else None
 
 
+def _text_far_left(
+    passed: tuple[int, int, int, int], chosen: tuple[int, int, int, int], lh: float
+) -> bool:
+    """True when ink passed over on the way to a figure is a line of text, not a figure
+    that did not read: a run as low as the label text and far wider than a figure (the
+    tail of a label Tesseract garbled), ending well left of the figure taken. A figure
+    that did not read is figure-shaped, or runs on up to what was taken instead."""
+    x, _, w, h = passed
+    return h <= 1.3 * lh and w >= 5 * h and chosen[0] - (x + w) >= 3 * lh
+
+
 def _closer_to_orphan(
     box: tuple[int, int, int, int],
     label_mid: float,
@@ -354,7 +365,7 @@ def read_prepared(
             mread = fig.read_with_model(mask, model, lh)
             if mread.digits is not None:
                 chosen = (box, mread)
-                if n:
+                if any(not _text_far_left(c[0], box, lh) for c in clusters[:n]):
                     passed_over.add(key)
                 break
         if chosen is None:

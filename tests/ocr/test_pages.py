@@ -23,7 +23,7 @@ from ocr.prepare import (
     stray_ink,
     turn,
 )
-from ocr.read import _between
+from ocr.read import _between, _text_far_left
 from ocr.result import Reason, Status
 from ocr.synth import make_figures, make_sample
 from ocr.synth.render import SheetSpec, render_sheet
@@ -400,6 +400,24 @@ def test_column_of_figures_read_as_one_tall_word_is_not_masked_as_text() -> None
     for f in reading.fields:
         if f.status is Status.ACCEPTED:
             assert f.value == truth[f.key]  # type: ignore[index]
+
+
+def test_label_text_passed_over_does_not_make_the_figure_doubtful() -> None:
+    # a figure taken past ink that did not read is doubtful, unless that ink is a line
+    # of text far to its left (a label's tail Tesseract garbled, 263 x 26 px, 16 text
+    # heights before the figure): two figures of a hard table photo (seed 8101) were
+    # sent to review for it
+    lh = 26.0
+    figure = (866, 843, 89, 44)
+    assert _text_far_left((181, 844, 263, 26), figure, lh)
+    assert not _text_far_left((760, 838, 80, 40), figure, lh)  # figure-shaped: unread figure
+    assert not _text_far_left((600, 844, 240, 26), figure, lh)  # runs on up to the figure
+    assert not _text_far_left((181, 830, 263, 50), figure, lh)  # taller than text
+    s = make_sample(59, 8101, tier="hard", script="handwritten", layout="table")
+    reading = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
+    for key in ("ballots_issued", "amanat"):
+        assert reading[key].status is Status.ACCEPTED
+        assert reading[key].value == s.truth["figures"][key]  # type: ignore[index]
 
 
 def test_label_wrapped_into_another_block_is_matched_whole() -> None:

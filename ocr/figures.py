@@ -30,15 +30,37 @@ class ModelReading:
     """The normalized glyphs read, for a second model."""
 
 
-def clean_binary(binary: np.ndarray, lh: float) -> np.ndarray:
-    """Ink mask with long horizontal and vertical rules removed."""
+def clean_binary(binary: np.ndarray, lh: float, box_sides: bool = True) -> np.ndarray:
+    """Ink mask with long horizontal and vertical rules removed, and (``box_sides``) the
+    short sides of boxes."""
     horiz = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
     )
     vert = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(2.2 * lh)))
     )
-    rules = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((3, 3), np.uint8))
+    rules = cv2.bitwise_or(horiz, vert)
+    # a box's side shorter than that (a small box round a figure, or the text height
+    # over-estimated) is still a rule: a straight stroke from its top rule to its bottom
+    # rule. Left in, it reads as a "1" beside the figure ("129" for 29).
+    stroke = max(3, int(0.8 * lh)) if box_sides else binary.shape[0] + 1
+    uprights = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, stroke))
+    )
+    n, lab, st, _ = cv2.connectedComponentsWithStats(uprights, connectivity=8)
+    reach = max(2, int(0.15 * lh))
+    sides = []
+    for i in range(1, n):
+        x, y, w, h, _ = st[i]
+        if w > 0.3 * lh:
+            continue
+        top = horiz[max(0, y - reach) : y + reach + 1, max(0, x - reach) : x + w + reach]
+        bot = horiz[max(0, y + h - reach - 1) : y + h + reach, max(0, x - reach) : x + w + reach]
+        if top.any() and bot.any():
+            sides.append(i)
+    if sides:
+        rules[np.isin(lab, sides)] = 255
+    rules = cv2.dilate(rules, np.ones((3, 3), np.uint8))
     return cv2.bitwise_and(binary, cv2.bitwise_not(rules))
 
 

@@ -206,15 +206,16 @@ def read_prepared(
     """Read the figures of ``form`` from an already prepared sheet."""
 
     def labels_of(
-        page: Prepared, grey: bool = False
+        page: Prepared, grey: str | None = None
     ) -> tuple[np.ndarray, list[Line], dict[str, list[LabelHit]]] | None:
-        # the ink mask, rules and dots removed, scaled down (fast); or, for blurred small
-        # print, the grey sheet under that mask at full size
+        # the ink mask, rules and dots removed, scaled down (fast), read as Kazakh (its
+        # alphabet holds the Russian one); or, for blurred small print, the grey sheet
+        # under that mask at full size, read in the language ``grey``
         scale = 1.0 if grey else TESS_SCALE
         text = fig.text_image(page.binary, scale)
         if grey:
             text = ink_view(page.gray, text < 128)
-        lang = "rus" if grey else "kaz"
+        lang = grey or "kaz"
         tess = run_tesseract(text, lang=lang, psm=3, config=("tessedit_do_invert=0",))
         if tess.error is not None:
             return None
@@ -262,9 +263,15 @@ def read_prepared(
             problem = _form_problem(form, lines, hits)
             if problem is not Reason.NOT_A_PROTOCOL:
                 break
-    if problem is Reason.NOT_A_PROTOCOL or (problem is None and len(hits) < 0.8 * len(form.keys)):
-        # many labels missing: blurred small print, which a fixed threshold breaks up
-        again = labels_of(prep, grey=True)
+    # many labels missing: blurred small print, which a fixed threshold breaks up. Read
+    # the grey sheet as Russian (small Russian print reads best so); if many are still
+    # missing, as Kazakh (bilingual rows, Kazakh above in larger print, read best so)
+    for grey in ("rus", "kaz"):
+        if problem is not Reason.NOT_A_PROTOCOL and (
+            problem is not None or len(hits) >= 0.8 * len(form.keys)
+        ):
+            break
+        again = labels_of(prep, grey=grey)
         if again is not None and len(again[2]) > len(hits):
             text, lines, hits = again
             problem = _form_problem(form, lines, hits)

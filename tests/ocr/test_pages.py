@@ -5,14 +5,16 @@ to OCR noise. Real Tesseract, real rendered protocols."""
 from __future__ import annotations
 
 import random
+from functools import partial
 
 import cv2
 import numpy as np
 import pytest
 
+import ocr.read as read_module
 from ocr import load_form, read_protocol
 from ocr.engine import Word, detect_orientation
-from ocr.figures import ModelReading
+from ocr.figures import ModelReading, clean_binary
 from ocr.layout import Line, find_labels, find_words_runs, group_lines, place_by_order
 from ocr.prepare import (
     Prepared,
@@ -366,10 +368,17 @@ def test_a_placed_label_owns_only_a_figure_between_its_neighbours_figures() -> N
     assert not _between(located, "a", "b", "c")
 
 
-def test_figure_taken_past_unread_ink_or_under_a_placed_label_is_checked() -> None:
+@pytest.mark.parametrize("box_sides", [True, False])
+def test_figure_taken_past_unread_ink_or_under_a_placed_label_is_checked(
+    box_sides, monkeypatch
+) -> None:
     # found on a fresh seed: a hard photo of boxed figures whose "8" and "114" did not
-    # read; the right edge of each box, left by the rule removal, was read "1" by both
-    # networks and accepted. Every figure accepted there must now be right.
+    # read; the right side of each box, left by the rule removal, was read "1" by both
+    # networks and accepted. The box's sides are now removed, and the "8" is read; with
+    # them left in (as before), the guard against a figure taken past ink that did not
+    # read must still send the "1" to review. Every figure accepted must be right.
+    if not box_sides:
+        monkeypatch.setattr(read_module.fig, "clean_binary", partial(clean_binary, box_sides=False))
     s = make_sample(55, 8202, tier="hard", script="handwritten", layout="bilingual")
     reading = read_protocol(s.image, load_form(FORM_ID))
     truth = s.truth["figures"]
@@ -379,7 +388,25 @@ def test_figure_taken_past_unread_ink_or_under_a_placed_label_is_checked() -> No
         if f.status is Status.ACCEPTED and f.value != truth[f.key]  # type: ignore[index]
     ]
     assert wrong == []
-    assert {f.key: f.status for f in reading.fields}["ak_zhol"] is Status.REVIEW
+    ak_zhol = {f.key: f for f in reading.fields}["ak_zhol"]
+    if box_sides:
+        assert (ak_zhol.status, ak_zhol.value) == (Status.ACCEPTED, 8)
+    else:
+        assert ak_zhol.status is Status.REVIEW
+
+
+def test_short_sides_of_a_box_are_rules_and_a_digit_in_it_is_not() -> None:
+    """A box 2 text heights tall (vertical rules are removed from 2.2): its sides go, the
+    "1" written inside it, touching neither its top nor its bottom, stays."""
+    lh = 30
+    page = np.zeros((200, 400), np.uint8)
+    cv2.rectangle(page, (100, 60), (300, 120), 255, 2)  # 60 px tall: 2 text heights
+    cv2.line(page, (150, 70), (150, 110), 255, 3)  # a "1" inside
+    clean = clean_binary(page, lh)
+    assert clean[80:100, 98:104].max() == 0 and clean[80:100, 297:304].max() == 0
+    assert clean[75:105, 148:153].min() == 255
+    kept = clean_binary(page, lh, box_sides=False)
+    assert kept[80:100, 98:104].max() == 255
 
 
 def test_column_of_figures_read_as_one_tall_word_is_not_masked_as_text() -> None:

@@ -40,10 +40,18 @@ def clean_binary(binary: np.ndarray, lh: float, box_sides: bool = True) -> np.nd
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(2.2 * lh)))
     )
     rules = cv2.bitwise_or(horiz, vert)
-    # a box's side shorter than that (a small box round a figure, or the text height
-    # over-estimated) is still a rule: a straight stroke from its top rule to its bottom
-    # rule. Left in, it reads as a "1" beside the figure ("129" for 29).
-    stroke = max(3, int(0.8 * lh)) if box_sides else binary.shape[0] + 1
+    if box_sides:
+        rules = cv2.bitwise_or(rules, _box_sides(binary, horiz, lh))
+    rules = cv2.dilate(rules, np.ones((3, 3), np.uint8))
+    return cv2.bitwise_and(binary, cv2.bitwise_not(rules))
+
+
+def _box_sides(binary: np.ndarray, horiz: np.ndarray, lh: float) -> np.ndarray:
+    """Sides of boxes too short to be removed as rules (a small box round a figure, or
+    the text height over-estimated): straight strokes from a horizontal rule at their top
+    to one at their bottom. Left in, a side reads as a "1" beside the figure ("129" for
+    29). A digit inside a box touches neither of its rules."""
+    stroke = max(3, int(0.8 * lh))
     uprights = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, stroke))
     )
@@ -58,10 +66,7 @@ def clean_binary(binary: np.ndarray, lh: float, box_sides: bool = True) -> np.nd
         bot = horiz[max(0, y + h - reach - 1) : y + h + reach, max(0, x - reach) : x + w + reach]
         if top.any() and bot.any():
             sides.append(i)
-    if sides:
-        rules[np.isin(lab, sides)] = 255
-    rules = cv2.dilate(rules, np.ones((3, 3), np.uint8))
-    return cv2.bitwise_and(binary, cv2.bitwise_not(rules))
+    return np.where(np.isin(lab, sides), 255, 0).astype(np.uint8)
 
 
 def text_height(binary: np.ndarray) -> float:

@@ -283,7 +283,7 @@ def read_prepared(
     # a number in words with unread writing just above or below it, in its column, may be
     # a piece of a longer one whose other line Tesseract dropped ("пятнадцать" of "двести
     # пятнадцать" agreed with digits read short): it gives no value
-    rules_off = fig.clean_binary(prep.binary, lh)
+    clean = fig.clean_binary(prep.binary, lh)
     read_boxes = [(ln.box[0] - 4, ln.box[1] - 4, ln.box[2] + 4, ln.box[3] + 4) for ln in lines]
 
     def unread_next_to(run: WordsRun) -> bool:
@@ -291,7 +291,7 @@ def read_prepared(
         x0, y0, x1, y1 = run.box
         above = (x0, int(y0 - 1.3 * rh), x1, y0 - 2)
         below = (x0, y1 + 2, x1, int(y1 + 1.3 * rh))
-        return max(stray_ink(rules_off, b, read_boxes) for b in (above, below)) > STRAY_INK
+        return max(stray_ink(clean, b, read_boxes) for b in (above, below)) > STRAY_INK
 
     runs = [
         replace(r, value=None) if r.value is not None and r.lines and unread_next_to(r) else r
@@ -300,7 +300,6 @@ def read_prepared(
     label_lines = {i for hs in hits.values() for h in hs for i in h.lines}
     bands = _bands(hits, lh)
     run_of = _assign_runs(runs, bands, label_lines)
-    clean = fig.clean_binary(prep.binary, lh)
     # mask what is already explained: the labels' own words and the words runs
     masked = clean.copy()
     label_words = {

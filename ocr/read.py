@@ -263,13 +263,17 @@ def read_prepared(
             problem = _form_problem(form, lines, hits)
             if problem is not Reason.NOT_A_PROTOCOL:
                 break
+
     # many labels missing: blurred small print, which a fixed threshold breaks up. Read
     # the grey sheet as Russian (small Russian print reads best so); if many are still
     # missing, as Kazakh (bilingual rows, Kazakh above in larger print, read best so)
+    def many_missing() -> bool:
+        return problem is Reason.NOT_A_PROTOCOL or (
+            problem is None and len(hits) < 0.8 * len(form.keys)
+        )
+
     for grey in ("rus", "kaz"):
-        if problem is not Reason.NOT_A_PROTOCOL and (
-            problem is not None or len(hits) >= 0.8 * len(form.keys)
-        ):
+        if not many_missing():
             break
         again = labels_of(prep, grey=grey)
         if again is not None and len(again[2]) > len(hits):

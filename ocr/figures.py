@@ -30,6 +30,11 @@ class ModelReading:
     """The normalized glyphs read, for a second model."""
 
 
+#: Height, in text heights, from which a vertical stroke is a rule. A handwritten "1" may
+#: stand 2.35 text heights tall (47 px by 20 px print): at 2.2 its stem was cut out as a rule.
+RULE_TALL = 2.6
+
+
 def clean_binary(binary: np.ndarray, lh: float, box_sides: bool = True) -> np.ndarray:
     """Ink mask with long horizontal and vertical rules removed, and (``box_sides``) the
     short sides of boxes."""
@@ -37,7 +42,7 @@ def clean_binary(binary: np.ndarray, lh: float, box_sides: bool = True) -> np.nd
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
     )
     vert = cv2.morphologyEx(
-        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(2.2 * lh)))
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(RULE_TALL * lh)))
     )
     rules = cv2.bitwise_or(horiz, vert)
     if box_sides:
@@ -75,6 +80,23 @@ def text_height(binary: np.ndarray) -> float:
     hs = stats[1:, 3]
     hs = hs[(hs >= 10) & (hs < 90)]  # dots of leaders and specks are not text
     return float(np.median(hs)) if len(hs) else 20.0
+
+
+def word_height(binary: np.ndarray, lines: list[Line]) -> float:
+    """Median height of the ink inside words of three or more letters (about the font
+    size). Tesseract's own boxes are no measure on a blurred sheet read in grey: they
+    take in the blur (37 px boxes round 23 px letters), and a figure then looks too
+    small to be one."""
+    hs = []
+    for ln in lines:
+        for w in ln.words:
+            if sum(c.isalpha() for c in w.text) < 3:
+                continue
+            x, y, ww, hh = w.box
+            rows = np.flatnonzero(binary[max(0, y) : y + hh, max(0, x) : x + ww].any(axis=1))
+            if len(rows):
+                hs.append(int(rows[-1] - rows[0] + 1))
+    return float(np.median(hs)) if hs else 24.0
 
 
 def text_image(binary: np.ndarray, scale: float) -> np.ndarray:
@@ -124,10 +146,17 @@ def find_clusters(
         return []
     n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
     comps = []
+    pieces = []  # too small to be a glyph: a stroke broken off one ("2"'s foot), or a dot
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         cy = ys + y + h / 2
-        if h < 0.4 * lh or h > 3.2 * lh or w > 3.5 * lh or area < 0.03 * lh * lh:
+        if h > 3.2 * lh or w > 3.5 * lh or not y_top - lh <= cy <= y_bot + lh:
+            continue
+        # a leader's dot, blurred into a solid blob, may stand 0.4 text heights tall
+        dot = h < 0.5 * lh and w < 0.5 * lh and area >= 0.5 * w * h
+        if dot or h < 0.4 * lh or area < 0.03 * lh * lh:
+            if area >= 4 and w <= 1.2 * lh and max(w, h) >= 0.08 * lh:
+                pieces.append((int(x), int(y), int(w), int(h), i))
             continue
         if not y_top <= cy <= y_bot:
             continue
@@ -137,12 +166,29 @@ def find_clusters(
     right = -(10**9)
     for c in comps:
         # a new figure begins after a gap wider than its glyphs are tall (handwriting
-        # spaces its digits more widely than print, relative to the label text)
-        tall = max(lh, float(np.median([g[3] for g in groups[-1]]))) if groups else lh
+        # spaces its digits more widely than print, relative to the label text); tall as
+        # the figure so far stands, not its pieces (a "1" broken in two is no shorter)
+        tall = lh
+        if groups:
+            top = min(g[1] for g in groups[-1])
+            tall = max(lh, float(max(g[1] + g[3] for g in groups[-1]) - top))
         if not groups or c[0] - right > 0.9 * tall:
             groups.append([])
         groups[-1].append(c)
         right = max(right, c[0] + c[2]) if len(groups[-1]) > 1 else c[0] + c[2]
+    near = max(2.0, 0.12 * lh)
+    for cluster in groups:
+        # a piece just above or below a glyph of the figure, within its width, is part
+        # of that glyph (left out, a "2" broken at its foot reads as "7"); leader dots
+        # and specks beside the figure are not
+        for p in pieces:
+            if any(
+                p[0] < c[0] + c[2]
+                and c[0] < p[0] + p[2]
+                and max(c[1] - (p[1] + p[3]), p[1] - (c[1] + c[3])) <= near
+                for c in cluster
+            ):
+                cluster.append(p)
     out = []
     for cluster in groups:
         bx0 = min(c[0] for c in cluster)

@@ -110,12 +110,6 @@ def group_lines(words: tuple[Word, ...]) -> list[Line]:
     return out
 
 
-def line_height(lines: list[Line]) -> float:
-    """Median height of words of three or more letters (about the font size)."""
-    hs = sorted(w.box[3] for ln in lines for w in ln.words if sum(c.isalpha() for c in w.text) >= 3)
-    return float(hs[len(hs) // 2]) if hs else 24.0
-
-
 def _local_score(label: str, text: str) -> tuple[float, float]:
     """(score, coverage): alignment of ``label`` with its best span of ``text``, and the
     share of ``text`` that span covers."""

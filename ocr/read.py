@@ -30,7 +30,6 @@ from ocr.layout import (
     find_words_runs,
     fold,
     group_lines,
-    line_height,
     place_by_order,
     title_words,
     words_found,
@@ -282,7 +281,7 @@ def read_prepared(
     if problem is not None:
         return _unreadable(form, sha, problem, t0)
     placed = place_by_order(form, lines, hits)
-    lh = line_height(lines)
+    lh = fig.word_height(prep.binary, lines)
     runs = find_words_runs(lines)
     # a number in words with unread writing just above or below it, in its column, may be
     # a piece of a longer one whose other line Tesseract dropped ("пятнадцать" of "двести

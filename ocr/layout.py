@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
+from itertools import pairwise
 
 from ocr.engine import Word
 from ocr.forms import Form
@@ -241,7 +242,9 @@ def find_labels(
         used_lines.update(ids)
         hits.setdefault(key, []).append(LabelHit(key, lang, min(1.0, score), ids, _box(span)))
     _keep_in_order(form, hits, used_lines)
+    _keep_room(form, lines, hits, used_lines)
     _fill_gaps(form, lines, cands, hits, used_lines)
+    _keep_room(form, lines, hits, used_lines)  # a gap filled may be crowded too
     return hits
 
 
@@ -261,6 +264,43 @@ def _keep_in_order(form: Form, hits: dict[str, list[LabelHit]], used_lines: set[
         if k not in keep:
             for h in hits.pop(k):
                 used_lines.difference_update(h.lines)
+
+
+def _keep_room(
+    form: Form, lines: list[Line], hits: dict[str, list[LabelHit]], used_lines: set[int]
+) -> None:
+    """Drop, in place, the weaker of two labels found in printed order that leave too
+    few text lines between them for the labels missing between them: each missing label
+    takes a line at least. "«AMANAT» партиясы" matched the garbled line of "«Respublica»
+    партиясы", three rows down, on its quotes and "партиясы": in order still, but
+    right above "«Байтақ»" with three labels missing and no line between; the figure of
+    the Respublica row was accepted as AMANAT's. Their lines are freed."""
+    while True:
+        keys = [k for k in form.keys if k in hits]
+        if len(keys) < 2:
+            return
+        x0 = sorted(min(h.box[0] for h in hits[k]) for k in keys)[len(keys) // 2]
+        tall = sorted(h.box[3] - h.box[1] for k in keys for h in hits[k])[len(keys) // 2]
+        text_lines = [
+            ln
+            for ln in lines
+            if abs(ln.box[0] - x0) <= 3 * tall and sum(c.isalpha() for c in ln.text) >= 3
+        ]
+        weaker = None
+        for a, b in pairwise(keys):
+            missing = form.keys.index(b) - form.keys.index(a) - 1
+            if missing == 0:
+                continue
+            low = max(h.box[3] for h in hits[a])
+            high = min(h.box[1] for h in hits[b])
+            room = sum(1 for ln in text_lines if low - 2 <= ln.box[1] and ln.box[3] <= high + 2)
+            if room < missing:
+                weaker = min((a, b), key=lambda k: max(h.score for h in hits[k]))
+                break
+        if weaker is None:
+            return
+        for h in hits.pop(weaker):
+            used_lines.difference_update(h.lines)
 
 
 def _fill_gaps(

@@ -334,6 +334,35 @@ def test_label_garbled_by_ocr_is_found_in_its_place_only() -> None:
     assert "against_all" not in hits
 
 
+def test_label_matched_on_shared_words_in_a_row_with_no_room_is_dropped() -> None:
+    """Found on a fresh seed (2604): rows 8-11 of a Kazakh table garbled by a shadow. The
+    garbled "«Respublica» партиясы" matched "«AMANAT» партиясы" on its quotes and
+    "партиясы" (in printed order still, right above "«Байтақ»"), and the "5" of the
+    Respublica row was accepted as AMANAT's 945. Three labels missing and no line between
+    it and "«Байтақ»": the weaker of the two is dropped."""
+    form = load_form(FORM_ID)
+    rows = [  # the rows as Tesseract read them
+        "Саммтшылар тікміне енгізілген сай мушылар сана",
+        "Эекхета сай ыу ымиссияы алған бюллетеньдер саны",
+        "ӘБкеулетеуе алғам сай лғушылар саны",
+        "Дәу беруге қалысқан сайлаушы мр саны",
+        "Жарамсыз бкллегетедер саны",
+        "Өлелсен (пайда қладлыын ән) (өзізетеньдер сәнм",
+        "Бине алам",
+        "«АМАЗАТегортиы",
+        "“Аң өле Қамастан дағарағынлық Партия м",
+        "«Аумле алтықтық деежратиалық патриоттың пәртие м.",
+        "«КеңмАн әс партықы",
+        "21 тақа Ааықстән жсылдәр пәртиесм",
+        "(Мамастан ХАлық лартекы",
+        "Жаламұлтық (жаз демсаритиялық 4шртия",
+    ]
+    hits = find_labels(form, _page(rows))
+    i = list(form.keys).index("amanat")
+    assert "amanat" not in hits or hits["amanat"][0].box[1] == 100 + 50 * i
+    assert {"ballots_invalid", "baytak"} <= set(hits)
+
+
 def test_label_garbled_past_matching_is_placed_by_order_only_in_a_one_row_gap() -> None:
     form = load_form(FORM_ID)
     labels = {lab.key: lab.ru for lab in form.labels}

@@ -99,6 +99,28 @@ def word_height(binary: np.ndarray, lines: list[Line]) -> float:
     return float(np.median(hs)) if hs else 24.0
 
 
+def text_slope(binary: np.ndarray, lines: list[Line]) -> float | None:
+    """The slope (dy/dx) of the page's text lines, median over the lines with two or
+    more words of three or more letters far enough apart (each word placed at its ink's
+    centre), or None with fewer than three such lines. A sheet whose outline was not
+    found, on a busy table, can stay turned by degrees: Tesseract then cuts its rows into
+    pieces, and a figure at the row's far end stands level with another row's label."""
+    slopes = []
+    for ln in lines:
+        pts = []
+        for w in ln.words:
+            if sum(c.isalpha() for c in w.text) < 3:
+                continue
+            x, y, ww, hh = w.box
+            rows = np.nonzero(binary[max(0, y) : y + hh, max(0, x) : x + ww])[0]
+            if len(rows) >= 5:
+                pts.append((x + ww / 2, max(0, y) + float(rows.mean())))
+        if len(pts) >= 2 and pts[-1][0] - pts[0][0] >= 100:
+            xs, ys = np.array(pts).T
+            slopes.append(float(np.polyfit(xs, ys, 1)[0]))
+    return float(np.median(slopes)) if len(slopes) >= 3 else None
+
+
 def text_image(binary: np.ndarray, scale: float) -> np.ndarray:
     """What Tesseract is given: black ink on white, table rules and dotted leaders removed,
     scaled by ``scale``. Rules and dots cost Tesseract time and confuse its layout analysis."""

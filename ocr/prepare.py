@@ -340,6 +340,13 @@ def _rotated(flat: np.ndarray, to_image: np.ndarray, angle: float) -> tuple[np.n
     return level, to_image @ back
 
 
+def level(prep: Prepared, angle: float) -> Prepared:
+    """``prep`` turned by ``angle`` degrees (counter-clockwise), binarized again, its
+    homography to the image kept exact: for text lines found still askew."""
+    flat, to_image = _rotated(prep.gray, prep.to_image, angle)
+    return Prepared(flat, _binarize(flat), prep.sheet_found, to_image)
+
+
 def prepare(img: np.ndarray) -> Prepared | ImageProblem:
     """Sheet found, flattened, light evened and binarized; BLANK if it carries no ink.
 

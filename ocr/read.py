@@ -10,6 +10,7 @@ checked and reported; they never change or accept a figure.
 from __future__ import annotations
 
 import hashlib
+import math
 import subprocess
 import time
 from dataclasses import replace
@@ -39,6 +40,7 @@ from ocr.prepare import (
     Prepared,
     decode,
     ink_view,
+    level,
     prepare,
     stray_ink,
     turn,
@@ -54,6 +56,8 @@ _PROBLEM_REASON = {
 }
 #: Scale of the sheet given to Tesseract for finding labels (speed; labels stay legible).
 TESS_SCALE = 0.8
+#: Slope of the text lines (degrees) from which the page is levelled again and re-read.
+RELEVEL = 1.0
 #: Share of unread ink next to a number in words that makes it a possible piece.
 STRAY_INK = 0.03
 
@@ -264,6 +268,16 @@ def read_prepared(
             problem = _form_problem(form, lines, hits)
             if problem is not Reason.NOT_A_PROTOCOL:
                 break
+
+    # text lines still askew (a sheet not found on a busy table keeps the photo's turn,
+    # and the ink's profile missed it): level them by their own slope and read again
+    slope = fig.text_slope(prep.binary, lines) if problem is not Reason.NOT_A_PROTOCOL else None
+    if slope is not None and abs(math.degrees(math.atan(slope))) >= RELEVEL:
+        levelled = level(prep, math.degrees(math.atan(slope)))
+        again = labels_of(levelled)
+        if again is not None and len(again[2]) >= len(hits):
+            prep, (text, lines, hits) = levelled, again
+            problem = _form_problem(form, lines, hits)
 
     # many labels missing: blurred small print, which a fixed threshold breaks up. Read
     # the grey sheet as Russian (small Russian print reads best so); if many are still

@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from ocr import figures as fig
-from ocr.decide import decide, rank_by_relations
+from ocr.decide import decide, doubt_misread_digits, rank_by_relations
 from ocr.digits import load_model, load_model_b
 from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract
 from ocr.errors import MissingDependency
@@ -501,6 +501,7 @@ def read_prepared(
                 ("words", None if words_value is None else str(words_value), 1.0),
             ),
         )
+    doubt_misread_digits(fields)
     rank_by_relations(form, fields)
     accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)

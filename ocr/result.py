@@ -27,6 +27,7 @@ class Reason(StrEnum):
     RANKED_BY_RELATION = "candidate_ranked_by_relation"
     FIGURE_SHARED = "figure_claimed_by_two_labels"
     FIGURE_NOT_ISOLATED = "figure_may_be_cut_short"
+    DIGIT_MISREAD_ON_PAGE = "a_digit_of_it_misread_on_this_page"
     LABEL_NOT_FOUND = "label_not_found"
     LABEL_PLACED_BY_ORDER = "label_placed_by_order_only"
     FIGURE_NOT_FOUND = "figure_not_found"

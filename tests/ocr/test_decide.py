@@ -3,11 +3,11 @@ figure, which value is accepted, and what sends it to review."""
 
 from __future__ import annotations
 
-from ocr.decide import decide, words_cut_short
+from ocr.decide import decide, doubt_misread_digits, misread_digits, words_cut_short
 from ocr.digits import DigitGuess
 from ocr.figures import ModelReading
 from ocr.layout import WordsRun
-from ocr.result import Reason, Status
+from ocr.result import FieldReading, Reason, Status
 from ocr.sequence import SequenceReading
 
 NONE_M = ModelReading(None, 0.0, ())
@@ -168,3 +168,46 @@ def test_words_cut_short_is_part_of_the_figure_and_nothing_else() -> None:
 def test_nothing_read_is_unreadable() -> None:
     st, reason, _, cands = decide(NONE_M, NONE_M, (None, 0.0), None, NONE_S)
     assert (st, reason, cands) == (Status.UNREADABLE, Reason.FIGURE_NOT_FOUND, [])
+
+
+def _field(
+    key: str,
+    value: int,
+    status: Status,
+    reason: Reason,
+    networks: str | None,
+    words_value: int | None = None,
+) -> FieldReading:
+    readers = (("glyphs_a", networks, 0.9), ("sequence", networks, 0.98))
+    return FieldReading(
+        key, value, status, 0.9, str(value), None, words_value, (value,), (0, 0, 1, 1), reason,
+        readers=readers,
+    )  # fmt: skip
+
+
+def test_a_digit_the_words_show_misread_puts_it_in_doubt_across_the_page() -> None:
+    # found on a fresh seed (2402), a hand never trained on: its "1" (flag and foot) was
+    # read "2" by all readers; "18" was accepted as 28. Two rows with words ("он алты",
+    # "жүз он") showed the networks reading 26 for 16 and 120 for 110.
+    fields = {
+        "against_all": _field("against_all", 16, Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE,
+                              "26", 16),
+        "baytak": _field("baytak", 110, Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE, "120", 110),
+        "ballots_invalid": _field("ballots_invalid", 28, Status.ACCEPTED,
+                                  Reason.GLYPHS_AND_FIGURE_AGREE, "28"),
+        "amanat": _field("amanat", 580, Status.ACCEPTED, Reason.GLYPHS_AND_FIGURE_AGREE, "580"),
+        "auyl": _field("auyl", 279, Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, "279", 279),
+    }  # fmt: skip
+    assert misread_digits(fields) == {"2"}
+    doubt_misread_digits(fields)
+    assert fields["ballots_invalid"].status is Status.REVIEW
+    assert fields["ballots_invalid"].reason is Reason.DIGIT_MISREAD_ON_PAGE
+    assert fields["ballots_invalid"].value == 28  # the candidate kept, not changed
+    assert fields["amanat"].status is Status.ACCEPTED  # no "2" in it
+    assert fields["auyl"].status is Status.ACCEPTED  # its own words agree
+    # words cut short or read otherwise (more than one digit apart) show no misreading
+    fields["baytak"] = _field("baytak", 110, Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE,
+                              "947", 110)  # fmt: skip
+    fields["against_all"] = _field("against_all", 16, Status.REVIEW,
+                                   Reason.DIGITS_WORDS_DISAGREE, "6", 16)  # fmt: skip
+    assert misread_digits(fields) == set()

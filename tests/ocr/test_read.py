@@ -118,3 +118,22 @@ def test_protocol_of_another_form_is_unreadable_with_reason(mazhilis) -> None:
     right = read_protocol(s.image, load_form("kz-presidential-2022"))
     assert right.problem is None
     assert sum(f.status is Status.ACCEPTED for f in right.fields) >= 8
+
+
+def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> None:
+    """A fresh seed (2402), a hand never trained on, hard photo: its "1" was read "2" by
+    every reader, and "18" was accepted as 28. The words of two other rows show that
+    misreading (16 read 26, 110 read 120): figures with a "2" accepted without words go
+    to review."""
+    s = make_sample(59, 2402, tier="hard", script="handwritten", layout="table")
+    reading = {
+        f.key: f for f in read_protocol(s.image, load_form("kz-mazhilis-party-list-2023")).fields
+    }
+    truth = s.truth["figures"]
+    assert all(
+        f.value == truth[k]  # type: ignore[index]
+        for k, f in reading.items()
+        if f.status is Status.ACCEPTED
+    )
+    assert reading["ballots_invalid"].status is Status.REVIEW
+    assert reading["ballots_invalid"].reason is Reason.DIGIT_MISREAD_ON_PAGE

@@ -7,6 +7,7 @@ out, is cut into clusters of ink; the first cluster is the figure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -82,20 +83,28 @@ def text_height(binary: np.ndarray) -> float:
     return float(np.median(hs)) if len(hs) else 20.0
 
 
-def word_height(binary: np.ndarray, lines: list[Line]) -> float:
-    """Median height of the ink inside words of three or more letters (about the font
-    size). Tesseract's own boxes are no measure on a blurred sheet read in grey: they
-    take in the blur (37 px boxes round 23 px letters), and a figure then looks too
-    small to be one."""
-    hs = []
+def _word_inks(
+    binary: np.ndarray, lines: list[Line]
+) -> Iterator[tuple[Line, Word, int, np.ndarray]]:
+    """For each word of three or more letters with ink under its box: its line, the word,
+    the top of its box on the page, and the (row, column) indices of that ink in the box."""
     for ln in lines:
         for w in ln.words:
             if sum(c.isalpha() for c in w.text) < 3:
                 continue
             x, y, ww, hh = w.box
-            rows = np.flatnonzero(binary[max(0, y) : y + hh, max(0, x) : x + ww].any(axis=1))
-            if len(rows):
-                hs.append(int(rows[-1] - rows[0] + 1))
+            top = max(0, y)
+            ink = np.nonzero(binary[top : y + hh, max(0, x) : x + ww])
+            if len(ink[0]):
+                yield ln, w, top, np.stack(ink)
+
+
+def word_height(binary: np.ndarray, lines: list[Line]) -> float:
+    """Median height of the ink inside words of three or more letters (about the font
+    size). Tesseract's own boxes are no measure on a blurred sheet read in grey: they
+    take in the blur (37 px boxes round 23 px letters), and a figure then looks too
+    small to be one."""
+    hs = [int(ink[0].max() - ink[0].min() + 1) for _, _, _, ink in _word_inks(binary, lines)]
     return float(np.median(hs)) if hs else 24.0
 
 
@@ -105,16 +114,12 @@ def text_slope(binary: np.ndarray, lines: list[Line]) -> float | None:
     centre), or None with fewer than three such lines. A sheet whose outline was not
     found, on a busy table, can stay turned by degrees: Tesseract then cuts its rows into
     pieces, and a figure at the row's far end stands level with another row's label."""
+    centres: dict[int, list[tuple[float, float]]] = {}
+    for ln, w, top, ink in _word_inks(binary, lines):
+        if ink.shape[1] >= 5:
+            centres.setdefault(id(ln), []).append((w.box[0] + w.box[2] / 2, top + ink[0].mean()))
     slopes = []
-    for ln in lines:
-        pts = []
-        for w in ln.words:
-            if sum(c.isalpha() for c in w.text) < 3:
-                continue
-            x, y, ww, hh = w.box
-            rows = np.nonzero(binary[max(0, y) : y + hh, max(0, x) : x + ww])[0]
-            if len(rows) >= 5:
-                pts.append((x + ww / 2, max(0, y) + float(rows.mean())))
+    for pts in centres.values():
         if len(pts) >= 2 and pts[-1][0] - pts[0][0] >= 100:
             xs, ys = np.array(pts).T
             slopes.append(float(np.polyfit(xs, ys, 1)[0]))

@@ -178,8 +178,8 @@ def _text_far_left(
     that did not read: a run about as low as a line of text (its words' ascenders and
     descenders together stand up to 1.5 text heights, measured on single words) and far
     wider than a figure (the tail of a label Tesseract garbled), ending well left of the
-    figure taken. A figure
-    that did not read is figure-shaped, or runs on up to what was taken instead."""
+    figure taken. A figure that did not read is figure-shaped, or runs on up to what was
+    taken instead."""
     x, _, w, h = passed
     return h <= 1.5 * lh and w >= 5 * h and chosen[0] - (x + w) >= 3 * lh
 

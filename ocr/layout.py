@@ -303,6 +303,28 @@ def _keep_room(
             used_lines.difference_update(h.lines)
 
 
+def crowded_labels(form: Form, hits: dict[str, list[LabelHit]], share: float = 0.75) -> set[str]:
+    """Keys of labels found much closer to the label found before them than the rows
+    printed between take: fewer than ``share`` of the usual row pitch (from rows whose
+    next row was found too) for each row. One of the two was found on another row's
+    line: on a bilingual hard photo "Народная партия Казахстана" matched the line of
+    "Демократическая партия Казахстана «Ак жол»", four rows up, on their shared words,
+    and that row's figure was accepted for it. Both go to review."""
+    tops = {k: min(h.box[1] for h in hs) for k, hs in hits.items()}
+    keys = [k for k in form.keys if k in tops]
+    index = {k: form.keys.index(k) for k in keys}
+    steps = sorted(tops[b] - tops[a] for a, b in pairwise(keys) if index[b] == index[a] + 1)
+    if not steps:
+        return set()
+    pitch = steps[len(steps) // 2]
+    out: set[str] = set()
+    for a, b in pairwise(keys):
+        rows = index[b] - index[a]
+        if rows > 1 and tops[b] - tops[a] < share * rows * pitch:
+            out |= {a, b}
+    return out
+
+
 def _fill_gaps(
     form: Form,
     lines: list[Line],

@@ -27,6 +27,7 @@ from ocr.layout import (
     LabelHit,
     Line,
     WordsRun,
+    crowded_labels,
     find_labels,
     find_words_runs,
     fold,
@@ -412,6 +413,7 @@ def read_prepared(
         for k in placed
         if not _between(located, order[order.index(k) - 1], k, order[order.index(k) + 1])
     }
+    crowded = crowded_labels(form, hits)
     heights = sorted(box[3] for box, _ in located.values())
     typical = heights[len(heights) // 2] if heights else 0
     # a "figure" much taller than the others is two rows' figures run together
@@ -474,6 +476,12 @@ def read_prepared(
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         if status is Status.ACCEPTED and key in misplaced:
             status, reason, conf = Status.REVIEW, Reason.LABEL_PLACED_BY_ORDER, conf * 0.5
+        if (
+            status is Status.ACCEPTED
+            and key in crowded
+            and reason is not Reason.DIGITS_AND_WORDS_AGREE
+        ):
+            status, reason, conf = Status.REVIEW, Reason.LABEL_CROWDED, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
             if key in shared:
                 status, reason, conf = Status.REVIEW, Reason.FIGURE_SHARED, conf * 0.5

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     DIGIT_MISREAD_ON_PAGE = "a_digit_of_it_misread_on_this_page"
     LABEL_NOT_FOUND = "label_not_found"
     LABEL_PLACED_BY_ORDER = "label_placed_by_order_only"
+    LABEL_CROWDED = "label_too_close_to_the_one_before"
     FIGURE_NOT_FOUND = "figure_not_found"
     NOT_AN_IMAGE = "not_an_image"
     TOO_SMALL = "image_too_small"

@@ -14,7 +14,15 @@ import ocr.read as read_module
 from ocr import load_form, read_protocol
 from ocr.engine import Word, detect_orientation
 from ocr.figures import ModelReading, clean_binary
-from ocr.layout import Line, find_labels, find_words_runs, group_lines, place_by_order
+from ocr.layout import (
+    LabelHit,
+    Line,
+    crowded_labels,
+    find_labels,
+    find_words_runs,
+    group_lines,
+    place_by_order,
+)
 from ocr.prepare import (
     Prepared,
     _plausible,
@@ -593,3 +601,30 @@ def test_number_in_words_continued_on_a_line_with_a_figure_is_joined() -> None:
     ]
     runs = find_words_runs(group_lines(tuple(words)))
     assert [(r.value, r.text) for r in runs] == [(38, "тридцать восемь")]
+
+
+def test_label_found_far_closer_to_the_one_before_than_its_rows_take_is_doubtful() -> None:
+    """Found on a fresh seed (3402), a bilingual hard photo with its labels found in part:
+    "Народная партия Казахстана" matched the "«Ак жол»" row on their shared words, four
+    rows above its own line; the "10" of that row was accepted for 214."""
+    form = load_form(FORM_ID)
+    keys = list(form.keys)
+
+    def hit(key: str, top: int) -> list[LabelHit]:
+        return [LabelHit(key, "ru", 0.9, (keys.index(key),), (100, top, 600, top + 24))]
+
+    pitch = 80  # two lines a row
+    hits = {k: hit(k, 100 + pitch * i) for i, k in enumerate(keys[:6])}
+    assert crowded_labels(form, hits) == set()
+    hits["people"] = hit("people", 100 + pitch * 9)  # row 13 found where row 10 is
+    assert crowded_labels(form, hits) == {"ballots_cancelled", "people"}
+    hits["people"] = hit("people", 100 + pitch * 12)  # in its place, rows between unread
+    assert crowded_labels(form, hits) == set()
+    s = make_sample(58, 3402, tier="hard", script="handwritten", layout="bilingual")
+    reading = read_protocol(s.image, form)
+    truth = s.truth["figures"]
+    assert all(
+        f.value == truth[f.key]  # type: ignore[index]
+        for f in reading.fields
+        if f.status is Status.ACCEPTED
+    )

@@ -476,14 +476,10 @@ def read_prepared(
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         if status is Status.ACCEPTED and key in misplaced:
             status, reason, conf = Status.REVIEW, Reason.LABEL_PLACED_BY_ORDER, conf * 0.5
-        if (
-            status is Status.ACCEPTED
-            and key in crowded
-            and reason is not Reason.DIGITS_AND_WORDS_AGREE
-        ):
-            status, reason, conf = Status.REVIEW, Reason.LABEL_CROWDED, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
-            if key in shared:
+            if key in crowded:
+                status, reason, conf = Status.REVIEW, Reason.LABEL_CROWDED, conf * 0.5
+            elif key in shared:
                 status, reason, conf = Status.REVIEW, Reason.FIGURE_SHARED, conf * 0.5
             elif key in lonely:
                 status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5

@@ -387,11 +387,10 @@ def prepare(img: np.ndarray) -> Prepared | ImageProblem:
         )
         to_image = np.diag([1 / k, 1 / k, 1.0])
     flat = even_light(flat)
-    binary = _binarize(flat)
-    angle = skew_angle(binary)  # still askew (no outline found, or found a little off)
+    prep = Prepared(flat, _binarize(flat), found, to_image)
+    angle = skew_angle(prep.binary)  # still askew (no outline found, or found a little off)
     if abs(angle) >= MIN_SKEW:
-        flat, to_image = _rotated(flat, to_image, angle)
-        binary = _binarize(flat)
-    if (binary > 0).mean() < 0.002:
+        prep = level(prep, angle)
+    if (prep.binary > 0).mean() < 0.002:
         return ImageProblem.BLANK
-    return Prepared(flat, binary, found, to_image)
+    return prep

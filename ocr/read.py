@@ -273,8 +273,9 @@ def read_prepared(
     # text lines still askew (a sheet not found on a busy table keeps the photo's turn,
     # and the ink's profile missed it): level them by their own slope and read again
     slope = fig.text_slope(prep.binary, lines) if problem is not Reason.NOT_A_PROTOCOL else None
-    if slope is not None and abs(math.degrees(math.atan(slope))) >= RELEVEL:
-        levelled = level(prep, math.degrees(math.atan(slope)))
+    angle = math.degrees(math.atan(slope)) if slope is not None else 0.0
+    if abs(angle) >= RELEVEL:
+        levelled = level(prep, angle)
         again = labels_of(levelled)
         if again is not None and len(again[2]) >= len(hits):
             prep, (text, lines, hits) = levelled, again

@@ -86,6 +86,14 @@ MAX_SIDE_RATIO = 1.5
 MAX_CORNER_COS = 0.5
 #: Smallest colour contrast (CIELAB distance) across the outline for an edge of paper.
 MIN_EDGE_CONTRAST = 10.0
+#: How far (share of the image's longer side, in the small image the outline is sought
+#: in) a side of the outline is looked around for the sheet's edge, to fit it exactly.
+EDGE_SEARCH = 0.02
+#: An outline whose corners the fitted edges move by no more than this many pixels (of
+#: the small image) is kept as found: it is as good as the fit, and a sheet flattened a
+#: few pixels otherwise reads its handwriting a little otherwise (on 240 hard dev photos,
+#: 47 pages gained or lost a figure or more that way, 12 figures lost in all).
+EDGE_KEEP = 2.5
 
 
 def _order(quad: np.ndarray) -> np.ndarray:
@@ -170,6 +178,69 @@ def _edge_contrast(lab: np.ndarray, quad: np.ndarray) -> float:
     return min(scores) if scores else 0.0
 
 
+def _edge_line(
+    lab: np.ndarray, a: np.ndarray, b: np.ndarray, inward: np.ndarray
+) -> np.ndarray | None:
+    """The line (point, direction) of the sharpest colour edge along the side ``a``-``b``
+    of an outline: looked for across the side, ``EDGE_SEARCH`` either way, at 40 points
+    of its middle; fitted robustly (an edge of text or shadow at some points is outvoted).
+    None when fewer than half of the points find an edge."""
+    h, w = lab.shape[:2]
+    r = max(3, round(EDGE_SEARCH * max(h, w)))
+    steps = np.arange(-r, r + 1, dtype=np.float32)
+    found = []
+    for t in np.linspace(0.1, 0.9, 40):
+        p = a + (b - a) * t
+        q = np.round(p[None, :] + inward[None, :] * steps[:, None]).astype(int)
+        if q.min() < 0 or q[:, 0].max() >= w or q[:, 1].max() >= h:
+            continue
+        prof = lab[q[:, 1], q[:, 0]].reshape(len(steps), -1)
+        jump = np.linalg.norm(prof[2:] - prof[:-2], axis=1)
+        k = int(np.argmax(jump))
+        if jump[k] >= MIN_EDGE_CONTRAST:
+            found.append(p + inward * steps[k + 1])
+    if len(found) < 20:
+        return None
+    vx, vy, x0, y0 = cv2.fitLine(
+        np.asarray(found, np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01
+    ).ravel()
+    return np.array([x0, y0, vx, vy], np.float32)
+
+
+def _refine(lab: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The outline ``quad`` (ordered) with its corners where the sheet's edges, fitted
+    exactly (:func:`_edge_line`), cross; ``quad`` itself if an edge is not found.
+
+    The outline of a blob is only as good as the blob: a speck of the table joined at a
+    corner moved that corner 7 pixels out of 700, and the flattened sheet was left sheared
+    so that each figure stood level with the next row's label (seven accepted wrong)."""
+    centre = quad.mean(axis=0)
+    lines = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        inward = np.array([a[1] - b[1], b[0] - a[0]], np.float32)
+        inward /= max(float(np.linalg.norm(inward)), 1e-6)
+        if float(inward @ (centre - (a + b) / 2)) < 0:
+            inward = -inward
+        line = _edge_line(lab, a, b, inward)
+        if line is None:
+            return quad
+        lines.append(line)
+    corners = []
+    for i in range(4):  # corner i: where side i-1 meets side i
+        (x1, y1, dx1, dy1), (x2, y2, dx2, dy2) = lines[i - 1], lines[i]
+        det = dx1 * (-dy2) - dy1 * (-dx2)
+        if abs(det) < 1e-3:
+            return quad
+        s = ((x2 - x1) * (-dy2) - (y2 - y1) * (-dx2)) / det
+        corners.append((x1 + s * dx1, y1 + s * dy1))
+    refined = np.array(corners, np.float32)
+    moved = float(np.linalg.norm(refined - quad, axis=1).max())
+    if not EDGE_KEEP < moved <= 2 * EDGE_SEARCH * max(lab.shape[:2]) or not _plausible(refined):
+        return quad
+    return refined
+
+
 def _sheet_masks(small: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Candidate masks of the sheet, and the image in CIELAB (float) for edge contrast.
 
@@ -238,7 +309,7 @@ def find_sheet(img: np.ndarray) -> np.ndarray | None:
     good = [c for c in cands if c[1] >= max(MIN_EDGE_CONTRAST, 0.6 * clearest)]
     if not good:
         return None
-    return max(good, key=lambda c: c[0])[2] / k
+    return _refine(lab, max(good, key=lambda c: c[0])[2]) / k
 
 
 def even_light(gray: np.ndarray) -> np.ndarray:

@@ -53,6 +53,19 @@ def test_tesseract_less_sure_of_other_digits_does_not_veto_two_sure_networks() -
     assert (st, cands[0]) == (Status.ACCEPTED, 95)
 
 
+def test_three_kinds_of_reader_reading_alike_accept_an_unsure_glyph_network() -> None:
+    # a fresh seed (4604), a hand never trained on: all four readers read 1285, the glyph
+    # network only 0.73 sure, and it went to review
+    three = decide(
+        glyphs("1285", 0.73), NONE_M, ("1285", 0.93), None, SequenceReading("1285", 0.95)
+    )
+    assert (three[0], three[1], three[3][0]) == (Status.ACCEPTED, Reason.READINGS_AGREE, 1285)
+    # each of the three must still be sure enough
+    for g, t, s in ((0.45, 0.93, 0.95), (0.73, 0.7, 0.95), (0.73, 0.93, 0.85)):
+        st = decide(glyphs("1285", g), NONE_M, ("1285", t), None, SequenceReading("1285", s))[0]
+        assert st is Status.REVIEW
+
+
 def test_a_very_sure_whole_figure_network_accepts_with_a_less_sure_glyph_network() -> None:
     accepted = decide(
         glyphs("1699", 0.83), NONE_M, (None, 0.0), None, SequenceReading("1699", 0.995)
@@ -210,4 +223,60 @@ def test_a_digit_the_words_show_misread_puts_it_in_doubt_across_the_page() -> No
                               "947", 110)  # fmt: skip
     fields["against_all"] = _field("against_all", 16, Status.REVIEW,
                                    Reason.DIGITS_WORDS_DISAGREE, "6", 16)  # fmt: skip
+    assert misread_digits(fields) == set()
+
+
+def _readers(key: str, value: int, status: Status, reason: Reason, **read: str) -> FieldReading:
+    readers = tuple(
+        (name, read.get(name, str(value)), conf)
+        for name, conf in (("glyphs_a", 0.9), ("glyphs_b", 0.9), ("sequence", 0.98),
+                           ("tesseract", 0.9))
+    )  # fmt: skip
+    return FieldReading(
+        key, value, status, 0.9, str(value), None, None, (value,), (0, 0, 1, 1), reason,
+        readers=readers,
+    )  # fmt: skip
+
+
+def test_words_a_reader_confirmed_show_a_network_misreading_too() -> None:
+    # a fresh seed (3705), a hand never trained on: the words "сто пятьдесят четыре" and
+    # Tesseract read 154 where the whole-figure network read 159; "482" was accepted as
+    # 982 on the networks alone (its own words not read)
+    fields = {
+        "ballots_cancelled": _field("ballots_cancelled", 154, Status.ACCEPTED,
+                                    Reason.DIGITS_AND_WORDS_AGREE, "159", 154),
+        "ballots_issued": _field("ballots_issued", 982, Status.ACCEPTED,
+                                 Reason.GLYPHS_AND_FIGURE_AGREE, "982"),
+    }  # fmt: skip
+    assert misread_digits(fields) == {"9"}
+    doubt_misread_digits(fields)
+    assert fields["ballots_issued"].reason is Reason.DIGIT_MISREAD_ON_PAGE
+    assert fields["ballots_cancelled"].status is Status.ACCEPTED
+
+
+def test_a_digit_two_other_readers_show_misread_twice_puts_it_in_doubt() -> None:
+    # found on a fresh seed (4705), a hand never trained on, no words: its "1" read "2"
+    # by the networks, "2918" accepted as 2928, while on other rows Tesseract and the
+    # other network read 105 and 1453 where the glyph network read 205 and 2453
+    review, agree = Status.REVIEW, Reason.GLYPHS_AND_FIGURE_AGREE
+    fields = {
+        "voters_on_list": _readers("voters_on_list", 2928, Status.ACCEPTED, agree),
+        "ak_zhol": _readers("ak_zhol", 105, review, Reason.READINGS_DISAGREE, glyphs_a="205"),
+        "amanat": _readers("amanat", 580, Status.ACCEPTED, agree),
+    }
+    # one figure showing it is not enough: Tesseract and a glyph reader misread alike
+    assert misread_digits(fields) == set()
+    fields["voters_voted"] = _readers(
+        "voters_voted", 1453, review, Reason.READINGS_DISAGREE, glyphs_a="2453"
+    )
+    assert misread_digits(fields) == {"2"}
+    doubt_misread_digits(fields)
+    assert fields["voters_on_list"].status is Status.REVIEW
+    assert fields["voters_on_list"].reason is Reason.DIGIT_MISREAD_ON_PAGE
+    assert fields["voters_on_list"].value == 2928
+    assert fields["amanat"].status is Status.ACCEPTED
+    # readers unsure, or two digits apart, show nothing
+    fields["voters_voted"] = _readers(
+        "voters_voted", 1453, review, Reason.READINGS_DISAGREE, glyphs_a="2423"
+    )
     assert misread_digits(fields) == set()

@@ -137,3 +137,21 @@ def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> N
     )
     assert reading["ballots_invalid"].status is Status.REVIEW
     assert reading["ballots_invalid"].reason is Reason.DIGIT_MISREAD_ON_PAGE
+
+
+def test_figure_with_a_digit_other_readers_show_misread_goes_to_review() -> None:
+    """A fresh seed (4705), a hand never trained on, photo, no words: its "1" was read "2"
+    by the networks, and "2918" was accepted as 2928. On two other rows Tesseract and the
+    whole-figure network read 105 and 1453 where the glyph network read 205 and 2453."""
+    s = make_sample(37, 4705, tier="photo", script="handwritten", layout="leaders")
+    reading = {
+        f.key: f for f in read_protocol(s.image, load_form("kz-mazhilis-party-list-2023")).fields
+    }
+    truth = s.truth["figures"]
+    assert all(
+        f.value == truth[k]  # type: ignore[index]
+        for k, f in reading.items()
+        if f.status is Status.ACCEPTED
+    )
+    assert reading["voters_on_list"].status is Status.REVIEW
+    assert reading["voters_on_list"].reason is Reason.DIGIT_MISREAD_ON_PAGE

@@ -149,21 +149,25 @@ def _plausible(quad: np.ndarray) -> bool:
     return True
 
 
+def _inward(quad: np.ndarray, i: int) -> np.ndarray:
+    """The unit normal of side ``i`` (corner i to corner i + 1) of ``quad``, pointing in."""
+    a, b = quad[i], quad[(i + 1) % 4]
+    n = np.array([a[1] - b[1], b[0] - a[0]], np.float32)
+    n /= max(float(np.linalg.norm(n)), 1e-6)
+    return n if float(n @ (quad.mean(axis=0) - (a + b) / 2)) >= 0 else -n
+
+
 def _edge_contrast(lab: np.ndarray, quad: np.ndarray) -> float:
     """How clearly ``quad`` follows an edge of the image: for each side, the median colour
     distance between points just inside and just outside it; the weakest side counts.
     Sides along the image border (nothing outside) are not counted."""
     h, w = lab.shape[:2]
-    centre = quad.mean(axis=0)
     d = 0.012 * max(h, w) + 2
     t = np.linspace(0.1, 0.9, 30)[:, None]
     scores = []
     for i in range(4):
         a, b = quad[i], quad[(i + 1) % 4]
-        n = np.array([a[1] - b[1], b[0] - a[0]], np.float32)
-        n /= max(float(np.linalg.norm(n)), 1e-6)
-        if float(n @ (centre - (a + b) / 2)) < 0:
-            n = -n
+        n = _inward(quad, i)
         p = a + (b - a) * t
         pin = np.round(p + n * d).astype(int)
         pout = np.round(p - n * d).astype(int)
@@ -214,15 +218,9 @@ def _refine(lab: np.ndarray, quad: np.ndarray) -> np.ndarray:
     The outline of a blob is only as good as the blob: a speck of the table joined at a
     corner moved that corner 7 pixels out of 700, and the flattened sheet was left sheared
     so that each figure stood level with the next row's label (seven accepted wrong)."""
-    centre = quad.mean(axis=0)
     lines = []
     for i in range(4):
-        a, b = quad[i], quad[(i + 1) % 4]
-        inward = np.array([a[1] - b[1], b[0] - a[0]], np.float32)
-        inward /= max(float(np.linalg.norm(inward)), 1e-6)
-        if float(inward @ (centre - (a + b) / 2)) < 0:
-            inward = -inward
-        line = _edge_line(lab, a, b, inward)
+        line = _edge_line(lab, quad[i], quad[(i + 1) % 4], _inward(quad, i))
         if line is None:
             return quad
         lines.append(line)

@@ -128,11 +128,19 @@ def test_without_the_glyph_network_only_very_sure_pairs_are_accepted() -> None:
         SequenceReading("285", 0.9939),
     )  # fmt: skip
     assert st is Status.REVIEW
-    st, _, _, cands = decide(
+    # nor with the MLP, however sure both: on six seed sets 4 of the 37 figures so accepted
+    # were wrong, all in unseen hands (fresh seed 6806, a clean scan: "81" read "82" by
+    # both at 0.98, the glyph network agreeing at 0.75)
+    st, _, _, _ = decide(
         glyphs("285", 0.6466), glyphs("285", 0.98), ("15", 0.0), None,
         SequenceReading("285", 0.9939),
     )  # fmt: skip
-    assert (st, cands[0]) == (Status.ACCEPTED, 285)
+    assert st is Status.REVIEW
+    st, _, _, _ = decide(
+        glyphs("82", 0.7521), glyphs("82", 0.9822), ("2", 0.5899), None,
+        SequenceReading("82", 0.9751),
+    )  # fmt: skip
+    assert st is Status.REVIEW
 
 
 def test_glyph_network_sure_of_other_digits_blocks_the_network_and_tesseract() -> None:

@@ -3,6 +3,8 @@ figure, which value is accepted, and what sends it to review."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ocr.decide import decide, doubt_misread_digits, misread_digits, words_cut_short
 from ocr.digits import DigitGuess
 from ocr.figures import ModelReading
@@ -257,6 +259,14 @@ def test_words_a_reader_confirmed_show_a_network_misreading_too() -> None:
                                  Reason.GLYPHS_AND_FIGURE_AGREE, "982"),
     }  # fmt: skip
     assert misread_digits(fields) == {"9"}
+    # a network that misread unsure (under 0.8) says nothing of its sure readings
+    fields["ballots_cancelled"] = replace(
+        fields["ballots_cancelled"], readers=(("glyphs_a", "154", 0.9), ("sequence", "159", 0.6))
+    )
+    assert misread_digits(fields) == set()
+    fields["ballots_cancelled"] = replace(
+        fields["ballots_cancelled"], readers=(("glyphs_a", "154", 0.9), ("sequence", "159", 0.83))
+    )
     doubt_misread_digits(fields)
     assert fields["ballots_issued"].reason is Reason.DIGIT_MISREAD_ON_PAGE
     assert fields["ballots_cancelled"].status is Status.ACCEPTED
@@ -283,6 +293,15 @@ def test_a_digit_two_other_readers_show_misread_twice_puts_it_in_doubt() -> None
     assert fields["voters_on_list"].reason is Reason.DIGIT_MISREAD_ON_PAGE
     assert fields["voters_on_list"].value == 2928
     assert fields["amanat"].status is Status.ACCEPTED
+    # the MLP and Tesseract agreeing against both networks show nothing (they misread
+    # alike often: 626 and 66 for 625 and 65, a hand the networks read right)
+    plain = {k: f for k, f in fields.items() if k not in ("ak_zhol", "voters_voted")}
+    plain["auyl"] = _readers("auyl", 65, review, Reason.READINGS_DISAGREE, glyphs_b="66",
+                             tesseract="66")  # fmt: skip
+    plain["voters_on_list"] = _readers("voters_on_list", 625, review,
+                                       Reason.READINGS_DISAGREE, glyphs_b="626",
+                                       tesseract="626")  # fmt: skip
+    assert misread_digits(plain) == set()
     # readers unsure, or two digits apart, show nothing
     fields["voters_voted"] = _readers(
         "voters_voted", 1453, review, Reason.READINGS_DISAGREE, glyphs_a="2423"

@@ -245,7 +245,9 @@ def _sheet_masks(small: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     Paper is bright and either colourless or of its own tint; a shadow darkens it but
     does not change its colour. So: brightness minus saturation ("paperness"); low and
     high saturation (white paper on a coloured table, cream paper on a grey one);
-    brightness; and distance from the colour of the image border (the table)."""
+    brightness; distance from the colour of the image border (the table), and from its
+    colour alone, lightness left out (a shadow across the sheet cut every other mask of
+    six hard photos in two, and their pages were lost whole)."""
     masks = []
     if small.ndim == 3:
         hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
@@ -267,12 +269,19 @@ def _sheet_masks(small: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         [lab[:b].reshape(-1, ch), lab[-b:].reshape(-1, ch)]
         + [lab[:, :b].reshape(-1, ch), lab[:, -b:].reshape(-1, ch)]
     )
+    off_table = lab - np.median(border, axis=0)
     weights = np.ones(ch, np.float32)
     weights[0] = 0.5  # lightness varies with light and shadow more than colour does
-    dist = np.sqrt((((lab - np.median(border, axis=0)) * weights) ** 2).sum(axis=2))
-    dist8 = np.clip(dist * 255.0 / max(float(dist.max()), 1.0), 0, 255).astype(np.uint8)
-    masks.append(cv2.threshold(dist8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1])
+    masks.append(_otsu(np.sqrt(((off_table * weights) ** 2).sum(axis=2))))
+    if ch == 3:  # colour alone: a shadow darkens paper and table but leaves their colours
+        masks.append(_otsu(np.sqrt((off_table[..., 1:] ** 2).sum(axis=2))))
     return masks, lab
+
+
+def _otsu(dist: np.ndarray) -> np.ndarray:
+    """``dist`` (float, >= 0) scaled to 0..255 and split in two by Otsu's threshold."""
+    dist8 = np.clip(dist * 255.0 / max(float(dist.max()), 1.0), 0, 255).astype(np.uint8)
+    return cv2.threshold(dist8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
 
 
 def find_sheet(img: np.ndarray) -> np.ndarray | None:

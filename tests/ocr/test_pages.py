@@ -142,6 +142,28 @@ def test_white_sheet_on_coloured_table(sheet) -> None:
     assert _corner_error(find_sheet(img), CORNERS) < 12
 
 
+def test_sheet_cut_in_two_by_a_shadow_band_is_found_by_its_colour(sheet) -> None:
+    """A shadow band right across a cream sheet on a greenish table cut every mask of
+    paper in two, and the sheet was not found. Its colour, lightness left out, is the
+    same in and out of the shadow."""
+    band = np.array([[0, 300], [1500, 900], [1500, 1400], [0, 800]], np.float32)
+    img = _photo(sheet, CORNERS, table=(105, 112, 100), paper=(0.86, 0.9, 0.97), shadow=band)
+    assert _corner_error(find_sheet(img), CORNERS) < 12
+
+
+@pytest.mark.slow
+def test_hard_photo_cut_by_a_shadow_is_read_whole() -> None:
+    """A fresh seed (7503), hard photo: a triangular shadow across the sheet; the sheet
+    was not found and the page was lost whole ("not a protocol")."""
+    s = make_sample(55, 7503, tier="hard", script="handwritten", layout="bilingual")
+    reading = read_protocol(s.image, load_form(FORM_ID))
+    assert reading.problem is None
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert len(accepted) >= 12
+    for f in accepted:
+        assert f.value == s.truth["figures"][f.key]  # type: ignore[index]
+
+
 @pytest.mark.parametrize("radius", [10, 30])
 def test_something_light_at_a_corner_does_not_move_the_corner(sheet, radius) -> None:
     """A light blob on the table glued to a corner of the sheet took the corner with it

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     FIGURE_SHARED = "figure_claimed_by_two_labels"
     FIGURE_NOT_ISOLATED = "figure_may_be_cut_short"
     DIGIT_MISREAD_ON_PAGE = "a_digit_of_it_misread_on_this_page"
+    HAND_MISREAD_ON_PAGE = "other_digits_of_this_hand_misread_on_this_page"
     LABEL_NOT_FOUND = "label_not_found"
     LABEL_PLACED_BY_ORDER = "label_placed_by_order_only"
     LABEL_CROWDED = "label_too_close_to_the_one_before"

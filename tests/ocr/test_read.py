@@ -160,3 +160,22 @@ def test_figure_with_a_digit_other_readers_show_misread_goes_to_review() -> None
     )
     assert reading["voters_on_list"].status is Status.REVIEW
     assert "2" in misread_digits(reading)
+
+
+def test_figures_of_a_hand_the_networks_misread_go_to_review() -> None:
+    """A fresh seed (5705), a hand never trained on, hard photo: the words of three rows
+    show the networks reading its "1" as "2" and a "3" as "5"; its "84" was accepted as
+    89 on the networks alone, a misreading no other row showed. Every figure accepted on
+    the digits alone on such a page goes to review."""
+    s = make_sample(56, 5705, tier="hard", script="handwritten", layout="table")
+    reading = {
+        f.key: f for f in read_protocol(s.image, load_form("kz-mazhilis-party-list-2023")).fields
+    }
+    truth = s.truth["figures"]
+    assert all(
+        f.value == truth[k]  # type: ignore[index]
+        for k, f in reading.items()
+        if f.status is Status.ACCEPTED
+    )
+    assert reading["ballots_cancelled"].reason is Reason.HAND_MISREAD_ON_PAGE
+    assert any(f.reason is Reason.DIGITS_AND_WORDS_AGREE for f in reading.values())

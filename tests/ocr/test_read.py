@@ -9,7 +9,8 @@ import numpy as np
 
 from ocr import Reason, Status, format_table, load_form, read_protocol
 from ocr.decide import misread_digits
-from ocr.synth import make_sample
+from ocr.result import FieldReading
+from ocr.synth import Sample, make_sample
 
 ISSUE_FIELD_KEYS = {
     "value",
@@ -121,6 +122,20 @@ def test_protocol_of_another_form_is_unreadable_with_reason(mazhilis) -> None:
     assert sum(f.status is Status.ACCEPTED for f in right.fields) >= 8
 
 
+def _read_all_accepted_right(sample: Sample) -> dict[str, FieldReading]:
+    """The figures read from ``sample``, by key, after checking that every figure accepted
+    is the true one."""
+    fields = read_protocol(sample.image, load_form("kz-mazhilis-party-list-2023")).fields
+    reading = {f.key: f for f in fields}
+    truth = sample.truth["figures"]
+    assert all(
+        f.value == truth[k]  # type: ignore[index]
+        for k, f in reading.items()
+        if f.status is Status.ACCEPTED
+    )
+    return reading
+
+
 def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> None:
     """A fresh seed (2402), a hand never trained on, hard photo: its "1" was read "2" by
     every reader, and "18" was accepted as 28. The words of two other rows show that
@@ -128,15 +143,8 @@ def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> N
     to review. (Since the whole-figure network and the MLP no longer accept a figure on
     their own, "28" is not accepted in the first place; the page still shows the
     misreading.)"""
-    s = make_sample(59, 2402, tier="hard", script="handwritten", layout="table")
-    reading = {
-        f.key: f for f in read_protocol(s.image, load_form("kz-mazhilis-party-list-2023")).fields
-    }
-    truth = s.truth["figures"]
-    assert all(
-        f.value == truth[k]  # type: ignore[index]
-        for k, f in reading.items()
-        if f.status is Status.ACCEPTED
+    reading = _read_all_accepted_right(
+        make_sample(59, 2402, tier="hard", script="handwritten", layout="table")
     )
     assert reading["ballots_invalid"].status is Status.REVIEW
     assert "2" in misread_digits(reading)
@@ -148,15 +156,8 @@ def test_figure_with_a_digit_other_readers_show_misread_goes_to_review() -> None
     whole-figure network read 105 and 1453 where the glyph network read 205 and 2453.
     (Since the whole-figure network and the MLP no longer accept a figure on their own,
     "2928" is not accepted in the first place; the page still shows the misreading.)"""
-    s = make_sample(37, 4705, tier="photo", script="handwritten", layout="leaders")
-    reading = {
-        f.key: f for f in read_protocol(s.image, load_form("kz-mazhilis-party-list-2023")).fields
-    }
-    truth = s.truth["figures"]
-    assert all(
-        f.value == truth[k]  # type: ignore[index]
-        for k, f in reading.items()
-        if f.status is Status.ACCEPTED
+    reading = _read_all_accepted_right(
+        make_sample(37, 4705, tier="photo", script="handwritten", layout="leaders")
     )
     assert reading["voters_on_list"].status is Status.REVIEW
     assert "2" in misread_digits(reading)
@@ -167,15 +168,8 @@ def test_figures_of_a_hand_the_networks_misread_go_to_review() -> None:
     show the networks reading its "1" as "2" and a "3" as "5"; its "84" was accepted as
     89 on the networks alone, a misreading no other row showed. Every figure accepted on
     the digits alone on such a page goes to review."""
-    s = make_sample(56, 5705, tier="hard", script="handwritten", layout="table")
-    reading = {
-        f.key: f for f in read_protocol(s.image, load_form("kz-mazhilis-party-list-2023")).fields
-    }
-    truth = s.truth["figures"]
-    assert all(
-        f.value == truth[k]  # type: ignore[index]
-        for k, f in reading.items()
-        if f.status is Status.ACCEPTED
+    reading = _read_all_accepted_right(
+        make_sample(56, 5705, tier="hard", script="handwritten", layout="table")
     )
     assert reading["ballots_cancelled"].reason is Reason.HAND_MISREAD_ON_PAGE
     assert any(f.reason is Reason.DIGITS_AND_WORDS_AGREE for f in reading.values())

@@ -225,8 +225,8 @@ def decide(
 
 
 #: Readers whose misreadings of a hand, shown up by the words or by other readers, put
-#: in doubt the same digit in that hand's other figures (the glyph network and the
-#: whole-figure network: they make the agreements accepted without words).
+#: in doubt that hand's other figures (the glyph network and the whole-figure network:
+#: they make the agreements accepted without words).
 _NETWORKS = ("glyphs_a", "sequence")
 #: A network's reading shows a misreading only when the network was at least this sure
 #: of it; and a reading other readers make counts when the other network and another
@@ -267,10 +267,10 @@ def misread_digits(fields: dict[str, FieldReading]) -> set[str]:
     fresh seed, no words: "2918" accepted as 2928, while on two other rows the glyph
     network read 205 and 2453 for 105 and 1453.)
 
-    Measured on 7 seed sets (about 10,000 handwritten figures of photos), the page's
-    misread digits send 36 right figures of hard photos to review and catch the three
-    wrong ones; any two readers agreeing (the MLP and Tesseract misread alike often), and
-    misreadings however unsure, sent 45."""
+    Measured on 7 seed sets (about 10,000 handwritten figures of photos), doubting the
+    figures that hold such a digit sent 36 right figures of hard photos to review and
+    caught the three wrong ones; with any two readers agreeing (the MLP and Tesseract
+    misread alike often) and misreadings however unsure as witnesses, 45."""
     out: set[str] = set()
     witnessed: dict[str, int] = {}
     for f in fields.values():

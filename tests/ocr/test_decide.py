@@ -193,6 +193,20 @@ def test_nothing_read_is_unreadable() -> None:
     assert (st, reason, cands) == (Status.UNREADABLE, Reason.FIGURE_NOT_FOUND, [])
 
 
+def _reading(
+    key: str,
+    value: int,
+    status: Status,
+    reason: Reason,
+    readers: tuple[tuple[str, str | None, float], ...],
+    words_value: int | None = None,
+) -> FieldReading:
+    return FieldReading(
+        key, value, status, 0.9, str(value), None, words_value, (value,), (0, 0, 1, 1), reason,
+        readers=readers,
+    )  # fmt: skip
+
+
 def _field(
     key: str,
     value: int,
@@ -201,11 +215,9 @@ def _field(
     networks: str | None,
     words_value: int | None = None,
 ) -> FieldReading:
+    """A figure the two networks read as ``networks``."""
     readers = (("glyphs_a", networks, 0.9), ("sequence", networks, 0.98))
-    return FieldReading(
-        key, value, status, 0.9, str(value), None, words_value, (value,), (0, 0, 1, 1), reason,
-        readers=readers,
-    )  # fmt: skip
+    return _reading(key, value, status, reason, readers, words_value)
 
 
 def test_a_digit_the_words_show_misread_puts_it_in_doubt_across_the_page() -> None:
@@ -240,15 +252,13 @@ def test_a_digit_the_words_show_misread_puts_it_in_doubt_across_the_page() -> No
 
 
 def _readers(key: str, value: int, status: Status, reason: Reason, **read: str) -> FieldReading:
+    """A figure all four digit readers read as ``value``, but those named in ``read``."""
     readers = tuple(
         (name, read.get(name, str(value)), conf)
         for name, conf in (("glyphs_a", 0.9), ("glyphs_b", 0.9), ("sequence", 0.98),
                            ("tesseract", 0.9))
     )  # fmt: skip
-    return FieldReading(
-        key, value, status, 0.9, str(value), None, None, (value,), (0, 0, 1, 1), reason,
-        readers=readers,
-    )  # fmt: skip
+    return _reading(key, value, status, reason, readers)
 
 
 def test_words_a_reader_confirmed_show_a_network_misreading_too() -> None:

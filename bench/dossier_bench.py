@@ -27,17 +27,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evidence.pdfsign import (
-    CallableTimeStamper,
-    create_org_identity,
-    load_org_identity,
-)
-from evidence.pdfverify import (
-    verify_dossier,
-)
-from pipeline.deadlines import load_jurisdiction
-from pipeline.dossier.build import build_dossier
-from pipeline.dossier.sample import sample_dossier, sample_tsa
+from app.deadlines import load_jurisdiction
+from app.dossier.build import build_dossier
+from evidence.pdf.sign import CallableTimeStamper, create_org_identity, load_org_identity
+from evidence.pdf.verify import verify_dossier
+from testing.dossier_sample import sample_dossier, sample_tsa
 
 
 class PeakRss:

@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evidence import audit, merkle  # noqa: E402
-from evidence.objects import sha256_stream  # noqa: E402
-from evidence.store import Store  # noqa: E402
+from evidence import audit  # noqa: E402
+from evidence.core import merkle  # noqa: E402
+from evidence.storage.objects import sha256_stream  # noqa: E402
+from evidence.storage.store import Store  # noqa: E402
 from pipeline.run import run_batch  # noqa: E402
 from pipeline.stages import Submission  # noqa: E402
 
@@ -243,7 +244,7 @@ def bench_timestamps(work: Path, n: int = 1000, rounds: int = 5) -> dict:
 
 
 def _run_with(store: Store, folder: Path, stages: tuple, stamp_checkpoints: bool) -> None:
-    import evidence.store as st
+    import evidence.storage.store as st
 
     original = st.Writer.__init__
 
@@ -266,7 +267,7 @@ def _run_with(store: Store, folder: Path, stages: tuple, stamp_checkpoints: bool
 
 def bench_token_audit(work: Path, n: int = 2000) -> dict:
     """Audit of a store of ``n`` stamped items, with and without verifying the tokens."""
-    from evidence import stamping
+    from evidence.timestamping import stamping
 
     store = Store.init(work / "tokstore", org="bench")
     with store.writer() as w:

@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evidence import timestamps
-from evidence.tsa import LocalTSA, create_local_tsa
+from evidence.timestamping import timestamps
+from evidence.timestamping.tsa import LocalTSA, create_local_tsa
 
 
 def _timed(fn: Callable[[], object]) -> float:

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
 STORE = OUT / "store"
-DALEL = [sys.executable, str(ROOT / "cli.py")]
+DALEL = [sys.executable, "-m", "cli"]
 OBSERVER = "870412300416"  # a made-up but valid IIN: it is pseudonymised, never stored
 
 

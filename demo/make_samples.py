@@ -24,14 +24,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evidence.testing.samples import (
-    EDITOR_SOFTWARE,
-    PhotoExif,
-    write_jpeg,
-    write_mp4,
-    write_truncated_jpeg,
-)
 from ocr.synth.generate import make_sample
+from testing.samples import EDITOR_SOFTWARE, PhotoExif, write_jpeg, write_mp4, write_truncated_jpeg
 
 MANIFEST_COLUMNS = ("file", "observer", "precinct", "kind", "channel", "note")
 #: precinct -> (sample index, script, tier) of each protocol photo

@@ -15,9 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from evidence import checkpoint as cp
-from evidence import custody, merkle, receipts
-from evidence.keys import PublicKey
+from evidence.core import checkpoint as cp
+from evidence.core import custody, merkle, receipts
+from evidence.core.keys import PublicKey
 
 
 class Reason(StrEnum):
@@ -304,7 +304,7 @@ def _check_tokens(source: AuditSource, stamped: list[tuple[int, str, dict[str, A
                   ingested: set[str], heads: list[cp.SignedCheckpoint],
                   n: int) -> list[Finding]:
     """Every recorded token verifies; every item and checkpoint has one."""
-    from evidence import stamping
+    from evidence.timestamping import stamping
 
     out: list[Finding] = []
     public = source.public_dir
@@ -368,7 +368,7 @@ class StoreSource:
     """Audit a live store (read-only; takes no lock)."""
 
     def __init__(self, store, *, rehash: bool = True) -> None:
-        from evidence.store import torn_tail
+        from evidence.storage.store import torn_tail
 
         self.store = store
         self.origin = store.config.origin
@@ -418,7 +418,7 @@ class BundleSource:
     """Audit an exported bundle: log, checkpoints, receipts, public key, object hashes."""
 
     def __init__(self, root: Path) -> None:
-        from evidence.store import read_log_lines, torn_tail
+        from evidence.storage.store import read_log_lines, torn_tail
 
         self.root = root
         manifest = json.loads((root / "bundle.json").read_text())
@@ -462,7 +462,7 @@ class BundleSource:
             yield p.name, p.read_bytes()
 
     def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
-        from evidence.objects import sha256_stream
+        from evidence.storage.objects import sha256_stream
 
         if sha256 not in self.listed:
             return Reason.OBJECT_MISSING, "the log names this object; the bundle does not list it"

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ocr
-from evidence import custody, privacy
-from evidence.errors import UsageError
-from evidence.index import Index
-from evidence.store import Store
+from base.errors import UsageError
+from evidence.content import privacy
+from evidence.core import custody
+from evidence.storage.index import Index
+from evidence.storage.store import Store
 from pipeline.stages import Context, Item, StageResult, Status
 
 DEFAULT_FORM = "kz-mazhilis-party-list-2023"

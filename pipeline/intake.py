@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evidence import custody, privacy
-from evidence.errors import InvalidObserverId, UsageError
-from evidence.media import detect_media_type
-from evidence.metadata import extract_metadata
-from evidence.objects import CHUNK, fsync_dir, sha256_stream
+from base.errors import InvalidObserverId, UsageError
+from base.fsio import fsync_dir
+from evidence.content import privacy
+from evidence.content.media import detect_media_type
+from evidence.content.metadata import extract_metadata
+from evidence.core import custody
+from evidence.storage.objects import CHUNK, sha256_stream
 from pipeline.stages import Context, Item, StageResult, Status, Submission
 
 KINDS = ("protocol", "violation", "act", "video", "other")

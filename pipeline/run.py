@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evidence.store import Store
+from evidence.storage.store import Store
 from pipeline import order
 from pipeline.intake import collect
 from pipeline.stages import Context, Stage, StageResult, Status, Submission

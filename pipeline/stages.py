@@ -8,8 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from evidence.index import Index
-from evidence.store import Store, Writer
+from evidence.storage.index import Index
+from evidence.storage.store import Store, Writer
 
 
 class Status(StrEnum):

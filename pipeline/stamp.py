@@ -7,7 +7,7 @@ An item that already has a token is not stamped again.
 
 from __future__ import annotations
 
-from evidence import stamping
+from evidence.timestamping import stamping
 from pipeline.stages import Context, Item, StageResult, Status
 
 

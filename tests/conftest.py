@@ -43,7 +43,7 @@ def dalel(capsys):
 
 def dalel_subprocess(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
     """Run the CLI as a separate process (for kills and concurrency)."""
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
 
 
@@ -56,7 +56,7 @@ def make_photo(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
 
 @pytest.fixture
 def store_dir(tmp_path) -> Path:
-    from evidence.store import Store
+    from evidence.storage.store import Store
 
     d = tmp_path / "store"
     Store.init(d, org="Test Coalition")

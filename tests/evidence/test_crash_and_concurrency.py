@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from evidence import audit, receipts
-from evidence.store import Store
+from evidence import audit
+from evidence.core import receipts
+from evidence.storage.store import Store
 from tests.conftest import ROOT, dalel_subprocess
 
 
@@ -43,7 +44,7 @@ def _start_ingest(store_dir: Path, folder: Path, observer: str,
     import os
 
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "--store", str(store_dir), "ingest", str(folder),
+        [sys.executable, "-m", "cli", "--store", str(store_dir), "ingest", str(folder),
          "--observer", observer, "--precinct", "4", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         env={**os.environ, "DALEL_COMMIT_EVERY": str(commit_every)})

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence import media
-from evidence.media import (
+from evidence.content import media
+from evidence.content.media import (
     DetectedBy,
     MediaFamily,
     StructureProblem,
@@ -22,7 +22,7 @@ from evidence.media import (
     heif_exif,
     sniff,
 )
-from evidence.testing.samples import KAZAKH_LETTERS, Sample, write_sample_set, write_sparse
+from testing.samples import KAZAKH_LETTERS, Sample, write_sample_set, write_sparse
 
 
 @pytest.fixture(scope="module")

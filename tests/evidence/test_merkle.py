@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence import merkle
+from evidence.core import merkle
 
 
 # --- RFC 9162 §2.1, transcribed literally (recursive, slow, obviously right) -------------

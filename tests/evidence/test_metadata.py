@@ -17,9 +17,9 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evidence.flag_text import flag_message
-from evidence.media import detect_media_type
-from evidence.metadata import (
+from evidence.content.flag_text import flag_message
+from evidence.content.media import detect_media_type
+from evidence.content.metadata import (
     EXIF_READ_BUDGET,
     Extractor,
     FlagReason,
@@ -34,7 +34,7 @@ from evidence.metadata import (
     parse_iso6709,
     run_ffprobe,
 )
-from evidence.testing.samples import (
+from testing.samples import (
     ALMATY_PRECINCT,
     EDITOR_SOFTWARE,
     FAR_AWAY,

@@ -27,7 +27,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-from evidence.pdfsign import (
+from evidence.pdf.sign import (
     EXHIBIT_DEST_PREFIX,
     MANIFEST_NAME,
     CallableTimeStamper,
@@ -44,7 +44,7 @@ from evidence.pdfsign import (
     sign_pdf,
     tsa_callable_from_timestamper,
 )
-from evidence.pdfverify import (
+from evidence.pdf.verify import (
     DossierVerificationFailed,
     Reason,
     Status,
@@ -448,7 +448,7 @@ def test_unsigned_and_non_pdf_inputs_are_reported_not_raised(trust: list[bytes],
 
 def test_the_stores_local_tsa_plugs_in_as_the_callable(org: tuple[Path, Path], trust: list[bytes],
                                                        tmp_path: Path) -> None:
-    from evidence import tsa as local_tsa
+    from evidence.timestamping import tsa as local_tsa
 
     local_tsa.create_local_tsa(tmp_path / "keys", tmp_path / "public", tmp_path / "state",
                                "«Адал сайлау»")

@@ -13,7 +13,7 @@ import exifread
 import pytest
 from PIL import Image
 
-from evidence.testing.samples import (
+from testing.samples import (
     EDITOR_SOFTWARE,
     KAZAKH_LETTERS,
     PhotoExif,

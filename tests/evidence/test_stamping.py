@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from evidence import audit, custody, stamping
-from evidence.index import Index
-from evidence.store import Store
-from evidence.testing.tsa_server import LoopbackTSA, Mode, down_url
-from evidence.tokens import build_request, response_from_token, token_from_response
+from evidence import audit
+from evidence.core import custody
+from evidence.core.tokens import build_request, response_from_token, token_from_response
+from evidence.storage.index import Index
+from evidence.storage.store import Store
+from evidence.timestamping import stamping
+from testing.tsa_server import LoopbackTSA, Mode, down_url
 from tests.conftest import make_photo
 
 
@@ -225,7 +227,7 @@ def test_audit_names_tokens_swapped_between_two_items(filled_store):
 
 
 def test_audit_names_a_token_from_a_tsa_nobody_trusts(filled_store, tmp_path):
-    from evidence.tsa import LocalTSA
+    from evidence.timestamping.tsa import LocalTSA
 
     other = tmp_path / "other"
     Store.init(other, org="Rogue")

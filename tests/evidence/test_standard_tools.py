@@ -7,7 +7,7 @@ import hashlib
 import json
 import subprocess
 
-from evidence.store import Store
+from evidence.storage.store import Store
 
 
 def test_openssl_verifies_every_log_signature_and_sha256sum_every_object(filled_store, tmp_path):

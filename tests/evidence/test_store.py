@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import StoreExists
 from evidence import audit
-from evidence.errors import StoreExists
-from evidence.index import Index
-from evidence.store import Store
+from evidence.storage.index import Index
+from evidence.storage.store import Store
 from tests.conftest import OTHER_IIN, VALID_IIN, make_photo
 
 
@@ -150,7 +150,7 @@ def test_export_audit_bundle_verifies_without_store_or_keys(filled_store, tmp_pa
 
 
 def test_photo_far_from_its_precinct_is_flagged(store_dir, tmp_path, dalel):
-    from evidence.testing.samples import PhotoExif, write_jpeg
+    from testing.samples import PhotoExif, write_jpeg
 
     photo = write_jpeg(tmp_path / "p.jpg", 3, PhotoExif(gps=(43.2389, 76.8897)))
     assert dalel("--store", store_dir, "precinct", "set", "12", "--lat", "43.2390",

@@ -6,9 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from evidence import audit, custody, receipts
-from evidence.keys import SigningKey
-from evidence.store import Store
+from evidence import audit
+from evidence.core import custody, receipts
+from evidence.core.keys import SigningKey
+from evidence.storage.store import Store
 
 
 def run_audit(store_dir: Path) -> audit.AuditReport:
@@ -118,7 +119,7 @@ def test_an_entry_resigned_claiming_the_log_key_id(filled_store):
 
 def test_a_checkpoint_whose_root_does_not_match(filled_store):
     store = Store.open(filled_store)
-    from evidence import checkpoint as cp
+    from evidence.core import checkpoint as cp
 
     path = store.checkpoint_paths()[0]
     head = cp.parse(path.read_text()).checkpoint
@@ -216,7 +217,7 @@ def test_receipt_consistency_with_a_later_store(filled_store, dalel):
 
 
 def test_receipt_from_another_log_key(filled_store, tmp_path, dalel):
-    from evidence.store import Store as S
+    from evidence.storage.store import Store as S
 
     other = tmp_path / "other"
     S.init(other, org="Other")

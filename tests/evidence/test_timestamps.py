@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from evidence import timestamps as ts
-from evidence.timestamps import CheckStatus, Reason
-from evidence.tsa import (
+from evidence.timestamping import timestamps as ts
+from evidence.timestamping.timestamps import CheckStatus, Reason
+from evidence.timestamping.tsa import (
     LocalTSA,
     MemorySerialAllocator,
     issue_tsa_certificate,

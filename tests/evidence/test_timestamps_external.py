@@ -11,10 +11,10 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from evidence import timestamps as ts
-from evidence.testing.tsa_server import LoopbackTSA, Mode, down_url
-from evidence.timestamps import Reason
-from evidence.tsa import LocalTSA, create_local_tsa
+from evidence.timestamping import timestamps as ts
+from evidence.timestamping.timestamps import Reason
+from evidence.timestamping.tsa import LocalTSA, create_local_tsa
+from testing.tsa_server import LoopbackTSA, Mode, down_url
 
 #: Timeout for TSAs expected to answer (generous: the test machine may be busy).
 TIMEOUT = 20.0

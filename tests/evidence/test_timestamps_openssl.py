@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from evidence import timestamps as ts
-from evidence.testing.tsa_server import LoopbackTSA
-from evidence.timestamps import CheckStatus, Reason
+from evidence.timestamping import timestamps as ts
+from evidence.timestamping.timestamps import CheckStatus, Reason
+from testing.tsa_server import LoopbackTSA
 
 CONFIG = """
 [ca_ext]

@@ -18,9 +18,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence import timestamps
-from evidence.errors import StoreCorrupt
-from evidence.tsa import (
+from base.errors import StoreCorrupt
+from evidence.timestamping import timestamps
+from evidence.timestamping.tsa import (
     DEFAULT_POLICY_OID,
     FileSerialAllocator,
     LocalTSA,
@@ -147,8 +147,8 @@ _WORKER = """
 import hashlib, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from evidence.tsa import LocalTSA
-from evidence.timestamps import read_token
+from evidence.timestamping.tsa import LocalTSA
+from evidence.timestamping.timestamps import read_token
 b = Path({base!r})
 tsa = LocalTSA.load(b / "keys", b / "public", b / "state", reserve_block=3)
 for i in range(40):
@@ -177,7 +177,7 @@ _RESERVER = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from evidence.tsa import FileSerialAllocator
+from evidence.timestamping.tsa import FileSerialAllocator
 allocator = FileSerialAllocator(Path({counter!r}))
 print(" ".join(str(allocator.reserve(1)[0]) for _ in range(150)))
 """
@@ -199,10 +199,11 @@ def test_a_crash_after_reserving_never_reissues_those_serials(tmp_path):
     base, _ = make_tsa(tmp_path)
     crash = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "import os, hashlib\nfrom pathlib import Path\nfrom evidence.tsa import LocalTSA\n"
+        "import os, hashlib\nfrom pathlib import Path\n"
+        "from evidence.timestamping.tsa import LocalTSA\n"
         f"b = Path({str(base)!r})\n"
         "tsa = LocalTSA.load(b / 'keys', b / 'public', b / 'state', reserve_block=50)\n"
-        "from evidence.timestamps import read_token\n"
+        "from evidence.timestamping.timestamps import read_token\n"
         "print(read_token(tsa.timestamp(hashlib.sha256(b'x').digest())).serial, flush=True)\n"
         "os._exit(9)  # dies holding 49 reserved, unused serials\n"
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from evidence import audit
-from evidence.store import Store
+from evidence.storage.store import Store
 from ocr.synth.generate import make_sample
 from pipeline import figures as fg
 from tests.conftest import VALID_IIN

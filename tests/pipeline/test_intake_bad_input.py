@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 from evidence import audit
-from evidence.store import Store
-from evidence.testing import samples
+from evidence.storage.store import Store
+from testing import samples
 from tests.conftest import ROOT, VALID_IIN
 
 
@@ -126,7 +126,7 @@ def test_a_folder_of_ten_thousand_files(store_dir, tmp_path, dalel):
 def test_an_unreadable_file_is_refused_and_the_batch_goes_on(store_dir, tmp_path, dalel,
                                                             monkeypatch):
     # Root reads everything, so the permission error is simulated at the one read.
-    from evidence.objects import FileBlobStore
+    from evidence.storage.objects import FileBlobStore
 
     samples.write_jpeg(tmp_path / "in" / "a-ok.jpg", seed=1)
     samples.write_jpeg(tmp_path / "in" / "b-locked.jpg", seed=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evidence.store import Store
+from evidence.storage.store import Store
 from pipeline import order
 from pipeline.stages import Item, StageResult, Status
 from tests.conftest import OTHER_IIN, VALID_IIN, make_photo

@@ -1,0 +1,371 @@
+"""Rendering a dossier: media preparation, Jinja2 HTML, WeasyPrint PDF/A-3b with attachments.
+
+:func:`prepare_media` makes what is shown for each exhibit (display images, stills,
+redacted copies) and the derivatives the store must record; :func:`render_html` fills the
+template; :func:`render_pdf` lays it out as PDF/A-3b with the originals (court edition),
+the timestamp tokens and the JSON hash manifest embedded. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from app.deadlines import Jurisdiction, fill_paragraphs
+from app.dossier import media, redact, stills
+from app.dossier.i18n import Translator
+from app.dossier.model import Derivative, Dossier, Exhibit
+from evidence.pdf.sign import EXHIBIT_DEST_PREFIX, MANIFEST_NAME, make_manifest
+
+
+class DossierInputError(ValueError):
+    """The dossier cannot be built from what was given (empty case, missing originals)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ExhibitMedia:
+    """What is shown for one exhibit."""
+
+    image: bytes | None
+    """Image to show (redacted in the public edition), before display reduction."""
+    stills: tuple[tuple[float, bytes, int], ...]
+    """(timecode, image, faces blurred) for a video."""
+    faces_blurred: int
+    """Faces blurred in ``image``."""
+    redacted_sha256: str | None
+    """Hash of the redacted copy shown, when one was made."""
+    missing_stills: tuple[float, ...] = ()
+    """Timecodes at which the video had no frame (e.g. past its end)."""
+
+
+@dataclass(frozen=True)
+class PreparedMedia:
+    """Media of every exhibit plus the derivatives made."""
+
+    exhibits: tuple[ExhibitMedia, ...]
+    """Per exhibit, in the dossier's order."""
+    derivatives: tuple[Derivative, ...]
+    """Everything derived, for the store to record."""
+
+
+@dataclass(frozen=True)
+class AttachmentSpec:
+    """One file to embed in the PDF."""
+
+    name: str
+    """File name inside the PDF."""
+    data: bytes
+    """Its bytes."""
+    relationship: str
+    """AFRelationship: ``Source``, ``Data`` or ``Supplement``."""
+    description: str = ""
+    """Description shown by PDF readers."""
+
+
+def _check_inputs(dossier: Dossier) -> None:
+    if not dossier.exhibits:
+        raise DossierInputError(f"case {dossier.case.id} has no evidence; add some first")
+    seen: set[str] = set()
+    problems: list[str] = []
+    for ex in dossier.exhibits:
+        if ex.sha256 in seen:
+            problems.append(f"{ex.sha256} is listed twice")
+        seen.add(ex.sha256)
+        if not re.fullmatch(r"[0-9a-f]{64}", ex.sha256):
+            problems.append(f"{ex.original_name}: not a SHA-256 hex digest: {ex.sha256!r}")
+            continue
+        if ex.content is not None and hashlib.sha256(ex.content).hexdigest() != ex.sha256:
+            problems.append(f"{ex.original_name}: the object's bytes do not match {ex.sha256}")
+        if dossier.edition == "court" and ex.content is None:
+            problems.append(f"{ex.original_name} ({ex.sha256}): the original object is missing")
+        if dossier.edition == "public" and ex.is_image and ex.content is None and ex.image is None:
+            problems.append(f"{ex.original_name} ({ex.sha256}): the image is missing")
+    if problems:
+        raise DossierInputError("; ".join(problems))
+
+
+def _still_media(ex: Exhibit) -> stills.StillResult:
+    if ex.stills:
+        return stills.StillResult(tuple((s.timecode, s.image) for s in ex.stills), ())
+    if ex.content is None or not ex.still_timecodes:
+        return stills.StillResult((), ())
+    suffix = "." + (ex.original_name.rsplit(".", 1)[-1] if "." in ex.original_name else "mp4")
+    return stills.extract_stills(ex.content, ex.still_timecodes, suffix=suffix)
+
+
+def prepare_media(dossier: Dossier) -> PreparedMedia:
+    """Stills of videos and (public edition) face-blurred copies, with their derivatives."""
+    _check_inputs(dossier)
+    public = dossier.edition == "public"
+    per_exhibit: list[ExhibitMedia] = []
+    derivatives: list[Derivative] = []
+    images = [ex.image if ex.image is not None else (ex.content if ex.is_image else None)
+              for ex in dossier.exhibits]
+    redactions: list[redact.Redaction | None] = [None] * len(images)
+    if public:  # OpenCV and Pillow release the GIL: use both cores
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            redactions = list(pool.map(
+                lambda data: redact.blur_faces(data) if data is not None else None, images))
+    for ex, image, red in zip(dossier.exhibits, images, redactions, strict=True):
+        faces, redacted_sha = 0, None
+        if image is not None and red is not None:
+            parent = ex.sha256 if ex.image is None else hashlib.sha256(ex.image).hexdigest()
+            d = Derivative(red.data, parent, redact.OPERATION, red.media_type,
+                           (("faces", str(red.faces)),))
+            derivatives.append(d)
+            image, faces, redacted_sha = red.data, red.faces, d.sha256
+        shown: list[tuple[float, bytes, int]] = []
+        taken = _still_media(ex)
+        for tc, data in taken.stills:
+            still_d = Derivative(data, ex.sha256, stills.OPERATION, "image/png",
+                                 (("timecode", f"{tc:.3f}"),))
+            if not ex.stills:
+                derivatives.append(still_d)
+            n = 0
+            if public:
+                still_red = redact.blur_faces(data)
+                derivatives.append(Derivative(still_red.data, still_d.sha256, redact.OPERATION,
+                                              still_red.media_type,
+                                              (("faces", str(still_red.faces)),)))
+                data, n = still_red.data, still_red.faces
+            shown.append((tc, data, n))
+        per_exhibit.append(ExhibitMedia(image=image, stills=tuple(shown), faces_blurred=faces,
+                                        redacted_sha256=redacted_sha,
+                                        missing_stills=taken.missing))
+    return PreparedMedia(exhibits=tuple(per_exhibit), derivatives=tuple(derivatives))
+
+
+def _safe_name(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[\x00-\x1f\x7f]", "_", base).strip() or "file"
+    return base[-120:]
+
+
+def _media_kind(media_type: str) -> str:
+    if media_type.startswith("image/"):
+        return "photo"
+    if media_type.startswith("video/"):
+        return "video"
+    if media_type in ("application/pdf", "text/plain"):
+        return "document"
+    return "other"
+
+
+def attachment_plan(dossier: Dossier) -> tuple[list[AttachmentSpec], list[dict[str, Any]],
+                                               dict[str, str], dict[str, str]]:
+    """Files to embed (without the manifest), manifest entries, and names per exhibit.
+
+    Returns (attachments, manifest exhibit entries, original attachment name by sha256,
+    token attachment name by sha256 and TSA certificate attachment name by "sha256:tsa").
+    """
+    attachments: list[AttachmentSpec] = []
+    entries: list[dict[str, Any]] = []
+    names: dict[str, str] = {}
+    token_names: dict[str, str] = {}
+    tsa_seen: dict[str, str] = {}
+    for i, ex in enumerate(dossier.exhibits, start=1):
+        prefix = f"E{i:02d}"
+        entry: dict[str, Any] = {
+            "index": i, "sha256": ex.sha256, "original_name": ex.original_name,
+            "media_type": ex.media_type,
+            "size": len(ex.content) if ex.content is not None else ex.size,
+            "attachment": None,
+        }
+        if dossier.edition == "court" and ex.content is not None:
+            name = f"{prefix}-{_safe_name(ex.original_name)}"
+            attachments.append(AttachmentSpec(name, ex.content, "Source", ex.sha256))
+            entry["attachment"] = name
+            names[ex.sha256] = name
+        tt = ex.trusted_time
+        if tt is not None and tt.token is not None:
+            tname = f"{prefix}-timestamp.tsr"
+            attachments.append(AttachmentSpec(tname, tt.token, "Supplement",
+                                              f"RFC 3161 {ex.sha256}"))
+            entry["timestamp"] = {"attachment": tname,
+                                  "sha256": hashlib.sha256(tt.token).hexdigest()}
+            token_names[ex.sha256] = tname
+            token_names[f"{ex.sha256}:tsa"] = ""
+            if tt.tsa_cert_pem is not None:
+                cert_sha = hashlib.sha256(tt.tsa_cert_pem).hexdigest()
+                if cert_sha not in tsa_seen:
+                    cname = f"tsa-{cert_sha[:12]}.pem"
+                    tsa_seen[cert_sha] = cname
+                    attachments.append(AttachmentSpec(cname, tt.tsa_cert_pem, "Supplement",
+                                                      "TSA certificate"))
+                entry["timestamp"]["tsa_cert"] = {"attachment": tsa_seen[cert_sha],
+                                                  "sha256": cert_sha}
+                token_names[f"{ex.sha256}:tsa"] = tsa_seen[cert_sha]
+        entries.append(entry)
+    return attachments, entries, names, token_names
+
+
+class MediaFetcher:
+    """Images of the dossier served to WeasyPrint as ``dalel-media:N`` URLs.
+
+    Cheaper than data URIs (no base64 through the HTML parser) and it refuses every
+    other URL, so a template can never reach the network or the file system.
+    """
+
+    SCHEME = "dalel-media:"
+
+    def __init__(self) -> None:
+        self._items: list[tuple[bytes, str]] = []
+
+    def add(self, data: bytes, media_type: str) -> str:
+        """Register ``data`` and return its URL."""
+        self._items.append((data, media_type))
+        return f"{self.SCHEME}{len(self._items) - 1}"
+
+    def fetcher(self) -> Any:
+        """A WeasyPrint URL fetcher serving the registered items only."""
+        from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+        items = self._items
+        scheme = self.SCHEME
+
+        class _Fetcher(URLFetcher):  # type: ignore[misc]
+            def fetch(self, url: str, headers: Any = None) -> Any:
+                if not url.startswith(scheme):
+                    raise ValueError(f"dossier templates may not load {url}")
+                data, media_type = items[int(url[len(scheme):])]
+                return URLFetcherResponse(url, body=data, headers={"Content-Type": media_type})
+
+        return _Fetcher()
+
+
+def _environment() -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(resources.files("templates")))
+    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True)
+
+
+def render_html(dossier: Dossier, jurisdiction: Jurisdiction, prepared: PreparedMedia,
+                tr: Translator, attachment_names: dict[str, str],
+                token_names: dict[str, str], images: MediaFetcher) -> str:
+    """The dossier as HTML; images are registered in ``images`` and referenced by URL."""
+    case = dossier.case
+    lang = dossier.language
+    text = jurisdiction.kind_text(case.kind)
+    values = {"precinct": case.precinct, "event_date": tr.fmt_date(case.event_date),
+              "respondent": case.respondent.name, "title": case.title}
+    facts = case.facts or fill_paragraphs(text.facts[lang], values)
+    grounds = case.legal_grounds or fill_paragraphs(text.legal_grounds[lang], values)
+    relief = case.relief or fill_paragraphs(text.relief[lang], values)
+    exhibits: list[dict[str, Any]] = []
+    anchors: dict[str, tuple[str, str]] = {}
+    # Reduce the images for printing on both cores (Pillow releases the GIL).
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        shown = list(pool.map(lambda em: media.display_jpeg(em.image)
+                              if em.image is not None else None, prepared.exhibits))
+        shown_stills = list(pool.map(lambda em: [media.display_jpeg(s[1], 900)
+                                                 for s in em.stills], prepared.exhibits))
+    for i, (ex, em) in enumerate(zip(dossier.exhibits, prepared.exhibits, strict=True), 1):
+        anchor = f"{EXHIBIT_DEST_PREFIX}{ex.sha256}"
+        label = tr.t("exhibit.label", n=i)
+        anchors[ex.sha256] = (anchor, label)
+        exhibits.append({
+            "index": i, "label": label, "anchor": anchor, "sha256": ex.sha256,
+            "original_name": ex.original_name, "description": ex.description,
+            "media_type": ex.media_type, "media_kind": _media_kind(ex.media_type),
+            "size": len(ex.content) if ex.content is not None else ex.size,
+            "is_video": ex.is_video,
+            "qr_uri": images.add(media.qr_png(ex.sha256), "image/png"),
+            "image_uri": (images.add(display, "image/jpeg")
+                          if (display := shown[i - 1]) is not None else None),
+            "stills": [{"timecode": stills.format_timecode(tc), "faces": n,
+                        "uri": images.add(small, "image/jpeg")}
+                       for (tc, _, n), small in zip(em.stills, shown_stills[i - 1], strict=True)],
+            "faces_blurred": em.faces_blurred, "redacted_sha256": em.redacted_sha256,
+            "missing_stills": [stills.format_timecode(tc) for tc in em.missing_stills],
+            "attachment": attachment_names.get(ex.sha256),
+            "token_attachment": token_names.get(ex.sha256),
+            "tsa_cert_attachment": token_names.get(f"{ex.sha256}:tsa"),
+            "captured": ex.captured, "received": ex.received, "camera": ex.camera,
+            "gps": ex.gps, "trusted_time": ex.trusted_time, "custody": ex.custody,
+            "figures": [{"field": f.field, "label": f.label, "value": f.value,
+                         "confidence": f.confidence, "confirmed_by": f.confirmed_by,
+                         "crop_uri": (images.add(f.crop_png, "image/png")
+                                      if f.crop_png else None)} for f in ex.figures],
+            "confirmations": ex.confirmations,
+        })
+    figures = []
+    for table in dossier.figures:
+        anchor, label = anchors.get(table.protocol_sha256, ("", ""))
+        figures.append({"precinct": table.precinct, "protocol_sha256": table.protocol_sha256,
+                        "rows": table.rows, "failing_relations": table.failing_relations,
+                        "exhibit_anchor": anchor, "exhibit_label": label})
+    css = resources.files("templates").joinpath("dossier.css").read_text(encoding="utf-8")
+    template = _environment().get_template("dossier.html")
+    return template.render(
+        lang=lang, edition=dossier.edition, org_name=dossier.org_name, case=case,
+        complainant=case.complainant if dossier.edition == "court" else None,
+        deadline=dossier.deadline, facts=facts, grounds=grounds, relief=relief,
+        exhibits=exhibits, figures=figures, css=css,
+        generated_at=dossier.generated_at or datetime.now(UTC),
+        t=tr.t, t_opt=tr.t_opt, plural=tr.plural, fmt_date=tr.fmt_date, fmt_dt=tr.fmt_dt,
+        fmt_dt_short=tr.fmt_dt_short, utc_offset=tr.utc_offset,
+        fmt_int=tr.fmt_int,
+    )
+
+
+def manifest_bytes(dossier: Dossier, entries: list[dict[str, Any]],
+                   prepared: PreparedMedia) -> bytes:
+    """The JSON hash manifest of this dossier."""
+    derived = [{"sha256": d.sha256, "parent_sha256": d.parent_sha256,
+                "operation": d.operation, "media_type": d.media_type,
+                "params": dict(d.params)} for d in prepared.derivatives]
+    return make_manifest(case_id=dossier.case.id, edition=dossier.edition,
+                         language=dossier.language, exhibits=entries, derivatives=derived)
+
+
+def render_pdf(html: str, attachments: list[AttachmentSpec],
+               images: MediaFetcher | None = None) -> bytes:
+    """Lay out ``html`` as PDF/A-3b with ``attachments`` embedded (AFRelationship set)."""
+    import weasyprint
+
+    fetcher = (images or MediaFetcher()).fetcher()
+    created = datetime.now(UTC)
+    files = [weasyprint.Attachment(string=a.data, name=a.name, description=a.description,
+                                   relationship=a.relationship, created=created,
+                                   modified=created) for a in attachments]
+    base = str(resources.files("templates"))
+    document = weasyprint.HTML(string=html, base_url=base, url_fetcher=fetcher).render()
+    return bytes(document.write_pdf(pdf_variant="pdf/a-3b", attachments=files,
+                                    finisher=_store_compressed_media))
+
+
+_ALREADY_COMPRESSED = ("/image#2fjpeg", "/image#2fpng", "/video#2f", "/audio#2f",
+                       "/application#2fzip", "/application#2fpdf")
+
+
+def _store_compressed_media(document: Any, pdf: Any) -> None:
+    """Do not deflate embedded photos and videos again: it costs time and saves nothing."""
+    for obj in pdf.objects:
+        extra = getattr(obj, "extra", None)
+        if not isinstance(extra, dict) or extra.get("Type") != "/EmbeddedFile":
+            continue
+        if str(extra.get("Subtype", "")).startswith(_ALREADY_COMPRESSED):
+            obj.compress = False
+
+
+def render_dossier(dossier: Dossier, jurisdiction: Jurisdiction,
+                   tr: Translator) -> tuple[bytes, PreparedMedia, bytes]:
+    """Unsigned PDF bytes, the media prepared (with derivatives), and the manifest bytes."""
+    prepared = prepare_media(dossier)
+    attachments, entries, names, token_names = attachment_plan(dossier)
+    manifest = manifest_bytes(dossier, entries, prepared)
+    images = MediaFetcher()
+    html = render_html(dossier, jurisdiction, prepared, tr, names, token_names, images)
+    attachments.append(AttachmentSpec(MANIFEST_NAME, manifest, "Data", "Dalel hash manifest"))
+    return render_pdf(html, attachments, images), prepared, manifest

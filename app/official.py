@@ -1,0 +1,164 @@
+"""Official results, and where the protocol's figures differ from them.
+
+The import format is a CSV with a header and three columns::
+
+    precinct,field,value
+    12,voters_on_list,1840
+    12,amanat,611
+
+``field`` is a figure key of the store's form (``dalel ocr-image --form F --json`` lists
+them); ``value`` a whole number. Bad rows are reported with their line number and the good
+rows kept. The CSV itself is stored as an object and the import recorded in the custody
+log; importing again replaces the previous import (the latest ``official-import`` wins).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import ocr
+from base.errors import UsageError
+from evidence.storage.index import Index
+from evidence.storage.store import Store
+from pipeline import figures as fg
+
+COLUMNS = ("precinct", "field", "value")
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class OfficialResults:
+    """Parsed official results: (precinct, field) -> value."""
+
+    values: dict[tuple[str, str], int]
+    bad_rows: tuple[BadRow, ...]
+    form: str
+
+
+def parse(data: bytes, form: ocr.Form) -> OfficialResults:
+    """Parse the CSV; every bad row is named with its line, good rows are kept."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError("the official results file is not UTF-8 text",
+                         fix="save it as UTF-8 CSV") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[:3]] != list(COLUMNS):
+        raise UsageError("the first line must be the header: precinct,field,value",
+                         fix="see `dalel official import --help` for the format")
+    keys = set(form.keys)
+    values: dict[tuple[str, str], int] = {}
+    bad: list[BadRow] = []
+    for line_no, row in enumerate(reader, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < 3:
+            bad.append(BadRow(line_no, "fewer than three columns"))
+            continue
+        precinct, key, raw = (c.strip() for c in row[:3])
+        if not precinct:
+            bad.append(BadRow(line_no, "no precinct"))
+        elif key not in keys:
+            bad.append(BadRow(line_no, f"unknown field {key!r} for form {form.id}"))
+        elif not raw.isdigit():
+            bad.append(BadRow(line_no, f"value {raw!r} is not a whole number"))
+        elif (precinct, key) in values and values[(precinct, key)] != int(raw):
+            bad.append(BadRow(line_no, f"precinct {precinct} {key} given twice, differently"))
+        else:
+            values[(precinct, key)] = int(raw)
+    return OfficialResults(values, tuple(bad), form.id)
+
+
+def import_csv(store: Store, data: bytes) -> OfficialResults:
+    """Store and log an import; it replaces the previous one."""
+    form = ocr.load_form(fg.store_form(store))
+    results = parse(data, form)
+    with store.writer() as w:
+        stored = store.objects.put_bytes(data)
+        previous = list(w.index.entries_by_event("official-import"))
+        w.append({
+            "event": "official-import",
+            "subject": stored.sha256,
+            "form": form.id,
+            "rows": len(results.values),
+            "precincts": len({p for p, _ in results.values}),
+            "bad_rows": [{"line": b.line, "reason": b.reason} for b in results.bad_rows],
+            "replaces": previous[-1]["seq"] if previous else None,
+            "objects": [{"sha256": stored.sha256, "role": "official-results",
+                         "size": stored.size}],
+        })
+    return results
+
+
+def current(store: Store, index: Index) -> OfficialResults | None:
+    """The latest import, parsed again from its stored object."""
+    imports = list(index.entries_by_event("official-import"))
+    if not imports:
+        return None
+    latest = imports[-1]
+    with store.objects.open(latest["subject"]) as f:
+        return parse(f.read(), ocr.load_form(latest["form"]))
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One figure of one precinct: the protocol's against the official one."""
+
+    precinct: str
+    field: str
+    protocol: int | None
+    official: int | None
+    source: str | None  # confirmed / accepted / None (not read for sure)
+    items: tuple[str, ...]
+    photos_disagree: bool
+
+    @property
+    def difference(self) -> int | None:
+        if self.protocol is None or self.official is None:
+            return None
+        return self.protocol - self.official
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"precinct": self.precinct, "field": self.field, "protocol": self.protocol,
+                "official": self.official, "difference": self.difference,
+                "source": self.source, "items": list(self.items),
+                "photos_disagree": self.photos_disagree}
+
+
+def discrepancies(store: Store, *, precinct: str | None = None,
+                  only_differences: bool = False) -> list[Discrepancy]:
+    """For each precinct with protocol readings and each figure: protocol vs official."""
+    index = Index(store)
+    index.catch_up()
+    official = current(store, index)
+    out: list[Discrepancy] = []
+    for g in fg.group(fg.readings(index, precinct)):
+        disagreeing = {d.field for d in g.disagreements}
+        for key in g.photos[0].figures:
+            # A confirmed figure wins; else an accepted one; photos that disagree give none.
+            chosen: tuple[int | None, str | None] = (None, None)
+            for p in g.photos:
+                f = p.figures.get(key)
+                if f is not None and f.source == "confirmed":
+                    chosen = (f.value, "confirmed")
+            if chosen[0] is None and key not in disagreeing:
+                for p in g.photos:
+                    f = p.figures.get(key)
+                    if f is not None and f.source == "accepted":
+                        chosen = (f.value, "accepted")
+                        break
+            off = official.values.get((g.precinct, key)) if official else None
+            d = Discrepancy(g.precinct, key, chosen[0], off, chosen[1],
+                            tuple(p.item for p in g.photos), key in disagreeing)
+            if not only_differences or (d.difference not in (0, None)):
+                out.append(d)
+    return out

@@ -1,0 +1,5 @@
+"""The ``dalel`` command line: click commands and one text/JSON renderer, no business logic."""
+
+from cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,306 @@
+"""Receipts: what an observer keeps for each file handed in, verifiable offline.
+
+A receipt holds the exact signed log line, its leaf index, an inclusion proof and the
+signed checkpoint it belongs to, plus the log's verifier key (to be pinned with ``--key``).
+:func:`verify` needs nothing else; :func:`verify_against_store` adds the checks that need
+the store: its latest checkpoint extends the receipt's, and the object still hashes right.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from cryptography import x509
+
+from evidence.core import checkpoint as cp
+from evidence.core import custody, merkle, tokens
+from evidence.core.keys import PublicKey
+
+FORMAT = "dalel-receipt/1"
+
+
+class Reason(StrEnum):
+    """Why a receipt check failed (or warns)."""
+
+    MALFORMED = "MALFORMED"
+    KEY_NOT_PINNED = "KEY_NOT_PINNED"
+    KEY_MISMATCH = "KEY_MISMATCH"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    ENTRY_MISMATCH = "ENTRY_MISMATCH"
+    CHECKPOINT_SIGNATURE_INVALID = "CHECKPOINT_SIGNATURE_INVALID"
+    PROOF_INVALID = "PROOF_INVALID"
+    NOT_IN_LOG = "NOT_IN_LOG"
+    CONSISTENCY_INVALID = "CONSISTENCY_INVALID"
+    OBJECT_MISSING = "OBJECT_MISSING"
+    HASH_MISMATCH = "HASH_MISMATCH"
+    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
+    TSA_ROOT_NOT_PINNED = "TSA_ROOT_NOT_PINNED"
+    NO_TIMESTAMP = "NO_TIMESTAMP"
+
+
+class Status(StrEnum):
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    WARNING = "WARNING"
+    INDETERMINATE = "INDETERMINATE"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its id, its status, and the named reason when it did not pass."""
+
+    id: str
+    status: Status
+    reason: Reason | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.id,
+            "status": self.status.value,
+            "reason": self.reason.value if self.reason else None,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class ReceiptReport:
+    """Every check made on a receipt."""
+
+    checks: tuple[Check, ...]
+    item_sha256: str | None
+    leaf_index: int | None
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed or was indeterminate (warnings allowed)."""
+        return all(c.status in (Status.PASSED, Status.WARNING) for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status in (Status.FAILED, Status.INDETERMINATE)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "item_sha256": self.item_sha256,
+            "leaf_index": self.leaf_index,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _checkpoint_signed(text: str, key: PublicKey) -> bool:
+    """Memoised: the receipts of one batch share one checkpoint."""
+    return cp.parse(text).signed_by(key)
+
+
+def build(
+    line: bytes,
+    entry: dict[str, Any],
+    leaf_index: int,
+    tree: merkle.MerkleTree,
+    head: cp.SignedCheckpoint,
+    key: PublicKey,
+) -> dict[str, Any]:
+    """The receipt for the entry ``line`` (parsed: ``entry``) at ``leaf_index`` under
+    checkpoint ``head``."""
+    return {
+        "format": FORMAT,
+        "log": {"origin": head.checkpoint.origin, "key": key.verifier()},
+        "leaf_index": leaf_index,
+        "entry_line": line.decode(),
+        "entry": entry,
+        "inclusion_proof": [_b64(h) for h in tree.inclusion_proof(leaf_index,
+                                                                  head.checkpoint.size)],
+        "checkpoint": head.text,
+    }
+
+
+def dumps(receipt: dict[str, Any]) -> bytes:
+    """Stable JSON, one line (``jq .`` shows it pretty); never what is signed: the signed
+    bytes are the ``entry_line`` string inside."""
+    return json.dumps(receipt, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+
+
+def item_of(entry: dict[str, Any]) -> str | None:
+    """The SHA-256 of the item an entry concerns, if any."""
+    item = entry.get("item")
+    if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+        return item["sha256"]
+    return None
+
+
+def verify(
+    receipt: Any,
+    pinned_key: PublicKey | None = None,
+    *,
+    verified_line: bytes | None = None,
+    tsa_roots: Sequence[x509.Certificate] | None = None,
+) -> ReceiptReport:
+    """Check a receipt offline. Never raises on bad content: every problem is a check.
+
+    ``verified_line``: a log line whose signature the caller has already verified under
+    ``pinned_key`` (the audit has); when the receipt's entry is that exact line, its
+    signature is not checked twice. ``tsa_roots``: the TSA roots to trust for the item's
+    token (pinned); without them the roots the receipt carries are used, with a warning.
+    """
+    checks: list[Check] = []
+
+    def fail(cid: str, reason: Reason, detail: str) -> ReceiptReport:
+        checks.append(Check(cid, Status.FAILED, reason, detail))
+        return ReceiptReport(tuple(checks), None, None)
+
+    if not isinstance(receipt, dict) or receipt.get("format") != FORMAT:
+        return fail("format", Reason.MALFORMED, f"not a {FORMAT} receipt")
+    try:
+        line = receipt["entry_line"].encode()
+        index = int(receipt["leaf_index"])
+        proof = [base64.b64decode(p, validate=True) for p in receipt["inclusion_proof"]]
+        head = cp.parse(receipt["checkpoint"])
+        embedded = PublicKey.from_verifier(receipt["log"]["key"])
+        record = custody.parse_line(line)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        return fail("format", Reason.MALFORMED, f"receipt cannot be read: {e}")
+    item = item_of(record.entry)
+
+    if pinned_key is None:
+        key = embedded
+        checks.append(Check("key", Status.WARNING, Reason.KEY_NOT_PINNED,
+                            "the log key was taken from the receipt itself; pin it with --key "
+                            "to know the receipt comes from the log you trust"))
+    elif pinned_key != embedded:
+        key = pinned_key
+        checks.append(Check("key", Status.FAILED, Reason.KEY_MISMATCH,
+                            "the receipt names another log key than the pinned one"))
+    else:
+        key = pinned_key
+        checks.append(Check("key", Status.PASSED))
+
+    if verified_line is not None and verified_line == line and pinned_key is not None:
+        checks.append(Check("entry-signature", Status.PASSED, None, "verified in the log"))
+    elif record.key_id == key.id_hex and key.verify(record.signature, record.entry_bytes):
+        checks.append(Check("entry-signature", Status.PASSED))
+    else:
+        checks.append(Check("entry-signature", Status.FAILED, Reason.SIGNATURE_INVALID,
+                            "the custody entry is not signed by the log key"))
+
+    if receipt.get("entry") == record.entry and record.seq == index:
+        checks.append(Check("entry-copy", Status.PASSED))
+    else:
+        checks.append(Check("entry-copy", Status.FAILED, Reason.ENTRY_MISMATCH,
+                            "the readable copy of the entry or its index differs from the "
+                            "signed entry"))
+
+    if _checkpoint_signed(receipt["checkpoint"], key):
+        checks.append(Check("checkpoint-signature", Status.PASSED))
+    else:
+        checks.append(Check("checkpoint-signature", Status.FAILED,
+                            Reason.CHECKPOINT_SIGNATURE_INVALID,
+                            "the checkpoint is not signed by the log key"))
+
+    if merkle.verify_inclusion(index, head.checkpoint.size, merkle.leaf_hash(line), proof,
+                               head.checkpoint.root):
+        checks.append(Check("inclusion", Status.PASSED))
+    else:
+        checks.append(Check("inclusion", Status.FAILED, Reason.PROOF_INVALID,
+                            "the inclusion proof does not lead from the entry to the "
+                            "checkpoint's root"))
+    checks.extend(_timestamp_checks(receipt.get("timestamp"), item, tsa_roots))
+    return ReceiptReport(tuple(checks), item, index)
+
+
+def _timestamp_checks(stamp: Any, item: str | None,
+                      pinned: Sequence[x509.Certificate] | None) -> list[Check]:
+    """The item's RFC 3161 token: it covers the item's hash and verifies."""
+    if not stamp:
+        return [Check("timestamp", Status.WARNING, Reason.NO_TIMESTAMP,
+                      "the receipt carries no timestamp token")]
+    out: list[Check] = []
+    try:
+        token = base64.b64decode(stamp["token"], validate=True)
+        roots = (tuple(pinned) if pinned is not None
+                 else tokens.load_certificates(stamp.get("tsa_roots_pem", "").encode()))
+        recorded = datetime.fromisoformat(str(stamp["recorded_at"]).replace("Z", "+00:00"))
+        digest = bytes.fromhex(item or "")
+    except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        return [Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID,
+                      f"the timestamp section cannot be read: {e}")]
+    if pinned is None:
+        out.append(Check("tsa-root", Status.WARNING, Reason.TSA_ROOT_NOT_PINNED,
+                         "the TSA root was taken from the receipt itself; pin it with "
+                         "--tsa-root (public/tsa-root.pem) or check with --store"))
+    report = tokens.verify_token(token, expected_digest=digest, trusted_roots=roots,
+                                 recorded_at=recorded, tolerance=tokens.DEFAULT_TOLERANCE)
+    if report.ok and report.info is not None:
+        out.append(Check("timestamp", Status.PASSED, None,
+                         f"RFC 3161 time {report.info.gen_time.isoformat()} from "
+                         f"{stamp.get('source')}"))
+    else:
+        names = ", ".join(str(r) for r in report.reasons)
+        out.append(Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID, names))
+    return out
+
+
+def extend(report: ReceiptReport, more: list[Check]) -> ReceiptReport:
+    """The report with more checks appended."""
+    return ReceiptReport(report.checks + tuple(more), report.item_sha256, report.leaf_index)
+
+
+def verify_against_store(
+    receipt: dict[str, Any], report: ReceiptReport, store: Any
+) -> ReceiptReport:
+    """Add the checks that need the store: the log still holds the entry at its index, the
+    store's latest checkpoint extends the receipt's (consistency proof), and the object
+    still hashes to the receipted value."""
+    more: list[Check] = []
+    if report.leaf_index is None:
+        return report
+    tree = store.load_tree()
+    index = report.leaf_index
+    line = receipt["entry_line"].encode()
+    if index < tree.size and tree.leaf(index) == merkle.leaf_hash(line):
+        more.append(Check("in-store-log", Status.PASSED))
+    else:
+        more.append(Check("in-store-log", Status.FAILED, Reason.NOT_IN_LOG,
+                          "the store's log does not hold this entry at this index"))
+    latest = store.latest_checkpoint()
+    head = cp.parse(receipt["checkpoint"]).checkpoint
+    if latest is None or latest.checkpoint.size > tree.size:
+        more.append(Check("consistency", Status.FAILED, Reason.CONSISTENCY_INVALID,
+                          "the store has no usable latest checkpoint"))
+    else:
+        lc = latest.checkpoint
+        ok = (head.size <= lc.size and latest.signed_by(store.public_key()) and
+              merkle.verify_consistency(head.size, lc.size, head.root, lc.root,
+                                        tree.consistency_proof(head.size, lc.size)))
+        if ok:
+            more.append(Check("consistency", Status.PASSED, None,
+                              f"the store's checkpoint of {lc.size} entries extends the "
+                              f"receipt's of {head.size}"))
+        else:
+            more.append(Check("consistency", Status.FAILED, Reason.CONSISTENCY_INVALID,
+                              "the store's latest checkpoint does not extend the receipt's"))
+    if report.item_sha256:
+        actual = store.objects.hash_of(report.item_sha256)
+        if actual is None:
+            more.append(Check("object", Status.FAILED, Reason.OBJECT_MISSING,
+                              "the store no longer holds the object"))
+        elif actual != report.item_sha256:
+            more.append(Check("object", Status.FAILED, Reason.HASH_MISMATCH,
+                              f"the stored object now hashes to {actual}"))
+        else:
+            more.append(Check("object", Status.PASSED))
+    return extend(report, more)

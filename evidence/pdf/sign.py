@@ -1,0 +1,372 @@
+"""Organization signing identity, PAdES B-T signing and verification of signed dossiers.
+
+- :func:`create_org_identity` makes the organization's signing key and certificate
+  (an organization CA and a signing certificate issued by it) for ``dalel init``.
+- :func:`load_org_identity` / :func:`load_pkcs12_identity` give a :class:`SigningIdentity`.
+- :func:`sign_pdf` signs PAdES B-T (CMS signature + RFC 3161 timestamp token) with pyHanko.
+- :class:`CallableTimeStamper` turns any ``(sha256 digest) -> DER TimeStampResp`` callable
+  (the store's local TSA, an external one) into a pyHanko ``TimeStamper``.
+- :func:`verify_dossier` checks a signed dossier and returns a :class:`DossierReport` with
+  one entry per check and named reasons; it never stops at the first failure.
+
+Signing and verification take and return bytes; only identity creation and loading touch
+files. This module knows the dossier's manifest format (:data:`MANIFEST_NAME`) so that a
+dossier can be verified without the rest of Dalel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import cms, keys, tsp
+from asn1crypto import pkcs12 as asn1_pkcs12
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from base.fsio import atomic_write
+from evidence.timestamping.tsa import fit_x509
+
+MANIFEST_NAME = "dalel-manifest.json"
+"""Name of the JSON hash manifest attached to every dossier (AFRelationship Data)."""
+MANIFEST_FORMAT = "dalel-dossier-manifest/1"
+"""Value of the manifest's ``format`` field."""
+EXHIBIT_DEST_PREFIX = "exhibit-"
+"""Each exhibit section of a dossier is a named destination ``exhibit-<sha256>``."""
+
+ORG_KEY_FILE = "org-signing-key.pem"
+ORG_CA_KEY_FILE = "org-ca-key.pem"
+ORG_CERT_FILE = "org-signing-cert.pem"
+ORG_CA_CERT_FILE = "org-ca-cert.pem"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class PdfSignError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class Pkcs12Unreadable(PdfSignError):
+    """The PKCS#12 file cannot be read or is not PKCS#12."""
+
+    exit_code = 2
+
+
+class WrongPassword(PdfSignError):
+    """The PKCS#12 file is fine but the password does not open it."""
+
+    exit_code = 2
+
+
+class IdentityMissing(PdfSignError):
+    """No organization identity in the store: run ``dalel init``."""
+
+    exit_code = 4
+
+
+class IdentityExists(PdfSignError):
+    """An organization identity already exists; it is never overwritten."""
+
+    exit_code = 2
+
+
+class TimestampFailed(PdfSignError):
+    """The time-stamping authority did not give a usable token."""
+
+    exit_code = 4
+
+
+class SigningFailed(PdfSignError):
+    """pyHanko could not sign the document."""
+
+    exit_code = 1
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@dataclass(frozen=True)
+class OrgIdentityFiles:
+    """Where :func:`create_org_identity` put the organization's keys and certificates."""
+
+    key_path: Path
+    """Signing private key (PEM, mode 0600, under keys/)."""
+    cert_path: Path
+    """Signing certificate (PEM, under public/)."""
+    ca_key_path: Path
+    """Organization CA private key (PEM, mode 0600, under keys/)."""
+    ca_cert_path: Path
+    """Organization CA certificate (PEM, under public/): what an auditor trusts."""
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """A key and certificate chain ready to sign with."""
+
+    signer: Any
+    """The pyHanko ``SimpleSigner``."""
+    subject: str
+    """Human-readable subject of the signing certificate."""
+    certificate_pem: bytes
+    """Signing certificate, PEM."""
+
+
+def _name(org_name: str, common_name: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
+    ])
+
+
+def create_org_identity(keys_dir: Path, public_dir: Path, org_name: str, *,
+                        now: datetime | None = None) -> OrgIdentityFiles:
+    """Create the organization CA and signing certificate (RSA 3072) for ``dalel init``.
+
+    Private keys go to ``keys_dir`` (mode 0600), certificates to ``public_dir``.
+    Raises :class:`IdentityExists` rather than overwrite an existing identity.
+    """
+    keys_dir, public_dir = Path(keys_dir), Path(public_dir)
+    files = OrgIdentityFiles(keys_dir / ORG_KEY_FILE, public_dir / ORG_CERT_FILE,
+                             keys_dir / ORG_CA_KEY_FILE, public_dir / ORG_CA_CERT_FILE)
+    for path in (files.key_path, files.cert_path, files.ca_key_path, files.ca_cert_path):
+        if path.exists():
+            raise IdentityExists(f"{path} already exists; the organization identity is kept")
+    if not org_name.strip():
+        raise ValueError("organization name is empty")
+    start = (now or datetime.now(UTC)) - timedelta(minutes=5)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    ca_name = _name(org_name, fit_x509(org_name, 64 - len(" - Dalel CA")) + " - Dalel CA")
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start).not_valid_after(start + timedelta(days=365 * 20))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(org_name, fit_x509(org_name))).issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start).not_valid_after(start + timedelta(days=365 * 10))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem_key = serialization.Encoding.PEM
+    private = serialization.PrivateFormat.PKCS8
+    none = serialization.NoEncryption()
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    public_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(files.ca_key_path, ca_key.private_bytes(pem_key, private, none), mode=0o600)
+    atomic_write(files.key_path, key.private_bytes(pem_key, private, none), mode=0o600)
+    atomic_write(files.ca_cert_path, ca_cert.public_bytes(pem_key), mode=0o644)
+    atomic_write(files.cert_path, cert.public_bytes(pem_key), mode=0o644)
+    return files
+
+
+def _to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _identity(key: Any, cert: x509.Certificate,
+              chain: Iterable[x509.Certificate]) -> SigningIdentity:
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    key_info = keys.PrivateKeyInfo.load(key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    store = SimpleCertificateStore.from_certs([_to_asn1_cert(c) for c in chain])
+    signer = signers.SimpleSigner(signing_cert=_to_asn1_cert(cert), signing_key=key_info,
+                                  cert_registry=store)
+    return SigningIdentity(signer=signer, subject=cert.subject.rfc4514_string(),
+                           certificate_pem=cert.public_bytes(serialization.Encoding.PEM))
+
+
+def load_org_identity(keys_dir: Path, public_dir: Path) -> SigningIdentity:
+    """Load the identity :func:`create_org_identity` made; :class:`IdentityMissing` if none."""
+    key_path, cert_path = Path(keys_dir) / ORG_KEY_FILE, Path(public_dir) / ORG_CERT_FILE
+    ca_path = Path(public_dir) / ORG_CA_CERT_FILE
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    except FileNotFoundError as exc:
+        raise IdentityMissing(
+            f"no organization signing identity ({exc.filename}); run `dalel init --org NAME`"
+        ) from exc
+    except ValueError as exc:
+        raise IdentityMissing(f"organization identity is unreadable: {exc}") from exc
+    return _identity(key, cert, [ca])
+
+
+def load_pkcs12_identity(data: bytes, password: bytes | str | None) -> SigningIdentity:
+    """Load a PKCS#12 (.p12/.pfx) key and chain from bytes.
+
+    Raises :class:`Pkcs12Unreadable` when the bytes are not PKCS#12 at all, and
+    :class:`WrongPassword` when they are but the password does not open them.
+    """
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data, strict=True)
+        _ = pfx["auth_safe"]["content_type"].native
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Pkcs12Unreadable("the file is not a PKCS#12 (.p12/.pfx) archive") from exc
+    pw = password.encode("utf-8") if isinstance(password, str) else password
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(data, pw or None)
+    except ValueError as exc:
+        raise WrongPassword("the password does not open this PKCS#12 file") from exc
+    if key is None or cert is None:
+        raise Pkcs12Unreadable("the PKCS#12 file holds no private key with its certificate")
+    return _identity(key, cert, extra or [])
+
+
+def read_pkcs12_file(path: Path, password: bytes | str | None) -> SigningIdentity:
+    """:func:`load_pkcs12_identity` on a file; :class:`Pkcs12Unreadable` if it cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise Pkcs12Unreadable(f"cannot read {path}: {exc.strerror}") from exc
+    return load_pkcs12_identity(data, password)
+
+
+# --------------------------------------------------------------------------- timestamps
+
+TsaCallable = Callable[[bytes], bytes]
+"""``(sha256 digest) -> DER TimeStampResp``: the shape of the store's TSA."""
+
+
+def _base_timestamper() -> type:
+    from pyhanko.sign.timestamps.api import TimeStamper
+
+    return TimeStamper
+
+
+class CallableTimeStamper(_base_timestamper()):  # type: ignore[misc]
+    """pyHanko ``TimeStamper`` over a ``(digest) -> DER TimeStampResp`` callable (SHA-256 only).
+
+    The callable builds its own request (so no nonce is checked here); the response's
+    status and message imprint are checked before the token is used.
+    """
+
+    def __init__(self, tsa: TsaCallable) -> None:
+        super().__init__(include_nonce=False)
+        self._tsa = tsa
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        """Ask the callable for a token over ``message_digest``."""
+        if md_algorithm.lower() not in ("sha256", "sha-256"):
+            raise TimestampFailed(f"the TSA callable takes SHA-256 digests, not {md_algorithm}")
+        try:
+            resp = tsp.TimeStampResp.load(self._tsa(bytes(message_digest)))
+            status = resp["status"]["status"].native
+        except TimestampFailed:
+            raise
+        except Exception as exc:
+            raise TimestampFailed(f"time-stamping authority failed: {exc}") from exc
+        if status not in ("granted", "granted_with_mods"):
+            raise TimestampFailed(f"time-stamping authority refused the request: {status}")
+        token = resp["time_stamp_token"]
+        imprint = token["content"]["encap_content_info"]["content"].parsed["message_imprint"]
+        if imprint["hashed_message"].native != bytes(message_digest):
+            raise TimestampFailed("time-stamping authority stamped a different digest")
+        return token
+
+
+def tsa_callable_from_timestamper(timestamper: Any) -> TsaCallable:
+    """Wrap any pyHanko ``TimeStamper`` (e.g. ``HTTPTimeStamper``) as a TSA callable."""
+
+    def call(digest: bytes) -> bytes:
+        _nonce, req = timestamper.request_cms(digest, "sha256")
+        resp = asyncio.run(timestamper.async_request_tsa_response(req))
+        return bytes(resp.dump())
+
+    return call
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def sign_pdf(pdf: bytes, identity: SigningIdentity, timestamper: Any, *,
+             reason: str = "", location: str = "", field_name: str = "DalelSignature") -> bytes:
+    """Sign ``pdf`` PAdES B-T: an invisible signature with an RFC 3161 timestamp token.
+
+    ``timestamper`` is a pyHanko ``TimeStamper`` (e.g. :class:`CallableTimeStamper`).
+    Returns the signed PDF bytes (the input plus one incremental update).
+    """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    if timestamper is None:
+        raise TimestampFailed("PAdES B-T needs a timestamper")
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name, md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=reason or None, location=location or None,
+    )
+    try:
+        writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+        out = signers.PdfSigner(meta, signer=identity.signer, timestamper=timestamper).sign_pdf(
+            writer)
+    except PdfSignError:
+        raise
+    except Exception as exc:
+        cause: BaseException = exc
+        while cause.__cause__ is not None:
+            if isinstance(cause.__cause__, PdfSignError):
+                raise cause.__cause__ from exc
+            cause = cause.__cause__
+        raise SigningFailed(f"signing failed: {exc}") from exc
+    return bytes(out.getvalue())
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def make_manifest(*, case_id: str, edition: str, language: str,
+                  exhibits: Sequence[Mapping[str, Any]],
+                  derivatives: Sequence[Mapping[str, Any]] = ()) -> bytes:
+    """The dossier's JSON hash manifest (sorted keys, UTF-8).
+
+    Each exhibit mapping has ``sha256``, ``original_name``, ``media_type``, ``size`` and
+    ``attachment`` (the embedded file's name, or None when not embedded).
+    """
+    doc = {
+        "format": MANIFEST_FORMAT,
+        "case_id": case_id,
+        "edition": edition,
+        "language": language,
+        "exhibits": [dict(e) for e in exhibits],
+        "derivatives": [dict(d) for d in derivatives],
+    }
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")

@@ -1,0 +1,82 @@
+"""``export-audit``: everything an auditor needs to verify the store, and nothing private.
+
+A bundle holds the custody log, the checkpoints, the receipts, the public keys and a list
+of object hashes (the objects themselves with ``with_objects``). No private key, no
+pseudonym secret, no index, no quarantine (refused files may hold personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from base.errors import UsageError
+from evidence.core import custody
+from evidence.storage.store import Store
+
+README = """Dalel audit bundle
+==================
+
+log/custody.jsonl      the custody log, one signed canonical JSON entry per line
+log/checkpoints/*.note signed checkpoints (C2SP tlog-checkpoint, signed note, Ed25519)
+receipts/*.json        the receipts the store issued
+public/log.pub         the log's verifier key (pin it from a source you trust)
+objects.txt            SHA-256 and size of every stored object
+tokens/                the RFC 3161 tokens (named by their SHA-256), for openssl ts -verify
+objects/               the objects themselves, when exported with --with-objects
+
+Verify it with:   dalel audit --bundle THIS_FOLDER
+Check an object:  sha256sum objects/<hash>   (the name is the expected hash)
+"""
+
+
+def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, int]:
+    """Write the audit bundle to ``out`` (which must not exist or be empty)."""
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty", fix="give a new folder for the bundle")
+    (out / "log" / "checkpoints").mkdir(parents=True)
+    (out / "receipts").mkdir()
+    (out / "public").mkdir()
+    n_lines = 0
+    with open(out / "log" / "custody.jsonl", "wb") as f:
+        for line in store.log_lines():
+            f.write(line + b"\n")
+            n_lines += 1
+    for p in store.checkpoint_paths():
+        shutil.copyfile(p, out / "log" / "checkpoints" / p.name)
+    for p in store.receipt_paths():
+        shutil.copyfile(p, out / "receipts" / p.name)
+    shutil.copytree(store.public_dir, out / "public", dirs_exist_ok=True)
+    # Timestamp tokens are small and public: always in the bundle, to verify offline.
+    (out / "tokens").mkdir()
+    from evidence.storage.index import Index
+
+    index = Index(store)
+    index.catch_up()
+    for t in index.all_tokens():
+        src = store.objects.path(t["token_sha256"])
+        if src.is_file():
+            shutil.copyfile(src, out / "tokens" / t["token_sha256"])
+    rows = []
+    if with_objects:
+        (out / "objects").mkdir()
+    for sha in store.objects.list():
+        path = store.objects.path(sha)
+        rows.append(f"{sha} {path.stat().st_size}\n")
+        if with_objects:
+            shutil.copyfile(path, out / "objects" / sha)
+    (out / "objects.txt").write_text("".join(rows))
+    manifest = {
+        "format": "dalel-audit-bundle/1",
+        "origin": store.config.origin,
+        "org": store.config.org,
+        "exported": custody.utc_now(),
+        "entries": n_lines,
+        "objects": len(rows),
+        "with_objects": with_objects,
+        "tolerance_seconds": store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300),
+    }
+    (out / "bundle.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (out / "README.txt").write_text(README)
+    return {"entries": n_lines, "objects": len(rows)}

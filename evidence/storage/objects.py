@@ -1,0 +1,130 @@
+"""Content-addressed, write-once blob storage.
+
+``BlobStore`` is the narrow interface the stages use; ``FileBlobStore`` keeps blobs as
+read-only files named by their SHA-256 (``objects/ab/cdef...``), each written to a temp
+file, fsynced and renamed into place. An S3-compatible store with Object Lock can
+implement the same interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from base.fsio import fsync_dir, sync_file
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a put returned: the blob's hash and size, and whether it was new."""
+
+    sha256: str
+    size: int
+    new: bool
+
+
+class BlobStore(Protocol):
+    """Write-once blobs addressed by SHA-256."""
+
+    def put_stream(self, stream: BinaryIO) -> Stored: ...
+
+    def put_bytes(self, data: bytes) -> Stored: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def hash_of(self, sha256: str) -> str | None: ...
+
+    def list(self) -> Iterator[str]: ...
+
+
+def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
+    """SHA-256 hex and size of a stream, read in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+def is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+class FileBlobStore:
+    """Blobs as read-only files under one directory."""
+
+    def __init__(self, root: Path, *, durable_each: bool = True) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        #: fsync every blob as it is written; a writer that syncs the file system once
+        #: before it logs the batch turns this off.
+        self.durable_each = durable_each
+
+    def path(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise ValueError(f"not a SHA-256: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put_stream(self, stream: BinaryIO) -> Stored:
+        """Stream into a temp file while hashing; fsync; rename into place (once)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="in-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            digest = h.hexdigest()
+            dest = self.path(digest)
+            if dest.exists():
+                os.unlink(tmp_name)
+                return Stored(digest, size, False)
+            dest.parent.mkdir(exist_ok=True)
+            os.chmod(tmp_name, 0o444)
+            os.replace(tmp_name, dest)
+            if self.durable_each:
+                sync_file(dest)
+                fsync_dir(dest.parent)
+            return Stored(digest, size, True)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+
+    def put_bytes(self, data: bytes) -> Stored:
+        import io
+
+        return self.put_stream(io.BytesIO(data))
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self.path(sha256), "rb")
+
+    def hash_of(self, sha256: str) -> str | None:
+        """Re-hash the stored blob; None when it is missing."""
+        try:
+            with self.open(sha256) as f:
+                return sha256_stream(f)[0]
+        except FileNotFoundError:
+            return None
+
+    def list(self) -> Iterator[str]:
+        for sub in sorted(self.root.iterdir()):
+            if len(sub.name) == 2 and sub.is_dir():
+                for f in sorted(sub.iterdir()):
+                    yield sub.name + f.name

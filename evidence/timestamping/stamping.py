@@ -1,0 +1,195 @@
+"""The store's timestamping: which TSAs it asks, how tokens are kept and recorded.
+
+Sources, in the order tried: the external TSAs of ``config.toml`` (``[[timestamp.external]]``
+with ``name``, ``url``, ``roots`` (a PEM file under ``public/tsa-roots/``) and ``timeout``),
+then the store's own local TSA (``public/tsa-root.pem``, ``public/tsa.pem``).
+
+Every token is stored as an object; one ``timestamp`` custody entry per batch says which
+token covers which hash, from which TSA, at what time, and which sources were refused and
+why. Checkpoints are stamped over their signed note (sign first, then timestamp), and the
+token is also written beside the note as ``N.tsr`` (a TimeStampResp for ``openssl ts``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+
+from base.errors import UsageError
+from evidence.core import tokens
+from evidence.timestamping.timestamps import (
+    ExternalTSA,
+    LocalSource,
+    TimestampResult,
+    TimestampSource,
+    load_certificates,
+    obtain_timestamps,
+)
+from evidence.timestamping.tsa import LocalTSA, create_local_tsa
+
+if TYPE_CHECKING:
+    from evidence.storage.store import Store, Writer
+
+LOCAL = "local"
+TSA_STATE_DIR = "tsa"
+ROOTS_DIR = "tsa-roots"
+
+
+def create(store_root: Path, org: str) -> None:
+    """Create the store's local TSA (called by ``Store.init``)."""
+    create_local_tsa(store_root / "keys", store_root / "public", store_root / TSA_STATE_DIR, org)
+
+
+def tolerance(store: Store) -> dt.timedelta:
+    """How far a token's time may lie after the entry recording it."""
+    seconds = store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300)
+    return dt.timedelta(seconds=float(seconds))
+
+
+def external_config(store: Store) -> list[dict[str, Any]]:
+    return list(store.config.raw.get("timestamp", {}).get("external", []))
+
+
+def local_roots(public_dir: Path) -> tuple[x509.Certificate, ...]:
+    return load_certificates((public_dir / "tsa-root.pem").read_bytes())
+
+
+def local_certificates(public_dir: Path) -> tuple[x509.Certificate, ...]:
+    return load_certificates((public_dir / "tsa.pem").read_bytes())
+
+
+def roots_for(public_dir: Path, source: str) -> tuple[x509.Certificate, ...]:
+    """The roots a token from ``source`` must chain to; () for a source nobody configured."""
+    if source == LOCAL:
+        return local_roots(public_dir)
+    path = public_dir / ROOTS_DIR / f"{source}.pem"
+    return load_certificates(path.read_bytes()) if path.is_file() else ()
+
+
+def external_sources(store: Store) -> list[TimestampSource]:
+    out: list[TimestampSource] = []
+    for ext in external_config(store):
+        roots = roots_for(store.public_dir, ext["name"])
+        out.append(ExternalTSA(ext["name"], ext["url"], roots,
+                               timeout=float(ext.get("timeout", 10.0))))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _local(root: Path) -> LocalTSA:
+    return LocalTSA.load(root / "keys", root / "public", root / TSA_STATE_DIR)
+
+
+def sources(store: Store) -> list[TimestampSource]:
+    """External TSAs first, the local TSA last."""
+    return [*external_sources(store), LocalSource(_local(store.root))]
+
+
+def add_external(store: Store, name: str, url: str, roots_pem: bytes, timeout: float) -> None:
+    """Configure an external TSA and keep its trusted roots in ``public/tsa-roots/``."""
+    if not name.replace("-", "").isalnum() or name == LOCAL:
+        raise UsageError(f"TSA name {name!r} must be letters, digits and dashes, not 'local'")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError("the TSA URL must start with http:// or https://")
+    try:
+        certs = load_certificates(roots_pem)
+    except ValueError as e:
+        raise UsageError(f"the roots file holds no PEM certificate: {e}") from None
+    if not certs:
+        raise UsageError("the roots file holds no PEM certificate")
+    (store.public_dir / ROOTS_DIR).mkdir(exist_ok=True)
+    (store.public_dir / ROOTS_DIR / f"{name}.pem").write_bytes(roots_pem)
+    raw = dict(store.config.raw)
+    ts = dict(raw.get("timestamp", {}))
+    ext = [e for e in ts.get("external", []) if e.get("name") != name]
+    ext.append({"name": name, "url": url, "timeout": timeout})
+    ts["external"] = ext
+    raw["timestamp"] = ts
+    store.write_config(raw)
+
+
+def record(writer: Writer, subjects: Sequence[tuple[str, str]],
+           results: Sequence[TimestampResult]) -> dict[str, Any]:
+    """Store each token as an object and append one ``timestamp`` entry for all of them.
+
+    ``subjects`` are (sha256 hex, target) with target ``item`` or ``checkpoint``.
+    """
+    listed, objects = [], []
+    for (subject, target), res in zip(subjects, results, strict=True):
+        stored = writer.store.objects.put_bytes(res.token)
+        listed.append({
+            "subject": subject, "target": target, "token_sha256": stored.sha256,
+            "source": res.source if res.kind == "external" else LOCAL, "kind": res.kind,
+            "gen_time": res.info.gen_time.isoformat(), "serial": str(res.info.serial),
+            "refused": [{"source": a.source, "reasons": [str(r) for r in a.reasons]}
+                        for a in res.refused],
+        })
+        objects.append({"sha256": stored.sha256, "role": "timestamp-token", "parent": subject})
+    entry = {"event": "timestamp", "tokens": listed, "objects": objects}
+    writer.append(entry)
+    return entry
+
+
+def stamp(writer: Writer, subjects: Sequence[tuple[str, str]],
+          *, external_only: bool = False) -> dict[str, Any] | None:
+    """Obtain tokens for ``subjects`` (hex SHA-256, target) and record them; None if none."""
+    if not subjects:
+        return None
+    srcs = external_sources(writer.store) if external_only else sources(writer.store)
+    if not srcs:
+        return None
+    digests = [bytes.fromhex(s) for s, _ in subjects]
+    results = obtain_timestamps(digests, srcs, tolerance=tolerance(writer.store),
+                                verify_local="first")
+    return record(writer, subjects, results)
+
+
+def checkpoint_digest(note_text: str) -> str:
+    """What a checkpoint's token covers: the SHA-256 of its signed note."""
+    return hashlib.sha256(note_text.encode()).hexdigest()
+
+
+def verify(token_der: bytes, *, subject: str, source: str, public_dir: Path,
+           recorded_at: dt.datetime | None, tol: dt.timedelta) -> tokens.TokenReport:
+    """Verify a stored token against the roots this store trusts for its source."""
+    roots = roots_for(public_dir, source)
+    certs = local_certificates(public_dir) if source == LOCAL else ()
+    return tokens.verify_token(token_der, expected_digest=bytes.fromhex(subject),
+                               trusted_roots=roots, recorded_at=recorded_at, tolerance=tol,
+                               certificates=certs)
+
+
+def needs_external(index: Any) -> list[tuple[str, str]]:
+    """(subject, target) of every item and checkpoint that has only local tokens."""
+    by_subject: dict[str, list[dict[str, Any]]] = {}
+    for t in index.all_tokens():
+        by_subject.setdefault(t["subject"], []).append(t)
+    return [(subject, ts[0]["target"]) for subject, ts in by_subject.items()
+            if not any(t["kind"] == "external" for t in ts)]
+
+
+def status(index: Any) -> dict[str, int]:
+    """How many items and checkpoints have which tokens."""
+    by_subject: dict[str, set[str]] = {}
+    targets: dict[str, str] = {}
+    for t in index.all_tokens():
+        by_subject.setdefault(t["subject"], set()).add(t["kind"])
+        targets[t["subject"]] = t["target"]
+    items = [r["sha256"] for r in index.items_where()]
+    item_kinds = [by_subject.get(sha, set()) for sha in items]
+    cps = [k for s, k in by_subject.items() if targets[s] == "checkpoint"]
+    return {
+        "items": len(items),
+        "items_external": sum(1 for k in item_kinds if "external" in k),
+        "items_local_only": sum(1 for k in item_kinds if k == {"local"}),
+        "items_without": sum(1 for k in item_kinds if not k),
+        "checkpoints": len(cps),
+        "checkpoints_external": sum(1 for k in cps if "external" in k),
+        "checkpoints_local_only": sum(1 for k in cps if k == {"local"}),
+    }

@@ -319,7 +319,8 @@ def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
 
 
 def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
-    """Put first the candidate that makes an equality hold, when it is the only unknown."""
+    """Put first, in place, the candidate that makes an equality hold, when it is the only
+    unknown. The figure stays under review and keeps every reader's record (``readers``)."""
     accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
     for rel in form.relations:
         if rel.op != "==":
@@ -335,18 +336,13 @@ def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
         fitting = [c for c in f.candidates if rel.evaluate({**accepted, k: c}, form.groups)]
         if len(fitting) == 1 and fitting[0] != f.candidates[0]:
             c = fitting[0]
-            fields[k] = FieldReading(
-                f.key,
-                c,
-                Status.REVIEW,
-                f.confidence,
-                f.digits,
-                f.words,
-                f.words_value,
-                (c, *[x for x in f.candidates if x != c]),
-                f.box,
-                Reason.RANKED_BY_RELATION,
-                f.crop,
+            # only the order of the candidates changes: what each reader read (``readers``),
+            # the crop and the rest stay, so the evidence still says who read what
+            fields[k] = replace(
+                f,
+                value=c,
+                candidates=(c, *[x for x in f.candidates if x != c]),
+                reason=Reason.RANKED_BY_RELATION,
             )
 
 

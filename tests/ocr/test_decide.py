@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ocr.decide import decide, doubt_misread_digits, misread_digits, words_cut_short
+from ocr.decide import (
+    decide,
+    doubt_misread_digits,
+    misread_digits,
+    rank_by_relations,
+    words_cut_short,
+)
 from ocr.digits import DigitGuess
 from ocr.figures import ModelReading
+from ocr.forms import load_form
 from ocr.layout import WordsRun
 from ocr.result import FieldReading, Reason, Status
 from ocr.sequence import SequenceReading
@@ -320,3 +327,37 @@ def test_a_digit_two_other_readers_show_misread_twice_puts_it_in_doubt() -> None
         "voters_voted", 1453, review, Reason.READINGS_DISAGREE, glyphs_a="2423"
     )
     assert misread_digits(fields) == set()
+
+
+def test_a_figure_ranked_by_a_relation_keeps_what_each_reader_read() -> None:
+    # ballots_received == ballots_issued + ballots_cancelled, the first two accepted: of the
+    # candidates 80 and 20 of ballots_cancelled only 20 makes it hold, and is put first;
+    # the evidence must still say who read 80 and who read 20
+    readers = (
+        ("glyphs_a", "80", 0.6),
+        ("glyphs_b", "20", 0.5),
+        ("sequence", "80", 0.7),
+        ("tesseract", "20", 0.4),
+        ("words", None, 0.0),
+    )
+    cancelled = replace(
+        _reading("ballots_cancelled", 80, Status.REVIEW, Reason.READINGS_DISAGREE, readers),
+        candidates=(80, 20),
+        crop=b"png",
+    )
+    fields = {
+        "ballots_received": _field("ballots_received", 500, Status.ACCEPTED,
+                                   Reason.GLYPHS_AND_FIGURE_AGREE, "500"),
+        "ballots_issued": _field("ballots_issued", 480, Status.ACCEPTED,
+                                 Reason.GLYPHS_AND_FIGURE_AGREE, "480"),
+        "ballots_cancelled": cancelled,
+    }  # fmt: skip
+    rank_by_relations(load_form("kz-presidential-2022"), fields)
+    ranked = fields["ballots_cancelled"]
+    # the decision is only reordered: still under review, nothing accepted or changed
+    assert (ranked.value, ranked.candidates) == (20, (20, 80))
+    assert (ranked.status, ranked.reason) == (Status.REVIEW, Reason.RANKED_BY_RELATION)
+    assert ranked.confidence == cancelled.confidence and ranked.digits == "80"
+    assert ranked.readers == readers  # who read what, as before the ranking
+    assert ranked.crop == b"png"
+    assert fields["ballots_received"].status is Status.ACCEPTED

@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from base.errors import BrokenEnvironment, UsageError
+
 CASE_KINDS: tuple[str, ...] = (
     "protocol-figures",
     "observer-obstruction",
@@ -38,16 +40,12 @@ LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 """Languages every user-facing text of the jurisdiction file must be given in."""
 
 
-class JurisdictionError(ValueError):
-    """The jurisdiction file is missing, malformed or incomplete."""
-
-    exit_code = 4
+class JurisdictionError(BrokenEnvironment, ValueError):
+    """The jurisdiction file is missing, malformed or incomplete (exit code 4)."""
 
 
-class UnknownCaseKind(ValueError):
-    """A case kind or addressee that the jurisdiction file does not know."""
-
-    exit_code = 2
+class UnknownCaseKind(UsageError, ValueError):
+    """A case kind or addressee that the jurisdiction file does not know (exit code 2)."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
-from base.errors import EXIT_USAGE
+from base.errors import EXIT_USAGE, DalelError
 from cli.commands import admin, cases, intake, items, verify
 from cli.output import Exit, err
 from cli.root import cli
@@ -32,15 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return EXIT_USAGE
-    except Exception as e:
-        code = getattr(e, "exit_code", None)
-        if not isinstance(code, int):
-            raise  # a bug, not a user's problem: let the traceback show
-        err.print(f"[red]error:[/] {getattr(e, 'message', None) or e}", markup=True)
-        fix = getattr(e, "fix", None)
-        if fix:
-            err.print(f"  fix: {fix}")
-        return code
+    except DalelError as e:  # anything else is a bug, not a user's problem: its traceback shows
+        err.print(f"[red]error:[/] {escape(e.message)}", markup=True)
+        if e.fix:
+            err.print(f"  fix: {e.fix}", markup=False)
+        return e.exit_code
     return 0
 
 

@@ -1,32 +1,30 @@
-"""Exceptions of the ocr package; each carries the exit code the CLI maps it to."""
+"""Exceptions of the ocr package, in the one tree rooted at :class:`base.errors.DalelError`.
+
+``UsageError`` here *is* :class:`base.errors.UsageError` (exit code 2): there is one usage
+error class. The ocr package's own classes are also :class:`OcrError`.
+"""
 
 from __future__ import annotations
 
+from base.errors import BrokenEnvironment, DalelError, UsageError
 
-class OcrError(Exception):
-    """Base class. ``exit_code`` is what ``cli.py`` exits with."""
-
-    exit_code: int = 1
+__all__ = ["FormNotFound", "MissingDependency", "OcrError", "RelationSyntaxError", "UsageError"]
 
 
-class UsageError(OcrError):
-    """Bad arguments (unknown form id, malformed relation in a form file)."""
-
-    exit_code = 2
+class OcrError(DalelError):
+    """Base class of the ocr package's errors; ``exit_code`` is what the CLI exits with."""
 
 
-class FormNotFound(UsageError):
-    """No form with that id under ``ocr/forms/``."""
+class FormNotFound(UsageError, OcrError):
+    """No form with that id under ``ocr/forms/`` (exit code 2)."""
 
 
-class RelationSyntaxError(UsageError):
-    """A control relation does not follow the relation grammar."""
+class RelationSyntaxError(UsageError, OcrError):
+    """A control relation does not follow the relation grammar (exit code 2)."""
 
 
-class MissingDependency(OcrError):
-    """Tesseract, its rus/kaz language data, or the digit model is missing.
+class MissingDependency(BrokenEnvironment, OcrError):
+    """Tesseract, its rus/kaz language data, or the digit model is missing (exit code 4).
 
     The message names the command that installs what is missing.
     """
-
-    exit_code = 4

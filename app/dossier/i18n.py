@@ -13,14 +13,14 @@ from datetime import date, datetime
 from importlib import resources
 from zoneinfo import ZoneInfo
 
+from base.errors import BrokenEnvironment
+
 LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 """Languages a dossier can be written in."""
 
 
-class MissingTranslation(KeyError):
-    """A template asked for a key that the language's file does not have."""
-
-    exit_code = 4
+class MissingTranslation(BrokenEnvironment, KeyError):
+    """A template asked for a key that the language's file does not have (exit code 4)."""
 
 
 def plural_category(language: str, n: int) -> str:

@@ -23,13 +23,13 @@ from app.deadlines import Jurisdiction, fill_paragraphs
 from app.dossier import media, redact, stills
 from app.dossier.i18n import Translator
 from app.dossier.model import Derivative, Dossier, Exhibit
+from base.errors import DalelError
 from evidence.pdf.sign import EXHIBIT_DEST_PREFIX, MANIFEST_NAME, make_manifest
 
 
-class DossierInputError(ValueError):
-    """The dossier cannot be built from what was given (empty case, missing originals)."""
-
-    exit_code = 1
+class DossierInputError(DalelError, ValueError):
+    """The dossier cannot be built from what was given (empty case, missing originals);
+    exit code 1."""
 
 
 @dataclass(frozen=True)

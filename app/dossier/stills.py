@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
+
+from base import proc
+from base.errors import BrokenEnvironment, DalelError
 
 OPERATION = "video-still"
 """Operation name recorded on still derivatives."""
 FFMPEG_TIMEOUT_S = 60.0
 """Time allowed to ffmpeg for one still."""
+FFMPEG_OUTPUT_LIMIT = 256 * 1024 * 1024
+"""Bytes of output kept from ffmpeg (a PNG still of an 8K frame is under 100 MiB)."""
 
 
-class FfmpegMissing(RuntimeError):
-    """ffmpeg is not installed."""
+class FfmpegMissing(BrokenEnvironment, RuntimeError):
+    """ffmpeg is not installed (exit code 4)."""
 
-    exit_code = 4
+    fix = "install the Debian package ffmpeg: apt-get install ffmpeg"
 
 
-class FfmpegFailed(RuntimeError):
-    """ffmpeg ran but failed on this input (or timed out)."""
-
-    exit_code = 1
+class FfmpegFailed(DalelError, RuntimeError):
+    """ffmpeg ran but failed on this input, or timed out (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,18 @@ class StillResult:
 
 def run_ffmpeg(args: list[str], timeout: float = FFMPEG_TIMEOUT_S) -> bytes:
     """Run ffmpeg with ``args``; stdout bytes, or FfmpegMissing / FfmpegFailed."""
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise FfmpegMissing("ffmpeg is not installed; install the Debian package ffmpeg")
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *args]
     try:
-        proc = subprocess.run([exe, "-nostdin", "-hide_banner", "-loglevel", "error", *args],
-                              capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise FfmpegFailed(f"ffmpeg timed out after {timeout:.0f} s") from exc
-    if proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise FfmpegFailed(f"ffmpeg failed: {message[-1] if message else proc.returncode}")
-    return proc.stdout
+        res = proc.run(cmd, timeout=timeout, max_output=FFMPEG_OUTPUT_LIMIT, package="ffmpeg")
+    except BrokenEnvironment as exc:
+        raise FfmpegMissing("ffmpeg is not installed", fix=exc.fix) from exc
+    if res.timed_out:
+        raise FfmpegFailed(f"ffmpeg timed out after {timeout:.0f} s")
+    if res.returncode != 0:
+        raise FfmpegFailed(f"ffmpeg failed: {res.stderr_last_line() or res.returncode}")
+    if res.stdout_truncated:
+        raise FfmpegFailed(f"ffmpeg wrote more than {FFMPEG_OUTPUT_LIMIT} bytes")
+    return res.stdout
 
 
 def format_timecode(seconds: float) -> str:
@@ -61,8 +62,13 @@ def format_timecode(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def extract_stills(video: bytes, timecodes: tuple[float, ...], *,
-                   timeout: float = FFMPEG_TIMEOUT_S, suffix: str = ".mp4") -> StillResult:
+def extract_stills(
+    video: bytes,
+    timecodes: tuple[float, ...],
+    *,
+    timeout: float = FFMPEG_TIMEOUT_S,
+    suffix: str = ".mp4",
+) -> StillResult:
     """PNG stills of ``video`` at each of ``timecodes`` (seconds)."""
     stills: list[tuple[float, bytes]] = []
     missing: list[float] = []
@@ -73,8 +79,22 @@ def extract_stills(video: bytes, timecodes: tuple[float, ...], *,
         for tc in timecodes:
             if tc < 0:
                 raise ValueError(f"negative timecode {tc}")
-            png = run_ffmpeg(["-ss", f"{tc:.3f}", "-i", src, "-frames:v", "1",
-                              "-f", "image2pipe", "-c:v", "png", "pipe:1"], timeout=timeout)
+            png = run_ffmpeg(
+                [
+                    "-ss",
+                    f"{tc:.3f}",
+                    "-i",
+                    src,
+                    "-frames:v",
+                    "1",
+                    "-f",
+                    "image2pipe",
+                    "-c:v",
+                    "png",
+                    "pipe:1",
+                ],
+                timeout=timeout,
+            )
             if png.startswith(b"\x89PNG"):
                 stills.append((tc, png))
             else:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from base.errors import BrokenEnvironment, DalelError, UsageError
 from base.fsio import atomic_write
 from evidence.timestamping.tsa import fit_x509
 
@@ -53,46 +54,32 @@ ORG_CA_CERT_FILE = "org-ca-cert.pem"
 # --------------------------------------------------------------------------- errors
 
 
-class PdfSignError(Exception):
-    """Base class; ``exit_code`` is what the CLI exits with."""
-
-    exit_code = 1
+class PdfSignError(DalelError):
+    """Base class of signing errors; ``exit_code`` is what the CLI exits with (1 here)."""
 
 
-class Pkcs12Unreadable(PdfSignError):
-    """The PKCS#12 file cannot be read or is not PKCS#12."""
-
-    exit_code = 2
+class Pkcs12Unreadable(UsageError, PdfSignError):
+    """The PKCS#12 file cannot be read or is not PKCS#12 (exit code 2)."""
 
 
-class WrongPassword(PdfSignError):
-    """The PKCS#12 file is fine but the password does not open it."""
-
-    exit_code = 2
+class WrongPassword(UsageError, PdfSignError):
+    """The PKCS#12 file is fine but the password does not open it (exit code 2)."""
 
 
-class IdentityMissing(PdfSignError):
-    """No organization identity in the store: run ``dalel init``."""
-
-    exit_code = 4
+class IdentityMissing(BrokenEnvironment, PdfSignError):
+    """No organization identity in the store: run ``dalel init`` (exit code 4)."""
 
 
-class IdentityExists(PdfSignError):
-    """An organization identity already exists; it is never overwritten."""
-
-    exit_code = 2
+class IdentityExists(UsageError, PdfSignError):
+    """An organization identity already exists; it is never overwritten (exit code 2)."""
 
 
-class TimestampFailed(PdfSignError):
-    """The time-stamping authority did not give a usable token."""
-
-    exit_code = 4
+class TimestampFailed(BrokenEnvironment, PdfSignError):
+    """The time-stamping authority did not give a usable token (exit code 4)."""
 
 
 class SigningFailed(PdfSignError):
-    """pyHanko could not sign the document."""
-
-    exit_code = 1
+    """pyHanko could not sign the document (exit code 1)."""
 
 
 # --------------------------------------------------------------------------- identity

@@ -13,7 +13,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from base import proc
+from base.errors import BrokenEnvironment
 from ocr.errors import MissingDependency
 
 LANGS = "rus+kaz"
@@ -55,6 +56,14 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _tesseract(argv: list[str], timeout: float, stdin: bytes | None = None) -> proc.ProcResult:
+    """Run Tesseract on one thread; :class:`MissingDependency` when it is not installed."""
+    try:
+        return proc.run(argv, timeout=timeout, stdin=stdin, env=_env(), package="tesseract-ocr")
+    except BrokenEnvironment:
+        raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
+
+
 def run_tesseract(
     image: np.ndarray,
     *,
@@ -71,19 +80,14 @@ def run_tesseract(
     for c in config:
         cmd += ["-c", c]
     cmd.append("tsv")
-    try:
-        proc = subprocess.run(
-            cmd, input=bytes(png), check=False, capture_output=True, timeout=timeout, env=_env()
-        )
-    except subprocess.TimeoutExpired:
+    res = _tesseract(cmd, timeout, stdin=bytes(png))
+    if res.timed_out:
         return TessResult((), "timeout")
-    except FileNotFoundError:
-        raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
-    if proc.returncode != 0:
+    if res.returncode != 0 or res.stdout_truncated:
         return TessResult((), "tesseract_failed")
     words = []
     reader = csv.reader(
-        io.StringIO(proc.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE
+        io.StringIO(res.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE
     )
     next(reader, None)
     for row in reader:
@@ -117,43 +121,36 @@ def detect_orientation(image: np.ndarray, *, timeout: float = 20.0) -> Orientati
     if not ok:
         return None
     cmd = ["tesseract", "stdin", "stdout", "--psm", "0", "-l", "osd"]
-    try:
-        proc = subprocess.run(
-            cmd, input=bytes(png), check=False, capture_output=True, timeout=timeout, env=_env()
-        )
-    except subprocess.TimeoutExpired:
+    res = _tesseract(cmd, timeout, stdin=bytes(png))
+    if res.timed_out:
         return None
-    except FileNotFoundError:
-        raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
-    text = proc.stdout.decode("utf-8", "replace")
+    text = res.stdout.decode("utf-8", "replace")
     rot = re.search(r"^Rotate:\s*(\d+)", text, re.M)
     conf = re.search(r"^Orientation confidence:\s*([0-9.]+)", text, re.M)
-    if proc.returncode != 0 or rot is None or conf is None or int(rot.group(1)) % 90:
+    if res.returncode != 0 or rot is None or conf is None or int(rot.group(1)) % 90:
         return None
     return Orientation(int(rot.group(1)) % 360, float(conf.group(1)))
 
 
 @lru_cache(maxsize=1)
 def _tessdata_dir() -> Path | None:
-    try:
-        out = subprocess.run(
-            ["tesseract", "--list-langs"], check=False, capture_output=True, timeout=20, env=_env()
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r'"(.+?)"', out.stdout.decode("utf-8", "replace"))
+    out = _list_langs_output()
+    m = re.search(r'"(.+?)"', out)
     return Path(m.group(1)) if m else None
 
 
 def _list_langs() -> set[str]:
-    try:
-        out = subprocess.run(
-            ["tesseract", "--list-langs"], check=False, capture_output=True, timeout=20, env=_env()
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return set()
-    lines = out.stdout.decode("utf-8", "replace").splitlines()[1:]
+    lines = _list_langs_output().splitlines()[1:]
     return {ln.strip() for ln in lines if ln.strip()}
+
+
+def _list_langs_output() -> str:
+    """What ``tesseract --list-langs`` prints; empty when it is missing or hangs."""
+    try:
+        out = _tesseract(["tesseract", "--list-langs"], 20)
+    except MissingDependency:
+        return ""
+    return "" if out.timed_out else out.stdout.decode("utf-8", "replace")
 
 
 def check_environment() -> None:
@@ -183,9 +180,9 @@ def engine_versions() -> dict[str, object]:
     from ocr.sequence import MODEL_NAME as SEQUENCE_MODEL
     from ocr.sequence import load_sequence_model
 
-    out = subprocess.run(
-        ["tesseract", "--version"], check=False, capture_output=True, timeout=20, env=_env()
-    )
+    out = _tesseract(["tesseract", "--version"], 20)
+    if out.timed_out:
+        raise MissingDependency("tesseract --version gave no answer within 20 s")
     text = (out.stdout or out.stderr).decode("utf-8", "replace")
     first = text.splitlines()[0] if text else "tesseract unknown"
     data: dict[str, str] = {}

@@ -21,6 +21,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from base import proc
+from base.errors import BrokenEnvironment
+
 ALMATY_PRECINCT = (43.2389, 76.8897)
 """A point in Almaty used as the sample precinct's location (decimal degrees)."""
 FAR_AWAY = (51.1694, 71.4491)
@@ -155,8 +158,11 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def write_jpeg(
-    path: Path, seed: int = 0, exif: PhotoExif | None = PhotoExif(),
-    *, protocol_precinct: int | None = None,
+    path: Path,
+    seed: int = 0,
+    exif: PhotoExif | None = PhotoExif(),
+    *,
+    protocol_precinct: int | None = None,
 ) -> Path:
     """Write a JPEG photo with `exif` (None: stripped); a protocol-like page when
     `protocol_precinct` is given."""
@@ -184,18 +190,45 @@ def write_mp4(
     timeout_s: float = FFMPEG_TIMEOUT_S,
 ) -> Path:
     """Write a short, small H.264/AAC MP4 with ffmpeg, tagged with `creation_time` and an
-    ISO 6709 `location`. Raises FileNotFoundError without ffmpeg, CalledProcessError on failure."""
+    ISO 6709 `location`. Raises FileNotFoundError without ffmpeg, CalledProcessError on failure
+    (TimeoutExpired past `timeout_s`)."""
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     pattern = rng.choice(["testsrc", "testsrc2", "smptebars", "rgbtestsrc"])
     freq = rng.randrange(220, 880)
     cmd = [
-        "ffmpeg", "-nostdin", "-v", "error", "-y",
-        "-f", "lavfi", "-i", f"{pattern}=size=160x120:rate=10:duration={duration_s}",
-        "-f", "lavfi", "-i", f"sine=frequency={freq}:duration={duration_s}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-threads", "1",
-        "-c:a", "aac", "-b:a", "32k", "-shortest",
-        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"{pattern}=size=160x120:rate=10:duration={duration_s}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={freq}:duration={duration_s}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-threads",
+        "1",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "32k",
+        "-shortest",
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
     ]
     if creation_time is not None:
         cmd += ["-metadata", f"creation_time={creation_time}"]
@@ -204,13 +237,16 @@ def write_mp4(
     if faststart:
         cmd += ["-movflags", "+faststart"]
     cmd += ["-f", "mp4", str(path)]
-    subprocess.run(cmd, check=True, timeout=timeout_s, capture_output=True)
+    _run_tool(cmd, timeout_s, package="ffmpeg")
     return path
 
 
 def write_heic(
-    path: Path, seed: int = 0, exif: PhotoExif | None = PhotoExif(),
-    *, timeout_s: float = FFMPEG_TIMEOUT_S,
+    path: Path,
+    seed: int = 0,
+    exif: PhotoExif | None = PhotoExif(),
+    *,
+    timeout_s: float = FFMPEG_TIMEOUT_S,
 ) -> Path:
     """Write a real HEIC photo (HEVC in HEIF, with `exif` in an Exif item) with libheif's
     ``heif-enc`` (Debian package libheif-examples). Raises FileNotFoundError without it."""
@@ -218,11 +254,30 @@ def write_heic(
     src = path.with_name(path.name + ".src.jpg")
     try:
         src.write_bytes(image_bytes(seed, exif=exif))
-        subprocess.run(["heif-enc", "-q", "40", str(src), "-o", str(path)], check=True,
-                       timeout=timeout_s, capture_output=True, stdin=subprocess.DEVNULL)
+        _run_tool(
+            ["heif-enc", "-q", "40", str(src), "-o", str(path)],
+            timeout_s,
+            package="libheif-examples",
+        )
     finally:
         src.unlink(missing_ok=True)
     return path
+
+
+def _run_tool(argv: list[str], timeout_s: float, *, package: str) -> None:
+    """Run a tool that makes a sample, through the one timed runner (:func:`base.proc.run`).
+
+    Keeps this module's contract: FileNotFoundError when the tool is missing (its message
+    names the Debian package), TimeoutExpired or CalledProcessError when it fails.
+    """
+    try:
+        res = proc.run(argv, timeout=timeout_s, package=package)
+    except BrokenEnvironment as exc:
+        raise FileNotFoundError(f"{exc.message}; {exc.fix}") from exc
+    if res.timed_out:
+        raise subprocess.TimeoutExpired(argv, timeout_s, res.stdout, res.stderr)
+    if res.returncode != 0:
+        raise subprocess.CalledProcessError(res.returncode, argv, res.stdout, res.stderr)
 
 
 def write_truncated_heic(path: Path, seed: int = 0, keep: float = 0.7) -> Path:
@@ -300,9 +355,16 @@ def write_sparse(path: Path, size: int = 3 * 1024**3, head: bytes = b"") -> Path
 def write_exif_bomb(path: Path, claimed: int = 200 * 1024**2, seed: int = 0) -> Path:
     """A JPEG whose EXIF Make tag claims `claimed` bytes of text, in a sparse file big enough to
     hold them: a reader that trusts the count reads (and allocates) all of it."""
-    tiff = (b"MM\x00\x2a" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
-            + (_MAKE).to_bytes(2, "big") + (2).to_bytes(2, "big") + claimed.to_bytes(4, "big")
-            + (26).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+    tiff = (
+        b"MM\x00\x2a"
+        + (8).to_bytes(4, "big")
+        + (1).to_bytes(2, "big")
+        + (_MAKE).to_bytes(2, "big")
+        + (2).to_bytes(2, "big")
+        + claimed.to_bytes(4, "big")
+        + (26).to_bytes(4, "big")
+        + (0).to_bytes(4, "big")
+    )
     app1 = b"Exif\x00\x00" + tiff
     head = b"\xff\xd8\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1
     head += image_bytes(seed, exif=None)[2:]
@@ -327,7 +389,11 @@ class Sample:
 
 
 def write_sample_set(
-    directory: Path, seed: int = 0, *, with_video: bool = True, with_sparse: bool = False,
+    directory: Path,
+    seed: int = 0,
+    *,
+    with_video: bool = True,
+    with_sparse: bool = False,
     with_heic: bool = False,
 ) -> dict[str, Sample]:
     """Write the whole catalogue into `directory` and describe it, keyed by a short id.
@@ -338,51 +404,157 @@ def write_sample_set(
     def add(key: str, path: Path, mime: str, shows: str, *tags: str, hostile: bool = False) -> None:
         s[key] = Sample(path, mime, shows, hostile, frozenset(tags))
 
-    add("photo", write_jpeg(d / "photo_exif.jpg", seed), "image/jpeg",
-        "camera photo with capture time, make, model and GPS", "exif")
-    add("edited", write_jpeg(d / "photo_edited.jpg", seed + 1,
-                             PhotoExif(software=EDITOR_SOFTWARE)), "image/jpeg",
-        "photo whose EXIF names editing software", "exif", "edited")
-    add("stripped", write_jpeg(d / "photo_from_messenger.jpg", seed + 2, None), "image/jpeg",
-        "photo with EXIF stripped, as messengers send it", "stripped")
-    add("future", write_jpeg(d / "photo_future.jpg", seed + 3,
-                             PhotoExif(capture_time=datetime(2031, 1, 1, 12, 0, 0))),
-        "image/jpeg", "photo whose capture time is in the future", "exif", "future")
-    add("far", write_jpeg(d / "photo_far.jpg", seed + 4, PhotoExif(gps=FAR_AWAY)), "image/jpeg",
-        "photo whose GPS is far from the precinct", "exif", "far")
+    add(
+        "photo",
+        write_jpeg(d / "photo_exif.jpg", seed),
+        "image/jpeg",
+        "camera photo with capture time, make, model and GPS",
+        "exif",
+    )
+    add(
+        "edited",
+        write_jpeg(d / "photo_edited.jpg", seed + 1, PhotoExif(software=EDITOR_SOFTWARE)),
+        "image/jpeg",
+        "photo whose EXIF names editing software",
+        "exif",
+        "edited",
+    )
+    add(
+        "stripped",
+        write_jpeg(d / "photo_from_messenger.jpg", seed + 2, None),
+        "image/jpeg",
+        "photo with EXIF stripped, as messengers send it",
+        "stripped",
+    )
+    add(
+        "future",
+        write_jpeg(
+            d / "photo_future.jpg", seed + 3, PhotoExif(capture_time=datetime(2031, 1, 1, 12, 0, 0))
+        ),
+        "image/jpeg",
+        "photo whose capture time is in the future",
+        "exif",
+        "future",
+    )
+    add(
+        "far",
+        write_jpeg(d / "photo_far.jpg", seed + 4, PhotoExif(gps=FAR_AWAY)),
+        "image/jpeg",
+        "photo whose GPS is far from the precinct",
+        "exif",
+        "far",
+    )
     add("png", write_png(d / "screenshot.png", seed + 5), "image/png", "PNG screenshot", "png")
     kazakh = "хаттама_учаске_№12_" + KAZAKH_LETTERS + ".jpg"
-    add("kazakh_name", write_jpeg(d / kazakh, seed + 6, protocol_precinct=12), "image/jpeg",
-        "protocol photo whose name has Cyrillic and Kazakh letters", "exif", "unicode-name")
-    add("empty", write_zero_byte(d / "empty.jpg"), "application/x-empty", "zero-byte file",
-        "damaged", hostile=True)
-    add("truncated_jpeg", write_truncated_jpeg(d / "truncated.jpg", seed + 7), "image/jpeg",
-        "JPEG cut in half", "damaged", "exif", hostile=True)
-    add("corrupt_png", write_corrupt_png(d / "corrupt.png", seed + 8), "image/png",
-        "PNG with garbage in its image data", "damaged", hostile=True)
-    add("fake_heic", write_fake_heic(d / "fake.heic", seed + 9), "image/heic",
-        "ftyp box of a HEIC then garbage", "damaged", hostile=True)
-    add("png_as_jpg", write_png_named_jpg(d / "really_a_png.jpg", seed + 10), "image/png",
-        "PNG named .jpg", "lying-extension", hostile=True)
-    add("text_as_jpg", write_text_named_jpg(d / "not_a_photo.jpg"), "text/plain",
-        "text named .jpg", "lying-extension", hostile=True)
+    add(
+        "kazakh_name",
+        write_jpeg(d / kazakh, seed + 6, protocol_precinct=12),
+        "image/jpeg",
+        "protocol photo whose name has Cyrillic and Kazakh letters",
+        "exif",
+        "unicode-name",
+    )
+    add(
+        "empty",
+        write_zero_byte(d / "empty.jpg"),
+        "application/x-empty",
+        "zero-byte file",
+        "damaged",
+        hostile=True,
+    )
+    add(
+        "truncated_jpeg",
+        write_truncated_jpeg(d / "truncated.jpg", seed + 7),
+        "image/jpeg",
+        "JPEG cut in half",
+        "damaged",
+        "exif",
+        hostile=True,
+    )
+    add(
+        "corrupt_png",
+        write_corrupt_png(d / "corrupt.png", seed + 8),
+        "image/png",
+        "PNG with garbage in its image data",
+        "damaged",
+        hostile=True,
+    )
+    add(
+        "fake_heic",
+        write_fake_heic(d / "fake.heic", seed + 9),
+        "image/heic",
+        "ftyp box of a HEIC then garbage",
+        "damaged",
+        hostile=True,
+    )
+    add(
+        "png_as_jpg",
+        write_png_named_jpg(d / "really_a_png.jpg", seed + 10),
+        "image/png",
+        "PNG named .jpg",
+        "lying-extension",
+        hostile=True,
+    )
+    add(
+        "text_as_jpg",
+        write_text_named_jpg(d / "not_a_photo.jpg"),
+        "text/plain",
+        "text named .jpg",
+        "lying-extension",
+        hostile=True,
+    )
     if with_video:
-        add("video", write_mp4(d / "video.mp4", seed), "video/mp4",
-            "short MP4 with creation_time and location", "video")
-        add("truncated_mp4", write_truncated_mp4(d / "truncated.mp4", seed + 1), "video/mp4",
-            "MP4 cut short (metadata box survives)", "video", "damaged", hostile=True)
-        add("truncated_mp4_no_moov",
+        add(
+            "video",
+            write_mp4(d / "video.mp4", seed),
+            "video/mp4",
+            "short MP4 with creation_time and location",
+            "video",
+        )
+        add(
+            "truncated_mp4",
+            write_truncated_mp4(d / "truncated.mp4", seed + 1),
+            "video/mp4",
+            "MP4 cut short (metadata box survives)",
+            "video",
+            "damaged",
+            hostile=True,
+        )
+        add(
+            "truncated_mp4_no_moov",
             write_truncated_mp4(d / "truncated_no_moov.mp4", seed + 2, faststart=False),
-            "video/mp4", "MP4 cut short before its metadata box", "video", "damaged",
-            hostile=True)
+            "video/mp4",
+            "MP4 cut short before its metadata box",
+            "video",
+            "damaged",
+            hostile=True,
+        )
     if with_heic:
-        add("heic", write_heic(d / "photo.heic", seed + 14), "image/heic",
-            "real HEIC photo with EXIF in its Exif item", "exif", "heic")
-        add("truncated_heic", write_truncated_heic(d / "truncated.heic", seed + 15),
-            "image/heic", "HEIC cut short in its media data", "damaged", "heic",
-            hostile=True)
+        add(
+            "heic",
+            write_heic(d / "photo.heic", seed + 14),
+            "image/heic",
+            "real HEIC photo with EXIF in its Exif item",
+            "exif",
+            "heic",
+        )
+        add(
+            "truncated_heic",
+            write_truncated_heic(d / "truncated.heic", seed + 15),
+            "image/heic",
+            "HEIC cut short in its media data",
+            "damaged",
+            "heic",
+            hostile=True,
+        )
     if with_sparse:
         head = image_bytes(seed)[:-2]  # a real JPEG start, then a 3 GB hole
-        add("sparse", write_sparse(d / "huge.jpg", head=head), "image/jpeg",
-            "3 GB sparse file starting like a JPEG", "huge", hostile=True)
+        add(
+            "sparse",
+            write_sparse(d / "huge.jpg", head=head),
+            "image/jpeg",
+            "3 GB sparse file starting like a JPEG",
+            "huge",
+            hostile=True,
+        )
     return s

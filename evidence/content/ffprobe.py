@@ -1,4 +1,4 @@
-"""ffprobe behind a thin, timed wrapper that never raises.
+"""ffprobe behind the one timed runner (:mod:`base.proc`); this wrapper never raises.
 
 The file is passed as ``file:`` + absolute path with only the file protocol allowed, so a
 hostile name or playlist cannot make ffprobe reach the network.
@@ -10,13 +10,13 @@ import enum
 import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from base import proc
+from base.errors import BrokenEnvironment
 
 FFPROBE_TIMEOUT_S = 30.0
 FFPROBE_OUTPUT_LIMIT = 8 * 1024 * 1024
@@ -32,7 +32,6 @@ def clean_text(raw: object) -> str:
         " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(raw)
     )
     return " ".join(text.split())[:MAX_TEXT]
-
 
 
 class ProbeStatus(enum.StrEnum):
@@ -52,6 +51,7 @@ class ProbeResult:
     """What the ffprobe wrapper returns."""
 
     status: ProbeStatus
+    """How the run went."""
     data: dict[str, Any]
     """ffprobe's JSON (``format`` and ``streams``); empty unless OK."""
     detail: str = ""
@@ -64,36 +64,40 @@ def run_ffprobe(
     """Run ffprobe on one local file, with a timeout; never raises.
 
     The file is passed as ``file:`` + absolute path with only the file protocol allowed, so a
-    hostile name or playlist cannot make ffprobe reach the network. Output goes to a temporary
-    file and is parsed only if it is under 8 MiB.
+    hostile name or playlist cannot make ffprobe reach the network. The output is parsed only
+    if it is at most 8 MiB.
     """
-    exe = shutil.which(program)
-    if exe is None:
-        return ProbeResult(ProbeStatus.NOT_INSTALLED, {}, f"{program} not found on PATH")
     target = "file:" + os.path.abspath(os.fspath(path))
-    cmd = [exe, "-v", "error", "-hide_banner", "-protocol_whitelist", "file",
-           "-print_format", "json", "-show_format", "-show_streams", "-i", target]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                  timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            return ProbeResult(ProbeStatus.TIMEOUT, {}, f"no answer within {timeout_s:g} s")
-        except OSError as exc:
-            return ProbeResult(ProbeStatus.NOT_INSTALLED, {}, f"cannot run {exe}: {exc.strerror}")
-        err.seek(0)
-        lines = err.read(4096).decode("utf-8", "replace").replace(target, "<file>").splitlines()
-        tail = clean_text(lines[-1]) if lines else ""
-        if proc.returncode != 0:
-            return ProbeResult(ProbeStatus.FAILED, {}, tail or f"exit status {proc.returncode}")
-        size = out.tell()
-        if size > FFPROBE_OUTPUT_LIMIT:
-            return ProbeResult(ProbeStatus.BAD_OUTPUT, {}, f"output of {size} bytes")
-        out.seek(0)
-        try:
-            data = json.loads(out.read().decode("utf-8", "replace"))
-        except ValueError:
-            return ProbeResult(ProbeStatus.BAD_OUTPUT, {}, "output is not JSON")
+    cmd = [
+        program,
+        "-v",
+        "error",
+        "-hide_banner",
+        "-protocol_whitelist",
+        "file",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        "-i",
+        target,
+    ]
+    try:
+        res = proc.run(cmd, timeout=timeout_s, max_output=FFPROBE_OUTPUT_LIMIT, package="ffmpeg")
+    except BrokenEnvironment as exc:
+        return ProbeResult(ProbeStatus.NOT_INSTALLED, {}, exc.message)
+    if res.timed_out:
+        return ProbeResult(ProbeStatus.TIMEOUT, {}, f"no answer within {timeout_s:g} s")
+    lines = res.stderr[:4096].decode("utf-8", "replace").replace(target, "<file>").splitlines()
+    tail = clean_text(lines[-1]) if lines else ""
+    if res.returncode != 0:
+        return ProbeResult(ProbeStatus.FAILED, {}, tail or f"exit status {res.returncode}")
+    if res.stdout_truncated:
+        return ProbeResult(ProbeStatus.BAD_OUTPUT, {}, f"output over {FFPROBE_OUTPUT_LIMIT} bytes")
+    try:
+        data = json.loads(res.stdout.decode("utf-8", "replace"))
+    except ValueError:
+        return ProbeResult(ProbeStatus.BAD_OUTPUT, {}, "output is not JSON")
     if not isinstance(data, dict):
         return ProbeResult(ProbeStatus.BAD_OUTPUT, {}, "output is not a JSON object")
     return ProbeResult(ProbeStatus.OK, data, tail)

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import ocr
+from app import figures as fg
 from base.errors import UsageError
 from evidence.storage.index import Index
 from evidence.storage.store import Store
-from pipeline import figures as fg
+from pipeline.figures import store_form
 
 COLUMNS = ("precinct", "field", "value")
 
@@ -48,13 +49,16 @@ def parse(data: bytes, form: ocr.Form) -> OfficialResults:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise UsageError("the official results file is not UTF-8 text",
-                         fix="save it as UTF-8 CSV") from None
+        raise UsageError(
+            "the official results file is not UTF-8 text", fix="save it as UTF-8 CSV"
+        ) from None
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None or [h.strip().lower() for h in header[:3]] != list(COLUMNS):
-        raise UsageError("the first line must be the header: precinct,field,value",
-                         fix="see `dalel official import --help` for the format")
+        raise UsageError(
+            "the first line must be the header: precinct,field,value",
+            fix="see `dalel official import --help` for the format",
+        )
     keys = set(form.keys)
     values: dict[tuple[str, str], int] = {}
     bad: list[BadRow] = []
@@ -80,22 +84,25 @@ def parse(data: bytes, form: ocr.Form) -> OfficialResults:
 
 def import_csv(store: Store, data: bytes) -> OfficialResults:
     """Store and log an import; it replaces the previous one."""
-    form = ocr.load_form(fg.store_form(store))
+    form = ocr.load_form(store_form(store))
     results = parse(data, form)
     with store.writer() as w:
         stored = store.objects.put_bytes(data)
         previous = list(w.index.entries_by_event("official-import"))
-        w.append({
-            "event": "official-import",
-            "subject": stored.sha256,
-            "form": form.id,
-            "rows": len(results.values),
-            "precincts": len({p for p, _ in results.values}),
-            "bad_rows": [{"line": b.line, "reason": b.reason} for b in results.bad_rows],
-            "replaces": previous[-1]["seq"] if previous else None,
-            "objects": [{"sha256": stored.sha256, "role": "official-results",
-                         "size": stored.size}],
-        })
+        w.append(
+            {
+                "event": "official-import",
+                "subject": stored.sha256,
+                "form": form.id,
+                "rows": len(results.values),
+                "precincts": len({p for p, _ in results.values}),
+                "bad_rows": [{"line": b.line, "reason": b.reason} for b in results.bad_rows],
+                "replaces": previous[-1]["seq"] if previous else None,
+                "objects": [
+                    {"sha256": stored.sha256, "role": "official-results", "size": stored.size}
+                ],
+            }
+        )
     return results
 
 
@@ -128,14 +135,21 @@ class Discrepancy:
         return self.protocol - self.official
 
     def to_dict(self) -> dict[str, Any]:
-        return {"precinct": self.precinct, "field": self.field, "protocol": self.protocol,
-                "official": self.official, "difference": self.difference,
-                "source": self.source, "items": list(self.items),
-                "photos_disagree": self.photos_disagree}
+        return {
+            "precinct": self.precinct,
+            "field": self.field,
+            "protocol": self.protocol,
+            "official": self.official,
+            "difference": self.difference,
+            "source": self.source,
+            "items": list(self.items),
+            "photos_disagree": self.photos_disagree,
+        }
 
 
-def discrepancies(store: Store, *, precinct: str | None = None,
-                  only_differences: bool = False) -> list[Discrepancy]:
+def discrepancies(
+    store: Store, *, precinct: str | None = None, only_differences: bool = False
+) -> list[Discrepancy]:
     """For each precinct with protocol readings and each figure: protocol vs official."""
     index = Index(store)
     index.catch_up()
@@ -157,8 +171,15 @@ def discrepancies(store: Store, *, precinct: str | None = None,
                         chosen = (f.value, "accepted")
                         break
             off = official.values.get((g.precinct, key)) if official else None
-            d = Discrepancy(g.precinct, key, chosen[0], off, chosen[1],
-                            tuple(p.item for p in g.photos), key in disagreeing)
+            d = Discrepancy(
+                g.precinct,
+                key,
+                chosen[0],
+                off,
+                chosen[1],
+                tuple(p.item for p in g.photos),
+                key in disagreeing,
+            )
             if not only_differences or (d.difference not in (0, None)):
                 out.append(d)
     return out

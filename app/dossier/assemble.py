@@ -13,18 +13,25 @@ from typing import Any
 
 import ocr
 from app import cases, deadlines, official
+from app import figures as fg
 from app.dossier import model
 from base.errors import UsageError
 from evidence.core.tokens import response_from_token
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
-from pipeline import figures as fg
 
 #: Timecodes (seconds) of the stills taken from a video exhibit, capped to its duration.
 STILL_TIMECODES = (0.5, 2.0, 5.0)
-_ACTIONS = {"ingest": "ingest", "timestamp": "timestamp", "ocr": "ocr", "confirm": "confirm",
-            "case-evidence": "case", "derive": "derive", "dossier": "dossier"}
+_ACTIONS = {
+    "ingest": "ingest",
+    "timestamp": "timestamp",
+    "ocr": "ocr",
+    "confirm": "confirm",
+    "case-evidence": "case",
+    "derive": "derive",
+    "dossier": "dossier",
+}
 
 
 def _time(text: str | None) -> datetime | None:
@@ -41,57 +48,78 @@ def _field(md: dict[str, Any], name: str) -> Any:
     return f.get("value") if isinstance(f, dict) else None
 
 
-def assemble(store: Store, case_id: str, *, language: str = "ru", edition: str = "court",
-             today: date | None = None) -> model.Dossier:
+def assemble(
+    store: Store,
+    case_id: str,
+    *,
+    language: str = "ru",
+    edition: str = "court",
+    today: date | None = None,
+) -> model.Dossier:
     """The dossier of ``case_id`` as of ``today`` (Asia/Almaty by default)."""
     index = Index(store)
     index.catch_up()
     case = cases.get_case(store, case_id)
     if not case.evidence:
-        raise UsageError(f"{case_id} has no evidence",
-                         fix=f"attach some: dalel case add-evidence {case_id} SHA256…")
+        raise UsageError(
+            f"{case_id} has no evidence",
+            fix=f"attach some: dalel case add-evidence {case_id} SHA256…",
+        )
     jur = deadlines.load_jurisdiction()
     deadline = case.deadline(jur, language=language, today=today)
     person = cases.complainant(store, case_id) if edition == "court" else None
     readings = {r.item: r for r in fg.readings(index)}
-    exhibits = tuple(_exhibit(store, index, sha, readings.get(sha), language)
-                     for sha in case.evidence)
+    exhibits = tuple(
+        _exhibit(store, index, sha, readings.get(sha), language) for sha in case.evidence
+    )
     figures = _figure_tables(store, index, case, readings, language)
     return model.Dossier(
         case=model.Case(
-            id=case.id, kind=case.kind, precinct=case.precinct,
+            id=case.id,
+            kind=case.kind,
+            precinct=case.precinct,
             addressee=case.addressee,  # type: ignore[arg-type]
-            addressee_name=case.addressee_name, title=case.title,
+            addressee_name=case.addressee_name,
+            title=case.title,
             event_date=case.event_date,
             respondent=model.Respondent(case.respondent or "", case.respondent_address),
-            complainant=model.Complainant(person.name, person.iin, person.address,
-                                          person.phone) if person else None,
-            facts=case.facts, legal_grounds=case.legal_grounds, relief=case.relief),
-        deadline=deadline, exhibits=exhibits, org_name=store.config.org,
+            complainant=model.Complainant(person.name, person.iin, person.address, person.phone)
+            if person
+            else None,
+            facts=case.facts,
+            legal_grounds=case.legal_grounds,
+            relief=case.relief,
+        ),
+        deadline=deadline,
+        exhibits=exhibits,
+        org_name=store.config.org,
         language=language,  # type: ignore[arg-type]
         edition=edition,  # type: ignore[arg-type]
-        figures=figures)
+        figures=figures,
+    )
 
 
-def _exhibit(store: Store, index: Index, sha: str, reading: fg.ProtocolFigures | None,
-             language: str) -> model.Exhibit:
+def _exhibit(
+    store: Store, index: Index, sha: str, reading: fg.ProtocolFigures | None, language: str
+) -> model.Exhibit:
     item = index.item(sha)
     if item is None:
-        raise UsageError(f"evidence {sha[:16]}… is not in the store's index",
-                         fix="run: dalel reindex")
+        raise UsageError(
+            f"evidence {sha[:16]}… is not in the store's index", fix="run: dalel reindex"
+        )
     path = store.objects.path(sha)
     if not path.is_file():
-        raise UsageError(f"the object of evidence {sha[:16]}… is missing from the store",
-                         fix="run `dalel audit` to see what else is missing; restore the "
-                             "object from a backup")
+        raise UsageError(
+            f"the object of evidence {sha[:16]}… is missing from the store",
+            fix="run `dalel audit` to see what else is missing; restore the object from a backup",
+        )
     history = index.history(sha)
     ingest = next((e for e in history if e.get("event") == "ingest"), {})
     md = ingest.get("metadata") or {}
     captured = _time(_field(md, "capture_time"))
     received = _time(_field(md, "received_at")) or _time(ingest.get("time"))
     lat, lon = _field(md, "gps_latitude"), _field(md, "gps_longitude")
-    camera = " ".join(str(v) for v in (_field(md, "camera_make"), _field(md, "camera_model"))
-                      if v)
+    camera = " ".join(str(v) for v in (_field(md, "camera_make"), _field(md, "camera_model")) if v)
     toks = sorted(index.tokens_for(sha), key=lambda t: t["kind"] != "external")
     trusted = None
     if toks:
@@ -102,21 +130,30 @@ def _exhibit(store: Store, index: Index, sha: str, reading: fg.ProtocolFigures |
 
         trusted = model.TrustedTime(
             time=_time(t["gen_time"]) or datetime.fromisoformat(t["gen_time"]),
-            tsa=t["source"], token=response_from_token(token),
-            tsa_cert_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in roots))
+            tsa=t["source"],
+            token=response_from_token(token),
+            tsa_cert_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in roots),
+        )
     custody_rows = [
-        model.CustodyRow(seq=e["seq"], time=_time(e["time"]) or datetime.now(),
-                         actor=(e.get("actor") or {}).get("id") or store.config.org,
-                         action=_ACTIONS.get(e["event"], e["event"]),
-                         entry_hash=_entry_hash(index, e["seq"]),
-                         detail=str(e.get("case") or e.get("field") or ""))
+        model.CustodyRow(
+            seq=e["seq"],
+            time=_time(e["time"]) or datetime.now(),
+            actor=(e.get("actor") or {}).get("id") or store.config.org,
+            action=_ACTIONS.get(e["event"], e["event"]),
+            entry_hash=_entry_hash(index, e["seq"]),
+            detail=str(e.get("case") or e.get("field") or ""),
+        )
         for e in history
     ]
     custody_rows += [
-        model.CustodyRow(seq=t["seq"], time=_time(t["time"]) or datetime.now(),
-                         actor=store.config.org, action="timestamp",
-                         entry_hash=_entry_hash(index, t["seq"]),
-                         detail=f"{t['kind']} TSA {t['source']}")
+        model.CustodyRow(
+            seq=t["seq"],
+            time=_time(t["time"]) or datetime.now(),
+            actor=store.config.org,
+            action="timestamp",
+            entry_hash=_entry_hash(index, t["seq"]),
+            detail=f"{t['kind']} TSA {t['source']}",
+        )
         for t in index.tokens_for(sha)
     ]
     custody_rows.sort(key=lambda r: r.seq)
@@ -128,24 +165,30 @@ def _exhibit(store: Store, index: Index, sha: str, reading: fg.ProtocolFigures |
         cap = float(duration) if duration else STILL_TIMECODES[0] * 2
         stills = tuple(t for t in STILL_TIMECODES if t < cap) or (0.0,)
     return model.Exhibit(
-        sha256=sha, media_type=item["media_type"], original_name=ingest.get("name", sha[:12]),
-        content=content, size=item["size"], still_timecodes=stills,
+        sha256=sha,
+        media_type=item["media_type"],
+        original_name=ingest.get("name", sha[:12]),
+        content=content,
+        size=item["size"],
+        still_timecodes=stills,
         captured=model.TimeClaim(captured, "exif") if captured else None,
         received=model.TimeClaim(received, "server") if received else None,
         camera=camera,
-        gps=model.GeoPoint(float(lat), float(lon)) if lat is not None and lon is not None
-        else None,
-        trusted_time=trusted, custody=tuple(custody_rows),
+        gps=model.GeoPoint(float(lat), float(lon)) if lat is not None and lon is not None else None,
+        trusted_time=trusted,
+        custody=tuple(custody_rows),
         figures=_figure_readings(store, index, sha, reading, language),
-        description=ingest.get("note", ""))
+        description=ingest.get("note", ""),
+    )
 
 
 def _entry_hash(index: Index, seq: int) -> str:
     return index.line_hash(seq) or ""
 
 
-def _figure_readings(store: Store, index: Index, sha: str, reading: fg.ProtocolFigures | None,
-                     language: str) -> tuple[model.FigureReading, ...]:
+def _figure_readings(
+    store: Store, index: Index, sha: str, reading: fg.ProtocolFigures | None, language: str
+) -> tuple[model.FigureReading, ...]:
     if reading is None:
         return ()
     form = ocr.load_form(reading.form)
@@ -155,13 +198,19 @@ def _figure_readings(store: Store, index: Index, sha: str, reading: fg.ProtocolF
     out = []
     for key, fig in reading.figures.items():
         crop = crops.get(key)
-        out.append(model.FigureReading(
-            field=key, label=labels.get(key, key), value=fig.value,
-            crop_png=store.objects.path(crop).read_bytes() if crop else None,
-            confidence=fig.confidence,
-            confirmed_by=tuple(model.Confirmation(c.by, _time(c.time) or datetime.now(),
-                                                  f"{key} = {c.value}")
-                               for c in fig.confirmations)))
+        out.append(
+            model.FigureReading(
+                field=key,
+                label=labels.get(key, key),
+                value=fig.value,
+                crop_png=store.objects.path(crop).read_bytes() if crop else None,
+                confidence=fig.confidence,
+                confirmed_by=tuple(
+                    model.Confirmation(c.by, _time(c.time) or datetime.now(), f"{key} = {c.value}")
+                    for c in fig.confirmations
+                ),
+            )
+        )
     return tuple(out)
 
 
@@ -170,9 +219,13 @@ def _labels(form: ocr.Form, language: str) -> dict[str, str]:
     return {lab.key: getattr(lab, lang, None) or lab.key for lab in form.labels}
 
 
-def _figure_tables(store: Store, index: Index, case: cases.CaseState,
-                   readings: dict[str, fg.ProtocolFigures],
-                   language: str) -> tuple[model.ProtocolFigures, ...]:
+def _figure_tables(
+    store: Store,
+    index: Index,
+    case: cases.CaseState,
+    readings: dict[str, fg.ProtocolFigures],
+    language: str,
+) -> tuple[model.ProtocolFigures, ...]:
     """One table per protocol photo in the case: protocol figure, official, difference."""
     off = official.current(store, index)
     tables = []
@@ -182,9 +235,14 @@ def _figure_tables(store: Store, index: Index, case: cases.CaseState,
             continue
         labels = _labels(ocr.load_form(r.form), language)
         rows = tuple(
-            model.FigureRow(key, labels.get(key, key), fig.value,
-                            off.values.get((r.precinct, key)) if off else None)
-            for key, fig in r.figures.items())
+            model.FigureRow(
+                key,
+                labels.get(key, key),
+                fig.value,
+                off.values.get((r.precinct, key)) if off else None,
+            )
+            for key, fig in r.figures.items()
+        )
         failing = tuple(rel for rel, holds in r.relations if holds is False)
         tables.append(model.ProtocolFigures(sha, r.precinct, rows, failing))
     return tuple(tables)

@@ -12,13 +12,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import ocr
+from app import figures as figures_mod
 from base.errors import UsageError
 from cli.output import emit_json, err, out
 from cli.root import cli, store_of
 from evidence.content.flag_text import message_for
 from evidence.storage.index import Index
 from evidence.storage.store import Store
-from pipeline import figures as figures_mod
+from pipeline.figures import OcrStage
 from pipeline.run import run_stage_over_store
 from pipeline.stages import Status
 
@@ -84,7 +85,7 @@ def ocr_cmd(ctx, precinct, form_id, as_json) -> None:
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as bar:
         task = bar.add_task("reading protocols", total=None)
-        results = run_stage_over_store(store, figures_mod.OcrStage(form_id), kind="protocol",
+        results = run_stage_over_store(store, OcrStage(form_id), kind="protocol",
                                        precinct=precinct,
                                        progress=lambda r: bar.update(task, advance=1))
     if as_json:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from app import figures as fg
 from evidence import audit
 from evidence.storage.store import Store
 from ocr.synth.generate import make_sample
-from pipeline import figures as fg
 from tests.conftest import VALID_IIN
 
 

@@ -28,8 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from evidence import audit  # noqa: E402
 from evidence.core import merkle  # noqa: E402
+from evidence.provision import init_store  # noqa: E402
 from evidence.storage.objects import sha256_stream  # noqa: E402
 from evidence.storage.store import Store  # noqa: E402
+from pipeline import hooks  # noqa: E402
 from pipeline.run import run_batch  # noqa: E402
 from pipeline.stages import Submission  # noqa: E402
 
@@ -105,13 +107,13 @@ def bench_hashing(work: Path, gb: float) -> dict:
         with open(p, "rb") as f:
             sha256_stream(f)
     t_hash = time.perf_counter() - t
-    scratch = Store.init(work / "scratch", org="bench")
+    scratch = init_store(work / "scratch", org="bench")
     t = time.perf_counter()
     for p in files:  # hash while streaming into the object store (copy + hash)
         with open(p, "rb") as f:
             scratch.objects.put_stream(f)
     t_store = time.perf_counter() - t
-    store = Store.init(work / "store", org="bench")
+    store = init_store(work / "store", org="bench")
     t = time.perf_counter()
     batch = run_batch(
         store, [media], Submission(Path("."), "", "obs-bench", "1", "other"), dedupe=False
@@ -137,8 +139,9 @@ def bench_log(work: Path, n: int) -> dict:
     """The log itself (issue 2's figures): entries without timestamp tokens, in a store whose
     TSA certificate is removed so that audit treats it as made before timestamps; what
     verifying tokens adds is measured by ``bench_token_audit``."""
-    store = Store.init(work / "logstore", org="bench")
+    store = init_store(work / "logstore", org="bench")
     (store.public_dir / "tsa-root.pem").unlink()
+    hooks.attach(store)
     rng = random.Random(1)
     t = time.perf_counter()
     objects = [store.objects.put_bytes(f"object {i}".encode()) for i in range(n)]
@@ -159,6 +162,7 @@ def bench_log(work: Path, n: int) -> dict:
                     "kind": "protocol",
                     "channel": "bench",
                     "name": f"IMG_{i:06d}.jpg",
+                    "path": f"IMG_{i:06d}.jpg",
                     "note": "",
                     "metadata": {
                         "fields": {
@@ -226,7 +230,7 @@ def bench_timestamps(work: Path, n: int = 1000, rounds: int = 5) -> dict:
     times: dict[str, list[float]] = {"without": [], "with": []}
     for r in range(rounds):
         for label in ("without", "with") if r % 2 == 0 else ("with", "without"):
-            store = Store.init(work / f"ts-{label}-{r}", org="bench")
+            store = init_store(work / f"ts-{label}-{r}", org="bench")
             stages = (TimestampStage(),) if label == "with" else ()
             stamp = label == "with"
             os.sync()  # each round starts with nothing left to flush by an earlier one
@@ -244,32 +248,26 @@ def bench_timestamps(work: Path, n: int = 1000, rounds: int = 5) -> dict:
 
 
 def _run_with(store: Store, folder: Path, stages: tuple, stamp_checkpoints: bool) -> None:
-    import evidence.storage.store as st
+    from evidence.timestamping.stamping import CheckpointStampHook
+    from pipeline import hooks
 
-    original = st.Writer.__init__
-
-    def init(self, *a, **k):
-        original(self, *a, **k)
-        self.stamp_checkpoints = stamp_checkpoints
-
-    st.Writer.__init__ = init  # type: ignore[method-assign]
-    try:
-        run_batch(
-            store,
-            [folder],
-            Submission(Path("."), "", "obs-bench", "1", "protocol"),
-            dedupe=False,
-            stages=stages,
-        )
-    finally:
-        st.Writer.__init__ = original  # type: ignore[method-assign]
+    hooks.attach(store)
+    if not stamp_checkpoints:
+        store.hooks = [h for h in store.hooks if not isinstance(h, CheckpointStampHook)]
+    run_batch(
+        store,
+        [folder],
+        Submission(Path("."), "", "obs-bench", "1", "protocol"),
+        dedupe=False,
+        stages=stages,
+    )
 
 
 def bench_token_audit(work: Path, n: int = 2000) -> dict:
     """Audit of a store of ``n`` stamped items, with and without verifying the tokens."""
     from evidence.timestamping import stamping
 
-    store = Store.init(work / "tokstore", org="bench")
+    store = hooks.attach(init_store(work / "tokstore", org="bench"))
     with store.writer() as w:
         shas = []
         for i in range(n):
@@ -285,6 +283,9 @@ def bench_token_audit(work: Path, n: int = 2000) -> dict:
                     },
                     "precinct": "1",
                     "kind": "other",
+                    "name": f"{i}.txt",
+                    "path": f"{i}.txt",
+                    "metadata": {},
                 }
             )
             shas.append((stored.sha256, "item"))

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from evidence.storage.store import Store, default_store_path
+from pipeline.hooks import open_store
 
 
 def store_of(ctx: click.Context, local: Path | None = None) -> Store:
     """The store the command works on: ``local`` if given, else the global ``--store``."""
-    return Store.open(local or ctx.obj["store"])
+    return open_store(local or ctx.obj["store"])
 
 
 

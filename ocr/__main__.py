@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from base.errors import DalelError
 from ocr import check_environment, format_table, load_form, read_protocol
-from ocr.errors import OcrError
 
 
 def ocr_image(path: Path, form_id: str, as_json: bool) -> tuple[str, int]:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         text, code = ocr_image(args.image, args.form, args.json)
-    except OcrError as exc:
+    except DalelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:

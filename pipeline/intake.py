@@ -7,6 +7,7 @@ byte for byte with its reason and a ``refused`` custody entry.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import stat
@@ -22,7 +23,7 @@ from base.fsio import fsync_dir
 from evidence.content import privacy
 from evidence.content.media import detect_media_type
 from evidence.content.metadata import extract_metadata
-from evidence.core import custody
+from evidence.core import custody, events
 from evidence.storage.objects import CHUNK, sha256_stream
 from pipeline.stages import Context, Item, StageResult, Status, Submission
 
@@ -158,16 +159,19 @@ class IntakeStage:
             return quarantine(ctx, Rejected(sub.path, sub.relpath, MANIFEST_ROW_INVALID,
                                             e.message, sub), None)
         try:
-            st = os.stat(sub.path)
-            if not stat.S_ISREG(st.st_mode):
-                return quarantine(ctx, Rejected(sub.path, sub.relpath, NOT_REGULAR_FILE,
-                                                "not a regular file (a device, pipe or socket)",
-                                                sub), actor)
-            if st.st_size == 0:
-                return quarantine(ctx, Rejected(sub.path, sub.relpath, EMPTY_FILE,
-                                                "the file has no bytes", sub), actor)
-            with open(sub.path, "rb") as f:
-                stored = store.objects.put_stream(f)
+            if sub.stream is not None:
+                stored = store.objects.put_stream(sub.stream)
+            else:
+                st = os.stat(sub.path)
+                if not stat.S_ISREG(st.st_mode):
+                    return quarantine(ctx, Rejected(
+                        sub.path, sub.relpath, NOT_REGULAR_FILE,
+                        "not a regular file (a device, pipe or socket)", sub), actor)
+                if st.st_size == 0:
+                    return quarantine(ctx, Rejected(sub.path, sub.relpath, EMPTY_FILE,
+                                                    "the file has no bytes", sub), actor)
+                with open(sub.path, "rb") as f:
+                    stored = store.objects.put_stream(f)
         except OSError as e:
             return quarantine(ctx, Rejected(sub.path, sub.relpath, UNREADABLE,
                                             f"could not be read: {e.strerror or e}", sub), actor)
@@ -183,17 +187,17 @@ class IntakeStage:
             return StageResult(self.name, shown, Status.SKIPPED,
                                "already received from this observer for this precinct")
         ctx.seen.add(key)
-        obj_path = store.objects.path(stored.sha256)
-        media = detect_media_type(obj_path, name=sub.path.name)
         received = datetime.now(UTC)
         location = store.config.precinct_location(sub.precinct)
-        meta = extract_metadata(
-            obj_path, media, received_at=received, precinct_location=location,
-            max_distance_km=store.config.precinct_radius_km(sub.precinct),
-        )
-        first = next((e for e in history if e.get("event") == "ingest"), None)
+        with store.objects.local_copy(stored.sha256) as obj_path:
+            media = detect_media_type(obj_path, name=sub.path.name)
+            meta = extract_metadata(
+                obj_path, media, received_at=received, precinct_location=location,
+                max_distance_km=store.config.precinct_radius_km(sub.precinct),
+            )
+        first = next((e for e in history if e.get("event") == events.INGEST), None)
         entry: dict[str, Any] = {
-            "event": "ingest",
+            "event": events.INGEST,
             "time": custody.rfc3339(received),
             "actor": {"role": "observer", "id": actor},
             "item": {"sha256": stored.sha256, "size": stored.size, "media_type": media.mime},
@@ -239,9 +243,11 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     qdir = store.quarantine_dir / f"{stamp}-{ctx.writer.size:08d}"
     qdir.mkdir(parents=True)
     copied: dict[str, Any] = {"copied": False}
+    stream = rej.submission.stream if rej.submission is not None else None
     if rej.reason not in (SYMLINK_OUTSIDE_TREE, NOT_REGULAR_FILE, NOT_FOUND):
         try:
-            with open(rej.path, "rb") as src, open(qdir / "original", "wb") as dst:
+            with (contextlib.nullcontext(stream) if stream is not None
+                  else open(rej.path, "rb")) as src, open(qdir / "original", "wb") as dst:
                 while chunk := src.read(CHUNK):
                     dst.write(chunk)
                 dst.flush()
@@ -263,7 +269,7 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     }
     (qdir / "reason.json").write_bytes(custody.canonical(reason) + b"\n")
     fsync_dir(qdir)
-    entry = {"event": "refused", "actor": {"role": "observer", "id": actor},
+    entry = {"event": events.REFUSED, "actor": {"role": "observer", "id": actor},
              "quarantine": qdir.name, **{k: v for k, v in reason.items() if k != "observer"}}
     appended = ctx.writer.append(entry)
     return StageResult("intake", reason["path"], Status.REFUSED,

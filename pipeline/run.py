@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from evidence.storage.store import Store
-from pipeline import order
-from pipeline.intake import collect
+from evidence.storage.writer import Commit
+from pipeline import hooks, order
+from pipeline.intake import Rejected, collect
 from pipeline.stages import Context, Stage, StageResult, Status, Submission
 
 #: Files between commits: receipts appear as a long batch goes, not only at its end.
@@ -47,12 +49,28 @@ def run_batch(
 ) -> BatchResult:
     """Intake every file under ``paths``, then each of ``stages`` (default: every item
     stage) over each new item, under one writer lock."""
+    return run_submissions(store, collect(paths, defaults), dedupe=dedupe, stages=stages,
+                           progress=progress, on_wait=on_wait)
+
+
+def run_submissions(
+    store: Store,
+    submissions: Iterable[Submission | Rejected],
+    *,
+    dedupe: bool = False,
+    stages: tuple[Stage, ...] | None = None,
+    progress: Callable[[StageResult], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> BatchResult:
+    """Intake each submission (from a path or a stream), then each of ``stages`` over each
+    new item, under one writer lock, committing every ``COMMIT_EVERY`` files."""
     stages = order.ITEM_STAGES if stages is None else stages
     batch = BatchResult()
+    hooks.attach(store)
     with store.writer(on_wait=on_wait) as writer:
-        ctx = Context(store, writer, writer.index, dedupe=dedupe)
+        ctx = Context(store, writer, store.index, dedupe=dedupe)
         since_commit = 0
-        for sub in collect(paths, defaults):
+        for sub in submissions:
             result = order.INTAKE.run(sub, ctx)
             batch.results.append(result)
             if progress:
@@ -71,6 +89,16 @@ def run_batch(
     return batch
 
 
+def ingest_stream(store: Store, stream: BinaryIO, name: str, *, observer: str,
+                  precinct: str, kind: str = "other", channel: str = "", note: str = "",
+                  stages: tuple[Stage, ...] = order.INGEST_STAGES) -> BatchResult:
+    """Hand in one file from a stream (an upload), exactly as ``ingest`` hands in a path:
+    hashed while it is written, described, logged, timestamped and receipted."""
+    sub = Submission.of_stream(stream, name, observer=observer, precinct=precinct, kind=kind,
+                               channel=channel, note=note)
+    return run_submissions(store, [sub], stages=stages)
+
+
 def flush(stages: tuple[Stage, ...], ctx: Context, results: list[StageResult]) -> None:
     """Let stages that batch their work finish it before a commit."""
     for stage in stages:
@@ -81,7 +109,7 @@ def flush(stages: tuple[Stage, ...], ctx: Context, results: list[StageResult]) -
                 results.append(r)
 
 
-def _absorb(batch: BatchResult, commit) -> None:
+def _absorb(batch: BatchResult, commit: Commit) -> None:
     batch.receipts.update(commit.receipts)
     if commit.checkpoint is not None:
         batch.checkpoint = commit.checkpoint
@@ -99,9 +127,10 @@ def run_stage_over_store(
     from pipeline.stages import Item
 
     results = []
+    hooks.attach(store)
     with store.writer() as writer:
-        ctx = Context(store, writer, writer.index)
-        for row in writer.index.items_where(kind=kind, precinct=precinct):
+        ctx = Context(store, writer, store.index)
+        for row in store.index.items_where(kind=kind, precinct=precinct):
             item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"],
                         row["size"])
             r = stage.run(item, ctx)

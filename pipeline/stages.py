@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from evidence.storage.index import Index
-from evidence.storage.store import Store, Writer
+from evidence.storage.store import Store
+from evidence.storage.writer import Writer
 
 
 class Status(StrEnum):
@@ -24,12 +25,28 @@ class Submission:
     """A file handed in, before intake: where it is and what the submitter said of it."""
 
     path: Path
+    """Where the file is; for a stream, only its declared name (``path.name``) counts."""
     relpath: str
+    """Its path within what was handed in (shown and logged, pseudonymised)."""
     observer: str
+    """Who handed it in (an IIN is turned into a pseudonym, never kept)."""
     precinct: str
+    """The precinct it is evidence for."""
     kind: str = "other"
+    """protocol, violation, act, video or other."""
     channel: str = ""
+    """How it reached the coalition (telegram, the phone page…)."""
     note: str = ""
+    """The submitter's note."""
+    stream: BinaryIO | None = field(default=None, compare=False)
+    """The bytes, when they come as a stream (an upload) rather than from ``path``."""
+
+    @classmethod
+    def of_stream(cls, stream: BinaryIO, name: str, *, observer: str, precinct: str,
+                  kind: str = "other", channel: str = "", note: str = "") -> Submission:
+        """A submission whose bytes are read from ``stream``, declared as file ``name``."""
+        return cls(Path(Path(name).name or "upload"), name, observer, str(precinct), kind,
+                   channel, note, stream)
 
 
 @dataclass(frozen=True)

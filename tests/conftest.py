@@ -56,10 +56,10 @@ def make_photo(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
 
 @pytest.fixture
 def store_dir(tmp_path) -> Path:
-    from evidence.storage.store import Store
+    from evidence.provision import init_store
 
     d = tmp_path / "store"
-    Store.init(d, org="Test Coalition")
+    init_store(d, org="Test Coalition")
     return d
 
 

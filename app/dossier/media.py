@@ -8,14 +8,14 @@ import io
 import qrcode
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from base.errors import DalelError
+
 DISPLAY_MAX_PX = 1000
 """Longest side of an image as shown in the PDF (the original is attached unchanged)."""
 
 
-class ImageUnreadable(ValueError):
+class ImageUnreadable(DalelError, ValueError):
     """An exhibit that claims to be an image cannot be decoded."""
-
-    exit_code = 1
 
 
 def data_uri(data: bytes, media_type: str) -> str:

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from base.errors import BrokenEnvironment
+
 OPERATION = "blur-faces"
 """Operation name recorded on redacted derivatives."""
 CASCADES: tuple[str, ...] = (
@@ -26,10 +28,8 @@ DETECT_MAX_PX = 1200
 """Images are scaled down to this longest side for detection (boxes scaled back)."""
 
 
-class FaceDetectorMissing(RuntimeError):
+class FaceDetectorMissing(BrokenEnvironment, RuntimeError):
     """OpenCV lacks the Haar cascades (e.g. OpenCV 5 without them): broken environment."""
-
-    exit_code = 4
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from base.errors import EXIT_REFUSED
 from cli.output import Exit, emit_json, err, out
 from cli.root import cli, store_of
 from evidence.content.privacy import observer_pseudonym
-from evidence.storage.store import Store
+from evidence.provision import init_store
 from pipeline import order
 from pipeline.intake import KINDS, validate_kind
 from pipeline.run import BatchResult, run_batch
@@ -23,7 +23,7 @@ from pipeline.stages import Status, Submission
 @click.pass_context
 def init(ctx: click.Context, org: str) -> None:
     """Create a new store: folders, the log key, the pseudonym secret, public keys."""
-    store = Store.init(ctx.obj["store"], org=org)
+    store = init_store(ctx.obj["store"], org=org)
     out.print(f"Created store [bold]{store.root}[/] for {org}")
     out.print(f"  log origin: {store.config.origin}")
     out.print(f"  public key for auditors: {store.public_dir / 'log.pub'}")

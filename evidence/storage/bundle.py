@@ -50,9 +50,7 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
     shutil.copytree(store.public_dir, out / "public", dirs_exist_ok=True)
     # Timestamp tokens are small and public: always in the bundle, to verify offline.
     (out / "tokens").mkdir()
-    from evidence.storage.index import Index
-
-    index = Index(store)
+    index = store.index
     index.catch_up()
     for t in index.all_tokens():
         src = store.objects.path(t["token_sha256"])

@@ -26,10 +26,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from evidence.core import custody
+from evidence.core import custody, events
+from evidence.storage import log as logfile
 
 if TYPE_CHECKING:
     from evidence.storage.store import Store
+    from evidence.storage.writer import Commit, Writer
 
 metadata = MetaData()
 
@@ -77,11 +79,15 @@ tokens = Table(
 
 
 def _engine(store: Store) -> Engine:
-    return create_engine(f"sqlite:///{store.index_path}", future=True)
+    return create_engine(store.index_url, future=True)
+
+
+LOG_BYTES = "log_bytes"
+"""Meta key: bytes of the log the index covers, so that catching up reads only what is new."""
 
 
 class Index:
-    """The index of one store."""
+    """The index of one store. Build it once per opened store (``Store.index``)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -94,32 +100,65 @@ class Index:
             v = c.execute(select(func.max(entries.c.seq))).scalar()
         return -1 if v is None else int(v)
 
+    def _new_lines(self, start: int) -> Iterator[tuple[int, bytes, int]]:
+        """Log lines from ``start`` on, each with where it ends in the log: from the byte
+        offset the index recorded when it still names the last indexed line, else by reading
+        the log from its beginning."""
+        path = self.store.log_path
+        with self.engine.connect() as c:
+            offset = c.execute(select(meta.c.value).where(meta.c.key == LOG_BYTES)).scalar()
+            known = c.execute(select(entries.c.line_hash).where(entries.c.seq == start - 1)
+                              ).scalar() if start else None
+        pos = 0
+        if offset is not None and start and int(offset) <= path.stat().st_size:
+            tail = logfile.last_lines(path, 1, end=int(offset))
+            if tail and custody.line_hash(tail[0]) == known:
+                pos = int(offset)
+                for seq, line in enumerate(logfile.lines_after(path, pos), start=start):
+                    pos += len(line) + 1
+                    yield seq, line, pos
+                return
+        for seq, line in enumerate(logfile.read_log_lines(path)):
+            pos += len(line) + 1
+            if seq >= start:
+                yield seq, line, pos
+
     def catch_up(self) -> int:
         """Index every log entry not yet indexed; returns how many were added."""
         start = self.last_seq() + 1
         added = 0
+        covered: int | None = None
         batch: list[tuple[int, bytes, dict[str, Any]]] = []
         with self.engine.begin() as c:
-            for seq, line in enumerate(self.store.log_lines()):
-                if seq < start:
-                    continue
+            for seq, line, end in self._new_lines(start):
                 batch.append((seq, line, custody.parse_line(line).entry))
+                covered = end
                 if len(batch) >= 2000:
                     added += self._index(c, batch)
                     batch = []
             if batch:
                 added += self._index(c, batch)
+            if covered is not None:
+                self._set_log_bytes(c, covered)
         return added
 
-    def add(self, lines: list[tuple[int, bytes, dict[str, Any]]]) -> int:
+    def _set_log_bytes(self, c: Any, value: int) -> None:
+        c.execute(delete(meta).where(meta.c.key == LOG_BYTES))
+        c.execute(insert(meta), [{"key": LOG_BYTES, "value": str(value)}])
+
+    def add(self, lines: list[tuple[int, bytes, dict[str, Any]]],
+            log_bytes: int | None = None) -> int:
         """Index lines a writer has just committed, with their parsed entries (skipping any
-        already indexed)."""
+        already indexed); ``log_bytes``: where the last of them ends in the log."""
         start = self.last_seq() + 1
         todo = [t for t in lines if t[0] >= start]
         if not todo:
             return 0
         with self.engine.begin() as c:
-            return self._index(c, todo)
+            n = self._index(c, todo)
+            if log_bytes is not None:
+                self._set_log_bytes(c, log_bytes)
+            return n
 
     def rebuild(self) -> int:
         """Drop everything and index the whole log again."""
@@ -146,7 +185,7 @@ class Index:
                     "entry": custody.entry_text(line),
                 }
             )
-            if item and e.get("event") in ("ingest", "derive"):
+            if item and e.get("event") in events.ITEM_EVENTS:
                 item_rows.append(
                     {
                         "sha256": item["sha256"],
@@ -163,7 +202,7 @@ class Index:
             {"subject": t["subject"], "target": t.get("target"),
              "token_sha256": t["token_sha256"], "source": t.get("source"),
              "kind": t.get("kind"), "gen_time": t.get("gen_time"), "seq": seq, "time": e["time"]}
-            for seq, _, e in batch if e.get("event") == "timestamp"
+            for seq, _, e in batch if e.get("event") == events.TIMESTAMP
             for t in e.get("tokens", [])
         ]
         if token_rows:
@@ -263,3 +302,17 @@ class Index:
                 select(items.c.sha256).where(items.c.sha256.like(prefix + "%")).limit(5)
             ).all()
         return [r.sha256 for r in rows]
+
+
+class IndexHook:
+    """A commit hook keeping the store's index level with the log (registered last, so that
+    it also indexes what the other hooks appended)."""
+
+    def on_open(self, writer: Writer) -> None:
+        """Index what earlier writers left unindexed."""
+        writer.store.index.catch_up()
+
+    def on_commit(self, writer: Writer, commit: Commit) -> None:
+        """Index this commit's entries."""
+        writer.store.index.add([(a.seq, a.line, a.entry) for a in writer.committed],
+                               writer.log_bytes)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -33,17 +34,41 @@ class Stored:
 class BlobStore(Protocol):
     """Write-once blobs addressed by SHA-256."""
 
-    def put_stream(self, stream: BinaryIO) -> Stored: ...
+    def put_stream(self, stream: BinaryIO) -> Stored:
+        """Store a stream, hashing while writing; a blob already there is not written again."""
+        ...
 
-    def put_bytes(self, data: bytes) -> Stored: ...
+    def put_bytes(self, data: bytes) -> Stored:
+        """Store bytes."""
+        ...
 
-    def exists(self, sha256: str) -> bool: ...
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is there."""
+        ...
 
-    def open(self, sha256: str) -> BinaryIO: ...
+    def open(self, sha256: str) -> BinaryIO:
+        """The blob as a stream (FileNotFoundError when missing)."""
+        ...
 
-    def hash_of(self, sha256: str) -> str | None: ...
+    def read(self, sha256: str) -> bytes:
+        """The whole blob (for small ones: tokens, readings, crops)."""
+        ...
 
-    def list(self) -> Iterator[str]: ...
+    def local_copy(self, sha256: str) -> AbstractContextManager[Path]:
+        """A local file holding the blob, for a tool that needs a path (ffprobe, EXIF)."""
+        ...
+
+    def make_durable(self, sha256s: Iterable[str]) -> None:
+        """Make these blobs survive a crash (a writer calls it before naming them)."""
+        ...
+
+    def hash_of(self, sha256: str) -> str | None:
+        """Re-hash the stored blob; None when it is missing."""
+        ...
+
+    def list(self) -> Iterator[str]:
+        """Every blob's hash."""
+        ...
 
 
 def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
@@ -114,6 +139,23 @@ class FileBlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         return open(self.path(sha256), "rb")
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    @contextmanager
+    def local_copy(self, sha256: str) -> Iterator[Path]:
+        """The blob's own read-only file: no copy is needed on a local disk."""
+        path = self.path(sha256)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        yield path
+
+    def make_durable(self, sha256s: Iterable[str]) -> None:
+        for sha in sha256s:
+            path = self.path(sha)
+            sync_file(path)
+            fsync_dir(path.parent)
 
     def hash_of(self, sha256: str) -> str | None:
         """Re-hash the stored blob; None when it is missing."""

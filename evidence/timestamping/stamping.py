@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from base.errors import UsageError
-from evidence.core import tokens
+from base.fsio import atomic_write
+from evidence.core import events, tokens
 from evidence.timestamping.timestamps import (
     ExternalTSA,
     LocalSource,
@@ -34,7 +35,8 @@ from evidence.timestamping.timestamps import (
 from evidence.timestamping.tsa import LocalTSA, create_local_tsa
 
 if TYPE_CHECKING:
-    from evidence.storage.store import Store, Writer
+    from evidence.storage.store import Store
+    from evidence.storage.writer import Commit, Writer
 
 LOCAL = "local"
 TSA_STATE_DIR = "tsa"
@@ -42,8 +44,13 @@ ROOTS_DIR = "tsa-roots"
 
 
 def create(store_root: Path, org: str) -> None:
-    """Create the store's local TSA (called by ``Store.init``)."""
+    """Create the store's local TSA (called by ``evidence.provision.init_store``)."""
     create_local_tsa(store_root / "keys", store_root / "public", store_root / TSA_STATE_DIR, org)
+
+
+def has_tsa(store: Store) -> bool:
+    """Whether the store has its own TSA (every store made by ``init`` has one)."""
+    return (store.public_dir / "tsa-root.pem").exists()
 
 
 def tolerance(store: Store) -> dt.timedelta:
@@ -131,7 +138,7 @@ def record(writer: Writer, subjects: Sequence[tuple[str, str]],
                         for a in res.refused],
         })
         objects.append({"sha256": stored.sha256, "role": "timestamp-token", "parent": subject})
-    entry = {"event": "timestamp", "tokens": listed, "objects": objects}
+    entry = {"event": events.TIMESTAMP, "tokens": listed, "objects": objects}
     writer.append(entry)
     return entry
 
@@ -193,3 +200,35 @@ def status(index: Any) -> dict[str, int]:
         "checkpoints_external": sum(1 for k in cps if "external" in k),
         "checkpoints_local_only": sum(1 for k in cps if k == {"local"}),
     }
+
+
+class CheckpointStampHook:
+    """A commit hook: every signed checkpoint gets a token over its signed note.
+
+    Sign first, then timestamp. Every checkpoint still owed one (this commit's, or one signed
+    just before a crash) is stamped in one batch; the entry is made durable now and signed
+    into the next checkpoint. ``N.tsr`` beside the note marks a checkpoint as stamped."""
+
+    def __init__(self) -> None:
+        self._owed: list[Path] = []
+
+    def on_open(self, writer: Writer) -> None:
+        """Find the checkpoints a crash left without a token (once, at open)."""
+        self._owed = [p for p in writer.store.checkpoint_paths()
+                      if not p.with_suffix(".tsr").exists()]
+
+    def on_commit(self, writer: Writer, commit: Commit) -> None:
+        """Stamp the owed checkpoints, this commit's included."""
+        if commit.checkpoint is not None and commit.checkpoint not in self._owed:
+            self._owed.append(commit.checkpoint)
+        if not self._owed:
+            return
+        texts = [p.read_text() for p in self._owed]
+        entry = stamp(writer, [(checkpoint_digest(t), "checkpoint") for t in texts])
+        if entry is None:
+            return
+        writer.flush(tuple(t["token_sha256"] for t in entry["tokens"]))
+        for path, t in zip(self._owed, entry["tokens"], strict=True):
+            token = writer.store.objects.read(t["token_sha256"])
+            atomic_write(path.with_suffix(".tsr"), tokens.response_from_token(token))
+        self._owed = []

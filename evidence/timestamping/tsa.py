@@ -42,6 +42,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from base.errors import BrokenEnvironment, StoreCorrupt, UsageError
 from base.fsio import atomic_write
+from evidence.core.rfc3161 import HASH_LENGTHS, TimeStampResp
 
 #: Default TSA policy: a UUID-based OID (ITU-T X.667, arc 2.25), needs no registration.
 DEFAULT_POLICY_OID = "2.25." + str(uuid.UUID("6f1d8a52-3c1e-4a47-9a2b-d41e1a7c0b3e").int)
@@ -53,8 +54,6 @@ TSA_KEY_FILE = "tsa.key"
 SERIAL_FILE = "tsa-serial"
 CONFIG_FILE = "tsa.json"
 
-#: Hash algorithms accepted in a request's message imprint, with their digest lengths.
-HASH_LENGTHS = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 Clock = Callable[[], dt.datetime]
 
@@ -487,15 +486,6 @@ def _signing_certificate_v2(cert: asn1_x509.Certificate) -> cms.CMSAttribute:
     return cms.CMSAttribute(
         {"type": "signing_certificate_v2", "values": [{"certs": [ess_id]}]}
     )
-
-
-class TimeStampResp(tsp.TimeStampResp):
-    """RFC 3161 TimeStampResp; asn1crypto's own forgets that the token is OPTIONAL."""
-
-    _fields = [  # noqa: RUF012 (asn1crypto's schema convention)
-        ("status", tsp.PKIStatusInfo),
-        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
-    ]
 
 
 def rejection_response(fail_info: str, text: str) -> bytes:

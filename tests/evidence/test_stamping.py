@@ -12,6 +12,7 @@ import pytest
 from evidence import audit
 from evidence.core import custody
 from evidence.core.tokens import build_request, response_from_token, token_from_response
+from evidence.provision import init_store
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
@@ -103,7 +104,7 @@ def test_receipt_carries_the_items_token(store_dir, inbox, dalel, tmp_path):
     assert bad["reason"] == "TIMESTAMP_INVALID" and "IMPRINT_MISMATCH" in bad["detail"]
     # a TSA root from elsewhere does not vouch for the token
     other = tmp_path / "other"
-    Store.init(other, org="Other")
+    init_store(other, org="Other")
     r = dalel("receipt", "verify", paths[0], "--tsa-root", other / "public" / "tsa-root.pem",
               "--json")
     assert r.code == 1 and "TSA_UNTRUSTED" in json.dumps(r.json())
@@ -230,7 +231,7 @@ def test_audit_names_a_token_from_a_tsa_nobody_trusts(filled_store, tmp_path):
     from evidence.timestamping.tsa import LocalTSA
 
     other = tmp_path / "other"
-    Store.init(other, org="Rogue")
+    init_store(other, org="Rogue")
     rogue = LocalTSA.load(other / "keys", other / "public", other / "tsa")
     subject = _first_item_token(filled_store)["subject"]
     token = token_from_response(rogue.timestamp(bytes.fromhex(subject)))

@@ -11,6 +11,7 @@ import pytest
 
 from base.errors import StoreExists
 from evidence import audit
+from evidence.provision import init_store
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from tests.conftest import OTHER_IIN, VALID_IIN, make_photo
@@ -34,7 +35,7 @@ def test_init_creates_layout_and_private_keys(store_dir):
 def test_init_refuses_an_existing_store(store_dir, dalel):
     before = sorted(p.name for p in store_dir.rglob("*"))
     with pytest.raises(StoreExists):
-        Store.init(store_dir)
+        init_store(store_dir)
     r = dalel("--store", store_dir, "init")
     assert r.code == 2 and "already exists" in r.err
     assert sorted(p.name for p in store_dir.rglob("*")) == before

@@ -217,10 +217,10 @@ def test_receipt_consistency_with_a_later_store(filled_store, dalel):
 
 
 def test_receipt_from_another_log_key(filled_store, tmp_path, dalel):
-    from evidence.storage.store import Store as S
+    from evidence.provision import init_store
 
     other = tmp_path / "other"
-    S.init(other, org="Other")
+    init_store(other, org="Other")
     p, _ = _receipt(filled_store)
     res = dalel("receipt", "verify", p, "--key", other / "public" / "log.pub", "--json")
     assert res.code == 1

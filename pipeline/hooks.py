@@ -1,0 +1,32 @@
+"""The commit hooks every writer of a Dalel store runs, registered in one place.
+
+The writer (``evidence.storage.writer``) knows nothing of receipts, timestamps or the index;
+this is where the pipeline says what a commit does, in order: receipts for the entries that
+earn one, a token over each new checkpoint (when the store has its TSA), then the index (last,
+so that it also holds the checkpoint's timestamp entry).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evidence.core import events
+from evidence.receipting import ReceiptHook
+from evidence.storage.index import IndexHook
+from evidence.storage.store import Store
+from evidence.timestamping import stamping
+
+
+def attach(store: Store) -> Store:
+    """Register the standard commit hooks on ``store`` (once; a second call adds nothing)."""
+    if not any(isinstance(h, IndexHook) for h in store.hooks):
+        store.add_hook(ReceiptHook(events.RECEIPTED))
+        if stamping.has_tsa(store):
+            store.add_hook(stamping.CheckpointStampHook())
+        store.add_hook(IndexHook())
+    return store
+
+
+def open_store(root: Path) -> Store:
+    """Open the store at ``root`` with the standard commit hooks."""
+    return attach(Store.open(root))

@@ -38,9 +38,15 @@ class MerkleTree:
     """
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
-        self.levels: list[list[bytes]] = [[]]
-        for h in leaf_hashes:
-            self.append_hash(h)
+        leaves = list(leaf_hashes)
+        self.levels: list[list[bytes]] = [leaves]
+        # Every full subtree, a level at a time (what append_hash would build one by one).
+        level = leaves
+        while len(level) >= 2:
+            sha = hashlib.sha256
+            level = [sha(b"\x01" + level[i] + level[i + 1]).digest()
+                     for i in range(0, len(level) - 1, 2)]
+            self.levels.append(level)
 
     @property
     def size(self) -> int:

@@ -162,3 +162,19 @@ def test_proof_arguments_out_of_range_are_refused():
         raise AssertionError(f"accepted {bad}")
     assert not merkle.verify_inclusion(0, 0, t.leaf(0), [], t.root())
     assert not merkle.verify_consistency(0, 5, t.root(), t.root(), [])
+
+
+def test_a_tree_built_at_once_equals_one_built_leaf_by_leaf():
+    """A writer loads the tree from its persisted leaves in one go; every subtree must be
+    the one appending the leaves one at a time gives, and appending must go on from it."""
+    leaves = [merkle.leaf_hash(bytes([i % 256, i // 256])) for i in range(70)]
+    for n in range(len(leaves)):
+        at_once = merkle.MerkleTree(leaves[:n])
+        one_by_one = merkle.MerkleTree()
+        for h in leaves[:n]:
+            one_by_one.append_hash(h)
+        assert at_once.levels == one_by_one.levels
+        at_once.append_hash(leaves[n])
+        one_by_one.append_hash(leaves[n])
+        assert at_once.levels == one_by_one.levels
+        assert at_once.root() == one_by_one.root()

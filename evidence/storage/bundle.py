@@ -53,17 +53,16 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
     index = store.index
     index.catch_up()
     for t in index.all_tokens():
-        src = store.objects.path(t["token_sha256"])
-        if src.is_file():
-            shutil.copyfile(src, out / "tokens" / t["token_sha256"])
+        if store.objects.exists(t["token_sha256"]):
+            (out / "tokens" / t["token_sha256"]).write_bytes(store.objects.read(t["token_sha256"]))
     rows = []
     if with_objects:
         (out / "objects").mkdir()
     for sha in store.objects.list():
-        path = store.objects.path(sha)
-        rows.append(f"{sha} {path.stat().st_size}\n")
+        rows.append(f"{sha} {store.objects.size(sha)}\n")
         if with_objects:
-            shutil.copyfile(path, out / "objects" / sha)
+            with store.objects.open(sha) as src, open(out / "objects" / sha, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
     (out / "objects.txt").write_text("".join(rows))
     manifest = {
         "format": "dalel-audit-bundle/1",

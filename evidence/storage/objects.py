@@ -54,6 +54,10 @@ class BlobStore(Protocol):
         """The whole blob (for small ones: tokens, readings, crops)."""
         ...
 
+    def size(self, sha256: str) -> int | None:
+        """The blob's size in bytes; None when it is missing."""
+        ...
+
     def local_copy(self, sha256: str) -> AbstractContextManager[Path]:
         """A local file holding the blob, for a tool that needs a path (ffprobe, EXIF)."""
         ...
@@ -142,6 +146,12 @@ class FileBlobStore:
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+    def size(self, sha256: str) -> int | None:
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
 
     @contextmanager
     def local_copy(self, sha256: str) -> Iterator[Path]:

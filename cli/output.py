@@ -21,4 +21,3 @@ class Exit(Exception):
 
     def __init__(self, code: int) -> None:
         self.code = code
-

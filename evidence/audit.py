@@ -160,23 +160,47 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         key = keys.get(rec.key_id)
         if key is None:
             bad_signatures.add(position)
-            findings.append(Finding("log", where, Reason.KEY_UNTRUSTED,
-                                    f"signed by key {rec.key_id}, which this log does not trust"))
+            findings.append(
+                Finding(
+                    "log",
+                    where,
+                    Reason.KEY_UNTRUSTED,
+                    f"signed by key {rec.key_id}, which this log does not trust",
+                )
+            )
         elif not key.verify(rec.signature, rec.entry_bytes):
             bad_signatures.add(position)
-            findings.append(Finding("log", where, Reason.SIGNATURE_INVALID,
-                                    "the signature does not match the entry's bytes"))
+            findings.append(
+                Finding(
+                    "log",
+                    where,
+                    Reason.SIGNATURE_INVALID,
+                    "the signature does not match the entry's bytes",
+                )
+            )
         if rec.seq != position:
             reason = Reason.ENTRY_MISSING if rec.seq > position else Reason.ENTRY_OUT_OF_ORDER
-            findings.append(Finding("log", where, reason,
-                                    f"entry says it is number {rec.seq} but stands at {position}"))
+            findings.append(
+                Finding(
+                    "log",
+                    where,
+                    reason,
+                    f"entry says it is number {rec.seq} but stands at {position}",
+                )
+            )
         if rec.entry.get("prev") != prev:
-            findings.append(Finding("log", where, Reason.CHAIN_BROKEN,
-                                    "does not name the previous entry's hash"))
+            findings.append(
+                Finding(
+                    "log", where, Reason.CHAIN_BROKEN, "does not name the previous entry's hash"
+                )
+            )
         prev = rec.hash
         if rec.entry.get("event") == "timestamp":
-            stamped.extend((position, rec.entry.get("time", ""), t)
-                           for t in rec.entry.get("tokens", []) if isinstance(t, dict))
+            stamped.extend(
+                (position, rec.entry.get("time", ""), t)
+                for t in rec.entry.get("tokens", [])
+                if isinstance(t, dict)
+            )
         elif rec.entry.get("event") == "ingest" and receipts.item_of(rec.entry):
             ingested.add(receipts.item_of(rec.entry) or "")
         item = receipts.item_of(rec.entry)
@@ -190,10 +214,16 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     n = tree.size
     torn = source.torn_tail_bytes()
     if torn:
-        findings.append(Finding("log", f"entry {n}", Reason.TORN_APPEND,
-                                f"{torn} bytes of an interrupted append after the last entry; "
-                                "never committed, moved to quarantine by the next write",
-                                Severity.NOTE))
+        findings.append(
+            Finding(
+                "log",
+                f"entry {n}",
+                Reason.TORN_APPEND,
+                f"{torn} bytes of an interrupted append after the last entry; "
+                "never committed, moved to quarantine by the next write",
+                Severity.NOTE,
+            )
+        )
 
     # Objects
     for i, (sha, size) in enumerate(sorted(objects.items())):
@@ -213,18 +243,41 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             continue
         c = head.checkpoint
         if c.origin != source.origin:
-            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_ORIGIN_MISMATCH,
-                                    f"origin {c.origin!r} is not this log's"))
+            findings.append(
+                Finding(
+                    "checkpoint",
+                    name,
+                    Reason.CHECKPOINT_ORIGIN_MISMATCH,
+                    f"origin {c.origin!r} is not this log's",
+                )
+            )
         if not any(head.signed_by(k) for k in keys.values()):
-            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_SIGNATURE_INVALID,
-                                    "not signed by a trusted log key"))
+            findings.append(
+                Finding(
+                    "checkpoint",
+                    name,
+                    Reason.CHECKPOINT_SIGNATURE_INVALID,
+                    "not signed by a trusted log key",
+                )
+            )
         if c.size > n:
-            findings.append(Finding("checkpoint", name, Reason.LOG_TRUNCATED,
-                                    f"checkpoint covers {c.size} entries, the log has {n}"))
+            findings.append(
+                Finding(
+                    "checkpoint",
+                    name,
+                    Reason.LOG_TRUNCATED,
+                    f"checkpoint covers {c.size} entries, the log has {n}",
+                )
+            )
         elif c.root != tree.root(c.size):
-            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_ROOT_MISMATCH,
-                                    f"root of the first {c.size} entries differs from the "
-                                    "signed one"))
+            findings.append(
+                Finding(
+                    "checkpoint",
+                    name,
+                    Reason.CHECKPOINT_ROOT_MISMATCH,
+                    f"root of the first {c.size} entries differs from the signed one",
+                )
+            )
         heads.append(head)
     heads.sort(key=lambda h: h.checkpoint.size)
     for a, b in itertools.pairwise(heads):
@@ -233,17 +286,35 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             continue
         proof = tree.consistency_proof(ca.size, cb.size)
         if not merkle.verify_consistency(ca.size, cb.size, ca.root, cb.root, proof):
-            findings.append(Finding("checkpoint", f"{ca.size}->{cb.size}",
-                                    Reason.CONSISTENCY_INVALID,
-                                    "the later checkpoint does not extend the earlier one"))
+            findings.append(
+                Finding(
+                    "checkpoint",
+                    f"{ca.size}->{cb.size}",
+                    Reason.CONSISTENCY_INVALID,
+                    "the later checkpoint does not extend the earlier one",
+                )
+            )
     latest = heads[-1].checkpoint if heads else None
     if latest is None and n:
-        findings.append(Finding("checkpoint", "-", Reason.UNCHECKPOINTED_ENTRIES,
-                                f"{n} entries and no checkpoint yet", Severity.NOTE))
+        findings.append(
+            Finding(
+                "checkpoint",
+                "-",
+                Reason.UNCHECKPOINTED_ENTRIES,
+                f"{n} entries and no checkpoint yet",
+                Severity.NOTE,
+            )
+        )
     elif latest is not None and latest.size < n:
-        findings.append(Finding("checkpoint", f"{latest.size}", Reason.UNCHECKPOINTED_ENTRIES,
-                                f"{n - latest.size} entries after the latest checkpoint; the "
-                                "next write signs them", Severity.NOTE))
+        findings.append(
+            Finding(
+                "checkpoint",
+                f"{latest.size}",
+                Reason.UNCHECKPOINTED_ENTRIES,
+                f"{n - latest.size} entries after the latest checkpoint; the next write signs them",
+                Severity.NOTE,
+            )
+        )
 
     findings.extend(_check_tokens(source, stamped, ingested, heads, n))
 
@@ -261,18 +332,29 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         idx = receipt.get("leaf_index") if isinstance(receipt, dict) else None
         line_text = receipt.get("entry_line") if isinstance(receipt, dict) else None
         line = line_text.encode() if isinstance(line_text, str) else b""
-        in_log = (isinstance(idx, int) and 0 <= idx < n
-                  and tree.leaf(idx) == merkle.leaf_hash(line))
+        in_log = isinstance(idx, int) and 0 <= idx < n and tree.leaf(idx) == merkle.leaf_hash(line)
         known = line if in_log and idx not in bad_signatures else None
         rep = receipts.verify(receipt, trusted, verified_line=known)
         for f in rep.failures:
-            findings.append(Finding("receipt", name, Reason.RECEIPT_INVALID,
-                                    f"{f.reason.value if f.reason else f.id}: {f.detail}"))
+            findings.append(
+                Finding(
+                    "receipt",
+                    name,
+                    Reason.RECEIPT_INVALID,
+                    f"{f.reason.value if f.reason else f.id}: {f.detail}",
+                )
+            )
         if rep.leaf_index is None:
             continue
         if not in_log:
-            findings.append(Finding("receipt", name, Reason.RECEIPT_NOT_IN_LOG,
-                                    f"the log has no such entry at {rep.leaf_index}"))
+            findings.append(
+                Finding(
+                    "receipt",
+                    name,
+                    Reason.RECEIPT_NOT_IN_LOG,
+                    f"the log has no such entry at {rep.leaf_index}",
+                )
+            )
             continue
         try:
             rhead = cp.parse(receipt["checkpoint"]).checkpoint
@@ -282,12 +364,18 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             key_ = (rhead.size, rhead.root)
             if key_ not in consistent:  # the receipts of one batch share a checkpoint
                 proof = tree.consistency_proof(rhead.size, latest.size)
-                consistent[key_] = merkle.verify_consistency(rhead.size, latest.size,
-                                                             rhead.root, latest.root, proof)
+                consistent[key_] = merkle.verify_consistency(
+                    rhead.size, latest.size, rhead.root, latest.root, proof
+                )
             if not consistent[key_]:
-                findings.append(Finding("receipt", name, Reason.CONSISTENCY_INVALID,
-                                        "the store's latest checkpoint does not extend the "
-                                        "receipt's"))
+                findings.append(
+                    Finding(
+                        "receipt",
+                        name,
+                        Reason.CONSISTENCY_INVALID,
+                        "the store's latest checkpoint does not extend the receipt's",
+                    )
+                )
     return AuditReport(
         findings=tuple(findings),
         entries=n,
@@ -300,9 +388,13 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     )
 
 
-def _check_tokens(source: AuditSource, stamped: list[tuple[int, str, dict[str, Any]]],
-                  ingested: set[str], heads: list[cp.SignedCheckpoint],
-                  n: int) -> list[Finding]:
+def _check_tokens(
+    source: AuditSource,
+    stamped: list[tuple[int, str, dict[str, Any]]],
+    ingested: set[str],
+    heads: list[cp.SignedCheckpoint],
+    n: int,
+) -> list[Finding]:
     """Every recorded token verifies; every item and checkpoint has one."""
     from evidence.timestamping import stamping
 
@@ -321,28 +413,52 @@ def _check_tokens(source: AuditSource, stamped: list[tuple[int, str, dict[str, A
             recorded = datetime.fromisoformat(time_text.replace("Z", "+00:00"))
         except ValueError:
             recorded = None
-        report = stamping.verify(data, subject=subject, source=str(t.get("source", "")),
-                                 public_dir=public, recorded_at=recorded, tol=tol)
+        report = stamping.verify(
+            data,
+            subject=subject,
+            source=str(t.get("source", "")),
+            public_dir=public,
+            recorded_at=recorded,
+            tol=tol,
+        )
         if report.ok:
             covered.add(subject)
         else:
             names = tuple(str(r) for r in report.reasons)
-            out.append(Finding("timestamp", subject, Reason.TIMESTAMP_INVALID,
-                               f"token recorded in entry {position} from {t.get('source')}: "
-                               + ", ".join(names), sub_reasons=names))
+            out.append(
+                Finding(
+                    "timestamp",
+                    subject,
+                    Reason.TIMESTAMP_INVALID,
+                    f"token recorded in entry {position} from {t.get('source')}: "
+                    + ", ".join(names),
+                    sub_reasons=names,
+                )
+            )
     for sha in sorted(ingested - covered):
-        out.append(Finding("timestamp", sha, Reason.TIMESTAMP_MISSING,
-                           "no valid RFC 3161 token covers this item"))
+        out.append(
+            Finding(
+                "timestamp",
+                sha,
+                Reason.TIMESTAMP_MISSING,
+                "no valid RFC 3161 token covers this item",
+            )
+        )
     for i, head in enumerate(heads):
         if head.checkpoint.size > n:
             continue
         if stamping.checkpoint_digest(head.text) not in covered:
             last = i == len(heads) - 1
-            out.append(Finding("timestamp", f"checkpoint {head.checkpoint.size}",
-                               Reason.TIMESTAMP_MISSING,
-                               "no valid token covers this checkpoint"
-                               + ("; the next write stamps it" if last else ""),
-                               Severity.NOTE if last else Severity.FAILED))
+            out.append(
+                Finding(
+                    "timestamp",
+                    f"checkpoint {head.checkpoint.size}",
+                    Reason.TIMESTAMP_MISSING,
+                    "no valid token covers this checkpoint"
+                    + ("; the next write stamps it" if last else ""),
+                    Severity.NOTE if last else Severity.FAILED,
+                )
+            )
     return out
 
 
@@ -375,7 +491,8 @@ class StoreSource:
         self.rehash = rehash
         self._torn = torn_tail
         self.tolerance_seconds = float(
-            store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300))
+            store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300)
+        )
 
     @property
     def public_dir(self) -> Path:
@@ -454,8 +571,10 @@ class BundleSource:
         return self._torn(self.root / "log" / "custody.jsonl")
 
     def checkpoints(self) -> list[tuple[str, str]]:
-        return [(p.name, p.read_text())
-                for p in sorted((self.root / "log" / "checkpoints").glob("*.note"))]
+        return [
+            (p.name, p.read_text())
+            for p in sorted((self.root / "log" / "checkpoints").glob("*.note"))
+        ]
 
     def receipts(self) -> Iterator[tuple[str, bytes]]:
         for p in sorted((self.root / "receipts").glob("*.json")):

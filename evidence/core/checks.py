@@ -125,7 +125,5 @@ class Report:
         if not self.ok:
             raise VerificationFailed(
                 f"{self.title or 'verification'} found problems: "
-                + ", ".join(f"{c.id} {_value(c.reason) or c.status.value}"
-                            for c in self.failures)
+                + ", ".join(f"{c.id} {_value(c.reason) or c.status.value}" for c in self.failures)
             )
-

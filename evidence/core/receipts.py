@@ -123,8 +123,9 @@ def build(
         "leaf_index": leaf_index,
         "entry_line": line.decode(),
         "entry": entry,
-        "inclusion_proof": [_b64(h) for h in tree.inclusion_proof(leaf_index,
-                                                                  head.checkpoint.size)],
+        "inclusion_proof": [
+            _b64(h) for h in tree.inclusion_proof(leaf_index, head.checkpoint.size)
+        ],
         "checkpoint": head.text,
     }
 
@@ -178,13 +179,25 @@ def verify(
 
     if pinned_key is None:
         key = embedded
-        checks.append(Check("key", Status.WARNING, Reason.KEY_NOT_PINNED,
-                            "the log key was taken from the receipt itself; pin it with --key "
-                            "to know the receipt comes from the log you trust"))
+        checks.append(
+            Check(
+                "key",
+                Status.WARNING,
+                Reason.KEY_NOT_PINNED,
+                "the log key was taken from the receipt itself; pin it with --key "
+                "to know the receipt comes from the log you trust",
+            )
+        )
     elif pinned_key != embedded:
         key = pinned_key
-        checks.append(Check("key", Status.FAILED, Reason.KEY_MISMATCH,
-                            "the receipt names another log key than the pinned one"))
+        checks.append(
+            Check(
+                "key",
+                Status.FAILED,
+                Reason.KEY_MISMATCH,
+                "the receipt names another log key than the pinned one",
+            )
+        )
     else:
         key = pinned_key
         checks.append(Check("key", Status.PASSED))
@@ -194,60 +207,114 @@ def verify(
     elif record.key_id == key.id_hex and key.verify(record.signature, record.entry_bytes):
         checks.append(Check("entry-signature", Status.PASSED))
     else:
-        checks.append(Check("entry-signature", Status.FAILED, Reason.SIGNATURE_INVALID,
-                            "the custody entry is not signed by the log key"))
+        checks.append(
+            Check(
+                "entry-signature",
+                Status.FAILED,
+                Reason.SIGNATURE_INVALID,
+                "the custody entry is not signed by the log key",
+            )
+        )
 
     if receipt.get("entry") == record.entry and record.seq == index:
         checks.append(Check("entry-copy", Status.PASSED))
     else:
-        checks.append(Check("entry-copy", Status.FAILED, Reason.ENTRY_MISMATCH,
-                            "the readable copy of the entry or its index differs from the "
-                            "signed entry"))
+        checks.append(
+            Check(
+                "entry-copy",
+                Status.FAILED,
+                Reason.ENTRY_MISMATCH,
+                "the readable copy of the entry or its index differs from the signed entry",
+            )
+        )
 
     if _checkpoint_signed(receipt["checkpoint"], key):
         checks.append(Check("checkpoint-signature", Status.PASSED))
     else:
-        checks.append(Check("checkpoint-signature", Status.FAILED,
-                            Reason.CHECKPOINT_SIGNATURE_INVALID,
-                            "the checkpoint is not signed by the log key"))
+        checks.append(
+            Check(
+                "checkpoint-signature",
+                Status.FAILED,
+                Reason.CHECKPOINT_SIGNATURE_INVALID,
+                "the checkpoint is not signed by the log key",
+            )
+        )
 
-    if merkle.verify_inclusion(index, head.checkpoint.size, merkle.leaf_hash(line), proof,
-                               head.checkpoint.root):
+    if merkle.verify_inclusion(
+        index, head.checkpoint.size, merkle.leaf_hash(line), proof, head.checkpoint.root
+    ):
         checks.append(Check("inclusion", Status.PASSED))
     else:
-        checks.append(Check("inclusion", Status.FAILED, Reason.PROOF_INVALID,
-                            "the inclusion proof does not lead from the entry to the "
-                            "checkpoint's root"))
+        checks.append(
+            Check(
+                "inclusion",
+                Status.FAILED,
+                Reason.PROOF_INVALID,
+                "the inclusion proof does not lead from the entry to the checkpoint's root",
+            )
+        )
     checks.extend(_timestamp_checks(receipt.get("timestamp"), item, tsa_roots))
     return ReceiptReport(tuple(checks), item, index)
 
 
-def _timestamp_checks(stamp: Any, item: str | None,
-                      pinned: Sequence[x509.Certificate] | None) -> list[Check]:
+def _timestamp_checks(
+    stamp: Any, item: str | None, pinned: Sequence[x509.Certificate] | None
+) -> list[Check]:
     """The item's RFC 3161 token: it covers the item's hash and verifies."""
     if not stamp:
-        return [Check("timestamp", Status.WARNING, Reason.NO_TIMESTAMP,
-                      "the receipt carries no timestamp token")]
+        return [
+            Check(
+                "timestamp",
+                Status.WARNING,
+                Reason.NO_TIMESTAMP,
+                "the receipt carries no timestamp token",
+            )
+        ]
     out: list[Check] = []
     try:
         token = base64.b64decode(stamp["token"], validate=True)
-        roots = (tuple(pinned) if pinned is not None
-                 else tokens.load_certificates(stamp.get("tsa_roots_pem", "").encode()))
+        roots = (
+            tuple(pinned)
+            if pinned is not None
+            else tokens.load_certificates(stamp.get("tsa_roots_pem", "").encode())
+        )
         recorded = datetime.fromisoformat(str(stamp["recorded_at"]).replace("Z", "+00:00"))
         digest = bytes.fromhex(item or "")
     except (KeyError, TypeError, ValueError, binascii.Error) as e:
-        return [Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID,
-                      f"the timestamp section cannot be read: {e}")]
+        return [
+            Check(
+                "timestamp",
+                Status.FAILED,
+                Reason.TIMESTAMP_INVALID,
+                f"the timestamp section cannot be read: {e}",
+            )
+        ]
     if pinned is None:
-        out.append(Check("tsa-root", Status.WARNING, Reason.TSA_ROOT_NOT_PINNED,
-                         "the TSA root was taken from the receipt itself; pin it with "
-                         "--tsa-root (public/tsa-root.pem) or check with --store"))
-    report = tokens.verify_token(token, expected_digest=digest, trusted_roots=roots,
-                                 recorded_at=recorded, tolerance=tokens.DEFAULT_TOLERANCE)
+        out.append(
+            Check(
+                "tsa-root",
+                Status.WARNING,
+                Reason.TSA_ROOT_NOT_PINNED,
+                "the TSA root was taken from the receipt itself; pin it with "
+                "--tsa-root (public/tsa-root.pem) or check with --store",
+            )
+        )
+    report = tokens.verify_token(
+        token,
+        expected_digest=digest,
+        trusted_roots=roots,
+        recorded_at=recorded,
+        tolerance=tokens.DEFAULT_TOLERANCE,
+    )
     if report.ok and report.info is not None:
-        out.append(Check("timestamp", Status.PASSED, None,
-                         f"RFC 3161 time {report.info.gen_time.isoformat()} from "
-                         f"{stamp.get('source')}"))
+        out.append(
+            Check(
+                "timestamp",
+                Status.PASSED,
+                None,
+                f"RFC 3161 time {report.info.gen_time.isoformat()} from {stamp.get('source')}",
+            )
+        )
     else:
         names = ", ".join(str(r) for r in report.reasons)
         out.append(Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID, names))
@@ -274,33 +341,73 @@ def verify_against_store(
     if index < tree.size and tree.leaf(index) == merkle.leaf_hash(line):
         more.append(Check("in-store-log", Status.PASSED))
     else:
-        more.append(Check("in-store-log", Status.FAILED, Reason.NOT_IN_LOG,
-                          "the store's log does not hold this entry at this index"))
+        more.append(
+            Check(
+                "in-store-log",
+                Status.FAILED,
+                Reason.NOT_IN_LOG,
+                "the store's log does not hold this entry at this index",
+            )
+        )
     latest = store.latest_checkpoint()
     head = cp.parse(receipt["checkpoint"]).checkpoint
     if latest is None or latest.checkpoint.size > tree.size:
-        more.append(Check("consistency", Status.FAILED, Reason.CONSISTENCY_INVALID,
-                          "the store has no usable latest checkpoint"))
+        more.append(
+            Check(
+                "consistency",
+                Status.FAILED,
+                Reason.CONSISTENCY_INVALID,
+                "the store has no usable latest checkpoint",
+            )
+        )
     else:
         lc = latest.checkpoint
-        ok = (head.size <= lc.size and latest.signed_by(store.public_key()) and
-              merkle.verify_consistency(head.size, lc.size, head.root, lc.root,
-                                        tree.consistency_proof(head.size, lc.size)))
+        ok = (
+            head.size <= lc.size
+            and latest.signed_by(store.public_key())
+            and merkle.verify_consistency(
+                head.size, lc.size, head.root, lc.root, tree.consistency_proof(head.size, lc.size)
+            )
+        )
         if ok:
-            more.append(Check("consistency", Status.PASSED, None,
-                              f"the store's checkpoint of {lc.size} entries extends the "
-                              f"receipt's of {head.size}"))
+            more.append(
+                Check(
+                    "consistency",
+                    Status.PASSED,
+                    None,
+                    f"the store's checkpoint of {lc.size} entries extends the "
+                    f"receipt's of {head.size}",
+                )
+            )
         else:
-            more.append(Check("consistency", Status.FAILED, Reason.CONSISTENCY_INVALID,
-                              "the store's latest checkpoint does not extend the receipt's"))
+            more.append(
+                Check(
+                    "consistency",
+                    Status.FAILED,
+                    Reason.CONSISTENCY_INVALID,
+                    "the store's latest checkpoint does not extend the receipt's",
+                )
+            )
     if report.item_sha256:
         actual = store.objects.hash_of(report.item_sha256)
         if actual is None:
-            more.append(Check("object", Status.FAILED, Reason.OBJECT_MISSING,
-                              "the store no longer holds the object"))
+            more.append(
+                Check(
+                    "object",
+                    Status.FAILED,
+                    Reason.OBJECT_MISSING,
+                    "the store no longer holds the object",
+                )
+            )
         elif actual != report.item_sha256:
-            more.append(Check("object", Status.FAILED, Reason.HASH_MISMATCH,
-                              f"the stored object now hashes to {actual}"))
+            more.append(
+                Check(
+                    "object",
+                    Status.FAILED,
+                    Reason.HASH_MISMATCH,
+                    f"the stored object now hashes to {actual}",
+                )
+            )
         else:
             more.append(Check("object", Status.PASSED))
     return extend(report, more)

@@ -218,8 +218,12 @@ def _name_text(name_der: bytes) -> str:
     return str(asn1_x509.Name.load(name_der).human_friendly)
 
 
-_HASH_NAMES = {"2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384",
-               "2.16.840.1.101.3.4.2.3": "sha512", "1.3.14.3.2.26": "sha1"}
+_HASH_NAMES = {
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+    "1.3.14.3.2.26": "sha1",
+}
 
 
 def _read_info(tst: tsp.TSTInfo) -> TokenInfo:
@@ -227,9 +231,11 @@ def _read_info(tst: tsp.TSTInfo) -> TokenInfo:
     accuracy = None
     if tst["accuracy"].native is not None:
         acc = tst["accuracy"].native
-        accuracy = dt.timedelta(seconds=acc.get("seconds") or 0,
-                                milliseconds=acc.get("millis") or 0,
-                                microseconds=acc.get("micros") or 0)
+        accuracy = dt.timedelta(
+            seconds=acc.get("seconds") or 0,
+            milliseconds=acc.get("millis") or 0,
+            microseconds=acc.get("micros") or 0,
+        )
     tsa = tst["tsa"]
     tsa_name = None
     if not isinstance(tsa, core.Void):
@@ -269,8 +275,11 @@ def _read_info_fast(token_der: bytes) -> TokenInfo:
         hash_name=_HASH_NAMES.get(algorithm, algorithm),
         imprint=tst.message_imprint.message,
         nonce=tst.nonce,
-        accuracy=None if acc is None else dt.timedelta(
-            seconds=acc.seconds or 0, milliseconds=acc.millis or 0, microseconds=acc.micros or 0),
+        accuracy=None
+        if acc is None
+        else dt.timedelta(
+            seconds=acc.seconds or 0, milliseconds=acc.millis or 0, microseconds=acc.micros or 0
+        ),
     )
 
 
@@ -308,6 +317,7 @@ def build_request(
 
 # ---------------------------------------------------------------------------------------------
 # verification (pure)
+
 
 def _passed(check_id: str, detail: str = "") -> Check:
     return Check(check_id, CheckStatus.PASSED, None, detail)
@@ -361,12 +371,25 @@ def verify_token(
         pool = _pool(signed_data, certificates)
         roots = [_load_cert(r.public_bytes(serialization.Encoding.DER)) for r in trusted_roots]
     except Exception as exc:
-        return TokenReport((Check("well_formed", CheckStatus.FAILED, Reason.MALFORMED, str(exc)),),
-                           None)
+        return TokenReport(
+            (Check("well_formed", CheckStatus.FAILED, Reason.MALFORMED, str(exc)),), None
+        )
     try:
         checks = _token_checks(
-            raw_token, signed_data, signer, signed_bytes, econtent, info, pool, roots,
-            expected_digest, recorded_at, tolerance, expected_nonce, expected_policy, requested_at,
+            raw_token,
+            signed_data,
+            signer,
+            signed_bytes,
+            econtent,
+            info,
+            pool,
+            roots,
+            expected_digest,
+            recorded_at,
+            tolerance,
+            expected_nonce,
+            expected_policy,
+            requested_at,
         )
     except Exception as exc:
         checks = [Check("well_formed", CheckStatus.FAILED, Reason.MALFORMED, str(exc))]
@@ -395,82 +418,126 @@ def _token_checks(
     if info.hash_name not in HASH_LENGTHS:
         checks.append(Check("imprint", CheckStatus.FAILED, Reason.UNSUPPORTED_HASH, info.hash_name))
     else:
-        checks.append(_judge(
-            "imprint",
-            None if secrets.compare_digest(info.imprint, expected_digest) else
-            f"token covers {info.imprint.hex()}, expected {expected_digest.hex()}",
-            Reason.IMPRINT_MISMATCH,
-        ))
+        checks.append(
+            _judge(
+                "imprint",
+                None
+                if secrets.compare_digest(info.imprint, expected_digest)
+                else f"token covers {info.imprint.hex()}, expected {expected_digest.hex()}",
+                Reason.IMPRINT_MISMATCH,
+            )
+        )
     if expected_nonce is None:
         checks.append(Check("nonce", CheckStatus.SKIPPED))
     else:
-        checks.append(_judge("nonce", None if info.nonce == expected_nonce else
-                             f"nonce {info.nonce} echoed, {expected_nonce} sent",
-                             Reason.NONCE_MISMATCH))
+        checks.append(
+            _judge(
+                "nonce",
+                None
+                if info.nonce == expected_nonce
+                else f"nonce {info.nonce} echoed, {expected_nonce} sent",
+                Reason.NONCE_MISMATCH,
+            )
+        )
     if expected_policy is None:
         checks.append(Check("policy", CheckStatus.SKIPPED))
     else:
-        checks.append(_judge("policy", None if info.policy == expected_policy else
-                             f"policy {info.policy}", Reason.POLICY_MISMATCH))
+        checks.append(
+            _judge(
+                "policy",
+                None if info.policy == expected_policy else f"policy {info.policy}",
+                Reason.POLICY_MISMATCH,
+            )
+        )
 
     cert = _find_signer(signer["sid"], pool)
     if cert is None:
-        checks.append(Check("signer_certificate", CheckStatus.FAILED, Reason.SIGNER_CERT_MISSING,
-                            "the signer's certificate is neither in the token nor given"))
-        for cid, reason in (("signature", Reason.SIGNATURE_INVALID),
-                            ("chain", Reason.TSA_UNTRUSTED), ("eku", Reason.EKU_MISSING),
-                            ("cert_validity", Reason.TIME_OUTSIDE_CERT_VALIDITY)):
+        checks.append(
+            Check(
+                "signer_certificate",
+                CheckStatus.FAILED,
+                Reason.SIGNER_CERT_MISSING,
+                "the signer's certificate is neither in the token nor given",
+            )
+        )
+        for cid, reason in (
+            ("signature", Reason.SIGNATURE_INVALID),
+            ("chain", Reason.TSA_UNTRUSTED),
+            ("eku", Reason.EKU_MISSING),
+            ("cert_validity", Reason.TIME_OUTSIDE_CERT_VALIDITY),
+        ):
             checks.append(_undecided(cid, reason, "no signer certificate"))
         chain: list[_Cert] | None = None
     else:
-        checks.append(_judge("signer_certificate", _ess_problem(signer["signed_attrs"], cert),
-                             Reason.SIGNER_CERT_MISMATCH, cert.crypto.subject.rfc4514_string()))
+        checks.append(
+            _judge(
+                "signer_certificate",
+                _ess_problem(signer["signed_attrs"], cert),
+                Reason.SIGNER_CERT_MISMATCH,
+                cert.crypto.subject.rfc4514_string(),
+            )
+        )
         sig_problem = _signature_problem(signed_data, signer, signed_bytes, cert, econtent)
         checks.append(_judge("signature", sig_problem, Reason.SIGNATURE_INVALID))
         chain = _chain(cert, pool, roots)
-        checks.append(_judge(
-            "chain", None if chain else "no path from the TSA certificate to a trusted root",
-            Reason.TSA_UNTRUSTED,
-            " > ".join(c.crypto.subject.rfc4514_string() for c in chain or []),
-        ))
+        checks.append(
+            _judge(
+                "chain",
+                None if chain else "no path from the TSA certificate to a trusted root",
+                Reason.TSA_UNTRUSTED,
+                " > ".join(c.crypto.subject.rfc4514_string() for c in chain or []),
+            )
+        )
         checks.append(_judge("eku", _eku_problem(cert), Reason.EKU_MISSING))
-        checks.append(_judge("cert_validity", _validity_problem(chain or [cert], info.gen_time),
-                             Reason.TIME_OUTSIDE_CERT_VALIDITY))
+        checks.append(
+            _judge(
+                "cert_validity",
+                _validity_problem(chain or [cert], info.gen_time),
+                Reason.TIME_OUTSIDE_CERT_VALIDITY,
+            )
+        )
 
     if recorded_at is None:
         checks.append(Check("recorded_time", CheckStatus.SKIPPED))
     else:
         earliest = info.gen_time - (info.accuracy or dt.timedelta(0))
-        checks.append(_judge(
-            "recorded_time",
-            None if earliest <= recorded_at + tolerance else
-            f"token time {info.gen_time.isoformat()} is after the record "
-            f"{recorded_at.isoformat()} by more than {tolerance}",
-            Reason.TIME_AFTER_RECORD,
-        ))
+        checks.append(
+            _judge(
+                "recorded_time",
+                None
+                if earliest <= recorded_at + tolerance
+                else f"token time {info.gen_time.isoformat()} is after the record "
+                f"{recorded_at.isoformat()} by more than {tolerance}",
+                Reason.TIME_AFTER_RECORD,
+            )
+        )
     if requested_at is None:
         checks.append(Check("request_time", CheckStatus.SKIPPED))
     else:
         latest = info.gen_time + (info.accuracy or dt.timedelta(0))
-        checks.append(_judge(
-            "request_time",
-            None if latest >= requested_at - tolerance else
-            f"token time {info.gen_time.isoformat()} is before the request "
-            f"{requested_at.isoformat()} by more than {tolerance}",
-            Reason.TIME_BEFORE_REQUEST,
-        ))
+        checks.append(
+            _judge(
+                "request_time",
+                None
+                if latest >= requested_at - tolerance
+                else f"token time {info.gen_time.isoformat()} is before the request "
+                f"{requested_at.isoformat()} by more than {tolerance}",
+                Reason.TIME_BEFORE_REQUEST,
+            )
+        )
 
     if all(c.status in (CheckStatus.PASSED, CheckStatus.SKIPPED) for c in checks) and chain:
         checks.append(_library_check(raw_token, expected_digest, expected_nonce, chain))
     else:
-        checks.append(Check("rfc3161_client", CheckStatus.SKIPPED, None,
-                            "not run: other checks already failed"))
+        checks.append(
+            Check(
+                "rfc3161_client", CheckStatus.SKIPPED, None, "not run: other checks already failed"
+            )
+        )
     return checks
 
 
-def _library_check(
-    token_der: bytes, digest: bytes, nonce: int | None, chain: list[_Cert]
-) -> Check:
+def _library_check(token_der: bytes, digest: bytes, nonce: int | None, chain: list[_Cert]) -> Check:
     """rfc3161-client's verifier on the same token, with the chain this module found."""
     try:
         parsed = rfc3161_client.decode_timestamp_response(_wrap(token_der))
@@ -503,15 +570,24 @@ def verify_response(
         status = resp["status"]["status"].native
         text = "; ".join(resp["status"]["status_string"].native or [])
     except Exception as exc:
-        return TokenReport((Check("status", CheckStatus.FAILED, Reason.MALFORMED,
-                                  f"not a TimeStampResp: {exc}"),), None)
+        return TokenReport(
+            (Check("status", CheckStatus.FAILED, Reason.MALFORMED, f"not a TimeStampResp: {exc}"),),
+            None,
+        )
     if status not in ("granted", "granted_with_mods"):
-        return TokenReport((Check("status", CheckStatus.FAILED, Reason.STATUS_NOT_GRANTED,
-                                  f"{status}: {text}"),), None)
+        return TokenReport(
+            (Check("status", CheckStatus.FAILED, Reason.STATUS_NOT_GRANTED, f"{status}: {text}"),),
+            None,
+        )
     report = verify_token(
-        response_der, expected_digest=expected_digest, trusted_roots=trusted_roots,
-        recorded_at=recorded_at, tolerance=tolerance, expected_nonce=expected_nonce,
-        certificates=certificates, requested_at=requested_at,
+        response_der,
+        expected_digest=expected_digest,
+        trusted_roots=trusted_roots,
+        recorded_at=recorded_at,
+        tolerance=tolerance,
+        expected_nonce=expected_nonce,
+        certificates=certificates,
+        requested_at=requested_at,
     )
     return TokenReport((_passed("status", status),) + report.checks, report.info)
 
@@ -526,14 +602,17 @@ def verify_or_raise(
     certificates: Sequence[x509.Certificate] = (),
 ) -> TokenInfo:
     """``verify_token`` that raises ``TokenVerificationError`` (with the report) on failure."""
-    report = verify_token(token_der, expected_digest=expected_digest,
-                          trusted_roots=trusted_roots, recorded_at=recorded_at,
-                          tolerance=tolerance, certificates=certificates)
+    report = verify_token(
+        token_der,
+        expected_digest=expected_digest,
+        trusted_roots=trusted_roots,
+        recorded_at=recorded_at,
+        tolerance=tolerance,
+        certificates=certificates,
+    )
     if not report.ok or report.info is None:
         raise TokenVerificationError(report)
     return report.info
-
-
 
 
 def load_certificates(pem: bytes) -> tuple[x509.Certificate, ...]:

@@ -140,7 +140,7 @@ def _der_length(data: bytes) -> int | None:
     count = first & 0x7F
     if count == 0 or count > 4 or len(data) < 2 + count:
         return None
-    return 2 + count + int.from_bytes(data[2:2 + count], "big")
+    return 2 + count + int.from_bytes(data[2 : 2 + count], "big")
 
 
 def _der_walk(buf: bytes, start: int, end: int, depth: int) -> bool:
@@ -170,7 +170,7 @@ def _der_walk(buf: bytes, start: int, end: int, depth: int) -> bool:
             count = first & 0x7F
             if count == 0 or count > 4 or i + count > end or buf[i] == 0:
                 return False  # indefinite or non-minimal length
-            length = int.from_bytes(buf[i:i + count], "big")
+            length = int.from_bytes(buf[i : i + count], "big")
             i += count
             if length < 0x80:
                 return False  # DER uses the short form here
@@ -274,8 +274,7 @@ def _cms_structure_problems(signed_data: Any, what: str) -> list[str]:
     return problems
 
 
-def _stray_certificates(signed_data: Any, path: Any,
-                        trust: Sequence[asn1_x509.Certificate]) -> int:
+def _stray_certificates(signed_data: Any, path: Any, trust: Sequence[asn1_x509.Certificate]) -> int:
     """Count certificates carried in ``signed_data`` that are neither on the validated
     ``path`` nor byte-identical to a trusted certificate.
 
@@ -299,9 +298,12 @@ def _stray_certificates(signed_data: Any, path: Any,
     return stray
 
 
-def _check_signature(reader: Any, trust: Sequence[asn1_x509.Certificate],
-                     tsa_trust: Sequence[asn1_x509.Certificate],
-                     now: datetime | None) -> tuple[list[Check], str, datetime | None]:
+def _check_signature(
+    reader: Any,
+    trust: Sequence[asn1_x509.Certificate],
+    tsa_trust: Sequence[asn1_x509.Certificate],
+    now: datetime | None,
+) -> tuple[list[Check], str, datetime | None]:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
@@ -320,20 +322,36 @@ def _check_signature(reader: Any, trust: Sequence[asn1_x509.Certificate],
         raw = bytes(sig.sig_object.get("/Contents", b""))
         der_len = _der_length(raw)
         if der_len is None or der_len > len(raw) or raw[der_len:].strip(b"\x00"):
-            checks.append(_failed(f"{label}.contents", Reason.SIGNATURE_CONTENTS_ALTERED,
-                                  "bytes after the signature's CMS structure are not padding"))
+            checks.append(
+                _failed(
+                    f"{label}.contents",
+                    Reason.SIGNATURE_CONTENTS_ALTERED,
+                    "bytes after the signature's CMS structure are not padding",
+                )
+            )
         elif not _is_canonical_der(raw[:der_len]):
-            checks.append(_failed(f"{label}.contents", Reason.SIGNATURE_CONTENTS_ALTERED,
-                                  "the signature's CMS structure is not canonical DER"))
+            checks.append(
+                _failed(
+                    f"{label}.contents",
+                    Reason.SIGNATURE_CONTENTS_ALTERED,
+                    "the signature's CMS structure is not canonical DER",
+                )
+            )
         else:
             checks.append(_passed(f"{label}.contents"))
-        vc = ValidationContext(trust_roots=list(trust), allow_fetching=False,
-                               revocation_mode="soft-fail", moment=now)
-        tvc = ValidationContext(trust_roots=list(tsa_trust), allow_fetching=False,
-                                revocation_mode="soft-fail", moment=now)
+        vc = ValidationContext(
+            trust_roots=list(trust), allow_fetching=False, revocation_mode="soft-fail", moment=now
+        )
+        tvc = ValidationContext(
+            trust_roots=list(tsa_trust),
+            allow_fetching=False,
+            revocation_mode="soft-fail",
+            moment=now,
+        )
         try:
-            status = validate_pdf_signature(sig, signer_validation_context=vc,
-                                            ts_validation_context=tvc)
+            status = validate_pdf_signature(
+                sig, signer_validation_context=vc, ts_validation_context=tvc
+            )
         except Exception as exc:
             checks.append(_failed(label, Reason.SIGNATURE_INVALID, f"{type(exc).__name__}: {exc}"))
             continue
@@ -350,35 +368,63 @@ def _check_signature(reader: Any, trust: Sequence[asn1_x509.Certificate],
         if token is not None:
             problems += _cms_structure_problems(token["content"], "timestamp token")
         if stray:
-            problems.append(f"{stray} certificate(s) in the signature match neither the "
-                            "validated chain nor a trusted certificate")
+            problems.append(
+                f"{stray} certificate(s) in the signature match neither the "
+                "validated chain nor a trusted certificate"
+            )
         if problems:
-            checks.append(_failed(f"{label}.structure", Reason.SIGNATURE_CONTENTS_ALTERED,
-                                  "; ".join(problems)))
+            checks.append(
+                _failed(
+                    f"{label}.structure", Reason.SIGNATURE_CONTENTS_ALTERED, "; ".join(problems)
+                )
+            )
         else:
             checks.append(_passed(f"{label}.structure"))
         if status.intact and status.valid:
             checks.append(_passed(label, f"signed by {signer}"))
         else:
-            checks.append(_failed(label, Reason.SIGNATURE_INVALID,
-                                  "the signed bytes do not match the signature"
-                                  if not status.intact else "the signature value is wrong"))
+            checks.append(
+                _failed(
+                    label,
+                    Reason.SIGNATURE_INVALID,
+                    "the signed bytes do not match the signature"
+                    if not status.intact
+                    else "the signature value is wrong",
+                )
+            )
         if status.trusted:
             checks.append(_passed(f"{label}.signer"))
         else:
-            checks.append(_failed(f"{label}.signer", Reason.SIGNER_UNTRUSTED,
-                                  f"no trusted chain for {signer}"))
+            checks.append(
+                _failed(
+                    f"{label}.signer", Reason.SIGNER_UNTRUSTED, f"no trusted chain for {signer}"
+                )
+            )
         ts = status.timestamp_validity
         if ts is None:
-            checks.append(_failed(f"{label}.timestamp", Reason.TIMESTAMP_MISSING,
-                                  "no RFC 3161 signature timestamp (PAdES B-T)"))
+            checks.append(
+                _failed(
+                    f"{label}.timestamp",
+                    Reason.TIMESTAMP_MISSING,
+                    "no RFC 3161 signature timestamp (PAdES B-T)",
+                )
+            )
         elif not (ts.intact and ts.valid):
-            checks.append(_failed(f"{label}.timestamp", Reason.TIMESTAMP_INVALID,
-                                  "the timestamp token does not match"))
+            checks.append(
+                _failed(
+                    f"{label}.timestamp",
+                    Reason.TIMESTAMP_INVALID,
+                    "the timestamp token does not match",
+                )
+            )
         elif not ts.trusted:
-            checks.append(_failed(f"{label}.timestamp", Reason.TSA_UNTRUSTED,
-                                  "no trusted chain for TSA "
-                                  f"{ts.signing_cert.subject.human_friendly}"))
+            checks.append(
+                _failed(
+                    f"{label}.timestamp",
+                    Reason.TSA_UNTRUSTED,
+                    f"no trusted chain for TSA {ts.signing_cert.subject.human_friendly}",
+                )
+            )
         else:
             signed_at = ts.timestamp
             checks.append(_passed(f"{label}.timestamp", ts.timestamp.isoformat()))
@@ -387,15 +433,21 @@ def _check_signature(reader: Any, trust: Sequence[asn1_x509.Certificate],
                 checks.append(_passed("coverage", "the signature covers the whole file"))
             else:
                 level = status.modification_level
-                checks.append(_failed("coverage", Reason.UPDATED_AFTER_SIGNING,
-                                      f"bytes were added after signing "
-                                      "(modification level: "
-                                      f"{level.name if level else 'unknown'})"))
+                checks.append(
+                    _failed(
+                        "coverage",
+                        Reason.UPDATED_AFTER_SIGNING,
+                        f"bytes were added after signing "
+                        "(modification level: "
+                        f"{level.name if level else 'unknown'})",
+                    )
+                )
     return checks, signer, signed_at
 
 
-def _check_contents(reader: Any, known_hashes: Iterable[str] | None
-                    ) -> tuple[list[Check], Mapping[str, Any] | None]:
+def _check_contents(
+    reader: Any, known_hashes: Iterable[str] | None
+) -> tuple[list[Check], Mapping[str, Any] | None]:
     checks: list[Check] = []
     attachments = read_attachments(reader)
     by_name = {name: (data, rel) for name, data, rel in attachments}
@@ -426,37 +478,60 @@ def _check_contents(reader: Any, known_hashes: Iterable[str] | None
             continue
         actual = hashlib.sha256(by_name[name][0]).hexdigest()
         if actual != sha:
-            checks.append(_failed(check, Reason.HASH_MISMATCH,
-                                  f"manifest {sha}, embedded file {actual}"))
+            checks.append(
+                _failed(check, Reason.HASH_MISMATCH, f"manifest {sha}, embedded file {actual}")
+            )
         else:
             checks.append(_passed(check, actual))
     for name in sorted(set(by_name) - attached_names - {MANIFEST_NAME}):
-        checks.append(_failed(f"attachment:{name}", Reason.ATTACHMENT_UNLISTED,
-                              "embedded file not listed in the manifest"))
-    printed = {n[len(EXHIBIT_DEST_PREFIX):].lower() for n in _destination_names(reader)
-               if n.startswith(EXHIBIT_DEST_PREFIX)}
+        checks.append(
+            _failed(
+                f"attachment:{name}",
+                Reason.ATTACHMENT_UNLISTED,
+                "embedded file not listed in the manifest",
+            )
+        )
+    printed = {
+        n[len(EXHIBIT_DEST_PREFIX) :].lower()
+        for n in _destination_names(reader)
+        if n.startswith(EXHIBIT_DEST_PREFIX)
+    }
     if printed == set(listed):
         checks.append(_passed("exhibit-list", f"{len(printed)} exhibits"))
     else:
         missing = sorted(set(listed) - printed)
         extra = sorted(printed - set(listed))
-        checks.append(_failed("exhibit-list", Reason.EXHIBIT_LIST_MISMATCH,
-                              f"in manifest only: {missing}; in document only: {extra}"))
+        checks.append(
+            _failed(
+                "exhibit-list",
+                Reason.EXHIBIT_LIST_MISMATCH,
+                f"in manifest only: {missing}; in document only: {extra}",
+            )
+        )
     if known_hashes is not None:
         known = {h.lower() for h in known_hashes}
         for sha in sorted(listed):
             if sha in known:
                 checks.append(_passed(f"known:{sha}"))
             else:
-                checks.append(_failed(f"known:{sha}", Reason.HASH_UNKNOWN,
-                                      "not among the known hashes (custody log)"))
+                checks.append(
+                    _failed(
+                        f"known:{sha}",
+                        Reason.HASH_UNKNOWN,
+                        "not among the known hashes (custody log)",
+                    )
+                )
     return checks, manifest
 
 
-def verify_dossier(pdf: bytes, trusted_certs: Sequence[Any],
-                   known_hashes: Iterable[str] | None = None, *,
-                   tsa_certs: Sequence[Any] | None = None,
-                   now: datetime | None = None) -> DossierReport:
+def verify_dossier(
+    pdf: bytes,
+    trusted_certs: Sequence[Any],
+    known_hashes: Iterable[str] | None = None,
+    *,
+    tsa_certs: Sequence[Any] | None = None,
+    now: datetime | None = None,
+) -> DossierReport:
     """Check a signed dossier; every check is reported, none stops the others.
 
     ``trusted_certs``: trust anchors for the signer (PEM/DER bytes, cryptography or
@@ -471,29 +546,40 @@ def verify_dossier(pdf: bytes, trusted_certs: Sequence[Any],
         reader = PdfFileReader(BytesIO(pdf), strict=False)
         _ = reader.root
     except Exception as exc:
-        return DossierReport(checks=(_failed("pdf", Reason.PDF_UNREADABLE,
-                                             f"{type(exc).__name__}: {exc}"),))
+        return DossierReport(
+            checks=(_failed("pdf", Reason.PDF_UNREADABLE, f"{type(exc).__name__}: {exc}"),)
+        )
     checks: list[Check] = [_passed("pdf")]
     try:
         sig_checks, signer, signed_at = _check_signature(reader, trust, tsa_trust, now)
     except Exception as exc:
-        sig_checks, signer, signed_at = [_failed("signature", Reason.SIGNATURE_INVALID,
-                                                 f"{type(exc).__name__}: {exc}")], "", None
+        sig_checks, signer, signed_at = (
+            [_failed("signature", Reason.SIGNATURE_INVALID, f"{type(exc).__name__}: {exc}")],
+            "",
+            None,
+        )
     checks.extend(sig_checks)
     try:
         content_checks, manifest = _check_contents(reader, known_hashes)
     except Exception as exc:
-        content_checks, manifest = [_failed("manifest", Reason.PDF_UNREADABLE,
-                                            f"{type(exc).__name__}: {exc}")], None
+        content_checks, manifest = (
+            [_failed("manifest", Reason.PDF_UNREADABLE, f"{type(exc).__name__}: {exc}")],
+            None,
+        )
     checks.extend(content_checks)
-    return DossierReport(checks=tuple(checks), signer=signer, signed_at=signed_at,
-                         manifest=manifest)
+    return DossierReport(
+        checks=tuple(checks), signer=signer, signed_at=signed_at, manifest=manifest
+    )
 
 
-def verify_or_raise(pdf: bytes, trusted_certs: Sequence[Any],
-                    known_hashes: Iterable[str] | None = None, *,
-                    tsa_certs: Sequence[Any] | None = None,
-                    now: datetime | None = None) -> DossierReport:
+def verify_or_raise(
+    pdf: bytes,
+    trusted_certs: Sequence[Any],
+    known_hashes: Iterable[str] | None = None,
+    *,
+    tsa_certs: Sequence[Any] | None = None,
+    now: datetime | None = None,
+) -> DossierReport:
     """:func:`verify_dossier`, raising :class:`DossierVerificationFailed` unless all passed."""
     report = verify_dossier(pdf, trusted_certs, known_hashes, tsa_certs=tsa_certs, now=now)
     if not report.ok:

@@ -1,7 +1,9 @@
 """Audit: check everything, report every problem, never stop at the first.
 
 The same checks run over a store or over an exported audit bundle (no store, no private
-key). Each problem is a :class:`Finding` with a named :class:`Reason`.
+key). The result is an :class:`AuditReport` (see :mod:`evidence.audit_report`): per kind of
+check a PASSED line when nothing in it failed, then every problem and note about an item,
+each with a named :class:`Reason`.
 """
 
 from __future__ import annotations
@@ -9,108 +11,22 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from evidence.audit_report import (  # noqa: F401 - FAMILIES re-exported
+    FAMILIES,
+    AuditReport,
+    Finding,
+    Reason,
+    by_family,
+    finding,
+)
 from evidence.core import checkpoint as cp
 from evidence.core import custody, merkle, receipts
+from evidence.core.checks import Status, reason_value
 from evidence.core.keys import PublicKey
-
-
-class Reason(StrEnum):
-    """Named reasons an audit reports."""
-
-    OBJECT_MISSING = "OBJECT_MISSING"
-    HASH_MISMATCH = "HASH_MISMATCH"
-    SIZE_MISMATCH = "SIZE_MISMATCH"
-    LINE_MALFORMED = "LINE_MALFORMED"
-    SIGNATURE_INVALID = "SIGNATURE_INVALID"
-    KEY_UNTRUSTED = "KEY_UNTRUSTED"
-    CHAIN_BROKEN = "CHAIN_BROKEN"
-    ENTRY_MISSING = "ENTRY_MISSING"
-    ENTRY_OUT_OF_ORDER = "ENTRY_OUT_OF_ORDER"
-    LOG_TRUNCATED = "LOG_TRUNCATED"
-    TORN_APPEND = "TORN_APPEND"
-    CHECKPOINT_MALFORMED = "CHECKPOINT_MALFORMED"
-    CHECKPOINT_SIGNATURE_INVALID = "CHECKPOINT_SIGNATURE_INVALID"
-    CHECKPOINT_ORIGIN_MISMATCH = "CHECKPOINT_ORIGIN_MISMATCH"
-    CHECKPOINT_ROOT_MISMATCH = "CHECKPOINT_ROOT_MISMATCH"
-    CONSISTENCY_INVALID = "CONSISTENCY_INVALID"
-    RECEIPT_INVALID = "RECEIPT_INVALID"
-    RECEIPT_NOT_IN_LOG = "RECEIPT_NOT_IN_LOG"
-    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
-    TIMESTAMP_MISSING = "TIMESTAMP_MISSING"
-    UNCHECKPOINTED_ENTRIES = "UNCHECKPOINTED_ENTRIES"
-
-
-class Severity(StrEnum):
-    FAILED = "FAILED"
-    NOTE = "NOTE"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem (or note): which check, which item, why."""
-
-    check: str
-    item: str
-    reason: Reason
-    detail: str
-    severity: Severity = Severity.FAILED
-    sub_reasons: tuple[str, ...] = ()
-    """The named reasons of an inner check (e.g. a token's ``IMPRINT_MISMATCH``)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "item": self.item,
-            "reason": self.reason.value,
-            "detail": self.detail,
-            "severity": self.severity.value,
-            "sub_reasons": list(self.sub_reasons),
-        }
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    """What an audit checked and found."""
-
-    findings: tuple[Finding, ...]
-    entries: int
-    objects_checked: int
-    objects_rehashed: bool
-    checkpoints: int
-    receipts: int
-    latest_checkpoint_size: int | None
-    tokens: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed (notes allowed)."""
-        return not any(f.severity is Severity.FAILED for f in self.findings)
-
-    @property
-    def failures(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.FAILED]
-
-    def reasons(self) -> set[Reason]:
-        return {f.reason for f in self.failures}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "objects_checked": self.objects_checked,
-            "objects_rehashed": self.objects_rehashed,
-            "checkpoints": self.checkpoints,
-            "receipts": self.receipts,
-            "latest_checkpoint_size": self.latest_checkpoint_size,
-            "tokens": self.tokens,
-            "findings": [f.to_dict() for f in self.findings],
-        }
 
 
 class AuditSource(Protocol):
@@ -153,7 +69,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         try:
             rec = custody.parse_line(line)
         except ValueError as e:
-            findings.append(Finding("log", where, Reason.LINE_MALFORMED, str(e)))
+            findings.append(finding("log", where, Reason.LINE_MALFORMED, str(e)))
             prev = custody.line_hash(line)
             bad_signatures.add(position)
             continue
@@ -161,7 +77,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         if key is None:
             bad_signatures.add(position)
             findings.append(
-                Finding(
+                finding(
                     "log",
                     where,
                     Reason.KEY_UNTRUSTED,
@@ -171,7 +87,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         elif not key.verify(rec.signature, rec.entry_bytes):
             bad_signatures.add(position)
             findings.append(
-                Finding(
+                finding(
                     "log",
                     where,
                     Reason.SIGNATURE_INVALID,
@@ -181,7 +97,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         if rec.seq != position:
             reason = Reason.ENTRY_MISSING if rec.seq > position else Reason.ENTRY_OUT_OF_ORDER
             findings.append(
-                Finding(
+                finding(
                     "log",
                     where,
                     reason,
@@ -190,7 +106,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             )
         if rec.entry.get("prev") != prev:
             findings.append(
-                Finding(
+                finding(
                     "log", where, Reason.CHAIN_BROKEN, "does not name the previous entry's hash"
                 )
             )
@@ -215,13 +131,13 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     torn = source.torn_tail_bytes()
     if torn:
         findings.append(
-            Finding(
+            finding(
                 "log",
                 f"entry {n}",
                 Reason.TORN_APPEND,
                 f"{torn} bytes of an interrupted append after the last entry; "
                 "never committed, moved to quarantine by the next write",
-                Severity.NOTE,
+                status=Status.WARNING,
             )
         )
 
@@ -229,7 +145,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     for i, (sha, size) in enumerate(sorted(objects.items())):
         problem = source.object_check(sha, size)
         if problem:
-            findings.append(Finding("object", sha, problem[0], problem[1]))
+            findings.append(finding("object", sha, problem[0], problem[1]))
         if progress and i % 500 == 0:
             progress("objects", i)
 
@@ -239,12 +155,12 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         try:
             head = cp.parse(text)
         except ValueError as e:
-            findings.append(Finding("checkpoint", name, Reason.CHECKPOINT_MALFORMED, str(e)))
+            findings.append(finding("checkpoint", name, Reason.CHECKPOINT_MALFORMED, str(e)))
             continue
         c = head.checkpoint
         if c.origin != source.origin:
             findings.append(
-                Finding(
+                finding(
                     "checkpoint",
                     name,
                     Reason.CHECKPOINT_ORIGIN_MISMATCH,
@@ -253,7 +169,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             )
         if not any(head.signed_by(k) for k in keys.values()):
             findings.append(
-                Finding(
+                finding(
                     "checkpoint",
                     name,
                     Reason.CHECKPOINT_SIGNATURE_INVALID,
@@ -262,7 +178,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             )
         if c.size > n:
             findings.append(
-                Finding(
+                finding(
                     "checkpoint",
                     name,
                     Reason.LOG_TRUNCATED,
@@ -271,7 +187,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             )
         elif c.root != tree.root(c.size):
             findings.append(
-                Finding(
+                finding(
                     "checkpoint",
                     name,
                     Reason.CHECKPOINT_ROOT_MISMATCH,
@@ -287,7 +203,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         proof = tree.consistency_proof(ca.size, cb.size)
         if not merkle.verify_consistency(ca.size, cb.size, ca.root, cb.root, proof):
             findings.append(
-                Finding(
+                finding(
                     "checkpoint",
                     f"{ca.size}->{cb.size}",
                     Reason.CONSISTENCY_INVALID,
@@ -297,22 +213,22 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     latest = heads[-1].checkpoint if heads else None
     if latest is None and n:
         findings.append(
-            Finding(
+            finding(
                 "checkpoint",
                 "-",
                 Reason.UNCHECKPOINTED_ENTRIES,
                 f"{n} entries and no checkpoint yet",
-                Severity.NOTE,
+                status=Status.WARNING,
             )
         )
     elif latest is not None and latest.size < n:
         findings.append(
-            Finding(
+            finding(
                 "checkpoint",
                 f"{latest.size}",
                 Reason.UNCHECKPOINTED_ENTRIES,
                 f"{n - latest.size} entries after the latest checkpoint; the next write signs them",
-                Severity.NOTE,
+                status=Status.WARNING,
             )
         )
 
@@ -327,7 +243,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         try:
             receipt = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            findings.append(Finding("receipt", name, Reason.RECEIPT_INVALID, f"not JSON: {e}"))
+            findings.append(finding("receipt", name, Reason.RECEIPT_INVALID, f"not JSON: {e}"))
             continue
         idx = receipt.get("leaf_index") if isinstance(receipt, dict) else None
         line_text = receipt.get("entry_line") if isinstance(receipt, dict) else None
@@ -336,19 +252,21 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         known = line if in_log and idx not in bad_signatures else None
         rep = receipts.verify(receipt, trusted, verified_line=known)
         for f in rep.failures:
+            inner = reason_value(f.reason) or f.id
             findings.append(
-                Finding(
+                finding(
                     "receipt",
                     name,
                     Reason.RECEIPT_INVALID,
-                    f"{f.reason.value if f.reason else f.id}: {f.detail}",
+                    f"{inner}: {f.detail}",
+                    sub_reasons=(inner,),
                 )
             )
         if rep.leaf_index is None:
             continue
         if not in_log:
             findings.append(
-                Finding(
+                finding(
                     "receipt",
                     name,
                     Reason.RECEIPT_NOT_IN_LOG,
@@ -369,23 +287,46 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                 )
             if not consistent[key_]:
                 findings.append(
-                    Finding(
+                    finding(
                         "receipt",
                         name,
                         Reason.CONSISTENCY_INVALID,
                         "the store's latest checkpoint does not extend the receipt's",
                     )
                 )
+    rehashed = bool(getattr(source, "rehash", True))
+    words = {
+        "log": f"{n} entries, each signed by a trusted key, numbered in order and naming "
+        "the previous one",
+        "object": f"{len(objects)} objects present"
+        + (" and re-hashed" if rehashed else " with their sizes (not re-hashed)"),
+        "checkpoint": f"{len(heads)} checkpoints signed, matching the log and consistent",
+        "timestamp": f"{len(stamped)} tokens verify; every item and earlier checkpoint has one",
+        "receipt": f"{n_receipts} receipts verify and are in the log",
+    }
+    lines = {family: Finding(family, Status.PASSED, None, w) for family, w in words.items()}
+    if not _tokens_checkable(source):
+        lines["timestamp"] = Finding(
+            "timestamp",
+            Status.SKIPPED,
+            None,
+            "no TSA root in public/ (a store made before timestamps)",
+        )
     return AuditReport(
-        findings=tuple(findings),
+        checks=by_family(findings, lines),
         entries=n,
         objects_checked=len(objects),
-        objects_rehashed=getattr(source, "rehash", True),
+        objects_rehashed=rehashed,
         checkpoints=len(heads),
         receipts=n_receipts,
         latest_checkpoint_size=latest.size if latest else None,
         tokens=len(stamped),
     )
+
+
+def _tokens_checkable(source: AuditSource) -> bool:
+    """Whether the source has a TSA root to check tokens against."""
+    return (source.public_dir / "tsa-root.pem").is_file()
 
 
 def _check_tokens(
@@ -400,7 +341,7 @@ def _check_tokens(
 
     out: list[Finding] = []
     public = source.public_dir
-    if not (public / "tsa-root.pem").is_file():
+    if not _tokens_checkable(source):
         return out  # a store made before timestamps: nothing to check against
     tol = stamping_tolerance(source)
     covered: set[str] = set()
@@ -424,9 +365,9 @@ def _check_tokens(
         if report.ok:
             covered.add(subject)
         else:
-            names = tuple(str(r) for r in report.reasons)
+            names = report.reason_names()
             out.append(
-                Finding(
+                finding(
                     "timestamp",
                     subject,
                     Reason.TIMESTAMP_INVALID,
@@ -437,7 +378,7 @@ def _check_tokens(
             )
     for sha in sorted(ingested - covered):
         out.append(
-            Finding(
+            finding(
                 "timestamp",
                 sha,
                 Reason.TIMESTAMP_MISSING,
@@ -450,13 +391,13 @@ def _check_tokens(
         if stamping.checkpoint_digest(head.text) not in covered:
             last = i == len(heads) - 1
             out.append(
-                Finding(
+                finding(
                     "timestamp",
                     f"checkpoint {head.checkpoint.size}",
                     Reason.TIMESTAMP_MISSING,
                     "no valid token covers this checkpoint"
                     + ("; the next write stamps it" if last else ""),
-                    Severity.NOTE if last else Severity.FAILED,
+                    status=Status.WARNING if last else Status.FAILED,
                 )
             )
     return out

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from app import dossiers as dossiers_mod
-from base.errors import EXIT_PROBLEMS, UsageError
-from cli.output import Exit, emit_json, err, out
+from base.errors import UsageError
+from cli.output import Exit, err, out, render_report
 from cli.root import cli, dossier, store_of
 from evidence import audit as audit_mod
 from evidence.core import receipts
@@ -67,24 +66,24 @@ def receipt_verify(ctx, receipt_file, key_file, tsa_root_file, store_dir, as_jso
     report = receipts.verify(data, pinned, tsa_roots=tsa_roots)
     if store is not None:
         report = receipts.verify_against_store(data, report, store)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        for c in report.checks:
-            colour = {"PASSED": "green", "WARNING": "yellow"}.get(c.status.value, "red")
-            reason = f" {c.reason.value}" if c.reason else ""
-            detail = f": {c.detail}" if c.detail else ""
-            out.print(f"[{colour}]{c.status.value:8}[/] {c.id}{reason}{detail}")
-        out.print(f"item {report.item_sha256}, leaf {report.leaf_index}: "
-                  + ("[green]receipt holds[/]" if report.ok else "[red]receipt does NOT hold[/]"))
+    render_report(
+        report,
+        as_json,
+        subject=f"item {report.item_sha256}, leaf {report.leaf_index}",
+        holds="receipt holds",
+        fails="receipt does NOT hold",
+    )
     if not report.ok:
-        raise Exit(EXIT_PROBLEMS)
+        raise Exit(report.exit_code)
 
 
 @cli.command()
-@click.option("--bundle", "bundle_dir", type=click.Path(path_type=Path, exists=True,
-                                                        file_okay=False),
-              help="Audit an exported bundle instead of a store (no private key needed).")
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Audit an exported bundle instead of a store (no private key needed).",
+)
 @click.option("--no-rehash", is_flag=True, help="Do not re-hash objects (faster).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -96,21 +95,17 @@ def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
         source = audit_mod.StoreSource(store_of(ctx), rehash=not no_rehash)
     with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
         report = audit_mod.run(source)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        out.print(f"{report.entries} entries, {report.objects_checked} objects"
-                  f"{'' if report.objects_rehashed else ' (not re-hashed)'}, "
-                  f"{report.checkpoints} checkpoints, {report.receipts} receipts")
-        if report.findings:
-            t = Table("severity", "check", "item", "reason", "detail", box=None)
-            for f in report.findings:
-                t.add_row(f.severity.value, f.check, f.item[:20], f.reason.value, f.detail)
-            out.print(t)
-        out.print("[green]INTACT[/]: every check passed" if report.ok else
-                  f"[red]PROBLEMS[/]: {len(report.failures)} failed checks")
+    render_report(
+        report,
+        as_json,
+        headline=f"{report.entries} entries, {report.objects_checked} objects"
+        f"{'' if report.objects_rehashed else ' (not re-hashed)'}, "
+        f"{report.checkpoints} checkpoints, {report.receipts} receipts",
+        holds="INTACT: every check passed",
+        fails=f"PROBLEMS: {len(report.failures)} failed checks",
+    )
     if not report.ok:
-        raise Exit(EXIT_PROBLEMS)
+        raise Exit(report.exit_code)
 
 
 @cli.command("export-audit")
@@ -120,9 +115,10 @@ def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
 def export_audit(ctx, out_dir, with_objects) -> None:
     """Write what an auditor needs, and nothing private, to OUT_DIR."""
     counts = bundle.export(store_of(ctx), out_dir, with_objects=with_objects)
-    out.print(f"Exported {counts['entries']} entries and {counts['objects']} object hashes "
-              f"to {out_dir}. Verify with: dalel audit --bundle {out_dir}")
-
+    out.print(
+        f"Exported {counts['entries']} entries and {counts['objects']} object hashes "
+        f"to {out_dir}. Verify with: dalel audit --bundle {out_dir}"
+    )
 
 
 @dossier.command("verify")
@@ -140,21 +136,13 @@ def dossier_verify(pdf_file, store_dir, trust_files, as_json) -> None:
     trust = [p.read_bytes() for p in trust_files]
     report = dossiers_mod.verify(pdf_file.read_bytes(), store=store, trust=trust,
                              tsa_trust=list(trust))
-    if as_json:
-        emit_json({"ok": report.ok, "signer": report.signer,
-                   "signed_at": report.signed_at.isoformat() if report.signed_at else None,
-                   "checks": [{"check": c.check, "status": c.status.value,
-                               "reason": c.reason.value, "detail": c.detail}
-                              for c in report.checks]})
-    else:
-        for c in report.checks:
-            ok = c.status.value == "PASSED"
-            colour = "green" if ok else "red"
-            reason = "" if ok else f" {c.reason.value}"
-            out.print(f"[{colour}]{c.status.value:8}[/] {c.check}{reason}"
-                      + (f": {c.detail}" if c.detail else ""))
-        out.print(f"signed by {report.signer or '—'}: "
-                  + ("[green]dossier intact[/]" if report.ok else "[red]dossier NOT intact[/]"))
+    render_report(
+        report,
+        as_json,
+        subject=f"signed by {report.signer or '—'}",
+        holds="dossier intact",
+        fails="dossier NOT intact",
+    )
     if not report.ok:
-        raise Exit(EXIT_PROBLEMS)
+        raise Exit(report.exit_code)
 

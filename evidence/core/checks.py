@@ -11,11 +11,11 @@ never raises on what it checks; only :meth:`Report.verify_or_raise` does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from base.errors import VerificationFailed
+from base.errors import EXIT_OK, EXIT_PROBLEMS, VerificationFailed
 
 
 class Status(StrEnum):
@@ -30,7 +30,7 @@ class Status(StrEnum):
     WARNING = "WARNING"
     """Holds, with something a person should know; does not count against the bottom line."""
     SKIPPED = "SKIPPED"
-    """Not asked for; does not count against the bottom line."""
+    """Not asked for, or not needed; does not count against the bottom line."""
 
 
 #: Statuses that make a report's bottom line false.
@@ -56,22 +56,28 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        """True unless the check FAILED or was INDETERMINATE."""
+        """True unless the check FAILED or was INDETERMINATE (warnings and skips pass)."""
         return self.status not in BAD
+
+    @property
+    def check(self) -> str:
+        """The id, under the name the JSON form gives it."""
+        return self.id
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form every front end prints."""
         return {
             "check": self.id,
             "status": self.status.value,
-            "reason": _value(self.reason),
+            "reason": reason_value(self.reason),
             "detail": self.detail,
             "subject": self.subject,
             "sub_reasons": list(self.sub_reasons),
         }
 
 
-def _value(reason: Enum | None) -> str | None:
+def reason_value(reason: Enum | None) -> str | None:
+    """The name a reason has in JSON and messages (None for no reason)."""
     return None if reason is None else str(reason.value)
 
 
@@ -81,8 +87,9 @@ class Report:
 
     checks: tuple[Check, ...] = ()
     """All checks, passed ones included."""
-    title: str = field(default="", kw_only=True)
-    """What was verified, for people (``receipt``, ``audit``, ``dossier``…)."""
+
+    #: What was verified, for people (``receipt``, ``audit``, ``dossier``…).
+    title: ClassVar[str] = "verification"
 
     @property
     def ok(self) -> bool:
@@ -91,7 +98,8 @@ class Report:
 
     @property
     def bottom_line(self) -> Status:
-        """PASSED when ``ok``, FAILED when any check failed, else INDETERMINATE."""
+        """PASSED when ``ok``, FAILED when any check failed, else INDETERMINATE (also when
+        nothing was checked)."""
         if self.ok:
             return Status.PASSED
         if any(c.status is Status.FAILED for c in self.checks):
@@ -99,13 +107,29 @@ class Report:
         return Status.INDETERMINATE
 
     @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for this report: 0 when ok, 1 (problems found) otherwise."""
+        return EXIT_OK if self.ok else EXIT_PROBLEMS
+
+    @property
     def failures(self) -> tuple[Check, ...]:
         """The checks that FAILED or were INDETERMINATE."""
         return tuple(c for c in self.checks if not c.passed)
 
+    def check(self, check_id: str) -> Check:
+        """The first check named ``check_id``; KeyError when there is none."""
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
     def reason_set(self) -> frozenset[Enum]:
         """The named reasons of the checks that did not pass."""
         return frozenset(c.reason for c in self.failures if c.reason is not None)
+
+    def reason_names(self) -> tuple[str, ...]:
+        """The names of those reasons, in the order of the checks (for ``sub_reasons``)."""
+        return tuple(str(c.reason.value) for c in self.failures if c.reason is not None)
 
     def summary(self) -> dict[str, Any]:
         """Fields a subclass adds to the JSON form (item hash, signer, counts…)."""
@@ -120,10 +144,24 @@ class Report:
             "checks": [c.to_dict() for c in self.checks],
         }
 
-    def verify_or_raise(self) -> None:
-        """Raise :class:`VerificationFailed` naming every failed check; nothing when ok."""
+    def failure_message(self) -> str:
+        """One line naming every check that did not pass, with its reason."""
+        if not self.checks:
+            return f"{self.title}: nothing was checked"
+        named = ", ".join(
+            f"{c.id}{' ' + c.subject if c.subject else ''} "
+            f"{reason_value(c.reason) or c.status.value}"
+            for c in self.failures
+        )
+        return f"{self.title} found problems: {named}"
+
+    def error(self) -> Exception:
+        """The exception :meth:`verify_or_raise` raises (carrying its exit code); a subclass
+        may name its own."""
+        return VerificationFailed(self.failure_message())
+
+    def verify_or_raise(self) -> Self:
+        """Raise :meth:`error` (naming every failed check) unless ok; the report when ok."""
         if not self.ok:
-            raise VerificationFailed(
-                f"{self.title or 'verification'} found problems: "
-                + ", ".join(f"{c.id} {_value(c.reason) or c.status.value}" for c in self.failures)
-            )
+            raise self.error()
+        return self

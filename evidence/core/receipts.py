@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography import x509
 
 from evidence.core import checkpoint as cp
 from evidence.core import custody, merkle, tokens
+from evidence.core.checks import Check, Report, Status
 from evidence.core.keys import PublicKey
 
 FORMAT = "dalel-receipt/1"
@@ -46,55 +47,20 @@ class Reason(StrEnum):
     NO_TIMESTAMP = "NO_TIMESTAMP"
 
 
-class Status(StrEnum):
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    WARNING = "WARNING"
-    INDETERMINATE = "INDETERMINATE"
-
-
 @dataclass(frozen=True)
-class Check:
-    """One check: its id, its status, and the named reason when it did not pass."""
+class ReceiptReport(Report):
+    """Every check made on a receipt; warnings (an unpinned key or TSA root) do not fail it."""
 
-    id: str
-    status: Status
-    reason: Reason | None = None
-    detail: str = ""
+    item_sha256: str | None = None
+    """The SHA-256 of the item the receipted entry concerns (None when unreadable)."""
+    leaf_index: int | None = None
+    """The entry's index in the log (None when the receipt could not be read)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.id,
-            "status": self.status.value,
-            "reason": self.reason.value if self.reason else None,
-            "detail": self.detail,
-        }
+    title: ClassVar[str] = "receipt"
 
-
-@dataclass(frozen=True)
-class ReceiptReport:
-    """Every check made on a receipt."""
-
-    checks: tuple[Check, ...]
-    item_sha256: str | None
-    leaf_index: int | None
-
-    @property
-    def ok(self) -> bool:
-        """True when no check failed or was indeterminate (warnings allowed)."""
-        return all(c.status in (Status.PASSED, Status.WARNING) for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.status in (Status.FAILED, Status.INDETERMINATE)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "item_sha256": self.item_sha256,
-            "leaf_index": self.leaf_index,
-            "checks": [c.to_dict() for c in self.checks],
-        }
+    def summary(self) -> dict[str, Any]:
+        """The item and the leaf index, next to ``ok`` and the checks."""
+        return {"item_sha256": self.item_sha256, "leaf_index": self.leaf_index}
 
 
 def _b64(b: bytes) -> str:
@@ -316,8 +282,16 @@ def _timestamp_checks(
             )
         )
     else:
-        names = ", ".join(str(r) for r in report.reasons)
-        out.append(Check("timestamp", Status.FAILED, Reason.TIMESTAMP_INVALID, names))
+        names = report.reason_names()
+        out.append(
+            Check(
+                "timestamp",
+                Status.FAILED,
+                Reason.TIMESTAMP_INVALID,
+                ", ".join(names),
+                sub_reasons=names,
+            )
+        )
     return out
 
 

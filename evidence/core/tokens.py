@@ -18,6 +18,7 @@ import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import rfc3161_client
 from asn1crypto import cms, core, parser, tsp
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from rfc3161_client import _rust
 
 from base.errors import DalelError, VerificationFailed
+from evidence.core.checks import Check, Report, Status
 from evidence.core.cmschecks import (
     _Cert,
     _chain,
@@ -38,7 +40,7 @@ from evidence.core.cmschecks import (
     _signature_problem,
     _validity_problem,
 )
-from evidence.timestamping.tsa import HASH_LENGTHS, TimeStampResp
+from evidence.core.rfc3161 import HASH_LENGTHS, TimeStampResp
 
 #: How far a token's time may lie after the custody entry that records it.
 DEFAULT_TOLERANCE = dt.timedelta(minutes=5)
@@ -70,27 +72,8 @@ class Reason(enum.StrEnum):
     SKIPPED_AFTER_FAILURE = "SKIPPED_AFTER_FAILURE"
 
 
-class CheckStatus(enum.StrEnum):
-    """Outcome of one check; SKIPPED means the caller did not ask for it."""
-
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    INDETERMINATE = "INDETERMINATE"
-    SKIPPED = "SKIPPED"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verification step."""
-
-    id: str
-    """Stable name of the check (``imprint``, ``signature``, ``chain``, ...)."""
-    status: CheckStatus
-    """PASSED, FAILED, INDETERMINATE (could not be decided) or SKIPPED (not requested)."""
-    reason: Reason | None = None
-    """Why it did not pass; None when it passed or was skipped."""
-    detail: str = ""
-    """Words for people; never matched on."""
+#: The old name of :class:`evidence.core.checks.Status`, kept for callers that still use it.
+CheckStatus = Status
 
 
 @dataclass(frozen=True)
@@ -114,29 +97,41 @@ class TokenInfo:
     accuracy: dt.timedelta | None
     """The accuracy the TSA states, if any."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (times in ISO 8601, the imprint in hex, the accuracy in seconds)."""
+        return {
+            "gen_time": self.gen_time.isoformat(),
+            "serial": str(self.serial),
+            "tsa_name": self.tsa_name,
+            "policy": self.policy,
+            "hash_name": self.hash_name,
+            "imprint": self.imprint.hex(),
+            "nonce": None if self.nonce is None else str(self.nonce),
+            "accuracy_seconds": None if self.accuracy is None else self.accuracy.total_seconds(),
+        }
+
 
 @dataclass(frozen=True)
-class TokenReport:
+class TokenReport(Report):
     """Every check made on one token; ``ok`` is the bottom line."""
 
-    checks: tuple[Check, ...]
-    """One entry per concern, in the order they were made."""
-    info: TokenInfo | None
+    info: TokenInfo | None = None
     """What the token says (None when it could not be parsed)."""
 
-    @property
-    def ok(self) -> bool:
-        """True when every requested check passed."""
-        return all(c.status in (CheckStatus.PASSED, CheckStatus.SKIPPED) for c in self.checks)
+    title: ClassVar[str] = "time-stamp token"
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
-        """The reasons of all checks that did not pass."""
-        return tuple(c.reason for c in self.checks if c.reason is not None)
+        """The reasons of all checks that did not pass, in order."""
+        return tuple(c.reason for c in self.failures if isinstance(c.reason, Reason))
 
-    def check(self, check_id: str) -> Check:
-        """The check named ``check_id``."""
-        return next(c for c in self.checks if c.id == check_id)
+    def summary(self) -> dict[str, Any]:
+        """What the token says, next to ``ok`` and the checks."""
+        return {"info": None if self.info is None else self.info.to_dict()}
+
+    def error(self) -> TokenVerificationError:
+        """A :class:`TokenVerificationError` carrying this report."""
+        return TokenVerificationError(self)
 
 
 class MalformedTokenError(DalelError):
@@ -320,17 +315,17 @@ def build_request(
 
 
 def _passed(check_id: str, detail: str = "") -> Check:
-    return Check(check_id, CheckStatus.PASSED, None, detail)
+    return Check(check_id, Status.PASSED, None, detail)
 
 
 def _judge(check_id: str, problem: str | None, reason: Reason, ok_detail: str = "") -> Check:
     if problem is None:
         return _passed(check_id, ok_detail)
-    return Check(check_id, CheckStatus.FAILED, reason, problem)
+    return Check(check_id, Status.FAILED, reason, problem)
 
 
 def _undecided(check_id: str, reason: Reason, detail: str) -> Check:
-    return Check(check_id, CheckStatus.INDETERMINATE, reason, detail)
+    return Check(check_id, Status.INDETERMINATE, reason, detail)
 
 
 def verify_token(
@@ -371,9 +366,7 @@ def verify_token(
         pool = _pool(signed_data, certificates)
         roots = [_load_cert(r.public_bytes(serialization.Encoding.DER)) for r in trusted_roots]
     except Exception as exc:
-        return TokenReport(
-            (Check("well_formed", CheckStatus.FAILED, Reason.MALFORMED, str(exc)),), None
-        )
+        return TokenReport((Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc)),), None)
     try:
         checks = _token_checks(
             raw_token,
@@ -392,7 +385,7 @@ def verify_token(
             requested_at,
         )
     except Exception as exc:
-        checks = [Check("well_formed", CheckStatus.FAILED, Reason.MALFORMED, str(exc))]
+        checks = [Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc))]
     return TokenReport(tuple(checks), info)
 
 
@@ -416,7 +409,7 @@ def _token_checks(
     checks.append(_passed("well_formed"))
 
     if info.hash_name not in HASH_LENGTHS:
-        checks.append(Check("imprint", CheckStatus.FAILED, Reason.UNSUPPORTED_HASH, info.hash_name))
+        checks.append(Check("imprint", Status.FAILED, Reason.UNSUPPORTED_HASH, info.hash_name))
     else:
         checks.append(
             _judge(
@@ -428,7 +421,7 @@ def _token_checks(
             )
         )
     if expected_nonce is None:
-        checks.append(Check("nonce", CheckStatus.SKIPPED))
+        checks.append(Check("nonce", Status.SKIPPED))
     else:
         checks.append(
             _judge(
@@ -440,7 +433,7 @@ def _token_checks(
             )
         )
     if expected_policy is None:
-        checks.append(Check("policy", CheckStatus.SKIPPED))
+        checks.append(Check("policy", Status.SKIPPED))
     else:
         checks.append(
             _judge(
@@ -455,7 +448,7 @@ def _token_checks(
         checks.append(
             Check(
                 "signer_certificate",
-                CheckStatus.FAILED,
+                Status.FAILED,
                 Reason.SIGNER_CERT_MISSING,
                 "the signer's certificate is neither in the token nor given",
             )
@@ -498,7 +491,7 @@ def _token_checks(
         )
 
     if recorded_at is None:
-        checks.append(Check("recorded_time", CheckStatus.SKIPPED))
+        checks.append(Check("recorded_time", Status.SKIPPED))
     else:
         earliest = info.gen_time - (info.accuracy or dt.timedelta(0))
         checks.append(
@@ -512,7 +505,7 @@ def _token_checks(
             )
         )
     if requested_at is None:
-        checks.append(Check("request_time", CheckStatus.SKIPPED))
+        checks.append(Check("request_time", Status.SKIPPED))
     else:
         latest = info.gen_time + (info.accuracy or dt.timedelta(0))
         checks.append(
@@ -526,13 +519,11 @@ def _token_checks(
             )
         )
 
-    if all(c.status in (CheckStatus.PASSED, CheckStatus.SKIPPED) for c in checks) and chain:
+    if all(c.passed for c in checks) and chain:
         checks.append(_library_check(raw_token, expected_digest, expected_nonce, chain))
     else:
         checks.append(
-            Check(
-                "rfc3161_client", CheckStatus.SKIPPED, None, "not run: other checks already failed"
-            )
+            Check("rfc3161_client", Status.SKIPPED, None, "not run: other checks already failed")
         )
     return checks
 
@@ -549,7 +540,7 @@ def _library_check(token_der: bytes, digest: bytes, nonce: int | None, chain: li
         ).build()
         verifier.verify(parsed, digest)
     except Exception as exc:
-        return Check("rfc3161_client", CheckStatus.FAILED, Reason.LIBRARY_REJECTED, str(exc))
+        return Check("rfc3161_client", Status.FAILED, Reason.LIBRARY_REJECTED, str(exc))
     return _passed("rfc3161_client")
 
 
@@ -571,13 +562,11 @@ def verify_response(
         text = "; ".join(resp["status"]["status_string"].native or [])
     except Exception as exc:
         return TokenReport(
-            (Check("status", CheckStatus.FAILED, Reason.MALFORMED, f"not a TimeStampResp: {exc}"),),
-            None,
+            (Check("status", Status.FAILED, Reason.MALFORMED, f"not a TimeStampResp: {exc}"),), None
         )
     if status not in ("granted", "granted_with_mods"):
         return TokenReport(
-            (Check("status", CheckStatus.FAILED, Reason.STATUS_NOT_GRANTED, f"{status}: {text}"),),
-            None,
+            (Check("status", Status.FAILED, Reason.STATUS_NOT_GRANTED, f"{status}: {text}"),), None
         )
     report = verify_token(
         response_der,
@@ -609,8 +598,8 @@ def verify_or_raise(
         recorded_at=recorded_at,
         tolerance=tolerance,
         certificates=certificates,
-    )
-    if not report.ok or report.info is None:
+    ).verify_or_raise()
+    if report.info is None:  # not reached: a token that verifies was read
         raise TokenVerificationError(report)
     return report.info
 

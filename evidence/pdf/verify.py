@@ -14,11 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from typing import Any
+from typing import Any, ClassVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
+from evidence.core.checks import Check, Report, Status, reason_value
 from evidence.pdf.sign import (
     EXHIBIT_DEST_PREFIX,
     MANIFEST_FORMAT,
@@ -30,18 +31,9 @@ from evidence.pdf.sign import (
 # --------------------------------------------------------------------------- verification
 
 
-class Status(enum.Enum):
-    """Outcome of one check."""
-
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    INDETERMINATE = "INDETERMINATE"
-
-
-class Reason(enum.Enum):
+class Reason(enum.StrEnum):
     """Why a check did not pass; tests and the CLI match on these."""
 
-    OK = "OK"
     PDF_UNREADABLE = "PDF_UNREADABLE"
     NO_SIGNATURE = "NO_SIGNATURE"
     SIGNATURE_INVALID = "SIGNATURE_INVALID"
@@ -62,25 +54,9 @@ class Reason(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Check:
-    """One verification check."""
+class DossierReport(Report):
+    """Every check of :func:`verify_dossier`; ``ok`` only when every check passed."""
 
-    check: str
-    """What was checked, e.g. ``signature``, ``attachment:E01-photo.jpg``."""
-    status: Status
-    """PASSED, FAILED or INDETERMINATE."""
-    reason: Reason
-    """Named reason (``OK`` when passed)."""
-    detail: str = ""
-    """Extra detail for people (hashes, pyHanko's words)."""
-
-
-@dataclass(frozen=True)
-class DossierReport:
-    """Every check of :func:`verify_dossier`."""
-
-    checks: tuple[Check, ...]
-    """All checks, in the order made."""
     signer: str = ""
     """Subject of the signing certificate, if a signature was found."""
     signed_at: datetime | None = None
@@ -88,29 +64,27 @@ class DossierReport:
     manifest: Mapping[str, Any] | None = None
     """The parsed manifest, if any."""
 
-    @property
-    def ok(self) -> bool:
-        """True when every check passed."""
-        return bool(self.checks) and all(c.status is Status.PASSED for c in self.checks)
+    title: ClassVar[str] = "dossier"
 
     @property
-    def failures(self) -> tuple[Check, ...]:
-        """Checks that did not pass."""
-        return tuple(c for c in self.checks if c.status is not Status.PASSED)
-
-    @property
-    def reasons(self) -> frozenset[Reason]:
+    def reasons(self) -> frozenset[enum.Enum]:
         """Set of the reasons of the checks that did not pass."""
-        return frozenset(c.reason for c in self.failures)
+        return self.reason_set()
 
-    @property
-    def exit_code(self) -> int:
-        """0 when ok, 1 otherwise."""
-        return 0 if self.ok else 1
+    def summary(self) -> dict[str, Any]:
+        """The signer and the time of the signature's timestamp, next to the checks."""
+        return {
+            "signer": self.signer,
+            "signed_at": self.signed_at.isoformat() if self.signed_at else None,
+        }
+
+    def error(self) -> DossierVerificationFailed:
+        """A :class:`DossierVerificationFailed` carrying this report."""
+        return DossierVerificationFailed(self)
 
 
 def _passed(check: str, detail: str = "") -> Check:
-    return Check(check, Status.PASSED, Reason.OK, detail)
+    return Check(check, Status.PASSED, None, detail)
 
 
 def _failed(check: str, reason: Reason, detail: str = "") -> Check:
@@ -582,9 +556,7 @@ def verify_or_raise(
 ) -> DossierReport:
     """:func:`verify_dossier`, raising :class:`DossierVerificationFailed` unless all passed."""
     report = verify_dossier(pdf, trusted_certs, known_hashes, tsa_certs=tsa_certs, now=now)
-    if not report.ok:
-        raise DossierVerificationFailed(report)
-    return report
+    return report.verify_or_raise()
 
 
 class DossierVerificationFailed(PdfSignError):
@@ -593,5 +565,10 @@ class DossierVerificationFailed(PdfSignError):
     exit_code = 1
 
     def __init__(self, report: DossierReport) -> None:
-        super().__init__("; ".join(f"{c.check}: {c.reason.value}" for c in report.failures))
+        super().__init__(
+            "; ".join(
+                f"{c.id}: {reason_value(c.reason) or c.status.value}" for c in report.failures
+            )
+            or "nothing was checked"
+        )
         self.report = report

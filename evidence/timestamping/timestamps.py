@@ -25,6 +25,7 @@ from evidence.core.tokens import (  # noqa: F401 - re-exported
     CheckStatus,
     MalformedTokenError,
     Reason,
+    Status,
     TokenInfo,
     TokenReport,
     TokenVerificationError,

@@ -58,7 +58,7 @@ class TimestampUnavailableError(BrokenEnvironment):
         self.attempts = tuple(attempts)
 
 
-class SourceUnavailable(Exception):
+class _SourceUnavailable(Exception):
     """A source gave no answer to check; ``reason`` names why."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
@@ -91,7 +91,7 @@ class TimestampSource(Protocol):
         ...
 
     def exchange(self, request_der: bytes) -> bytes:
-        """Send a request, return the raw answer; raise ``SourceUnavailable`` if none came."""
+        """Send a request, return the raw answer; raise ``_SourceUnavailable`` if none came."""
         ...
 
 
@@ -122,18 +122,18 @@ class ExternalTSA:
             with client.stream("POST", self.url, content=request_der, headers=headers,
                                timeout=httpx.Timeout(self.timeout)) as r:
                 if r.status_code != 200:
-                    raise SourceUnavailable(Reason.HTTP_ERROR, f"HTTP {r.status_code}")
+                    raise _SourceUnavailable(Reason.HTTP_ERROR, f"HTTP {r.status_code}")
                 body = b""
                 for chunk in r.iter_bytes():
                     body += chunk
                     if len(body) > MAX_RESPONSE_BYTES:
-                        raise SourceUnavailable(Reason.HTTP_ERROR, "answer too large")
+                        raise _SourceUnavailable(Reason.HTTP_ERROR, "answer too large")
                 return body
         except httpx.TimeoutException as exc:
-            raise SourceUnavailable(Reason.TSA_TIMEOUT, f"no answer within {self.timeout} s "
+            raise _SourceUnavailable(Reason.TSA_TIMEOUT, f"no answer within {self.timeout} s "
                                     f"({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise SourceUnavailable(Reason.TSA_UNREACHABLE,
+            raise _SourceUnavailable(Reason.TSA_UNREACHABLE,
                                     f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -197,7 +197,7 @@ def _try_source(
     sent_at = clock()
     try:
         answer = source.exchange(request)
-    except SourceUnavailable as exc:
+    except _SourceUnavailable as exc:
         return Attempt(source.name, source.kind, (exc.reason,), exc.detail)
     report = verify_response(
         answer, expected_digest=digest, trusted_roots=source.trusted_roots,
@@ -297,9 +297,9 @@ def _read_back(answer: bytes, digest: bytes, first: TokenReport) -> TokenReport:
     try:
         info = read_token(answer)
     except MalformedTokenError as exc:
-        return TokenReport((Check("well_formed", CheckStatus.FAILED, Reason.MALFORMED,
+        return TokenReport((Check("well_formed", Status.FAILED, Reason.MALFORMED,
                                   str(exc)),), None)
-    skipped = tuple(Check(c.id, CheckStatus.SKIPPED, None, "verified in full on the first "
+    skipped = tuple(Check(c.id, Status.SKIPPED, None, "verified in full on the first "
                           "token of this local batch") for c in first.checks
                     if c.id not in ("status", "well_formed", "imprint"))
     imprint = _judge("imprint", None if info.imprint == digest else "another digest",

@@ -22,15 +22,6 @@ from base.errors import EXIT_CODES, BrokenEnvironment, DalelError, UsageError
 PACKAGES = ("base", "evidence", "ocr", "pipeline", "app")
 """The packages whose errors the CLI must be able to report."""
 
-NOT_YET_IN_THE_TREE = {
-    "evidence.timestamping.timestamps.SourceUnavailable": (
-        "an internal signal caught in its own module: rename it _SourceUnavailable"
-    ),
-}
-"""Classes in files this change could not edit; each says what to do. Remove an entry once
-done (the last test here fails while a converted class is still listed)."""
-
-
 def _error_classes() -> dict[str, type[BaseException]]:
     """Every exception class defined in the product packages, by qualified name; private
     classes (a leading underscore: signals that never leave their module) are left out."""
@@ -69,7 +60,7 @@ def test_the_walk_finds_the_errors_of_every_package() -> None:
     assert len(ERRORS) > 30
 
 
-@pytest.mark.parametrize("name", sorted(set(ERRORS) - set(NOT_YET_IN_THE_TREE)))
+@pytest.mark.parametrize("name", sorted(ERRORS))
 def test_every_error_is_a_dalel_error_with_an_exit_code(name: str) -> None:
     cls = ERRORS[name]
     assert issubclass(cls, DalelError), f"{name} is not a DalelError"
@@ -160,12 +151,3 @@ def test_the_cli_lets_a_bug_show_its_traceback(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(cli_main.cli, "main", fail)
     with pytest.raises(NotOurs):
         cli_main.main(["init"])
-
-
-def test_the_pending_list_is_current() -> None:
-    for name, todo in NOT_YET_IN_THE_TREE.items():
-        if name not in ERRORS:  # renamed, removed, or not written yet
-            continue
-        assert not issubclass(ERRORS[name], DalelError), (
-            f"{name} is in the tree now: remove it from NOT_YET_IN_THE_TREE ({todo})"
-        )

@@ -24,9 +24,11 @@ from evidence.audit_report import (  # noqa: F401 - FAMILIES re-exported
     finding,
 )
 from evidence.core import checkpoint as cp
-from evidence.core import custody, merkle, receipts
+from evidence.core import custody, events, merkle, receipts
 from evidence.core.checks import Status, reason_value
 from evidence.core.keys import PublicKey
+from evidence.storage.log import read_log_lines, torn_tail
+from evidence.storage.store import Store
 
 
 class AuditSource(Protocol):
@@ -111,16 +113,16 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                 )
             )
         prev = rec.hash
-        if rec.entry.get("event") == "timestamp":
+        if rec.entry.get("event") == events.TIMESTAMP:
             stamped.extend(
                 (position, rec.entry.get("time", ""), t)
                 for t in rec.entry.get("tokens", [])
                 if isinstance(t, dict)
             )
-        elif rec.entry.get("event") == "ingest" and receipts.item_of(rec.entry):
+        elif rec.entry.get("event") in events.RECEIPTED and receipts.item_of(rec.entry):
             ingested.add(receipts.item_of(rec.entry) or "")
         item = receipts.item_of(rec.entry)
-        if item and rec.entry.get("event") in ("ingest", "derive", "timestamp"):
+        if item and rec.entry.get("event") in (*events.ITEM_EVENTS, events.TIMESTAMP):
             size = rec.entry["item"].get("size")
             objects.setdefault(item, size if isinstance(size, int) else None)
         for extra in _extra_objects(rec.entry):
@@ -424,13 +426,10 @@ def _extra_objects(entry: dict[str, Any]) -> list[str]:
 class StoreSource:
     """Audit a live store (read-only; takes no lock)."""
 
-    def __init__(self, store, *, rehash: bool = True) -> None:
-        from evidence.storage.store import torn_tail
-
+    def __init__(self, store: Store, *, rehash: bool = True) -> None:
         self.store = store
         self.origin = store.config.origin
         self.rehash = rehash
-        self._torn = torn_tail
         self.tolerance_seconds = float(
             store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300)
         )
@@ -440,8 +439,8 @@ class StoreSource:
         return self.store.public_dir
 
     def read_object(self, sha256: str) -> bytes | None:
-        path = self.store.objects.path(sha256)
-        return path.read_bytes() if path.is_file() else None
+        objects = self.store.objects
+        return objects.read(sha256) if objects.exists(sha256) else None
 
     def trusted_keys(self) -> list[PublicKey]:
         return [self.store.public_key()]
@@ -450,7 +449,7 @@ class StoreSource:
         return self.store.log_lines()
 
     def torn_tail_bytes(self) -> int:
-        return self._torn(self.store.log_path)
+        return torn_tail(self.store.log_path)
 
     def checkpoints(self) -> list[tuple[str, str]]:
         return [(p.name, p.read_text()) for p in self.store.checkpoint_paths()]
@@ -460,11 +459,11 @@ class StoreSource:
             yield p.name, p.read_bytes()
 
     def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
-        path = self.store.objects.path(sha256)
-        if not path.is_file():
+        stored = self.store.objects.size(sha256)
+        if stored is None:
             return Reason.OBJECT_MISSING, "the log names this object but the store lacks it"
-        if size is not None and path.stat().st_size != size:
-            return Reason.SIZE_MISMATCH, f"{path.stat().st_size} bytes, the log says {size}"
+        if size is not None and stored != size:
+            return Reason.SIZE_MISMATCH, f"{stored} bytes, the log says {size}"
         if self.rehash:
             actual = self.store.objects.hash_of(sha256)
             if actual != sha256:
@@ -476,13 +475,9 @@ class BundleSource:
     """Audit an exported bundle: log, checkpoints, receipts, public key, object hashes."""
 
     def __init__(self, root: Path) -> None:
-        from evidence.storage.store import read_log_lines, torn_tail
-
         self.root = root
         manifest = json.loads((root / "bundle.json").read_text())
         self.origin = manifest["origin"]
-        self._read = read_log_lines
-        self._torn = torn_tail
         self.listed: dict[str, int] = {}
         for row in (root / "objects.txt").read_text().splitlines():
             if row.strip():
@@ -506,10 +501,10 @@ class BundleSource:
         return [PublicKey.from_verifier((self.root / "public" / "log.pub").read_text())]
 
     def lines(self) -> Iterator[bytes]:
-        return self._read(self.root / "log" / "custody.jsonl")
+        return read_log_lines(self.root / "log" / "custody.jsonl")
 
     def torn_tail_bytes(self) -> int:
-        return self._torn(self.root / "log" / "custody.jsonl")
+        return torn_tail(self.root / "log" / "custody.jsonl")
 
     def checkpoints(self) -> list[tuple[str, str]]:
         return [

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from base.errors import BrokenEnvironment, UsageError
@@ -133,6 +134,19 @@ class Deadline:
     today: date
     """The day the deadline was computed for."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: due, days_left, passed, warning, rule, citation,
+        counsel_must_confirm."""
+        return {
+            "due": self.due.isoformat(),
+            "days_left": self.days_left,
+            "passed": self.passed,
+            "warning": self.warning,
+            "rule": self.rule_id,
+            "citation": self.citation,
+            "counsel_must_confirm": self.counsel_must_confirm,
+        }
+
 
 def _texts(obj: object, where: str) -> dict[str, str]:
     """One non-empty text per language."""
@@ -205,8 +219,13 @@ def parse_jurisdiction(data: bytes) -> Jurisdiction:
     warn_days = doc.get("warn_days", 3)
     if not isinstance(warn_days, int) or warn_days < 0:
         raise JurisdictionError("warn_days must be a non-negative integer")
-    return Jurisdiction(code=str(doc.get("code")), timezone=str(doc["timezone"]),
-                        warn_days=warn_days, rules=rules, kinds=kinds)
+    return Jurisdiction(
+        code=str(doc.get("code")),
+        timezone=str(doc["timezone"]),
+        warn_days=warn_days,
+        rules=rules,
+        kinds=kinds,
+    )
 
 
 def load_jurisdiction(path: Path | None = None, code: str = "kz") -> Jurisdiction:
@@ -229,8 +248,9 @@ def today_in(timezone: str, now: datetime | None = None) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
-def compute_deadline(rule: DeadlineRule, event_date: date, today: date, *,
-                     warn_days: int = 3, language: str = "ru") -> Deadline:
+def compute_deadline(
+    rule: DeadlineRule, event_date: date, today: date, *, warn_days: int = 3, language: str = "ru"
+) -> Deadline:
     """The deadline of ``rule`` for an event on ``event_date``, as seen on ``today``.
 
     Calendar days: the last day to file is ``event_date + rule.days`` (the day of the
@@ -253,13 +273,21 @@ def compute_deadline(rule: DeadlineRule, event_date: date, today: date, *,
     )
 
 
-def deadline_for_case(jurisdiction: Jurisdiction, kind: str, addressee: str, event_date: date,
-                      *, today: date | None = None, language: str = "ru") -> Deadline:
+def deadline_for_case(
+    jurisdiction: Jurisdiction,
+    kind: str,
+    addressee: str,
+    event_date: date,
+    *,
+    today: date | None = None,
+    language: str = "ru",
+) -> Deadline:
     """The deadline of a case of ``kind`` addressed to ``addressee``; today in the zone if None."""
     rule = jurisdiction.rule_for(kind, addressee)
     day = today if today is not None else today_in(jurisdiction.timezone)
-    return compute_deadline(rule, event_date, day, warn_days=jurisdiction.warn_days,
-                            language=language)
+    return compute_deadline(
+        rule, event_date, day, warn_days=jurisdiction.warn_days, language=language
+    )
 
 
 class _Blank(dict[str, str]):

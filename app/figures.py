@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import ocr
+from app import items
 from base.errors import UsageError
 from evidence.content import privacy
+from evidence.core import events
 from evidence.storage.index import Index
 from evidence.storage.store import Store
+from pipeline.figures import OcrStage
+from pipeline.run import run_stage_over_store
+from pipeline.stages import StageResult, Status
 
-SAME_SHEET_DISTANCE = 12  # perceptual-hash bits; see ocr.phash for what it can and cannot say
+SAME_SHEET_DISTANCE = 12
+"""Perceptual-hash bits within which two photos look like one sheet (see ``ocr.phash`` for what
+it can and cannot say)."""
 
 
 @dataclass(frozen=True)
@@ -27,9 +35,17 @@ class Confirmation:
     """A person's reading of one figure."""
 
     value: int
+    """The figure as the person read it."""
     by: str
+    """Who read it (a name, or a pseudonym when it was an IIN)."""
     time: str
+    """When it was recorded (RFC 3339)."""
     seq: int
+    """Its custody entry."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: value, by, time."""
+        return {"value": self.value, "by": self.by, "time": self.time}
 
 
 @dataclass(frozen=True)
@@ -37,10 +53,15 @@ class Figure:
     """One figure of one photo: the machine's reading and people's confirmations."""
 
     key: str
+    """The figure's key in the form."""
     machine_value: int | None
+    """What the machine read (None when it read nothing)."""
     machine_status: str
+    """The machine's verdict: accepted, review or unreadable."""
     confidence: float
+    """How sure the machine was, 0 to 1."""
     confirmations: tuple[Confirmation, ...] = ()
+    """People's readings, oldest first."""
 
     @property
     def value(self) -> int | None:
@@ -51,9 +72,21 @@ class Figure:
 
     @property
     def source(self) -> str | None:
+        """Where ``value`` comes from: ``confirmed``, ``accepted`` or None (no value)."""
         if self.confirmations:
             return "confirmed"
         return "accepted" if self.machine_status == "accepted" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: value and source, the machine's reading, the confirmations."""
+        return {
+            "value": self.value,
+            "source": self.source,
+            "machine_value": self.machine_value,
+            "machine_status": self.machine_status,
+            "confidence": self.confidence,
+            "confirmations": [c.to_dict() for c in self.confirmations],
+        }
 
 
 @dataclass(frozen=True)
@@ -61,16 +94,35 @@ class ProtocolFigures:
     """The latest reading of one protocol photo."""
 
     item: str
+    """The photo's SHA-256."""
     precinct: str
+    """The precinct it was handed in for."""
     form: str
+    """The form it was read with."""
     reading_seq: int
+    """The ``ocr`` custody entry of the reading."""
     perceptual_hash: str | None
+    """The photo's perceptual hash (to tell photos of one sheet)."""
     figures: dict[str, Figure]
+    """Every figure of the form, by key."""
     relations: tuple[tuple[str, bool | None], ...]
+    """Each control relation of the form and whether the figures satisfy it (None: unknown)."""
     problem: str | None
+    """Why the page could not be read as a whole, if it could not."""
 
     def values(self) -> dict[str, int]:
+        """The figures that have a value to use."""
         return {k: f.value for k, f in self.figures.items() if f.value is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "item": self.item,
+            "reading_seq": self.reading_seq,
+            "problem": self.problem,
+            "relations": [{"relation": r, "holds": h} for r, h in self.relations],
+            "figures": {k: f.to_dict() for k, f in self.figures.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -78,7 +130,13 @@ class Disagreement:
     """Photos of one precinct's protocol that give different values for one figure."""
 
     field: str
-    values: dict[str, int]  # item -> value
+    """The figure's key."""
+    values: dict[str, int]
+    """The value each photo gives, by the photo's SHA-256."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"field": self.field, "values": self.values}
 
 
 @dataclass(frozen=True)
@@ -86,25 +144,44 @@ class ProtocolGroup:
     """All photos of one precinct's protocol for one form."""
 
     precinct: str
+    """The precinct."""
     form: str
+    """The form the photos were read with."""
     photos: tuple[ProtocolFigures, ...]
+    """Each photo's latest reading."""
     same_sheet_pairs: tuple[tuple[str, str], ...]
-    corroborated: dict[str, int] = field(default_factory=dict)  # field -> photos agreeing
+    """Pairs of photos that look like the same sheet (close perceptual hashes)."""
+    corroborated: dict[str, int] = field(default_factory=dict)
+    """Figures several photos agree on: key -> how many photos."""
     disagreements: tuple[Disagreement, ...] = ()
+    """Figures the photos give differently (a possible substitution)."""
 
     @property
     def substitution_suspected(self) -> bool:
+        """True when the photos disagree on any figure."""
         return bool(self.disagreements)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "precinct": self.precinct,
+            "form": self.form,
+            "substitution_suspected": self.substitution_suspected,
+            "disagreements": [d.to_dict() for d in self.disagreements],
+            "corroborated": self.corroborated,
+            "same_sheet_pairs": [list(p) for p in self.same_sheet_pairs],
+            "photos": [p.to_dict() for p in self.photos],
+        }
 
 
 def readings(index: Index, precinct: str | None = None) -> list[ProtocolFigures]:
     """The latest reading of each protocol photo (optionally of one precinct)."""
     latest: dict[str, dict[str, Any]] = {}
     confirms: dict[tuple[str, str], list[Confirmation]] = defaultdict(list)
-    for e in index.entries_by_event("ocr"):
+    for e in index.entries_by_event(events.OCR):
         if precinct is None or e.get("precinct") == str(precinct):
             latest[e["subject"]] = e
-    for e in index.entries_by_event("confirm"):
+    for e in index.entries_by_event(events.CONFIRM):
         confirms[(e["subject"], e["field"])].append(
             Confirmation(int(e["value"]), (e.get("actor") or {}).get("id", ""), e["time"], e["seq"])
         )
@@ -172,19 +249,62 @@ def group(photos: list[ProtocolFigures]) -> list[ProtocolGroup]:
     return groups
 
 
-def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> int:
-    """Record a person's reading of one figure beside the machine's; returns its seq."""
+@dataclass(frozen=True)
+class FiguresView:
+    """A precinct's protocol photos, grouped by form, with their figures and checks."""
+
+    precinct: str
+    """The precinct asked for."""
+    groups: tuple[ProtocolGroup, ...]
+    """One group per form the precinct's photos were read with."""
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """The JSON form: a list with one object per group."""
+        return [g.to_dict() for g in self.groups]
+
+
+def show(store: Store, precinct: str) -> FiguresView:
+    """Each protocol photo of ``precinct``: its figures, people's confirmations, and the
+    photo-to-photo checks (corroborations, possible substitutions)."""
+    index = store.index
+    index.catch_up()
+    return FiguresView(str(precinct), tuple(group(readings(index, precinct))))
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A person's reading of a figure, recorded by :func:`confirm`."""
+
+    item: str
+    """The photo's SHA-256."""
+    field: str
+    """The figure's key."""
+    value: int
+    """The value recorded."""
+    seq: int
+    """The ``confirm`` custody entry."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"item": self.item, "field": self.field, "value": self.value, "seq": self.seq}
+
+
+def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> Confirmed:
+    """Record ``by``'s reading of one figure of photo ``item`` (its SHA-256 or a unique prefix)
+    beside the machine's, never over it. A usage error when the photo has no reading or the
+    form no such figure."""
     if value < 0:
         raise UsageError("a figure cannot be negative")
     by = by.strip()
     if not by:
         raise UsageError("say who confirms the figure", fix="pass --by NAME")
+    sha = items.resolve(store, item)
     with store.writer() as w:
-        history = w.index.history(item)
-        reading = next((e for e in reversed(history) if e.get("event") == "ocr"), None)
+        history = w.index.history(sha)
+        reading = next((e for e in reversed(history) if e.get("event") == events.OCR), None)
         if reading is None:
             raise UsageError(
-                f"no reading of item {item[:16]}…", fix="run `dalel ocr` first, or check the hash"
+                f"no reading of item {sha[:16]}…", fix="run `dalel ocr` first, or check the hash"
             )
         if field_key not in reading["figures"]:
             raise UsageError(
@@ -193,8 +313,8 @@ def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> int
             )
         appended = w.append(
             {
-                "event": "confirm",
-                "subject": item,
+                "event": events.CONFIRM,
+                "subject": sha,
                 "precinct": reading["precinct"],
                 "actor": {"role": "reviewer", "id": privacy.scrub(store.secret, by)},
                 "field": field_key,
@@ -203,4 +323,50 @@ def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> int
                 "reading_seq": reading["seq"],
             }
         )
-    return appended.seq
+    return Confirmed(sha, field_key, int(value), appended.seq)
+
+
+# --- reading protocols -------------------------------------------------------------------
+@dataclass(frozen=True)
+class OcrRun:
+    """What reading the store's protocol photos did, photo by photo."""
+
+    results: tuple[StageResult, ...]
+    """The ``ocr`` stage's result for each protocol photo."""
+
+    @property
+    def read(self) -> int:
+        """Photos read now."""
+        return sum(1 for r in self.results if r.status is Status.DONE)
+
+    @property
+    def skipped(self) -> int:
+        """Photos not read (already read with this form and engine, or not a photo)."""
+        return len(self.results) - self.read
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """The JSON form: a list with each photo's stage result."""
+        return [r.to_dict() for r in self.results]
+
+
+def read_protocols(
+    store: Store,
+    *,
+    precinct: str | None = None,
+    form_id: str | None = None,
+    progress: Callable[[StageResult], None] | None = None,
+) -> OcrRun:
+    """Read the figures of every protocol photo in the store (or of one precinct), each once
+    per form and engine, with ``form_id`` or the store's form. Raises ``MissingDependency``
+    (exit code 4) when the OCR engine is not installed."""
+    ocr.check_environment()
+    results = run_stage_over_store(
+        store, OcrStage(form_id), kind="protocol", precinct=precinct, progress=progress
+    )
+    return OcrRun(tuple(results))
+
+
+def read_photo(image: bytes, form_id: str) -> ocr.ProtocolReading:
+    """Read the tally figures of one protocol photo with form ``form_id`` (no store needed)."""
+    ocr.check_environment()
+    return ocr.read_protocol(image, ocr.load_form(form_id))

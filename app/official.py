@@ -21,7 +21,8 @@ from typing import Any
 
 import ocr
 from app import figures as fg
-from base.errors import UsageError
+from base.errors import EXIT_OK, EXIT_REFUSED, UsageError
+from evidence.core import events
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from pipeline.figures import store_form
@@ -31,17 +32,43 @@ COLUMNS = ("precinct", "field", "value")
 
 @dataclass(frozen=True)
 class BadRow:
+    """A row of the CSV that was skipped."""
+
     line: int
+    """Its line number (the header is line 1)."""
     reason: str
+    """Why it was skipped."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"line": self.line, "reason": self.reason}
 
 
 @dataclass(frozen=True)
 class OfficialResults:
-    """Parsed official results: (precinct, field) -> value."""
+    """Parsed official results: (precinct, field) -> value. As the result of an import, its
+    exit code says whether rows were skipped."""
 
     values: dict[tuple[str, str], int]
+    """Each figure, by (precinct, figure key)."""
     bad_rows: tuple[BadRow, ...]
+    """The rows skipped, with their reasons."""
     form: str
+    """The form whose figure keys the CSV uses."""
+
+    @property
+    def precincts(self) -> int:
+        """How many precincts have figures."""
+        return len({p for p, _ in self.values})
+
+    @property
+    def exit_code(self) -> int:
+        """3 when rows were skipped (the good ones were kept), else 0."""
+        return EXIT_REFUSED if self.bad_rows else EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of an import: ``{"rows": n, "bad_rows": [{line, reason}]}``."""
+        return {"rows": len(self.values), "bad_rows": [b.to_dict() for b in self.bad_rows]}
 
 
 def parse(data: bytes, form: ocr.Form) -> OfficialResults:
@@ -88,10 +115,10 @@ def import_csv(store: Store, data: bytes) -> OfficialResults:
     results = parse(data, form)
     with store.writer() as w:
         stored = store.objects.put_bytes(data)
-        previous = list(w.index.entries_by_event("official-import"))
+        previous = list(w.index.entries_by_event(events.OFFICIAL_IMPORT))
         w.append(
             {
-                "event": "official-import",
+                "event": events.OFFICIAL_IMPORT,
                 "subject": stored.sha256,
                 "form": form.id,
                 "rows": len(results.values),
@@ -108,7 +135,7 @@ def import_csv(store: Store, data: bytes) -> OfficialResults:
 
 def current(store: Store, index: Index) -> OfficialResults | None:
     """The latest import, parsed again from its stored object."""
-    imports = list(index.entries_by_event("official-import"))
+    imports = list(index.entries_by_event(events.OFFICIAL_IMPORT))
     if not imports:
         return None
     latest = imports[-1]
@@ -121,20 +148,29 @@ class Discrepancy:
     """One figure of one precinct: the protocol's against the official one."""
 
     precinct: str
+    """The precinct."""
     field: str
+    """The figure's key."""
     protocol: int | None
+    """The protocol's figure (None when it was not read for sure)."""
     official: int | None
-    source: str | None  # confirmed / accepted / None (not read for sure)
+    """The official figure (None when the official results do not give it)."""
+    source: str | None
+    """Where the protocol's figure comes from: ``confirmed``, ``accepted`` or None."""
     items: tuple[str, ...]
+    """The precinct's protocol photos."""
     photos_disagree: bool
+    """True when the photos give different values for the figure."""
 
     @property
     def difference(self) -> int | None:
+        """Protocol minus official; None when either is missing."""
         if self.protocol is None or self.official is None:
             return None
         return self.protocol - self.official
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form, with ``difference``."""
         return {
             "precinct": self.precinct,
             "field": self.field,
@@ -151,7 +187,7 @@ def discrepancies(
     store: Store, *, precinct: str | None = None, only_differences: bool = False
 ) -> list[Discrepancy]:
     """For each precinct with protocol readings and each figure: protocol vs official."""
-    index = Index(store)
+    index = store.index
     index.catch_up()
     official = current(store, index)
     out: list[Discrepancy] = []
@@ -183,3 +219,26 @@ def discrepancies(
             if not only_differences or (d.difference not in (0, None)):
                 out.append(d)
     return out
+
+
+@dataclass(frozen=True)
+class DiscrepancyTable:
+    """Protocol figures against the official ones, as :func:`compare` found them."""
+
+    rows: tuple[Discrepancy, ...]
+    """One row per precinct and figure."""
+    show_all: bool
+    """True when figures that match are listed too."""
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """The JSON form: a list of rows."""
+        return [r.to_dict() for r in self.rows]
+
+
+def compare(
+    store: Store, *, precinct: str | None = None, show_all: bool = False
+) -> DiscrepancyTable:
+    """Protocol figures (confirmed, else accepted) against the official ones: only those that
+    differ, or every figure with ``show_all``."""
+    rows = discrepancies(store, precinct=precinct, only_differences=not show_all)
+    return DiscrepancyTable(tuple(rows), show_all)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from rich.text import Text
 
+import ocr
+from app import cases, deadlines, dossiers, figures, items, official, setup, timestamps, verify
+from evidence.content.flag_text import message_for
 from evidence.core.checks import Check, Report, Status, reason_value
 
 out = Console(soft_wrap=True, highlight=False)
@@ -82,3 +90,373 @@ def render_report(
     bottom = Text(f"{subject}: " if subject else "")
     bottom.append(verdict, style="green" if report.ok else "red")
     out.print(bottom)
+
+
+# --- results of app operations: one renderer, a text formatter per result type ---------------
+class Result(Protocol):
+    """What every app operation returns: a frozen dataclass whose ``to_dict()`` is its JSON."""
+
+    def to_dict(self) -> Any:
+        """The JSON form (the contract every front end shares)."""
+        ...
+
+
+@runtime_checkable
+class HasExitCode(Protocol):
+    """A result that says how the command ends (3 when some inputs were refused…)."""
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code the command leaves with."""
+        ...
+
+
+Lines = Iterator[RenderableType]
+"""What a text formatter yields: rich renderables (``Text``, ``Table``), never markup strings."""
+_FORMATTERS: dict[type, Callable[[Any], Lines]] = {}
+_R = TypeVar("_R")
+
+
+def formats(cls: type[_R]) -> Callable[[Callable[[_R], Lines]], Callable[[_R], Lines]]:
+    """Register the decorated function as the text form of results of type ``cls``."""
+
+    def register(fn: Callable[[_R], Lines]) -> Callable[[_R], Lines]:
+        _FORMATTERS[cls] = fn
+        return fn
+
+    return register
+
+
+def render(result: Result, as_json: bool = False) -> None:
+    """Print ``result`` on stdout: as JSON (``to_dict()``) or as text (its type's formatter),
+    then leave with the result's exit code when it has a nonzero one.
+
+    Text never goes through rich markup: file names, notes, titles and paths are printed as
+    they are."""
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        formatter = next((_FORMATTERS[c] for c in type(result).__mro__ if c in _FORMATTERS), None)
+        if formatter is None:
+            raise TypeError(f"no text form for {type(result).__name__}")
+        for renderable in formatter(result):
+            out.print(renderable)
+    if isinstance(result, HasExitCode) and result.exit_code:
+        raise Exit(result.exit_code)
+
+
+def _text(*parts: str | tuple[str, str]) -> Text:
+    """Plain text pieces, some with a style; nothing is read as markup."""
+    return Text.assemble(*parts)
+
+
+def _table(*headers: str) -> Table:
+    return Table(*headers, box=None)
+
+
+# --- progress on stderr ------------------------------------------------------------------------
+@contextlib.contextmanager
+def progress_bar(
+    description: str, *, show_subject: bool = False
+) -> Iterator[Callable[[Any], None]]:
+    """A progress bar on stderr (when it is a terminal) for a batch; yields the callback that
+    advances it by one (with ``show_subject``, showing the end of the result's subject)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(result: Any) -> None:
+            if show_subject:
+                bar.update(task, advance=1, description=escape(str(result.subject)[-40:]))
+            else:
+                bar.update(task, advance=1)
+
+        yield advance
+
+
+def waiting() -> None:
+    """Say on stderr that another process holds the store's writer."""
+    err.print("waiting for another dalel process to finish writing…")
+
+
+def busy(message: str) -> contextlib.AbstractContextManager[Any]:
+    """A spinner with ``message`` on stderr while something long runs (on a terminal)."""
+    return err.status(escape(message)) if err.is_terminal else contextlib.nullcontext()
+
+
+# --- setup and items ---------------------------------------------------------------------------
+@formats(setup.Initialized)
+def _initialized(r: setup.Initialized) -> Lines:
+    yield _text("Created store ", (str(r.root), "bold"), f" for {r.org}")
+    yield _text(f"  log origin: {r.origin}")
+    yield _text(f"  public key for auditors: {r.public_key}")
+
+
+@formats(setup.PrecinctLocation)
+def _precinct(r: setup.PrecinctLocation) -> Lines:
+    yield _text(f"Precinct {r.precinct}: {r.lat:.5f}, {r.lon:.5f} (within {r.radius_km:g} km)")
+
+
+@formats(setup.Reindexed)
+def _reindexed(r: setup.Reindexed) -> Lines:
+    yield _text(f"Indexed {r.entries} entries.")
+
+
+@formats(items.BatchSummary)
+def _batch(r: items.BatchSummary) -> Lines:
+    for o in r.intake:
+        d = o.to_dict()
+        if d["status"] == "done":
+            flags = ("  flags: " + ", ".join(d["flags"]), "yellow") if d.get("flags") else ""
+            yield _text(("stored", "green"), f"   {d['subject']}  sha256 {d['sha256']}", flags)
+            yield _text(f"         receipt: {d['receipt']}")
+        elif d["status"] == "skipped":
+            yield _text(("skipped", "dim"), f"  {d['subject']}  ({d['detail']})")
+        else:
+            yield _text(("refused", "red"), f"  {d['subject']}  {d['detail']}")
+            yield _text(f"         quarantined in {d.get('quarantine')}")
+    yield _text(f"{r.stored} stored, {r.skipped} skipped, {r.refused} refused")
+
+
+@formats(items.ItemView)
+def _item(r: items.ItemView) -> Lines:
+    row = r.item or {}
+    first = r.first_ingest
+    yield _text((r.sha256, "bold"), f"  {row.get('media_type', '')}  {row.get('size', '')} bytes")
+    yield _text(
+        f"precinct {first.get('precinct')}, kind {first.get('kind')}, name {first.get('name')!r}"
+    )
+    for name, f in sorted(r.metadata.get("fields", {}).items()):
+        yield _text(f"  {name}: {f.get('value')}  ", (f"({f.get('source')})", "dim"))
+    for flag in r.metadata.get("flags", []):
+        yield _text("  ", (f"flag {flag.get('reason')}", "yellow"), f": {message_for(flag)}")
+    t = _table("seq", "time", "event", "actor", "detail")
+    for e in r.history:
+        extra = "received again" if e.get("received_again") else e.get("channel", "")
+        t.add_row(
+            *(
+                Text(str(v))
+                for v in (
+                    e["seq"],
+                    e.get("time", ""),
+                    e.get("event", ""),
+                    (e.get("actor") or {}).get("id") or "",
+                    extra or "",
+                )
+            )
+        )
+    yield t
+
+
+# --- figures -----------------------------------------------------------------------------------
+@formats(ocr.ProtocolReading)
+def _reading(r: ocr.ProtocolReading) -> Lines:
+    yield Text(ocr.format_table(r))
+
+
+@formats(figures.OcrRun)
+def _ocr_run(r: figures.OcrRun) -> Lines:
+    for s in r.results:
+        yield _text(f"{s.status.value:8} {s.subject[:16]}…  {s.detail}")
+    yield _text(f"{r.read} read, {r.skipped} skipped")
+
+
+def _figure_cell(f: figures.Figure | None) -> Text:
+    if f is None:
+        return Text("")
+    if f.value is not None:
+        cell = Text(str(f.value))
+    elif f.machine_value is not None:
+        cell = Text(f"{f.machine_value}?", style="yellow")
+    else:
+        cell = Text("—", style="red")
+    cell.append(" ")
+    if f.source == "confirmed":
+        cell.append("✔", style="cyan")
+    if not f.source:
+        cell.append(f.machine_status)
+    return cell
+
+
+@formats(figures.FiguresView)
+def _figures(r: figures.FiguresView) -> Lines:
+    if not r.groups:
+        yield _text(
+            f"No protocol readings for precinct {r.precinct}. "
+            f"Run: dalel ocr --precinct {r.precinct}"
+        )
+    for g in r.groups:
+        yield _text(
+            (f"Precinct {g.precinct}", "bold"), f", form {g.form}: {len(g.photos)} photo(s)"
+        )
+        t = _table("figure", *[p.item[:10] for p in g.photos])
+        for key in g.photos[0].figures:
+            t.add_row(Text(key), *[_figure_cell(p.figures.get(key)) for p in g.photos])
+        yield t
+        for p in g.photos:
+            for rel, holds in p.relations:
+                if holds is False:
+                    yield _text("  ", ("relation fails", "red"), f" on {p.item[:10]}: {rel}")
+        for d in g.disagreements:
+            vals = ", ".join(f"{k[:10]}={v}" for k, v in d.values.items())
+            yield _text(
+                "  ",
+                ("POSSIBLE SUBSTITUTION", "red"),
+                f": {d.field} differs between photos ({vals})",
+            )
+        if g.corroborated:
+            yield _text(f"  corroborated by several photos: {', '.join(sorted(g.corroborated))}")
+
+
+@formats(figures.Confirmed)
+def _confirmed(r: figures.Confirmed) -> Lines:
+    yield _text(f"Recorded: {r.field} = {r.value} on {r.item[:16]}… (custody entry {r.seq})")
+
+
+# --- timestamps --------------------------------------------------------------------------------
+@formats(timestamps.TimestampStatus)
+def _ts_status(r: timestamps.TimestampStatus) -> Lines:
+    yield _text(
+        f"{r.items} items: {r.items_external} with an external token, "
+        f"{r.items_local_only} with a local one only, {r.items_without} without"
+    )
+    yield _text(f"{r.checkpoints} checkpoint tokens ({r.checkpoints_external} external)")
+    if r.upgrade_due:
+        yield _text("Once online, run: dalel timestamp --upgrade")
+
+
+@formats(timestamps.Upgraded)
+def _upgraded(r: timestamps.Upgraded) -> Lines:
+    yield _text(
+        f"Added external tokens to {r.upgraded} item(s) and checkpoint(s)."
+        if r.upgraded
+        else "Every item and checkpoint already has an external token."
+    )
+
+
+@formats(timestamps.ExportedToken)
+def _exported(r: timestamps.ExportedToken) -> Lines:
+    yield _text(f"Wrote {r.path} ({r.kind} token from {r.source}, {r.gen_time}).")
+    yield _text(f"Verify: {r.verify_command}")
+
+
+@formats(timestamps.TsaAdded)
+def _tsa_added(r: timestamps.TsaAdded) -> Lines:
+    yield _text(f"External TSA {r.name} ({r.url}) added; it is tried before the local TSA.")
+
+
+# --- cases, deadlines, official results, dossiers -----------------------------------------------
+def _deadline_text(dl: deadlines.Deadline) -> Text:
+    if dl.passed:
+        return _text(("PASSED", "red"), f" on {dl.due} ({-dl.days_left} day(s) ago)")
+    colour = "yellow" if dl.warning else "green"
+    return _text(
+        (f"{dl.days_left} day(s) left", colour), f", file by {dl.due} (end of day, Almaty)"
+    )
+
+
+@formats(cases.CaseOpened)
+def _case_opened(r: cases.CaseOpened) -> Lines:
+    yield _text(r.id)
+
+
+@formats(cases.EvidenceAttached)
+def _attached(r: cases.EvidenceAttached) -> Lines:
+    yield _text(f"{r.added} item(s) attached to {r.case_id}")
+
+
+@formats(cases.DetailsSet)
+def _details_set(r: cases.DetailsSet) -> Lines:
+    yield _text(f"{r.case_id}: set {', '.join(r.names)}")
+
+
+@formats(cases.CaseView)
+def _case(r: cases.CaseView) -> Lines:
+    c = r.case
+    yield _text((c.id, "bold"), f" {c.kind}, precinct {c.precinct}, to the {c.addressee}")
+    if c.title:
+        yield _text(f"  {c.title}")
+    given = "given (encrypted)" if c.has_complainant else "not given"
+    yield _text(f"  respondent: {c.respondent or '—'}; complainant details: {given}")
+    yield _text("  deadline: ") + _deadline_text(r.deadline)
+    for sha in c.evidence:
+        yield _text(f"  evidence {sha}")
+
+
+@formats(cases.CaseList)
+def _cases(r: cases.CaseList) -> Lines:
+    for c in r.cases:
+        yield _text(
+            f"{c.id}  {c.kind:22} precinct {c.precinct:6} {len(c.evidence)} item(s)  {c.title}"
+        )
+    if not r.cases:
+        yield _text("No cases yet. Open one with: dalel case new --precinct N --kind KIND")
+
+
+@formats(cases.DeadlineList)
+def _deadlines(r: cases.DeadlineList) -> Lines:
+    for row in r.rows:
+        c, dl = row.case, row.deadline
+        yield _text(f"{c.id}  precinct {c.precinct:6} {c.kind:22} ") + _deadline_text(dl)
+        if dl.counsel_must_confirm:
+            yield _text(("        rule to be confirmed by counsel: " + dl.citation[:90], "dim"))
+    if not r.rows:
+        yield _text("No open cases.")
+
+
+@formats(official.OfficialResults)
+def _imported(r: official.OfficialResults) -> Lines:
+    yield _text(f"Imported {len(r.values)} figures for {r.precincts} precinct(s).")
+    for b in r.bad_rows:
+        yield _text("  ", (f"line {b.line}", "yellow"), f": {b.reason} (skipped)")
+
+
+def _num(v: int | None) -> str:
+    return "—" if v is None else str(v)
+
+
+@formats(official.DiscrepancyTable)
+def _discrepancies(r: official.DiscrepancyTable) -> Lines:
+    t = _table("precinct", "figure", "protocol", "official", "difference", "source")
+    for d in r.rows:
+        diff = d.difference
+        t.add_row(
+            Text(d.precinct),
+            Text(d.field),
+            Text(_num(d.protocol)),
+            Text(_num(d.official)),
+            Text(f"{diff:+d}", style="red") if diff else Text(_num(diff)),
+            Text(d.source or ("photos disagree" if d.photos_disagree else "needs review")),
+        )
+    yield t
+    if not r.rows:
+        yield _text("No discrepancies found" + ("" if r.show_all else " (use --all to see all)"))
+
+
+@formats(dossiers.Built)
+def _built(r: dossiers.Built) -> Lines:
+    b = r.result
+    yield _text(
+        "Dossier written: ",
+        (str(b.path), "bold"),
+        f" ({b.size // 1024} KiB, sha256 {b.sha256})",
+    )
+    if b.deadline_passed:
+        yield _text(("The filing deadline has passed; the cover says so.", "red"))
+    if r.derivatives:
+        yield _text(f"{r.derivatives} derived image(s) recorded in the custody log.")
+
+
+@formats(verify.AuditExport)
+def _audit_export(r: verify.AuditExport) -> Lines:
+    yield _text(
+        f"Exported {r.entries} entries and {r.objects} object hashes to {r.out_dir}. "
+        f"Verify with: dalel audit --bundle {r.out_dir}"
+    )

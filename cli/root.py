@@ -1,33 +1,63 @@
-"""The ``dalel`` group, its global options, and the groups several command modules share."""
+"""The ``dalel`` group, its global options, and the groups several command modules share.
+
+The global ``--store`` (else ``$DALEL_STORE``, else ``./dalel-store``) means the same to every
+command; a command's own ``--store`` wins over it (see ``app.setup``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from rich.text import Text
 
-from evidence.storage.store import Store, default_store_path
-from pipeline.hooks import open_store
+from app import setup
+from cli.output import err
+from evidence.storage.store import Store
+
+
+def store_choice(ctx: click.Context, local: Path | None = None) -> setup.StoreChoice:
+    """The store a command means: its own ``--store`` (``local``) if given, else the global
+    one's choice (``--store``, ``$DALEL_STORE``, ``./dalel-store``)."""
+    if local is not None:
+        return setup.choose_store(local)
+    choice: setup.StoreChoice = ctx.find_root().obj["store_choice"]
+    return choice
 
 
 def store_of(ctx: click.Context, local: Path | None = None) -> Store:
-    """The store the command works on: ``local`` if given, else the global ``--store``."""
-    return open_store(local or ctx.obj["store"])
+    """The store the command works on (it must exist)."""
+    return setup.open_store(store_choice(ctx, local).path)
 
+
+def optional_store_of(ctx: click.Context, local: Path | None = None) -> Store | None:
+    """For commands that work without a store (verifying a receipt or a dossier): the store
+    named by ``--store`` (which must exist), else the default store when there is one (said on
+    stderr), else None."""
+    choice = store_choice(ctx, local)
+    store = setup.open_optional(choice)
+    if store is not None and not choice.explicit:
+        how = "$DALEL_STORE" if choice.origin is setup.StoreOrigin.ENVIRONMENT else "the default"
+        err.print(Text(f"checking against the store at {choice.path} ({how})"))
+    return store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="The store directory (default: $DALEL_STORE or ./dalel-store).")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The store directory (default: $DALEL_STORE or ./dalel-store).",
+)
 @click.version_option(package_name="dalel")
 @click.pass_context
 def cli(ctx: click.Context, store_dir: Path | None) -> None:
     """Dalel: evidence from polling stations that a court cannot wave away."""
-    ctx.obj = {"store": store_dir or default_store_path()}
-
+    choice = setup.choose_store(store_dir)
+    ctx.obj = {"store": choice.path, "store_choice": choice}
 
 
 @cli.group()
 def dossier() -> None:
     """Court-ready PDF dossiers: build one for a case, verify one."""
-

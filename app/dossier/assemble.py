@@ -16,6 +16,7 @@ from app import cases, deadlines, official
 from app import figures as fg
 from app.dossier import model
 from base.errors import UsageError
+from evidence.core import events
 from evidence.core.tokens import response_from_token
 from evidence.storage.index import Index
 from evidence.storage.store import Store
@@ -57,7 +58,7 @@ def assemble(
     today: date | None = None,
 ) -> model.Dossier:
     """The dossier of ``case_id`` as of ``today`` (Asia/Almaty by default)."""
-    index = Index(store)
+    index = store.index
     index.catch_up()
     case = cases.get_case(store, case_id)
     if not case.evidence:
@@ -107,14 +108,13 @@ def _exhibit(
         raise UsageError(
             f"evidence {sha[:16]}… is not in the store's index", fix="run: dalel reindex"
         )
-    path = store.objects.path(sha)
-    if not path.is_file():
+    if not store.objects.exists(sha):
         raise UsageError(
             f"the object of evidence {sha[:16]}… is missing from the store",
             fix="run `dalel audit` to see what else is missing; restore the object from a backup",
         )
     history = index.history(sha)
-    ingest = next((e for e in history if e.get("event") == "ingest"), {})
+    ingest = next((e for e in history if e.get("event") == events.INGEST), {})
     md = ingest.get("metadata") or {}
     captured = _time(_field(md, "capture_time"))
     received = _time(_field(md, "received_at")) or _time(ingest.get("time"))
@@ -124,7 +124,7 @@ def _exhibit(
     trusted = None
     if toks:
         t = toks[0]
-        token = store.objects.path(t["token_sha256"]).read_bytes()
+        token = store.objects.read(t["token_sha256"])
         roots = stamping.roots_for(store.public_dir, t["source"])
         from cryptography.hazmat.primitives import serialization
 
@@ -157,8 +157,7 @@ def _exhibit(
         for t in index.tokens_for(sha)
     ]
     custody_rows.sort(key=lambda r: r.seq)
-    with open(path, "rb") as f:
-        content = f.read()
+    content = store.objects.read(sha)
     duration = _field(md, "duration_s")
     stills: tuple[float, ...] = ()
     if item["media_type"].startswith("video/"):
@@ -203,7 +202,7 @@ def _figure_readings(
                 field=key,
                 label=labels.get(key, key),
                 value=fig.value,
-                crop_png=store.objects.path(crop).read_bytes() if crop else None,
+                crop_png=store.objects.read(crop) if crop else None,
                 confidence=fig.confidence,
                 confirmed_by=tuple(
                     model.Confirmation(c.by, _time(c.time) or datetime.now(), f"{key} = {c.value}")

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from app import dossiers as dossiers_mod
-from base.errors import UsageError
-from cli.output import Exit, err, out, render_report
-from cli.root import cli, dossier, store_of
-from evidence import audit as audit_mod
-from evidence.core import receipts
-from evidence.core.keys import PublicKey
-from evidence.core.tokens import load_certificates
-from evidence.storage import bundle
-from evidence.storage.store import Store
-from evidence.timestamping import stamping
+from app import verify as verify_app
+from app.verify import Supplied
+from cli.output import Exit, err, render, render_report
+from cli.root import cli, dossier, optional_store_of, store_of
 
 
 @cli.group()
@@ -40,32 +31,12 @@ def receipt() -> None:
 @click.pass_context
 def receipt_verify(ctx, receipt_file, key_file, tsa_root_file, store_dir, as_json) -> None:
     """Check a receipt offline with nothing but the receipt and the log's public key."""
-    try:
-        data = json.loads(receipt_file.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{receipt_file} is not a receipt (not JSON: {e})") from None
-    pinned = None
-    if key_file:
-        try:
-            pinned = PublicKey.from_verifier(key_file.read_text())
-        except ValueError as e:
-            raise UsageError(f"{key_file} is not a log public key: {e}") from None
-    store = Store.open(store_dir) if store_dir is not None else None
-    if pinned is None and store is not None:
-        pinned = store.public_key()
-    tsa_roots = None
-    if tsa_root_file:
-        try:
-            tsa_roots = load_certificates(tsa_root_file.read_bytes())
-        except ValueError:
-            raise UsageError(f"{tsa_root_file} holds no PEM certificate",
-                             fix="give public/tsa-root.pem of the store") from None
-    elif store is not None and isinstance(data, dict):
-        source = (data.get("timestamp") or {}).get("source", stamping.LOCAL)
-        tsa_roots = stamping.roots_for(store.public_dir, str(source))
-    report = receipts.verify(data, pinned, tsa_roots=tsa_roots)
-    if store is not None:
-        report = receipts.verify_against_store(data, report, store)
+    report = verify_app.receipt(
+        Supplied.read(receipt_file),
+        key=Supplied.read_optional(key_file),
+        tsa_roots=Supplied.read_optional(tsa_root_file),
+        store=optional_store_of(ctx, store_dir),
+    )
     render_report(
         report,
         as_json,
@@ -89,12 +60,12 @@ def receipt_verify(ctx, receipt_file, key_file, tsa_root_file, store_dir, as_jso
 @click.pass_context
 def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
     """Check every object, entry, checkpoint and receipt; report every problem."""
-    if bundle_dir:
-        source: Any = audit_mod.BundleSource(bundle_dir)
-    else:
-        source = audit_mod.StoreSource(store_of(ctx), rehash=not no_rehash)
     with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
-        report = audit_mod.run(source)
+        report = (
+            verify_app.audit_bundle(bundle_dir)
+            if bundle_dir
+            else verify_app.audit_store(store_of(ctx), rehash=not no_rehash)
+        )
     render_report(
         report,
         as_json,
@@ -114,11 +85,7 @@ def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
 @click.pass_context
 def export_audit(ctx, out_dir, with_objects) -> None:
     """Write what an auditor needs, and nothing private, to OUT_DIR."""
-    counts = bundle.export(store_of(ctx), out_dir, with_objects=with_objects)
-    out.print(
-        f"Exported {counts['entries']} entries and {counts['objects']} object hashes "
-        f"to {out_dir}. Verify with: dalel audit --bundle {out_dir}"
-    )
+    render(verify_app.export_audit(store_of(ctx), out_dir, with_objects=with_objects))
 
 
 @dossier.command("verify")
@@ -130,12 +97,14 @@ def export_audit(ctx, out_dir, with_objects) -> None:
               type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A CA certificate (PEM) to trust for the signature and its timestamp.")
 @click.option("--json", "as_json", is_flag=True)
-def dossier_verify(pdf_file, store_dir, trust_files, as_json) -> None:
+@click.pass_context
+def dossier_verify(ctx, pdf_file, store_dir, trust_files, as_json) -> None:
     """Check a dossier: signature over the whole file, timestamp, every attachment's hash."""
-    store = Store.open(store_dir) if store_dir else None
-    trust = [p.read_bytes() for p in trust_files]
-    report = dossiers_mod.verify(pdf_file.read_bytes(), store=store, trust=trust,
-                             tsa_trust=list(trust))
+    report = verify_app.dossier(
+        pdf_file.read_bytes(),
+        store=optional_store_of(ctx, store_dir),
+        trust=[p.read_bytes() for p in trust_files],
+    )
     render_report(
         report,
         as_json,

@@ -1,0 +1,202 @@
+"""Verification: a receipt, a dossier, a store or an exported audit bundle; an audit bundle
+exported.
+
+Each check returns a report with every check made (``evidence.core.checks``), never the first
+exception; only input that is not what it claims to be (a receipt that is not JSON, a key file
+that holds no key) is a usage error.
+
+What a receipt or a dossier is trusted to, in this order:
+
+- a receipt: the log key given (``key``), else the store's (``public/log.pub``), else none
+  (a warning); the TSA roots given (``tsa_roots``), else those the store publishes for the
+  token's source (``public/tsa-root.pem`` for the local TSA, ``public/tsa-roots/NAME.pem``
+  for an external one), else those the receipt carries (a warning). With a store, the receipt
+  is also checked against it: the log still holds the entry, only grew, and the object is
+  intact.
+- a dossier: the certificates given (``trust``, for the signature and its timestamp) and the
+  store's (its organisation's CA for the signature, its TSA roots for the timestamp); with a
+  store, every exhibit must be in its custody log. With neither, there is nothing to trust the
+  signature to: a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from base.errors import UsageError
+from evidence import audit as audit_mod
+from evidence.core import receipts
+from evidence.core.keys import PublicKey
+from evidence.core.tokens import load_certificates
+from evidence.pdf import sign as pdfsign
+from evidence.pdf import verify as pdfverify
+from evidence.storage import bundle
+from evidence.storage.store import Store
+from evidence.timestamping import stamping
+
+LOCAL_TSA_ROOT_FILE = "tsa-root.pem"
+"""The local TSA's root certificate, in a store's ``public/``."""
+
+
+@dataclass(frozen=True)
+class Supplied:
+    """Bytes a user supplied (a file, an upload) and the name messages call them by."""
+
+    data: bytes
+    """The bytes."""
+    name: str
+    """What they are called in messages: a file's path, an upload's name."""
+
+    @classmethod
+    def read(cls, path: Path) -> Supplied:
+        """The bytes of the file at ``path``, named by its path."""
+        return cls(path.read_bytes(), str(path))
+
+    @classmethod
+    def read_optional(cls, path: Path | None) -> Supplied | None:
+        """The bytes of the file at ``path``, or None when no path is given."""
+        return None if path is None else cls.read(path)
+
+
+# --- receipts ------------------------------------------------------------------------------
+def _receipt_data(receipt: Supplied) -> Any:
+    try:
+        return json.loads(receipt.data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{receipt.name} is not a receipt (not JSON: {e})") from None
+
+
+def _pinned_key(key: Supplied | None, store: Store | None) -> PublicKey | None:
+    if key is not None:
+        try:
+            return PublicKey.from_verifier(key.data.decode("utf-8", "replace"))
+        except ValueError as e:
+            raise UsageError(f"{key.name} is not a log public key: {e}") from None
+    return store.public_key() if store is not None else None
+
+
+def receipt_tsa_roots(
+    data: Any, tsa_roots: Supplied | None, store: Store | None
+) -> tuple[Any, ...] | None:
+    """The TSA roots a receipt's token is checked against: those given, else those the store
+    publishes for the token's source, else None (the receipt's own, with a warning)."""
+    if tsa_roots is not None:
+        try:
+            return tuple(load_certificates(tsa_roots.data))
+        except ValueError:
+            raise UsageError(
+                f"{tsa_roots.name} holds no PEM certificate",
+                fix="give public/tsa-root.pem of the store",
+            ) from None
+    if store is not None and isinstance(data, dict):
+        source = (data.get("timestamp") or {}).get("source", stamping.LOCAL)
+        return stamping.roots_for(store.public_dir, str(source))
+    return None
+
+
+def receipt(
+    receipt: Supplied,
+    *,
+    key: Supplied | None = None,
+    tsa_roots: Supplied | None = None,
+    store: Store | None = None,
+) -> receipts.ReceiptReport:
+    """Check a receipt offline against the pinned log ``key`` and ``tsa_roots`` (else the
+    store's), and, with a ``store``, against the store too. Every problem is a check in the
+    report; a usage error only when the receipt is not JSON, the key not a log key, or the
+    roots file holds no certificate."""
+    data = _receipt_data(receipt)
+    pinned = _pinned_key(key, store)
+    roots = receipt_tsa_roots(data, tsa_roots, store)
+    report = receipts.verify(data, pinned, tsa_roots=roots)
+    if store is not None:
+        report = receipts.verify_against_store(data, report, store)
+    return report
+
+
+# --- dossiers ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DossierTrust:
+    """What a dossier is checked against."""
+
+    signer: tuple[bytes, ...]
+    """Certificates (PEM or DER) that may anchor the signature."""
+    tsa: tuple[bytes, ...]
+    """Certificates that may anchor the signature's timestamp."""
+    known: frozenset[str] | None
+    """The hashes every exhibit must be among (a store's items), or None: not checked."""
+
+
+def dossier_trust(store: Store | None, trust: Sequence[bytes] = ()) -> DossierTrust:
+    """The anchors for a dossier: the certificates in ``trust`` (for the signature and its
+    timestamp), and the ``store``'s organisation CA and TSA roots with its items as the known
+    exhibits. A usage error when that leaves nothing to trust the signature to."""
+    signer, tsa = list(trust), list(trust)
+    known = None
+    if store is not None:
+        signer.append((store.public_dir / pdfsign.ORG_CA_CERT_FILE).read_bytes())
+        tsa.append((store.public_dir / LOCAL_TSA_ROOT_FILE).read_bytes())
+        roots = store.public_dir / stamping.ROOTS_DIR
+        if roots.is_dir():
+            tsa += [p.read_bytes() for p in sorted(roots.glob("*.pem"))]
+        index = store.index
+        index.catch_up()
+        known = frozenset(r["sha256"] for r in index.items_where())
+    if not signer:
+        raise UsageError(
+            "nothing to trust the signature to",
+            fix="give --store DIR (the store that made it) or --trust CA.pem",
+        )
+    return DossierTrust(tuple(signer), tuple(tsa), known)
+
+
+def dossier(
+    pdf: bytes, *, store: Store | None = None, trust: Sequence[bytes] = ()
+) -> pdfverify.DossierReport:
+    """Check a dossier: the signature over the whole file and its timestamp (against ``trust``
+    and the store's certificates), and every attachment's hash (with a store, also that each
+    is in its custody log)."""
+    anchors = dossier_trust(store, trust)
+    return pdfverify.verify_dossier(
+        pdf, list(anchors.signer), anchors.known, tsa_certs=list(anchors.tsa)
+    )
+
+
+# --- audits --------------------------------------------------------------------------------
+def audit_store(store: Store, *, rehash: bool = True) -> audit_mod.AuditReport:
+    """Check every object (re-hashed unless ``rehash`` is False), entry, checkpoint, token and
+    receipt of a store; every problem is reported."""
+    return audit_mod.run(audit_mod.StoreSource(store, rehash=rehash))
+
+
+def audit_bundle(root: Path) -> audit_mod.AuditReport:
+    """Check an exported audit bundle (no private key needed); every problem is reported."""
+    return audit_mod.run(audit_mod.BundleSource(root))
+
+
+@dataclass(frozen=True)
+class AuditExport:
+    """An audit bundle written by :func:`export_audit`."""
+
+    out_dir: Path
+    """Where it was written."""
+    entries: int
+    """Custody log entries exported."""
+    objects: int
+    """Object hashes listed (and copied, with objects)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"out_dir": str(self.out_dir), "entries": self.entries, "objects": self.objects}
+
+
+def export_audit(store: Store, out_dir: Path, *, with_objects: bool = False) -> AuditExport:
+    """Write what an auditor needs, and nothing private, to ``out_dir`` (new or empty): the log,
+    checkpoints, receipts, public keys, timestamp tokens, object hashes (and the objects
+    themselves with ``with_objects``)."""
+    counts = bundle.export(store, out_dir, with_objects=with_objects)
+    return AuditExport(out_dir, counts["entries"], counts["objects"])

@@ -43,20 +43,32 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
 
-def build_dossier_bytes(dossier: Dossier, *, identity: SigningIdentity, timestamper: Any,
-                        jurisdiction: Jurisdiction | None = None
-                        ) -> tuple[bytes, tuple[Derivative, ...], bytes]:
+
+def build_dossier_bytes(
+    dossier: Dossier,
+    *,
+    identity: SigningIdentity,
+    timestamper: Any,
+    jurisdiction: Jurisdiction | None = None,
+) -> tuple[bytes, tuple[Derivative, ...], bytes]:
     """Signed PDF bytes, derivatives and manifest for ``dossier`` (no file written)."""
     juris = jurisdiction or load_jurisdiction()
     tr = load_translator(dossier.language, juris.timezone)
     pdf, prepared, manifest = render_dossier(dossier, juris, tr)
-    signed = sign_pdf(pdf, identity, timestamper, reason=tr.t("sign.digital"),
-                      location=dossier.org_name)
+    signed = sign_pdf(
+        pdf, identity, timestamper, reason=tr.t("sign.digital"), location=dossier.org_name
+    )
     return signed, prepared.derivatives, manifest
 
 
-def build_dossier(dossier: Dossier, out: Path, *, identity: SigningIdentity, timestamper: Any,
-                  jurisdiction: Jurisdiction | None = None) -> BuildResult:
+def build_dossier(
+    dossier: Dossier,
+    out: Path,
+    *,
+    identity: SigningIdentity,
+    timestamper: Any,
+    jurisdiction: Jurisdiction | None = None,
+) -> BuildResult:
     """Render, sign (PAdES B-T) and write ``dossier`` to ``out``; never leaves a partial file.
 
     Raises the module errors (each with ``exit_code``): an empty case or a missing
@@ -64,8 +76,14 @@ def build_dossier(dossier: Dossier, out: Path, *, identity: SigningIdentity, tim
     or PKCS#12, a failing TSA, a missing ffmpeg or face detector.
     """
     signed, derivatives, manifest = build_dossier_bytes(
-        dossier, identity=identity, timestamper=timestamper, jurisdiction=jurisdiction)
+        dossier, identity=identity, timestamper=timestamper, jurisdiction=jurisdiction
+    )
     write_atomic(Path(out), signed)
-    return BuildResult(path=Path(out), sha256=hashlib.sha256(signed).hexdigest(),
-                       size=len(signed), derivatives=derivatives, manifest=manifest,
-                       deadline_passed=dossier.deadline.passed)
+    return BuildResult(
+        path=Path(out),
+        sha256=hashlib.sha256(signed).hexdigest(),
+        size=len(signed),
+        derivatives=derivatives,
+        manifest=manifest,
+        deadline_passed=dossier.deadline.passed,
+    )

@@ -96,8 +96,14 @@ class Translator:
         if moment.tzinfo is None:
             raise ValueError("times shown in a dossier must be timezone-aware")
         local = moment.astimezone(ZoneInfo(self.timezone))
-        return self.t("format.datetime_short", d=local.day, m=local.month, y=local.year,
-                      H=local.hour, M=local.minute)
+        return self.t(
+            "format.datetime_short",
+            d=local.day,
+            m=local.month,
+            y=local.year,
+            H=local.hour,
+            M=local.minute,
+        )
 
     def utc_offset(self, moment: datetime) -> str:
         """``+05:00``-style offset of the dossier's zone at ``moment``."""
@@ -113,8 +119,16 @@ class Translator:
         local = moment.astimezone(ZoneInfo(self.timezone))
         offset = local.strftime("%z")
         offset = f"{offset[:3]}:{offset[3:]}"
-        return self.t("format.datetime", d=local.day, m=local.month, y=local.year,
-                      H=local.hour, M=local.minute, S=local.second, offset=offset)
+        return self.t(
+            "format.datetime",
+            d=local.day,
+            m=local.month,
+            y=local.year,
+            H=local.hour,
+            M=local.minute,
+            S=local.second,
+            offset=offset,
+        )
 
 
 def load_translator(language: str, timezone: str = "Asia/Almaty") -> Translator:

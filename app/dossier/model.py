@@ -20,9 +20,25 @@ Edition = Literal["court", "public"]
 Addressee = Literal["commission", "court"]
 
 __all__ = [
-    "CASE_KINDS", "Addressee", "Case", "Complainant", "Confirmation", "CustodyRow",
-    "Deadline", "Derivative", "Dossier", "Edition", "Exhibit", "FigureReading", "FigureRow",
-    "GeoPoint", "Language", "ProtocolFigures", "Respondent", "Still", "TimeClaim",
+    "CASE_KINDS",
+    "Addressee",
+    "Case",
+    "Complainant",
+    "Confirmation",
+    "CustodyRow",
+    "Deadline",
+    "Derivative",
+    "Dossier",
+    "Edition",
+    "Exhibit",
+    "FigureReading",
+    "FigureRow",
+    "GeoPoint",
+    "Language",
+    "ProtocolFigures",
+    "Respondent",
+    "Still",
+    "TimeClaim",
     "TrustedTime",
 ]
 

@@ -63,8 +63,9 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
 def _load_cascade(name: str) -> cv2.CascadeClassifier:
     base = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if not hasattr(cv2, "CascadeClassifier") or not base:
-        raise FaceDetectorMissing("this OpenCV has no Haar cascades; install "
-                                  "opencv-python-headless>=4.8,<5")
+        raise FaceDetectorMissing(
+            "this OpenCV has no Haar cascades; install opencv-python-headless>=4.8,<5"
+        )
     path = os.path.join(base, name)
     classifier = cv2.CascadeClassifier(path)
     if classifier.empty():
@@ -98,9 +99,10 @@ def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     min_side = max(20, int(min(gray.shape[:2]) * 0.03))
     found: list[tuple[int, int, int, int]] = []
     for name in CASCADES:
-        hits = _cascade(name).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6,
-                                               minSize=(min_side, min_side))
-        for x, y, w, h in (hits if len(hits) else []):
+        hits = _cascade(name).detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=6, minSize=(min_side, min_side)
+        )
+        for x, y, w, h in hits if len(hits) else []:
             found.append((int(x / scale), int(y / scale), int(w / scale), int(h / scale)))
     return _merge(found)
 
@@ -114,8 +116,7 @@ def _blur_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int
     # Average down to a 3x3 grid, then smooth: no eyes, nose or mouth survive, and the
     # face detector itself no longer finds a face there.
     tiny = cv2.resize(region, (3, 3), interpolation=cv2.INTER_AREA)
-    smooth = cv2.resize(tiny, (region.shape[1], region.shape[0]),
-                        interpolation=cv2.INTER_LINEAR)
+    smooth = cv2.resize(tiny, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_LINEAR)
     k = max(3, (min(region.shape[:2]) // 3) | 1)
     rgb[y0:y1, x0:x1] = cv2.GaussianBlur(smooth, (k, k), 0)
     return (x0, y0, x1 - x0, y1 - y0)

@@ -109,39 +109,56 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
     public = dossier.edition == "public"
     per_exhibit: list[ExhibitMedia] = []
     derivatives: list[Derivative] = []
-    images = [ex.image if ex.image is not None else (ex.content if ex.is_image else None)
-              for ex in dossier.exhibits]
+    images = [
+        ex.image if ex.image is not None else (ex.content if ex.is_image else None)
+        for ex in dossier.exhibits
+    ]
     redactions: list[redact.Redaction | None] = [None] * len(images)
     if public:  # OpenCV and Pillow release the GIL: use both cores
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            redactions = list(pool.map(
-                lambda data: redact.blur_faces(data) if data is not None else None, images))
+            redactions = list(
+                pool.map(lambda data: redact.blur_faces(data) if data is not None else None, images)
+            )
     for ex, image, red in zip(dossier.exhibits, images, redactions, strict=True):
         faces, redacted_sha = 0, None
         if image is not None and red is not None:
             parent = ex.sha256 if ex.image is None else hashlib.sha256(ex.image).hexdigest()
-            d = Derivative(red.data, parent, redact.OPERATION, red.media_type,
-                           (("faces", str(red.faces)),))
+            d = Derivative(
+                red.data, parent, redact.OPERATION, red.media_type, (("faces", str(red.faces)),)
+            )
             derivatives.append(d)
             image, faces, redacted_sha = red.data, red.faces, d.sha256
         shown: list[tuple[float, bytes, int]] = []
         taken = _still_media(ex)
         for tc, data in taken.stills:
-            still_d = Derivative(data, ex.sha256, stills.OPERATION, "image/png",
-                                 (("timecode", f"{tc:.3f}"),))
+            still_d = Derivative(
+                data, ex.sha256, stills.OPERATION, "image/png", (("timecode", f"{tc:.3f}"),)
+            )
             if not ex.stills:
                 derivatives.append(still_d)
             n = 0
             if public:
                 still_red = redact.blur_faces(data)
-                derivatives.append(Derivative(still_red.data, still_d.sha256, redact.OPERATION,
-                                              still_red.media_type,
-                                              (("faces", str(still_red.faces)),)))
+                derivatives.append(
+                    Derivative(
+                        still_red.data,
+                        still_d.sha256,
+                        redact.OPERATION,
+                        still_red.media_type,
+                        (("faces", str(still_red.faces)),),
+                    )
+                )
                 data, n = still_red.data, still_red.faces
             shown.append((tc, data, n))
-        per_exhibit.append(ExhibitMedia(image=image, stills=tuple(shown), faces_blurred=faces,
-                                        redacted_sha256=redacted_sha,
-                                        missing_stills=taken.missing))
+        per_exhibit.append(
+            ExhibitMedia(
+                image=image,
+                stills=tuple(shown),
+                faces_blurred=faces,
+                redacted_sha256=redacted_sha,
+                missing_stills=taken.missing,
+            )
+        )
     return PreparedMedia(exhibits=tuple(per_exhibit), derivatives=tuple(derivatives))
 
 
@@ -161,8 +178,9 @@ def _media_kind(media_type: str) -> str:
     return "other"
 
 
-def attachment_plan(dossier: Dossier) -> tuple[list[AttachmentSpec], list[dict[str, Any]],
-                                               dict[str, str], dict[str, str]]:
+def attachment_plan(
+    dossier: Dossier,
+) -> tuple[list[AttachmentSpec], list[dict[str, Any]], dict[str, str], dict[str, str]]:
     """Files to embed (without the manifest), manifest entries, and names per exhibit.
 
     Returns (attachments, manifest exhibit entries, original attachment name by sha256,
@@ -176,7 +194,9 @@ def attachment_plan(dossier: Dossier) -> tuple[list[AttachmentSpec], list[dict[s
     for i, ex in enumerate(dossier.exhibits, start=1):
         prefix = f"E{i:02d}"
         entry: dict[str, Any] = {
-            "index": i, "sha256": ex.sha256, "original_name": ex.original_name,
+            "index": i,
+            "sha256": ex.sha256,
+            "original_name": ex.original_name,
             "media_type": ex.media_type,
             "size": len(ex.content) if ex.content is not None else ex.size,
             "attachment": None,
@@ -189,10 +209,13 @@ def attachment_plan(dossier: Dossier) -> tuple[list[AttachmentSpec], list[dict[s
         tt = ex.trusted_time
         if tt is not None and tt.token is not None:
             tname = f"{prefix}-timestamp.tsr"
-            attachments.append(AttachmentSpec(tname, tt.token, "Supplement",
-                                              f"RFC 3161 {ex.sha256}"))
-            entry["timestamp"] = {"attachment": tname,
-                                  "sha256": hashlib.sha256(tt.token).hexdigest()}
+            attachments.append(
+                AttachmentSpec(tname, tt.token, "Supplement", f"RFC 3161 {ex.sha256}")
+            )
+            entry["timestamp"] = {
+                "attachment": tname,
+                "sha256": hashlib.sha256(tt.token).hexdigest(),
+            }
             token_names[ex.sha256] = tname
             token_names[f"{ex.sha256}:tsa"] = ""
             if tt.tsa_cert_pem is not None:
@@ -200,10 +223,13 @@ def attachment_plan(dossier: Dossier) -> tuple[list[AttachmentSpec], list[dict[s
                 if cert_sha not in tsa_seen:
                     cname = f"tsa-{cert_sha[:12]}.pem"
                     tsa_seen[cert_sha] = cname
-                    attachments.append(AttachmentSpec(cname, tt.tsa_cert_pem, "Supplement",
-                                                      "TSA certificate"))
-                entry["timestamp"]["tsa_cert"] = {"attachment": tsa_seen[cert_sha],
-                                                  "sha256": cert_sha}
+                    attachments.append(
+                        AttachmentSpec(cname, tt.tsa_cert_pem, "Supplement", "TSA certificate")
+                    )
+                entry["timestamp"]["tsa_cert"] = {
+                    "attachment": tsa_seen[cert_sha],
+                    "sha256": cert_sha,
+                }
                 token_names[f"{ex.sha256}:tsa"] = tsa_seen[cert_sha]
         entries.append(entry)
     return attachments, entries, names, token_names
@@ -237,7 +263,7 @@ class MediaFetcher:
             def fetch(self, url: str, headers: Any = None) -> Any:
                 if not url.startswith(scheme):
                     raise ValueError(f"dossier templates may not load {url}")
-                data, media_type = items[int(url[len(scheme):])]
+                data, media_type = items[int(url[len(scheme) :])]
                 return URLFetcherResponse(url, body=data, headers={"Content-Type": media_type})
 
         return _Fetcher()
@@ -245,20 +271,34 @@ class MediaFetcher:
 
 def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("templates")))
-    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-def render_html(dossier: Dossier, jurisdiction: Jurisdiction, prepared: PreparedMedia,
-                tr: Translator, attachment_names: dict[str, str],
-                token_names: dict[str, str], images: MediaFetcher) -> str:
+def render_html(
+    dossier: Dossier,
+    jurisdiction: Jurisdiction,
+    prepared: PreparedMedia,
+    tr: Translator,
+    attachment_names: dict[str, str],
+    token_names: dict[str, str],
+    images: MediaFetcher,
+) -> str:
     """The dossier as HTML; images are registered in ``images`` and referenced by URL."""
     case = dossier.case
     lang = dossier.language
     text = jurisdiction.kind_text(case.kind)
-    values = {"precinct": case.precinct, "event_date": tr.fmt_date(case.event_date),
-              "respondent": case.respondent.name, "title": case.title}
+    values = {
+        "precinct": case.precinct,
+        "event_date": tr.fmt_date(case.event_date),
+        "respondent": case.respondent.name,
+        "title": case.title,
+    }
     facts = case.facts or fill_paragraphs(text.facts[lang], values)
     grounds = case.legal_grounds or fill_paragraphs(text.legal_grounds[lang], values)
     relief = case.relief or fill_paragraphs(text.relief[lang], values)
@@ -266,87 +306,172 @@ def render_html(dossier: Dossier, jurisdiction: Jurisdiction, prepared: Prepared
     anchors: dict[str, tuple[str, str]] = {}
     # Reduce the images for printing on both cores (Pillow releases the GIL).
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        shown = list(pool.map(lambda em: media.display_jpeg(em.image)
-                              if em.image is not None else None, prepared.exhibits))
-        shown_stills = list(pool.map(lambda em: [media.display_jpeg(s[1], 900)
-                                                 for s in em.stills], prepared.exhibits))
+        shown = list(
+            pool.map(
+                lambda em: media.display_jpeg(em.image) if em.image is not None else None,
+                prepared.exhibits,
+            )
+        )
+        shown_stills = list(
+            pool.map(
+                lambda em: [media.display_jpeg(s[1], 900) for s in em.stills], prepared.exhibits
+            )
+        )
     for i, (ex, em) in enumerate(zip(dossier.exhibits, prepared.exhibits, strict=True), 1):
         anchor = f"{EXHIBIT_DEST_PREFIX}{ex.sha256}"
         label = tr.t("exhibit.label", n=i)
         anchors[ex.sha256] = (anchor, label)
-        exhibits.append({
-            "index": i, "label": label, "anchor": anchor, "sha256": ex.sha256,
-            "original_name": ex.original_name, "description": ex.description,
-            "media_type": ex.media_type, "media_kind": _media_kind(ex.media_type),
-            "size": len(ex.content) if ex.content is not None else ex.size,
-            "is_video": ex.is_video,
-            "qr_uri": images.add(media.qr_png(ex.sha256), "image/png"),
-            "image_uri": (images.add(display, "image/jpeg")
-                          if (display := shown[i - 1]) is not None else None),
-            "stills": [{"timecode": stills.format_timecode(tc), "faces": n,
-                        "uri": images.add(small, "image/jpeg")}
-                       for (tc, _, n), small in zip(em.stills, shown_stills[i - 1], strict=True)],
-            "faces_blurred": em.faces_blurred, "redacted_sha256": em.redacted_sha256,
-            "missing_stills": [stills.format_timecode(tc) for tc in em.missing_stills],
-            "attachment": attachment_names.get(ex.sha256),
-            "token_attachment": token_names.get(ex.sha256),
-            "tsa_cert_attachment": token_names.get(f"{ex.sha256}:tsa"),
-            "captured": ex.captured, "received": ex.received, "camera": ex.camera,
-            "gps": ex.gps, "trusted_time": ex.trusted_time, "custody": ex.custody,
-            "figures": [{"field": f.field, "label": f.label, "value": f.value,
-                         "confidence": f.confidence, "confirmed_by": f.confirmed_by,
-                         "crop_uri": (images.add(f.crop_png, "image/png")
-                                      if f.crop_png else None)} for f in ex.figures],
-            "confirmations": ex.confirmations,
-        })
+        exhibits.append(
+            {
+                "index": i,
+                "label": label,
+                "anchor": anchor,
+                "sha256": ex.sha256,
+                "original_name": ex.original_name,
+                "description": ex.description,
+                "media_type": ex.media_type,
+                "media_kind": _media_kind(ex.media_type),
+                "size": len(ex.content) if ex.content is not None else ex.size,
+                "is_video": ex.is_video,
+                "qr_uri": images.add(media.qr_png(ex.sha256), "image/png"),
+                "image_uri": (
+                    images.add(display, "image/jpeg")
+                    if (display := shown[i - 1]) is not None
+                    else None
+                ),
+                "stills": [
+                    {
+                        "timecode": stills.format_timecode(tc),
+                        "faces": n,
+                        "uri": images.add(small, "image/jpeg"),
+                    }
+                    for (tc, _, n), small in zip(em.stills, shown_stills[i - 1], strict=True)
+                ],
+                "faces_blurred": em.faces_blurred,
+                "redacted_sha256": em.redacted_sha256,
+                "missing_stills": [stills.format_timecode(tc) for tc in em.missing_stills],
+                "attachment": attachment_names.get(ex.sha256),
+                "token_attachment": token_names.get(ex.sha256),
+                "tsa_cert_attachment": token_names.get(f"{ex.sha256}:tsa"),
+                "captured": ex.captured,
+                "received": ex.received,
+                "camera": ex.camera,
+                "gps": ex.gps,
+                "trusted_time": ex.trusted_time,
+                "custody": ex.custody,
+                "figures": [
+                    {
+                        "field": f.field,
+                        "label": f.label,
+                        "value": f.value,
+                        "confidence": f.confidence,
+                        "confirmed_by": f.confirmed_by,
+                        "crop_uri": (images.add(f.crop_png, "image/png") if f.crop_png else None),
+                    }
+                    for f in ex.figures
+                ],
+                "confirmations": ex.confirmations,
+            }
+        )
     figures = []
     for table in dossier.figures:
         anchor, label = anchors.get(table.protocol_sha256, ("", ""))
-        figures.append({"precinct": table.precinct, "protocol_sha256": table.protocol_sha256,
-                        "rows": table.rows, "failing_relations": table.failing_relations,
-                        "exhibit_anchor": anchor, "exhibit_label": label})
+        figures.append(
+            {
+                "precinct": table.precinct,
+                "protocol_sha256": table.protocol_sha256,
+                "rows": table.rows,
+                "failing_relations": table.failing_relations,
+                "exhibit_anchor": anchor,
+                "exhibit_label": label,
+            }
+        )
     css = resources.files("templates").joinpath("dossier.css").read_text(encoding="utf-8")
     template = _environment().get_template("dossier.html")
     return template.render(
-        lang=lang, edition=dossier.edition, org_name=dossier.org_name, case=case,
+        lang=lang,
+        edition=dossier.edition,
+        org_name=dossier.org_name,
+        case=case,
         complainant=case.complainant if dossier.edition == "court" else None,
-        deadline=dossier.deadline, facts=facts, grounds=grounds, relief=relief,
-        exhibits=exhibits, figures=figures, css=css,
+        deadline=dossier.deadline,
+        facts=facts,
+        grounds=grounds,
+        relief=relief,
+        exhibits=exhibits,
+        figures=figures,
+        css=css,
         generated_at=dossier.generated_at or datetime.now(UTC),
-        t=tr.t, t_opt=tr.t_opt, plural=tr.plural, fmt_date=tr.fmt_date, fmt_dt=tr.fmt_dt,
-        fmt_dt_short=tr.fmt_dt_short, utc_offset=tr.utc_offset,
+        t=tr.t,
+        t_opt=tr.t_opt,
+        plural=tr.plural,
+        fmt_date=tr.fmt_date,
+        fmt_dt=tr.fmt_dt,
+        fmt_dt_short=tr.fmt_dt_short,
+        utc_offset=tr.utc_offset,
         fmt_int=tr.fmt_int,
     )
 
 
-def manifest_bytes(dossier: Dossier, entries: list[dict[str, Any]],
-                   prepared: PreparedMedia) -> bytes:
+def manifest_bytes(
+    dossier: Dossier, entries: list[dict[str, Any]], prepared: PreparedMedia
+) -> bytes:
     """The JSON hash manifest of this dossier."""
-    derived = [{"sha256": d.sha256, "parent_sha256": d.parent_sha256,
-                "operation": d.operation, "media_type": d.media_type,
-                "params": dict(d.params)} for d in prepared.derivatives]
-    return make_manifest(case_id=dossier.case.id, edition=dossier.edition,
-                         language=dossier.language, exhibits=entries, derivatives=derived)
+    derived = [
+        {
+            "sha256": d.sha256,
+            "parent_sha256": d.parent_sha256,
+            "operation": d.operation,
+            "media_type": d.media_type,
+            "params": dict(d.params),
+        }
+        for d in prepared.derivatives
+    ]
+    return make_manifest(
+        case_id=dossier.case.id,
+        edition=dossier.edition,
+        language=dossier.language,
+        exhibits=entries,
+        derivatives=derived,
+    )
 
 
-def render_pdf(html: str, attachments: list[AttachmentSpec],
-               images: MediaFetcher | None = None) -> bytes:
+def render_pdf(
+    html: str, attachments: list[AttachmentSpec], images: MediaFetcher | None = None
+) -> bytes:
     """Lay out ``html`` as PDF/A-3b with ``attachments`` embedded (AFRelationship set)."""
     import weasyprint
 
     fetcher = (images or MediaFetcher()).fetcher()
     created = datetime.now(UTC)
-    files = [weasyprint.Attachment(string=a.data, name=a.name, description=a.description,
-                                   relationship=a.relationship, created=created,
-                                   modified=created) for a in attachments]
+    files = [
+        weasyprint.Attachment(
+            string=a.data,
+            name=a.name,
+            description=a.description,
+            relationship=a.relationship,
+            created=created,
+            modified=created,
+        )
+        for a in attachments
+    ]
     base = str(resources.files("templates"))
     document = weasyprint.HTML(string=html, base_url=base, url_fetcher=fetcher).render()
-    return bytes(document.write_pdf(pdf_variant="pdf/a-3b", attachments=files,
-                                    finisher=_store_compressed_media))
+    return bytes(
+        document.write_pdf(
+            pdf_variant="pdf/a-3b", attachments=files, finisher=_store_compressed_media
+        )
+    )
 
 
-_ALREADY_COMPRESSED = ("/image#2fjpeg", "/image#2fpng", "/video#2f", "/audio#2f",
-                       "/application#2fzip", "/application#2fpdf")
+_ALREADY_COMPRESSED = (
+    "/image#2fjpeg",
+    "/image#2fpng",
+    "/video#2f",
+    "/audio#2f",
+    "/application#2fzip",
+    "/application#2fpdf",
+)
 
 
 def _store_compressed_media(document: Any, pdf: Any) -> None:
@@ -359,8 +484,9 @@ def _store_compressed_media(document: Any, pdf: Any) -> None:
             obj.compress = False
 
 
-def render_dossier(dossier: Dossier, jurisdiction: Jurisdiction,
-                   tr: Translator) -> tuple[bytes, PreparedMedia, bytes]:
+def render_dossier(
+    dossier: Dossier, jurisdiction: Jurisdiction, tr: Translator
+) -> tuple[bytes, PreparedMedia, bytes]:
     """Unsigned PDF bytes, the media prepared (with derivatives), and the manifest bytes."""
     prepared = prepare_media(dossier)
     attachments, entries, names, token_names = attachment_plan(dossier)

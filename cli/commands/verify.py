@@ -20,16 +20,36 @@ def receipt() -> None:
 
 @receipt.command("verify")
 @click.argument("receipt_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--key", "key_file", type=click.Path(path_type=Path, exists=True),
-              help="The log's public key (public/log.pub) to pin.")
-@click.option("--tsa-root", "tsa_root_file", type=click.Path(path_type=Path, exists=True),
-              help="The TSA root certificate(s) to trust for the item's token (PEM).")
-@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="Also check against this store: the log only grew, the object is intact. "
-                   "Pins the store's log key and TSA roots.")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, exists=True),
+    help="The log's public key (public/log.pub) to pin.",
+)
+@click.option(
+    "--tsa-root",
+    "tsa_root_file",
+    type=click.Path(path_type=Path, exists=True),
+    help="The TSA root certificate(s) to trust for the item's token (PEM).",
+)
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also check against this store: the log only grew, the object is intact. "
+    "Pins the store's log key and TSA roots.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def receipt_verify(ctx, receipt_file, key_file, tsa_root_file, store_dir, as_json) -> None:
+def receipt_verify(
+    ctx: click.Context,
+    receipt_file: Path,
+    key_file: Path | None,
+    tsa_root_file: Path | None,
+    store_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Check a receipt offline with nothing but the receipt and the log's public key."""
     report = verify_app.receipt(
         Supplied.read(receipt_file),
@@ -90,15 +110,30 @@ def export_audit(ctx, out_dir, with_objects) -> None:
 
 @dossier.command("verify")
 @click.argument("pdf_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="The store that made it: trust its certificates, check every exhibit "
-                   "is in its custody log.")
-@click.option("--trust", "trust_files", multiple=True,
-              type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="A CA certificate (PEM) to trust for the signature and its timestamp.")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The store that made it: trust its certificates, check every exhibit "
+    "is in its custody log.",
+)
+@click.option(
+    "--trust",
+    "trust_files",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A CA certificate (PEM) to trust for the signature and its timestamp.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def dossier_verify(ctx, pdf_file, store_dir, trust_files, as_json) -> None:
+def dossier_verify(
+    ctx: click.Context,
+    pdf_file: Path,
+    store_dir: Path | None,
+    trust_files: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Check a dossier: signature over the whole file, timestamp, every attachment's hash."""
     report = verify_app.dossier(
         pdf_file.read_bytes(),
@@ -114,4 +149,3 @@ def dossier_verify(ctx, pdf_file, store_dir, trust_files, as_json) -> None:
     )
     if not report.ok:
         raise Exit(report.exit_code)
-

@@ -17,18 +17,44 @@ NAME = "Әйгерім Нұрланқызы Сәрсенбаева"
 
 
 def test_case_lifecycle_and_complainant_kept_encrypted(filled_store, tmp_path, dalel):
-    r = dalel("--store", filled_store, "case", "new", "--precinct", "101", "--kind",
-              "ballot-stuffing", "--title", "Вброс бюллетеней", "--json")
+    r = dalel(
+        "--store",
+        filled_store,
+        "case",
+        "new",
+        "--precinct",
+        "101",
+        "--kind",
+        "ballot-stuffing",
+        "--title",
+        "Вброс бюллетеней",
+        "--json",
+    )
     assert r.code == 0, r.err
     cid = r.json()["id"]
     assert cid == "case-0001"
-    sha = json.loads(sorted((filled_store / "receipts").glob("*.json"))[0].read_text()
-                     )["entry"]["item"]["sha256"]
+    sha = json.loads(sorted((filled_store / "receipts").glob("*.json"))[0].read_text())["entry"][
+        "item"
+    ]["sha256"]
     assert dalel("--store", filled_store, "case", "add-evidence", cid, sha[:12]).code == 0
     assert dalel("--store", filled_store, "case", "add-evidence", cid, "ffff").code == 2
-    r = dalel("--store", filled_store, "case", "set", cid, "--respondent", "УИК №101",
-              "--facts", "Первый абзац.\n\nВторой абзац.", "--complainant-name", NAME,
-              "--complainant-iin", VALID_IIN, "--complainant-phone", "+7 701 000 00 00")
+    r = dalel(
+        "--store",
+        filled_store,
+        "case",
+        "set",
+        cid,
+        "--respondent",
+        "УИК №101",
+        "--facts",
+        "Первый абзац.\n\nВторой абзац.",
+        "--complainant-name",
+        NAME,
+        "--complainant-iin",
+        VALID_IIN,
+        "--complainant-phone",
+        "+7 701 000 00 00",
+    )
     assert r.code == 0, r.err
     bad = dalel("--store", filled_store, "case", "set", cid, "--complainant-iin", "123456789012")
     assert bad.code == 2
@@ -62,8 +88,21 @@ def test_deadlines_by_urgency_warn_and_passed(store_dir, dalel):
     today = deadlines.today_in(jur.timezone)
     for days_ago, kind in ((3, "voter-pressure"), (12, "carousel-voting"), (8, "other")):
         day = (today - timedelta(days=days_ago)).isoformat()
-        assert dalel("--store", store_dir, "case", "new", "--precinct", "5", "--kind", kind,
-                     "--event-date", day).code == 0
+        assert (
+            dalel(
+                "--store",
+                store_dir,
+                "case",
+                "new",
+                "--precinct",
+                "5",
+                "--kind",
+                kind,
+                "--event-date",
+                day,
+            ).code
+            == 0
+        )
     rows = dalel("--store", store_dir, "deadlines", "--json").json()
     assert [r["kind"] for r in rows] == ["carousel-voting", "other", "voter-pressure"]
     assert rows[0]["passed"] is True and rows[0]["days_left"] == -2
@@ -75,8 +114,11 @@ def test_deadlines_by_urgency_warn_and_passed(store_dir, dalel):
 
 def test_official_import_keeps_good_rows_and_names_bad_ones(store_dir, tmp_path, dalel):
     f = tmp_path / "official.csv"
-    f.write_text("precinct,field,value\n12,voters_on_list,1840\n12,amanat,611\n"
-                 "12,no_such,5\n12,osdp,-3\n13\n12,amanat,612\n", encoding="utf-8")
+    f.write_text(
+        "precinct,field,value\n12,voters_on_list,1840\n12,amanat,611\n"
+        "12,no_such,5\n12,osdp,-3\n13\n12,amanat,612\n",
+        encoding="utf-8",
+    )
     r = dalel("--store", store_dir, "official", "import", f, "--json")
     assert r.code == 3
     data = r.json()
@@ -92,20 +134,54 @@ def test_official_import_keeps_good_rows_and_names_bad_ones(store_dir, tmp_path,
 
 def test_discrepancy_to_case(store_dir, tmp_path, dalel):
     photo = _protocol(tmp_path, "p31", 4)
-    r = dalel("--store", store_dir, "run", photo.parent, "--observer", VALID_IIN, "--precinct",
-              "31", "--kind", "protocol")
+    r = dalel(
+        "--store",
+        store_dir,
+        "run",
+        photo.parent,
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "31",
+        "--kind",
+        "protocol",
+    )
     assert r.code == 0, r.err
     sha = _entries(store_dir, "ingest")[0]["item"]["sha256"]
-    assert dalel("--store", store_dir, "figures", "confirm", "--item", sha, "--field", "amanat",
-                 "--value", "700", "--by", "lawyer").code == 0
+    assert (
+        dalel(
+            "--store",
+            store_dir,
+            "figures",
+            "confirm",
+            "--item",
+            sha,
+            "--field",
+            "amanat",
+            "--value",
+            "700",
+            "--by",
+            "lawyer",
+        ).code
+        == 0
+    )
     csv = tmp_path / "off.csv"
     csv.write_text("precinct,field,value\n31,amanat,650\n", encoding="utf-8")
     assert dalel("--store", store_dir, "official", "import", csv).code == 0
     rows = dalel("--store", store_dir, "discrepancies", "--json").json()
     amanat = [r for r in rows if r["field"] == "amanat"]
-    assert amanat == [{"precinct": "31", "field": "amanat", "protocol": 700, "official": 650,
-                       "difference": 50, "source": "confirmed", "items": [sha],
-                       "photos_disagree": False}]
+    assert amanat == [
+        {
+            "precinct": "31",
+            "field": "amanat",
+            "protocol": 700,
+            "official": 650,
+            "difference": 50,
+            "source": "confirmed",
+            "items": [sha],
+            "photos_disagree": False,
+        }
+    ]
     r = dalel("--store", store_dir, "case", "new", "--from-discrepancy", "31", "--json")
     assert r.code == 0, r.err
     shown = dalel("--store", store_dir, "case", "show", r.json()["id"], "--json").json()

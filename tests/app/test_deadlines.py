@@ -28,9 +28,13 @@ from app.deadlines import (
 
 
 def _rule(days: int = 10) -> DeadlineRule:
-    return DeadlineRule(id="r", days=days, description={"ru": "d", "kk": "d", "en": "d"},
-                        citation={"ru": "c-ru", "kk": "c-kk", "en": "c-en"},
-                        counsel_must_confirm=True)
+    return DeadlineRule(
+        id="r",
+        days=days,
+        description={"ru": "d", "kk": "d", "en": "d"},
+        citation={"ru": "c-ru", "kk": "c-kk", "en": "c-en"},
+        counsel_must_confirm=True,
+    )
 
 
 def test_bundled_kazakhstan_file_covers_every_kind_addressee_and_language() -> None:
@@ -51,8 +55,14 @@ def test_bundled_kazakhstan_file_covers_every_kind_addressee_and_language() -> N
 
 def test_commission_complaint_is_ten_calendar_days_from_the_event() -> None:
     kz = load_jurisdiction()
-    d = deadline_for_case(kz, "ballot-stuffing", "commission", date(2026, 11, 15),
-                          today=date(2026, 11, 21), language="en")
+    d = deadline_for_case(
+        kz,
+        "ballot-stuffing",
+        "commission",
+        date(2026, 11, 15),
+        today=date(2026, 11, 21),
+        language="en",
+    )
     assert d.due == date(2026, 11, 25)
     assert d.days_left == 4
     assert not d.passed and not d.warning
@@ -61,13 +71,16 @@ def test_commission_complaint_is_ten_calendar_days_from_the_event() -> None:
     assert d.counsel_must_confirm
 
 
-@pytest.mark.parametrize(("today", "left", "passed", "warning"), [
-    (date(2026, 11, 21), 4, False, False),
-    (date(2026, 11, 22), 3, False, True),
-    (date(2026, 11, 25), 0, False, True),
-    (date(2026, 11, 26), -1, True, False),
-    (date(2026, 12, 31), -36, True, False),
-])
+@pytest.mark.parametrize(
+    ("today", "left", "passed", "warning"),
+    [
+        (date(2026, 11, 21), 4, False, False),
+        (date(2026, 11, 22), 3, False, True),
+        (date(2026, 11, 25), 0, False, True),
+        (date(2026, 11, 26), -1, True, False),
+        (date(2026, 12, 31), -36, True, False),
+    ],
+)
 def test_days_left_warning_and_passed(today: date, left: int, passed: bool, warning: bool) -> None:
     d = compute_deadline(_rule(), date(2026, 11, 15), today, warn_days=3)
     assert (d.days_left, d.passed, d.warning) == (left, passed, warning)
@@ -86,9 +99,11 @@ def test_citation_follows_the_language() -> None:
     assert d.citation == "c-kk"
 
 
-@given(event=st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 1, 1)),
-       offset=st.integers(min_value=-400, max_value=400),
-       days=st.integers(min_value=0, max_value=60))
+@given(
+    event=st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 1, 1)),
+    offset=st.integers(min_value=-400, max_value=400),
+    days=st.integers(min_value=0, max_value=60),
+)
 def test_deadline_arithmetic_is_consistent(event: date, offset: int, days: int) -> None:
     today = event + timedelta(days=offset)
     d = compute_deadline(_rule(days), event, today)
@@ -133,8 +148,10 @@ def test_edited_file_is_used_and_checked() -> None:
 
 
 def test_paragraph_placeholders_are_filled_and_unknown_ones_kept() -> None:
-    out = fill_paragraphs(("Участок № {precinct}, {event_date}; {nope}",),
-                          {"precinct": "12", "event_date": "15.11.2026"})
+    out = fill_paragraphs(
+        ("Участок № {precinct}, {event_date}; {nope}",),
+        {"precinct": "12", "event_date": "15.11.2026"},
+    )
     assert out == ("Участок № 12, 15.11.2026; {nope}",)
 
 

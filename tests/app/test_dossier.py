@@ -55,67 +55,94 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     create_org_identity(base / "keys", base / "public", "«Адал сайлау» қоғамдық бірлестігі")
     tsa, tsa_pem = sample_tsa()
     face = resources.files("skimage.data").joinpath("astronaut.png").read_bytes()
-    return {"base": base, "identity": load_org_identity(base / "keys", base / "public"),
-            "ca": (base / "public" / "org-ca-cert.pem").read_bytes(), "tsa": tsa,
-            "tsa_pem": tsa_pem, "face": face, "video": sample_video(3.0),
-            "juris": load_jurisdiction()}
+    return {
+        "base": base,
+        "identity": load_org_identity(base / "keys", base / "public"),
+        "ca": (base / "public" / "org-ca-cert.pem").read_bytes(),
+        "tsa": tsa,
+        "tsa_pem": tsa_pem,
+        "face": face,
+        "video": sample_video(3.0),
+        "juris": load_jurisdiction(),
+    }
 
 
 def _pages(pdf_path: Path) -> list[str]:
-    text = subprocess.run(["pdftotext", "-layout", str(pdf_path), "-"], capture_output=True,
-                          timeout=120, check=True).stdout.decode("utf-8")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf_path), "-"], capture_output=True, timeout=120, check=True
+    ).stdout.decode("utf-8")
     return text.split("\f")[:-1] if text.endswith("\f") else text.split("\f")
 
 
-def _build(env: dict, name: str, still_timecodes: tuple[float, ...] = (0.5, 2.0),
-           **kw: object) -> Built:
-    dossier = sample_dossier(env["juris"], face_images=(env["face"],), video=env["video"],
-                             **kw)  # type: ignore[arg-type]
-    dossier = replace(dossier, exhibits=tuple(
-        replace(e, still_timecodes=still_timecodes) if e.is_video else e
-        for e in dossier.exhibits))
+def _build(
+    env: dict, name: str, still_timecodes: tuple[float, ...] = (0.5, 2.0), **kw: object
+) -> Built:
+    dossier = sample_dossier(env["juris"], face_images=(env["face"],), video=env["video"], **kw)  # type: ignore[arg-type]
+    dossier = replace(
+        dossier,
+        exhibits=tuple(
+            replace(e, still_timecodes=still_timecodes) if e.is_video else e
+            for e in dossier.exhibits
+        ),
+    )
     dossier = with_timestamps(dossier, env["tsa"], env["tsa_pem"])
     out = env["base"] / f"{name}.pdf"
-    result = build_dossier(dossier, out, identity=env["identity"],
-                           timestamper=CallableTimeStamper(env["tsa"]))
+    result = build_dossier(
+        dossier, out, identity=env["identity"], timestamper=CallableTimeStamper(env["tsa"])
+    )
     return Built(dossier, result, out.read_bytes(), _pages(out))
 
 
 @pytest.fixture(scope="module")
 def court_ru(env: dict) -> Built:
-    return _build(env, "court-ru", language="ru", edition="court", photos=2,
-                  today=date(2026, 11, 27), custody_rows=40)
+    return _build(
+        env,
+        "court-ru",
+        language="ru",
+        edition="court",
+        photos=2,
+        today=date(2026, 11, 27),
+        custody_rows=40,
+    )
 
 
 @pytest.fixture(scope="module")
 def public_kk(env: dict) -> Built:
-    return _build(env, "public-kk", language="kk", edition="public", photos=1,
-                  today=date(2026, 11, 21))
+    return _build(
+        env, "public-kk", language="kk", edition="public", photos=1, today=date(2026, 11, 21)
+    )
 
 
 @pytest.fixture(scope="module")
 def court_en(env: dict) -> Built:
-    return _build(env, "court-en", language="en", edition="court", photos=1,
-                  today=date(2026, 11, 23), still_timecodes=(0.5, 99.0))
+    return _build(
+        env,
+        "court-en",
+        language="en",
+        edition="court",
+        photos=1,
+        today=date(2026, 11, 23),
+        still_timecodes=(0.5, 99.0),
+    )
 
 
 def _verify(env: dict, built: Built, **kw: object):  # type: ignore[no-untyped-def]
-    return verify_dossier(built.pdf, [env["ca"]], tsa_certs=[env["tsa_pem"]],
-                          **kw)  # type: ignore[arg-type]
+    return verify_dossier(built.pdf, [env["ca"]], tsa_certs=[env["tsa_pem"]], **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["court_ru", "public_kk", "court_en"])
-def test_each_dossier_verifies_and_pdfsig_agrees(env: dict, which: str,
-                                                 request: pytest.FixtureRequest) -> None:
+def test_each_dossier_verifies_and_pdfsig_agrees(
+    env: dict, which: str, request: pytest.FixtureRequest
+) -> None:
     built: Built = request.getfixturevalue(which)
     hashes = [e.sha256 for e in built.dossier.exhibits]
     report = _verify(env, built, known_hashes=hashes)
     assert report.ok, report.failures
     assert hashlib.sha256(built.pdf).hexdigest() == built.result.sha256
-    out = subprocess.run(["pdfsig", str(built.result.path)], check=False, capture_output=True,
-                         text=True,
-                         timeout=60)
+    out = subprocess.run(
+        ["pdfsig", str(built.result.path)], check=False, capture_output=True, text=True, timeout=60
+    )
     assert "Signature is Valid." in out.stdout and "Total document signed" in out.stdout
 
 
@@ -125,8 +152,9 @@ def test_unknown_exhibit_hash_fails_against_the_custody_log(env: dict, court_en:
     assert report.reasons == {Reason.HASH_UNKNOWN}
 
 
-def test_court_edition_embeds_originals_tokens_and_manifest(env: dict, court_ru: Built,
-                                                            tmp_path: Path) -> None:
+def test_court_edition_embeds_originals_tokens_and_manifest(
+    env: dict, court_ru: Built, tmp_path: Path
+) -> None:
     reader = PdfFileReader(BytesIO(court_ru.pdf))
     files = {name: (data, rel) for name, data, rel in read_attachments(reader)}
     originals = {e.sha256: e.content for e in court_ru.dossier.exhibits}
@@ -137,17 +165,34 @@ def test_court_edition_embeds_originals_tokens_and_manifest(env: dict, court_ru:
     assert [e["sha256"] for e in manifest["exhibits"]] == list(originals)
     assert all(e["attachment"] in sources for e in manifest["exhibits"])
     # The embedded RFC 3161 token checks with openssl against the exhibit's hash.
-    subprocess.run(["pdfdetach", "-saveall", "-o", str(tmp_path), str(court_ru.result.path)],
-                   check=True, timeout=60)
+    subprocess.run(
+        ["pdfdetach", "-saveall", "-o", str(tmp_path), str(court_ru.result.path)],
+        check=True,
+        timeout=60,
+    )
     first = manifest["exhibits"][0]
     stamp = first["timestamp"]
-    out = subprocess.run(["openssl", "ts", "-verify", "-digest", first["sha256"], "-in",
-                          str(tmp_path / stamp["attachment"]), "-CAfile",
-                          str(tmp_path / stamp["tsa_cert"]["attachment"])],
-                         check=False, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-digest",
+            first["sha256"],
+            "-in",
+            str(tmp_path / stamp["attachment"]),
+            "-CAfile",
+            str(tmp_path / stamp["tsa_cert"]["attachment"]),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "Verification: OK" in out.stdout, out.stderr
-    assert hashlib.sha256((tmp_path / first["attachment"]).read_bytes()).hexdigest() == \
-        first["sha256"]
+    assert (
+        hashlib.sha256((tmp_path / first["attachment"]).read_bytes()).hexdigest() == first["sha256"]
+    )
 
 
 def test_output_is_pdfa_3b(court_ru: Built) -> None:
@@ -169,17 +214,20 @@ def test_every_page_is_numbered_x_of_y(court_ru: Built, public_kk: Built) -> Non
 
 def _red_pixels(pdf_path: Path, tmp_path: Path) -> int:
     prefix = tmp_path / pdf_path.stem
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf_path),
-                    str(prefix)], check=True, timeout=60)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf_path), str(prefix)],
+        check=True,
+        timeout=60,
+    )
     png = next(tmp_path.glob(f"{pdf_path.stem}*.png"))
     rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
     red = (rgb[..., 0] > 170) & (rgb[..., 1] < 70) & (rgb[..., 2] < 70)
     return int(red.sum())
 
 
-def test_cover_says_a_passed_deadline_plainly_and_in_red(court_ru: Built, public_kk: Built,
-                                                         court_en: Built,
-                                                         tmp_path: Path) -> None:
+def test_cover_says_a_passed_deadline_plainly_and_in_red(
+    court_ru: Built, public_kk: Built, court_en: Built, tmp_path: Path
+) -> None:
     assert court_ru.result.deadline_passed
     cover = court_ru.pages[0]
     assert "25.11.2026" in cover
@@ -211,8 +259,11 @@ def test_public_edition_blurs_faces_and_embeds_no_originals(public_kk: Built) ->
     attached = {hashlib.sha256(d).hexdigest() for _, d, _ in files}
     assert not attached & {e.sha256 for e in public_kk.dossier.exhibits}
     face_ex = next(e for e in public_kk.dossier.exhibits if e.original_name.startswith("viol"))
-    blurred = [d for d in public_kk.result.derivatives
-               if d.parent_sha256 == face_ex.sha256 and d.operation == redact.OPERATION]
+    blurred = [
+        d
+        for d in public_kk.result.derivatives
+        if d.parent_sha256 == face_ex.sha256 and d.operation == redact.OPERATION
+    ]
     assert len(blurred) == 1 and dict(blurred[0].params)["faces"] == "1"
     before = np.asarray(Image.open(BytesIO(face_ex.content or b"")).convert("RGB"))
     after = np.asarray(Image.open(BytesIO(blurred[0].data)).convert("RGB"))
@@ -220,8 +271,9 @@ def test_public_edition_blurs_faces_and_embeds_no_originals(public_kk: Built) ->
     text = "\n".join(public_kk.pages)
     assert face_ex.sha256 in text and blurred[0].sha256 in text
     manifest = json.loads(next(d for n, d, _ in files if n == MANIFEST_NAME))
-    assert {d["sha256"] for d in manifest["derivatives"]} == \
-        {d.sha256 for d in public_kk.result.derivatives}
+    assert {d["sha256"] for d in manifest["derivatives"]} == {
+        d.sha256 for d in public_kk.result.derivatives
+    }
     assert all(e["attachment"] is None for e in manifest["exhibits"])
 
 
@@ -229,8 +281,7 @@ def test_video_stills_are_derivatives_at_the_stated_timecodes(court_ru: Built) -
     video = next(e for e in court_ru.dossier.exhibits if e.is_video)
     stills = [d for d in court_ru.result.derivatives if d.operation == "video-still"]
     assert sorted(dict(d.params)["timecode"] for d in stills) == ["0.500", "2.000"]
-    assert all(d.parent_sha256 == video.sha256 and d.data.startswith(b"\x89PNG")
-               for d in stills)
+    assert all(d.parent_sha256 == video.sha256 and d.data.startswith(b"\x89PNG") for d in stills)
     text = "\n".join(court_ru.pages)
     assert "Кадр на 0:00:00.500" in text and "Кадр на 0:00:02.000" in text
 
@@ -243,16 +294,34 @@ def test_a_timecode_past_the_end_of_the_video_is_said_not_hidden(court_en: Built
     assert [dict(d.params)["timecode"] for d in stills] == ["0.500"]
 
 
-def test_each_exhibit_shows_its_full_hash_and_a_qr_code_of_it(court_en: Built,
-                                                              tmp_path: Path) -> None:
+def test_each_exhibit_shows_its_full_hash_and_a_qr_code_of_it(
+    court_en: Built, tmp_path: Path
+) -> None:
     text = "\n".join(court_en.pages)
     for ex in court_en.dossier.exhibits:
         assert ex.sha256 in text
     first = court_en.dossier.exhibits[0]
-    page_no = next(i for i, p in enumerate(court_en.pages, 1)
-                   if "Annex 1." in p and first.sha256 in p and "Custody history" in p)
-    subprocess.run(["pdftoppm", "-png", "-r", "150", "-f", str(page_no), "-l", str(page_no),
-                    str(court_en.result.path), str(tmp_path / "qr")], check=True, timeout=60)
+    page_no = next(
+        i
+        for i, p in enumerate(court_en.pages, 1)
+        if "Annex 1." in p and first.sha256 in p and "Custody history" in p
+    )
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "150",
+            "-f",
+            str(page_no),
+            "-l",
+            str(page_no),
+            str(court_en.result.path),
+            str(tmp_path / "qr"),
+        ],
+        check=True,
+        timeout=60,
+    )
     png = next(tmp_path.glob("qr*.png"))
     image = np.asarray(Image.open(png).convert("RGB"))
     top = image[: image.shape[0] // 3]  # the QR code sits in the hash box at the top
@@ -263,8 +332,7 @@ def test_each_exhibit_shows_its_full_hash_and_a_qr_code_of_it(court_en: Built,
 def test_custody_table_crosses_pages_with_its_header_repeated(court_ru: Built) -> None:
     header = re.compile(r"№\s+записи.*Хеш\s+записи")
     entry_hashes = [row.entry_hash[:16] for row in court_ru.dossier.exhibits[0].custody]
-    pages_with_rows = [i for i, p in enumerate(court_ru.pages)
-                       if any(h in p for h in entry_hashes)]
+    pages_with_rows = [i for i, p in enumerate(court_ru.pages) if any(h in p for h in entry_hashes)]
     assert len(pages_with_rows) >= 2
     for i in pages_with_rows:
         assert header.search(court_ru.pages[i]), f"page {i + 1} lacks the table header"
@@ -293,8 +361,7 @@ def test_exhibits_are_bookmarked_and_the_index_links_to_them(court_ru: Built) ->
     for i, ex in enumerate(court_ru.dossier.exhibits, start=1):
         assert any(t.startswith(f"Приложение {i}. {ex.original_name}") for t in titles), titles
     assert "Удостоверение целостности" in titles
-    index_page = next(i for i, p in enumerate(court_ru.pages) if "Приложения" in p
-                      and "Стр." in p)
+    index_page = next(i for i, p in enumerate(court_ru.pages) if "Приложения" in p and "Стр." in p)
     page_obj = _page(reader, index_page)
     targets = set()
     for annot in page_obj.get("/Annots", ()):  # type: ignore[union-attr]
@@ -312,16 +379,18 @@ def _page(reader: PdfFileReader, index: int):  # type: ignore[no-untyped-def]
 
 
 def test_figures_table_shows_differences_and_failing_relations(court_ru: Built) -> None:
-    page = next(p for p in court_ru.pages if "Сравнение цифр протокола" in p
-                and "Строка протокола" in p)
+    page = next(
+        p for p in court_ru.pages if "Сравнение цифр протокола" in p and "Строка протокола" in p
+    )
     assert "+209" in page and "-209" in page and "-6" in page
     assert "Не выполняются контрольные соотношения" in page
     assert "[2] = [3] + [4]: 1800 ≠ 1204 + 590" in page
     assert "Әділет, Ұлттық Қайта Өрлеу" in page.replace("\n", " ") or "Ұлттық" in page
 
 
-def test_each_language_uses_its_own_words(court_ru: Built, public_kk: Built,
-                                          court_en: Built) -> None:
+def test_each_language_uses_its_own_words(
+    court_ru: Built, public_kk: Built, court_en: Built
+) -> None:
     expected = {
         "ru": ("Удостоверение целостности", "Обстоятельства дела", "sha256sum"),
         "kk": ("Тұтастықты куәландыру", "Істің мән-жайы", "sha256sum"),
@@ -341,17 +410,20 @@ def test_each_language_uses_its_own_words(court_ru: Built, public_kk: Built,
 def test_translation_files_cover_every_key_the_template_uses() -> None:
     template = resources.files("templates").joinpath("dossier.html").read_text("utf-8")
     literal = set(re.findall(r"(?:t|plural|t_opt)\('([a-z_.0-9-]+)'[,)]", template))
-    dynamic = {f"kind.{k}" for k in load_jurisdiction().kinds} | \
-        {f"addressee.{a}" for a in ("commission", "court")} | \
-        {f"addressee_doc.{a}" for a in ("commission", "court")} | \
-        {f"edition.{e}" for e in ("court", "public")} | \
-        {f"index.note_{e}" for e in ("court", "public")} | \
-        {f"integrity.hash_{e}" for e in ("court", "public")} | \
-        {f"media.{m}" for m in ("photo", "video", "document", "other")}
+    dynamic = (
+        {f"kind.{k}" for k in load_jurisdiction().kinds}
+        | {f"addressee.{a}" for a in ("commission", "court")}
+        | {f"addressee_doc.{a}" for a in ("commission", "court")}
+        | {f"edition.{e}" for e in ("court", "public")}
+        | {f"index.note_{e}" for e in ("court", "public")}
+        | {f"integrity.hash_{e}" for e in ("court", "public")}
+        | {f"media.{m}" for m in ("photo", "video", "document", "other")}
+    )
     keysets = {}
     for lang in LANGS:
-        messages = json.loads(resources.files("templates").joinpath(
-            f"i18n/{lang}.json").read_text("utf-8"))
+        messages = json.loads(
+            resources.files("templates").joinpath(f"i18n/{lang}.json").read_text("utf-8")
+        )
         keysets[lang] = set(messages)
         missing = (literal | dynamic) - set(messages)
         assert not missing, (lang, sorted(missing))
@@ -365,8 +437,9 @@ def test_case_without_evidence_is_refused_and_nothing_written(env: dict, tmp_pat
     dossier = replace(sample_dossier(env["juris"], photos=1), exhibits=())
     out = tmp_path / "empty.pdf"
     with pytest.raises(DossierInputError, match="no evidence") as err:
-        build_dossier(dossier, out, identity=env["identity"],
-                      timestamper=CallableTimeStamper(env["tsa"]))
+        build_dossier(
+            dossier, out, identity=env["identity"], timestamper=CallableTimeStamper(env["tsa"])
+        )
     assert err.value.exit_code == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -375,13 +448,20 @@ def test_missing_or_altered_object_is_named(env: dict, tmp_path: Path) -> None:
     dossier = sample_dossier(env["juris"], photos=2)
     gone = replace(dossier.exhibits[1], content=None)
     with pytest.raises(DossierInputError, match=gone.sha256):
-        build_dossier(replace(dossier, exhibits=(dossier.exhibits[0], gone)),
-                      tmp_path / "x.pdf", identity=env["identity"],
-                      timestamper=CallableTimeStamper(env["tsa"]))
+        build_dossier(
+            replace(dossier, exhibits=(dossier.exhibits[0], gone)),
+            tmp_path / "x.pdf",
+            identity=env["identity"],
+            timestamper=CallableTimeStamper(env["tsa"]),
+        )
     altered = replace(dossier.exhibits[0], content=b"not the same bytes")
     with pytest.raises(DossierInputError, match="do not match"):
-        build_dossier(replace(dossier, exhibits=(altered,)), tmp_path / "y.pdf",
-                      identity=env["identity"], timestamper=CallableTimeStamper(env["tsa"]))
+        build_dossier(
+            replace(dossier, exhibits=(altered,)),
+            tmp_path / "y.pdf",
+            identity=env["identity"],
+            timestamper=CallableTimeStamper(env["tsa"]),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -393,7 +473,11 @@ def test_failed_signing_leaves_no_half_written_pdf(env: dict, tmp_path: Path) ->
         raise TimeoutError("TSA down")
 
     with pytest.raises(TimestampFailed):
-        build_dossier(sample_dossier(env["juris"], photos=1), out, identity=env["identity"],
-                      timestamper=CallableTimeStamper(down))
+        build_dossier(
+            sample_dossier(env["juris"], photos=1),
+            out,
+            identity=env["identity"],
+            timestamper=CallableTimeStamper(down),
+        )
     assert out.read_bytes() == b"previous version"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dossier.pdf"]

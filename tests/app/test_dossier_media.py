@@ -39,12 +39,12 @@ def test_faces_in_a_real_photo_are_found_and_blurred_beyond_recognition(astronau
     assert result.media_type == "image/png"
     before, after = _rgb(astronaut), _rgb(result.data)
     x, y, w, h = result.boxes[0]
-    face_before, face_after = before[y:y + h, x:x + w], after[y:y + h, x:x + w]
+    face_before, face_after = before[y : y + h, x : x + w], after[y : y + h, x : x + w]
     assert np.abs(face_before - face_after).mean() > 10
     # Detail is gone: the local contrast inside the face box collapses.
     assert face_after.std() < 0.5 * face_before.std()
     mask = np.ones(before.shape[:2], bool)
-    mask[y:y + h, x:x + w] = False
+    mask[y : y + h, x : x + w] = False
     assert np.array_equal(before[mask], after[mask])
     assert redact.detect_faces(after.astype(np.uint8)) == []
 
@@ -75,9 +75,9 @@ def test_stills_are_taken_at_the_stated_timecodes(video: bytes) -> None:
     assert stills.format_timecode(3723.5) == "1:02:03.500"
 
 
-def test_missing_ffmpeg_is_a_broken_environment(video: bytes,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+def test_missing_ffmpeg_is_a_broken_environment(
+    video: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(stills.FfmpegMissing) as err:
         stills.extract_stills(video, (0.5,))
@@ -89,9 +89,19 @@ def test_ffmpeg_failure_on_garbage_is_reported() -> None:
         stills.extract_stills(b"this is not a video", (0.0,))
 
 
-@pytest.mark.parametrize(("n", "form"), [(1, "1 день"), (2, "2 дня"), (4, "4 дня"),
-                                         (5, "5 дней"), (11, "11 дней"), (21, "21 день"),
-                                         (112, "112 дней"), (1001, "1\u00a0001 день")])
+@pytest.mark.parametrize(
+    ("n", "form"),
+    [
+        (1, "1 день"),
+        (2, "2 дня"),
+        (4, "4 дня"),
+        (5, "5 дней"),
+        (11, "11 дней"),
+        (21, "21 день"),
+        (112, "112 дней"),
+        (1001, "1\u00a0001 день"),
+    ],
+)
 def test_russian_plurals(n: int, form: str) -> None:
     assert load_translator("ru").plural("deadline.days_left", n).endswith(form)
 
@@ -139,8 +149,9 @@ def test_qr_code_holds_the_hash() -> None:
     assert decoded == sha
 
 
-def test_atomic_write_replaces_only_when_complete(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_replaces_only_when_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "out.pdf"
     write_atomic(target, b"first")
     assert target.read_bytes() == b"first"

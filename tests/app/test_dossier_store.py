@@ -35,21 +35,53 @@ def case_store(tmp_path_factory) -> tuple[Path, str]:
 
     run("--store", store, "init", "--org", "Қазақстан бақылаушылар коалициясы")
     photo = _protocol(tmp, "protocol-31", 6)
-    run("--store", store, "run", photo.parent, "--observer", VALID_IIN, "--precinct", "31",
-        "--kind", "protocol")
+    run(
+        "--store",
+        store,
+        "run",
+        photo.parent,
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "31",
+        "--kind",
+        "protocol",
+    )
     face = tmp / "faces" / "crowd.png"
     face.parent.mkdir()
     face.write_bytes(resources.files("skimage.data").joinpath("astronaut.png").read_bytes())
-    run("--store", store, "ingest", face, "--observer", VALID_IIN, "--precinct", "31",
-        "--kind", "violation", "--note", "Посторонний у урны")
+    run(
+        "--store",
+        store,
+        "ingest",
+        face,
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "31",
+        "--kind",
+        "violation",
+        "--note",
+        "Посторонний у урны",
+    )
     (tmp / "off.csv").write_text("precinct,field,value\n31,amanat,1\n", encoding="utf-8")
     run("--store", store, "official", "import", tmp / "off.csv")
     run("--store", store, "case", "new", "--from-discrepancy", "31")
     items = [e["item"]["sha256"] for e in _entries(store, "ingest")]
     run("--store", store, "case", "add-evidence", "case-0001", *items)
-    run("--store", store, "case", "set", "case-0001", "--respondent",
-        "Участковая избирательная комиссия № 31", "--complainant-name", "Айгерім Сәрсенова",
-        "--complainant-iin", VALID_IIN)
+    run(
+        "--store",
+        store,
+        "case",
+        "set",
+        "case-0001",
+        "--respondent",
+        "Участковая избирательная комиссия № 31",
+        "--complainant-name",
+        "Айгерім Сәрсенова",
+        "--complainant-iin",
+        VALID_IIN,
+    )
     return store, "case-0001"
 
 
@@ -59,8 +91,20 @@ def test_court_and_public_editions_verify_and_pdfsig_agrees(case_store, tmp_path
     r = dalel("--store", store, "dossier", "build", cid, "--out", court, "--json")
     assert r.code == 0, r.err
     assert r.json()["deadline_passed"] is False
-    r = dalel("--store", store, "dossier", "build", cid, "--out", public, "--lang", "kk",
-              "--edition", "public", "--json")
+    r = dalel(
+        "--store",
+        store,
+        "dossier",
+        "build",
+        cid,
+        "--out",
+        public,
+        "--lang",
+        "kk",
+        "--edition",
+        "public",
+        "--json",
+    )
     assert r.code == 0, r.err
     assert r.json()["derivatives"] >= 1  # the face was blurred
     for pdf in (court, public):
@@ -68,10 +112,8 @@ def test_court_and_public_editions_verify_and_pdfsig_agrees(case_store, tmp_path
         assert v.code == 0, v.out
         sig = subprocess.run(["pdfsig", pdf], capture_output=True, text=True).stdout
         assert "Signature is Valid" in sig and "Total document signed" in sig
-    court_text = subprocess.run(["pdftotext", court, "-"], capture_output=True,
-                                text=True).stdout
-    public_text = subprocess.run(["pdftotext", public, "-"], capture_output=True,
-                                 text=True).stdout
+    court_text = subprocess.run(["pdftotext", court, "-"], capture_output=True, text=True).stdout
+    public_text = subprocess.run(["pdftotext", public, "-"], capture_output=True, text=True).stdout
     assert "Айгерім Сәрсенова" in court_text and "Айгерім Сәрсенова" not in public_text
     assert VALID_IIN not in public_text
     # What the build derived is in the custody log, naming its parent; the store is intact.
@@ -84,7 +126,7 @@ def test_court_and_public_editions_verify_and_pdfsig_agrees(case_store, tmp_path
 
 
 def _flip(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
 
 
 def test_tampering_is_named(case_store, tmp_path, dalel):
@@ -131,8 +173,19 @@ def test_bad_input_gives_clear_errors_and_no_half_written_pdf(case_store, tmp_pa
     assert r.code == 2 and not out.exists()
     p12 = tmp_path / "bad.p12"
     p12.write_bytes(b"not a pkcs12 file")
-    r = dalel("--store", store, "dossier", "build", cid, "--out", out, "--sign", p12,
-              "--password-env", "DALEL_TEST_P12_PASSWORD")
+    r = dalel(
+        "--store",
+        store,
+        "dossier",
+        "build",
+        cid,
+        "--out",
+        out,
+        "--sign",
+        p12,
+        "--password-env",
+        "DALEL_TEST_P12_PASSWORD",
+    )
     assert r.code == 2 and "DALEL_TEST_P12_PASSWORD" in r.err and not out.exists()
     assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
 
@@ -140,31 +193,77 @@ def test_bad_input_gives_clear_errors_and_no_half_written_pdf(case_store, tmp_pa
 def test_missing_object_and_wrong_password(case_store, tmp_path, dalel, monkeypatch):
     store, cid = case_store
     s = Store.open(store)
-    key = serialization.load_pem_private_key(
-        (s.keys_dir / pdfsign.ORG_KEY_FILE).read_bytes(), None)
+    key = serialization.load_pem_private_key((s.keys_dir / pdfsign.ORG_KEY_FILE).read_bytes(), None)
     cert = x509.load_pem_x509_certificate((s.public_dir / pdfsign.ORG_CERT_FILE).read_bytes())
     p12 = tmp_path / "org.p12"
-    p12.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"org", key, cert, None, BestAvailableEncryption(b"right")))
+    p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"org", key, cert, None, BestAvailableEncryption(b"right")
+        )
+    )
     out = tmp_path / "x.pdf"
     monkeypatch.setenv("P12_PW", "wrong")
-    r = dalel("--store", store, "dossier", "build", cid, "--out", out, "--sign", p12,
-              "--password-env", "P12_PW")
+    r = dalel(
+        "--store",
+        store,
+        "dossier",
+        "build",
+        cid,
+        "--out",
+        out,
+        "--sign",
+        p12,
+        "--password-env",
+        "P12_PW",
+    )
     assert r.code != 0 and "password" in r.err.lower() and not out.exists()
     monkeypatch.setenv("P12_PW", "right")
-    r = dalel("--store", store, "dossier", "build", cid, "--out", out, "--sign", p12,
-              "--password-env", "P12_PW")
+    r = dalel(
+        "--store",
+        store,
+        "dossier",
+        "build",
+        cid,
+        "--out",
+        out,
+        "--sign",
+        p12,
+        "--password-env",
+        "P12_PW",
+    )
     assert r.code == 0, r.err
 
 
 def test_passed_deadline_builds_and_says_so(tmp_path, dalel, inbox):
     store = tmp_path / "s"
     assert dalel("--store", store, "init").code == 0
-    assert dalel("--store", store, "ingest", inbox / "protocol-1.jpg", "--observer", "o",
-                 "--precinct", "2").code == 0
+    assert (
+        dalel(
+            "--store",
+            store,
+            "ingest",
+            inbox / "protocol-1.jpg",
+            "--observer",
+            "o",
+            "--precinct",
+            "2",
+        ).code
+        == 0
+    )
     day = (deadlines.today_in("Asia/Almaty") - timedelta(days=30)).isoformat()
-    cid = dalel("--store", store, "case", "new", "--precinct", "2", "--kind",
-                "observer-obstruction", "--event-date", day, "--json").json()["id"]
+    cid = dalel(
+        "--store",
+        store,
+        "case",
+        "new",
+        "--precinct",
+        "2",
+        "--kind",
+        "observer-obstruction",
+        "--event-date",
+        day,
+        "--json",
+    ).json()["id"]
     sha = _entries(store, "ingest")[0]["item"]["sha256"]
     assert dalel("--store", store, "case", "add-evidence", cid, sha).code == 0
     out = tmp_path / "late.pdf"

@@ -14,7 +14,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-
 	fonts-kaushanscript fonts-klee
 # (the handwriting fonts render the synthetic protocols the OCR tests, demo and benchmark use)
 
-.PHONY: demo test deps venv bench clean-demo
+.PHONY: demo test lint deps venv bench clean-demo
 
 deps: .deps-stamp
 .deps-stamp: Makefile
@@ -33,13 +33,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-test: deps venv
+# The layout, style and types are checked before any test runs (CI runs this target too).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy base evidence ocr pipeline app cli testing
+
+test: deps venv lint
 	$(BIN)/python -m pytest -q
 
 demo: deps venv
 	$(BIN)/python demo/demo.py
 
 bench: deps venv
+	$(BIN)/python bench/append_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/timestamp_bench.py --ingest
 	$(BIN)/python bench/ocr_bench.py

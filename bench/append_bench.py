@@ -38,10 +38,16 @@ from pipeline import hooks  # noqa: E402
 
 def _ingest(store: Store, i: int) -> dict:
     stored = store.objects.put_bytes(f"bench photo {i} {time.perf_counter_ns()}".encode())
-    return {"event": events.INGEST, "actor": {"role": "observer", "id": "obs-bench"},
-            "item": {"sha256": stored.sha256, "size": stored.size, "media_type": "image/jpeg"},
-            "name": f"{i}.jpg", "path": f"{i}.jpg", "precinct": "1", "kind": "protocol",
-            "metadata": {}}
+    return {
+        "event": events.INGEST,
+        "actor": {"role": "observer", "id": "obs-bench"},
+        "item": {"sha256": stored.sha256, "size": stored.size, "media_type": "image/jpeg"},
+        "name": f"{i}.jpg",
+        "path": f"{i}.jpg",
+        "precinct": "1",
+        "kind": "protocol",
+        "metadata": {},
+    }
 
 
 def build(root: Path, n: int) -> Store:
@@ -51,13 +57,13 @@ def build(root: Path, n: int) -> Store:
     bare = Store.open(root)
     with bare.writer() as w:
         for i in range(n):
-            w.append({"event": events.CASE_EVIDENCE, "case": "case-0001",
-                      "subject": f"{i:064x}"})
+            w.append({"event": events.CASE_EVIDENCE, "case": "case-0001", "subject": f"{i:064x}"})
             if i % 10_000 == 9_999:
                 w.commit()
     store = hooks.open_store(root)
-    with store.writer():
-        pass  # index caught up, checkpoint stamped
+    writer = store.writer().open()  # its hooks catch the index up
+    writer.commit()  # and stamp the checkpoint
+    writer.close()
     return store
 
 
@@ -93,8 +99,11 @@ def one_shot(store: Store, rounds: int, *, frontier: bool) -> list[float]:
 
 
 def _ms(xs: list[float]) -> dict:
-    return {"median_ms": round(statistics.median(xs) * 1000, 3),
-            "min_ms": round(min(xs) * 1000, 3), "max_ms": round(max(xs) * 1000, 3)}
+    return {
+        "median_ms": round(statistics.median(xs) * 1000, 3),
+        "min_ms": round(min(xs) * 1000, 3),
+        "max_ms": round(max(xs) * 1000, 3),
+    }
 
 
 def main() -> None:
@@ -110,8 +119,7 @@ def main() -> None:
         for n in args.sizes:
             t = time.perf_counter()
             stores[n] = build(Path(tmp) / f"log-{n}", n)
-            print(f"built a log of {n} entries in {time.perf_counter() - t:.1f} s",
-                  file=sys.stderr)
+            print(f"built a log of {n} entries in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         # Side by side: the sizes alternate, so drift of the machine hits both alike.
         open_w: dict[int, list[float]] = {n: [] for n in args.sizes}
         shot: dict[int, list[float]] = {n: [] for n in args.sizes}
@@ -119,17 +127,19 @@ def main() -> None:
         for _ in range(4):
             for n in args.sizes:
                 open_w[n] += per_append_open_writer(stores[n], args.rounds // 4)
-                shot[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4),
-                                    frontier=True)
-                replay[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4),
-                                      frontier=False)
+                shot[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4), frontier=True)
+                replay[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4), frontier=False)
         for n in args.sizes:
-            results["sizes"][n] = {"append_in_open_writer": _ms(open_w[n]),
-                                   "one_shot_with_frontier": _ms(shot[n]),
-                                   "one_shot_replaying_the_log": _ms(replay[n])}
+            results["sizes"][n] = {
+                "append_in_open_writer": _ms(open_w[n]),
+                "one_shot_with_frontier": _ms(shot[n]),
+                "one_shot_replaying_the_log": _ms(replay[n]),
+            }
     lo, hi = min(args.sizes), max(args.sizes)
-    med = {k: {n: results["sizes"][n][k]["median_ms"] for n in args.sizes}
-           for k in results["sizes"][lo]}
+    med = {
+        k: {n: results["sizes"][n][k]["median_ms"] for n in args.sizes}
+        for k in results["sizes"][lo]
+    }
     results["ratio_largest_to_smallest"] = {k: round(v[hi] / v[lo], 3) for k, v in med.items()}
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -137,11 +147,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'median ms per entry':34}" + "".join(f"{n:>12,}" for n in args.sizes)
-          + f"{'ratio':>9}")
+    print(
+        f"{'median ms per entry':34}" + "".join(f"{n:>12,}" for n in args.sizes) + f"{'ratio':>9}"
+    )
     for k, v in med.items():
-        print(f"{k:34}" + "".join(f"{v[n]:>12.2f}" for n in args.sizes)
-              + f"{results['ratio_largest_to_smallest'][k]:>9.2f}")
+        print(
+            f"{k:34}"
+            + "".join(f"{v[n]:>12.2f}" for n in args.sizes)
+            + f"{results['ratio_largest_to_smallest'][k]:>9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,17 @@ DALEL = [sys.executable, "-m", "cli"]
 OBSERVER = "870412300416"  # a made-up but valid IIN: it is pseudonymised, never stored
 
 
-def step(title: str, *args: object, ok: tuple[int, ...] = (0,), show: bool = True,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def step(
+    title: str,
+    *args: object,
+    ok: tuple[int, ...] = (0,),
+    show: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     shown = "dalel " + " ".join(shlex.quote(str(a)) for a in args)
     print(f"\n== {title}\n$ {shown}", flush=True)
     env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}  # a crash shows its trace
-    p = subprocess.run([*DALEL, *map(str, args)], cwd=ROOT, text=True, capture_output=True,
-                       env=env)
+    p = subprocess.run([*DALEL, *map(str, args)], cwd=ROOT, text=True, capture_output=True, env=env)
     if show and p.stdout.strip():
         print(p.stdout.rstrip())
     if p.stderr.strip():
@@ -48,8 +52,17 @@ def review(precinct: str) -> None:
     sample protocol really says), and are recorded as a person's confirmation, beside the
     machine's reading, never over it.
     """
-    p = step(f"Figures read from the protocol photos of precinct {precinct}",
-             "--store", STORE, "figures", "show", "--precinct", precinct, "--json", show=False)
+    p = step(
+        f"Figures read from the protocol photos of precinct {precinct}",
+        "--store",
+        STORE,
+        "figures",
+        "show",
+        "--precinct",
+        precinct,
+        "--json",
+        show=False,
+    )
     groups = json.loads(p.stdout)
     for g in groups:
         for photo in g["photos"]:
@@ -60,14 +73,31 @@ def review(precinct: str) -> None:
             print(f"  {name}: {accepted}/{len(figs)} figures accepted by the machine")
             for key, f in figs.items():
                 if f["source"] is None:
-                    step(f"Reviewer confirms {key} (machine: {f['machine_status']})",
-                         "--store", STORE, "figures", "confirm", "--item", photo["item"],
-                         "--field", key, "--value", truth[key], "--by", "lawyer-aigerim")
+                    step(
+                        f"Reviewer confirms {key} (machine: {f['machine_status']})",
+                        "--store",
+                        STORE,
+                        "figures",
+                        "confirm",
+                        "--item",
+                        photo["item"],
+                        "--field",
+                        key,
+                        "--value",
+                        truth[key],
+                        "--by",
+                        "lawyer-aigerim",
+                    )
 
 
 def _name_of(sha: str) -> str:
-    p = subprocess.run([*DALEL, "--store", str(STORE), "show", sha, "--json"], cwd=ROOT,
-                       text=True, capture_output=True, check=True)
+    p = subprocess.run(
+        [*DALEL, "--store", str(STORE), "show", sha, "--json"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
     return json.loads(p.stdout)["history"][0]["name"]
 
 
@@ -78,14 +108,33 @@ def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
     inbox = make_samples(OUT)
-    print(f"Sample evidence written to {inbox.relative_to(ROOT)} "
-          f"({len(list(inbox.iterdir()))} files, with a manifest.csv)")
+    print(
+        f"Sample evidence written to {inbox.relative_to(ROOT)} "
+        f"({len(list(inbox.iterdir()))} files, with a manifest.csv)"
+    )
 
-    step("Create the store (log key, local TSA, organization certificate)",
-         "--store", STORE, "init", "--org", "Демонстрационная коалиция наблюдателей")
-    run = step("Run every stage over the inbox: store, timestamp, read the protocols",
-               "--store", STORE, "run", inbox, "--observer", OBSERVER, "--precinct", "12",
-               "--json", ok=(0, 3), show=False)
+    step(
+        "Create the store (log key, local TSA, organization certificate)",
+        "--store",
+        STORE,
+        "init",
+        "--org",
+        "Демонстрационная коалиция наблюдателей",
+    )
+    run = step(
+        "Run every stage over the inbox: store, timestamp, read the protocols",
+        "--store",
+        STORE,
+        "run",
+        inbox,
+        "--observer",
+        OBSERVER,
+        "--precinct",
+        "12",
+        "--json",
+        ok=(0, 3),
+        show=False,
+    )
     data = json.loads(run.stdout)
     for r in data["results"]:
         if r["stage"] == "intake":
@@ -97,53 +146,142 @@ def main() -> int:
             print(f"  ocr      {r['subject'][:16]}…  {r['detail']}")
         elif r["stage"] == "timestamp" and r["subject"].endswith("item(s)"):
             print(f"  timestamp  {r['detail']}")
-    step("Run again: nothing is added", "--store", STORE, "run", inbox, "--observer", OBSERVER,
-         "--precinct", "12", show=False)
+    step(
+        "Run again: nothing is added",
+        "--store",
+        STORE,
+        "run",
+        inbox,
+        "--observer",
+        OBSERVER,
+        "--precinct",
+        "12",
+        show=False,
+    )
     step("Every item and checkpoint has an RFC 3161 token", "--store", STORE, "timestamp")
     receipt = next(Path(r["receipt"]) for r in data["results"] if r.get("receipt"))
     shutil.copy(receipt, OUT / "observer-receipt.json")
-    step("An observer checks a receipt with only the log's public key and the TSA root",
-         "receipt", "verify", OUT / "observer-receipt.json",
-         "--key", STORE / "public" / "log.pub", "--tsa-root", STORE / "public" / "tsa-root.pem")
+    step(
+        "An observer checks a receipt with only the log's public key and the TSA root",
+        "receipt",
+        "verify",
+        OUT / "observer-receipt.json",
+        "--key",
+        STORE / "public" / "log.pub",
+        "--tsa-root",
+        STORE / "public" / "tsa-root.pem",
+    )
     for precinct in ("12", "47", "63"):
         review(precinct)
-        step(f"Figures of precinct {precinct} after review", "--store", STORE, "figures",
-             "show", "--precinct", precinct)
-    step("Import the official results", "--store", STORE, "official", "import",
-         OUT / "official.csv")
-    step("Where the protocols differ from the official results", "--store", STORE,
-         "discrepancies")
-    case = step("Open a case from the discrepancy in precinct 63", "--store", STORE, "case",
-                "new", "--from-discrepancy", "63", "--title",
-                "Итоги по участку № 63 расходятся с протоколом", "--json", show=False)
+        step(
+            f"Figures of precinct {precinct} after review",
+            "--store",
+            STORE,
+            "figures",
+            "show",
+            "--precinct",
+            precinct,
+        )
+    step(
+        "Import the official results", "--store", STORE, "official", "import", OUT / "official.csv"
+    )
+    step("Where the protocols differ from the official results", "--store", STORE, "discrepancies")
+    case = step(
+        "Open a case from the discrepancy in precinct 63",
+        "--store",
+        STORE,
+        "case",
+        "new",
+        "--from-discrepancy",
+        "63",
+        "--title",
+        "Итоги по участку № 63 расходятся с протоколом",
+        "--json",
+        show=False,
+    )
     cid = json.loads(case.stdout)["id"]
     print(f"  case {cid}")
-    violations = [r["sha256"] for r in data["results"]
-                  if r["stage"] == "intake" and r.get("sha256") and "урна" in r["subject"]]
-    step("Attach the photo of the stranger at the ballot box", "--store", STORE, "case",
-         "add-evidence", cid, *violations)
-    step("Fill in the case", "--store", STORE, "case", "set", cid,
-         "--respondent", "Участковая избирательная комиссия № 63 г. Алматы",
-         "--addressee-name", "Территориальная избирательная комиссия Алмалинского района "
-                             "г. Алматы",
-         "--complainant-name", "Сәрсенбаева Әйгерім Нұрланқызы",
-         "--complainant-iin", OBSERVER, "--complainant-address", "г. Алматы, ул. Абая, 1",
-         "--complainant-phone", "+7 701 000 00 00")
+    violations = [
+        r["sha256"]
+        for r in data["results"]
+        if r["stage"] == "intake" and r.get("sha256") and "урна" in r["subject"]
+    ]
+    step(
+        "Attach the photo of the stranger at the ballot box",
+        "--store",
+        STORE,
+        "case",
+        "add-evidence",
+        cid,
+        *violations,
+    )
+    step(
+        "Fill in the case",
+        "--store",
+        STORE,
+        "case",
+        "set",
+        cid,
+        "--respondent",
+        "Участковая избирательная комиссия № 63 г. Алматы",
+        "--addressee-name",
+        "Территориальная избирательная комиссия Алмалинского района г. Алматы",
+        "--complainant-name",
+        "Сәрсенбаева Әйгерім Нұрланқызы",
+        "--complainant-iin",
+        OBSERVER,
+        "--complainant-address",
+        "г. Алматы, ул. Абая, 1",
+        "--complainant-phone",
+        "+7 701 000 00 00",
+    )
     step("The deadline", "--store", STORE, "deadlines")
     court, public = OUT / "dossier-court-ru.pdf", OUT / "dossier-public-kk.pdf"
-    step("Build the signed court dossier in Russian", "--store", STORE, "dossier", "build",
-         cid, "--out", court, "--lang", "ru", "--edition", "court")
-    step("Build the public dossier in Kazakh (faces blurred, no personal data)",
-         "--store", STORE, "dossier", "build", cid, "--out", public, "--lang", "kk",
-         "--edition", "public")
+    step(
+        "Build the signed court dossier in Russian",
+        "--store",
+        STORE,
+        "dossier",
+        "build",
+        cid,
+        "--out",
+        court,
+        "--lang",
+        "ru",
+        "--edition",
+        "court",
+    )
+    step(
+        "Build the public dossier in Kazakh (faces blurred, no personal data)",
+        "--store",
+        STORE,
+        "dossier",
+        "build",
+        cid,
+        "--out",
+        public,
+        "--lang",
+        "kk",
+        "--edition",
+        "public",
+    )
     for pdf in (court, public):
         step(f"Verify {pdf.name}", "dossier", "verify", pdf, "--store", STORE, show=False)
         print("  dossier intact: signature over the whole file, timestamp, every attachment")
     step("Audit the whole store", "--store", STORE, "audit")
-    step("Export what an auditor needs (nothing private)",
-         "--store", STORE, "export-audit", OUT / "audit-bundle")
-    step("The auditor verifies the bundle with no store and no private key",
-         "audit", "--bundle", OUT / "audit-bundle")
+    step(
+        "Export what an auditor needs (nothing private)",
+        "--store",
+        STORE,
+        "export-audit",
+        OUT / "audit-bundle",
+    )
+    step(
+        "The auditor verifies the bundle with no store and no private key",
+        "audit",
+        "--bundle",
+        OUT / "audit-bundle",
+    )
 
     print("\nDemo finished. Output:")
     print(f"  court dossier (ru):  {court.relative_to(ROOT)}")

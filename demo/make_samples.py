@@ -49,39 +49,91 @@ def make_samples(out: Path, seed: int = 2026) -> Path:
     for precinct, photos in PROTOCOLS.items():
         truth: dict = {}
         for n, (index, script, tier) in enumerate(photos, start=1):
-            s = make_sample(index, seed, tier=tier, script=script, layout="table",
-                            adds_up=True)
+            s = make_sample(index, seed, tier=tier, script=script, layout="table", adds_up=True)
             name = f"хаттама_{precinct}_{n}.{s.ext}"
             (inbox / name).write_bytes(s.image)
             truth = s.truth
-            (truth_dir / f"{name}.json").write_text(json.dumps(s.truth, ensure_ascii=False,
-                                                               indent=1), encoding="utf-8")
-            rows.append((name, "870412300416", precinct, "protocol", "in-person",
-                         "copy of the result protocol handed to the observer"))
+            (truth_dir / f"{name}.json").write_text(
+                json.dumps(s.truth, ensure_ascii=False, indent=1), encoding="utf-8"
+            )
+            rows.append(
+                (
+                    name,
+                    "870412300416",
+                    precinct,
+                    "protocol",
+                    "in-person",
+                    "copy of the result protocol handed to the observer",
+                )
+            )
         for key, value in truth["figures"].items():
             if (precinct, key) == OFFICIAL_SHIFT[:2]:
                 value = int(value) + OFFICIAL_SHIFT[2]
             official.append((precinct, key, int(value)))
     face = inbox / "бөгде_адам_урна_жанында.png"
     face.write_bytes(resources.files("skimage.data").joinpath("astronaut.png").read_bytes())
-    rows.append((face.name, "900101500129", "63", "violation", "in-person",
-                 "a stranger stood at the ballot box during the count"))
-    write_jpeg(inbox / "жәшік_мөрсіз.jpg", seed + 10,
-               PhotoExif(capture_time=datetime(2026, 11, 20, 14, 5, 0)))
-    rows.append(("жәшік_мөрсіз.jpg", "870412300416", "12", "violation", "in-person",
-                 "ballot box left unsealed"))
+    rows.append(
+        (
+            face.name,
+            "900101500129",
+            "63",
+            "violation",
+            "in-person",
+            "a stranger stood at the ballot box during the count",
+        )
+    )
+    write_jpeg(
+        inbox / "жәшік_мөрсіз.jpg",
+        seed + 10,
+        PhotoExif(capture_time=datetime(2026, 11, 20, 14, 5, 0)),
+    )
+    rows.append(
+        (
+            "жәшік_мөрсіз.jpg",
+            "870412300416",
+            "12",
+            "violation",
+            "in-person",
+            "ballot box left unsealed",
+        )
+    )
     write_jpeg(inbox / "violation_whatsapp.jpg", seed + 11, None)
-    rows.append(("violation_whatsapp.jpg", "900101500129", "47", "violation", "whatsapp",
-                 "sent through a messenger: no camera metadata"))
+    rows.append(
+        (
+            "violation_whatsapp.jpg",
+            "900101500129",
+            "47",
+            "violation",
+            "whatsapp",
+            "sent through a messenger: no camera metadata",
+        )
+    )
     write_jpeg(inbox / "violation_edited.jpg", seed + 12, PhotoExif(software=EDITOR_SOFTWARE))
-    rows.append(("violation_edited.jpg", "900101500129", "47", "violation", "telegram",
-                 "the observer says it was only cropped"))
+    rows.append(
+        (
+            "violation_edited.jpg",
+            "900101500129",
+            "47",
+            "violation",
+            "telegram",
+            "the observer says it was only cropped",
+        )
+    )
     write_mp4(inbox / "count_video.mp4", seed, duration_s=3.0)
-    rows.append(("count_video.mp4", "870412300416", "63", "video", "in-person",
-                 "recording of the count"))
+    rows.append(
+        ("count_video.mp4", "870412300416", "63", "video", "in-person", "recording of the count")
+    )
     write_truncated_jpeg(inbox / "damaged_protocol.jpg", seed + 13)
-    rows.append(("damaged_protocol.jpg", "900101500129", "47", "other", "telegram",
-                 "transfer was interrupted: the file is cut short"))
+    rows.append(
+        (
+            "damaged_protocol.jpg",
+            "900101500129",
+            "47",
+            "other",
+            "telegram",
+            "transfer was interrupted: the file is cut short",
+        )
+    )
     with open(inbox / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(MANIFEST_COLUMNS)

@@ -50,12 +50,13 @@ class ReceiptHook:
             return {}
         stamped = stamping.has_tsa(store)
         stamps = _tokens_in_memory(writer)
-        owed = [(seq, line, entry)
-                for seq, line, entry in writer.entries(upto, head.checkpoint.size)
-                if entry.get("event") in self.receipted]
+        owed = [
+            (seq, line, entry)
+            for seq, line, entry in writer.entries(upto, head.checkpoint.size)
+            if entry.get("event") in self.receipted
+        ]
         if stamped:  # tokens recorded by an earlier writer (after a crash)
-            missing = [e["item"]["sha256"] for _, _, e in owed
-                       if e["item"]["sha256"] not in stamps]
+            missing = [e["item"]["sha256"] for _, _, e in owed if e["item"]["sha256"] not in stamps]
             if missing:
                 stamps.update(store.index.first_tokens(missing))
         written: dict[int, Path] = {}
@@ -80,13 +81,20 @@ class ReceiptHook:
         token = store.objects.read(stamp["token_sha256"])
         pem = self._roots_pem.get(stamp["source"])
         if pem is None:
-            pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in
-                           stamping.roots_for(store.public_dir, stamp["source"]))
+            pem = b"".join(
+                c.public_bytes(serialization.Encoding.PEM)
+                for c in stamping.roots_for(store.public_dir, stamp["source"])
+            )
             self._roots_pem[stamp["source"]] = pem
-        return {"token": base64.b64encode(token).decode(), "source": stamp["source"],
-                "kind": stamp["kind"], "gen_time": stamp["gen_time"],
-                "recorded_at": stamp["time"], "entry_seq": stamp["seq"],
-                "tsa_roots_pem": pem.decode()}
+        return {
+            "token": base64.b64encode(token).decode(),
+            "source": stamp["source"],
+            "kind": stamp["kind"],
+            "gen_time": stamp["gen_time"],
+            "recorded_at": stamp["time"],
+            "entry_seq": stamp["seq"],
+            "tsa_roots_pem": pem.decode(),
+        }
 
 
 def _tokens_in_memory(writer: Writer) -> dict[str, dict[str, Any]]:

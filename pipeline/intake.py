@@ -98,9 +98,12 @@ def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
             if path.is_symlink():
                 target = path.resolve()
                 if not target.is_relative_to(root_real):
-                    yield Rejected(path, rel, SYMLINK_OUTSIDE_TREE,
-                                   f"points outside the folder handed in ({os.readlink(path)}); "
-                                   "not followed")
+                    yield Rejected(
+                        path,
+                        rel,
+                        SYMLINK_OUTSIDE_TREE,
+                        f"points outside the folder handed in ({os.readlink(path)}); not followed",
+                    )
                     continue
                 if target.is_dir():
                     continue  # its files are reached inside the tree
@@ -111,13 +114,25 @@ def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
 
 
 def _defaults_dict(s: Submission) -> dict[str, str]:
-    return {"observer": s.observer, "precinct": s.precinct, "kind": s.kind,
-            "channel": s.channel, "note": s.note}
+    return {
+        "observer": s.observer,
+        "precinct": s.precinct,
+        "kind": s.kind,
+        "channel": s.channel,
+        "note": s.note,
+    }
 
 
 def _with(defaults: Submission, path: Path, rel: str) -> Submission:
-    return Submission(path, rel, defaults.observer, defaults.precinct, defaults.kind,
-                      defaults.channel, defaults.note)
+    return Submission(
+        path,
+        rel,
+        defaults.observer,
+        defaults.precinct,
+        defaults.kind,
+        defaults.channel,
+        defaults.note,
+    )
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
@@ -135,8 +150,12 @@ def _read_manifest(root: Path) -> dict[str, Any]:
             values = {k: (row.get(k) or "").strip() for k in MANIFEST_COLUMNS[1:]}
             values = {k: v for k, v in values.items() if v}
             if "kind" in values and values["kind"] not in KINDS:
-                rows[name] = Rejected(root / name, name, MANIFEST_ROW_INVALID,
-                                      f"{MANIFEST} line {lineno}: unknown kind {values['kind']!r}")
+                rows[name] = Rejected(
+                    root / name,
+                    name,
+                    MANIFEST_ROW_INVALID,
+                    f"{MANIFEST} line {lineno}: unknown kind {values['kind']!r}",
+                )
                 continue
             rows[name] = values
     return rows
@@ -156,43 +175,70 @@ class IntakeStage:
         try:
             actor = privacy.observer_pseudonym(store.secret, sub.observer)
         except InvalidObserverId as e:
-            return quarantine(ctx, Rejected(sub.path, sub.relpath, MANIFEST_ROW_INVALID,
-                                            e.message, sub), None)
+            return quarantine(
+                ctx, Rejected(sub.path, sub.relpath, MANIFEST_ROW_INVALID, e.message, sub), None
+            )
         try:
             if sub.stream is not None:
                 stored = store.objects.put_stream(sub.stream)
             else:
                 st = os.stat(sub.path)
                 if not stat.S_ISREG(st.st_mode):
-                    return quarantine(ctx, Rejected(
-                        sub.path, sub.relpath, NOT_REGULAR_FILE,
-                        "not a regular file (a device, pipe or socket)", sub), actor)
+                    return quarantine(
+                        ctx,
+                        Rejected(
+                            sub.path,
+                            sub.relpath,
+                            NOT_REGULAR_FILE,
+                            "not a regular file (a device, pipe or socket)",
+                            sub,
+                        ),
+                        actor,
+                    )
                 if st.st_size == 0:
-                    return quarantine(ctx, Rejected(sub.path, sub.relpath, EMPTY_FILE,
-                                                    "the file has no bytes", sub), actor)
+                    return quarantine(
+                        ctx,
+                        Rejected(sub.path, sub.relpath, EMPTY_FILE, "the file has no bytes", sub),
+                        actor,
+                    )
                 with open(sub.path, "rb") as f:
                     stored = store.objects.put_stream(f)
         except OSError as e:
-            return quarantine(ctx, Rejected(sub.path, sub.relpath, UNREADABLE,
-                                            f"could not be read: {e.strerror or e}", sub), actor)
+            return quarantine(
+                ctx,
+                Rejected(
+                    sub.path, sub.relpath, UNREADABLE, f"could not be read: {e.strerror or e}", sub
+                ),
+                actor,
+            )
         if stored.size == 0:
-            return quarantine(ctx, Rejected(sub.path, sub.relpath, EMPTY_FILE,
-                                            "the file had no bytes when read", sub), actor)
+            return quarantine(
+                ctx,
+                Rejected(sub.path, sub.relpath, EMPTY_FILE, "the file had no bytes when read", sub),
+                actor,
+            )
         secret = store.secret
         name = privacy.scrub(secret, safe_text(sub.path.name))
         relpath = shown
         key = (stored.sha256, actor, sub.precinct, relpath)
         history = _history(ctx, stored.sha256)
         if ctx.dedupe and (key in ctx.seen or any(_source_key(e) == key for e in history)):
-            return StageResult(self.name, shown, Status.SKIPPED,
-                               "already received from this observer for this precinct")
+            return StageResult(
+                self.name,
+                shown,
+                Status.SKIPPED,
+                "already received from this observer for this precinct",
+            )
         ctx.seen.add(key)
         received = datetime.now(UTC)
         location = store.config.precinct_location(sub.precinct)
         with store.objects.local_copy(stored.sha256) as obj_path:
             media = detect_media_type(obj_path, name=sub.path.name)
             meta = extract_metadata(
-                obj_path, media, received_at=received, precinct_location=location,
+                obj_path,
+                media,
+                received_at=received,
+                precinct_location=location,
                 max_distance_km=store.config.precinct_radius_km(sub.precinct),
             )
         first = next((e for e in history if e.get("event") == events.INGEST), None)
@@ -211,20 +257,32 @@ class IntakeStage:
             "metadata": meta.to_dict(),
         }
         if first is not None:
-            entry["received_again"] = {"first_seq": first["seq"],
-                                       "first_observer": first["actor"]["id"]}
+            entry["received_again"] = {
+                "first_seq": first["seq"],
+                "first_observer": first["actor"]["id"],
+            }
         appended = ctx.writer.append(entry)
         ctx.received.setdefault(stored.sha256, []).append(appended.entry)
         item = Item(stored.sha256, str(sub.precinct), sub.kind, media.mime, stored.size)
         detail = "stored" if stored.new else "received again; stored once"
-        return StageResult(self.name, shown, Status.DONE, detail, item,
-                           (appended.seq,), {"flags": [f["reason"] for f in
-                                                       meta.to_dict()["flags"]]})
+        return StageResult(
+            self.name,
+            shown,
+            Status.DONE,
+            detail,
+            item,
+            (appended.seq,),
+            {"flags": [f["reason"] for f in meta.to_dict()["flags"]]},
+        )
 
 
 def _source_key(entry: dict[str, Any]) -> tuple[Any, ...]:
-    return (entry.get("item", {}).get("sha256"), entry.get("actor", {}).get("id"),
-            entry.get("precinct"), entry.get("path"))
+    return (
+        entry.get("item", {}).get("sha256"),
+        entry.get("actor", {}).get("id"),
+        entry.get("precinct"),
+        entry.get("path"),
+    )
 
 
 def _history(ctx: Context, sha256: str) -> list[dict[str, Any]]:
@@ -246,8 +304,12 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     stream = rej.submission.stream if rej.submission is not None else None
     if rej.reason not in (SYMLINK_OUTSIDE_TREE, NOT_REGULAR_FILE, NOT_FOUND):
         try:
-            with (contextlib.nullcontext(stream) if stream is not None
-                  else open(rej.path, "rb")) as src, open(qdir / "original", "wb") as dst:
+            with (
+                (
+                    contextlib.nullcontext(stream) if stream is not None else open(rej.path, "rb")
+                ) as src,
+                open(qdir / "original", "wb") as dst,
+            ):
                 while chunk := src.read(CHUNK):
                     dst.write(chunk)
                 dst.flush()
@@ -269,9 +331,19 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     }
     (qdir / "reason.json").write_bytes(custody.canonical(reason) + b"\n")
     fsync_dir(qdir)
-    entry = {"event": events.REFUSED, "actor": {"role": "observer", "id": actor},
-             "quarantine": qdir.name, **{k: v for k, v in reason.items() if k != "observer"}}
+    entry = {
+        "event": events.REFUSED,
+        "actor": {"role": "observer", "id": actor},
+        "quarantine": qdir.name,
+        **{k: v for k, v in reason.items() if k != "observer"},
+    }
     appended = ctx.writer.append(entry)
-    return StageResult("intake", reason["path"], Status.REFUSED,
-                       f"{rej.reason}: {reason['detail']}", None, (appended.seq,),
-                       {"reason": rej.reason, "quarantine": str(qdir)})
+    return StageResult(
+        "intake",
+        reason["path"],
+        Status.REFUSED,
+        f"{rej.reason}: {reason['detail']}",
+        None,
+        (appended.seq,),
+        {"reason": rej.reason, "quarantine": str(qdir)},
+    )

@@ -49,8 +49,14 @@ def run_batch(
 ) -> BatchResult:
     """Intake every file under ``paths``, then each of ``stages`` (default: every item
     stage) over each new item, under one writer lock."""
-    return run_submissions(store, collect(paths, defaults), dedupe=dedupe, stages=stages,
-                           progress=progress, on_wait=on_wait)
+    return run_submissions(
+        store,
+        collect(paths, defaults),
+        dedupe=dedupe,
+        stages=stages,
+        progress=progress,
+        on_wait=on_wait,
+    )
 
 
 def run_submissions(
@@ -89,13 +95,23 @@ def run_submissions(
     return batch
 
 
-def ingest_stream(store: Store, stream: BinaryIO, name: str, *, observer: str,
-                  precinct: str, kind: str = "other", channel: str = "", note: str = "",
-                  stages: tuple[Stage, ...] = order.INGEST_STAGES) -> BatchResult:
+def ingest_stream(
+    store: Store,
+    stream: BinaryIO,
+    name: str,
+    *,
+    observer: str,
+    precinct: str,
+    kind: str = "other",
+    channel: str = "",
+    note: str = "",
+    stages: tuple[Stage, ...] = order.INGEST_STAGES,
+) -> BatchResult:
     """Hand in one file from a stream (an upload), exactly as ``ingest`` hands in a path:
     hashed while it is written, described, logged, timestamped and receipted."""
-    sub = Submission.of_stream(stream, name, observer=observer, precinct=precinct, kind=kind,
-                               channel=channel, note=note)
+    sub = Submission.of_stream(
+        stream, name, observer=observer, precinct=precinct, kind=kind, channel=channel, note=note
+    )
     return run_submissions(store, [sub], stages=stages)
 
 
@@ -131,8 +147,7 @@ def run_stage_over_store(
     with store.writer() as writer:
         ctx = Context(store, writer, store.index)
         for row in store.index.items_where(kind=kind, precinct=precinct):
-            item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"],
-                        row["size"])
+            item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"], row["size"])
             r = stage.run(item, ctx)
             results.append(r)
             if progress:

@@ -42,11 +42,28 @@ class Submission:
     """The bytes, when they come as a stream (an upload) rather than from ``path``."""
 
     @classmethod
-    def of_stream(cls, stream: BinaryIO, name: str, *, observer: str, precinct: str,
-                  kind: str = "other", channel: str = "", note: str = "") -> Submission:
+    def of_stream(
+        cls,
+        stream: BinaryIO,
+        name: str,
+        *,
+        observer: str,
+        precinct: str,
+        kind: str = "other",
+        channel: str = "",
+        note: str = "",
+    ) -> Submission:
         """A submission whose bytes are read from ``stream``, declared as file ``name``."""
-        return cls(Path(Path(name).name or "upload"), name, observer, str(precinct), kind,
-                   channel, note, stream)
+        return cls(
+            Path(Path(name).name or "upload"),
+            name,
+            observer,
+            str(precinct),
+            kind,
+            channel,
+            note,
+            stream,
+        )
 
 
 @dataclass(frozen=True)

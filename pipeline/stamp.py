@@ -16,8 +16,7 @@ class TimestampStage:
 
     def run(self, item: Item, ctx: Context) -> StageResult:
         if item.sha256 in ctx.stamp_queue or ctx.index.token_for(item.sha256) is not None:
-            return StageResult(self.name, item.sha256, Status.SKIPPED, "already has a token",
-                               item)
+            return StageResult(self.name, item.sha256, Status.SKIPPED, "already has a token", item)
         ctx.stamp_queue.append(item.sha256)
         return StageResult(self.name, item.sha256, Status.DONE, "queued for a token", item)
 
@@ -31,6 +30,10 @@ class TimestampStage:
         if entry is None:
             return None
         kinds = sorted({t["kind"] for t in entry["tokens"]})
-        return StageResult(self.name, f"{len(subjects)} item(s)", Status.DONE,
-                           f"{len(subjects)} token(s) from {'/'.join(kinds)} TSA",
-                           data={"tokens": len(subjects), "kinds": kinds})
+        return StageResult(
+            self.name,
+            f"{len(subjects)} item(s)",
+            Status.DONE,
+            f"{len(subjects)} token(s) from {'/'.join(kinds)} TSA",
+            data={"tokens": len(subjects), "kinds": kinds},
+        )

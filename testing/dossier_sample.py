@@ -37,8 +37,10 @@ FONT_PATHS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
 )
-LONG_PARTY = ("Народно-демократическая патриотическая партия «Ақ жол — Әділет, Ұлттық "
-              "Қайта Өрлеу және Халықтық Бірлік» Республики Казахстан")
+LONG_PARTY = (
+    "Народно-демократическая патриотическая партия «Ақ жол — Әділет, Ұлттық "
+    "Қайта Өрлеу және Халықтық Бірлік» Республики Казахстан"
+)
 FIELDS = (
     ("line_01", "1. Число избирателей, внесённых в список"),
     ("line_02", "2. Число бюллетеней, полученных участковой комиссией"),
@@ -59,9 +61,15 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
-def protocol_photo(precinct: str, values: dict[str, int], *, width: int = 1600,
-                   height: int = 1200, seed: int = 0,
-                   noise: float = 0.0) -> tuple[bytes, dict[str, bytes]]:
+def protocol_photo(
+    precinct: str,
+    values: dict[str, int],
+    *,
+    width: int = 1600,
+    height: int = 1200,
+    seed: int = 0,
+    noise: float = 0.0,
+) -> tuple[bytes, dict[str, bytes]]:
     """A JPEG of a typed protocol with EXIF camera, and a PNG crop per figure.
 
     ``noise`` (standard deviation, in grey levels) adds sensor-like noise so that the
@@ -71,8 +79,12 @@ def protocol_photo(precinct: str, values: dict[str, int], *, width: int = 1600,
     img = Image.new("RGB", (width, height), (236 + rng.randint(0, 10), 233, 222))
     draw = ImageDraw.Draw(img)
     title, body = _font(width // 40), _font(width // 60)
-    draw.text((width // 20, height // 24), f"ПРОТОКОЛ / ХАТТАМА · УИК № {precinct}",
-              fill=(20, 20, 20), font=title)
+    draw.text(
+        (width // 20, height // 24),
+        f"ПРОТОКОЛ / ХАТТАМА · УИК № {precinct}",
+        fill=(20, 20, 20),
+        font=title,
+    )
     crops: dict[str, bytes] = {}
     row_h = (height - height // 6) // (len(FIELDS) + 1)
     for i, (key, label) in enumerate(FIELDS):
@@ -109,8 +121,20 @@ def sample_video(seconds: float = 3.0) -> bytes:
 
     with tempfile.TemporaryDirectory(prefix="dalel-sample-") as tmp:
         path = os.path.join(tmp, "v.mp4")
-        run_ffmpeg(["-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=640x360:rate=10",
-                    "-c:v", "mpeg4", "-q:v", "5", "-y", path])
+        run_ffmpeg(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc=duration={seconds}:size=640x360:rate=10",
+                "-c:v",
+                "mpeg4",
+                "-q:v",
+                "5",
+                "-y",
+                path,
+            ]
+        )
         with open(path, "rb") as fh:
             return fh.read()
 
@@ -120,92 +144,168 @@ def _custody(sha: str, start: datetime, rows: int) -> tuple[CustodyRow, ...]:
     out = []
     for i in range(rows):
         entry = hashlib.sha256(f"{sha}:{i}".encode()).hexdigest()
-        out.append(CustodyRow(seq=100 + i, time=start + timedelta(minutes=7 * i),
-                              actor="observer-017" if i == 0 else "dalel@legal-team",
-                              action=actions[i % len(actions)], entry_hash=entry,
-                              detail="Telegram" if i == 0 else ""))
+        out.append(
+            CustodyRow(
+                seq=100 + i,
+                time=start + timedelta(minutes=7 * i),
+                actor="observer-017" if i == 0 else "dalel@legal-team",
+                action=actions[i % len(actions)],
+                entry_hash=entry,
+                detail="Telegram" if i == 0 else "",
+            )
+        )
     return tuple(out)
 
 
-def sample_dossier(jurisdiction: Jurisdiction, *, language: str = "ru", edition: str = "court",
-                   addressee: str = "court",
-                   photos: int = 3, face_images: tuple[bytes, ...] = (),
-                   video: bytes | None = None, today: date | None = None,
-                   event_date: date = date(2026, 11, 15), custody_rows: int = 6,
-                   photo_size: tuple[int, int] = (1600, 1200), photo_noise: float = 0.0,
-                   org_name: str = "Қоғамдық бірлестік «Адал сайлау» / Общественное "
-                                   "объединение «Честные выборы»") -> Dossier:
+def sample_dossier(
+    jurisdiction: Jurisdiction,
+    *,
+    language: str = "ru",
+    edition: str = "court",
+    addressee: str = "court",
+    photos: int = 3,
+    face_images: tuple[bytes, ...] = (),
+    video: bytes | None = None,
+    today: date | None = None,
+    event_date: date = date(2026, 11, 15),
+    custody_rows: int = 6,
+    photo_size: tuple[int, int] = (1600, 1200),
+    photo_noise: float = 0.0,
+    org_name: str = "Қоғамдық бірлестік «Адал сайлау» / Общественное объединение «Честные выборы»",
+) -> Dossier:
     """A protocol-figures case with ``photos`` protocol photos, face photos and a video."""
     precinct = "1043"
     tz = timezone(timedelta(hours=5))
     start = datetime(2026, 11, 15, 20, 40, tzinfo=tz)
     exhibits: list[Exhibit] = []
     figures: list[ProtocolFigures] = []
-    official = {"line_01": 1820, "line_02": 1800, "line_03": 1204, "line_04": 596,
-                "line_05": 12, "line_06": 402, "line_07": 790}
+    official = {
+        "line_01": 1820,
+        "line_02": 1800,
+        "line_03": 1204,
+        "line_04": 596,
+        "line_05": 12,
+        "line_06": 402,
+        "line_07": 790,
+    }
     for i in range(photos):
         values = dict(official)
         if i == 0:
             values["line_06"] = 611
             values["line_07"] = 581
             values["line_04"] = 590
-        data, crops = protocol_photo(precinct, values, width=photo_size[0],
-                                     height=photo_size[1], seed=i, noise=photo_noise)
+        data, crops = protocol_photo(
+            precinct, values, width=photo_size[0], height=photo_size[1], seed=i, noise=photo_noise
+        )
         sha = hashlib.sha256(data).hexdigest()
-        confirm = Confirmation("Айгүл Сәрсенбаева (observer-017)", start + timedelta(hours=2),
-                               "строки 6 и 7 сверены с оригиналом")
-        readings = tuple(FigureReading(field=k, label=label, value=values[k], crop_png=crops[k],
-                                       confidence=0.97,
-                                       confirmed_by=(confirm,) if k in ("line_06", "line_07")
-                                       else ())
-                         for k, label in FIELDS)
-        exhibits.append(Exhibit(
-            sha256=sha, media_type="image/jpeg", original_name=f"IMG_{2041 + i}.jpg",
-            content=data, captured=TimeClaim(start + timedelta(minutes=i), "exif"),
-            received=TimeClaim(start + timedelta(minutes=30 + i), "server"),
-            camera="SampleCam Model 7", gps=GeoPoint(43.238949, 76.889709),
-            trusted_time=TrustedTime(start + timedelta(minutes=31 + i), "Dalel local TSA"),
-            custody=_custody(sha, start, custody_rows), figures=readings if i == 0 else (),
-            confirmations=(confirm,) if i == 0 else (),
-            description="Копия итогового протокола, выданная наблюдателю" if i == 0 else "",
-        ))
+        confirm = Confirmation(
+            "Айгүл Сәрсенбаева (observer-017)",
+            start + timedelta(hours=2),
+            "строки 6 и 7 сверены с оригиналом",
+        )
+        readings = tuple(
+            FigureReading(
+                field=k,
+                label=label,
+                value=values[k],
+                crop_png=crops[k],
+                confidence=0.97,
+                confirmed_by=(confirm,) if k in ("line_06", "line_07") else (),
+            )
+            for k, label in FIELDS
+        )
+        exhibits.append(
+            Exhibit(
+                sha256=sha,
+                media_type="image/jpeg",
+                original_name=f"IMG_{2041 + i}.jpg",
+                content=data,
+                captured=TimeClaim(start + timedelta(minutes=i), "exif"),
+                received=TimeClaim(start + timedelta(minutes=30 + i), "server"),
+                camera="SampleCam Model 7",
+                gps=GeoPoint(43.238949, 76.889709),
+                trusted_time=TrustedTime(start + timedelta(minutes=31 + i), "Dalel local TSA"),
+                custody=_custody(sha, start, custody_rows),
+                figures=readings if i == 0 else (),
+                confirmations=(confirm,) if i == 0 else (),
+                description="Копия итогового протокола, выданная наблюдателю" if i == 0 else "",
+            )
+        )
         if i == 0:
-            figures.append(ProtocolFigures(
-                protocol_sha256=sha, precinct=precinct,
-                rows=tuple(FigureRow(k, label, values[k], official[k]) for k, label in FIELDS),
-                failing_relations=((
-                    f"[2] = [3] + [4]: {values['line_02']} ≠ "
-                    f"{values['line_03']} + {values['line_04']}"),)))
+            figures.append(
+                ProtocolFigures(
+                    protocol_sha256=sha,
+                    precinct=precinct,
+                    rows=tuple(FigureRow(k, label, values[k], official[k]) for k, label in FIELDS),
+                    failing_relations=(
+                        (
+                            f"[2] = [3] + [4]: {values['line_02']} ≠ "
+                            f"{values['line_03']} + {values['line_04']}"
+                        ),
+                    ),
+                )
+            )
     for j, face in enumerate(face_images):
         sha = hashlib.sha256(face).hexdigest()
-        exhibits.append(Exhibit(
-            sha256=sha, media_type="image/png", original_name=f"violation_{j + 1}.png",
-            content=face, captured=TimeClaim(start - timedelta(hours=3), "device"),
-            received=TimeClaim(start + timedelta(hours=1), "server"),
-            custody=_custody(sha, start, 3), description="Посторонние лица у урны"))
+        exhibits.append(
+            Exhibit(
+                sha256=sha,
+                media_type="image/png",
+                original_name=f"violation_{j + 1}.png",
+                content=face,
+                captured=TimeClaim(start - timedelta(hours=3), "device"),
+                received=TimeClaim(start + timedelta(hours=1), "server"),
+                custody=_custody(sha, start, 3),
+                description="Посторонние лица у урны",
+            )
+        )
     if video is not None:
         sha = hashlib.sha256(video).hexdigest()
-        exhibits.append(Exhibit(
-            sha256=sha, media_type="video/mp4", original_name="VID_0007.mp4", content=video,
-            still_timecodes=(0.5, 2.0), received=TimeClaim(start + timedelta(hours=1), "server"),
-            custody=_custody(sha, start, 4), description="Видео подсчёта голосов"))
+        exhibits.append(
+            Exhibit(
+                sha256=sha,
+                media_type="video/mp4",
+                original_name="VID_0007.mp4",
+                content=video,
+                still_timecodes=(0.5, 2.0),
+                received=TimeClaim(start + timedelta(hours=1), "server"),
+                custody=_custody(sha, start, 4),
+                description="Видео подсчёта голосов",
+            )
+        )
     case = Case(
-        id="C-2026-0042", kind="protocol-figures", precinct=precinct,
+        id="C-2026-0042",
+        kind="protocol-figures",
+        precinct=precinct,
         addressee=addressee,  # type: ignore[arg-type]
         addressee_name="Алматинская городская избирательная комиссия / Алматы қалалық "
-                       "сайлау комиссиясы",
+        "сайлау комиссиясы",
         title=f"Расхождение итогов по участку № {precinct} с протоколом: {LONG_PARTY}",
         event_date=event_date,
-        respondent=Respondent(f"Участковая избирательная комиссия № {precinct}",
-                              "г. Алматы, ул. Гауһартас, 175, школа-гимназия № 12"),
-        complainant=Complainant("Сәрсенбаева Айгүл Қайратқызы", "900101450123",
-                                "г. Алматы, мкр. Самал-2, д. 58, кв. 14", "+7 701 555 01 23"),
+        respondent=Respondent(
+            f"Участковая избирательная комиссия № {precinct}",
+            "г. Алматы, ул. Гауһартас, 175, школа-гимназия № 12",
+        ),
+        complainant=Complainant(
+            "Сәрсенбаева Айгүл Қайратқызы",
+            "900101450123",
+            "г. Алматы, мкр. Самал-2, д. 58, кв. 14",
+            "+7 701 555 01 23",
+        ),
     )
-    deadline = deadline_for_case(jurisdiction, case.kind, case.addressee, event_date,
-                                 today=today, language=language)
-    return Dossier(case=case, deadline=deadline, exhibits=tuple(exhibits), org_name=org_name,
-                   language=language, edition=edition,  # type: ignore[arg-type]
-                   figures=tuple(figures), generated_at=start + timedelta(days=1))
+    deadline = deadline_for_case(
+        jurisdiction, case.kind, case.addressee, event_date, today=today, language=language
+    )
+    return Dossier(
+        case=case,
+        deadline=deadline,
+        exhibits=tuple(exhibits),
+        org_name=org_name,
+        language=language,  # type: ignore[arg-type]
+        edition=edition,  # type: ignore[arg-type]
+        figures=tuple(figures),
+        generated_at=start + timedelta(days=1),
+    )
 
 
 def sample_tsa(name: str = "Dalel sample TSA") -> tuple[Callable[[bytes], bytes], bytes]:
@@ -227,36 +327,64 @@ def sample_tsa(name: str = "Dalel sample TSA") -> tuple[Callable[[bytes], bytes]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
-                           critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
-                                         key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
     dummy = DummyTimeStamper(
         tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
-        tsa_key=asn1_keys.PrivateKeyInfo.load(key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())))
+        tsa_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        ),
+    )
 
     def stamp(digest: bytes) -> bytes:
-        req = tsp.TimeStampReq({
-            "version": 1,
-            "message_imprint": {"hash_algorithm": {"algorithm": "sha256"},
-                                "hashed_message": digest},
-            "cert_req": True,
-        })
+        req = tsp.TimeStampReq(
+            {
+                "version": 1,
+                "message_imprint": {
+                    "hash_algorithm": {"algorithm": "sha256"},
+                    "hashed_message": digest,
+                },
+                "cert_req": True,
+            }
+        )
         return bytes(dummy.request_tsa_response(req).dump())
 
     return stamp, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def with_timestamps(dossier: Dossier, tsa: Callable[[bytes], bytes], tsa_cert_pem: bytes,
-                    tsa_name: str = "Dalel sample TSA") -> Dossier:
+def with_timestamps(
+    dossier: Dossier,
+    tsa: Callable[[bytes], bytes],
+    tsa_cert_pem: bytes,
+    tsa_name: str = "Dalel sample TSA",
+) -> Dossier:
     """``dossier`` with a real RFC 3161 token from ``tsa`` over each exhibit's hash."""
     from dataclasses import replace
 
@@ -266,8 +394,12 @@ def with_timestamps(dossier: Dossier, tsa: Callable[[bytes], bytes], tsa_cert_pe
     for ex in dossier.exhibits:
         token = tsa(bytes.fromhex(ex.sha256))
         resp = tsp.TimeStampResp.load(token)
-        gen_time = resp["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed[
-            "gen_time"].native
-        exhibits.append(replace(ex, trusted_time=TrustedTime(gen_time, tsa_name, token,
-                                                             tsa_cert_pem)))
+        gen_time = (
+            resp["time_stamp_token"]["content"]["encap_content_info"]["content"]
+            .parsed["gen_time"]
+            .native
+        )
+        exhibits.append(
+            replace(ex, trusted_time=TrustedTime(gen_time, tsa_name, token, tsa_cert_pem))
+        )
     return replace(dossier, exhibits=tuple(exhibits))

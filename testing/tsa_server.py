@@ -67,13 +67,26 @@ class Mode(enum.Enum):
     """A well-formed TimeStampResp with status ``rejection``."""
 
 
-def _tsa(root_key: ec.EllipticCurvePrivateKey, root: x509.Certificate, org: str,
-         not_before: dt.datetime, not_after: dt.datetime, clock: Clock = utc_now) -> LocalTSA:
+def _tsa(
+    root_key: ec.EllipticCurvePrivateKey,
+    root: x509.Certificate,
+    org: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    clock: Clock = utc_now,
+) -> LocalTSA:
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = issue_tsa_certificate(root_key, root, key.public_key(), org,
-                                 not_before=not_before, not_after=not_after)
-    return LocalTSA(private_key=key, certificate=cert, root_certificate=root,
-                    serials=MemorySerialAllocator(), policy_oid=LOOPBACK_POLICY_OID, clock=clock)
+    cert = issue_tsa_certificate(
+        root_key, root, key.public_key(), org, not_before=not_before, not_after=not_after
+    )
+    return LocalTSA(
+        private_key=key,
+        certificate=cert,
+        root_certificate=root,
+        serials=MemorySerialAllocator(),
+        policy_oid=LOOPBACK_POLICY_OID,
+        clock=clock,
+    )
 
 
 class LoopbackTSA:
@@ -87,22 +100,48 @@ class LoopbackTSA:
         now = utc_now()
         root_key = ec.generate_private_key(ec.SECP256R1())
         self.root_certificate = make_root_certificate(
-            root_key, "Loopback TSA", not_before=now - dt.timedelta(days=3650),
-            not_after=now + dt.timedelta(days=3650))
+            root_key,
+            "Loopback TSA",
+            not_before=now - dt.timedelta(days=3650),
+            not_after=now + dt.timedelta(days=3650),
+        )
         """The root a client must trust for this server's good tokens."""
-        self.tsa = _tsa(root_key, self.root_certificate, "Loopback TSA",
-                        now - dt.timedelta(days=1), now + dt.timedelta(days=365))
-        self.expired_tsa = _tsa(root_key, self.root_certificate, "Loopback TSA (expired)",
-                                now - dt.timedelta(days=1000), now - dt.timedelta(days=600))
-        self.backdated_tsa = _tsa(root_key, self.root_certificate, "Loopback TSA (slow clock)",
-                                  now - dt.timedelta(days=30), now + dt.timedelta(days=365),
-                                  clock=lambda: utc_now() - dt.timedelta(days=1))
+        self.tsa = _tsa(
+            root_key,
+            self.root_certificate,
+            "Loopback TSA",
+            now - dt.timedelta(days=1),
+            now + dt.timedelta(days=365),
+        )
+        self.expired_tsa = _tsa(
+            root_key,
+            self.root_certificate,
+            "Loopback TSA (expired)",
+            now - dt.timedelta(days=1000),
+            now - dt.timedelta(days=600),
+        )
+        self.backdated_tsa = _tsa(
+            root_key,
+            self.root_certificate,
+            "Loopback TSA (slow clock)",
+            now - dt.timedelta(days=30),
+            now + dt.timedelta(days=365),
+            clock=lambda: utc_now() - dt.timedelta(days=1),
+        )
         rogue_key = ec.generate_private_key(ec.SECP256R1())
         rogue_root = make_root_certificate(
-            rogue_key, "Rogue TSA", not_before=now - dt.timedelta(days=1),
-            not_after=now + dt.timedelta(days=365))
-        self.untrusted_tsa = _tsa(rogue_key, rogue_root, "Rogue TSA",
-                                  now - dt.timedelta(days=1), now + dt.timedelta(days=365))
+            rogue_key,
+            "Rogue TSA",
+            not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=365),
+        )
+        self.untrusted_tsa = _tsa(
+            rogue_key,
+            rogue_root,
+            "Rogue TSA",
+            now - dt.timedelta(days=1),
+            now + dt.timedelta(days=365),
+        )
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -116,8 +155,9 @@ class LoopbackTSA:
 
     def start(self) -> Self:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -133,8 +173,12 @@ class LoopbackTSA:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def answer(self, request_der: bytes) -> tuple[int, bytes]:

@@ -43,14 +43,21 @@ def dalel(capsys):
 
 def dalel_subprocess(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
     """Run the CLI as a separate process (for kills and concurrency)."""
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        **kw,
+    )
 
 
 def make_photo(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, colour).save(path, format="JPEG" if path.suffix.lower() in
-                                        (".jpg", ".jpeg") else None)
+    Image.new("RGB", size, colour).save(
+        path, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None
+    )
     return path
 
 
@@ -75,10 +82,31 @@ def inbox(tmp_path) -> Path:
 @pytest.fixture
 def filled_store(store_dir, inbox, dalel) -> Path:
     """A store with three ingested photos in two batches (two checkpoints)."""
-    r = dalel("--store", store_dir, "ingest", inbox / "protocol-1.jpg", inbox / "protocol-2.jpg",
-              "--observer", VALID_IIN, "--precinct", "101", "--kind", "protocol")
+    r = dalel(
+        "--store",
+        store_dir,
+        "ingest",
+        inbox / "protocol-1.jpg",
+        inbox / "protocol-2.jpg",
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "101",
+        "--kind",
+        "protocol",
+    )
     assert r.code == 0, r.err
-    r = dalel("--store", store_dir, "ingest", inbox / "violations", "--observer", OTHER_IIN,
-              "--precinct", "101", "--kind", "violation")
+    r = dalel(
+        "--store",
+        store_dir,
+        "ingest",
+        inbox / "violations",
+        "--observer",
+        OTHER_IIN,
+        "--precinct",
+        "101",
+        "--kind",
+        "violation",
+    )
     assert r.code == 0, r.err
     return store_dir

@@ -22,8 +22,14 @@ ALLOWED: dict[str, set[str]] = {
     "evidence.storage": {"base", "evidence.core"},
     "evidence.timestamping": {"base", "evidence.core", "evidence.storage"},
     "evidence.pdf": {"base", "evidence.core", "evidence.timestamping"},
-    "evidence": {"base", "evidence.core", "evidence.content", "evidence.storage",
-                 "evidence.timestamping", "evidence.pdf"},
+    "evidence": {
+        "base",
+        "evidence.core",
+        "evidence.content",
+        "evidence.storage",
+        "evidence.timestamping",
+        "evidence.pdf",
+    },
     "ocr": {"base"},
     "pipeline": {"base", "evidence", "ocr"},
     "app": {"base", "evidence", "ocr", "pipeline"},
@@ -90,8 +96,12 @@ def test_imports_only_go_down():
                 if top not in PRODUCT:
                     continue
                 there = _part(imported)
-                if there and there != here and there not in ALLOWED[here] \
-                        and not any(there.startswith(a + ".") for a in ALLOWED[here]):
+                if (
+                    there
+                    and there != here
+                    and there not in ALLOWED[here]
+                    and not any(there.startswith(a + ".") for a in ALLOWED[here])
+                ):
                     bad.append(f"{path.relative_to(ROOT)}:{line} ({here}) imports {imported}")
     assert bad == []
 
@@ -139,7 +149,9 @@ def test_no_import_cycles():
 
 def test_the_checker_sees_a_lazy_import_and_ignores_type_checking(tmp_path):
     src = tmp_path / "m.py"
-    src.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import app.x\n"
-                   "def f():\n    from cli import main\n")
+    src.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import app.x\n"
+        "def f():\n    from cli import main\n"
+    )
     found = [m for _, m in _imports(src)]
     assert "cli" in found and "app.x" not in found

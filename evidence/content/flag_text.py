@@ -17,11 +17,11 @@ _MESSAGES: dict[FlagReason, dict[str, str]] = {
     },
     FlagReason.METADATA_MISSING: {
         "en": "The file carries no camera metadata (time, camera, location). Messengers such as "
-              "WhatsApp and Telegram strip it; ask the observer for the original file.",
+        "WhatsApp and Telegram strip it; ask the observer for the original file.",
         "ru": "В файле нет метаданных камеры (время, камера, место). Мессенджеры (WhatsApp, "
-              "Telegram) их удаляют; попросите у наблюдателя исходный файл.",
+        "Telegram) их удаляют; попросите у наблюдателя исходный файл.",
         "kk": "Файлда камера метадеректері жоқ (уақыт, камера, орын). WhatsApp, Telegram сияқты "
-              "мессенджерлер оларды өшіреді; бақылаушыдан түпнұсқа файлды сұраңыз.",
+        "мессенджерлер оларды өшіреді; бақылаушыдан түпнұсқа файлды сұраңыз.",
     },
     FlagReason.GPS_FAR_FROM_PRECINCT: {
         "en": "The GPS position in the file is {km} km from the precinct.",
@@ -31,9 +31,9 @@ _MESSAGES: dict[FlagReason, dict[str, str]] = {
     FlagReason.METADATA_UNREADABLE: {
         "en": "The file's metadata could not be read; the file is kept as evidence as received.",
         "ru": "Метаданные файла прочитать не удалось; файл сохранён как доказательство в "
-              "полученном виде.",
+        "полученном виде.",
         "kk": "Файл метадеректерін оқу мүмкін болмады; файл алынған күйінде дәлел ретінде "
-              "сақталды.",
+        "сақталды.",
     },
     FlagReason.FILE_DAMAGED: {
         "en": "The file is damaged or incomplete; it is kept as evidence as received.",

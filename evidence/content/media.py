@@ -69,8 +69,23 @@ _BRAND_TYPES: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"M4A ", "M4B ", "M4P "}), "audio/mp4"),
     (frozenset({"M4V ", "M4VH", "M4VP"}), "video/x-m4v"),
     (
-        frozenset({"isom", "iso2", "iso3", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1",
-                   "dash", "mmp4", "MSNV", "f4v "}),
+        frozenset(
+            {
+                "isom",
+                "iso2",
+                "iso3",
+                "iso4",
+                "iso5",
+                "iso6",
+                "mp41",
+                "mp42",
+                "avc1",
+                "dash",
+                "mmp4",
+                "MSNV",
+                "f4v ",
+            }
+        ),
         "video/mp4",
     ),
 )
@@ -197,7 +212,7 @@ def ftyp_brands(head: bytes) -> tuple[str, ...]:
     if size < 16 or size > 4096:
         return ()
     end = min(size, len(head))
-    raw = [head[8:12]] + [head[i:i + 4] for i in range(16, end - 3, 4)]
+    raw = [head[8:12]] + [head[i : i + 4] for i in range(16, end - 3, 4)]
     brands = []
     for b in raw:
         text = b.decode("latin-1")
@@ -485,10 +500,10 @@ def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     out: list[tuple[bytes, int, int]] = []
     pos = start
     while pos + 8 <= end and len(out) < 1000:
-        size, btype = struct.unpack(">I4s", data[pos:pos + 8])
+        size, btype = struct.unpack(">I4s", data[pos : pos + 8])
         head = 8
         if size == 1 and pos + 16 <= end:
-            size, head = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+            size, head = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
         elif size == 0:
             size = end - pos
         if size < head or pos + size > end:
@@ -503,7 +518,7 @@ def _uint(data: bytes, pos: int, size: int) -> tuple[int, int]:
         return 0, pos
     if pos + size > len(data):
         raise ValueError("field past the end of its box")
-    return int.from_bytes(data[pos:pos + size], "big"), pos + size
+    return int.from_bytes(data[pos : pos + size], "big"), pos + size
 
 
 def _exif_item_id(data: bytes, start: int, end: int) -> int | None:
@@ -514,7 +529,7 @@ def _exif_item_id(data: bytes, start: int, end: int) -> int | None:
         if btype != b"infe" or data[s] < 2:
             continue
         item_id, p = _uint(data, s + 4, 2 if data[s] == 2 else 4)
-        if data[p + 2:p + 6] == b"Exif":
+        if data[p + 2 : p + 6] == b"Exif":
             return item_id
     return None
 
@@ -579,7 +594,7 @@ def heif_exif(head: bytes, fh: BinaryIO | None = None) -> bytes | None:
         elif method != 0:
             return None
         if offset + length <= len(head):
-            block = head[offset:offset + length]
+            block = head[offset : offset + length]
         elif fh is not None:
             fh.seek(offset)
             block = fh.read(length)

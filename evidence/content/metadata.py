@@ -50,11 +50,40 @@ _MAX_TEXT = 200
 _EARTH_RADIUS_KM = 6371.0088
 
 EDITING_SOFTWARE = (
-    "photoshop", "lightroom", "gimp", "snapseed", "affinity photo", "pixelmator", "picsart",
-    "facetune", "vsco", "paint.net", "photopea", "canva", "darktable", "rawtherapee", "luminar",
-    "capture one", "photoscape", "fotor", "polarr", "meitu", "airbrush", "remini", "corel",
-    "premiere", "after effects", "final cut", "davinci resolve", "capcut", "inshot", "kinemaster",
-    "imovie", "filmora", "vn video editor", "powerdirector",
+    "photoshop",
+    "lightroom",
+    "gimp",
+    "snapseed",
+    "affinity photo",
+    "pixelmator",
+    "picsart",
+    "facetune",
+    "vsco",
+    "paint.net",
+    "photopea",
+    "canva",
+    "darktable",
+    "rawtherapee",
+    "luminar",
+    "capture one",
+    "photoscape",
+    "fotor",
+    "polarr",
+    "meitu",
+    "airbrush",
+    "remini",
+    "corel",
+    "premiere",
+    "after effects",
+    "final cut",
+    "davinci resolve",
+    "capcut",
+    "inshot",
+    "kinemaster",
+    "imovie",
+    "filmora",
+    "vn video editor",
+    "powerdirector",
 )
 """Lower-case names whose presence in a software tag means an editor touched the file."""
 
@@ -193,9 +222,10 @@ def rfc3339(moment: datetime) -> str:
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle (haversine) distance between two (lat, lon) points in kilometres."""
     lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
-        (lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
@@ -215,8 +245,8 @@ def _iso6709_part(digits: str, deg_width: int) -> float | None:
     if n == deg_width + 4:
         return (
             int(whole[:deg_width])
-            + int(whole[deg_width:deg_width + 2]) / 60
-            + (int(whole[deg_width + 2:]) + frac_v) / 3600
+            + int(whole[deg_width : deg_width + 2]) / 60
+            + (int(whole[deg_width + 2 :]) + frac_v) / 3600
         )
     return None
 
@@ -318,16 +348,26 @@ def _exif_fields(tags: dict[str, Any], assumed_offset: timedelta) -> tuple[list[
         tag = tags.get(key)
         return clean_text(tag.printable if hasattr(tag, "printable") else tag) if tag else ""
 
-    for name, key in (("camera_make", "Image Make"), ("camera_model", "Image Model"),
-                      ("software", "Image Software"),
-                      ("processing_software", "Image ProcessingSoftware")):
+    for name, key in (
+        ("camera_make", "Image Make"),
+        ("camera_model", "Image Model"),
+        ("software", "Image Software"),
+        ("processing_software", "Image ProcessingSoftware"),
+    ):
         if value := text(key):
             fields.append(Field(name, value, fm, f"EXIF {key}"))
     orientation = tags.get("Image Orientation")
     if orientation is not None:
         try:
-            fields.append(Field("orientation", int(orientation.values[0]), fm,
-                                "EXIF Image Orientation", clean_text(orientation.printable)))
+            fields.append(
+                Field(
+                    "orientation",
+                    int(orientation.values[0]),
+                    fm,
+                    "EXIF Image Orientation",
+                    clean_text(orientation.printable),
+                )
+            )
         except (AttributeError, IndexError, TypeError, ValueError):
             pass
     for key in ("EXIF DateTimeOriginal", "EXIF DateTimeDigitized", "Image DateTime"):
@@ -368,8 +408,9 @@ def _read_exif(path: Path, iso_media: bool) -> dict[str, Any]:
     with open(path, "rb") as fh:
         tiff = heif_exif(fh.read(_HEAD_SCAN), fh) if iso_media else None
         source: Any = io.BytesIO(tiff) if tiff else _BudgetReader(fh, EXIF_READ_BUDGET)
-        return dict(exifread.process_file(source, details=False, extract_thumbnail=False,
-                                          strict=False))
+        return dict(
+            exifread.process_file(source, details=False, extract_thumbnail=False, strict=False)
+        )
 
 
 _XMP_TOOL = re.compile(
@@ -386,11 +427,18 @@ def _head_software(path: Path) -> list[Field]:
     for i, m in enumerate(_XMP_TOOL.finditer(head)):
         if i >= 4:
             break
-        out.append(Field(f"xmp_software_{i}", clean_text(m.group(1)), Source.FILE_METADATA,
-                         "XMP CreatorTool/softwareAgent"))
+        out.append(
+            Field(
+                f"xmp_software_{i}",
+                clean_text(m.group(1)),
+                Source.FILE_METADATA,
+                "XMP CreatorTool/softwareAgent",
+            )
+        )
     if m2 := _PNG_SOFTWARE.search(head):
-        out.append(Field("software", clean_text(m2.group(1)), Source.FILE_METADATA,
-                         "PNG tEXt Software"))
+        out.append(
+            Field("software", clean_text(m2.group(1)), Source.FILE_METADATA, "PNG tEXt Software")
+        )
     return out
 
 
@@ -443,10 +491,12 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
             fields.append(Field("gps_latitude", round(point[0], 7), fm, f"ffprobe tags.{key}"))
             fields.append(Field("gps_longitude", round(point[1], 7), fm, f"ffprobe tags.{key}"))
         break
-    for name, keys in (("camera_make", ("com.apple.quicktime.make", "make")),
-                       ("camera_model", ("com.apple.quicktime.model", "model")),
-                       ("software", ("com.apple.quicktime.software", "software")),
-                       ("encoder", ("encoder",))):
+    for name, keys in (
+        ("camera_make", ("com.apple.quicktime.make", "make")),
+        ("camera_model", ("com.apple.quicktime.model", "model")),
+        ("software", ("com.apple.quicktime.software", "software")),
+        ("encoder", ("encoder",)),
+    ):
         for key in keys:
             if value := clean_text(ftags.get(key, "")):
                 fields.append(Field(name, value, fm, f"ffprobe tags.{key}"))
@@ -471,28 +521,45 @@ def _court_flags(
     if "capture_time" in by:
         taken = parse_media_time(str(by["capture_time"].value))
         if taken is not None and taken > received_at:
-            flags.append(Flag(FlagReason.CAPTURE_AFTER_RECEIPT, {
-                "capture_time": by["capture_time"].value,
-                "received_at": rfc3339(received_at),
-            }, "capture_time"))
+            flags.append(
+                Flag(
+                    FlagReason.CAPTURE_AFTER_RECEIPT,
+                    {
+                        "capture_time": by["capture_time"].value,
+                        "received_at": rfc3339(received_at),
+                    },
+                    "capture_time",
+                )
+            )
     for f in fields:
         if f.name in _SOFTWARE_FIELDS or f.name.startswith("xmp_software"):
             editor = editing_software_in(str(f.value))
             if editor is not None:
                 flags.append(Flag(FlagReason.EDITING_SOFTWARE, f.value, f.name))
     if not any(name in by for name in _KEY_FIELDS):
-        flags.append(Flag(FlagReason.METADATA_MISSING,
-                          sorted(["camera_make", "camera_model", "capture_time", "gps"]), ""))
+        flags.append(
+            Flag(
+                FlagReason.METADATA_MISSING,
+                sorted(["camera_make", "camera_model", "capture_time", "gps"]),
+                "",
+            )
+        )
     if precinct_location is not None and "gps_latitude" in by and "gps_longitude" in by:
         point = (float(by["gps_latitude"].value), float(by["gps_longitude"].value))
         km = distance_km(point, precinct_location)
         if km > max_distance_km:
-            flags.append(Flag(FlagReason.GPS_FAR_FROM_PRECINCT, {
-                "distance_km": round(km, 3),
-                "gps": [point[0], point[1]],
-                "max_distance_km": max_distance_km,
-                "precinct": [precinct_location[0], precinct_location[1]],
-            }, "gps"))
+            flags.append(
+                Flag(
+                    FlagReason.GPS_FAR_FROM_PRECINCT,
+                    {
+                        "distance_km": round(km, 3),
+                        "gps": [point[0], point[1]],
+                        "max_distance_km": max_distance_km,
+                        "precinct": [precinct_location[0], precinct_location[1]],
+                    },
+                    "gps",
+                )
+            )
     return flags
 
 
@@ -517,33 +584,52 @@ def extract_metadata(
     if received_at.tzinfo is None or received_at.utcoffset() is None:
         raise ValueError("received_at must be timezone-aware")
     p = Path(path)
-    fields = [Field("received_at", rfc3339(received_at.astimezone(UTC)),
-                    Source.DALEL_CLOCK, "dalel ingest")]
+    fields = [
+        Field(
+            "received_at", rfc3339(received_at.astimezone(UTC)), Source.DALEL_CLOCK, "dalel ingest"
+        )
+    ]
     flags: list[Flag] = []
     if media_type.extension_mismatch:
-        flags.append(Flag(FlagReason.EXTENSION_MISMATCH,
-                          {"content": media_type.mime, "extension": media_type.extension}, ""))
+        flags.append(
+            Flag(
+                FlagReason.EXTENSION_MISMATCH,
+                {"content": media_type.mime, "extension": media_type.extension},
+                "",
+            )
+        )
     structure = check_structure(p, media_type)
     extractor, status = Extractor.NONE, Status.NOT_APPLICABLE
     read: list[Field] = []
     if media_type.family is MediaFamily.EMPTY or structure.problem is StructureProblem.EMPTY:
         flags.append(Flag(FlagReason.EMPTY_FILE, 0, ""))
     elif media_type.family is MediaFamily.IMAGE:
-        extractor, status, read, problems = _extract_image(p, camera_utc_offset,
-                                                           bool(media_type.brands))
+        extractor, status, read, problems = _extract_image(
+            p, camera_utc_offset, bool(media_type.brands)
+        )
         flags += problems
     elif media_type.family in (MediaFamily.VIDEO, MediaFamily.AUDIO):
         try:
             extractor, status, read, problems = _extract_video(p, ffprobe_timeout_s)
         except OSError as exc:  # no temporary file for ffprobe's output: environment, not file
             extractor, status, read = Extractor.FFPROBE, Status.DEGRADED, []
-            problems = [Flag(FlagReason.EXTRACTOR_UNAVAILABLE,
-                             {"detail": f"{type(exc).__name__}", "status": "os-error"}, "")]
+            problems = [
+                Flag(
+                    FlagReason.EXTRACTOR_UNAVAILABLE,
+                    {"detail": f"{type(exc).__name__}", "status": "os-error"},
+                    "",
+                )
+            ]
         flags += problems
     damaged = structure.verdict is StructureVerdict.DAMAGED
     if damaged and structure.problem is not StructureProblem.EMPTY:
-        flags.append(Flag(FlagReason.FILE_DAMAGED,
-                          {"detail": structure.detail, "problem": str(structure.problem)}, ""))
+        flags.append(
+            Flag(
+                FlagReason.FILE_DAMAGED,
+                {"detail": structure.detail, "problem": str(structure.problem)},
+                "",
+            )
+        )
         if status is Status.OK and not read:
             status = Status.UNREADABLE
             flags.append(Flag(FlagReason.METADATA_UNREADABLE, str(structure.problem), ""))
@@ -556,8 +642,12 @@ def extract_metadata(
         extractor=extractor,
         status=status,
         fields=tuple(sorted(fields, key=lambda f: f.name)),
-        flags=tuple(sorted(unique.values(), key=lambda f: (f.reason, f.field,
-                                                             json.dumps(f.value, sort_keys=True)))),
+        flags=tuple(
+            sorted(
+                unique.values(),
+                key=lambda f: (f.reason, f.field, json.dumps(f.value, sort_keys=True)),
+            )
+        ),
         structure=structure,
     )
 
@@ -570,10 +660,17 @@ def _extract_image(
         fields, problems = _exif_fields(tags, offset)
         fields += [f for f in _head_software(path) if f.name not in {g.name for g in fields}]
     except Exception as exc:
-        reason = "read budget exceeded" if isinstance(exc, _ExifBudgetExceeded) else (
-            f"EXIF reader failed: {type(exc).__name__}")
-        return Extractor.EXIF, Status.UNREADABLE, [], [
-            Flag(FlagReason.METADATA_UNREADABLE, reason, "")]
+        reason = (
+            "read budget exceeded"
+            if isinstance(exc, _ExifBudgetExceeded)
+            else (f"EXIF reader failed: {type(exc).__name__}")
+        )
+        return (
+            Extractor.EXIF,
+            Status.UNREADABLE,
+            [],
+            [Flag(FlagReason.METADATA_UNREADABLE, reason, "")],
+        )
     return Extractor.EXIF, Status.OK, fields, problems
 
 
@@ -582,17 +679,44 @@ def _extract_video(
 ) -> tuple[Extractor, Status, list[Field], list[Flag]]:
     probe = run_ffprobe(path, timeout_s=timeout_s)
     if probe.status in (ProbeStatus.NOT_INSTALLED, ProbeStatus.TIMEOUT):
-        return Extractor.FFPROBE, Status.DEGRADED, [], [
-            Flag(FlagReason.EXTRACTOR_UNAVAILABLE, {"detail": probe.detail,
-                                                    "status": str(probe.status)}, "")]
+        return (
+            Extractor.FFPROBE,
+            Status.DEGRADED,
+            [],
+            [
+                Flag(
+                    FlagReason.EXTRACTOR_UNAVAILABLE,
+                    {"detail": probe.detail, "status": str(probe.status)},
+                    "",
+                )
+            ],
+        )
     if probe.status is not ProbeStatus.OK:
-        return Extractor.FFPROBE, Status.UNREADABLE, [], [
-            Flag(FlagReason.METADATA_UNREADABLE, {"detail": probe.detail,
-                                                  "status": str(probe.status)}, "")]
+        return (
+            Extractor.FFPROBE,
+            Status.UNREADABLE,
+            [],
+            [
+                Flag(
+                    FlagReason.METADATA_UNREADABLE,
+                    {"detail": probe.detail, "status": str(probe.status)},
+                    "",
+                )
+            ],
+        )
     try:
         fields, problems = _video_fields(probe.data)
     except Exception as exc:
-        return Extractor.FFPROBE, Status.UNREADABLE, [], [
-            Flag(FlagReason.METADATA_UNREADABLE, f"unexpected ffprobe output: {type(exc).__name__}",
-                 "")]
+        return (
+            Extractor.FFPROBE,
+            Status.UNREADABLE,
+            [],
+            [
+                Flag(
+                    FlagReason.METADATA_UNREADABLE,
+                    f"unexpected ffprobe output: {type(exc).__name__}",
+                    "",
+                )
+            ],
+        )
     return Extractor.FFPROBE, Status.OK, fields, problems

@@ -18,7 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
 }
 
 
@@ -162,8 +165,7 @@ def _chain(leaf: _Cert, pool: list[_Cert], roots: list[_Cert]) -> list[_Cert] | 
             if _is_ca(root) and _issued_by(current, root):
                 return path + [root]
         ders = {c.der for c in path}
-        nxt = [c for c in pool
-               if c.der not in ders and _is_ca(c) and _issued_by(current, c)]
+        nxt = [c for c in pool if c.der not in ders and _is_ca(c) and _issued_by(current, c)]
         if not nxt:
             return None
         path.append(nxt[0])
@@ -189,5 +191,3 @@ def _eku_problem(cert: _Cert) -> str | None:
     if not ext.critical or ExtendedKeyUsageOID.TIME_STAMPING not in ext.value:
         return "the TSA certificate lacks a critical id-kp-timeStamping EKU"
     return None
-
-

@@ -86,8 +86,13 @@ _PLAIN = re.compile(r"[A-Za-z0-9+/=]*")
 def _sig_suffix(sig: dict[str, Any]) -> bytes:
     """``,"sig":<canonical sig>}``; a fast path for the usual all-ASCII signature object."""
     key, value = sig.get("key"), sig.get("value")
-    if (set(sig) == {"alg", "key", "value"} and isinstance(key, str) and isinstance(value, str)
-            and _PLAIN.fullmatch(key) and _PLAIN.fullmatch(value)):
+    if (
+        set(sig) == {"alg", "key", "value"}
+        and isinstance(key, str)
+        and isinstance(value, str)
+        and _PLAIN.fullmatch(key)
+        and _PLAIN.fullmatch(value)
+    ):
         return f',"sig":{{"alg":"ed25519","key":"{key}","value":"{value}"}}}}'.encode()
     return b',"sig":' + canonical(sig) + b"}"
 

@@ -61,37 +61,96 @@ _ITEM = {"sha256": "str", "size": "int", "media_type": "str"}
 KINDS: dict[str, EventKind] = {
     k.name: k
     for k in (
-        EventKind(INGEST, {"actor": "object", "item": "object", "name": "str", "path": "str",
-                           "precinct": "str", "kind": "str", "metadata": "object"},
-                  receipted=True, names_item=True,
-                  doc="a file handed in by an observer, stored and described"),
-        EventKind(REFUSED, {"actor": "object", "reason": "str", "quarantine": "str"},
-                  doc="an input refused and kept in quarantine with its reason"),
-        EventKind(TIMESTAMP, {"tokens": "array", "objects": "array"},
-                  doc="RFC 3161 tokens obtained for items and checkpoints"),
-        EventKind(DERIVE, {"subject": "str", "item": "object", "operation": "str",
-                           "params": "object"},
-                  names_item=True,
-                  doc="a new object derived from an item (a redacted copy, a still)"),
-        EventKind(OCR, {"subject": "str", "precinct": "str", "form": "str", "engine": "object",
-                        "figures": "object", "objects": "array"},
-                  doc="the figures read off a protocol photo"),
-        EventKind(CONFIRM, {"subject": "str", "actor": "object", "field": "str", "value": "int",
-                            "reading_seq": "int"},
-                  doc="a person's reading of one figure, beside the machine's"),
-        EventKind(OFFICIAL_IMPORT, {"subject": "str", "form": "str", "rows": "int",
-                                    "objects": "array"},
-                  doc="a file of official results imported for comparison"),
-        EventKind(CASE_NEW, {"case": "str", "case_kind": "str", "precinct": "str",
-                             "addressee": "str", "event_date": "str"},
-                  doc="a complaint case opened"),
-        EventKind(CASE_SET, {"case": "str", "field": "str", "value": "any"},
-                  doc="a detail of a case set (personal details are never logged)"),
-        EventKind(CASE_EVIDENCE, {"case": "str", "subject": "str"},
-                  doc="an item attached to a case"),
-        EventKind(DOSSIER, {"case": "str", "subject": "str", "edition": "str",
-                            "language": "str", "exhibits": "array", "objects": "array"},
-                  doc="a signed dossier built for a case"),
+        EventKind(
+            INGEST,
+            {
+                "actor": "object",
+                "item": "object",
+                "name": "str",
+                "path": "str",
+                "precinct": "str",
+                "kind": "str",
+                "metadata": "object",
+            },
+            receipted=True,
+            names_item=True,
+            doc="a file handed in by an observer, stored and described",
+        ),
+        EventKind(
+            REFUSED,
+            {"actor": "object", "reason": "str", "quarantine": "str"},
+            doc="an input refused and kept in quarantine with its reason",
+        ),
+        EventKind(
+            TIMESTAMP,
+            {"tokens": "array", "objects": "array"},
+            doc="RFC 3161 tokens obtained for items and checkpoints",
+        ),
+        EventKind(
+            DERIVE,
+            {"subject": "str", "item": "object", "operation": "str", "params": "object"},
+            names_item=True,
+            doc="a new object derived from an item (a redacted copy, a still)",
+        ),
+        EventKind(
+            OCR,
+            {
+                "subject": "str",
+                "precinct": "str",
+                "form": "str",
+                "engine": "object",
+                "figures": "object",
+                "objects": "array",
+            },
+            doc="the figures read off a protocol photo",
+        ),
+        EventKind(
+            CONFIRM,
+            {
+                "subject": "str",
+                "actor": "object",
+                "field": "str",
+                "value": "int",
+                "reading_seq": "int",
+            },
+            doc="a person's reading of one figure, beside the machine's",
+        ),
+        EventKind(
+            OFFICIAL_IMPORT,
+            {"subject": "str", "form": "str", "rows": "int", "objects": "array"},
+            doc="a file of official results imported for comparison",
+        ),
+        EventKind(
+            CASE_NEW,
+            {
+                "case": "str",
+                "case_kind": "str",
+                "precinct": "str",
+                "addressee": "str",
+                "event_date": "str",
+            },
+            doc="a complaint case opened",
+        ),
+        EventKind(
+            CASE_SET,
+            {"case": "str", "field": "str", "value": "any"},
+            doc="a detail of a case set (personal details are never logged)",
+        ),
+        EventKind(
+            CASE_EVIDENCE, {"case": "str", "subject": "str"}, doc="an item attached to a case"
+        ),
+        EventKind(
+            DOSSIER,
+            {
+                "case": "str",
+                "subject": "str",
+                "edition": "str",
+                "language": "str",
+                "exhibits": "array",
+                "objects": "array",
+            },
+            doc="a signed dossier built for a case",
+        ),
     )
 }
 
@@ -117,11 +176,17 @@ def problems(entry: Mapping[str, Any]) -> list[str]:
     kind = KINDS.get(str(entry.get("event")))
     if kind is None:
         return [f"unknown event {entry.get('event')!r}"]
-    out = [f"{kind.name}: field {name!r} must be {t}"
-           for name, t in kind.required.items() if not _is(entry.get(name), t)]
+    out = [
+        f"{kind.name}: field {name!r} must be {t}"
+        for name, t in kind.required.items()
+        if not _is(entry.get(name), t)
+    ]
     if kind.names_item and isinstance(entry.get("item"), dict):
-        out += [f"{kind.name}: item.{name} must be {t}"
-                for name, t in _ITEM.items() if not _is(entry["item"].get(name), t)]
+        out += [
+            f"{kind.name}: item.{name} must be {t}"
+            for name, t in _ITEM.items()
+            if not _is(entry["item"].get(name), t)
+        ]
     return out
 
 

@@ -44,8 +44,9 @@ class MerkleTree:
         level = leaves
         while len(level) >= 2:
             sha = hashlib.sha256
-            level = [sha(b"\x01" + level[i] + level[i + 1]).digest()
-                     for i in range(0, len(level) - 1, 2)]
+            level = [
+                sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+            ]
             self.levels.append(level)
 
     @property

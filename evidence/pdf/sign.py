@@ -112,22 +112,29 @@ class SigningIdentity:
 
 
 def _name(org_name: str, common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
+        ]
+    )
 
 
-def create_org_identity(keys_dir: Path, public_dir: Path, org_name: str, *,
-                        now: datetime | None = None) -> OrgIdentityFiles:
+def create_org_identity(
+    keys_dir: Path, public_dir: Path, org_name: str, *, now: datetime | None = None
+) -> OrgIdentityFiles:
     """Create the organization CA and signing certificate (RSA 3072) for ``dalel init``.
 
     Private keys go to ``keys_dir`` (mode 0600), certificates to ``public_dir``.
     Raises :class:`IdentityExists` rather than overwrite an existing identity.
     """
     keys_dir, public_dir = Path(keys_dir), Path(public_dir)
-    files = OrgIdentityFiles(keys_dir / ORG_KEY_FILE, public_dir / ORG_CERT_FILE,
-                             keys_dir / ORG_CA_KEY_FILE, public_dir / ORG_CA_CERT_FILE)
+    files = OrgIdentityFiles(
+        keys_dir / ORG_KEY_FILE,
+        public_dir / ORG_CERT_FILE,
+        keys_dir / ORG_CA_KEY_FILE,
+        public_dir / ORG_CA_CERT_FILE,
+    )
     for path in (files.key_path, files.cert_path, files.ca_key_path, files.ca_cert_path):
         if path.exists():
             raise IdentityExists(f"{path} already exists; the organization identity is kept")
@@ -140,33 +147,57 @@ def create_org_identity(keys_dir: Path, public_dir: Path, org_name: str, *,
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name)
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(start).not_valid_after(start + timedelta(days=365 * 20))
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365 * 20))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(org_name, fit_x509(org_name))).issuer_name(ca_name)
+        .subject_name(_name(org_name, fit_x509(org_name)))
+        .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(start).not_valid_after(start + timedelta(days=365 * 10))
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365 * 10))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                       critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     pem_key = serialization.Encoding.PEM
@@ -185,19 +216,28 @@ def _to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def _identity(key: Any, cert: x509.Certificate,
-              chain: Iterable[x509.Certificate]) -> SigningIdentity:
+def _identity(
+    key: Any, cert: x509.Certificate, chain: Iterable[x509.Certificate]
+) -> SigningIdentity:
     from pyhanko.sign import signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    key_info = keys.PrivateKeyInfo.load(key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    key_info = keys.PrivateKeyInfo.load(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     store = SimpleCertificateStore.from_certs([_to_asn1_cert(c) for c in chain])
-    signer = signers.SimpleSigner(signing_cert=_to_asn1_cert(cert), signing_key=key_info,
-                                  cert_registry=store)
-    return SigningIdentity(signer=signer, subject=cert.subject.rfc4514_string(),
-                           certificate_pem=cert.public_bytes(serialization.Encoding.PEM))
+    signer = signers.SimpleSigner(
+        signing_cert=_to_asn1_cert(cert), signing_key=key_info, cert_registry=store
+    )
+    return SigningIdentity(
+        signer=signer,
+        subject=cert.subject.rfc4514_string(),
+        certificate_pem=cert.public_bytes(serialization.Encoding.PEM),
+    )
 
 
 def load_org_identity(keys_dir: Path, public_dir: Path) -> SigningIdentity:
@@ -304,8 +344,15 @@ def tsa_callable_from_timestamper(timestamper: Any) -> TsaCallable:
 # --------------------------------------------------------------------------- signing
 
 
-def sign_pdf(pdf: bytes, identity: SigningIdentity, timestamper: Any, *,
-             reason: str = "", location: str = "", field_name: str = "DalelSignature") -> bytes:
+def sign_pdf(
+    pdf: bytes,
+    identity: SigningIdentity,
+    timestamper: Any,
+    *,
+    reason: str = "",
+    location: str = "",
+    field_name: str = "DalelSignature",
+) -> bytes:
     """Sign ``pdf`` PAdES B-T: an invisible signature with an RFC 3161 timestamp token.
 
     ``timestamper`` is a pyHanko ``TimeStamper`` (e.g. :class:`CallableTimeStamper`).
@@ -317,14 +364,17 @@ def sign_pdf(pdf: bytes, identity: SigningIdentity, timestamper: Any, *,
     if timestamper is None:
         raise TimestampFailed("PAdES B-T needs a timestamper")
     meta = signers.PdfSignatureMetadata(
-        field_name=field_name, md_algorithm="sha256",
+        field_name=field_name,
+        md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
-        reason=reason or None, location=location or None,
+        reason=reason or None,
+        location=location or None,
     )
     try:
         writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
         out = signers.PdfSigner(meta, signer=identity.signer, timestamper=timestamper).sign_pdf(
-            writer)
+            writer
+        )
     except PdfSignError:
         raise
     except Exception as exc:
@@ -340,9 +390,14 @@ def sign_pdf(pdf: bytes, identity: SigningIdentity, timestamper: Any, *,
 # --------------------------------------------------------------------------- manifest
 
 
-def make_manifest(*, case_id: str, edition: str, language: str,
-                  exhibits: Sequence[Mapping[str, Any]],
-                  derivatives: Sequence[Mapping[str, Any]] = ()) -> bytes:
+def make_manifest(
+    *,
+    case_id: str,
+    edition: str,
+    language: str,
+    exhibits: Sequence[Mapping[str, Any]],
+    derivatives: Sequence[Mapping[str, Any]] = (),
+) -> bytes:
     """The dossier's JSON hash manifest (sorted keys, UTF-8).
 
     Each exhibit mapping has ``sha256``, ``original_name``, ``media_type``, ``size`` and

@@ -107,8 +107,11 @@ class Index:
         path = self.store.log_path
         with self.engine.connect() as c:
             offset = c.execute(select(meta.c.value).where(meta.c.key == LOG_BYTES)).scalar()
-            known = c.execute(select(entries.c.line_hash).where(entries.c.seq == start - 1)
-                              ).scalar() if start else None
+            known = (
+                c.execute(select(entries.c.line_hash).where(entries.c.seq == start - 1)).scalar()
+                if start
+                else None
+            )
         pos = 0
         if offset is not None and start and int(offset) <= path.stat().st_size:
             tail = logfile.last_lines(path, 1, end=int(offset))
@@ -146,8 +149,9 @@ class Index:
         c.execute(delete(meta).where(meta.c.key == LOG_BYTES))
         c.execute(insert(meta), [{"key": LOG_BYTES, "value": str(value)}])
 
-    def add(self, lines: list[tuple[int, bytes, dict[str, Any]]],
-            log_bytes: int | None = None) -> int:
+    def add(
+        self, lines: list[tuple[int, bytes, dict[str, Any]]], log_bytes: int | None = None
+    ) -> int:
         """Index lines a writer has just committed, with their parsed entries (skipping any
         already indexed); ``log_bytes``: where the last of them ends in the log."""
         start = self.last_seq() + 1
@@ -199,18 +203,28 @@ class Index:
                 )
         c.execute(insert(entries), rows)
         token_rows = [
-            {"subject": t["subject"], "target": t.get("target"),
-             "token_sha256": t["token_sha256"], "source": t.get("source"),
-             "kind": t.get("kind"), "gen_time": t.get("gen_time"), "seq": seq, "time": e["time"]}
-            for seq, _, e in batch if e.get("event") == events.TIMESTAMP
+            {
+                "subject": t["subject"],
+                "target": t.get("target"),
+                "token_sha256": t["token_sha256"],
+                "source": t.get("source"),
+                "kind": t.get("kind"),
+                "gen_time": t.get("gen_time"),
+                "seq": seq,
+                "time": e["time"],
+            }
+            for seq, _, e in batch
+            if e.get("event") == events.TIMESTAMP
             for t in e.get("tokens", [])
         ]
         if token_rows:
             c.execute(insert(tokens), token_rows)
         if item_rows:
             shas = list({r["sha256"] for r in item_rows})
-            known = {row.sha256 for row in c.execute(
-                select(items.c.sha256).where(items.c.sha256.in_(shas)))}
+            known = {
+                row.sha256
+                for row in c.execute(select(items.c.sha256).where(items.c.sha256.in_(shas)))
+            }
             new: dict[str, dict[str, Any]] = {}
             for r in item_rows:  # first appearance wins
                 if r["sha256"] not in known and r["sha256"] not in new:
@@ -247,14 +261,14 @@ class Index:
         """Entries of any of ``events``, in log order."""
         with self.engine.connect() as c:
             rows = c.execute(
-                select(entries.c.entry).where(entries.c.event.in_(events))
-                .order_by(entries.c.seq)
+                select(entries.c.entry).where(entries.c.event.in_(events)).order_by(entries.c.seq)
             ).all()
         for r in rows:
             yield json.loads(r.entry)
 
-    def items_where(self, *, kind: str | None = None,
-                    precinct: str | None = None) -> list[dict[str, Any]]:
+    def items_where(
+        self, *, kind: str | None = None, precinct: str | None = None
+    ) -> list[dict[str, Any]]:
         q = select(items).where(items.c.derived_from.is_(None))
         if kind:
             q = q.where(items.c.kind == kind)
@@ -272,8 +286,11 @@ class Index:
     def tokens_for(self, subject: str) -> list[dict[str, Any]]:
         """Every token recorded for a hash, oldest first."""
         with self.engine.connect() as c:
-            rows = c.execute(select(tokens).where(tokens.c.subject == subject)
-                             .order_by(tokens.c.seq)).mappings().all()
+            rows = (
+                c.execute(select(tokens).where(tokens.c.subject == subject).order_by(tokens.c.seq))
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def first_tokens(self, subjects: list[str]) -> dict[str, dict[str, Any]]:
@@ -281,9 +298,10 @@ class Index:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as c:
             for i in range(0, len(subjects), 500):
-                chunk = subjects[i:i + 500]
-                for r in c.execute(select(tokens).where(tokens.c.subject.in_(chunk))
-                                   .order_by(tokens.c.seq)).mappings():
+                chunk = subjects[i : i + 500]
+                for r in c.execute(
+                    select(tokens).where(tokens.c.subject.in_(chunk)).order_by(tokens.c.seq)
+                ).mappings():
                     out.setdefault(r["subject"], dict(r))
         return out
 
@@ -314,5 +332,6 @@ class IndexHook:
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
         """Index this commit's entries."""
-        writer.store.index.add([(a.seq, a.line, a.entry) for a in writer.committed],
-                               writer.log_bytes)
+        writer.store.index.add(
+            [(a.seq, a.line, a.entry) for a in writer.committed], writer.log_bytes
+        )

@@ -141,7 +141,7 @@ class Frontier:
             return None
         if merkle.leaf_hash(tail[0]) != raw[-_HASH:]:
             return None
-        tree = merkle.MerkleTree(raw[i:i + _HASH] for i in range(0, len(raw), _HASH))
+        tree = merkle.MerkleTree(raw[i : i + _HASH] for i in range(0, len(raw), _HASH))
         last = last_hash
         end = covered
         for line in lines_after(self.log_path, covered):
@@ -157,7 +157,8 @@ class Frontier:
             if cp_size < size:
                 recent = last_lines(self.log_path, size - cp_size, end=covered)
                 if [merkle.leaf_hash(line) for line in recent] != [
-                        tree.leaf(i) for i in range(cp_size, size)]:
+                    tree.leaf(i) for i in range(cp_size, size)
+                ]:
                     return None
         return Loaded(tree, last, end, True)
 
@@ -175,8 +176,9 @@ class Frontier:
         atomic_write(self.leaves_path, b"".join(loaded.tree.levels[0]), durable=False)
         self._write_meta(loaded.tree.size, loaded.log_bytes, loaded.last_hash)
 
-    def extend(self, old_size: int, tree: merkle.MerkleTree, log_bytes: int,
-               last_hash: str) -> None:
+    def extend(
+        self, old_size: int, tree: merkle.MerkleTree, log_bytes: int, last_hash: str
+    ) -> None:
         """Record the leaves ``old_size..`` that were just made durable in the log."""
         with open(self.leaves_path, "r+b" if self.leaves_path.exists() else "wb") as f:
             f.truncate(old_size * _HASH)

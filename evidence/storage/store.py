@@ -21,7 +21,6 @@ in the hooks the layers above register with :meth:`Store.add_hook`.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import tomllib
@@ -38,22 +37,15 @@ from base.fsio import atomic_write
 from evidence.core import checkpoint as cp
 from evidence.core import custody, merkle
 from evidence.core.keys import PublicKey, SigningKey, public_pem, write_private
-from evidence.storage.log import read_log_lines, torn_tail
+from evidence.storage.log import read_log_lines
 from evidence.storage.objects import FileBlobStore
 from evidence.storage.writer import DEFAULT_LOCK_WAIT, CommitHook, Writer
 
 if TYPE_CHECKING:
     from evidence.storage.index import Index
 
-__all__ = ["Store", "StoreConfig", "default_store_path", "read_log_lines", "torn_tail"]
-
 LOG_KEY_FILE = "log.ed25519.pem"
 SECRET_FILE = "pseudonym.secret"
-
-
-def default_store_path() -> Path:
-    """``$DALEL_STORE`` or ``./dalel-store``."""
-    return Path(os.environ.get("DALEL_STORE", "dalel-store"))
 
 
 def _slug(text: str) -> str:
@@ -207,12 +199,14 @@ class Store:
             raise StoreCorrupt(f"{cfg_path} cannot be read: {e}") from None
         return cls(root, config)
 
-    def set_precinct_location(self, precinct: str, lat: float, lon: float,
-                              radius_km: float) -> None:
+    def set_precinct_location(
+        self, precinct: str, lat: float, lon: float, radius_km: float
+    ) -> None:
         """Record where a precinct is, so photos taken far from it are flagged."""
         if not (-90 <= lat <= 90 and -180 <= lon <= 180) or radius_km <= 0:
-            raise UsageError("latitude must be within ±90, longitude within ±180, and the "
-                             "radius positive")
+            raise UsageError(
+                "latitude must be within ±90, longitude within ±180, and the radius positive"
+            )
         raw = dict(self.config.raw)
         precincts = dict(raw.get("precincts", {}))
         precincts[str(precinct)] = {"lat": lat, "lon": lon, "radius_km": radius_km}
@@ -263,8 +257,9 @@ class Store:
         return merkle.MerkleTree(merkle.leaf_hash(line) for line in self.log_lines())
 
     # --- writing ---------------------------------------------------------------------
-    def writer(self, *, wait: float = DEFAULT_LOCK_WAIT,
-               on_wait: Callable[[], None] | None = None) -> Writer:
+    def writer(
+        self, *, wait: float = DEFAULT_LOCK_WAIT, on_wait: Callable[[], None] | None = None
+    ) -> Writer:
         """The store's exclusive writer, with the store's commit hooks; use it as a context
         manager (commits on a clean exit), or ``open()`` it and keep it."""
         return Writer(self, hooks=self.hooks, wait=wait, on_wait=on_wait)

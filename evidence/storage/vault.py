@@ -44,5 +44,6 @@ def unseal(key: bytes, blob: bytes, associated: bytes) -> bytes:
     try:
         return AESGCM(key).decrypt(blob[:12], blob[12:], associated)
     except (InvalidTag, ValueError):
-        raise StoreCorrupt("sealed personal data does not open: altered, or not this "
-                           "store's") from None
+        raise StoreCorrupt(
+            "sealed personal data does not open: altered, or not this store's"
+        ) from None

@@ -123,9 +123,14 @@ class FileLock:
 class Writer:
     """Holds the store's write lock; appends entries; commits them in batches."""
 
-    def __init__(self, store: Store, *, hooks: Sequence[CommitHook] = (),
-                 wait: float = DEFAULT_LOCK_WAIT,
-                 on_wait: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        hooks: Sequence[CommitHook] = (),
+        wait: float = DEFAULT_LOCK_WAIT,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.hooks = tuple(hooks)
         self._lock = FileLock(store.root / "lock", wait=wait, on_wait=on_wait)
@@ -171,8 +176,10 @@ class Writer:
         count = self.tree.size - covered
         if 0 < count <= UNCOVERED_IN_MEMORY:
             lines = logfile.last_lines(self.store.log_path, count, end=self._log_bytes)
-            self.committed = [Appended(seq, line, custody.parse_line(line).entry)
-                              for seq, line in enumerate(lines, start=covered)]
+            self.committed = [
+                Appended(seq, line, custody.parse_line(line).entry)
+                for seq, line in enumerate(lines, start=covered)
+            ]
 
     def close(self) -> None:
         """Release the lock (queued entries not committed are dropped)."""
@@ -211,8 +218,12 @@ class Writer:
         (qdir / "fragment").write_bytes(fragment)
         (qdir / "reason.json").write_bytes(
             custody.canonical(
-                {"reason": "TORN_LOG_APPEND", "detail": "an append was interrupted before it "
-                 "completed; the fragment was never part of the log", "bytes": n}
+                {
+                    "reason": "TORN_LOG_APPEND",
+                    "detail": "an append was interrupted before it "
+                    "completed; the fragment was never part of the log",
+                    "bytes": n,
+                }
             )
         )
         fsync_dir(qdir)
@@ -287,10 +298,14 @@ class Writer:
         self.flush()
         result = Commit(head=self.head)
         size = self.tree.size
-        if size and (self.head is None or self.head.checkpoint.size < size) \
-                and self._needs_checkpoint():
-            text = cp.sign(cp.Checkpoint(self.store.config.origin, size, self.tree.root()),
-                           self.store.log_key)
+        if (
+            size
+            and (self.head is None or self.head.checkpoint.size < size)
+            and self._needs_checkpoint()
+        ):
+            text = cp.sign(
+                cp.Checkpoint(self.store.config.origin, size, self.tree.root()), self.store.log_key
+            )
             path = self.store.checkpoints_dir / f"{size:012d}.note"
             atomic_write(path, text.encode())
             result.checkpoint = path
@@ -311,7 +326,8 @@ class Writer:
             return True
         for _, _, e in self.entries(self.head.checkpoint.size, self.tree.size):
             if e.get("event") != events.TIMESTAMP or any(
-                    t.get("target") != "checkpoint" for t in e.get("tokens", [])):
+                t.get("target") != "checkpoint" for t in e.get("tokens", [])
+            ):
                 return True
         return False
 
@@ -323,8 +339,7 @@ class Writer:
         durable = self.tree.size - len(self._pending)
         upto = min(first_mine, stop, durable)
         if start < upto:
-            older = logfile.last_lines(self.store.log_path, durable - start,
-                                       end=self._log_bytes)
+            older = logfile.last_lines(self.store.log_path, durable - start, end=self._log_bytes)
             for seq, line in enumerate(older[: upto - start], start=start):
                 yield seq, line, custody.parse_line(line).entry
         for a in self.committed:

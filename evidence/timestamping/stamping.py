@@ -83,8 +83,9 @@ def external_sources(store: Store) -> list[TimestampSource]:
     out: list[TimestampSource] = []
     for ext in external_config(store):
         roots = roots_for(store.public_dir, ext["name"])
-        out.append(ExternalTSA(ext["name"], ext["url"], roots,
-                               timeout=float(ext.get("timeout", 10.0))))
+        out.append(
+            ExternalTSA(ext["name"], ext["url"], roots, timeout=float(ext.get("timeout", 10.0)))
+        )
     return out
 
 
@@ -121,8 +122,9 @@ def add_external(store: Store, name: str, url: str, roots_pem: bytes, timeout: f
     store.write_config(raw)
 
 
-def record(writer: Writer, subjects: Sequence[tuple[str, str]],
-           results: Sequence[TimestampResult]) -> dict[str, Any]:
+def record(
+    writer: Writer, subjects: Sequence[tuple[str, str]], results: Sequence[TimestampResult]
+) -> dict[str, Any]:
     """Store each token as an object and append one ``timestamp`` entry for all of them.
 
     ``subjects`` are (sha256 hex, target) with target ``item`` or ``checkpoint``.
@@ -130,21 +132,30 @@ def record(writer: Writer, subjects: Sequence[tuple[str, str]],
     listed, objects = [], []
     for (subject, target), res in zip(subjects, results, strict=True):
         stored = writer.store.objects.put_bytes(res.token)
-        listed.append({
-            "subject": subject, "target": target, "token_sha256": stored.sha256,
-            "source": res.source if res.kind == "external" else LOCAL, "kind": res.kind,
-            "gen_time": res.info.gen_time.isoformat(), "serial": str(res.info.serial),
-            "refused": [{"source": a.source, "reasons": [str(r) for r in a.reasons]}
-                        for a in res.refused],
-        })
+        listed.append(
+            {
+                "subject": subject,
+                "target": target,
+                "token_sha256": stored.sha256,
+                "source": res.source if res.kind == "external" else LOCAL,
+                "kind": res.kind,
+                "gen_time": res.info.gen_time.isoformat(),
+                "serial": str(res.info.serial),
+                "refused": [
+                    {"source": a.source, "reasons": [str(r) for r in a.reasons]}
+                    for a in res.refused
+                ],
+            }
+        )
         objects.append({"sha256": stored.sha256, "role": "timestamp-token", "parent": subject})
     entry = {"event": events.TIMESTAMP, "tokens": listed, "objects": objects}
     writer.append(entry)
     return entry
 
 
-def stamp(writer: Writer, subjects: Sequence[tuple[str, str]],
-          *, external_only: bool = False) -> dict[str, Any] | None:
+def stamp(
+    writer: Writer, subjects: Sequence[tuple[str, str]], *, external_only: bool = False
+) -> dict[str, Any] | None:
     """Obtain tokens for ``subjects`` (hex SHA-256, target) and record them; None if none."""
     if not subjects:
         return None
@@ -152,8 +163,9 @@ def stamp(writer: Writer, subjects: Sequence[tuple[str, str]],
     if not srcs:
         return None
     digests = [bytes.fromhex(s) for s, _ in subjects]
-    results = obtain_timestamps(digests, srcs, tolerance=tolerance(writer.store),
-                                verify_local="first")
+    results = obtain_timestamps(
+        digests, srcs, tolerance=tolerance(writer.store), verify_local="first"
+    )
     return record(writer, subjects, results)
 
 
@@ -162,14 +174,26 @@ def checkpoint_digest(note_text: str) -> str:
     return hashlib.sha256(note_text.encode()).hexdigest()
 
 
-def verify(token_der: bytes, *, subject: str, source: str, public_dir: Path,
-           recorded_at: dt.datetime | None, tol: dt.timedelta) -> tokens.TokenReport:
+def verify(
+    token_der: bytes,
+    *,
+    subject: str,
+    source: str,
+    public_dir: Path,
+    recorded_at: dt.datetime | None,
+    tol: dt.timedelta,
+) -> tokens.TokenReport:
     """Verify a stored token against the roots this store trusts for its source."""
     roots = roots_for(public_dir, source)
     certs = local_certificates(public_dir) if source == LOCAL else ()
-    return tokens.verify_token(token_der, expected_digest=bytes.fromhex(subject),
-                               trusted_roots=roots, recorded_at=recorded_at, tolerance=tol,
-                               certificates=certs)
+    return tokens.verify_token(
+        token_der,
+        expected_digest=bytes.fromhex(subject),
+        trusted_roots=roots,
+        recorded_at=recorded_at,
+        tolerance=tol,
+        certificates=certs,
+    )
 
 
 def needs_external(index: Any) -> list[tuple[str, str]]:
@@ -177,8 +201,11 @@ def needs_external(index: Any) -> list[tuple[str, str]]:
     by_subject: dict[str, list[dict[str, Any]]] = {}
     for t in index.all_tokens():
         by_subject.setdefault(t["subject"], []).append(t)
-    return [(subject, ts[0]["target"]) for subject, ts in by_subject.items()
-            if not any(t["kind"] == "external" for t in ts)]
+    return [
+        (subject, ts[0]["target"])
+        for subject, ts in by_subject.items()
+        if not any(t["kind"] == "external" for t in ts)
+    ]
 
 
 def status(index: Any) -> dict[str, int]:
@@ -214,8 +241,9 @@ class CheckpointStampHook:
 
     def on_open(self, writer: Writer) -> None:
         """Find the checkpoints a crash left without a token (once, at open)."""
-        self._owed = [p for p in writer.store.checkpoint_paths()
-                      if not p.with_suffix(".tsr").exists()]
+        self._owed = [
+            p for p in writer.store.checkpoint_paths() if not p.with_suffix(".tsr").exists()
+        ]
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
         """Stamp the owed checkpoints, this commit's included."""

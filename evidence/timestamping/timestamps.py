@@ -115,12 +115,19 @@ class ExternalTSA:
 
     def exchange(self, request_der: bytes) -> bytes:
         """POST the request (RFC 3161 §3.4) and return the body of a 200 answer."""
-        headers = {"Content-Type": "application/timestamp-query",
-                   "Accept": "application/timestamp-reply"}
+        headers = {
+            "Content-Type": "application/timestamp-query",
+            "Accept": "application/timestamp-reply",
+        }
         client = self.client or _shared_client()
         try:
-            with client.stream("POST", self.url, content=request_der, headers=headers,
-                               timeout=httpx.Timeout(self.timeout)) as r:
+            with client.stream(
+                "POST",
+                self.url,
+                content=request_der,
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout),
+            ) as r:
                 if r.status_code != 200:
                     raise _SourceUnavailable(Reason.HTTP_ERROR, f"HTTP {r.status_code}")
                 body = b""
@@ -130,11 +137,13 @@ class ExternalTSA:
                         raise _SourceUnavailable(Reason.HTTP_ERROR, "answer too large")
                 return body
         except httpx.TimeoutException as exc:
-            raise _SourceUnavailable(Reason.TSA_TIMEOUT, f"no answer within {self.timeout} s "
-                                    f"({type(exc).__name__})") from exc
+            raise _SourceUnavailable(
+                Reason.TSA_TIMEOUT, f"no answer within {self.timeout} s ({type(exc).__name__})"
+            ) from exc
         except httpx.HTTPError as exc:
-            raise _SourceUnavailable(Reason.TSA_UNREACHABLE,
-                                    f"{type(exc).__name__}: {exc}") from exc
+            raise _SourceUnavailable(
+                Reason.TSA_UNREACHABLE, f"{type(exc).__name__}: {exc}"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,10 @@ class TimestampResult:
 
 
 def _try_source(
-    source: TimestampSource, digest: bytes, hash_name: str, clock: Callable[[], dt.datetime],
+    source: TimestampSource,
+    digest: bytes,
+    hash_name: str,
+    clock: Callable[[], dt.datetime],
     tolerance: dt.timedelta,
 ) -> TimestampResult | Attempt:
     nonce = secrets.randbits(63) | 1
@@ -200,15 +212,21 @@ def _try_source(
     except _SourceUnavailable as exc:
         return Attempt(source.name, source.kind, (exc.reason,), exc.detail)
     report = verify_response(
-        answer, expected_digest=digest, trusted_roots=source.trusted_roots,
-        expected_nonce=nonce, recorded_at=clock(), tolerance=tolerance,
-        certificates=source.certificates, requested_at=sent_at,
+        answer,
+        expected_digest=digest,
+        trusted_roots=source.trusted_roots,
+        expected_nonce=nonce,
+        recorded_at=clock(),
+        tolerance=tolerance,
+        certificates=source.certificates,
+        requested_at=sent_at,
     )
     if not report.ok or report.info is None:
         detail = "; ".join(c.detail for c in report.checks if c.reason is not None)
         return Attempt(source.name, source.kind, report.reasons, detail)
-    return TimestampResult(token_from_response(answer), source.name, source.kind, report.info,
-                           report)
+    return TimestampResult(
+        token_from_response(answer), source.name, source.kind, report.info, report
+    )
 
 
 def obtain_timestamp(
@@ -225,8 +243,14 @@ def obtain_timestamp(
     for source in sources:
         outcome = _try_source(source, digest, hash_name, clock, tolerance)
         if isinstance(outcome, TimestampResult):
-            return TimestampResult(outcome.token, outcome.source, outcome.kind, outcome.info,
-                                   outcome.report, tuple(refused))
+            return TimestampResult(
+                outcome.token,
+                outcome.source,
+                outcome.kind,
+                outcome.info,
+                outcome.report,
+                tuple(refused),
+            )
         refused.append(outcome)
     raise TimestampUnavailableError(refused)
 
@@ -257,29 +281,49 @@ def obtain_timestamps(
             for i, answer in zip(pending, answers, strict=True):
                 if verify_local == "each" or first is None:
                     report = verify_response(
-                        answer, expected_digest=digests[i], trusted_roots=source.trusted_roots,
-                        recorded_at=clock(), tolerance=tolerance)
+                        answer,
+                        expected_digest=digests[i],
+                        trusted_roots=source.trusted_roots,
+                        recorded_at=clock(),
+                        tolerance=tolerance,
+                    )
                     first = report
                 else:
                     report = _read_back(answer, digests[i], first)
                 if report.ok and report.info is not None:
-                    results[i] = TimestampResult(token_from_response(answer), source.name,
-                                                 source.kind, report.info, report,
-                                                 tuple(refused[i]))
+                    results[i] = TimestampResult(
+                        token_from_response(answer),
+                        source.name,
+                        source.kind,
+                        report.info,
+                        report,
+                        tuple(refused[i]),
+                    )
                 else:
                     refused[i].append(Attempt(source.name, source.kind, report.reasons))
             continue
         dead: Attempt | None = None
         for i in pending:
             if dead is not None:
-                refused[i].append(Attempt(source.name, source.kind,
-                                          (Reason.SKIPPED_AFTER_FAILURE,) + dead.reasons,
-                                          dead.detail))
+                refused[i].append(
+                    Attempt(
+                        source.name,
+                        source.kind,
+                        (Reason.SKIPPED_AFTER_FAILURE,) + dead.reasons,
+                        dead.detail,
+                    )
+                )
                 continue
             outcome = _try_source(source, digests[i], "sha256", clock, tolerance)
             if isinstance(outcome, TimestampResult):
-                results[i] = TimestampResult(outcome.token, outcome.source, outcome.kind,
-                                             outcome.info, outcome.report, tuple(refused[i]))
+                results[i] = TimestampResult(
+                    outcome.token,
+                    outcome.source,
+                    outcome.kind,
+                    outcome.info,
+                    outcome.report,
+                    tuple(refused[i]),
+                )
             else:
                 refused[i].append(outcome)
                 if {Reason.TSA_UNREACHABLE, Reason.TSA_TIMEOUT} & set(outcome.reasons):
@@ -297,13 +341,15 @@ def _read_back(answer: bytes, digest: bytes, first: TokenReport) -> TokenReport:
     try:
         info = read_token(answer)
     except MalformedTokenError as exc:
-        return TokenReport((Check("well_formed", Status.FAILED, Reason.MALFORMED,
-                                  str(exc)),), None)
-    skipped = tuple(Check(c.id, Status.SKIPPED, None, "verified in full on the first "
-                          "token of this local batch") for c in first.checks
-                    if c.id not in ("status", "well_formed", "imprint"))
-    imprint = _judge("imprint", None if info.imprint == digest else "another digest",
-                     Reason.IMPRINT_MISMATCH)
+        return TokenReport((Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc)),), None)
+    skipped = tuple(
+        Check(c.id, Status.SKIPPED, None, "verified in full on the first token of this local batch")
+        for c in first.checks
+        if c.id not in ("status", "well_formed", "imprint")
+    )
+    imprint = _judge(
+        "imprint", None if info.imprint == digest else "another digest", Reason.IMPRINT_MISMATCH
+    )
     return TokenReport((_passed("well_formed"), imprint) + skipped, info)
 
 

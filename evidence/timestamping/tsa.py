@@ -408,32 +408,54 @@ class LocalTSA:
         self, digest: bytes, hash_name: str, serial: int, nonce: int | None, cert_req: bool
     ) -> bytes:
         gen_time = self._clock().astimezone(dt.UTC)
-        tst_info = _tlv(0x30, b"".join((
-            _VERSION_1,
-            self._policy,
-            _tlv(0x30, _DIGEST_ALGORITHMS[hash_name] + _tlv(0x04, digest)),  # messageImprint
-            _integer(serial),
-            _tlv(0x18, gen_time.strftime("%Y%m%d%H%M%SZ").encode()),  # whole seconds
-            self._accuracy,
-            b"" if nonce is None else _integer(nonce),
-            self._tsa_field,
-        )))
-        message_digest = _tlv(0x30, _MESSAGE_DIGEST_OID + _tlv(0x31, _tlv(
-            0x04, hashlib.sha256(tst_info).digest())))
+        tst_info = _tlv(
+            0x30,
+            b"".join(
+                (
+                    _VERSION_1,
+                    self._policy,
+                    _tlv(
+                        0x30, _DIGEST_ALGORITHMS[hash_name] + _tlv(0x04, digest)
+                    ),  # messageImprint
+                    _integer(serial),
+                    _tlv(0x18, gen_time.strftime("%Y%m%d%H%M%SZ").encode()),  # whole seconds
+                    self._accuracy,
+                    b"" if nonce is None else _integer(nonce),
+                    self._tsa_field,
+                )
+            ),
+        )
+        message_digest = _tlv(
+            0x30, _MESSAGE_DIGEST_OID + _tlv(0x31, _tlv(0x04, hashlib.sha256(tst_info).digest()))
+        )
         # SET OF in DER: members sorted by their encodings
         attributes = b"".join(sorted((self._content_type_attr, message_digest, self._ess_attr)))
         signature = self._key.sign(_tlv(0x31, attributes), ec.ECDSA(hashes.SHA256()))
-        signer_info = _tlv(0x30, b"".join((
-            _VERSION_1, self._sid, _DIGEST_ALGORITHMS["sha256"], _tlv(0xA0, attributes),
-            _ECDSA_SHA256, _tlv(0x04, signature),
-        )))
-        signed_data = _tlv(0x30, b"".join((
-            _VERSION_3,
-            _tlv(0x31, _DIGEST_ALGORITHMS["sha256"]),
-            _tlv(0x30, _TST_INFO_OID + _tlv(0xA0, _tlv(0x04, tst_info))),
-            _tlv(0xA0, self._cert_der) if cert_req else b"",
-            _tlv(0x31, signer_info),
-        )))
+        signer_info = _tlv(
+            0x30,
+            b"".join(
+                (
+                    _VERSION_1,
+                    self._sid,
+                    _DIGEST_ALGORITHMS["sha256"],
+                    _tlv(0xA0, attributes),
+                    _ECDSA_SHA256,
+                    _tlv(0x04, signature),
+                )
+            ),
+        )
+        signed_data = _tlv(
+            0x30,
+            b"".join(
+                (
+                    _VERSION_3,
+                    _tlv(0x31, _DIGEST_ALGORITHMS["sha256"]),
+                    _tlv(0x30, _TST_INFO_OID + _tlv(0xA0, _tlv(0x04, tst_info))),
+                    _tlv(0xA0, self._cert_der) if cert_req else b"",
+                    _tlv(0x31, signer_info),
+                )
+            ),
+        )
         token = _tlv(0x30, _SIGNED_DATA_OID + _tlv(0xA0, signed_data))
         return _tlv(0x30, _GRANTED + token)
 
@@ -456,8 +478,10 @@ def _integer(n: int) -> bytes:
 _VERSION_1 = _integer(1)
 _VERSION_3 = _integer(3)
 _GRANTED = _tlv(0x30, _integer(0))  # PKIStatusInfo { status granted }
-_DIGEST_ALGORITHMS = {name: algos.DigestAlgorithm({"algorithm": name}).dump()
-                      for name in ("sha256", "sha384", "sha512")}
+_DIGEST_ALGORITHMS = {
+    name: algos.DigestAlgorithm({"algorithm": name}).dump()
+    for name in ("sha256", "sha384", "sha512")
+}
 _ECDSA_SHA256 = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}).dump()
 _TST_INFO_OID = cms.ContentType("tst_info").dump()
 _SIGNED_DATA_OID = cms.ContentType("signed_data").dump()
@@ -483,9 +507,7 @@ def _signing_certificate_v2(cert: asn1_x509.Certificate) -> cms.CMSAttribute:
             },
         }
     )
-    return cms.CMSAttribute(
-        {"type": "signing_certificate_v2", "values": [{"certs": [ess_id]}]}
-    )
+    return cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{"certs": [ess_id]}]})
 
 
 def rejection_response(fail_info: str, text: str) -> bytes:
@@ -557,10 +579,6 @@ def create_local_tsa(
     atomic_write(paths.tsa_key, _key_pem(tsa_key), mode=0o600)
     config = {"policy_oid": policy_oid, "accuracy_seconds": accuracy_seconds, "org": org_name}
     atomic_write(paths.config, json.dumps(config, sort_keys=True).encode() + b"\n", mode=0o644)
-    atomic_write(
-        paths.root_certificate, root.public_bytes(serialization.Encoding.PEM), mode=0o644
-    )
-    atomic_write(
-        paths.tsa_certificate, cert.public_bytes(serialization.Encoding.PEM), mode=0o644
-    )
+    atomic_write(paths.root_certificate, root.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    atomic_write(paths.tsa_certificate, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return paths

@@ -22,6 +22,7 @@ from base.errors import EXIT_CODES, BrokenEnvironment, DalelError, UsageError
 PACKAGES = ("base", "evidence", "ocr", "pipeline", "app")
 """The packages whose errors the CLI must be able to report."""
 
+
 def _error_classes() -> dict[str, type[BaseException]]:
     """Every exception class defined in the product packages, by qualified name; private
     classes (a leading underscore: signals that never leave their module) are left out."""

@@ -39,15 +39,31 @@ def _check_intact(store_dir: Path) -> int:
     return n
 
 
-def _start_ingest(store_dir: Path, folder: Path, observer: str,
-                  commit_every: int = 500) -> subprocess.Popen:
+def _start_ingest(
+    store_dir: Path, folder: Path, observer: str, commit_every: int = 500
+) -> subprocess.Popen:
     import os
 
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "--store", str(store_dir), "ingest", str(folder),
-         "--observer", observer, "--precinct", "4", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-        env={**os.environ, "DALEL_COMMIT_EVERY": str(commit_every)})
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "--store",
+            str(store_dir),
+            "ingest",
+            str(folder),
+            "--observer",
+            observer,
+            "--precinct",
+            "4",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "DALEL_COMMIT_EVERY": str(commit_every)},
+    )
 
 
 @pytest.mark.slow
@@ -74,8 +90,16 @@ def test_kill_at_many_points_leaves_a_store_that_passes_audit(store_dir, tmp_pat
     assert kills >= 8, f"only {kills} of 16 runs were killed mid-way"
     assert receipted > 150, "kills mid-batch left no committed receipts to check"
     # The next writer finishes what was owed: every logged ingest gets its receipt.
-    r = dalel_subprocess("--store", store_dir, "ingest", _folder(tmp_path / "last", 3, "last"),
-                         "--observer", "obs-last", "--precinct", "4")
+    r = dalel_subprocess(
+        "--store",
+        store_dir,
+        "ingest",
+        _folder(tmp_path / "last", 3, "last"),
+        "--observer",
+        "obs-last",
+        "--precinct",
+        "4",
+    )
     assert r.returncode == 0, r.stderr
     store = Store.open(store_dir)
     ingests = sum(1 for line in store.log_lines() if b'"event":"ingest"' in line)
@@ -89,12 +113,21 @@ def test_a_torn_append_is_a_note_then_moved_to_quarantine(filled_store, tmp_path
     report = audit.run(audit.StoreSource(Store.open(filled_store)))
     assert report.ok
     assert audit.Reason.TORN_APPEND in {f.reason for f in report.findings}
-    r = dalel_subprocess("--store", filled_store, "ingest", _folder(tmp_path / "x", 1, "x"),
-                         "--observer", "obs-x", "--precinct", "1")
+    r = dalel_subprocess(
+        "--store",
+        filled_store,
+        "ingest",
+        _folder(tmp_path / "x", 1, "x"),
+        "--observer",
+        "obs-x",
+        "--precinct",
+        "1",
+    )
     assert r.returncode == 0, r.stderr
     assert log.read_bytes().endswith(b"\n")
-    frag = [q for q in (filled_store / "quarantine").iterdir()
-            if q.name.endswith("torn-log-append")]
+    frag = [
+        q for q in (filled_store / "quarantine").iterdir() if q.name.endswith("torn-log-append")
+    ]
     assert len(frag) == 1 and (frag[0] / "fragment").read_bytes() == b'{"entry":{"actor":'
     assert _check_intact(filled_store) == 4
 
@@ -106,7 +139,9 @@ def test_two_ingests_at_once_do_not_corrupt_the_log(store_dir, tmp_path):
         _out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     assert _check_intact(store_dir) == 240
-    entries = [json.loads(ln)["entry"] for ln in
-               (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()]
+    entries = [
+        json.loads(ln)["entry"]
+        for ln in (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()
+    ]
     assert [e["seq"] for e in entries] == list(range(len(entries)))
     assert sum(1 for e in entries if e["event"] == "ingest") == 240

@@ -31,9 +31,24 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sample]:
 
 
 ALL_KEYS = [
-    "photo", "edited", "stripped", "future", "far", "png", "kazakh_name", "empty",
-    "truncated_jpeg", "corrupt_png", "fake_heic", "png_as_jpg", "text_as_jpg", "video",
-    "truncated_mp4", "truncated_mp4_no_moov", "heic", "truncated_heic",
+    "photo",
+    "edited",
+    "stripped",
+    "future",
+    "far",
+    "png",
+    "kazakh_name",
+    "empty",
+    "truncated_jpeg",
+    "corrupt_png",
+    "fake_heic",
+    "png_as_jpg",
+    "text_as_jpg",
+    "video",
+    "truncated_mp4",
+    "truncated_mp4_no_moov",
+    "heic",
+    "truncated_heic",
 ]
 
 
@@ -43,10 +58,18 @@ def test_type_comes_from_content(samples: dict[str, Sample], key: str) -> None:
     assert detect_media_type(sample.path).mime == sample.mime
 
 
-@pytest.mark.parametrize("key,lies", [
-    ("png_as_jpg", True), ("text_as_jpg", True), ("empty", True),
-    ("photo", False), ("png", False), ("video", False), ("kazakh_name", False),
-])
+@pytest.mark.parametrize(
+    "key,lies",
+    [
+        ("png_as_jpg", True),
+        ("text_as_jpg", True),
+        ("empty", True),
+        ("photo", False),
+        ("png", False),
+        ("video", False),
+        ("kazakh_name", False),
+    ],
+)
 def test_lying_extension_is_noted(samples: dict[str, Sample], key: str, lies: bool) -> None:
     assert detect_media_type(samples[key].path).extension_mismatch is lies
 
@@ -77,13 +100,16 @@ def _ftyp(major: bytes, *compat: bytes) -> bytes:
     return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00\x00\x00\x08free"
 
 
-@pytest.mark.parametrize("major,compat,mime", [
-    (b"qt  ", (b"qt  ",), "video/quicktime"),
-    (b"mif1", (b"mif1", b"heic"), "image/heic"),
-    (b"heix", (b"mif1",), "image/heic"),
-    (b"avif", (b"mif1",), "image/avif"),
-    (b"mp42", (b"isom",), "video/mp4"),
-])
+@pytest.mark.parametrize(
+    "major,compat,mime",
+    [
+        (b"qt  ", (b"qt  ",), "video/quicktime"),
+        (b"mif1", (b"mif1", b"heic"), "image/heic"),
+        (b"heix", (b"mif1",), "image/heic"),
+        (b"avif", (b"mif1",), "image/avif"),
+        (b"mp42", (b"isom",), "video/mp4"),
+    ],
+)
 def test_brand_decides_iso_media(major: bytes, compat: tuple[bytes, ...], mime: str) -> None:
     assert sniff(_ftyp(major, *compat), "x.bin").mime == mime
 
@@ -132,22 +158,29 @@ def test_without_libmagic_builtin_signatures_are_used(
     assert detect_media_type(samples["video"].path).mime == "video/mp4"
 
 
-@pytest.mark.parametrize("key,verdict,problem", [
-    ("photo", StructureVerdict.INTACT, None),
-    ("png", StructureVerdict.INTACT, None),
-    ("video", StructureVerdict.INTACT, None),
-    ("empty", StructureVerdict.DAMAGED, StructureProblem.EMPTY),
-    ("truncated_jpeg", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
-    ("corrupt_png", StructureVerdict.DAMAGED, StructureProblem.BAD_CHECKSUM),
-    ("fake_heic", StructureVerdict.DAMAGED, StructureProblem.BAD_FRAMING),
-    ("truncated_mp4", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
-    ("truncated_mp4_no_moov", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
-    ("text_as_jpg", StructureVerdict.NOT_CHECKED, None),
-    ("heic", StructureVerdict.INTACT, None),
-    ("truncated_heic", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
-])
-def test_structure(samples: dict[str, Sample], key: str, verdict: StructureVerdict,
-                   problem: StructureProblem | None) -> None:
+@pytest.mark.parametrize(
+    "key,verdict,problem",
+    [
+        ("photo", StructureVerdict.INTACT, None),
+        ("png", StructureVerdict.INTACT, None),
+        ("video", StructureVerdict.INTACT, None),
+        ("empty", StructureVerdict.DAMAGED, StructureProblem.EMPTY),
+        ("truncated_jpeg", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
+        ("corrupt_png", StructureVerdict.DAMAGED, StructureProblem.BAD_CHECKSUM),
+        ("fake_heic", StructureVerdict.DAMAGED, StructureProblem.BAD_FRAMING),
+        ("truncated_mp4", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
+        ("truncated_mp4_no_moov", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
+        ("text_as_jpg", StructureVerdict.NOT_CHECKED, None),
+        ("heic", StructureVerdict.INTACT, None),
+        ("truncated_heic", StructureVerdict.DAMAGED, StructureProblem.TRUNCATED),
+    ],
+)
+def test_structure(
+    samples: dict[str, Sample],
+    key: str,
+    verdict: StructureVerdict,
+    problem: StructureProblem | None,
+) -> None:
     path = samples[key].path
     check = check_structure(path, detect_media_type(path))
     assert (check.verdict, check.problem) == (verdict, problem)

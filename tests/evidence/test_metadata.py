@@ -128,8 +128,11 @@ def test_time_without_offset_uses_the_assumed_offset(tmp_path: Path) -> None:
     assert FlagReason.CAPTURE_AFTER_RECEIPT in just_before.reasons()
     assert FlagReason.CAPTURE_AFTER_RECEIPT not in just_after.reasons()
     assert "+05:00" in just_after.get("capture_time").note  # type: ignore[union-attr]
-    utc_cam = meta(path, received_at=as_utc.replace(tzinfo=UTC) + timedelta(minutes=1),
-                   camera_utc_offset=timedelta(0))
+    utc_cam = meta(
+        path,
+        received_at=as_utc.replace(tzinfo=UTC) + timedelta(minutes=1),
+        camera_utc_offset=timedelta(0),
+    )
     assert FlagReason.CAPTURE_AFTER_RECEIPT in utc_cam.reasons()
 
 
@@ -153,8 +156,9 @@ def test_truncated_jpeg_keeps_metadata_and_says_damaged(samples: dict[str, Sampl
     assert m.get("capture_time") is not None
 
 
-@pytest.mark.parametrize("key", ["fake_heic", "corrupt_png", "truncated_mp4_no_moov",
-                                 "truncated_heic"])
+@pytest.mark.parametrize(
+    "key", ["fake_heic", "corrupt_png", "truncated_mp4_no_moov", "truncated_heic"]
+)
 def test_damaged_file_metadata_unreadable(samples: dict[str, Sample], key: str) -> None:
     m = meta(samples[key].path)
     assert m.status is Status.UNREADABLE
@@ -169,7 +173,8 @@ def test_empty_and_lying_files(samples: dict[str, Sample]) -> None:
     text = meta(samples["text_as_jpg"].path)
     assert text.status is Status.NOT_APPLICABLE
     assert [f.value for f in text.flags if f.reason is FlagReason.EXTENSION_MISMATCH] == [
-        {"content": "text/plain", "extension": "jpg"}]
+        {"content": "text/plain", "extension": "jpg"}
+    ]
     png = meta(samples["png_as_jpg"].path)
     assert FlagReason.EXTENSION_MISMATCH in png.reasons()
 
@@ -241,13 +246,16 @@ def test_hostile_strings_are_cleaned(tmp_path: Path) -> None:
     assert clean_text(b"a\xffb") == "a\ufffdb"
 
 
-@pytest.mark.parametrize("text,point", [
-    ("+43.2389+076.8897/", (43.2389, 76.8897)),
-    ("+43.2389+076.8897+850.000/", (43.2389, 76.8897)),
-    ("-33.8688+151.2093/", (-33.8688, 151.2093)),
-    ("+4314.334+07653.382/", (43 + 14.334 / 60, 76 + 53.382 / 60)),
-    ("+431420.04+0765322.92/", (43 + 14 / 60 + 20.04 / 3600, 76 + 53 / 60 + 22.92 / 3600)),
-])
+@pytest.mark.parametrize(
+    "text,point",
+    [
+        ("+43.2389+076.8897/", (43.2389, 76.8897)),
+        ("+43.2389+076.8897+850.000/", (43.2389, 76.8897)),
+        ("-33.8688+151.2093/", (-33.8688, 151.2093)),
+        ("+4314.334+07653.382/", (43 + 14.334 / 60, 76 + 53.382 / 60)),
+        ("+431420.04+0765322.92/", (43 + 14 / 60 + 20.04 / 3600, 76 + 53 / 60 + 22.92 / 3600)),
+    ],
+)
 def test_iso6709(text: str, point: tuple[float, float]) -> None:
     got = parse_iso6709(text)
     assert got is not None
@@ -305,8 +313,10 @@ FIXTURE_OK = [HealthCheck.function_scoped_fixture]  # tmp_path is reused: each e
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
-@given(cut=st.integers(0, len(_BASE)), flips=st.lists(
-    st.tuples(st.integers(0, len(_BASE) - 1), st.integers(0, 255)), max_size=12))
+@given(
+    cut=st.integers(0, len(_BASE)),
+    flips=st.lists(st.tuples(st.integers(0, len(_BASE) - 1), st.integers(0, 255)), max_size=12),
+)
 def test_never_raises_on_mangled_photos(
     tmp_path: Path, cut: int, flips: list[tuple[int, int]]
 ) -> None:
@@ -335,8 +345,13 @@ with tempfile.TemporaryDirectory() as _tmp:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
-@given(flips=st.lists(st.tuples(st.integers(0, min(600, len(_HEIC) - 1)), st.integers(0, 255)),
-                      min_size=1, max_size=8))
+@given(
+    flips=st.lists(
+        st.tuples(st.integers(0, min(600, len(_HEIC) - 1)), st.integers(0, 255)),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_never_raises_on_mangled_heic(tmp_path: Path, flips: list[tuple[int, int]]) -> None:
     data = bytearray(_HEIC)
     for pos, val in flips:

@@ -60,18 +60,34 @@ def _self_signed(name: str, *, tsa: bool = False) -> tuple[rsa.RSAPrivateKey, x5
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - timedelta(days=1))
-               .not_valid_after(now + timedelta(days=365)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+    )
     if tsa:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
     else:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=True, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-            encipher_only=False, decipher_only=False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     return key, builder.sign(key, hashes.SHA256())
 
 
@@ -83,28 +99,61 @@ class Tsa:
         self.cert_pem = cert.public_bytes(serialization.Encoding.PEM)
         self.dummy = DummyTimeStamper(
             tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
-            tsa_key=asn1_keys.PrivateKeyInfo.load(key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())))
+            tsa_key=asn1_keys.PrivateKeyInfo.load(
+                key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            ),
+        )
         self.calls = 0
 
     def __call__(self, digest: bytes) -> bytes:
         self.calls += 1
-        req = tsp.TimeStampReq({"version": 1, "cert_req": True, "message_imprint": {
-            "hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest}})
+        req = tsp.TimeStampReq(
+            {
+                "version": 1,
+                "cert_req": True,
+                "message_imprint": {
+                    "hash_algorithm": {"algorithm": "sha256"},
+                    "hashed_message": digest,
+                },
+            }
+        )
         return bytes(self.dummy.request_tsa_response(req).dump())
 
 
 def _dossier_like_pdf(*, listed_sha: str = ORIGINAL_SHA, printed_sha: str = ORIGINAL_SHA) -> bytes:
-    manifest = make_manifest(case_id="C-1", edition="court", language="ru", exhibits=[{
-        "index": 1, "sha256": listed_sha, "original_name": "IMG_1.jpg",
-        "media_type": "image/jpeg", "size": len(ORIGINAL), "attachment": "E01-IMG_1.jpg"}])
-    html = (f'<html lang="kk"><body><h1>Шағым әғқңөұүһі</h1>'
-            f'<a href="#{EXHIBIT_DEST_PREFIX}{printed_sha}">1-қосымша</a>'
-            f'<section id="{EXHIBIT_DEST_PREFIX}{printed_sha}"><h2>1</h2></section></body></html>')
-    return bytes(weasyprint.HTML(string=html).write_pdf(pdf_variant="pdf/a-3b", attachments=[
-        weasyprint.Attachment(string=ORIGINAL, name="E01-IMG_1.jpg", relationship="Source"),
-        weasyprint.Attachment(string=manifest, name=MANIFEST_NAME, relationship="Data")]))
+    manifest = make_manifest(
+        case_id="C-1",
+        edition="court",
+        language="ru",
+        exhibits=[
+            {
+                "index": 1,
+                "sha256": listed_sha,
+                "original_name": "IMG_1.jpg",
+                "media_type": "image/jpeg",
+                "size": len(ORIGINAL),
+                "attachment": "E01-IMG_1.jpg",
+            }
+        ],
+    )
+    html = (
+        f'<html lang="kk"><body><h1>Шағым әғқңөұүһі</h1>'
+        f'<a href="#{EXHIBIT_DEST_PREFIX}{printed_sha}">1-қосымша</a>'
+        f'<section id="{EXHIBIT_DEST_PREFIX}{printed_sha}"><h2>1</h2></section></body></html>'
+    )
+    return bytes(
+        weasyprint.HTML(string=html).write_pdf(
+            pdf_variant="pdf/a-3b",
+            attachments=[
+                weasyprint.Attachment(string=ORIGINAL, name="E01-IMG_1.jpg", relationship="Source"),
+                weasyprint.Attachment(string=manifest, name=MANIFEST_NAME, relationship="Data"),
+            ],
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +219,16 @@ def test_signed_dossier_passes_every_check(signed: bytes, trust: list[bytes], ts
     report = _verify(signed, trust, tsa, known_hashes=[ORIGINAL_SHA])
     assert report.ok, report.failures
     names = {c.check for c in report.checks}
-    assert {"signature", "signature.signer", "signature.timestamp", "coverage", "manifest",
-            "attachment:E01-IMG_1.jpg", "exhibit-list", f"known:{ORIGINAL_SHA}"} <= names
+    assert {
+        "signature",
+        "signature.signer",
+        "signature.timestamp",
+        "coverage",
+        "manifest",
+        "attachment:E01-IMG_1.jpg",
+        "exhibit-list",
+        f"known:{ORIGINAL_SHA}",
+    } <= names
     assert "Адал сайлау" in report.signer
     assert report.signed_at is not None
     assert abs(report.signed_at - datetime.now(UTC)) < timedelta(minutes=10)
@@ -182,15 +239,17 @@ def test_signed_dossier_passes_every_check(signed: bytes, trust: list[bytes], ts
 def test_pdfsig_calls_the_signature_valid_and_whole(signed: bytes, tmp_path: Path) -> None:
     path = tmp_path / "signed.pdf"
     path.write_bytes(signed)
-    out = subprocess.run(["pdfsig", str(path)], check=False, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        ["pdfsig", str(path)], check=False, capture_output=True, text=True, timeout=60
+    )
     assert "Signature is Valid." in out.stdout, out.stdout
     assert "Total document signed" in out.stdout, out.stdout
     assert "ETSI.CAdES.detached" in out.stdout  # PAdES
 
 
 def test_signature_carries_an_rfc3161_timestamp_from_the_callable(
-        org: tuple[Path, Path], trust: list[bytes]) -> None:
+    org: tuple[Path, Path], trust: list[bytes]
+) -> None:
     fresh = Tsa()
     pdf = sign_pdf(_dossier_like_pdf(), load_org_identity(*org), CallableTimeStamper(fresh))
     assert fresh.calls >= 1
@@ -198,14 +257,16 @@ def test_signature_carries_an_rfc3161_timestamp_from_the_callable(
     assert report.ok, report.failures
 
 
-def test_unknown_tsa_and_unknown_signer_are_named(signed: bytes, trust: list[bytes],
-                                                  tsa: Tsa) -> None:
+def test_unknown_tsa_and_unknown_signer_are_named(
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     other_tsa = Tsa()
     report = verify_dossier(signed, trust, tsa_certs=[other_tsa.cert_pem])
     assert report.reasons == {Reason.TSA_UNTRUSTED}
     _, stranger = _self_signed("Stranger CA")
-    report = verify_dossier(signed, [stranger.public_bytes(serialization.Encoding.PEM)],
-                            tsa_certs=[tsa.cert_pem])
+    report = verify_dossier(
+        signed, [stranger.public_bytes(serialization.Encoding.PEM)], tsa_certs=[tsa.cert_pem]
+    )
     assert report.reasons == {Reason.SIGNER_UNTRUSTED}
 
 
@@ -234,7 +295,8 @@ def test_any_pyhanko_timestamper_can_serve_as_the_callable(tsa: Tsa) -> None:
     resp = tsp.TimeStampResp.load(call(digest))
     assert resp["status"]["status"].native == "granted"
     imprint = resp["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed[
-        "message_imprint"]
+        "message_imprint"
+    ]
     assert imprint["hashed_message"].native == digest
 
 
@@ -243,8 +305,11 @@ def test_any_pyhanko_timestamper_can_serve_as_the_callable(tsa: Tsa) -> None:
 
 def _p12(password: bytes | None) -> tuple[bytes, x509.Certificate]:
     key, cert = _self_signed("Сарсенбаева Айгуль (НУЦ РК test)")
-    enc = (serialization.BestAvailableEncryption(password) if password
-           else serialization.NoEncryption())
+    enc = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
     return pkcs12.serialize_key_and_certificates(b"signer", key, cert, None, enc), cert
 
 
@@ -254,8 +319,9 @@ def test_pkcs12_signing_verifies_with_its_certificate(tsa: Tsa, tmp_path: Path) 
     path.write_bytes(data)
     identity = read_pkcs12_file(path, "s3cret")
     pdf = sign_pdf(_dossier_like_pdf(), identity, CallableTimeStamper(tsa))
-    report = verify_dossier(pdf, [cert.public_bytes(serialization.Encoding.PEM)],
-                            tsa_certs=[tsa.cert_pem])
+    report = verify_dossier(
+        pdf, [cert.public_bytes(serialization.Encoding.PEM)], tsa_certs=[tsa.cert_pem]
+    )
     assert report.ok, report.failures
     assert "Сарсенбаева" in report.signer
 
@@ -279,33 +345,45 @@ def _contents_span(pdf: bytes) -> tuple[int, int]:
     return start, pdf.index(b">", start)
 
 
-@pytest.mark.parametrize("where", [0.02, 0.2, 0.4, 0.6, 0.8, 0.97, "contents-der",
-                                   "contents-padding", "last"])
-def test_a_byte_changed_anywhere_is_caught(signed: bytes, trust: list[bytes], tsa: Tsa,
-                                           where: object) -> None:
+@pytest.mark.parametrize(
+    "where", [0.02, 0.2, 0.4, 0.6, 0.8, 0.97, "contents-der", "contents-padding", "last"]
+)
+def test_a_byte_changed_anywhere_is_caught(
+    signed: bytes, trust: list[bytes], tsa: Tsa, where: object
+) -> None:
     data = bytearray(signed)
     start, end = _contents_span(signed)
     if where == "contents-der":
         pos = start + 200
     elif where == "contents-padding":
         pos = end - 10
-        assert data[pos:pos + 1] == b"0"
+        assert data[pos : pos + 1] == b"0"
     elif where == "last":
         pos = len(data) - 2
     else:
         pos = int(len(data) * float(where))  # type: ignore[arg-type]
     original = data[pos]
-    data[pos] = ord("1") if original == ord("0") else (
-        ord("0") if chr(original) in "0123456789abcdefABCDEF" else original ^ 0x01)
+    data[pos] = (
+        ord("1")
+        if original == ord("0")
+        else (ord("0") if chr(original) in "0123456789abcdefABCDEF" else original ^ 0x01)
+    )
     report = _verify(bytes(data), trust, tsa)
     assert not report.ok
     assert report.exit_code == 1
-    assert report.reasons <= {Reason.SIGNATURE_INVALID, Reason.SIGNATURE_CONTENTS_ALTERED,
-                              Reason.PDF_UNREADABLE, Reason.NO_SIGNATURE,
-                              Reason.TIMESTAMP_INVALID, Reason.SIGNER_UNTRUSTED,
-                              Reason.UPDATED_AFTER_SIGNING, Reason.HASH_MISMATCH,
-                              Reason.MANIFEST_INVALID, Reason.MANIFEST_MISSING,
-                              Reason.EXHIBIT_LIST_MISMATCH}, report.failures
+    assert report.reasons <= {
+        Reason.SIGNATURE_INVALID,
+        Reason.SIGNATURE_CONTENTS_ALTERED,
+        Reason.PDF_UNREADABLE,
+        Reason.NO_SIGNATURE,
+        Reason.TIMESTAMP_INVALID,
+        Reason.SIGNER_UNTRUSTED,
+        Reason.UPDATED_AFTER_SIGNING,
+        Reason.HASH_MISMATCH,
+        Reason.MANIFEST_INVALID,
+        Reason.MANIFEST_MISSING,
+        Reason.EXHIBIT_LIST_MISMATCH,
+    }, report.failures
     with pytest.raises(DossierVerificationFailed) as err:
         verify_or_raise(bytes(data), trust, tsa_certs=[tsa.cert_pem])
     assert err.value.exit_code == 1
@@ -313,7 +391,8 @@ def test_a_byte_changed_anywhere_is_caught(signed: bytes, trust: list[bytes], ts
 
 @pytest.mark.slow
 def test_a_byte_changed_anywhere_in_the_signature_structure_is_caught(
-        signed: bytes, trust: list[bytes], tsa: Tsa) -> None:
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     """The CMS carries parts the signature does not cover (certificates, versions,
     digestAlgorithms, lengths); a sweep over it finds no change that still verifies."""
     start, end = _contents_span(signed)
@@ -329,8 +408,9 @@ def test_a_byte_changed_anywhere_in_the_signature_structure_is_caught(
     assert missed == []
 
 
-def test_padding_byte_in_signature_contents_is_named(signed: bytes, trust: list[bytes],
-                                                     tsa: Tsa) -> None:
+def test_padding_byte_in_signature_contents_is_named(
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     data = bytearray(signed)
     _, end = _contents_span(signed)
     data[end - 4] = ord("7")
@@ -338,19 +418,21 @@ def test_padding_byte_in_signature_contents_is_named(signed: bytes, trust: list[
     assert Reason.SIGNATURE_CONTENTS_ALTERED in report.reasons
 
 
-def test_a_length_stretched_over_the_padding_is_named(signed: bytes, trust: list[bytes],
-                                                     tsa: Tsa) -> None:
+def test_a_length_stretched_over_the_padding_is_named(
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     start, _ = _contents_span(signed)
-    header = signed[start:start + 8].decode()
+    header = signed[start : start + 8].decode()
     assert header.startswith("3082")  # SEQUENCE with a two-byte length
     longer = f"3082{int(header[4:8], 16) + 16:04x}".encode()
-    data = signed[:start] + longer + signed[start + 8:]
+    data = signed[:start] + longer + signed[start + 8 :]
     report = _verify(data, trust, tsa)
     assert Reason.SIGNATURE_CONTENTS_ALTERED in report.reasons
 
 
-def test_signed_byte_changed_is_signature_invalid(signed: bytes, trust: list[bytes],
-                                                  tsa: Tsa) -> None:
+def test_signed_byte_changed_is_signature_invalid(
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     data = bytearray(signed)
     pos = data.index(b"/Producer")  # inside the signed range, harmless to parsing
     data[pos + 2] = ord("X")
@@ -366,8 +448,9 @@ def _append_update(pdf: bytes, mutate) -> bytes:  # type: ignore[no-untyped-def]
     return out.getvalue()
 
 
-def test_update_appended_after_signing_is_named(signed: bytes, trust: list[bytes], tsa: Tsa,
-                                                tmp_path: Path) -> None:
+def test_update_appended_after_signing_is_named(
+    signed: bytes, trust: list[bytes], tsa: Tsa, tmp_path: Path
+) -> None:
     def add_info(writer: IncrementalPdfFileWriter) -> None:
         info = writer.trailer["/Info"].get_object() if "/Info" in writer.trailer else None
         if info is None:
@@ -382,8 +465,9 @@ def test_update_appended_after_signing_is_named(signed: bytes, trust: list[bytes
     assert Reason.UPDATED_AFTER_SIGNING in report.reasons
     path = tmp_path / "appended.pdf"
     path.write_bytes(tampered)
-    out = subprocess.run(["pdfsig", str(path)], check=False, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        ["pdfsig", str(path)], check=False, capture_output=True, text=True, timeout=60
+    )
     assert "Total document signed" not in out.stdout
 
 
@@ -392,16 +476,18 @@ def _replace_attachment(writer: IncrementalPdfFileWriter, name: str, data: bytes
     for i in range(0, len(names), 2):
         if str(names[i]) == name or str(names[i + 1].get_object().get("/UF")) == name:
             spec = names[i + 1].get_object()
-            stream = generic.StreamObject({generic.NameObject("/Type"):
-                                           generic.NameObject("/EmbeddedFile")}, stream_data=data)
+            stream = generic.StreamObject(
+                {generic.NameObject("/Type"): generic.NameObject("/EmbeddedFile")}, stream_data=data
+            )
             spec["/EF"][generic.NameObject("/F")] = writer.add_object(stream)
             writer.update_container(spec)
             return
     raise AssertionError(f"no attachment {name}")
 
 
-def test_attachment_replaced_after_signing_is_named(signed: bytes, trust: list[bytes],
-                                                    tsa: Tsa) -> None:
+def test_attachment_replaced_after_signing_is_named(
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     forged = b"a different photo"
     tampered = _append_update(signed, lambda w: _replace_attachment(w, "E01-IMG_1.jpg", forged))
     report = _verify(tampered, trust, tsa)
@@ -411,50 +497,56 @@ def test_attachment_replaced_after_signing_is_named(signed: bytes, trust: list[b
     assert hashlib.sha256(forged).hexdigest() in mismatch[0].detail
 
 
-def test_attachment_replaced_before_signing_fails_the_manifest(org: tuple[Path, Path],
-                                                               trust: list[bytes],
-                                                               tsa: Tsa) -> None:
-    unsigned = _append_update(_dossier_like_pdf(),
-                              lambda w: _replace_attachment(w, "E01-IMG_1.jpg", b"swapped"))
+def test_attachment_replaced_before_signing_fails_the_manifest(
+    org: tuple[Path, Path], trust: list[bytes], tsa: Tsa
+) -> None:
+    unsigned = _append_update(
+        _dossier_like_pdf(), lambda w: _replace_attachment(w, "E01-IMG_1.jpg", b"swapped")
+    )
     pdf = sign_pdf(unsigned, load_org_identity(*org), CallableTimeStamper(tsa))
     report = _verify(pdf, trust, tsa)
     assert report.reasons == {Reason.HASH_MISMATCH}
 
 
-def test_manifest_and_printed_exhibit_list_must_agree(org: tuple[Path, Path],
-                                                      trust: list[bytes], tsa: Tsa) -> None:
+def test_manifest_and_printed_exhibit_list_must_agree(
+    org: tuple[Path, Path], trust: list[bytes], tsa: Tsa
+) -> None:
     other = "ab" * 32
-    pdf = sign_pdf(_dossier_like_pdf(printed_sha=other), load_org_identity(*org),
-                   CallableTimeStamper(tsa))
+    pdf = sign_pdf(
+        _dossier_like_pdf(printed_sha=other), load_org_identity(*org), CallableTimeStamper(tsa)
+    )
     report = _verify(pdf, trust, tsa)
     assert report.reasons == {Reason.EXHIBIT_LIST_MISMATCH}
 
 
-def test_unknown_hash_is_named_when_known_hashes_given(signed: bytes, trust: list[bytes],
-                                                       tsa: Tsa) -> None:
+def test_unknown_hash_is_named_when_known_hashes_given(
+    signed: bytes, trust: list[bytes], tsa: Tsa
+) -> None:
     report = _verify(signed, trust, tsa, known_hashes=["00" * 32])
     assert report.reasons == {Reason.HASH_UNKNOWN}
     bad = [c for c in report.checks if c.status is Status.FAILED]
     assert bad[0].check == f"known:{ORIGINAL_SHA}"
 
 
-def test_unsigned_and_non_pdf_inputs_are_reported_not_raised(trust: list[bytes],
-                                                              tsa: Tsa) -> None:
+def test_unsigned_and_non_pdf_inputs_are_reported_not_raised(trust: list[bytes], tsa: Tsa) -> None:
     report = _verify(_dossier_like_pdf(), trust, tsa)
     assert Reason.NO_SIGNATURE in report.reasons
     report = _verify(b"this is not a PDF", trust, tsa)
     assert report.reasons == {Reason.PDF_UNREADABLE}
 
 
-def test_the_stores_local_tsa_plugs_in_as_the_callable(org: tuple[Path, Path], trust: list[bytes],
-                                                       tmp_path: Path) -> None:
+def test_the_stores_local_tsa_plugs_in_as_the_callable(
+    org: tuple[Path, Path], trust: list[bytes], tmp_path: Path
+) -> None:
     from evidence.timestamping import tsa as local_tsa
 
-    local_tsa.create_local_tsa(tmp_path / "keys", tmp_path / "public", tmp_path / "state",
-                               "«Адал сайлау»")
+    local_tsa.create_local_tsa(
+        tmp_path / "keys", tmp_path / "public", tmp_path / "state", "«Адал сайлау»"
+    )
     stamper = local_tsa.LocalTSA.load(tmp_path / "keys", tmp_path / "public", tmp_path / "state")
-    pdf = sign_pdf(_dossier_like_pdf(), load_org_identity(*org),
-                   CallableTimeStamper(stamper.timestamp))
+    pdf = sign_pdf(
+        _dossier_like_pdf(), load_org_identity(*org), CallableTimeStamper(stamper.timestamp)
+    )
     root = stamper.root_certificate.public_bytes(serialization.Encoding.PEM)
     report = verify_dossier(pdf, trust, tsa_certs=[root])
     assert report.ok, report.failures

@@ -26,8 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _digests(directory: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.iterdir())
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
@@ -79,9 +82,20 @@ def test_southern_western_gps_refs(tmp_path: Path) -> None:
 def test_video_has_creation_time_and_location(tmp_path: Path) -> None:
     s = write_sample_set(tmp_path, seed=1)
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration:format_tags",
-         "-of", "default=nw=1", str(s["video"].path)],
-        capture_output=True, text=True, check=True, timeout=30,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:format_tags",
+            "-of",
+            "default=nw=1",
+            str(s["video"].path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     ).stdout
     assert "TAG:creation_time=2026-11-20T15:20:00" in out
     assert "TAG:location=+43.2389+076.8897/" in out
@@ -101,8 +115,14 @@ def test_sparse_file_is_huge_but_takes_no_space(tmp_path: Path) -> None:
 
 def test_demo_make_samples_writes_files_and_manifest(tmp_path: Path) -> None:
     out = tmp_path / "demo samples"
-    proc = subprocess.run([sys.executable, str(REPO / "demo" / "make_samples.py"), str(out)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "demo" / "make_samples.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     inbox = out / "inbox"
     with open(inbox / "manifest.csv", newline="", encoding="utf-8") as fh:
@@ -134,8 +154,12 @@ def test_demo_make_samples_writes_files_and_manifest(tmp_path: Path) -> None:
     assert set(diffs) == {("63", "amanat")}
     # deterministic: a second run gives the same bytes
     again = tmp_path / "again"
-    subprocess.run([sys.executable, str(REPO / "demo" / "make_samples.py"), str(again)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, str(REPO / "demo" / "make_samples.py"), str(again)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert _digests(inbox) == _digests(again / "inbox")
 
 

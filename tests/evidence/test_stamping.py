@@ -13,7 +13,6 @@ from evidence import audit
 from evidence.core import custody
 from evidence.core.tokens import build_request, response_from_token, token_from_response
 from evidence.provision import init_store
-from evidence.storage.index import Index
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
 from testing.tsa_server import LoopbackTSA, Mode, down_url
@@ -21,8 +20,18 @@ from tests.conftest import make_photo
 
 
 def _ingest(dalel, store_dir: Path, folder: Path, *extra) -> dict:
-    r = dalel("--store", store_dir, "ingest", folder, "--observer", "obs-1", "--precinct", "4",
-              "--json", *extra)
+    r = dalel(
+        "--store",
+        store_dir,
+        "ingest",
+        folder,
+        "--observer",
+        "obs-1",
+        "--precinct",
+        "4",
+        "--json",
+        *extra,
+    )
     assert r.code == 0, r.err
     return r.json()
 
@@ -37,8 +46,9 @@ def _add_tsa(dalel, store_dir: Path, tmp_path: Path, name: str, url: str, root) 
 
     pem = tmp_path / f"{name}-root.pem"
     pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
-    r = dalel("--store", store_dir, "timestamp", "add-tsa", name, url, "--roots", pem,
-              "--timeout", "1")
+    r = dalel(
+        "--store", store_dir, "timestamp", "add-tsa", name, url, "--roots", pem, "--timeout", "1"
+    )
     assert r.code == 0, r.err
 
 
@@ -46,20 +56,32 @@ def _openssl_verify(store_dir: Path, tmp_path: Path, t: dict) -> subprocess.Comp
     store = Store.open(store_dir)
     out = tmp_path / "t.tsr"
     out.write_bytes(response_from_token(store.objects.path(t["token_sha256"]).read_bytes()))
-    ca = (store.public_dir / "tsa-root.pem" if t["source"] == "local"
-          else store.public_dir / "tsa-roots" / f"{t['source']}.pem")
-    cmd = ["openssl", "ts", "-verify", "-digest", t["subject"], "-sha256", "-in", out,
-           "-CAfile", ca]
+    ca = (
+        store.public_dir / "tsa-root.pem"
+        if t["source"] == "local"
+        else store.public_dir / "tsa-roots" / f"{t['source']}.pem"
+    )
+    cmd = [
+        "openssl",
+        "ts",
+        "-verify",
+        "-digest",
+        t["subject"],
+        "-sha256",
+        "-in",
+        out,
+        "-CAfile",
+        ca,
+    ]
     if t["source"] == "local":
         cmd += ["-untrusted", store.public_dir / "tsa.pem"]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def test_every_item_and_checkpoint_gets_a_token_openssl_verifies(store_dir, inbox, tmp_path,
-                                                                 dalel):
+def test_every_item_and_checkpoint_gets_a_token_openssl_verifies(store_dir, inbox, tmp_path, dalel):
     _ingest(dalel, store_dir, inbox)
     _ingest(dalel, store_dir, make_photo(tmp_path / "late.jpg", (9, 9, 9)))
-    index = Index(Store.open(store_dir))
+    index = Store.open(store_dir).index
     index.catch_up()
     toks = index.all_tokens()
     items = {r["sha256"] for r in index.items_where()}
@@ -78,18 +100,40 @@ def test_every_item_and_checkpoint_gets_a_token_openssl_verifies(store_dir, inbo
     sha = sorted(items)[0]
     r = dalel("--store", store_dir, "timestamp", "export", sha, tmp_path / "x.tsr")
     assert r.code == 0 and "openssl ts -verify" in r.out
-    p = subprocess.run(["openssl", "ts", "-verify", "-digest", sha, "-sha256", "-in",
-                        tmp_path / "x.tsr", "-CAfile", store_dir / "public" / "tsa-root.pem",
-                        "-untrusted", store_dir / "public" / "tsa.pem"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-digest",
+            sha,
+            "-sha256",
+            "-in",
+            tmp_path / "x.tsr",
+            "-CAfile",
+            store_dir / "public" / "tsa-root.pem",
+            "-untrusted",
+            store_dir / "public" / "tsa.pem",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
 
 
 def test_receipt_carries_the_items_token(store_dir, inbox, dalel, tmp_path):
     res = _ingest(dalel, store_dir, inbox)
     paths = [Path(r["receipt"]) for r in res["results"] if r.get("receipt")]
-    r = dalel("receipt", "verify", paths[0], "--key", store_dir / "public" / "log.pub",
-              "--tsa-root", store_dir / "public" / "tsa-root.pem", "--json")
+    r = dalel(
+        "receipt",
+        "verify",
+        paths[0],
+        "--key",
+        store_dir / "public" / "log.pub",
+        "--tsa-root",
+        store_dir / "public" / "tsa-root.pem",
+        "--json",
+    )
     assert r.code == 0, r.out
     checks = {c["check"]: c for c in r.json()["checks"]}
     assert checks["timestamp"]["status"] == "PASSED" and "tsa-root" not in checks
@@ -105,8 +149,9 @@ def test_receipt_carries_the_items_token(store_dir, inbox, dalel, tmp_path):
     # a TSA root from elsewhere does not vouch for the token
     other = tmp_path / "other"
     init_store(other, org="Other")
-    r = dalel("receipt", "verify", paths[0], "--tsa-root", other / "public" / "tsa-root.pem",
-              "--json")
+    r = dalel(
+        "receipt", "verify", paths[0], "--tsa-root", other / "public" / "tsa-root.pem", "--json"
+    )
     assert r.code == 1 and "TSA_UNTRUSTED" in json.dumps(r.json())
 
 
@@ -123,15 +168,19 @@ def test_external_tsa_is_used_first(store_dir, inbox, tmp_path, dalel):
     assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
 
 
-@pytest.mark.parametrize(("mode", "reason"), [
-    (Mode.GARBAGE, "MALFORMED"),
-    (Mode.OTHER_HASH, "IMPRINT_MISMATCH"),
-    (Mode.WRONG_NONCE, "NONCE_MISMATCH"),
-    (Mode.SLOW, "TSA_TIMEOUT"),
-    (Mode.UNTRUSTED, "TSA_UNTRUSTED"),
-])
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        (Mode.GARBAGE, "MALFORMED"),
+        (Mode.OTHER_HASH, "IMPRINT_MISMATCH"),
+        (Mode.WRONG_NONCE, "NONCE_MISMATCH"),
+        (Mode.SLOW, "TSA_TIMEOUT"),
+        (Mode.UNTRUSTED, "TSA_UNTRUSTED"),
+    ],
+)
 def test_a_misbehaving_tsa_is_refused_with_its_reason_and_local_takes_over(
-        store_dir, tmp_path, dalel, mode, reason):
+    store_dir, tmp_path, dalel, mode, reason
+):
     make_photo(tmp_path / "in" / "p.jpg")
     with LoopbackTSA(mode=mode, slow_seconds=3.0) as server:
         _add_tsa(dalel, store_dir, tmp_path, "flaky", server.url, server.root_certificate)
@@ -149,8 +198,21 @@ def test_offline_then_upgrade(store_dir, inbox, tmp_path, dalel):
     with LoopbackTSA() as server:
         pem = tmp_path / "root.pem"
         pem.write_bytes(server.root_certificate.public_bytes(serialization.Encoding.PEM))
-        assert dalel("--store", store_dir, "timestamp", "add-tsa", "loopback", down_url(),
-                     "--roots", pem, "--timeout", "1").code == 0
+        assert (
+            dalel(
+                "--store",
+                store_dir,
+                "timestamp",
+                "add-tsa",
+                "loopback",
+                down_url(),
+                "--roots",
+                pem,
+                "--timeout",
+                "1",
+            ).code
+            == 0
+        )
         _ingest(dalel, store_dir, inbox)  # the internet is cut: local tokens, refusal noted
         (first, *_) = _timestamp_entries(store_dir)
         assert {t["kind"] for t in first["tokens"]} == {"local"}
@@ -160,15 +222,32 @@ def test_offline_then_upgrade(store_dir, inbox, tmp_path, dalel):
         status = dalel("--store", store_dir, "timestamp", "--json").json()
         assert status["items_local_only"] == 3 and status["items_external"] == 0
         # the internet is back
-        assert dalel("--store", store_dir, "timestamp", "add-tsa", "loopback", server.url,
-                     "--roots", pem, "--timeout", "1").code == 0
+        assert (
+            dalel(
+                "--store",
+                store_dir,
+                "timestamp",
+                "add-tsa",
+                "loopback",
+                server.url,
+                "--roots",
+                pem,
+                "--timeout",
+                "1",
+            ).code
+            == 0
+        )
         r = dalel("--store", store_dir, "timestamp", "--upgrade", "--json")
         assert r.code == 0 and r.json()["upgraded"] >= 4
     status = dalel("--store", store_dir, "timestamp", "--json").json()
     assert status["items_external"] == 3 and status["items_local_only"] == 0
     assert status["checkpoints_local_only"] == 0
-    sha = sorted(t["subject"] for e in _timestamp_entries(store_dir) for t in e["tokens"]
-                 if t["target"] == "item")[0]
+    sha = sorted(
+        t["subject"]
+        for e in _timestamp_entries(store_dir)
+        for t in e["tokens"]
+        if t["target"] == "item"
+    )[0]
     r = dalel("--store", store_dir, "timestamp", "export", sha, tmp_path / "e.tsr", "--external")
     assert r.code == 0 and "external token from loopback" in r.out
     assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
@@ -176,7 +255,7 @@ def test_offline_then_upgrade(store_dir, inbox, tmp_path, dalel):
 
 # --- tampering, each named by audit ------------------------------------------------------------
 def _first_item_token(store_dir: Path) -> dict:
-    index = Index(Store.open(store_dir))
+    index = Store.open(store_dir).index
     index.catch_up()
     return next(t for t in index.all_tokens() if t["target"] == "item")
 
@@ -196,8 +275,10 @@ def test_audit_names_a_flipped_byte_in_a_stored_token(filled_store):
     report = audit.run(audit.StoreSource(Store.open(filled_store)))
     assert audit.Reason.HASH_MISMATCH in report.reasons()
     assert audit.Reason.TIMESTAMP_INVALID in report.reasons()
-    assert any(f.reason is audit.Reason.TIMESTAMP_MISSING and f.item == t["subject"]
-               for f in report.failures)
+    assert any(
+        f.reason is audit.Reason.TIMESTAMP_MISSING and f.item == t["subject"]
+        for f in report.failures
+    )
 
 
 def _insider_records(store_dir: Path, tokens: list[dict]) -> None:
@@ -206,22 +287,36 @@ def _insider_records(store_dir: Path, tokens: list[dict]) -> None:
     with store.writer() as w:
         objects = []
         for t in tokens:
-            objects.append({"sha256": t["token_sha256"], "role": "timestamp-token",
-                            "parent": t["subject"]})
+            objects.append(
+                {"sha256": t["token_sha256"], "role": "timestamp-token", "parent": t["subject"]}
+            )
         w.append({"event": "timestamp", "tokens": tokens, "objects": objects})
 
 
 def _token_dict(subject: str, token_sha: str, source: str = "local") -> dict:
-    return {"subject": subject, "target": "item", "token_sha256": token_sha, "source": source,
-            "kind": "local", "gen_time": custody.utc_now(), "serial": "1", "refused": []}
+    return {
+        "subject": subject,
+        "target": "item",
+        "token_sha256": token_sha,
+        "source": source,
+        "kind": "local",
+        "gen_time": custody.utc_now(),
+        "serial": "1",
+        "refused": [],
+    }
 
 
 def test_audit_names_tokens_swapped_between_two_items(filled_store):
-    index = Index(Store.open(filled_store))
+    index = Store.open(filled_store).index
     index.catch_up()
     a, b = [t for t in index.all_tokens() if t["target"] == "item"][:2]
-    _insider_records(filled_store, [_token_dict(a["subject"], b["token_sha256"]),
-                                    _token_dict(b["subject"], a["token_sha256"])])
+    _insider_records(
+        filled_store,
+        [
+            _token_dict(a["subject"], b["token_sha256"]),
+            _token_dict(b["subject"], a["token_sha256"]),
+        ],
+    )
     found = _token_findings(filled_store)
     assert len(found) == 2
     assert all("IMPRINT_MISMATCH" in f.sub_reasons for f in found)

@@ -27,8 +27,12 @@ def test_init_creates_layout_and_private_keys(store_dir):
     assert store.public_key() == store.log_key.public
     assert "Test Coalition" in (store_dir / "config.toml").read_text()
     # openssl reads the PEM public key
-    out = subprocess.run(["openssl", "pkey", "-pubin", "-in", store_dir / "public" / "log.pem",
-                          "-noout", "-text"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-in", store_dir / "public" / "log.pem", "-noout", "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "ED25519" in out
 
 
@@ -60,10 +64,12 @@ def test_objects_are_read_only_and_named_by_hash(filled_store):
 
 def test_same_file_twice_is_stored_once_with_two_entries_and_receipts(store_dir, inbox, dalel):
     photo = inbox / "protocol-1.jpg"
-    r1 = dalel("--store", store_dir, "ingest", photo, "--observer", VALID_IIN,
-               "--precinct", "7", "--json")
-    r2 = dalel("--store", store_dir, "ingest", photo, "--observer", OTHER_IIN,
-               "--precinct", "7", "--json")
+    r1 = dalel(
+        "--store", store_dir, "ingest", photo, "--observer", VALID_IIN, "--precinct", "7", "--json"
+    )
+    r2 = dalel(
+        "--store", store_dir, "ingest", photo, "--observer", OTHER_IIN, "--precinct", "7", "--json"
+    )
     assert r1.code == r2.code == 0
     a, b = r1.json()["results"][0], r2.json()["results"][0]
     assert a["sha256"] == b["sha256"] and a["receipt"] != b["receipt"]
@@ -79,15 +85,33 @@ def test_same_file_twice_is_stored_once_with_two_entries_and_receipts(store_dir,
 def test_no_iin_anywhere_in_store_log_receipts_or_export(store_dir, tmp_path, dalel):
     d = tmp_path / f"from {VALID_IIN}"
     make_photo(d / f"{VALID_IIN}_protocol.jpg")
-    r = dalel("--store", store_dir, "ingest", d, "--observer", VALID_IIN, "--precinct", "5",
-              "--note", f"observer IIN {VALID_IIN} was pushed away", "--channel", VALID_IIN)
+    r = dalel(
+        "--store",
+        store_dir,
+        "ingest",
+        d,
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "5",
+        "--note",
+        f"observer IIN {VALID_IIN} was pushed away",
+        "--channel",
+        VALID_IIN,
+    )
     assert r.code == 0, r.err
     assert VALID_IIN not in r.out + r.err
     r = dalel("--store", store_dir, "export-audit", tmp_path / "bundle", "--with-objects")
     assert r.code == 0
-    show = dalel("--store", store_dir, "show", json.loads(
-        (sorted((store_dir / "receipts").glob("*.json"))[0]).read_text())["entry"]["item"]
-        ["sha256"], "--json")
+    show = dalel(
+        "--store",
+        store_dir,
+        "show",
+        json.loads((sorted((store_dir / "receipts").glob("*.json"))[0]).read_text())["entry"][
+            "item"
+        ]["sha256"],
+        "--json",
+    )
     assert VALID_IIN not in show.out
     for root in (store_dir, tmp_path / "bundle"):
         for p in root.rglob("*"):
@@ -116,9 +140,15 @@ def test_show_gives_metadata_and_history(filled_store, dalel):
 
 
 def test_index_is_rebuilt_from_the_log(filled_store, dalel):
-    before = dalel("--store", filled_store, "show", "--json",
-                   json.loads(sorted((filled_store / "receipts").glob("*.json"))[-1]
-                              .read_text())["entry"]["item"]["sha256"]).json()
+    before = dalel(
+        "--store",
+        filled_store,
+        "show",
+        "--json",
+        json.loads(sorted((filled_store / "receipts").glob("*.json"))[-1].read_text())["entry"][
+            "item"
+        ]["sha256"],
+    ).json()
     (filled_store / "index.sqlite").unlink()
     r = dalel("--store", filled_store, "reindex")
     n = len((filled_store / "log" / "custody.jsonl").read_bytes().splitlines())
@@ -154,15 +184,36 @@ def test_photo_far_from_its_precinct_is_flagged(store_dir, tmp_path, dalel):
     from testing.samples import PhotoExif, write_jpeg
 
     photo = write_jpeg(tmp_path / "p.jpg", 3, PhotoExif(gps=(43.2389, 76.8897)))
-    assert dalel("--store", store_dir, "precinct", "set", "12", "--lat", "43.2390",
-                 "--lon", "76.8890", "--radius-km", "1").code == 0
-    assert dalel("--store", store_dir, "precinct", "set", "13", "--lat", "51.1694",
-                 "--lon", "71.4491").code == 0
-    assert dalel("--store", store_dir, "precinct", "set", "14", "--lat", "95",
-                 "--lon", "0").code == 2
-    near = dalel("--store", store_dir, "ingest", photo, "--observer", "o", "--precinct", "12",
-                 "--json").json()["results"][0]
-    far = dalel("--store", store_dir, "ingest", photo, "--observer", "o", "--precinct", "13",
-                "--json").json()["results"][0]
+    assert (
+        dalel(
+            "--store",
+            store_dir,
+            "precinct",
+            "set",
+            "12",
+            "--lat",
+            "43.2390",
+            "--lon",
+            "76.8890",
+            "--radius-km",
+            "1",
+        ).code
+        == 0
+    )
+    assert (
+        dalel(
+            "--store", store_dir, "precinct", "set", "13", "--lat", "51.1694", "--lon", "71.4491"
+        ).code
+        == 0
+    )
+    assert (
+        dalel("--store", store_dir, "precinct", "set", "14", "--lat", "95", "--lon", "0").code == 2
+    )
+    near = dalel(
+        "--store", store_dir, "ingest", photo, "--observer", "o", "--precinct", "12", "--json"
+    ).json()["results"][0]
+    far = dalel(
+        "--store", store_dir, "ingest", photo, "--observer", "o", "--precinct", "13", "--json"
+    ).json()["results"][0]
     assert "gps-far-from-precinct" not in near["flags"]
     assert "gps-far-from-precinct" in far["flags"]

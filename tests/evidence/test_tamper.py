@@ -102,8 +102,9 @@ def test_an_entry_resigned_with_another_key(filled_store):
     write_lines(filled_store, lines)
     report = run_audit(filled_store)
     assert audit.Reason.KEY_UNTRUSTED in report.reasons()
-    assert any(f.item == "entry 2" and f.reason is audit.Reason.KEY_UNTRUSTED
-               for f in report.failures)
+    assert any(
+        f.item == "entry 2" and f.reason is audit.Reason.KEY_UNTRUSTED for f in report.failures
+    )
 
 
 def test_an_entry_resigned_claiming_the_log_key_id(filled_store):
@@ -111,7 +112,8 @@ def test_an_entry_resigned_claiming_the_log_key_id(filled_store):
     rec = custody.parse_line(lines[2])
     mallory = SigningKey.generate("mallory")
     forged = custody.make_line(rec.entry, mallory).replace(
-        mallory.public.id_hex.encode(), rec.key_id.encode())
+        mallory.public.id_hex.encode(), rec.key_id.encode()
+    )
     lines[2] = forged
     write_lines(filled_store, lines)
     assert audit.Reason.SIGNATURE_INVALID in run_audit(filled_store).reasons()

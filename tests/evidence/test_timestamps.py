@@ -27,21 +27,35 @@ def sha(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def memory_tsa(org: str = "Test Coalition", *, not_before: dt.datetime = NOW - DAY,
-               not_after: dt.datetime = NOW + 365 * DAY, clock=None,
-               root: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None,
-               ) -> LocalTSA:
+def memory_tsa(
+    org: str = "Test Coalition",
+    *,
+    not_before: dt.datetime = NOW - DAY,
+    not_after: dt.datetime = NOW + 365 * DAY,
+    clock=None,
+    root: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None,
+) -> LocalTSA:
     """A TSA with in-memory keys; its TSA certificate's validity is what the test says."""
     if root is None:
         root_key = ec.generate_private_key(ec.SECP256R1())
-        root = (root_key, make_root_certificate(root_key, org, not_before=NOW - 3650 * DAY,
-                                                not_after=NOW + 3650 * DAY))
+        root = (
+            root_key,
+            make_root_certificate(
+                root_key, org, not_before=NOW - 3650 * DAY, not_after=NOW + 3650 * DAY
+            ),
+        )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = issue_tsa_certificate(root[0], root[1], key.public_key(), org,
-                                 not_before=not_before, not_after=not_after)
+    cert = issue_tsa_certificate(
+        root[0], root[1], key.public_key(), org, not_before=not_before, not_after=not_after
+    )
     kw = {} if clock is None else {"clock": clock}
-    return LocalTSA(private_key=key, certificate=cert, root_certificate=root[1],
-                    serials=MemorySerialAllocator(), **kw)
+    return LocalTSA(
+        private_key=key,
+        certificate=cert,
+        root_certificate=root[1],
+        serials=MemorySerialAllocator(),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +68,37 @@ def token_for(tsa: LocalTSA, data: bytes, **kw) -> bytes:
 
 
 def verify(tsa: LocalTSA, token: bytes, data: bytes, **kw) -> ts.TokenReport:
-    return ts.verify_token(token, expected_digest=sha(data),
-                           trusted_roots=[tsa.root_certificate], **kw)
+    return ts.verify_token(
+        token, expected_digest=sha(data), trusted_roots=[tsa.root_certificate], **kw
+    )
 
 
 def test_a_good_token_passes_every_check(tsa):
     token = token_for(tsa, b"protocol 101", nonce=5)
-    report = verify(tsa, token, b"protocol 101", expected_nonce=5, recorded_at=NOW + DAY,
-                    expected_policy=tsa.policy_oid, requested_at=NOW)
+    report = verify(
+        tsa,
+        token,
+        b"protocol 101",
+        expected_nonce=5,
+        recorded_at=NOW + DAY,
+        expected_policy=tsa.policy_oid,
+        requested_at=NOW,
+    )
     assert report.ok and report.reasons == ()
     assert [c.id for c in report.checks] == [
-        "well_formed", "imprint", "nonce", "policy", "signer_certificate", "signature", "chain",
-        "eku", "cert_validity", "recorded_time", "request_time", "rfc3161_client"]
+        "well_formed",
+        "imprint",
+        "nonce",
+        "policy",
+        "signer_certificate",
+        "signature",
+        "chain",
+        "eku",
+        "cert_validity",
+        "recorded_time",
+        "request_time",
+        "rfc3161_client",
+    ]
     assert all(c.status is CheckStatus.PASSED for c in report.checks)
     assert report.info is not None and report.info.imprint == sha(b"protocol 101")
 
@@ -105,7 +138,7 @@ def test_a_flipped_byte_in_the_signed_time_is_a_signature_failure(tsa):
     token = token_for(tsa, b"stored item")
     gen_time = ts.read_token(token).gen_time.strftime("%Y%m%d%H%M%SZ").encode()
     at = token.index(gen_time) + 3  # a digit of the year
-    flipped = token[:at] + bytes([token[at] ^ 0x01]) + token[at + 1:]
+    flipped = token[:at] + bytes([token[at] ^ 0x01]) + token[at + 1 :]
     report = verify(tsa, flipped, b"stored item")
     assert report.check("signature").reason is Reason.SIGNATURE_INVALID
     assert report.check("imprint").status is CheckStatus.PASSED
@@ -133,7 +166,8 @@ def test_a_token_whose_time_is_outside_the_tsa_certificate(tsa):
     assert report.reasons == (Reason.TIME_OUTSIDE_CERT_VALIDITY,)
     early = memory_tsa(not_before=NOW + 10 * DAY, not_after=NOW + 500 * DAY)
     assert verify(early, token_for(early, b"x"), b"x").reasons == (
-        Reason.TIME_OUTSIDE_CERT_VALIDITY,)
+        Reason.TIME_OUTSIDE_CERT_VALIDITY,
+    )
 
 
 def test_token_time_after_the_custody_record_beyond_tolerance():
@@ -142,8 +176,9 @@ def test_token_time_after_the_custody_record_beyond_tolerance():
     recorded = NOW
     report = verify(late, token, b"x", recorded_at=recorded)
     assert report.reasons == (Reason.TIME_AFTER_RECORD,)
-    within = verify(late, token, b"x", recorded_at=recorded,
-                    tolerance=dt.timedelta(hours=2, minutes=1))
+    within = verify(
+        late, token, b"x", recorded_at=recorded, tolerance=dt.timedelta(hours=2, minutes=1)
+    )
     assert within.ok
     assert verify(late, token, b"x").check("recorded_time").status is CheckStatus.SKIPPED
 
@@ -152,14 +187,20 @@ def test_a_tsa_certificate_without_the_timestamping_eku():
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = make_root_certificate(root_key, "Org", not_before=NOW - DAY, not_after=NOW + DAY * 9)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name.from_rfc4514_string("CN=no eku"))
-            .issuer_name(root.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - DAY).not_valid_after(NOW + DAY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(root_key, hashes.SHA256()))
-    plain = LocalTSA(private_key=key, certificate=cert, root_certificate=root,
-                     serials=MemorySerialAllocator())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name.from_rfc4514_string("CN=no eku"))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + DAY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    plain = LocalTSA(
+        private_key=key, certificate=cert, root_certificate=root, serials=MemorySerialAllocator()
+    )
     report = verify(plain, token_for(plain, b"x"), b"x")
     assert report.reasons == (Reason.EKU_MISSING,)
 
@@ -179,13 +220,20 @@ def test_a_substituted_certificate_with_the_same_issuer_and_serial():
     root = make_root_certificate(root_key, "Org", not_before=NOW - DAY, not_after=NOW + 9 * DAY)
     honest = memory_tsa(root=(root_key, root))
     impostor_key = ec.generate_private_key(ec.SECP256R1())
-    impostor = (x509.CertificateBuilder().subject_name(honest.certificate.subject)
-                .issuer_name(root.subject).public_key(impostor_key.public_key())
-                .serial_number(honest.certificate.serial_number)
-                .not_valid_before(NOW - DAY).not_valid_after(NOW + DAY)
-                .add_extension(honest.certificate.extensions.get_extension_for_class(
-                    x509.ExtendedKeyUsage).value, critical=True)
-                .sign(root_key, hashes.SHA256()))
+    impostor = (
+        x509.CertificateBuilder()
+        .subject_name(honest.certificate.subject)
+        .issuer_name(root.subject)
+        .public_key(impostor_key.public_key())
+        .serial_number(honest.certificate.serial_number)
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + DAY)
+        .add_extension(
+            honest.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value,
+            critical=True,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
     token = token_for(honest, b"x", cert_req=False)
     report = verify(honest, token, b"x", certificates=[impostor])
     assert report.check("signer_certificate").reason is Reason.SIGNER_CERT_MISMATCH
@@ -206,10 +254,12 @@ def test_garbage_is_malformed_and_verify_or_raise_carries_the_report(tsa):
         with pytest.raises(ts.MalformedTokenError):
             ts.read_token(junk)
     with pytest.raises(ts.TokenVerificationError) as err:
-        ts.verify_or_raise(token_for(tsa, b"a"), expected_digest=sha(b"b"),
-                           trusted_roots=[tsa.root_certificate])
+        ts.verify_or_raise(
+            token_for(tsa, b"a"), expected_digest=sha(b"b"), trusted_roots=[tsa.root_certificate]
+        )
     assert err.value.exit_code == 1
     assert err.value.report.reasons == (Reason.IMPRINT_MISMATCH,)
-    info = ts.verify_or_raise(token_for(tsa, b"a"), expected_digest=sha(b"a"),
-                              trusted_roots=[tsa.root_certificate])
+    info = ts.verify_or_raise(
+        token_for(tsa, b"a"), expected_digest=sha(b"a"), trusted_roots=[tsa.root_certificate]
+    )
     assert info.imprint == sha(b"a")

@@ -53,21 +53,39 @@ def test_a_good_external_tsa_is_used_first(external, local, server):
     assert server.requests == before + 1
     assert result.report.ok and result.info.imprint == sha(b"photo")
     assert "Loopback TSA" in (result.info.tsa_name or "")
-    report = ts.verify_token(result.token, expected_digest=sha(b"photo"),
-                             trusted_roots=[server.root_certificate])
+    report = ts.verify_token(
+        result.token, expected_digest=sha(b"photo"), trusted_roots=[server.root_certificate]
+    )
     assert report.ok
-    assert not ts.verify_token(result.token, expected_digest=sha(b"photo"),
-                               trusted_roots=local.trusted_roots).ok
+    assert not ts.verify_token(
+        result.token, expected_digest=sha(b"photo"), trusted_roots=local.trusted_roots
+    ).ok
 
 
 def test_external_token_passes_openssl(external, local, server, tmp_path):
     result = ts.obtain_timestamp(sha(b"photo"), [external, local])
     (tmp_path / "OUT.tsr").write_bytes(ts.response_from_token(result.token))
     (tmp_path / "root.pem").write_bytes(
-        server.root_certificate.public_bytes(serialization.Encoding.PEM))
-    run = subprocess.run(["openssl", "ts", "-verify", "-digest", sha(b"photo").hex(), "-sha256",
-                          "-in", str(tmp_path / "OUT.tsr"), "-CAfile", str(tmp_path / "root.pem")],
-                         capture_output=True, text=True, timeout=30, check=False)
+        server.root_certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    run = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-digest",
+            sha(b"photo").hex(),
+            "-sha256",
+            "-in",
+            str(tmp_path / "OUT.tsr"),
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert run.returncode == 0 and "Verification: OK" in run.stdout, run.stderr
 
 
@@ -76,22 +94,27 @@ def test_tsa_down_falls_back_to_local_and_records_it(local, server):
     result = ts.obtain_timestamp(sha(b"photo"), [down, local])
     assert (result.source, result.kind) == ("local", "local")
     assert [(a.source, a.reasons) for a in result.refused] == [
-        ("offline", (Reason.TSA_UNREACHABLE,))]
-    assert ts.verify_token(result.token, expected_digest=sha(b"photo"),
-                           trusted_roots=local.trusted_roots).ok
+        ("offline", (Reason.TSA_UNREACHABLE,))
+    ]
+    assert ts.verify_token(
+        result.token, expected_digest=sha(b"photo"), trusted_roots=local.trusted_roots
+    ).ok
 
 
-@pytest.mark.parametrize("mode, reason", [
-    (Mode.GARBAGE, Reason.MALFORMED),
-    (Mode.OTHER_HASH, Reason.IMPRINT_MISMATCH),
-    (Mode.WRONG_NONCE, Reason.NONCE_MISMATCH),
-    (Mode.SLOW, Reason.TSA_TIMEOUT),
-    (Mode.UNTRUSTED, Reason.TSA_UNTRUSTED),
-    (Mode.EXPIRED_CERT, Reason.TIME_OUTSIDE_CERT_VALIDITY),
-    (Mode.BACKDATED, Reason.TIME_BEFORE_REQUEST),
-    (Mode.HTTP_ERROR, Reason.HTTP_ERROR),
-    (Mode.REJECT, Reason.STATUS_NOT_GRANTED),
-])
+@pytest.mark.parametrize(
+    "mode, reason",
+    [
+        (Mode.GARBAGE, Reason.MALFORMED),
+        (Mode.OTHER_HASH, Reason.IMPRINT_MISMATCH),
+        (Mode.WRONG_NONCE, Reason.NONCE_MISMATCH),
+        (Mode.SLOW, Reason.TSA_TIMEOUT),
+        (Mode.UNTRUSTED, Reason.TSA_UNTRUSTED),
+        (Mode.EXPIRED_CERT, Reason.TIME_OUTSIDE_CERT_VALIDITY),
+        (Mode.BACKDATED, Reason.TIME_BEFORE_REQUEST),
+        (Mode.HTTP_ERROR, Reason.HTTP_ERROR),
+        (Mode.REJECT, Reason.STATUS_NOT_GRANTED),
+    ],
+)
 def test_a_misbehaving_tsa_is_refused_with_its_reason(external, local, server, mode, reason):
     server.mode = mode
     if mode is Mode.SLOW:
@@ -120,7 +143,9 @@ def test_sources_are_tried_in_order(local, server):
     result = ts.obtain_timestamp(sha(b"x"), [down, wrong_roots, good, local])
     assert result.source == "third"
     assert [(a.source, a.reasons) for a in result.refused] == [
-        ("first", (Reason.TSA_UNREACHABLE,)), ("second", (Reason.TSA_UNTRUSTED,))]
+        ("first", (Reason.TSA_UNREACHABLE,)),
+        ("second", (Reason.TSA_UNTRUSTED,)),
+    ]
 
 
 def test_batch_offline_asks_a_dead_tsa_once_then_signs_locally(local, server):
@@ -166,16 +191,19 @@ def test_local_batch_verified_first_in_full_then_read_back(local):
     assert results[3].report.check("signature").status is ts.CheckStatus.SKIPPED
     assert results[3].report.check("imprint").status is ts.CheckStatus.PASSED
     for digest, result in zip(digests, results, strict=True):  # and each one does verify in full
-        assert ts.verify_token(result.token, expected_digest=digest,
-                               trusted_roots=local.trusted_roots).ok
+        assert ts.verify_token(
+            result.token, expected_digest=digest, trusted_roots=local.trusted_roots
+        ).ok
 
 
 def test_response_callable_gives_verified_responses(external, local, server):
     stamp = ts.response_callable([external, local])
     response = stamp(sha(b"dossier"))
-    assert ts.verify_response(response, expected_digest=sha(b"dossier"),
-                              trusted_roots=[server.root_certificate]).ok
+    assert ts.verify_response(
+        response, expected_digest=sha(b"dossier"), trusted_roots=[server.root_certificate]
+    ).ok
     server.mode = Mode.GARBAGE
     fallback = stamp(sha(b"dossier"))
-    assert ts.verify_response(fallback, expected_digest=sha(b"dossier"),
-                              trusted_roots=local.trusted_roots).ok
+    assert ts.verify_response(
+        fallback, expected_digest=sha(b"dossier"), trusted_roots=local.trusted_roots
+    ).ok

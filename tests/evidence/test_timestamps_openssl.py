@@ -47,14 +47,59 @@ def openssl_ca(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("openssl-tsa")
     (d / "serial").write_text("1000\n")
     (d / "ext.cnf").write_text(CONFIG.format(dir=d, cert="tsa.pem", ess="sha256"))
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "root.key", "-subj",
-        "/CN=OpenSSL Test Root", "-days", "30", "-out", "root.pem", "-extensions", "ca_ext",
-        "-config", "ext.cnf", cwd=d)
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-subj",
-        "/CN=OpenSSL Test TSA", "-out", "tsa.csr", cwd=d)
-    run("x509", "-req", "-in", "tsa.csr", "-CA", "root.pem", "-CAkey", "root.key",
-        "-CAcreateserial", "-days", "10", "-out", "tsa.pem", "-extfile", "ext.cnf",
-        "-extensions", "tsa_ext", cwd=d)
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-subj",
+        "/CN=OpenSSL Test Root",
+        "-days",
+        "30",
+        "-out",
+        "root.pem",
+        "-extensions",
+        "ca_ext",
+        "-config",
+        "ext.cnf",
+        cwd=d,
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "tsa.key",
+        "-subj",
+        "/CN=OpenSSL Test TSA",
+        "-out",
+        "tsa.csr",
+        cwd=d,
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "tsa.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-CAcreateserial",
+        "-days",
+        "10",
+        "-out",
+        "tsa.pem",
+        "-extfile",
+        "ext.cnf",
+        "-extensions",
+        "tsa_ext",
+        cwd=d,
+    )
     return d
 
 
@@ -73,8 +118,9 @@ def root(d: Path) -> x509.Certificate:
 def test_openssl_tokens_verify(openssl_ca, ess):
     digest = hashlib.sha256(b"photo").digest()
     response = openssl_reply(openssl_ca, digest, nonce=31337, ess=ess)
-    report = ts.verify_response(response, expected_digest=digest, expected_nonce=31337,
-                                trusted_roots=[root(openssl_ca)])
+    report = ts.verify_response(
+        response, expected_digest=digest, expected_nonce=31337, trusted_roots=[root(openssl_ca)]
+    )
     assert report.ok, report.checks
     assert report.check("rfc3161_client").status is CheckStatus.PASSED
     assert report.info is not None and report.info.policy == "1.2.3.4.1"
@@ -85,11 +131,13 @@ def test_openssl_tokens_verify(openssl_ca, ess):
 def test_openssl_tokens_refused_for_the_wrong_item_or_root(openssl_ca):
     digest = hashlib.sha256(b"photo").digest()
     token = ts.token_from_response(openssl_reply(openssl_ca, digest, nonce=1))
-    other = ts.verify_token(token, expected_digest=hashlib.sha256(b"other").digest(),
-                            trusted_roots=[root(openssl_ca)])
+    other = ts.verify_token(
+        token, expected_digest=hashlib.sha256(b"other").digest(), trusted_roots=[root(openssl_ca)]
+    )
     assert other.reasons == (Reason.IMPRINT_MISMATCH,)
     stranger = LoopbackTSA()  # never started: only its root is used
     stranger.stop()
-    untrusted = ts.verify_token(token, expected_digest=digest,
-                                trusted_roots=[stranger.root_certificate])
+    untrusted = ts.verify_token(
+        token, expected_digest=digest, trusted_roots=[stranger.root_certificate]
+    )
     assert untrusted.reasons == (Reason.TSA_UNTRUSTED,)

@@ -50,16 +50,31 @@ def local(tmp_path_factory) -> tuple[Path, LocalTSA]:
     return make_tsa(tmp_path_factory.mktemp("tsa"))
 
 
-def openssl_verify(base: Path, response: bytes, digest: bytes,
-                   tmp: Path) -> subprocess.CompletedProcess:
+def openssl_verify(
+    base: Path, response: bytes, digest: bytes, tmp: Path
+) -> subprocess.CompletedProcess:
     """The command from the issue, verbatim: openssl ts -verify -digest HEX -sha256 -in OUT.tsr."""
     out = tmp / "OUT.tsr"
     out.write_bytes(response)
     return subprocess.run(
-        ["openssl", "ts", "-verify", "-digest", digest.hex(), "-sha256", "-in", str(out),
-         "-CAfile", str(base / "public" / "tsa-root.pem"),
-         "-untrusted", str(base / "public" / "tsa.pem")],
-        capture_output=True, text=True, timeout=30, check=False,
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-digest",
+            digest.hex(),
+            "-sha256",
+            "-in",
+            str(out),
+            "-CAfile",
+            str(base / "public" / "tsa-root.pem"),
+            "-untrusted",
+            str(base / "public" / "tsa.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -96,8 +111,10 @@ def test_load_without_tsa_names_the_fix(tmp_path):
 def test_single_tokens_pass_openssl_ts_verify(local, tmp_path):
     base, tsa = local
     digest = sha(b"protocol photo")
-    for response in (tsa.timestamp(digest, nonce=424242, cert_req=True),
-                     tsa.timestamp(digest, nonce=None, cert_req=False)):
+    for response in (
+        tsa.timestamp(digest, nonce=424242, cert_req=True),
+        tsa.timestamp(digest, nonce=None, cert_req=False),
+    ):
         result = openssl_verify(base, response, digest, tmp_path)
         assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stderr
 
@@ -164,8 +181,10 @@ for i in range(40):
 def test_two_processes_at_once_never_share_a_serial(tmp_path):
     base, _ = make_tsa(tmp_path)
     code = _WORKER.format(root=str(ROOT), base=str(base))
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     serials = [int(line) for out in outputs for line in out.split()]
@@ -187,8 +206,10 @@ def test_concurrent_reservations_are_disjoint(tmp_path):
     """Three processes race on the counter file (without the flock this gives duplicates:
     450 reservations, 174 distinct values, when tried)."""
     code = _RESERVER.format(root=str(ROOT), counter=str(tmp_path / "tsa-serial"))
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     serials = [int(x) for p in procs for x in p.communicate(timeout=120)[0].split()]
     assert all(p.returncode == 0 for p in procs)
     assert len(serials) == 450 and len(set(serials)) == 450
@@ -207,8 +228,9 @@ def test_a_crash_after_reserving_never_reissues_those_serials(tmp_path):
         "print(read_token(tsa.timestamp(hashlib.sha256(b'x').digest())).serial, flush=True)\n"
         "os._exit(9)  # dies holding 49 reserved, unused serials\n"
     )
-    proc = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", crash], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 9
     issued_before_crash = int(proc.stdout)
     tsa = LocalTSA.load(base / "keys", base / "public", base / "state")
@@ -235,14 +257,36 @@ def test_respond_answers_requests_and_rejects_bad_ones(local):
     info = timestamps.read_token(tsa.respond(good))
     assert info.imprint == digest and info.nonce == 77
     assert _fail_info(tsa.respond(b"\x30\x03junk")) == ("rejection", {"bad_data_format"})
-    short = tsp.TimeStampReq({"version": "v1", "message_imprint": {
-        "hash_algorithm": {"algorithm": "sha256"}, "hashed_message": b"\x01" * 20}}).dump()
+    short = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": "sha256"},
+                "hashed_message": b"\x01" * 20,
+            },
+        }
+    ).dump()
     assert _fail_info(tsa.respond(short)) == ("rejection", {"bad_data_format"})
-    md5 = tsp.TimeStampReq({"version": "v1", "message_imprint": {
-        "hash_algorithm": {"algorithm": "md5"}, "hashed_message": b"\x01" * 16}}).dump()
+    md5 = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": "md5"},
+                "hashed_message": b"\x01" * 16,
+            },
+        }
+    ).dump()
     assert _fail_info(tsa.respond(md5)) == ("rejection", {"bad_alg"})
-    policy = tsp.TimeStampReq({"version": "v1", "req_policy": "1.2.3.999", "message_imprint": {
-        "hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest}}).dump()
+    policy = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "req_policy": "1.2.3.999",
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": "sha256"},
+                "hashed_message": digest,
+            },
+        }
+    ).dump()
     assert _fail_info(tsa.respond(policy)) == ("rejection", {"unaccepted_policy"})
 
 
@@ -255,9 +299,11 @@ def test_timestamp_refuses_a_digest_of_the_wrong_length(local):
 
 
 @settings(max_examples=60, deadline=None)
-@given(serial=st.integers(min_value=1, max_value=2**159),
-       nonce=st.one_of(st.none(), st.integers(min_value=0, max_value=2**160)),
-       digest=st.binary(min_size=32, max_size=32))
+@given(
+    serial=st.integers(min_value=1, max_value=2**159),
+    nonce=st.one_of(st.none(), st.integers(min_value=0, max_value=2**160)),
+    digest=st.binary(min_size=32, max_size=32),
+)
 def test_tokens_are_strict_der_with_the_fields_asked_for(serial, nonce, digest):
     """The token is assembled from bytes; asn1crypto must read back the same fields and
     re-encode it to the very same bytes (canonical DER)."""
@@ -280,8 +326,16 @@ def _memory_tsa(serial: int) -> LocalTSA:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         root = make_root_certificate(key, "Org", not_before=now, not_after=now + dt.timedelta(9))
-        _KEYS.update(key=key, root=root, cert=issue_tsa_certificate(
-            key, root, key.public_key(), "Org", not_before=now, not_after=now + dt.timedelta(9)))
-    return LocalTSA(private_key=_KEYS["key"], certificate=_KEYS["cert"],  # type: ignore[arg-type]
-                    root_certificate=_KEYS["root"],  # type: ignore[arg-type]
-                    serials=MemorySerialAllocator(serial))
+        _KEYS.update(
+            key=key,
+            root=root,
+            cert=issue_tsa_certificate(
+                key, root, key.public_key(), "Org", not_before=now, not_after=now + dt.timedelta(9)
+            ),
+        )
+    return LocalTSA(
+        private_key=_KEYS["key"],
+        certificate=_KEYS["cert"],  # type: ignore[arg-type]
+        root_certificate=_KEYS["root"],  # type: ignore[arg-type]
+        serials=MemorySerialAllocator(serial),
+    )

@@ -27,8 +27,19 @@ def _entries(store_dir: Path, event: str) -> list[dict]:
 
 def test_run_reads_protocols_as_derivative_records(store_dir, tmp_path, dalel):
     photo = _protocol(tmp_path, "p12", 1)
-    r = dalel("--store", store_dir, "run", photo.parent, "--observer", VALID_IIN,
-              "--precinct", "12", "--kind", "protocol", "--json")
+    r = dalel(
+        "--store",
+        store_dir,
+        "run",
+        photo.parent,
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "12",
+        "--kind",
+        "protocol",
+        "--json",
+    )
     assert r.code == 0, r.err
     ocr_results = [x for x in r.json()["results"] if x["stage"] == "ocr"]
     assert len(ocr_results) == 1 and ocr_results[0]["status"] == "done"
@@ -53,12 +64,34 @@ def test_run_reads_protocols_as_derivative_records(store_dir, tmp_path, dalel):
 
 def test_confirm_records_a_person_beside_the_machine(store_dir, tmp_path, dalel):
     photo = _protocol(tmp_path, "p7", 2)
-    dalel("--store", store_dir, "ingest", photo, "--observer", "obs-1", "--precinct", "7",
-          "--kind", "protocol")
+    dalel(
+        "--store",
+        store_dir,
+        "ingest",
+        photo,
+        "--observer",
+        "obs-1",
+        "--precinct",
+        "7",
+        "--kind",
+        "protocol",
+    )
     assert dalel("--store", store_dir, "ocr", "--precinct", "7").code == 0
     sha = _entries(store_dir, "ingest")[0]["item"]["sha256"]
-    r = dalel("--store", store_dir, "figures", "confirm", "--item", sha[:12], "--field",
-              "voters_voted", "--value", "777", "--by", "lawyer-aigerim")
+    r = dalel(
+        "--store",
+        store_dir,
+        "figures",
+        "confirm",
+        "--item",
+        sha[:12],
+        "--field",
+        "voters_voted",
+        "--value",
+        "777",
+        "--by",
+        "lawyer-aigerim",
+    )
     assert r.code == 0, r.err
     (c,) = _entries(store_dir, "confirm")
     machine = _entries(store_dir, "ocr")[0]["figures"]["voters_voted"]
@@ -68,15 +101,32 @@ def test_confirm_records_a_person_beside_the_machine(store_dir, tmp_path, dalel)
     fig = shown[0]["photos"][0]["figures"]["voters_voted"]
     assert fig["value"] == 777 and fig["source"] == "confirmed"
     assert fig["machine_value"] == machine["value"]  # the machine's reading is kept
-    assert dalel("--store", store_dir, "figures", "confirm", "--item", sha, "--field",
-                 "no_such_field", "--value", "1", "--by", "x").code == 2
+    assert (
+        dalel(
+            "--store",
+            store_dir,
+            "figures",
+            "confirm",
+            "--item",
+            sha,
+            "--field",
+            "no_such_field",
+            "--value",
+            "1",
+            "--by",
+            "x",
+        ).code
+        == 2
+    )
     human = dalel("--store", store_dir, "figures", "show", "--precinct", "7")
     assert human.code == 0 and "voters_voted" in human.out
 
 
 def _photo(item: str, values: dict[str, int | None], phash: str = "0" * 16):
-    figs = {k: fg.Figure(k, v, "accepted" if v is not None else "unreadable", 0.99)
-            for k, v in values.items()}
+    figs = {
+        k: fg.Figure(k, v, "accepted" if v is not None else "unreadable", 0.99)
+        for k, v in values.items()
+    }
     return fg.ProtocolFigures(item, "12", "f", 1, phash, figs, (), None)
 
 

@@ -16,16 +16,24 @@ from tests.conftest import ROOT, VALID_IIN
 
 
 def ingest_json(dalel, store_dir, *paths, code=None, **opts):
-    args = ["--store", store_dir, "ingest", *paths, "--observer", VALID_IIN, "--precinct", "9",
-            "--json"]
+    args = [
+        "--store",
+        store_dir,
+        "ingest",
+        *paths,
+        "--observer",
+        VALID_IIN,
+        "--precinct",
+        "9",
+        "--json",
+    ]
     r = dalel(*args)
     if code is not None:
         assert r.code == code, (r.code, r.err)
     return r, {Path(x["subject"]).name: x for x in r.json()["results"] if x["stage"] == "intake"}
 
 
-def test_hostile_batch_stores_damaged_evidence_and_quarantines_the_rest(store_dir, tmp_path,
-                                                                        dalel):
+def test_hostile_batch_stores_damaged_evidence_and_quarantines_the_rest(store_dir, tmp_path, dalel):
     d = tmp_path / "field"
     samples.write_jpeg(d / "good.jpg", seed=1)
     samples.write_zero_byte(d / "empty.jpg")
@@ -47,15 +55,29 @@ def test_hostile_batch_stores_damaged_evidence_and_quarantines_the_rest(store_di
         return res[name]["status"]
 
     # Damaged files are still evidence: stored, receipted, metadata noted as unreadable.
-    for name in ("truncated.jpg", "corrupt.png", "truncated.mp4", "fake.heic", "lies.jpg",
-                 "text.jpg", "good.jpg", "inside-link.jpg", *weird[:2], "back\\slash.jpg"):
+    for name in (
+        "truncated.jpg",
+        "corrupt.png",
+        "truncated.mp4",
+        "fake.heic",
+        "lies.jpg",
+        "text.jpg",
+        "good.jpg",
+        "inside-link.jpg",
+        *weird[:2],
+        "back\\slash.jpg",
+    ):
         assert status(name) == "done", (name, res[name])
         assert res[name]["receipt"] and Path(res[name]["receipt"]).is_file()
     assert status("новый\ufffdзвон.jpg") == "done"
     store = Store.open(store_dir)
-    entries = {json.loads(Path(x["receipt"]).read_text())["entry"]["name"]:
-               json.loads(Path(x["receipt"]).read_text())["entry"]
-               for x in res.values() if x.get("receipt")}
+    entries = {
+        json.loads(Path(x["receipt"]).read_text())["entry"]["name"]: json.loads(
+            Path(x["receipt"]).read_text()
+        )["entry"]
+        for x in res.values()
+        if x.get("receipt")
+    }
     assert entries["lies.jpg"]["media"]["mime"] == "image/png"
     assert entries["lies.jpg"]["media"]["extension_mismatch"] is True
     assert entries["truncated.jpg"]["metadata"]["structure"]["verdict"] != "intact"
@@ -71,8 +93,10 @@ def test_hostile_batch_stores_damaged_evidence_and_quarantines_the_rest(store_di
     assert (Path(res["empty.jpg"]["quarantine"]) / "original").read_bytes() == b""
     assert not (Path(res["outside-link.jpg"]["quarantine"]) / "original").exists()
     # The refusals are in the custody log too, and the store is intact.
-    events = [json.loads(ln)["entry"]["event"] for ln in
-              (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()]
+    events = [
+        json.loads(ln)["entry"]["event"]
+        for ln in (store_dir / "log" / "custody.jsonl").read_bytes().splitlines()
+    ]
     assert events.count("refused") == 3
     assert audit.run(audit.StoreSource(store)).ok
 
@@ -113,8 +137,19 @@ def test_a_folder_of_ten_thousand_files(store_dir, tmp_path, dalel):
     d.mkdir()
     for i in range(10_000):
         (d / f"f{i:05d}.txt").write_bytes(f"note {i}\n".encode())
-    r = dalel("--store", store_dir, "ingest", d, "--observer", "obs-1", "--precinct", "3",
-              "--kind", "other", "--json")
+    r = dalel(
+        "--store",
+        store_dir,
+        "ingest",
+        d,
+        "--observer",
+        "obs-1",
+        "--precinct",
+        "3",
+        "--kind",
+        "other",
+        "--json",
+    )
     assert r.code == 0, r.err
     assert r.json()["summary"]["stored"] == 10_000
     assert len(list((store_dir / "receipts").glob("*.json"))) == 10_000
@@ -123,8 +158,9 @@ def test_a_folder_of_ten_thousand_files(store_dir, tmp_path, dalel):
     assert rep.tokens == 10_000 + rep.checkpoints  # every item and checkpoint is stamped
 
 
-def test_an_unreadable_file_is_refused_and_the_batch_goes_on(store_dir, tmp_path, dalel,
-                                                            monkeypatch):
+def test_an_unreadable_file_is_refused_and_the_batch_goes_on(
+    store_dir, tmp_path, dalel, monkeypatch
+):
     # Root reads everything, so the permission error is simulated at the one read.
     from evidence.storage.objects import FileBlobStore
 

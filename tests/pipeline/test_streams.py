@@ -25,10 +25,17 @@ class _OneShot(io.BytesIO):
 def test_a_stream_is_stored_logged_stamped_and_receipted_like_a_path(store_dir, tmp_path):
     photo = make_photo(tmp_path / "in" / "protocol.jpg", (10, 120, 200))
     store = hooks.open_store(store_dir)
-    from_path = run_batch(store, [photo], Submission(photo, "", VALID_IIN, "12", "protocol"),
-                          dedupe=False)
-    from_stream = ingest_stream(store, _OneShot(photo.read_bytes()), "protocol.jpg",
-                                observer=VALID_IIN, precinct="12", kind="protocol")
+    from_path = run_batch(
+        store, [photo], Submission(photo, "", VALID_IIN, "12", "protocol"), dedupe=False
+    )
+    from_stream = ingest_stream(
+        store,
+        _OneShot(photo.read_bytes()),
+        "protocol.jpg",
+        observer=VALID_IIN,
+        precinct="12",
+        kind="protocol",
+    )
     a, b = from_path.of(Status.DONE)[0], from_stream.of(Status.DONE)[0]
     assert a.item == b.item  # same hash, size, media type, precinct, kind
     assert b.detail == "received again; stored once"
@@ -47,12 +54,12 @@ def test_a_stream_is_stored_logged_stamped_and_receipted_like_a_path(store_dir, 
 
 def test_an_empty_or_refused_stream_is_quarantined_byte_for_byte(store_dir):
     store = hooks.open_store(store_dir)
-    empty = ingest_stream(store, _OneShot(b""), "empty.jpg", observer=VALID_IIN,
-                          precinct="3")
+    empty = ingest_stream(store, _OneShot(b""), "empty.jpg", observer=VALID_IIN, precinct="3")
     [r] = empty.refused
     assert r.data["reason"] == "EMPTY_FILE"
-    bad_iin = ingest_stream(store, _OneShot(b"some bytes"), "x.jpg",
-                            observer="870412300417", precinct="3")  # wrong check digit
+    bad_iin = ingest_stream(
+        store, _OneShot(b"some bytes"), "x.jpg", observer="870412300417", precinct="3"
+    )  # wrong check digit
     [r] = bad_iin.refused
     quarantined = store_dir / "quarantine"
     originals = sorted(p.read_bytes() for p in quarantined.glob("*/original"))

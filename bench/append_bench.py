@@ -7,8 +7,8 @@ Two figures per log size, measured in one run:
   RFC 3161 token from the local TSA, the index), many times over; the cost per entry must not
   grow with the log.
 - **one-shot writer**: open a writer, append one entry, commit, close (what one `dalel ingest`
-  of one file pays), with the persisted frontier, and with the frontier removed before each
-  open (the writer then hashes the whole log, as every writer did before the frontier).
+  of one file pays), with the tree saved beside the log, and with it discarded before each
+  open (the writer then hashes the whole log, as every writer did before).
 
     python bench/append_bench.py [--sizes 1000 100000] [--rounds 200] [--json]
 
@@ -52,7 +52,7 @@ def _ingest(store: Store, i: int) -> dict:
 
 def build(root: Path, n: int) -> Store:
     """A store whose log holds ``n`` entries (case-evidence entries: no receipts owed), with
-    its index caught up and its frontier written."""
+    its index caught up and its tree saved."""
     store = init_store(root, org="bench")
     bare = Store.open(root)
     with bare.writer() as w:
@@ -83,14 +83,13 @@ def per_append_open_writer(store: Store, rounds: int) -> list[float]:
     return out
 
 
-def one_shot(store: Store, rounds: int, *, frontier: bool) -> list[float]:
-    """Seconds for open + one append + commit + close, with or without the frontier."""
+def one_shot(store: Store, rounds: int, *, saved_tree: bool) -> list[float]:
+    """Seconds for open + one append + commit + close, with or without the saved tree."""
     out = []
     for i in range(rounds):
         entry = _ingest(store, 10_000 + i)
-        if not frontier:
-            for name in (logfile.LEAVES_FILE, logfile.FRONTIER_FILE):
-                (store.log_path.parent / name).unlink(missing_ok=True)
+        if not saved_tree:
+            logfile.Frontier(store.log_path).discard()
         t = time.perf_counter()
         with store.writer() as w:
             w.append(entry)
@@ -127,12 +126,14 @@ def main() -> None:
         for _ in range(4):
             for n in args.sizes:
                 open_w[n] += per_append_open_writer(stores[n], args.rounds // 4)
-                shot[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4), frontier=True)
-                replay[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4), frontier=False)
+                shot[n] += one_shot(stores[n], max(1, args.one_shot_rounds // 4), saved_tree=True)
+                replay[n] += one_shot(
+                    stores[n], max(1, args.one_shot_rounds // 4), saved_tree=False
+                )
         for n in args.sizes:
             results["sizes"][n] = {
                 "append_in_open_writer": _ms(open_w[n]),
-                "one_shot_with_frontier": _ms(shot[n]),
+                "one_shot_with_saved_tree": _ms(shot[n]),
                 "one_shot_replaying_the_log": _ms(replay[n]),
             }
     lo, hi = min(args.sizes), max(args.sizes)

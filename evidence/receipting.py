@@ -15,9 +15,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from base.errors import StoreCorrupt
 from base.fsio import atomic_write, sync_filesystem
 from evidence.core import checkpoint as cp
-from evidence.core import events, receipts
+from evidence.core import events, merkle, receipts
 from evidence.storage.writer import Commit, Writer
 from evidence.timestamping import stamping
 
@@ -65,6 +66,7 @@ class ReceiptHook:
             path = store.receipts_dir / f"{seq:08d}.json"
             if not path.exists():
                 receipt = receipts.build(line, entry, seq, writer.tree, head, pubkey)
+                _check_inclusion(writer, seq, line, receipt, head)
                 stamp = stamps.get(entry["item"]["sha256"])
                 if stamp is not None:
                     receipt["timestamp"] = self._timestamp(writer, stamp)
@@ -95,6 +97,24 @@ class ReceiptHook:
             "entry_seq": stamp["seq"],
             "tsa_roots_pem": pem.decode(),
         }
+
+
+def _check_inclusion(
+    writer: Writer, seq: int, line: bytes, receipt: dict[str, Any], head: cp.SignedCheckpoint
+) -> None:
+    """Verify the receipt's proof against the signed root before anyone holds it: the
+    writer's tree comes from saved files, and a wrong node must never reach an observer."""
+    proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
+    if not merkle.verify_inclusion(
+        seq, head.checkpoint.size, merkle.leaf_hash(line), proof, head.checkpoint.root
+    ):
+        writer.forget_saved_tree()
+        raise StoreCorrupt(
+            f"the receipt for entry {seq} does not prove its inclusion: the saved Merkle tree "
+            "disagrees with the log",
+            fix="run the command again: the tree is rebuilt from the log, and the receipt "
+            "written then",
+        )
 
 
 def _tokens_in_memory(writer: Writer) -> dict[str, dict[str, Any]]:

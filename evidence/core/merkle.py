@@ -31,6 +31,53 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class Level:
+    """One level of a tree: its hashes back to back in one buffer, so that a whole level is
+    loaded or saved as bytes, without a Python object per hash."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self, data: bytes | bytearray = b"") -> None:
+        if len(data) % HASH_SIZE:
+            raise ValueError("a level holds whole 32-byte hashes")
+        self.buf = bytearray(data)
+
+    def __len__(self) -> int:
+        return len(self.buf) // HASH_SIZE
+
+    def __getitem__(self, index: int) -> bytes:
+        n = len(self.buf) // HASH_SIZE
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"no hash {index} in a level of {n}")
+        return bytes(self.buf[index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Level) and self.buf == other.buf
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def append(self, h: bytes) -> None:
+        """Add one hash at the end."""
+        if len(h) != HASH_SIZE:
+            raise ValueError("a hash is 32 bytes")
+        self.buf += h
+
+    def raw(self, start: int = 0) -> bytes:
+        """The hashes from ``start`` on, back to back."""
+        return bytes(self.buf[start * HASH_SIZE :])
+
+    def truncate(self, count: int) -> None:
+        """Keep the first ``count`` hashes."""
+        del self.buf[count * HASH_SIZE :]
+
+
+def _levels_of(size: int) -> int:
+    """How many levels a tree of ``size`` leaves has (the leaves are level 0)."""
+    return max(1, size.bit_length())
+
+
 class MerkleTree:
     """An append-only Merkle tree over leaf hashes.
 
@@ -39,7 +86,7 @@ class MerkleTree:
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         leaves = list(leaf_hashes)
-        self.levels: list[list[bytes]] = [leaves]
+        self.levels: list[Level] = [Level(b"".join(leaves))]
         # Every full subtree, a level at a time (what append_hash would build one by one).
         level = leaves
         while len(level) >= 2:
@@ -47,7 +94,28 @@ class MerkleTree:
             level = [
                 sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
             ]
-            self.levels.append(level)
+            self.levels.append(Level(b"".join(level)))
+
+    @classmethod
+    def from_levels(cls, size: int, levels: Sequence[bytes]) -> MerkleTree:
+        """A tree of ``size`` leaves from its saved levels (``levels[k]``: the full subtrees
+        of 2**k leaves, back to back), without hashing anything. Only their shape is checked:
+        the caller checks their content (against a signed root)."""
+        if len(levels) != _levels_of(size) or any(
+            len(raw) != (size >> k) * HASH_SIZE for k, raw in enumerate(levels)
+        ):
+            raise ValueError(f"these levels are not those of a tree of {size} leaves")
+        tree = cls()
+        tree.levels = [Level(raw) for raw in levels]
+        return tree
+
+    def truncate(self, size: int) -> None:
+        """Keep the first ``size`` leaves (the tree as it was at that size)."""
+        if not 0 <= size <= self.size:
+            raise ValueError(f"tree has {self.size} leaves, asked for {size}")
+        del self.levels[_levels_of(size) :]
+        for k, level in enumerate(self.levels):
+            level.truncate(size >> k)
 
     @property
     def size(self) -> int:
@@ -67,7 +135,7 @@ class MerkleTree:
             level = self.levels[k]
             parent = node_hash(level[-2], level[-1])
             if len(self.levels) == k + 1:
-                self.levels.append([])
+                self.levels.append(Level())
             self.levels[k + 1].append(parent)
             k += 1
         return index

@@ -3,11 +3,12 @@
 ``log/custody.jsonl`` is the source of truth: one signed canonical JSON entry per line.
 Reading it is streaming; the recent end can be read backwards without touching the rest.
 
-``log/leaves`` (32 bytes a leaf: the RFC 9162 leaf hashes, in order) and ``log/frontier.json``
-(how many leaves, how many bytes of the log they cover, the last line's hash) are a cache a
-writer loads at open instead of hashing every line again. It is derived data: a writer checks
-it against the log's last covered line and against the latest signed checkpoint's root, and
-rebuilds it from the log whenever anything disagrees.
+``log/tree/K`` (the tree's full subtrees of 2**K leaves, 32 bytes each, K = 0 the leaves) and
+``log/frontier.json`` (how many leaves, how many bytes of the log they cover, the last line's
+hash) are a cache a writer loads at open instead of hashing every line again: loading costs a
+read of the files, not a hash per entry. It is derived data: a writer checks it against the
+log's last covered line and against the latest signed checkpoint's root, and rebuilds it from
+the log whenever anything disagrees.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from base.fsio import atomic_write
 from evidence.core import custody, merkle
 
-LEAVES_FILE = "leaves"
+TREE_DIR = "tree"
 FRONTIER_FILE = "frontier.json"
 _HASH = 32
 
@@ -94,27 +95,44 @@ class Loaded:
     """SHA-256 of the last line (what the next entry's ``prev`` names)."""
     log_bytes: int
     """Bytes of the log the tree covers (its whole length after a torn tail is removed)."""
+    persisted: int
+    """Leaves whose levels the saved files hold and can keep (the writer saves from there)."""
     from_frontier: bool
-    """True when the persisted leaves were used; False when the whole log was hashed."""
+    """True when the saved levels were used; False when the whole log was hashed."""
 
 
 class Frontier:
-    """The persisted leaf hashes of one log, and the bytes of the log they cover."""
+    """The saved levels of one log's Merkle tree (``log/tree/K``: the full subtrees of 2**K
+    leaves, back to back) and ``log/frontier.json`` (how many leaves, the bytes of the log
+    they cover, the last line's hash).
+
+    Loading trusts the saved levels only as far as the latest signed checkpoint, and only
+    once the tree they make has that checkpoint's root; the leaves after it are hashed again
+    from the log's last lines. Every other inner node is checked where it is used: each
+    receipt's inclusion proof is verified against the signed root before it is written."""
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.leaves_path = log_path.parent / LEAVES_FILE
+        self.dir = log_path.parent / TREE_DIR
         self.meta_path = log_path.parent / FRONTIER_FILE
 
+    def level_path(self, k: int) -> Path:
+        """The file of level ``k`` (0: the leaves)."""
+        return self.dir / str(k)
+
     def load(self, checkpoint: tuple[int, bytes] | None) -> Loaded:
-        """The tree over the whole log: from the persisted leaves when they agree with the log
+        """The tree over the whole log: from the saved levels when they agree with the log
         and with ``checkpoint`` (size, root of the latest signed checkpoint), and the lines
-        after them; otherwise from every line of the log, and the cache written again."""
+        after it; otherwise from every line of the log, and the levels saved again."""
         loaded = self._from_cache(checkpoint)
         if loaded is None:
             loaded = self._from_log()
             self._rewrite(loaded)
         return loaded
+
+    def discard(self) -> None:
+        """Forget the saved levels (the next writer hashes the whole log again)."""
+        self.meta_path.unlink(missing_ok=True)
 
     def _read_meta(self) -> tuple[int, int, str] | None:
         try:
@@ -123,67 +141,79 @@ class Frontier:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def _read_levels(self, size: int) -> list[bytes] | None:
+        levels = []
+        for k in range(max(1, size.bit_length())):
+            want = (size >> k) * _HASH
+            try:
+                with open(self.level_path(k), "rb") as f:
+                    raw = f.read(want)
+            except OSError:
+                return None
+            if len(raw) != want:
+                return None
+            levels.append(raw)
+        return levels
+
     def _from_cache(self, checkpoint: tuple[int, bytes] | None) -> Loaded | None:
         meta = self._read_meta()
-        if meta is None:
-            return None
+        if meta is None or checkpoint is None:
+            return None  # nothing signed to check the saved levels against
         size, covered, last_hash = meta
-        log_size = self.log_path.stat().st_size
-        try:
-            with open(self.leaves_path, "rb") as f:
-                raw = f.read(size * _HASH)
-        except OSError:
-            return None
-        if size < 1 or len(raw) != size * _HASH or covered > log_size:
+        cp_size, cp_root = checkpoint
+        if not 1 <= cp_size <= size or covered > self.log_path.stat().st_size:
             return None
         tail = last_lines(self.log_path, 1, end=covered)
         if len(tail) != 1 or custody.line_hash(tail[0]) != last_hash:
             return None
-        if merkle.leaf_hash(tail[0]) != raw[-_HASH:]:
+        levels = self._read_levels(size)
+        if levels is None:
             return None
-        tree = merkle.MerkleTree(raw[i : i + _HASH] for i in range(0, len(raw), _HASH))
-        last = last_hash
-        end = covered
+        tree = merkle.MerkleTree.from_levels(size, levels)
+        tree.truncate(cp_size)
+        if tree.root() != cp_root:
+            return None
+        # The leaves after the checkpoint, hashed again from the log (a few: what was
+        # appended since it was signed, and what a crash left after the saved levels).
+        for line in last_lines(self.log_path, size - cp_size, end=covered):
+            tree.append(line)
+        last, end = last_hash, covered
         for line in lines_after(self.log_path, covered):
             tree.append(line)
             last = custody.line_hash(line)
             end += len(line) + 1
-        if checkpoint is not None:
-            cp_size, cp_root = checkpoint
-            if cp_size > tree.size or tree.root(cp_size) != cp_root:
-                return None
-            # Cached leaves after the checkpoint are not covered by its signature: check them
-            # against the log's lines (a few: what was appended since the last checkpoint).
-            if cp_size < size:
-                recent = last_lines(self.log_path, size - cp_size, end=covered)
-                if [merkle.leaf_hash(line) for line in recent] != [
-                    tree.leaf(i) for i in range(cp_size, size)
-                ]:
-                    return None
-        return Loaded(tree, last, end, True)
+        return Loaded(tree, last, end, cp_size, True)
 
     def _from_log(self) -> Loaded:
-        tree = merkle.MerkleTree()
-        last = custody.GENESIS_PREV
-        covered = 0
-        for line in read_log_lines(self.log_path):
-            tree.append(line)
-            last = custody.line_hash(line)
-            covered += len(line) + 1
-        return Loaded(tree, last, covered, False)
+        tree = merkle.MerkleTree(merkle.leaf_hash(line) for line in read_log_lines(self.log_path))
+        last, covered = custody.GENESIS_PREV, 0
+        if tree.size:
+            covered = self.log_path.stat().st_size - torn_tail(self.log_path)
+            last = custody.line_hash(last_lines(self.log_path, 1, end=covered)[0])
+        return Loaded(tree, last, covered, tree.size, False)
 
     def _rewrite(self, loaded: Loaded) -> None:
-        atomic_write(self.leaves_path, b"".join(loaded.tree.levels[0]), durable=False)
+        self.dir.mkdir(exist_ok=True)
+        for k, level in enumerate(loaded.tree.levels):
+            atomic_write(self.level_path(k), level.raw(), durable=False)
         self._write_meta(loaded.tree.size, loaded.log_bytes, loaded.last_hash)
 
     def extend(
         self, old_size: int, tree: merkle.MerkleTree, log_bytes: int, last_hash: str
     ) -> None:
-        """Record the leaves ``old_size..`` that were just made durable in the log."""
-        with open(self.leaves_path, "r+b" if self.leaves_path.exists() else "wb") as f:
-            f.truncate(old_size * _HASH)
-            f.seek(old_size * _HASH)
-            f.write(b"".join(tree.levels[0][old_size:]))
+        """Save the tree's nodes added since it had ``old_size`` leaves (whose nodes the files
+        hold), now that the lines they hash are durable in the log."""
+        self.dir.mkdir(exist_ok=True)
+        for k, level in enumerate(tree.levels):
+            path = self.level_path(k)
+            keep = old_size >> k
+            with open(path, "r+b" if path.exists() else "wb") as f:
+                if f.seek(0, os.SEEK_END) < keep * _HASH:  # a file shorter than it should be
+                    f.truncate(0)
+                    keep = 0
+                f.truncate(keep * _HASH)
+                f.seek(keep * _HASH)
+                f.write(level.raw(keep))
         self._write_meta(tree.size, log_bytes, last_hash)
 
     def _write_meta(self, size: int, log_bytes: int, last_hash: str) -> None:

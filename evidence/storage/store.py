@@ -11,7 +11,7 @@ Layout (see ``shared/design.md``)::
     public/                   what an auditor needs: log.pub (verifier key), log.pem
     quarantine/               refused inputs, byte for byte, with their reason
     index.sqlite              an index over objects and log, rebuildable
-    log/leaves, frontier.json the Merkle leaves a writer loads instead of re-hashing the log
+    log/tree/, frontier.json  the Merkle tree a writer loads instead of re-hashing the log
 
 One writer at a time (:mod:`evidence.storage.writer`) appends, under an exclusive lock
 (``lock``); readers never need it. Every append is recoverable: a crash at any moment leaves

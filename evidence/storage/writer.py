@@ -1,7 +1,7 @@
 """The store's one writer (the sequencer): it appends signed entries and commits them in batches.
 
 A writer holds the store's write lock for as long as it is open, which can be one command or
-the life of a server. At open it loads the Merkle tree from the persisted frontier (see
+the life of a server. At open it loads the Merkle tree saved beside the log (see
 :mod:`evidence.storage.log`), so an append costs the same on a log of a hundred entries as on
 one of a million, and it never reads the log again while it stays open. On each commit it
 makes the queued entries durable, signs a checkpoint over the new tree, and then runs the
@@ -9,7 +9,7 @@ commit hooks the layers above registered on the store: receipts, checkpoint time
 index. The writer itself knows nothing of what they do, nor of any kind of entry.
 
 Order of durability: objects (synced before an entry names them), log lines (one write,
-fsync), the frontier cache, the signed checkpoint (temp, fsync, rename), then the hooks. A
+fsync), the saved tree, the signed checkpoint (temp, fsync, rename), then the hooks. A
 crash anywhere leaves a store that passes audit; the next writer finishes what was owed.
 """
 
@@ -158,7 +158,7 @@ class Writer:
             self.tree = loaded.tree
             self.last_hash = loaded.last_hash
             self._log_bytes = loaded.log_bytes
-            self._frontier_size = self.tree.size
+            self._frontier_size = loaded.persisted
             self._load_uncovered()
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
             self.store.objects.durable_each = False  # a commit syncs the file system once
@@ -238,6 +238,11 @@ class Writer:
             index.catch_up()
             self._index_caught_up = True
         return index
+
+    def forget_saved_tree(self) -> None:
+        """Drop the saved tree (a hook found a node of it wrong): the next writer hashes the
+        whole log again."""
+        self._frontier.discard()
 
     @property
     def log_bytes(self) -> int:

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
+from base.errors import StoreCorrupt
 from evidence.core import checkpoint as cp
-from evidence.core import events, merkle
+from evidence.core import events, merkle, receipts
 from evidence.storage import log as logfile
 from evidence.storage.store import Store
 from evidence.storage.writer import Commit, Writer
@@ -83,55 +84,96 @@ def test_a_writer_loads_the_tree_from_the_frontier(store_dir, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "damage", ["flip-a-leaf", "drop-the-meta", "truncate-leaves", "meta-says-more"]
+    "damage",
+    ["flip-a-leaf", "flip-a-top-node", "drop-the-meta", "truncate-leaves", "meta-says-more"],
 )
-def test_a_damaged_frontier_is_rebuilt_from_the_log(store_dir, damage):
+def test_a_damaged_saved_tree_is_rebuilt_from_the_log(store_dir, damage):
     store = hooks.open_store(store_dir)
     _fill(store, 12)
-    leaves = store.log_path.parent / logfile.LEAVES_FILE
-    meta = store.log_path.parent / logfile.FRONTIER_FILE
-    if damage == "flip-a-leaf":
-        data = bytearray(leaves.read_bytes())
-        data[5 * 32 + 3] ^= 1
-        leaves.write_bytes(bytes(data))
+    frontier = logfile.Frontier(store.log_path)
+    if damage == "flip-a-top-node":  # the node of leaves 0-7, on the checkpoint's own path
+        level = frontier.level_path(3)
+        data = bytearray(level.read_bytes())
+        data[3] ^= 1
+        level.write_bytes(bytes(data))
     elif damage == "drop-the-meta":
-        meta.unlink()
+        frontier.meta_path.unlink()
     elif damage == "truncate-leaves":
-        leaves.write_bytes(leaves.read_bytes()[:-40])
+        frontier.level_path(0).write_bytes(frontier.level_path(0).read_bytes()[:-40])
     else:
-        m = json.loads(meta.read_bytes())
+        m = json.loads(frontier.meta_path.read_bytes())
         m["size"] += 1
-        meta.write_text(json.dumps(m))
+        frontier.meta_path.write_text(json.dumps(m))
     head = store.latest_checkpoint()
     assert head is not None
-    loaded = logfile.Frontier(store.log_path).load((head.checkpoint.size, head.checkpoint.root))
+    signed = (head.checkpoint.size, head.checkpoint.root)
+    loaded = frontier.load(signed)
     assert loaded.from_frontier is False
     assert loaded.tree.root() == _full_tree(store).root()
-    again = logfile.Frontier(store.log_path).load((head.checkpoint.size, head.checkpoint.root))
+    again = logfile.Frontier(store.log_path).load(signed)
     assert again.from_frontier is True  # written anew
+    assert again.tree.levels == _full_tree(store).levels
 
 
-def test_lines_the_frontier_missed_are_read_from_its_offset(store_dir):
-    """A crash between the log's fsync and the frontier's update: the next writer hashes
-    only the lines after what the frontier covers."""
+def test_lines_the_saved_tree_missed_are_read_from_its_offset(store_dir):
+    """A crash between the log's fsync and the saved tree's update: the next writer hashes
+    only the lines after what the saved tree covers."""
     store = hooks.open_store(store_dir)
     _fill(store, 10)
-    saved = {
-        p.name: p.read_bytes()
-        for p in (
-            store.log_path.parent / logfile.LEAVES_FILE,
-            store.log_path.parent / logfile.FRONTIER_FILE,
-        )
-    }
-    _fill(store, 4)
-    for name, data in saved.items():
-        (store.log_path.parent / name).write_bytes(data)
+    frontier = logfile.Frontier(store.log_path)
+    saved = {p: p.read_bytes() for p in [frontier.meta_path, *frontier.dir.iterdir()]}
+    w = Store.open(store_dir).writer().open()
+    for i in range(4):
+        w.append(_ingest(store, 50 + i))
+    w.flush()  # durable in the log; then the process dies before anything else
+    w.close()
+    for path, data in saved.items():
+        path.write_bytes(data)
     head = store.latest_checkpoint()
     assert head is not None
-    loaded = logfile.Frontier(store.log_path).load((head.checkpoint.size, head.checkpoint.root))
+    loaded = frontier.load((head.checkpoint.size, head.checkpoint.root))
     assert loaded.from_frontier is True
     assert loaded.tree.size == 10 + 4 + _stamp_entries(store)
-    assert loaded.tree.root() == _full_tree(store).root()
+    assert loaded.tree.levels == _full_tree(store).levels
+
+
+def test_saved_leaves_after_the_checkpoint_are_hashed_again(store_dir):
+    store = hooks.open_store(store_dir)
+    _fill(store, 12)  # the checkpoint covers 12 entries; its timestamp entry comes after
+    frontier = logfile.Frontier(store.log_path)
+    leaves = bytearray(frontier.level_path(0).read_bytes())
+    leaves[12 * 32] ^= 1
+    frontier.level_path(0).write_bytes(bytes(leaves))
+    head = store.latest_checkpoint()
+    assert head is not None and head.checkpoint.size == 12
+    loaded = frontier.load((head.checkpoint.size, head.checkpoint.root))
+    assert loaded.from_frontier is True
+    assert loaded.tree.levels == _full_tree(store).levels
+
+
+def test_a_wrong_inner_node_never_reaches_a_receipt(store_dir):
+    """A saved node off the checkpoint's own path is checked where it is used: a receipt
+    whose proof needs it is verified before it is written, the command stops with a clear
+    error, and the next writer, hashing the log again, writes the right receipt."""
+    store = hooks.open_store(store_dir)
+    _fill(store, 12)
+    frontier = logfile.Frontier(store.log_path)
+    level1 = frontier.level_path(1)  # node 1 of level 1 covers leaves 2-3: on leaf 0's path
+    data = bytearray(level1.read_bytes())
+    data[32 + 5] ^= 1
+    level1.write_bytes(bytes(data))
+    (store.receipts_dir / "00000000.json").unlink()
+    (store.receipts_dir / ".upto").write_text("0")
+    with pytest.raises(StoreCorrupt, match="does not prove its inclusion"):
+        with store.writer():
+            pass  # the commit on leaving owes receipt 0
+    assert not (store.receipts_dir / "00000000.json").exists()
+    w = store.writer().open()
+    result = w.commit()
+    w.close()
+    assert 0 in result.receipts
+    report = receipts.verify(json.loads(result.receipts[0].read_bytes()), store.public_key())
+    assert report.ok, report.failures
 
 
 def _stamp_entries(store: Store) -> int:

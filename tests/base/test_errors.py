@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -140,7 +142,9 @@ def test_the_cli_reports_any_dalel_error_with_its_code_and_fix(
     assert "fix: install the Debian package ffmpeg" in printed
 
 
-def test_the_cli_lets_a_bug_show_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_turns_a_bug_into_one_line_a_saved_traceback_and_exit_70(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     cli_main = importlib.import_module("cli.main")
 
     class NotOurs(Exception):
@@ -150,5 +154,23 @@ def test_the_cli_lets_a_bug_show_its_traceback(monkeypatch: pytest.MonkeyPatch) 
         raise NotOurs("a bug")
 
     monkeypatch.setattr(cli_main.cli, "main", fail)
-    with pytest.raises(NotOurs):
-        cli_main.main(["init"])
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "config.toml").write_text("")
+    assert cli_main.main(["--store", str(store), "init"]) == 70
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.err and "Traceback" not in printed.out
+    (line,) = printed.err.strip().splitlines()
+    assert line.startswith("internal error; the details are in ")
+    assert line.endswith("; please report it")
+    (saved,) = (store / "logs").iterdir()
+    assert str(saved) in line
+    text = saved.read_text()
+    assert "Traceback" in text and "NotOurs: a bug" in text
+
+    # No store: the traceback goes to the temp dir's dalel-logs/.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert cli_main.main(["--store", str(tmp_path / "none"), "init"]) == 70
+    (saved,) = (tmp_path / "tmp" / "dalel-logs").iterdir()
+    assert str(saved) in capsys.readouterr().err and "NotOurs" in saved.read_text()

@@ -34,7 +34,12 @@ from evidence.storage.store import Store
 class AuditSource(Protocol):
     """What an audit reads: a store or an exported bundle."""
 
-    origin: str
+    @property
+    def origin(self) -> str | None:
+        """The log's origin line (None: the source does not say; checkpoints not matched)."""
+        ...
+
+    def problems(self) -> list[Finding]: ...
 
     def trusted_keys(self) -> list[PublicKey]: ...
 
@@ -56,7 +61,7 @@ class AuditSource(Protocol):
 
 def run(source: AuditSource, progress: Callable[[str, int], None] | None = None) -> AuditReport:
     """Audit ``source``: log, objects, checkpoints and receipts."""
-    findings: list[Finding] = []
+    findings: list[Finding] = list(source.problems())  # a missing part; the rest goes on
     keys = {k.id_hex: k for k in source.trusted_keys()}
     tree = merkle.MerkleTree()
     prev = custody.GENESIS_PREV
@@ -160,7 +165,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             findings.append(finding("checkpoint", name, Reason.CHECKPOINT_MALFORMED, str(e)))
             continue
         c = head.checkpoint
-        if c.origin != source.origin:
+        if source.origin is not None and c.origin != source.origin:
             findings.append(
                 finding(
                     "checkpoint",
@@ -438,6 +443,22 @@ class StoreSource:
     def public_dir(self) -> Path:
         return self.store.public_dir
 
+    def problems(self) -> list[Finding]:
+        """``LOG_MISSING`` when the store's log is gone (the other checks still run)."""
+        log = self.store.log_path
+        if log.is_file():
+            return []
+        gone = "log/" if not log.parent.is_dir() else "log/custody.jsonl"
+        return [
+            finding(
+                "log",
+                gone,
+                Reason.LOG_MISSING,
+                f"the store has no {gone}: the custody log is gone; restore it from a backup "
+                "or an audit bundle",
+            )
+        ]
+
     def read_object(self, sha256: str) -> bytes | None:
         objects = self.store.objects
         return objects.read(sha256) if objects.exists(sha256) else None
@@ -446,10 +467,12 @@ class StoreSource:
         return [self.store.public_key()]
 
     def lines(self) -> Iterator[bytes]:
+        if not self.store.log_path.is_file():
+            return iter(())  # reported by problems()
         return self.store.log_lines()
 
     def torn_tail_bytes(self) -> int:
-        return torn_tail(self.store.log_path)
+        return torn_tail(self.store.log_path) if self.store.log_path.is_file() else 0
 
     def checkpoints(self) -> list[tuple[str, str]]:
         return [(p.name, p.read_text()) for p in self.store.checkpoint_paths()]
@@ -472,19 +495,97 @@ class StoreSource:
 
 
 class BundleSource:
-    """Audit an exported bundle: log, checkpoints, receipts, public key, object hashes."""
+    """Audit an exported bundle: log, checkpoints, receipts, public key, object hashes.
+
+    A part that is missing or cannot be read (``bundle.json``, ``log/``, ``objects.txt``,
+    ``public/log.pub``) is a ``BUNDLE_INCOMPLETE`` finding; the checks that do not need it
+    still run."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        manifest = json.loads((root / "bundle.json").read_text())
-        self.origin = manifest["origin"]
-        self.listed: dict[str, int] = {}
-        for row in (root / "objects.txt").read_text().splitlines():
-            if row.strip():
-                sha, size = row.split()[:2]
-                self.listed[sha] = int(size)
+        self._problems: list[Finding] = []
+        manifest = self._manifest()
+        origin = manifest.get("origin")
+        self.origin: str | None = origin if isinstance(origin, str) else None
+        if manifest and self.origin is None:
+            self._incomplete("log", "bundle.json", "names no origin (a string)")
+        self.listed: dict[str, int] = self._listed()
         self.rehash = (root / "objects").is_dir()
-        self.tolerance_seconds = float(manifest.get("tolerance_seconds", 300))
+        try:
+            self.tolerance_seconds = float(manifest.get("tolerance_seconds", 300))
+        except (TypeError, ValueError, OverflowError):
+            self._incomplete("timestamp", "bundle.json", "tolerance_seconds is not a number")
+            self.tolerance_seconds = 300.0
+        if not self._log_path.is_file():
+            gone = "log/" if not self._log_path.parent.is_dir() else "log/custody.jsonl"
+            self._incomplete("log", gone, "is missing: the bundle holds no custody log")
+        self._keys = self._read_keys()
+
+    def _incomplete(self, family: str, part: str, detail: str) -> None:
+        self._problems.append(finding(family, part, Reason.BUNDLE_INCOMPLETE, f"{part} {detail}"))
+
+    def _manifest(self) -> dict[str, Any]:
+        """``bundle.json`` as a dict; {} (and a finding) when it is missing or unreadable."""
+        path = self.root / "bundle.json"
+        if not path.is_file():
+            self._incomplete("log", "bundle.json", "is missing")
+            return {}
+        try:
+            data = json.loads(path.read_bytes())
+        except (ValueError, RecursionError, OSError) as e:
+            self._incomplete("log", "bundle.json", f"cannot be read as JSON: {e}")
+            return {}
+        if not isinstance(data, dict):
+            self._incomplete("log", "bundle.json", "is not a JSON object")
+            return {}
+        return data
+
+    def _listed(self) -> dict[str, int]:
+        """``objects.txt``: each object's hash and size; a bad row or a missing file is a
+        finding (the objects it would list are then reported as not listed)."""
+        listed: dict[str, int] = {}
+        path = self.root / "objects.txt"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self._incomplete("object", "objects.txt", "is missing")
+            return listed
+        except (OSError, UnicodeDecodeError) as e:
+            self._incomplete("object", "objects.txt", f"cannot be read: {e}")
+            return listed
+        for number, row in enumerate(text.splitlines(), 1):
+            if not row.strip():
+                continue
+            parts = row.split()
+            if (
+                len(parts) < 2
+                or not (parts[1].isascii() and parts[1].isdigit())
+                or len(parts[1]) > 18
+            ):
+                self._incomplete(
+                    "object", "objects.txt", f"line {number} is not 'SHA256 SIZE': {row[:80]!r}"
+                )
+                continue
+            listed[parts[0]] = int(parts[1])
+        return listed
+
+    def _read_keys(self) -> list[PublicKey]:
+        path = self.root / "public" / "log.pub"
+        try:
+            return [PublicKey.from_verifier(path.read_text())]
+        except FileNotFoundError:
+            self._incomplete("log", "public/log.pub", "is missing: no key to check entries by")
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            self._incomplete("log", "public/log.pub", f"holds no log key: {e}")
+        return []
+
+    @property
+    def _log_path(self) -> Path:
+        return self.root / "log" / "custody.jsonl"
+
+    def problems(self) -> list[Finding]:
+        """Every part of the bundle that is missing or cannot be read."""
+        return list(self._problems)
 
     @property
     def public_dir(self) -> Path:
@@ -498,13 +599,15 @@ class BundleSource:
         return None
 
     def trusted_keys(self) -> list[PublicKey]:
-        return [PublicKey.from_verifier((self.root / "public" / "log.pub").read_text())]
+        return list(self._keys)
 
     def lines(self) -> Iterator[bytes]:
-        return read_log_lines(self.root / "log" / "custody.jsonl")
+        if not self._log_path.is_file():
+            return iter(())  # reported by problems()
+        return read_log_lines(self._log_path)
 
     def torn_tail_bytes(self) -> int:
-        return torn_tail(self.root / "log" / "custody.jsonl")
+        return torn_tail(self._log_path) if self._log_path.is_file() else 0
 
     def checkpoints(self) -> list[tuple[str, str]]:
         return [

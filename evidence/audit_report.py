@@ -39,6 +39,11 @@ class Reason(StrEnum):
     TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
     TIMESTAMP_MISSING = "TIMESTAMP_MISSING"
     UNCHECKPOINTED_ENTRIES = "UNCHECKPOINTED_ENTRIES"
+    LOG_MISSING = "LOG_MISSING"
+    """The store's ``log/`` folder or its ``custody.jsonl`` is gone."""
+    BUNDLE_INCOMPLETE = "BUNDLE_INCOMPLETE"
+    """An audit bundle lacks a part (``bundle.json``, ``log/``, ``objects.txt``, the log key)
+    or holds one that cannot be read."""
 
 
 class Finding(Check):

@@ -33,6 +33,10 @@ Check an object:  sha256sum objects/<hash>   (the name is the expected hash)
 
 def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, int]:
     """Write the audit bundle to ``out`` (which must not exist or be empty)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"{out} exists and is not a folder", fix="give a new folder for the bundle"
+        )
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty", fix="give a new folder for the bundle")
     (out / "log" / "checkpoints").mkdir(parents=True)

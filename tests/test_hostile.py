@@ -1,0 +1,145 @@
+"""A catalogue of hostile inputs and faults: each runs the CLI in its own process and asserts
+the exit code, that no traceback reaches the user, and, where a store is involved, that
+``audit`` still passes afterwards or reports the named finding.
+
+Grow it whenever a command is added or a new way to break one is found.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import VALID_IIN, dalel_subprocess, make_photo
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: object) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess; never a traceback on stdout or stderr, never exit 70."""
+    r = dalel_subprocess(*args)
+    assert "Traceback" not in r.stdout and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode != 70, r.stderr
+    return r
+
+
+def audit(*args: object) -> subprocess.CompletedProcess[str]:
+    """``audit --json`` of a store (``--store DIR``) or a bundle (``--bundle DIR``)."""
+    return run(*args, "audit", "--json") if args[0] == "--store" else run("audit", *args, "--json")
+
+
+def reasons(r: subprocess.CompletedProcess[str]) -> set[str]:
+    """The named reasons of an ``audit --json`` run's problems."""
+    data = json.loads(r.stdout)
+    return {c["reason"] for c in data["checks"] if c["status"] == "FAILED" and c.get("reason")}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with one photo in it, and its audit bundle next to it (``bundle``)."""
+    root = tmp_path_factory.mktemp("hostile")
+    store = root / "store"
+    assert run("--store", store, "init", "--org", "Test Coalition").returncode == 0
+    photo = make_photo(root / "in" / "protocol.jpg")
+    r = run(
+        "--store", store, "ingest", photo, "--observer", VALID_IIN, "--precinct", "101",
+        "--kind", "protocol",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert run("--store", store, "export-audit", root / "bundle").returncode == 0
+    return root
+
+
+@pytest.fixture
+def store(base: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the base store, free to damage."""
+    return Path(shutil.copytree(base / "store", tmp_path / "store"))
+
+
+@pytest.fixture
+def bundle(base: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the base store's audit bundle, free to damage."""
+    return Path(shutil.copytree(base / "bundle", tmp_path / "bundle"))
+
+
+# --- damaged stores and bundles: audit findings, exit 1 ------------------------------------
+def test_the_copies_pass_the_audit(store: Path, bundle: Path) -> None:
+    assert audit("--store", store).returncode == 0
+    assert audit("--bundle", bundle).returncode == 0
+
+
+@pytest.mark.parametrize("gone", ["log", "log/custody.jsonl"])
+def test_a_store_without_its_log_is_a_finding(store: Path, gone: str) -> None:
+    target = store / gone
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    r = audit("--store", store)
+    assert r.returncode == 1
+    assert "LOG_MISSING" in reasons(r)
+    text = run("--store", store, "audit")
+    assert text.returncode == 1 and "LOG_MISSING" in text.stdout
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "no bundle.json",
+        "empty bundle.json",
+        "garbled bundle.json",
+        "bundle.json a list",
+        "no log",
+        "no custody.jsonl",
+        "no objects.txt",
+        "garbled objects.txt",
+        "no log key",
+    ],
+)
+def test_a_damaged_bundle_is_a_finding(bundle: Path, damage: str) -> None:
+    match damage:
+        case "no bundle.json":
+            (bundle / "bundle.json").unlink()
+        case "empty bundle.json":
+            (bundle / "bundle.json").write_text("")
+        case "garbled bundle.json":
+            (bundle / "bundle.json").write_bytes(b"{\xff" + b"[" * 100_000)
+        case "bundle.json a list":
+            (bundle / "bundle.json").write_text("[]")
+        case "no log":
+            shutil.rmtree(bundle / "log")
+        case "no custody.jsonl":
+            (bundle / "log" / "custody.jsonl").unlink()
+        case "no objects.txt":
+            (bundle / "objects.txt").unlink()
+        case "garbled objects.txt":
+            (bundle / "objects.txt").write_text("abc\nfff " + "9" * 5000 + "\n")
+        case "no log key":
+            (bundle / "public" / "log.pub").unlink()
+    r = audit("--bundle", bundle)
+    assert r.returncode == 1
+    assert "BUNDLE_INCOMPLETE" in reasons(r)
+
+
+def test_a_bundle_missing_several_parts_reports_each(bundle: Path) -> None:
+    (bundle / "bundle.json").unlink()
+    (bundle / "objects.txt").unlink()
+    r = audit("--bundle", bundle)
+    assert r.returncode == 1
+    items = {
+        c["subject"] for c in json.loads(r.stdout)["checks"] if c["reason"] == "BUNDLE_INCOMPLETE"
+    }
+    assert {"bundle.json", "objects.txt"} <= items
+    # The other checks still ran: the log's entries were read and checked.
+    assert json.loads(r.stdout)["entries"] > 0
+
+
+def test_export_audit_onto_a_file_is_a_usage_error(store: Path, tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    r = run("--store", store, "export-audit", target)
+    assert r.returncode == 2
+    assert "fix:" in r.stderr
+    assert target.read_text() == "mine"
+    assert audit("--store", store).returncode == 0

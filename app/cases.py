@@ -9,6 +9,7 @@ store's data key in ``cases/<id>.complainant``, and the log only records that it
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -37,6 +38,39 @@ PUBLIC_FIELDS = (
     "addressee_name",
 )
 PERSONAL_FIELDS = ("name", "iin", "address", "phone")
+EARLIEST_EVENT_DATE = date(2000, 1, 1)
+"""The earliest event date a case accepts."""
+LATEST_EVENT_DATE = date(2100, 12, 31)
+"""The latest event date a case accepts."""
+_DATE_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def check_event_date(day: date) -> date:
+    """``day`` when it lies between :data:`EARLIEST_EVENT_DATE` and :data:`LATEST_EVENT_DATE`;
+    a usage error otherwise."""
+    if not EARLIEST_EVENT_DATE <= day <= LATEST_EVENT_DATE:
+        raise UsageError(
+            f"the event date {day.isoformat()} is not between "
+            f"{EARLIEST_EVENT_DATE.isoformat()} and {LATEST_EVENT_DATE.isoformat()}",
+            fix="give the day of the decision or action complained of, as YYYY-MM-DD",
+        )
+    return day
+
+
+def parse_event_date(text: str) -> date:
+    """The event date written as YYYY-MM-DD in ``text``, checked by :func:`check_event_date`;
+    a usage error when it is not such a date."""
+    wrong = UsageError(
+        f"the event date {text[:40]!r} is not a date written YYYY-MM-DD",
+        fix="give the day as YYYY-MM-DD, e.g. 2026-03-15",
+    )
+    if not _DATE_FORMAT.fullmatch(text.strip()):
+        raise wrong
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise wrong from None
+    return check_event_date(day)
 
 
 @dataclass(frozen=True)
@@ -199,6 +233,8 @@ def new_case(
     if addressee not in deadlines.ADDRESSEES:
         raise UsageError(f"unknown addressee {addressee!r}", fix="use commission or court")
     jurisdiction.rule_for(kind, addressee)  # fails early if the file has no rule
+    if event_date is not None:
+        check_event_date(event_date)
     day = event_date or deadlines.today_in(jurisdiction.timezone)
     with store.writer() as w:
         n = sum(1 for _ in w.index.entries_by_event(events.CASE_NEW)) + 1
@@ -247,6 +283,8 @@ def set_fields(
 ) -> None:
     """Set public fields (logged) and complainant fields (sealed, never logged)."""
     get_case(store, case_id)
+    if "event_date" in public:
+        public = {**public, "event_date": parse_event_date(public["event_date"]).isoformat()}
     for name, value in personal.items():
         if name == "iin" and value and not privacy.is_valid_iin(value.strip()):
             raise UsageError(

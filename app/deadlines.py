@@ -256,7 +256,10 @@ def compute_deadline(
     Calendar days: the last day to file is ``event_date + rule.days`` (the day of the
     event is not counted).
     """
-    due = event_date + timedelta(days=rule.days)
+    try:
+        due = event_date + timedelta(days=rule.days)
+    except OverflowError:  # an event date at the calendar's end (logged by an older version)
+        due = date.max if rule.days > 0 else date.min
     days_left = (due - today).days
     passed = days_left < 0
     lang = language if language in rule.citation else "ru"

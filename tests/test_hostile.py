@@ -143,3 +143,54 @@ def test_export_audit_onto_a_file_is_a_usage_error(store: Path, tmp_path: Path) 
     assert "fix:" in r.stderr
     assert target.read_text() == "mine"
     assert audit("--store", store).returncode == 0
+
+
+# --- dates out of range --------------------------------------------------------------------
+def _new_case(store: Path) -> str:
+    r = run("--store", store, "case", "new", "--precinct", "101", "--kind", "ballot-stuffing")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "given", ["notadate", "2026-02-30", "20260315", "２０２６-03-15", "", "9" * 5000]
+)
+def test_case_set_with_an_event_date_that_is_no_date_is_a_usage_error(
+    store: Path, given: str
+) -> None:
+    case_id = _new_case(store)
+    r = run("--store", store, "case", "set", case_id, "--event-date", given, "--title", "t")
+    assert r.returncode == 2
+    assert "YYYY-MM-DD" in r.stderr
+    assert audit("--store", store).returncode == 0
+    shown = run("--store", store, "case", "show", case_id, "--json")
+    assert json.loads(shown.stdout)["title"] == ""  # nothing of the command was set
+
+
+@pytest.mark.parametrize("given", ["9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01"])
+def test_an_event_date_out_of_range_is_refused(store: Path, given: str) -> None:
+    case_id = _new_case(store)
+    r = run("--store", store, "case", "set", case_id, "--event-date", given)
+    assert r.returncode == 2 and "2000-01-01" in r.stderr
+    r = run(
+        "--store", store, "case", "new", "--precinct", "1", "--kind", "other", "--event-date", given
+    )
+    assert r.returncode == 2 and "2100-12-31" in r.stderr
+    assert run("--store", store, "deadlines").returncode == 0
+    assert audit("--store", store).returncode == 0
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_logged_event_date_at_the_calendars_end_does_not_crash(store: Path, day: str) -> None:
+    """A case an older version let through: shown and listed, never a crash."""
+    from app.setup import open_store
+    from evidence.core import events
+
+    case_id = _new_case(store)
+    with open_store(store).writer() as w:
+        w.append({"event": events.CASE_SET, "case": case_id, "field": "event_date", "value": day})
+    for args in (("case", "show", case_id), ("case", "show", case_id, "--json"), ("deadlines",)):
+        r = run("--store", store, *args)
+        assert r.returncode == 0, r.stderr
+    assert run("--store", store, "deadlines", "--json").returncode == 0
+    assert audit("--store", store).returncode == 0

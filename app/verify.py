@@ -21,7 +21,7 @@ What a receipt or a dossier is trusted to, in this order:
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,8 @@ from evidence.storage import bundle
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
 
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""What a TSA's name looks like (it names a file in ``public/tsa-roots/``)."""
 LOCAL_TSA_ROOT_FILE = "tsa-root.pem"
 """The local TSA's root certificate, in a store's ``public/``."""
 
@@ -52,9 +54,19 @@ class Supplied:
     """What they are called in messages: a file's path, an upload's name."""
 
     @classmethod
-    def read(cls, path: Path) -> Supplied:
-        """The bytes of the file at ``path``, named by its path."""
-        return cls(path.read_bytes(), str(path))
+    def read(cls, path: Path, *, limit: int | None = None) -> Supplied:
+        """The bytes of the file at ``path``, named by its path; with ``limit``, a usage
+        error when the file holds more bytes than that (they are never all read)."""
+        if limit is None:
+            return cls(path.read_bytes(), str(path))
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise UsageError(
+                f"{path} is larger than {limit // 1024} KiB",
+                fix="give the file Dalel wrote (a receipt is a few KiB)",
+            )
+        return cls(data, str(path))
 
     @classmethod
     def read_optional(cls, path: Path | None) -> Supplied | None:
@@ -65,9 +77,9 @@ class Supplied:
 # --- receipts ------------------------------------------------------------------------------
 def _receipt_data(receipt: Supplied) -> Any:
     try:
-        return json.loads(receipt.data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{receipt.name} is not a receipt (not JSON: {e})") from None
+        return receipts.load(receipt.data)
+    except receipts.ReceiptUnreadable as e:
+        raise receipts.ReceiptUnreadable(f"{receipt.name} is not a receipt ({e.message})") from None
 
 
 def _pinned_key(key: Supplied | None, store: Store | None) -> PublicKey | None:
@@ -93,8 +105,14 @@ def receipt_tsa_roots(
                 fix="give public/tsa-root.pem of the store",
             ) from None
     if store is not None and isinstance(data, dict):
-        source = (data.get("timestamp") or {}).get("source", stamping.LOCAL)
-        return stamping.roots_for(store.public_dir, str(source))
+        stamp = data.get("timestamp")
+        source = stamp.get("source", stamping.LOCAL) if isinstance(stamp, dict) else stamping.LOCAL
+        if not isinstance(source, str) or not _SOURCE_NAME.fullmatch(source):
+            return ()  # no such TSA: nothing to trust its token to (a failed check)
+        try:
+            return stamping.roots_for(store.public_dir, source)
+        except ValueError:
+            return ()  # the store's roots file for it holds no certificate
     return None
 
 

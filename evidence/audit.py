@@ -248,9 +248,9 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
     for name, data in source.receipts():
         n_receipts += 1
         try:
-            receipt = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            findings.append(finding("receipt", name, Reason.RECEIPT_INVALID, f"not JSON: {e}"))
+            receipt = receipts.load(data)
+        except receipts.ReceiptUnreadable as e:
+            findings.append(finding("receipt", name, Reason.RECEIPT_INVALID, e.message))
             continue
         idx = receipt.get("leaf_index") if isinstance(receipt, dict) else None
         line_text = receipt.get("entry_line") if isinstance(receipt, dict) else None

@@ -194,3 +194,101 @@ def test_a_logged_event_date_at_the_calendars_end_does_not_crash(store: Path, da
         assert r.returncode == 0, r.stderr
     assert run("--store", store, "deadlines", "--json").returncode == 0
     assert audit("--store", store).returncode == 0
+
+
+# --- receipts without limits ---------------------------------------------------------------
+def _receipt(store: Path) -> dict[str, object]:
+    (path,) = sorted((store / "receipts").glob("*.json"))[:1]
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
+
+
+def _verify_receipt(store: Path, tmp_path: Path, content: bytes) -> subprocess.CompletedProcess:
+    path = tmp_path / "hostile-receipt.json"
+    path.write_bytes(content)
+    return run("receipt", "verify", path, "--store", store)
+
+
+def test_a_real_receipt_holds(store: Path, tmp_path: Path) -> None:
+    r = _verify_receipt(store, tmp_path, json.dumps(_receipt(store)).encode())
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"format": "dalel-receipt/1", "entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"{" * 100_000,
+        b'{"leaf_index": ' + b"9" * 5000 + b"}",
+        b"\xff\xfe not json",
+        b"",
+        b" " * (1 << 20) + b"{}",
+    ],
+    ids=["nested", "nested-entry", "unclosed", "5000-digits", "not-utf8", "empty", "over-1MiB"],
+)
+def test_a_receipt_that_cannot_be_read_is_a_usage_error(
+    store: Path, tmp_path: Path, content: bytes
+) -> None:
+    r = _verify_receipt(store, tmp_path, content)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "is not a receipt" in r.stderr or "larger than" in r.stderr
+    assert "fix:" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("leaf_index", "1e999"),
+        ("leaf_index", "-1e999"),
+        ("leaf_index", "9" * 4000),
+        ("leaf_index", "-1"),
+        ("leaf_index", '"0"'),
+        ("leaf_index", "true"),
+        ("leaf_index", "0.5"),
+        ("inclusion_proof", json.dumps(["AAAA"] * 100)),
+        ("entry_line", json.dumps("[" * 100_000 + "]" * 100_000)),
+        ("checkpoint", json.dumps("o\n" + "9" * 4000 + "\nAAAA\n\n— o sig\n")),
+        ("log", '{"key": 5}'),
+    ],
+)
+def test_a_receipt_with_a_hostile_field_is_malformed(
+    store: Path, tmp_path: Path, field: str, value: str
+) -> None:
+    receipt = _receipt(store)
+    receipt[field] = "@@HOSTILE@@"
+    content = json.dumps(receipt).replace('"@@HOSTILE@@"', value).encode()
+    r = _verify_receipt(store, tmp_path, content)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "MALFORMED" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "5",
+        "[1]",
+        '{"token": "AAAA", "tsa_roots_pem": 5}',
+        '{"token": "AAAA", "source": "../../keys/log", "recorded_at": "2026-01-01"}',
+        '{"token": "AAAA", "source": ["x"], "recorded_at": "2026-01-01"}',
+    ],
+)
+def test_a_receipt_with_a_hostile_timestamp_fails_its_check(
+    store: Path, tmp_path: Path, value: str
+) -> None:
+    receipt = _receipt(store)
+    receipt["timestamp"] = "@@HOSTILE@@"
+    content = json.dumps(receipt).replace('"@@HOSTILE@@"', value).encode()
+    r = _verify_receipt(store, tmp_path, content)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "TIMESTAMP_INVALID" in r.stdout
+
+
+def test_a_hostile_receipt_in_the_store_is_an_audit_finding(store: Path) -> None:
+    (store / "receipts" / "nested.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    receipt = _receipt(store)
+    text = json.dumps(receipt).replace(str(receipt["leaf_index"]), "1e999", 1)
+    (store / "receipts" / "zz-infinite.json").write_text(text)
+    r = audit("--store", store)
+    assert r.returncode == 1
+    assert reasons(r) == {"RECEIPT_INVALID"}

@@ -12,6 +12,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,12 +21,77 @@ from typing import Any, ClassVar
 
 from cryptography import x509
 
+from base.errors import UsageError
 from evidence.core import checkpoint as cp
 from evidence.core import custody, merkle, tokens
 from evidence.core.checks import Check, Report, Status
 from evidence.core.keys import PublicKey
 
 FORMAT = "dalel-receipt/1"
+MAX_BYTES = 1 << 20
+"""The largest receipt file read (1 MiB; a real one is a few KiB)."""
+MAX_DEPTH = 32
+"""The deepest nesting of arrays and objects a receipt may have (a real one has 4)."""
+MAX_LEAF_INDEX = (1 << 63) - 1
+"""The largest leaf index or tree size a receipt may name."""
+MAX_PROOF = 64
+"""The longest inclusion proof a receipt may hold (a tree of 2**64 leaves needs 64)."""
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]")
+
+
+class ReceiptUnreadable(UsageError):
+    """A receipt file that cannot be read as one: too large, nested too deep, not JSON."""
+
+    fix = "give the receipt file Dalel issued for the item (receipts/NAME.json, unchanged)"
+
+
+def _nesting(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in JSON text (brackets in strings aside),
+    counted without parsing, so that no input can exhaust the parser's stack."""
+    depth = deepest = 0
+    for bracket in _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", data)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests arrays and objects deeper than ``limit``;
+    iterative, never recursive."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((c, depth + 1) for c in children)
+    return False
+
+
+def load(data: bytes) -> Any:
+    """The JSON of a receipt file, read within limits: at most :data:`MAX_BYTES`, nested at
+    most :data:`MAX_DEPTH` deep. Raises :class:`ReceiptUnreadable` (a usage error) when it
+    is larger, deeper or not JSON; what the JSON holds is checked by :func:`verify`."""
+    if len(data) > MAX_BYTES:
+        raise ReceiptUnreadable(f"larger than {MAX_BYTES // 1024} KiB, so not a receipt")
+    if _nesting(data) > MAX_DEPTH:
+        raise ReceiptUnreadable(f"nested deeper than {MAX_DEPTH} levels, so not a receipt")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ReceiptUnreadable(f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # not JSON, not UTF-8, or a number of thousands of digits
+        raise ReceiptUnreadable(f"not JSON: {e}") from None
+
+
+def _index(value: Any, what: str) -> int:
+    """A leaf index or tree size: an integer from 0 to :data:`MAX_LEAF_INDEX`."""
+    if type(value) is not int or not 0 <= value <= MAX_LEAF_INDEX:
+        raise ValueError(f"{what} is not an integer from 0 to 2**63-1: {str(value)[:40]}")
+    return value
 
 
 class Reason(StrEnum):
@@ -130,16 +196,21 @@ def verify(
         checks.append(Check(cid, Status.FAILED, reason, detail))
         return ReceiptReport(tuple(checks), None, None)
 
+    if _too_deep(receipt):
+        return fail("format", Reason.MALFORMED, f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(receipt, dict) or receipt.get("format") != FORMAT:
         return fail("format", Reason.MALFORMED, f"not a {FORMAT} receipt")
     try:
         line = receipt["entry_line"].encode()
-        index = int(receipt["leaf_index"])
+        index = _index(receipt["leaf_index"], "leaf_index")
+        if len(receipt["inclusion_proof"]) > MAX_PROOF:
+            raise ValueError(f"an inclusion proof longer than {MAX_PROOF} hashes")
         proof = [base64.b64decode(p, validate=True) for p in receipt["inclusion_proof"]]
         head = cp.parse(receipt["checkpoint"])
+        _index(head.checkpoint.size, "the checkpoint's tree size")
         embedded = PublicKey.from_verifier(receipt["log"]["key"])
         record = custody.parse_line(line)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as e:
         return fail("format", Reason.MALFORMED, f"receipt cannot be read: {e}")
     item = item_of(record.entry)
 
@@ -246,7 +317,7 @@ def _timestamp_checks(
         )
         recorded = datetime.fromisoformat(str(stamp["recorded_at"]).replace("Z", "+00:00"))
         digest = bytes.fromhex(item or "")
-    except (KeyError, TypeError, ValueError, binascii.Error) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
         return [
             Check(
                 "timestamp",

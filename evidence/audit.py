@@ -9,7 +9,6 @@ each with a named :class:`Reason`.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from evidence.core import checkpoint as cp
 from evidence.core import custody, events, merkle, receipts
 from evidence.core.checks import Status, reason_value
 from evidence.core.keys import PublicKey
+from evidence.storage import bundle as bundle_format
 from evidence.storage.log import read_log_lines, torn_tail
 from evidence.storage.store import Store
 
@@ -504,12 +504,16 @@ class BundleSource:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._problems: list[Finding] = []
-        manifest = self._manifest()
+        manifest, manifest_problem = bundle_format.read_manifest(root)
+        if manifest_problem:
+            self._incomplete("log", bundle_format.MANIFEST, manifest_problem)
         origin = manifest.get("origin")
         self.origin: str | None = origin if isinstance(origin, str) else None
         if manifest and self.origin is None:
             self._incomplete("log", "bundle.json", "names no origin (a string)")
-        self.listed: dict[str, int] = self._listed()
+        self.listed, listing_problems = bundle_format.read_listing(root)
+        for problem in listing_problems:
+            self._incomplete("object", bundle_format.LISTING, problem)
         self.rehash = (root / "objects").is_dir()
         try:
             self.tolerance_seconds = float(manifest.get("tolerance_seconds", 300))
@@ -523,51 +527,6 @@ class BundleSource:
 
     def _incomplete(self, family: str, part: str, detail: str) -> None:
         self._problems.append(finding(family, part, Reason.BUNDLE_INCOMPLETE, f"{part} {detail}"))
-
-    def _manifest(self) -> dict[str, Any]:
-        """``bundle.json`` as a dict; {} (and a finding) when it is missing or unreadable."""
-        path = self.root / "bundle.json"
-        if not path.is_file():
-            self._incomplete("log", "bundle.json", "is missing")
-            return {}
-        try:
-            data = json.loads(path.read_bytes())
-        except (ValueError, RecursionError, OSError) as e:
-            self._incomplete("log", "bundle.json", f"cannot be read as JSON: {e}")
-            return {}
-        if not isinstance(data, dict):
-            self._incomplete("log", "bundle.json", "is not a JSON object")
-            return {}
-        return data
-
-    def _listed(self) -> dict[str, int]:
-        """``objects.txt``: each object's hash and size; a bad row or a missing file is a
-        finding (the objects it would list are then reported as not listed)."""
-        listed: dict[str, int] = {}
-        path = self.root / "objects.txt"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self._incomplete("object", "objects.txt", "is missing")
-            return listed
-        except (OSError, UnicodeDecodeError) as e:
-            self._incomplete("object", "objects.txt", f"cannot be read: {e}")
-            return listed
-        for number, row in enumerate(text.splitlines(), 1):
-            if not row.strip():
-                continue
-            parts = row.split()
-            if (
-                len(parts) < 2
-                or not (parts[1].isascii() and parts[1].isdigit())
-                or len(parts[1]) > 18
-            ):
-                self._incomplete(
-                    "object", "objects.txt", f"line {number} is not 'SHA256 SIZE': {row[:80]!r}"
-                )
-                continue
-            listed[parts[0]] = int(parts[1])
-        return listed
 
     def _read_keys(self) -> list[PublicKey]:
         path = self.root / "public" / "log.pub"

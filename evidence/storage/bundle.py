@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from base.errors import UsageError
 from evidence.core import custody
@@ -29,6 +30,52 @@ objects/               the objects themselves, when exported with --with-objects
 Verify it with:   dalel audit --bundle THIS_FOLDER
 Check an object:  sha256sum objects/<hash>   (the name is the expected hash)
 """
+
+
+MANIFEST = "bundle.json"
+"""The bundle's manifest: its format, the log's origin, counts."""
+LISTING = "objects.txt"
+"""The bundle's list of objects: one ``SHA256 SIZE`` line each."""
+_MAX_SIZE_DIGITS = 18
+
+
+def read_manifest(root: Path) -> tuple[dict[str, Any], str | None]:
+    """The manifest of the bundle at ``root`` and None; or ``{}`` and what is wrong with it
+    (missing, not JSON, not an object). Never raises on its content."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}, "is missing"
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, RecursionError, OSError) as e:
+        return {}, f"cannot be read as JSON: {e}"
+    if not isinstance(data, dict):
+        return {}, "is not a JSON object"
+    return data, None
+
+
+def read_listing(root: Path) -> tuple[dict[str, int], list[str]]:
+    """The objects the bundle at ``root`` lists (hash -> size), and what is wrong with the
+    listing: the file missing or unreadable, each line that is not ``SHA256 SIZE``. Never
+    raises on its content."""
+    listed: dict[str, int] = {}
+    try:
+        text = (root / LISTING).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return listed, ["is missing"]
+    except (OSError, UnicodeDecodeError) as e:
+        return listed, [f"cannot be read: {e}"]
+    problems = []
+    for number, row in enumerate(text.splitlines(), 1):
+        parts = row.split()
+        if not parts:
+            continue
+        size = parts[1] if len(parts) > 1 else ""
+        if not (size.isascii() and size.isdigit()) or len(size) > _MAX_SIZE_DIGITS:
+            problems.append(f"line {number} is not 'SHA256 SIZE': {row[:80]!r}")
+            continue
+        listed[parts[0]] = int(size)
+    return listed, problems
 
 
 def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, int]:
@@ -67,7 +114,7 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
         if with_objects:
             with store.objects.open(sha) as src, open(out / "objects" / sha, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-    (out / "objects.txt").write_text("".join(rows))
+    (out / LISTING).write_text("".join(rows))
     manifest = {
         "format": "dalel-audit-bundle/1",
         "origin": store.config.origin,
@@ -78,6 +125,6 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
         "with_objects": with_objects,
         "tolerance_seconds": store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300),
     }
-    (out / "bundle.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (out / "README.txt").write_text(README)
     return {"entries": n_lines, "objects": len(rows)}

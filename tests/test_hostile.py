@@ -142,6 +142,8 @@ def test_export_audit_onto_a_file_is_a_usage_error(store: Path, tmp_path: Path) 
     assert r.returncode == 2
     assert "fix:" in r.stderr
     assert target.read_text() == "mine"
+    r = run("--store", store, "export-audit", target / "inside")
+    assert r.returncode == 2 and "fix:" in r.stderr
     assert audit("--store", store).returncode == 0
 
 
@@ -292,3 +294,11 @@ def test_a_hostile_receipt_in_the_store_is_an_audit_finding(store: Path) -> None
     r = audit("--store", store)
     assert r.returncode == 1
     assert reasons(r) == {"RECEIPT_INVALID"}
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_export_audit_where_nothing_can_be_written_is_an_environment_error(store: Path) -> None:
+    r = run("--store", store, "export-audit", "/proc/dalel-hostile-bundle")
+    assert r.returncode == 4, r.stderr
+    assert "fix:" in r.stderr
+    assert audit("--store", store).returncode == 0

@@ -83,7 +83,11 @@ def case_add_evidence(ctx: click.Context, case_id: str, items: tuple[str, ...]) 
 @click.option("--respondent-address")
 @click.option("--addressee-name", help="The higher commission or court addressed.")
 @click.option("--to", "addressee", type=click.Choice(deadlines.ADDRESSEES))
-@click.option("--event-date")
+@click.option(
+    "--event-date",
+    metavar="YYYY-MM-DD",
+    help="Day of the decision or action complained of (2000-01-01 to 2100-12-31).",
+)
 @click.option("--facts", help="Statement of facts (paragraphs separated by a blank line).")
 @click.option("--legal-grounds")
 @click.option("--relief")

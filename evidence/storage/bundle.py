@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from base.errors import UsageError
+from base.errors import BrokenEnvironment, UsageError
 from evidence.core import custody
 from evidence.storage.store import Store
 
@@ -86,7 +86,23 @@ def export(store: Store, out: Path, *, with_objects: bool = False) -> dict[str, 
         )
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty", fix="give a new folder for the bundle")
-    (out / "log" / "checkpoints").mkdir(parents=True)
+    try:
+        (out / "log" / "checkpoints").mkdir(parents=True)
+        return _write(store, out, with_objects)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"{out} cannot be made: a file stands on its path",
+            fix="give a new folder for the bundle",
+        ) from None
+    except OSError as e:
+        raise BrokenEnvironment(
+            f"the bundle could not be made in {out}: {e.strerror or e} ({e.filename})",
+            fix="free space or choose a folder you can write to, then export to a new folder",
+        ) from None
+
+
+def _write(store: Store, out: Path, with_objects: bool) -> dict[str, int]:
+    """Write the bundle's parts into ``out`` (made, with ``log/checkpoints/``)."""
     (out / "receipts").mkdir()
     (out / "public").mkdir()
     n_lines = 0

@@ -75,6 +75,11 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         where = f"entry {position}"
         try:
             rec = custody.parse_line(line)
+        except RecursionError:
+            findings.append(finding("log", where, Reason.LINE_MALFORMED, "nested too deep"))
+            prev = custody.line_hash(line)
+            bad_signatures.add(position)
+            continue
         except ValueError as e:
             findings.append(finding("log", where, Reason.LINE_MALFORMED, str(e)))
             prev = custody.line_hash(line)
@@ -475,7 +480,7 @@ class StoreSource:
         return torn_tail(self.store.log_path) if self.store.log_path.is_file() else 0
 
     def checkpoints(self) -> list[tuple[str, str]]:
-        return [(p.name, p.read_text()) for p in self.store.checkpoint_paths()]
+        return [(p.name, p.read_text(errors="replace")) for p in self.store.checkpoint_paths()]
 
     def receipts(self) -> Iterator[tuple[str, bytes]]:
         for p in self.store.receipt_paths():
@@ -570,7 +575,7 @@ class BundleSource:
 
     def checkpoints(self) -> list[tuple[str, str]]:
         return [
-            (p.name, p.read_text())
+            (p.name, p.read_text(errors="replace"))
             for p in sorted((self.root / "log" / "checkpoints").glob("*.note"))
         ]
 

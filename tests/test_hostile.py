@@ -84,6 +84,31 @@ def test_a_store_without_its_log_is_a_finding(store: Path, gone: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("deep line", "LINE_MALFORMED"),
+        ("huge number line", "LINE_MALFORMED"),
+        ("garbled checkpoint", "CHECKPOINT_MALFORMED"),
+    ],
+)
+def test_a_damaged_log_or_checkpoint_is_a_finding(store: Path, damage: str, reason: str) -> None:
+    log = store / "log" / "custody.jsonl"
+    match damage:
+        case "deep line":
+            with log.open("ab") as f:
+                f.write(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+        case "huge number line":
+            with log.open("ab") as f:
+                f.write(b'{"entry": {"seq": ' + b"9" * 5000 + b"}}\n")
+        case "garbled checkpoint":
+            (latest,) = sorted((store / "log" / "checkpoints").glob("*.note"))[-1:]
+            latest.write_bytes(b"\xff\xfe" + latest.read_bytes()[:10])
+    r = audit("--store", store)
+    assert r.returncode == 1
+    assert reason in reasons(r)
+
+
+@pytest.mark.parametrize(
     "damage",
     [
         "no bundle.json",

@@ -73,6 +73,12 @@ class Supplied:
         """The bytes of the file at ``path``, or None when no path is given."""
         return None if path is None else cls.read(path)
 
+    @classmethod
+    def read_receipt(cls, path: Path) -> Supplied:
+        """A receipt file, read within the size a receipt may have
+        (``evidence.core.receipts.MAX_BYTES``)."""
+        return cls.read(path, limit=receipts.MAX_BYTES)
+
 
 # --- receipts ------------------------------------------------------------------------------
 def _receipt_data(receipt: Supplied) -> Any:

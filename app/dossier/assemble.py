@@ -59,7 +59,7 @@ def assemble(
 ) -> model.Dossier:
     """The dossier of ``case_id`` as of ``today`` (Asia/Almaty by default)."""
     index = store.index
-    index.catch_up()
+    index.ensure_matches_log()  # what a court is shown is never read from an edited index
     case = cases.get_case(store, case_id)
     if not case.evidence:
         raise UsageError(

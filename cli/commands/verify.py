@@ -11,7 +11,6 @@ from app import verify as verify_app
 from app.verify import Supplied
 from cli.output import Exit, err, render, render_report
 from cli.root import cli, dossier, optional_store_of, store_of
-from evidence.core import receipts
 
 
 @cli.group()
@@ -53,7 +52,7 @@ def receipt_verify(
 ) -> None:
     """Check a receipt offline with nothing but the receipt and the log's public key."""
     report = verify_app.receipt(
-        Supplied.read(receipt_file, limit=receipts.MAX_BYTES),
+        Supplied.read_receipt(receipt_file),
         key=Supplied.read_optional(key_file),
         tsa_roots=Supplied.read_optional(tsa_root_file),
         store=optional_store_of(ctx, store_dir),

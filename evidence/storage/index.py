@@ -3,87 +3,57 @@
 The log is the source of truth; this index is derived from it (``catch_up`` replays what
 it has not seen; ``rebuild`` starts over). It is reached through SQLAlchemy Core so that
 a coalition can point it at PostgreSQL without touching the stages.
+
+The index is trusted for nothing but finding entries. Each entry row names where its line
+is in the log (byte offset and length) and the line's SHA-256; every entry a query returns is
+read from the log itself, and the row is checked against it (its hash, its sequence number
+and every column derived from it); an item or token row is checked against the entry it
+came from. A row that disagrees raises :class:`IndexMismatch`: someone changed the index
+outside Dalel. What a query could *leave out* (a row deleted, an event renamed) is found by
+:meth:`Index.mismatches`, which compares the whole index with the log; dossiers and audits
+call it.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import create_engine, delete, func, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from evidence.core import custody, events
+from evidence.core import custody
+from evidence.storage import index_check
 from evidence.storage import log as logfile
+from evidence.storage.index_schema import (
+    SCHEMA,
+    TABLES,
+    IndexMismatch,
+    Mismatch,
+    differs,
+    entries,
+    entry_row,
+    item_row,
+    items,
+    meta,
+    metadata,
+    token_key,
+    token_rows,
+    tokens,
+)
 
 if TYPE_CHECKING:
     from evidence.storage.store import Store
     from evidence.storage.writer import Commit, Writer
 
-metadata = MetaData()
-
-meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text))
-
-entries = Table(
-    "entries",
-    metadata,
-    Column("seq", Integer, primary_key=True),
-    Column("event", String, index=True),
-    Column("time", String),
-    Column("actor", String, index=True),
-    Column("subject", String(64), index=True),
-    Column("precinct", String, index=True),
-    Column("kind", String),
-    Column("line_hash", String(64)),
-    Column("entry", Text),
-)
-
-items = Table(
-    "items",
-    metadata,
-    Column("sha256", String(64), primary_key=True),
-    Column("size", Integer),
-    Column("media_type", String),
-    Column("precinct", String, index=True),
-    Column("kind", String, index=True),
-    Column("first_seq", Integer),
-    Column("derived_from", String(64), index=True),
-)
-
-
-tokens = Table(
-    "tokens",
-    metadata,
-    Column("subject", String(64), index=True),
-    Column("target", String),
-    Column("token_sha256", String(64)),
-    Column("source", String),
-    Column("kind", String),
-    Column("gen_time", String),
-    Column("seq", Integer, index=True),
-    Column("time", String),
-)
+LOG_BYTES = "log_bytes"
+"""Meta key: bytes of the log the index covers, so that catching up reads only what is new."""
 
 
 def _engine(store: Store) -> Engine:
     return create_engine(store.index_url, future=True)
-
-
-LOG_BYTES = "log_bytes"
-"""Meta key: bytes of the log the index covers, so that catching up reads only what is new."""
 
 
 class Index:
@@ -92,7 +62,24 @@ class Index:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = _engine(store)
-        metadata.create_all(self.engine)
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        """Create the tables; drop an index of another layout (it is rebuilt from the log)."""
+        with self.engine.begin() as c:
+            metadata.create_all(c)
+            try:
+                version = c.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
+            except SQLAlchemyError:
+                version = None
+            if version == SCHEMA:
+                return
+            for t in TABLES:
+                t.drop(c, checkfirst=True)
+            # An index of version 1 had no layout mark and other columns: drop them by name.
+            metadata.drop_all(c, checkfirst=True)
+            metadata.create_all(c)
+            c.execute(insert(meta), [{"key": "schema", "value": SCHEMA}])
 
     def last_seq(self) -> int:
         """Highest indexed sequence number, -1 when empty."""
@@ -101,7 +88,7 @@ class Index:
         return -1 if v is None else int(v)
 
     def _new_lines(self, start: int) -> Iterator[tuple[int, bytes, int]]:
-        """Log lines from ``start`` on, each with where it ends in the log: from the byte
+        """Log lines from ``start`` on, each with where it starts in the log: from the byte
         offset the index recorded when it still names the last indexed line, else by reading
         the log from its beginning."""
         path = self.store.log_path
@@ -118,24 +105,24 @@ class Index:
             if tail and custody.line_hash(tail[0]) == known:
                 pos = int(offset)
                 for seq, line in enumerate(logfile.lines_after(path, pos), start=start):
-                    pos += len(line) + 1
                     yield seq, line, pos
+                    pos += len(line) + 1
                 return
         for seq, line in enumerate(logfile.read_log_lines(path)):
-            pos += len(line) + 1
             if seq >= start:
                 yield seq, line, pos
+            pos += len(line) + 1
 
     def catch_up(self) -> int:
         """Index every log entry not yet indexed; returns how many were added."""
         start = self.last_seq() + 1
         added = 0
         covered: int | None = None
-        batch: list[tuple[int, bytes, dict[str, Any]]] = []
+        batch: list[tuple[int, bytes, dict[str, Any], int]] = []
         with self.engine.begin() as c:
-            for seq, line, end in self._new_lines(start):
-                batch.append((seq, line, custody.parse_line(line).entry))
-                covered = end
+            for seq, line, offset in self._new_lines(start):
+                batch.append((seq, line, custody.parse_line(line).entry, offset))
+                covered = offset + len(line) + 1
                 if len(batch) >= 2000:
                     added += self._index(c, batch)
                     batch = []
@@ -149,76 +136,47 @@ class Index:
         c.execute(delete(meta).where(meta.c.key == LOG_BYTES))
         c.execute(insert(meta), [{"key": LOG_BYTES, "value": str(value)}])
 
-    def add(
-        self, lines: list[tuple[int, bytes, dict[str, Any]]], log_bytes: int | None = None
-    ) -> int:
+    def add(self, lines: list[tuple[int, bytes, dict[str, Any]]], log_bytes: int) -> int:
         """Index lines a writer has just committed, with their parsed entries (skipping any
-        already indexed); ``log_bytes``: where the last of them ends in the log."""
+        already indexed): consecutive lines, the last of which ends at byte ``log_bytes``
+        of the log. Lines that are not consecutive are indexed by catching up instead."""
         start = self.last_seq() + 1
-        todo = [t for t in lines if t[0] >= start]
+        if any(b[0] != a[0] + 1 for a, b in itertools.pairwise(lines)):
+            return self.catch_up()
+        placed: list[tuple[int, bytes, dict[str, Any], int]] = []
+        end = log_bytes
+        for seq, line, e in reversed(lines):
+            end -= len(line) + 1
+            placed.append((seq, line, e, end))
+        todo = [t for t in reversed(placed) if t[0] >= start]
         if not todo:
             return 0
+        if todo[0][0] != start:
+            return self.catch_up()
         with self.engine.begin() as c:
             n = self._index(c, todo)
-            if log_bytes is not None:
-                self._set_log_bytes(c, log_bytes)
+            self._set_log_bytes(c, log_bytes)
             return n
 
     def rebuild(self) -> int:
         """Drop everything and index the whole log again."""
         with self.engine.begin() as c:
-            for t in (entries, items, meta, tokens):
+            for t in (entries, items, tokens):
                 c.execute(delete(t))
+            c.execute(delete(meta).where(meta.c.key == LOG_BYTES))
         return self.catch_up()
 
-    def _index(self, c, batch: list[tuple[int, bytes, dict[str, Any]]]) -> int:
-        rows, item_rows = [], []
-        for seq, line, e in batch:
-            item = e.get("item") if isinstance(e.get("item"), dict) else {}
-            subject = item.get("sha256") if item else e.get("subject")
-            rows.append(
-                {
-                    "seq": seq,
-                    "event": e.get("event"),
-                    "time": e.get("time"),
-                    "actor": (e.get("actor") or {}).get("id"),
-                    "subject": subject,
-                    "precinct": e.get("precinct"),
-                    "kind": e.get("kind"),
-                    "line_hash": custody.line_hash(line),
-                    "entry": custody.entry_text(line),
-                }
-            )
-            if item and e.get("event") in events.ITEM_EVENTS:
-                item_rows.append(
-                    {
-                        "sha256": item["sha256"],
-                        "size": item.get("size"),
-                        "media_type": item.get("media_type"),
-                        "precinct": e.get("precinct"),
-                        "kind": e.get("kind"),
-                        "first_seq": seq,
-                        "derived_from": item.get("derived_from"),
-                    }
-                )
+    def _index(self, c: Any, batch: list[tuple[int, bytes, dict[str, Any], int]]) -> int:
+        rows, item_rows, tok_rows = [], [], []
+        for seq, line, e, offset in batch:
+            rows.append(entry_row(seq, line, e, offset))
+            it = item_row(seq, e)
+            if it is not None:
+                item_rows.append(it)
+            tok_rows.extend(token_rows(seq, e))
         c.execute(insert(entries), rows)
-        token_rows = [
-            {
-                "subject": t["subject"],
-                "target": t.get("target"),
-                "token_sha256": t["token_sha256"],
-                "source": t.get("source"),
-                "kind": t.get("kind"),
-                "gen_time": t.get("gen_time"),
-                "seq": seq,
-                "time": e["time"],
-            }
-            for seq, _, e in batch
-            if e.get("event") == events.TIMESTAMP
-            for t in e.get("tokens", [])
-        ]
-        if token_rows:
-            c.execute(insert(tokens), token_rows)
+        if tok_rows:
+            c.execute(insert(tokens), tok_rows)
         if item_rows:
             shas = list({r["sha256"] for r in item_rows})
             known = {
@@ -233,55 +191,105 @@ class Index:
                 c.execute(insert(items), list(new.values()))
         return len(rows)
 
+    # --- reading entries back from the log, each checked against its row ----------------
+    def _read(self, f: IO[bytes], row: Mapping[Any, Any]) -> dict[str, Any]:
+        """The entry a row names, read from the log (open as ``f``) and checked against the
+        row; IndexMismatch when they differ."""
+        seq = row["seq"]
+        try:
+            f.seek(int(row["offset"]))
+            raw = f.read(int(row["length"]) + 1)
+        except (TypeError, ValueError, OSError) as exc:
+            raise IndexMismatch(Mismatch("entries", seq, f"its place in the log: {exc}")) from None
+        line = raw[:-1]
+        if not raw.endswith(b"\n") or custody.line_hash(line) != row["line_hash"]:
+            raise IndexMismatch(Mismatch("entries", seq, "the line it names has another hash"))
+        try:
+            e = custody.parse_line(line).entry
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise IndexMismatch(Mismatch("entries", seq, "it names no log entry")) from None
+        if e.get("seq") != seq:
+            raise IndexMismatch(Mismatch("entries", seq, f"it names entry {e.get('seq')}"))
+        wrong = differs(entry_row(seq, line, e, int(row["offset"])), row)
+        if wrong:
+            raise IndexMismatch(Mismatch("entries", seq, wrong))
+        return e
+
+    def _entries(self, query: Any) -> list[dict[str, Any]]:
+        """The entries of the ``entries`` rows ``query`` selects, read from the log."""
+        with self.engine.connect() as c:
+            rows = c.execute(query.order_by(entries.c.seq)).mappings().all()
+        if not rows:
+            return []
+        with open(self.store.log_path, "rb") as f:
+            return [self._read(f, r) for r in rows]
+
+    def _entry_at(self, seq: int, table: str) -> dict[str, Any]:
+        found = self._entries(select(entries).where(entries.c.seq == seq))
+        if not found:
+            raise IndexMismatch(Mismatch(table, seq, "a row names an entry the index lacks"))
+        return found[0]
+
+    def _checked_item(self, row: Mapping[Any, Any]) -> dict[str, Any]:
+        want = item_row(row["first_seq"], self._entry_at(row["first_seq"], "items"))
+        wrong = "its entry names no item" if want is None else differs(want, row)
+        if wrong:
+            raise IndexMismatch(Mismatch("items", row["first_seq"], wrong))
+        return dict(row)
+
+    def _checked_tokens(self, rows: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
+        out, made = [], {}
+        for row in rows:
+            seq = row["seq"]
+            if seq not in made:
+                made[seq] = {token_key(t) for t in token_rows(seq, self._entry_at(seq, "tokens"))}
+            if token_key(row) not in made[seq]:
+                raise IndexMismatch(Mismatch("tokens", seq, "its entry holds no such token"))
+            out.append(dict(row))
+        return out
+
     # --- queries ---------------------------------------------------------------------
     def item(self, sha256: str) -> dict[str, Any] | None:
+        """The item ``sha256`` (its first appearance in the log), or None."""
         with self.engine.connect() as c:
             row = c.execute(select(items).where(items.c.sha256 == sha256)).mappings().first()
-        return dict(row) if row else None
+        return self._checked_item(row) if row else None
 
     def history(self, sha256: str) -> list[dict[str, Any]]:
         """Every entry about an item, oldest first."""
-        with self.engine.connect() as c:
-            rows = c.execute(
-                select(entries.c.seq, entries.c.entry)
-                .where(entries.c.subject == sha256)
-                .order_by(entries.c.seq)
-            ).all()
-        return [json.loads(r.entry) for r in rows]
+        return self._entries(select(entries).where(entries.c.subject == sha256))
 
     def entries_by_event(self, event: str) -> Iterator[dict[str, Any]]:
-        with self.engine.connect() as c:
-            rows = c.execute(
-                select(entries.c.entry).where(entries.c.event == event).order_by(entries.c.seq)
-            ).all()
-        for r in rows:
-            yield json.loads(r.entry)
+        """Entries of ``event``, in log order."""
+        yield from self._entries(select(entries).where(entries.c.event == event))
 
     def entries_by_events(self, events: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         """Entries of any of ``events``, in log order."""
-        with self.engine.connect() as c:
-            rows = c.execute(
-                select(entries.c.entry).where(entries.c.event.in_(events)).order_by(entries.c.seq)
-            ).all()
-        for r in rows:
-            yield json.loads(r.entry)
+        yield from self._entries(select(entries).where(entries.c.event.in_(events)))
 
     def items_where(
         self, *, kind: str | None = None, precinct: str | None = None
     ) -> list[dict[str, Any]]:
+        """Original items (not derivatives), optionally of one kind or precinct."""
         q = select(items).where(items.c.derived_from.is_(None))
         if kind:
             q = q.where(items.c.kind == kind)
         if precinct:
             q = q.where(items.c.precinct == str(precinct))
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(q.order_by(items.c.first_seq)).mappings()]
+            rows = c.execute(q.order_by(items.c.first_seq)).mappings().all()
+        return [self._checked_item(r) for r in rows]
 
     def line_hash(self, seq: int) -> str | None:
-        """SHA-256 of log line ``seq`` (what the next entry's ``prev`` names)."""
+        """SHA-256 of log line ``seq`` (what the next entry's ``prev`` names), checked
+        against the log; None when it is not indexed."""
         with self.engine.connect() as c:
-            v = c.execute(select(entries.c.line_hash).where(entries.c.seq == seq)).scalar()
-        return v
+            row = c.execute(select(entries).where(entries.c.seq == seq)).mappings().first()
+        if row is None:
+            return None
+        with open(self.store.log_path, "rb") as f:
+            self._read(f, row)
+        return str(row["line_hash"])
 
     def tokens_for(self, subject: str) -> list[dict[str, Any]]:
         """Every token recorded for a hash, oldest first."""
@@ -291,19 +299,20 @@ class Index:
                 .mappings()
                 .all()
             )
-        return [dict(r) for r in rows]
+        return self._checked_tokens(rows)
 
     def first_tokens(self, subjects: list[str]) -> dict[str, dict[str, Any]]:
         """The first token recorded for each of ``subjects`` that has one (one query)."""
-        out: dict[str, dict[str, Any]] = {}
+        found: dict[str, Mapping[Any, Any]] = {}
         with self.engine.connect() as c:
             for i in range(0, len(subjects), 500):
                 chunk = subjects[i : i + 500]
                 for r in c.execute(
                     select(tokens).where(tokens.c.subject.in_(chunk)).order_by(tokens.c.seq)
                 ).mappings():
-                    out.setdefault(r["subject"], dict(r))
-        return out
+                    found.setdefault(r["subject"], r)
+        checked = self._checked_tokens(found.values())
+        return {t["subject"]: t for t in checked}
 
     def token_for(self, subject: str) -> dict[str, Any] | None:
         """The first token recorded for a hash (what a receipt carries)."""
@@ -311,15 +320,37 @@ class Index:
         return found[0] if found else None
 
     def all_tokens(self) -> list[dict[str, Any]]:
+        """Every token recorded, in log order."""
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(select(tokens).order_by(tokens.c.seq)).mappings()]
+            rows = c.execute(select(tokens).order_by(tokens.c.seq)).mappings().all()
+        return self._checked_tokens(rows)
 
     def find_by_prefix(self, prefix: str) -> list[str]:
+        """Up to five item hashes starting with ``prefix`` (taken literally: ``_`` and ``%``
+        match only themselves)."""
+        literal = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         with self.engine.connect() as c:
             rows = c.execute(
-                select(items.c.sha256).where(items.c.sha256.like(prefix + "%")).limit(5)
+                select(items.c.sha256)
+                .where(items.c.sha256.like(literal + "%", escape="\\"))
+                .limit(5)
             ).all()
         return [r.sha256 for r in rows]
+
+    # --- the whole index against the whole log -----------------------------------------
+    def mismatches(self, *, limit: int = 20) -> list[Mismatch]:
+        """Where the index and the log disagree (at most ``limit``), reading both whole:
+        rows changed, added, deleted or out of place in every table. Entries the index has
+        not reached yet are not a disagreement (a writer indexes after it commits)."""
+        return index_check.compare(self, limit=limit)
+
+    def ensure_matches_log(self) -> None:
+        """Catch up, then raise IndexMismatch unless the whole index agrees with the log
+        (before anything is built from it for a court)."""
+        self.catch_up()
+        found = self.mismatches(limit=1)
+        if found:
+            raise IndexMismatch(found[0])
 
 
 class IndexHook:

@@ -1,0 +1,134 @@
+"""The whole index compared with the whole custody log.
+
+Reading an entry through the index checks that one row (``Index._read``); what a query could
+leave out (a row deleted, an event or a subject renamed so that a query no longer finds it, an
+item marked as a derivative) shows only when every row is compared with the rows the log
+makes. Both are read in log order, side by side: memory holds the items and tokens the log
+makes, not the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from evidence.core import custody
+from evidence.storage import log as logfile
+from evidence.storage.index_schema import (
+    Mismatch,
+    differs,
+    entries,
+    entry_row,
+    item_row,
+    items,
+    token_key,
+    token_rows,
+    tokens,
+)
+
+if TYPE_CHECKING:
+    from evidence.storage.index import Index
+
+
+class _Found:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: list[Mismatch] = []
+
+    def add(self, table: str, seq: int | None, detail: str) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(Mismatch(table, seq, detail))
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+
+def _log_rows(index: Index) -> Iterator[tuple[int, bytes, int]]:
+    pos = 0
+    for seq, line in enumerate(logfile.read_log_lines(index.store.log_path)):
+        yield seq, line, pos
+        pos += len(line) + 1
+
+
+def compare(index: Index, *, limit: int = 20) -> list[Mismatch]:
+    """Every disagreement between ``index`` and its store's log (at most ``limit``)."""
+    found = _Found(limit)
+    try:
+        _compare(index, found)
+    except SQLAlchemyError as exc:
+        found.add("entries", None, f"the index cannot be read: {type(exc).__name__}")
+    return found.items
+
+
+def _compare(index: Index, found: _Found) -> None:
+    want_items: dict[str, dict[str, Any]] = {}
+    want_tokens: list[tuple[Any, ...]] = []
+    with index.engine.connect() as c, c.begin():  # one snapshot of the index
+        stored = iter(c.execute(select(entries).order_by(entries.c.seq)).mappings())
+        row: Mapping[Any, Any] | None = next(stored, None)
+        for seq, line, offset in _log_rows(index):
+            if row is None:
+                break  # the rest of the log is not indexed yet
+            if row["seq"] > seq:
+                found.add("entries", seq, "the index has no row for this entry")
+                if found.full:
+                    return
+                continue
+            try:
+                e = custody.parse_line(line).entry
+            except (ValueError, KeyError, TypeError, RecursionError):
+                found.add("entries", seq, "the log line cannot be read (see the audit)")
+                row = next(stored, None)
+                continue
+            wrong = differs(entry_row(seq, line, e, offset), row)
+            if wrong:
+                found.add("entries", seq, wrong)
+                if found.full:
+                    return
+            it = item_row(seq, e)
+            if it is not None and it["sha256"] not in want_items:
+                want_items[it["sha256"]] = it
+            want_tokens.extend(token_key(t) for t in token_rows(seq, e))
+            row = next(stored, None)
+        if row is not None:
+            found.add("entries", row["seq"], "the index has rows for entries the log lacks")
+        _compare_items(c, want_items, found)
+        _compare_tokens(c, want_tokens, found)
+
+
+def _compare_items(c: Any, want: dict[str, dict[str, Any]], found: _Found) -> None:
+    seen: set[str] = set()
+    for row in c.execute(select(items).order_by(items.c.first_seq)).mappings():
+        sha = row["sha256"]
+        seen.add(sha)
+        w = want.get(sha)
+        if w is None:
+            found.add("items", row["first_seq"], f"item {sha[:16]}… is not in the log")
+            continue
+        wrong = differs(w, row)
+        if wrong:
+            found.add("items", w["first_seq"], f"item {sha[:16]}…: {wrong}")
+    for sha, w in want.items():
+        if sha not in seen:
+            found.add("items", w["first_seq"], f"item {sha[:16]}… is missing from the index")
+
+
+def _compare_tokens(c: Any, want: list[tuple[Any, ...]], found: _Found) -> None:
+    stored = sorted((token_key(r) for r in c.execute(select(tokens)).mappings()), key=repr)
+    expected = sorted(want, key=repr)
+    if stored == expected:
+        return
+    stored_set, expected_set = set(stored), set(expected)
+    missing = [t for t in expected if t not in stored_set]
+    extra = [t for t in stored if t not in expected_set]
+    seq_col = [col.name for col in tokens.columns].index("seq")
+    for t in missing[:3]:
+        found.add("tokens", t[seq_col], "a token the log records is missing from the index")
+    for t in extra[:3]:
+        found.add("tokens", t[seq_col], "the index lists a token the log does not record")
+    if not missing and not extra:
+        found.add("tokens", None, "tokens are listed more or fewer times than the log records")

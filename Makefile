@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy base evidence ocr pipeline app cli testing
+	$(BIN)/mypy base evidence ocr pipeline app cli web testing
 
 test: deps venv lint
 	$(BIN)/python -m pytest -q

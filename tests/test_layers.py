@@ -1,7 +1,7 @@
 """The house's layout holds: imports only go down, and no module imports itself back.
 
-``cli, web -> app -> pipeline -> {evidence, ocr} -> base``; inside ``evidence``, ``core`` is pure and
-imports nothing else of the project but ``base``; ``testing`` (fakes and sample makers) is
+``cli, web -> app -> pipeline -> {evidence, ocr} -> base``; inside ``evidence``, ``core`` is
+pure and imports nothing else of the project but ``base``; ``testing`` (fakes and sample makers) is
 never imported by the product. Every import counts, those inside functions included; only
 those under ``if TYPE_CHECKING:`` (annotations) are left out.
 """
@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "ocr": {"base"},
     "pipeline": {"base", "evidence", "ocr"},
     "app": {"base", "evidence", "ocr", "pipeline"},
-    "cli": {"base", "evidence", "ocr", "pipeline", "app"},
+    "cli": {"base", "evidence", "ocr", "pipeline", "app", "web"},
     "web": {"base", "evidence", "ocr", "pipeline", "app"},
 }
 

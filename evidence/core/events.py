@@ -29,6 +29,8 @@ CASE_NEW = "case-new"
 CASE_SET = "case-set"
 CASE_EVIDENCE = "case-evidence"
 DOSSIER = "dossier"
+OBSERVER_INVITE = "observer-invite"
+OBSERVER_REVOKE = "observer-revoke"
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -150,6 +152,16 @@ KINDS: dict[str, EventKind] = {
                 "objects": "array",
             },
             doc="a signed dossier built for a case",
+        ),
+        EventKind(
+            OBSERVER_INVITE,
+            {"invite": "str", "precinct": "str", "expires": "str"},
+            doc="an observer invited to hand in files from a phone (no token, no name)",
+        ),
+        EventKind(
+            OBSERVER_REVOKE,
+            {"invite": "str"},
+            doc="an observer's invite withdrawn: its link no longer works",
         ),
     )
 }

@@ -1,0 +1,468 @@
+"""Uploads from observers' phones: received in pieces (tus), committed in batches, receipted.
+
+An upload lives in ``uploads/ID/`` (0700) until it is committed:
+
+- ``info.json``: who may touch it (the invite's id), its declared length and metadata;
+- ``data``: the bytes so far (the offset is its size: a cut connection resumes there);
+- ``complete.json``: written once every byte is in and fsynced, with the SHA-256 the server
+  computed and the signed acknowledgement given to the phone. From here the upload is
+  *received*: nothing may lose it;
+- ``outcome.json``: what the sequencer made of it (the custody entry and receipt, or the
+  refusal and its quarantine), after which ``data`` is removed.
+
+The sequencer (:func:`commit_received`) takes received uploads in batches into the store
+through the same pipeline as ``dalel ingest`` (intake, timestamp, receipt). It is idempotent
+across crashes: an upload's custody entry names it (``channel`` = ``web:ID``), so an upload
+whose entry is in the log but whose outcome was never written is not ingested twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from app.observers import Invite, check_precinct
+from base.errors import UsageError
+from base.fsio import atomic_write, sync_file
+from evidence.core import custody, events
+from evidence.storage.store import Store
+from pipeline import order
+from pipeline.intake import KINDS, Rejected, safe_text
+from pipeline.run import run_submissions
+from pipeline.stages import Status, Submission
+
+UPLOADS_DIR = "uploads"
+CHANNEL_PREFIX = "web:"
+DEFAULT_MAX_BYTES = 2 * 1024**3
+DEFAULT_PER_HOUR = 300
+MAX_NOTE = 2000
+MAX_NAME = 255
+BATCH = 500
+_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+SHA256_MISMATCH = "SHA256_MISMATCH"
+"""Named reason: the bytes received do not have the SHA-256 the phone computed."""
+
+
+class Reason(StrEnum):
+    """Why an upload request is refused (the web front end maps each to an HTTP status)."""
+
+    NOT_FOUND = "NOT_FOUND"
+    BAD_METADATA = "BAD_METADATA"
+    TOO_LARGE = "TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    OFFSET_MISMATCH = "OFFSET_MISMATCH"
+    ALREADY_RECEIVED = "ALREADY_RECEIVED"
+
+
+class UploadRefused(UsageError):
+    """An upload request that cannot be done as asked, with its named reason."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-invite limits (``[web]`` in the store's config)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    per_hour: int = DEFAULT_PER_HOUR
+
+    @classmethod
+    def of(cls, store: Store) -> Limits:
+        web = store.config.raw.get("web", {})
+        return cls(
+            int(web.get("max_upload_bytes", DEFAULT_MAX_BYTES)),
+            int(web.get("uploads_per_hour", DEFAULT_PER_HOUR)),
+        )
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the phone says of a file (tus ``Upload-Metadata``), checked."""
+
+    filename: str
+    sha256: str | None
+    kind: str
+    precinct: str
+    note: str
+
+    @classmethod
+    def check(cls, meta: dict[str, str], invite: Invite) -> Declared:
+        """Check metadata keys ``filename``, ``sha256``, ``kind``, ``precinct``, ``note``."""
+        name = safe_text(meta.get("filename", "") or "upload")
+        name = name.replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload"
+        if len(name.encode()) > MAX_NAME or name in (".", ".."):
+            raise UploadRefused(Reason.BAD_METADATA, "the file name is too long")
+        sha = (meta.get("sha256") or "").strip().lower() or None
+        if sha is not None and not _HEX64.fullmatch(sha):
+            raise UploadRefused(Reason.BAD_METADATA, "sha256 must be 64 hexadecimal digits")
+        kind = (meta.get("kind") or "other").strip()
+        if kind not in KINDS:
+            raise UploadRefused(Reason.BAD_METADATA, f"kind must be one of {', '.join(KINDS)}")
+        try:
+            precinct = check_precinct(meta.get("precinct") or invite.precinct)
+        except UsageError as e:
+            raise UploadRefused(Reason.BAD_METADATA, e.message) from None
+        note = safe_text(meta.get("note", ""))
+        if len(note) > MAX_NOTE:
+            raise UploadRefused(Reason.BAD_METADATA, f"the note is over {MAX_NOTE} characters")
+        return cls(name, sha, kind, precinct, note)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload's state."""
+
+    id: str
+    invite: str
+    length: int
+    offset: int
+    declared: Declared
+    created: str
+    received: dict[str, Any] | None
+    """``complete.json``: the server's SHA-256 and the acknowledgement, once every byte is in."""
+    outcome: dict[str, Any] | None
+    """``outcome.json``: receipted (with the entry's seq) or refused (with the reason)."""
+
+
+def _root(store: Store) -> Path:
+    d = store.root / UPLOADS_DIR
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d
+
+
+def _dir(store: Store, upload_id: str) -> Path:
+    if not _ID.fullmatch(upload_id):
+        raise UploadRefused(Reason.NOT_FOUND, "no such upload")
+    return _root(store) / upload_id
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _load(store: Store, upload_id: str) -> Upload | None:
+    d = _dir(store, upload_id)
+    info = _json(d / "info.json")
+    if info is None:
+        return None
+    data = d / "data"
+    outcome = _json(d / "outcome.json")
+    received = _json(d / "complete.json")
+    offset = info["length"] if received else (data.stat().st_size if data.exists() else 0)
+    return Upload(
+        upload_id,
+        info["invite"],
+        int(info["length"]),
+        offset,
+        Declared(**info["declared"]),
+        info["created"],
+        received,
+        outcome,
+    )
+
+
+def get(store: Store, invite: Invite, upload_id: str) -> Upload:
+    """The upload ``upload_id`` when it belongs to ``invite``; NOT_FOUND otherwise (another
+    observer's upload is not told apart from one that does not exist)."""
+    up = _load(store, upload_id)
+    if up is None or not secrets.compare_digest(up.invite, invite.id):
+        raise UploadRefused(Reason.NOT_FOUND, "no such upload")
+    return up
+
+
+def _recent(store: Store, invite: Invite, within: timedelta) -> int:
+    since = datetime.now(UTC) - within
+    n = 0
+    for d in _root(store).iterdir():
+        info = _json(d / "info.json")
+        if info and info.get("invite") == invite.id:
+            if datetime.fromisoformat(info["created"].replace("Z", "+00:00")) >= since:
+                n += 1
+    return n
+
+
+def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> Upload:
+    """Start an upload of ``length`` bytes (tus creation)."""
+    limits = Limits.of(store)
+    if length < 1:
+        raise UploadRefused(Reason.BAD_METADATA, "an upload must have at least one byte")
+    if length > limits.max_bytes:
+        raise UploadRefused(
+            Reason.TOO_LARGE,
+            f"the file is larger than this server takes ({limits.max_bytes // 1024**2} MB)",
+        )
+    declared = Declared.check(meta, invite)
+    if _recent(store, invite, timedelta(hours=1)) >= limits.per_hour:
+        raise UploadRefused(
+            Reason.RATE_LIMITED,
+            f"more than {limits.per_hour} files in an hour from this link; try again later",
+        )
+    upload_id = secrets.token_urlsafe(16)
+    d = _dir(store, upload_id)
+    d.mkdir(mode=0o700)
+    info = {
+        "invite": invite.id,
+        "length": length,
+        "declared": declared.__dict__,
+        "created": custody.utc_now(),
+    }
+    (d / "data").touch(mode=0o600)
+    atomic_write(d / "info.json", json.dumps(info).encode(), mode=0o600)
+    up = _load(store, upload_id)
+    assert up is not None
+    return up
+
+
+class Appender:
+    """Bytes of one PATCH, written as they arrive (:func:`open_append`). Whatever was
+    written stays when the connection is cut: the phone resumes from there."""
+
+    def __init__(self, store: Store, up: Upload) -> None:
+        self.store = store
+        self.upload = up
+        self.offset = up.offset
+        fd = os.open(_dir(store, up.id) / "data", os.O_WRONLY | os.O_APPEND)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UploadRefused(
+                Reason.OFFSET_MISMATCH, "another request is sending this upload's bytes"
+            ) from None
+        if os.fstat(fd).st_size != up.offset:  # a request that finished meanwhile
+            os.close(fd)
+            raise UploadRefused(Reason.OFFSET_MISMATCH, "the upload moved on; ask for its offset")
+        self._fd: int | None = fd
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; TOO_LARGE past the declared length (nothing of it written)."""
+        assert self._fd is not None
+        if self.offset + len(chunk) > self.upload.length:
+            raise UploadRefused(Reason.TOO_LARGE, "more bytes than the upload declared")
+        view = memoryview(chunk)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.offset += len(chunk)
+
+    def close(self) -> Upload:
+        """Make the bytes durable; when the last one is in, receive the upload (hash it,
+        sign the acknowledgement) before returning it."""
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+        if self.offset == self.upload.length and self.upload.received is None:
+            _receive(self.store, self.upload)
+        now = _load(self.store, self.upload.id)
+        assert now is not None
+        return now
+
+
+def open_append(store: Store, invite: Invite, upload_id: str, offset: int) -> Appender:
+    """Start appending at ``offset`` (tus PATCH): OFFSET_MISMATCH unless the upload is at
+    ``offset``, ALREADY_RECEIVED when every byte is in."""
+    up = get(store, invite, upload_id)
+    if up.received is not None:
+        raise UploadRefused(Reason.ALREADY_RECEIVED, "every byte of this upload is in")
+    if offset != up.offset:
+        raise UploadRefused(
+            Reason.OFFSET_MISMATCH, f"the upload is at byte {up.offset}, not {offset}"
+        )
+    return Appender(store, up)
+
+
+def append(
+    store: Store, invite: Invite, upload_id: str, offset: int, chunks: Iterable[bytes]
+) -> Upload:
+    """Append ``chunks`` at ``offset`` in one go (what a PATCH does)."""
+    appender = open_append(store, invite, upload_id, offset)
+    try:
+        for chunk in chunks:
+            appender.write(chunk)
+    finally:
+        up = appender.close()
+    return up
+
+
+def _receive(store: Store, up: Upload) -> None:
+    """Every byte is in: hash it, sign the acknowledgement, mark it received."""
+    d = _dir(store, up.id)
+    h = hashlib.sha256()
+    with open(d / "data", "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    sha = h.hexdigest()
+    ack = acknowledgement(store, up, sha)
+    atomic_write(d / "complete.json", json.dumps({"sha256": sha, "ack": ack}).encode(), mode=0o600)
+
+
+def acknowledgement(store: Store, up: Upload, sha256: str) -> dict[str, Any]:
+    """The signed acknowledgement the phone gets at once: the item's SHA-256, the upload,
+    the server's time, signed with the log's key (Ed25519 over the canonical JSON of
+    ``statement``)."""
+    statement = {
+        "type": "dalel-upload-ack/v1",
+        "origin": store.config.origin,
+        "upload": up.id,
+        "sha256": sha256,
+        "size": up.length,
+        "received_at": custody.utc_now(),
+        "then": "a custody entry and a receipt for it, within seconds",
+    }
+    key = store.log_key
+    return {
+        "statement": statement,
+        "key": key.public.id_hex,
+        "signature": base64.b64encode(key.sign(custody.canonical(statement))).decode(),
+    }
+
+
+def terminate(store: Store, invite: Invite, upload_id: str) -> None:
+    """Abandon an upload not yet received (tus termination); a received one stays."""
+    up = get(store, invite, upload_id)
+    if up.received is not None:
+        raise UploadRefused(
+            Reason.ALREADY_RECEIVED, "this file was received; evidence is never deleted"
+        )
+    shutil.rmtree(_dir(store, upload_id))
+
+
+# --- the sequencer -------------------------------------------------------------------------
+def pending(store: Store) -> list[str]:
+    """Uploads received and not yet committed, oldest first."""
+    out = []
+    for d in _root(store).iterdir():
+        if (d / "complete.json").exists() and not (d / "outcome.json").exists():
+            out.append((d.stat().st_mtime, d.name))
+    return [name for _, name in sorted(out)]
+
+
+def _logged(store: Store, upload_id: str, sha256: str) -> int | None:
+    """The seq of the custody entry already made for this upload (a crash after the commit
+    and before its outcome was written), if there is one."""
+    for e in store.index.history(sha256):
+        if e.get("channel") == CHANNEL_PREFIX + upload_id and e.get("event") in (
+            events.INGEST,
+            events.REFUSED,
+        ):
+            return int(e["seq"])
+    return None
+
+
+def commit_received(store: Store, limit: int = BATCH) -> list[str]:
+    """Take up to ``limit`` received uploads into the store in one batch (intake, timestamp,
+    custody entry, receipt) and write each one's outcome. Returns the uploads done."""
+    ids = pending(store)[:limit]
+    if not ids:
+        return []
+    store.index.catch_up()
+    subs: list[Submission | Rejected] = []
+    opened = []
+    todo: list[tuple[str, Path]] = []
+    try:
+        for upload_id in ids:
+            d = _dir(store, upload_id)
+            up = _load(store, upload_id)
+            if up is None or up.received is None:
+                continue
+            sha = up.received["sha256"]
+            seq = _logged(store, upload_id, sha)
+            if seq is not None:
+                _finish(store, d, {"status": "receipted", "seq": seq, "sha256": sha})
+                continue
+            f = open(d / "data", "rb")
+            opened.append(f)
+            sub = Submission.of_stream(
+                f,
+                up.declared.filename,
+                observer=up.invite,
+                precinct=up.declared.precinct,
+                kind=up.declared.kind,
+                channel=CHANNEL_PREFIX + upload_id,
+                note=up.declared.note,
+            )
+            if up.declared.sha256 is not None and up.declared.sha256 != sha:
+                subs.append(
+                    Rejected(
+                        d / "data",
+                        up.declared.filename,
+                        SHA256_MISMATCH,
+                        f"the phone computed {up.declared.sha256}, the server received {sha}",
+                        sub,
+                    )
+                )
+            else:
+                subs.append(sub)
+            todo.append((upload_id, d))
+        batch = run_submissions(store, subs, stages=order.INGEST_STAGES)
+    finally:
+        for f in opened:
+            f.close()
+    intake = [r for r in batch.results if r.stage == "intake"] if subs else []
+    for (_upload_id, d), result in zip(todo, intake, strict=True):
+        if result.status is Status.REFUSED:
+            outcome = {
+                "status": "refused",
+                "reason": result.data.get("reason"),
+                "detail": result.detail,
+                "seq": result.entries[0] if result.entries else None,
+            }
+        else:
+            outcome = {"status": "receipted", "seq": result.entries[0]}
+        _finish(store, d, outcome)
+    return ids
+
+
+def _finish(store: Store, d: Path, outcome: dict[str, Any]) -> None:
+    atomic_write(d / "outcome.json", json.dumps(outcome).encode(), mode=0o600)
+    (d / "data").unlink(missing_ok=True)
+    sync_file(d)
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """Where an upload stands, for ``GET <upload>/receipt``."""
+
+    state: str
+    """``uploading``, ``received`` (acknowledged, batch pending), ``receipted``, ``refused``."""
+    body: dict[str, Any]
+
+
+def receipt(store: Store, invite: Invite, upload_id: str) -> UploadState:
+    """The receipt of an upload once committed; the acknowledgement while it waits."""
+    up = get(store, invite, upload_id)
+    if up.received is None:
+        return UploadState("uploading", {"offset": up.offset, "length": up.length})
+    out = up.outcome
+    if out is None:
+        return UploadState("received", {"ack": up.received["ack"]})
+    if out["status"] == "refused":
+        return UploadState("refused", {"reason": out.get("reason"), "detail": out.get("detail")})
+    path = store.receipts_dir / f"{int(out['seq']):08d}.json"
+    try:
+        return UploadState("receipted", json.loads(path.read_bytes()))
+    except (OSError, ValueError):
+        return UploadState("received", {"ack": up.received["ack"], "receipt": "owed"})

@@ -1,0 +1,416 @@
+"""The observers' web service: tus uploads, receipts, the public log, health.
+
+Routes (public interface, keep them stable: native apps such as Tella upload to a tus server):
+
+- ``OPTIONS /api/uploads``: tus discovery (``Tus-Version: 1.0.0``, creation, termination).
+- ``POST /api/uploads`` (tus creation) with ``Authorization: Bearer TOKEN``; ``Upload-Metadata``
+  keys ``filename``, ``sha256`` (hex), ``kind``, ``precinct``, ``note``; ``Location`` names the
+  upload; ``HEAD``/``PATCH``/``DELETE`` on it as tus 1.0 says.
+- ``GET <upload>/receipt``: 409 while bytes are missing, 202 with the signed acknowledgement
+  while the batch is pending, 200 with the receipt JSON once committed, 422 with the named
+  reason when the file was refused.
+- ``GET /log/checkpoint``, ``GET /log/key``, ``GET /log/proof/inclusion?index=I&size=N``,
+  ``GET /log/proof/consistency?from=M&to=N``: the public log (read-only, cacheable).
+- ``GET /health``.
+
+Every answer carries a strict Content-Security-Policy; an error is a JSON body with a named
+reason and a plain message, never a stack trace (an unexpected one is saved to the store's
+``logs/`` and answered with ``INTERNAL``). The access log (logger ``dalel.web.access``, JSON
+lines) names the method, the path with upload ids masked, the status and the time taken:
+never a token, a query string, a file name or an IIN.
+
+We implement tus 1.0 core + creation + termination ourselves (about 150 lines) rather than
+mount tuspyserver: the upload must stay the store's (0700, inside the store, fsynced before
+it is acknowledged), be owned by an invite and be handed to the custody pipeline, and the
+protocol part is small.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import observers, uploads
+from app.publiclog import PublicLog
+from base.errors import DalelError
+from evidence.storage.store import Store
+
+TUS_VERSION = "1.0.0"
+MAX_SMALL_BODY = 64 * 1024
+"""Largest body any request but a PATCH may carry."""
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+_STATUS = {
+    uploads.Reason.NOT_FOUND: 404,
+    uploads.Reason.BAD_METADATA: 400,
+    uploads.Reason.TOO_LARGE: 413,
+    uploads.Reason.RATE_LIMITED: 429,
+    uploads.Reason.OFFSET_MISMATCH: 409,
+    uploads.Reason.ALREADY_RECEIVED: 409,
+}
+_MASK = re.compile(r"/[A-Za-z0-9_-]{22}(?=/|$)")
+access_log = logging.getLogger("dalel.web.access")
+log = logging.getLogger("dalel.web")
+
+
+class Refused(Exception):
+    """An HTTP answer other than success, with a named reason."""
+
+    def __init__(self, status: int, reason: str, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def _tus_headers(**more: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, **more}
+
+
+def _error(status: int, reason: str, message: str = "") -> JSONResponse:
+    body: dict[str, Any] = {"error": reason}
+    if message:
+        body["message"] = message
+    return JSONResponse(
+        body, status_code=status, headers=_tus_headers(**{"Cache-Control": "no-store"})
+    )
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """tus ``Upload-Metadata``: comma-separated ``key base64value`` pairs."""
+    out: dict[str, str] = {}
+    if len(header) > 16 * 1024:
+        raise Refused(400, "BAD_METADATA", "Upload-Metadata is too long")
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, value = pair.partition(" ")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key) or key in out:
+            raise Refused(400, "BAD_METADATA", "Upload-Metadata has a bad or repeated key")
+        try:
+            out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Refused(
+                400, "BAD_METADATA", f"Upload-Metadata {key} is not base64 UTF-8"
+            ) from None
+    return out
+
+
+def _int_header(request: Request, name: str, *, required: bool = True) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        if required:
+            raise Refused(400, "BAD_REQUEST", f"{name} is missing")
+        return None
+    if not re.fullmatch(r"\d{1,19}", raw.strip()):
+        raise Refused(400, "BAD_REQUEST", f"{name} must be a whole number of bytes")
+    return int(raw)
+
+
+class Service:
+    """One store served: its public log view, the sequencer thread and the routes."""
+
+    def __init__(self, store: Store, *, batch_every: float = 2.0) -> None:
+        self.store = store
+        self.public = PublicLog(store)
+        self.batch_every = batch_every
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- the sequencer: one thread commits received uploads in batches ----------------
+    def start(self) -> None:
+        """Start the sequencer; it first commits what a previous run received."""
+        self._thread = threading.Thread(target=self._sequence, name="dalel-sequencer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Commit what is received, then stop the sequencer."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    def _sequence(self) -> None:
+        while True:
+            try:
+                while uploads.commit_received(self.store):
+                    pass
+            except Exception:  # the thread must live on; the upload stays received
+                _save_traceback(self.store, "sequencer")
+                time.sleep(1.0)
+            if self._stop.is_set():
+                return
+            self._wake.wait(self.batch_every)
+            self._wake.clear()
+
+    # --- auth ----------------------------------------------------------------------------
+    def _invite(self, request: Request) -> observers.Invite:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        inv = (
+            observers.authenticate(self.store, token.strip())
+            if scheme.lower() == "bearer"
+            else None
+        )
+        if inv is None:
+            raise Refused(401, "UNAUTHORIZED")
+        return inv
+
+    # --- tus -----------------------------------------------------------------------------
+    async def options(self, request: Request) -> Response:
+        return Response(
+            status_code=204,
+            headers=_tus_headers(
+                **{
+                    "Tus-Version": TUS_VERSION,
+                    "Tus-Extension": "creation,termination",
+                    "Tus-Max-Size": str(uploads.Limits.of(self.store).max_bytes),
+                }
+            ),
+        )
+
+    def _check_version(self, request: Request) -> None:
+        v = request.headers.get("tus-resumable")
+        if v is not None and v != TUS_VERSION:
+            raise Refused(412, "TUS_VERSION", f"this server speaks tus {TUS_VERSION}")
+
+    async def create(self, request: Request) -> Response:
+        self._check_version(request)
+        inv = self._invite(request)
+        if request.headers.get("upload-defer-length"):
+            raise Refused(400, "BAD_REQUEST", "Upload-Length must be given")
+        length = _int_header(request, "upload-length")
+        assert length is not None
+        meta = parse_metadata(request.headers.get("upload-metadata", ""))
+        up = await anyio.to_thread.run_sync(uploads.create, self.store, inv, length, meta)
+        return Response(
+            status_code=201,
+            headers=_tus_headers(Location=f"/api/uploads/{up.id}", **{"Upload-Offset": "0"}),
+        )
+
+    async def head(self, request: Request) -> Response:
+        self._check_version(request)
+        inv = self._invite(request)
+        up = uploads.get(self.store, inv, request.path_params["upload_id"])
+        return Response(
+            status_code=200,
+            headers=_tus_headers(
+                **{
+                    "Upload-Offset": str(up.offset),
+                    "Upload-Length": str(up.length),
+                    "Cache-Control": "no-store",
+                }
+            ),
+        )
+
+    async def patch(self, request: Request) -> Response:
+        self._check_version(request)
+        inv = self._invite(request)
+        if request.headers.get("content-type", "").split(";")[0].strip() != (
+            "application/offset+octet-stream"
+        ):
+            raise Refused(
+                415, "BAD_CONTENT_TYPE", "use Content-Type: application/offset+octet-stream"
+            )
+        offset = _int_header(request, "upload-offset")
+        assert offset is not None
+        appender = uploads.open_append(self.store, inv, request.path_params["upload_id"], offset)
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    appender.write(chunk)
+        finally:
+            up = await anyio.to_thread.run_sync(appender.close)
+        if up.received is not None:
+            self._wake.set()
+        return Response(status_code=204, headers=_tus_headers(**{"Upload-Offset": str(up.offset)}))
+
+    async def delete(self, request: Request) -> Response:
+        self._check_version(request)
+        inv = self._invite(request)
+        uploads.terminate(self.store, inv, request.path_params["upload_id"])
+        return Response(status_code=204, headers=_tus_headers())
+
+    async def receipt(self, request: Request) -> Response:
+        inv = self._invite(request)
+        state = uploads.receipt(self.store, inv, request.path_params["upload_id"])
+        status = {"uploading": 409, "received": 202, "receipted": 200, "refused": 422}[state.state]
+        body = {"state": state.state, **state.body} if state.state != "receipted" else state.body
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+    # --- the public log --------------------------------------------------------------------
+    async def checkpoint(self, request: Request) -> Response:
+        return PlainTextResponse(self.public.checkpoint(), headers={"Cache-Control": "max-age=5"})
+
+    async def key(self, request: Request) -> Response:
+        return PlainTextResponse(self.public.key(), headers={"Cache-Control": "max-age=3600"})
+
+    async def inclusion(self, request: Request) -> Response:
+        index, size = _query_ints(request, "index", "size")
+        proof = await anyio.to_thread.run_sync(self.public.inclusion, index, size)
+        return JSONResponse(proof, headers={"Cache-Control": "public, max-age=3600"})
+
+    async def consistency(self, request: Request) -> Response:
+        old, new = _query_ints(request, "from", "to")
+        proof = await anyio.to_thread.run_sync(self.public.consistency, old, new)
+        return JSONResponse(proof, headers={"Cache-Control": "public, max-age=3600"})
+
+    async def health(self, request: Request) -> Response:
+        head = self.store.latest_checkpoint()
+        return JSONResponse(
+            {
+                "status": "ok",
+                "log_size": head.checkpoint.size if head else 0,
+                "uploads_waiting": len(uploads.pending(self.store)),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+def _query_ints(request: Request, *names: str) -> list[int]:
+    out = []
+    for name in names:
+        raw = request.query_params.get(name, "")
+        if not re.fullmatch(r"\d{1,19}", raw):
+            raise Refused(400, "BAD_REQUEST", f"{name} must be a whole number")
+        out.append(int(raw))
+    return out
+
+
+def _save_traceback(store: Store, where: str) -> str:
+    logs = store.root / "logs"
+    logs.mkdir(exist_ok=True)
+    name = f"web-{where}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.txt"
+    (logs / name).write_text(traceback.format_exc())
+    log.error("internal error in %s; the details are in logs/%s", where, name)
+    return name
+
+
+class Guard:
+    """One ASGI middleware for every route: security headers, a size limit on bodies that
+    are not uploads, the access log, and no stack trace ever reaching a client."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+        sent = {"started": False}
+
+        async def send_guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["started"] = True
+                status["code"] = message["status"]
+                headers = list(message.get("headers", []))
+                for k, v in (
+                    (b"content-security-policy", CSP),
+                    (b"x-content-type-options", "nosniff"),
+                    (b"referrer-policy", "no-referrer"),
+                    (b"x-frame-options", "DENY"),
+                ):
+                    headers.append((k, v.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            length = dict(scope.get("headers", [])).get(b"content-length")
+            if scope["method"] != "PATCH" and length and int(length) > MAX_SMALL_BODY:
+                await _error(413, "TOO_LARGE", "this request's body is too large")(
+                    scope, receive, send_guarded
+                )
+            else:
+                await self.app(scope, receive, send_guarded)
+        except Exception:
+            _save_traceback(self.store, "request")
+            if not sent["started"]:
+                await _error(500, "INTERNAL", "an internal error; it was logged")(
+                    scope, receive, send_guarded
+                )
+        finally:
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": _MASK.sub("/:id", scope["path"])[:200],
+                        "status": status["code"],
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                )
+            )
+
+
+def _refused(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, Refused):
+        return _error(exc.status, exc.reason, exc.message)
+    if isinstance(exc, uploads.UploadRefused):
+        return _error(_STATUS[exc.reason], exc.reason.value, exc.message)
+    if isinstance(exc, DalelError):
+        return _error(400 if exc.exit_code == 2 else 500, type(exc).__name__, exc.message)
+    raise exc
+
+
+def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
+    """The ASGI application serving ``store``."""
+    service = Service(store, batch_every=batch_every)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(service.stop)
+
+    routes = [
+        Route("/health", service.health, methods=["GET"]),
+        Route("/api/uploads", service.options, methods=["OPTIONS"]),
+        Route("/api/uploads", service.create, methods=["POST"]),
+        Route("/api/uploads/{upload_id}", service.head, methods=["HEAD"]),
+        Route("/api/uploads/{upload_id}", service.patch, methods=["PATCH"]),
+        Route("/api/uploads/{upload_id}", service.delete, methods=["DELETE"]),
+        Route("/api/uploads/{upload_id}/receipt", service.receipt, methods=["GET"]),
+        Route("/log/checkpoint", service.checkpoint, methods=["GET"]),
+        Route("/log/key", service.key, methods=["GET"]),
+        Route("/log/proof/inclusion", service.inclusion, methods=["GET"]),
+        Route("/log/proof/consistency", service.consistency, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            Refused: _refused,
+            uploads.UploadRefused: _refused,
+            DalelError: _refused,
+        },
+    )
+    app.state.service = service
+    return app
+
+
+def guarded(store: Store, *, batch_every: float = 2.0) -> ASGIApp:
+    """The application behind its guard: what a server runs."""
+    return Guard(create_app(store, batch_every=batch_every), store)

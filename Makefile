@@ -11,8 +11,10 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-
 	fonts-noto-core \
 	fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-humor-sans fonts-comic-neue \
 	fonts-kristi fonts-dancingscript fonts-bwht fonts-ecolier-court fonts-rufscript \
-	fonts-kaushanscript fonts-klee
-# (the handwriting fonts render the synthetic protocols the OCR tests, demo and benchmark use)
+	fonts-kaushanscript fonts-klee \
+	chromium chromium-driver nodejs
+# (the handwriting fonts render the synthetic protocols the OCR tests, demo and benchmark use;
+# chromium, chromium-driver and nodejs run the observers' pages and their JavaScript in tests)
 
 .PHONY: demo test lint deps venv bench clean-demo
 

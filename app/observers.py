@@ -3,7 +3,7 @@
 An invite is a link holding a token of 128 random bits; the store keeps only the token's
 SHA-256 (``observers/invites.json``, mutable state beside the log, never exported), and the
 custody log records that an invite was made or withdrawn (its id, precinct and expiry: no
-token, no name). The token travels in the link's fragment (``…/o#TOKEN``), which a browser
+token, no name). The token travels in the link's fragment (``…/o/#TOKEN``), which a browser
 never sends to a server, so it never reaches an access log; the phone sends it as a bearer
 token.
 """
@@ -200,7 +200,7 @@ def invite(
         )
     with _locked(store) as data:  # after the log holds it: a crash leaves no unlogged link
         data[inv.id] = asdict(inv)
-    return Issued(inv, token, f"{public_url(store)}/o#{token}")
+    return Issued(inv, token, f"{public_url(store)}/o/#{token}")
 
 
 def invites(store: Store) -> list[Invite]:

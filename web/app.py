@@ -38,13 +38,15 @@ import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import observers, uploads
@@ -52,6 +54,9 @@ from app.publiclog import PublicLog
 from base.errors import DalelError
 from evidence.storage.store import Store
 
+STATIC = Path(__file__).parent / "static"
+"""The pages' files: ``vendor/`` (vendored JavaScript), ``phone/`` (the observers' app, at
+``/o/``), ``verify/`` (the receipt-check page, at ``/verify/``)."""
 TUS_VERSION = "1.0.0"
 MAX_SMALL_BODY = 64 * 1024
 """Largest body any request but a PATCH may carry."""
@@ -397,6 +402,9 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
         Route("/log/key", service.key, methods=["GET"]),
         Route("/log/proof/inclusion", service.inclusion, methods=["GET"]),
         Route("/log/proof/consistency", service.consistency, methods=["GET"]),
+        Mount("/static/vendor", StaticFiles(directory=STATIC / "vendor")),
+        Mount("/o", StaticFiles(directory=STATIC / "phone", html=True, check_dir=False)),
+        Mount("/verify", StaticFiles(directory=STATIC / "verify", html=True, check_dir=False)),
     ]
     app = Starlette(
         routes=routes,

@@ -394,7 +394,7 @@ def test_invites_from_the_command_line(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     made = json.loads(r.stdout)
-    assert made["url"].endswith("/o#" + made["token"]) and qr.read_bytes()[:4] == b"\x89PNG"
+    assert made["url"].endswith("/o/#" + made["token"]) and qr.read_bytes()[:4] == b"\x89PNG"
     # The token is kept only as a hash; the log records the invite, not its token or name.
     held = b"".join(p.read_bytes() for p in store.rglob("*") if p.is_file())
     assert made["token"].encode() not in held

@@ -44,6 +44,9 @@ class Reason(StrEnum):
     BUNDLE_INCOMPLETE = "BUNDLE_INCOMPLETE"
     """An audit bundle lacks a part (``bundle.json``, ``log/``, ``objects.txt``, the log key)
     or holds one that cannot be read."""
+    INDEX_MISMATCH = "INDEX_MISMATCH"
+    """The index (``index.sqlite``) says something the custody log does not: a row changed,
+    added, deleted or hidden."""
 
 
 class Finding(Check):

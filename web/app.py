@@ -180,6 +180,14 @@ class Service:
             raise Refused(401, "UNAUTHORIZED")
         return inv
 
+    async def me(self, request: Request) -> Response:
+        """What the phone needs to know of its invite: its precinct and when it ends."""
+        inv = self._invite(request)
+        return JSONResponse(
+            {"invite": inv.id, "precinct": inv.precinct, "expires": inv.expires},
+            headers={"Cache-Control": "no-store"},
+        )
+
     # --- tus -----------------------------------------------------------------------------
     async def options(self, request: Request) -> Response:
         return Response(
@@ -356,16 +364,16 @@ class Guard:
                     scope, receive, send_guarded
                 )
         finally:
-            access_log.info(
-                json.dumps(
-                    {
-                        "method": scope["method"],
-                        "path": _MASK.sub("/:id", scope["path"])[:200],
-                        "status": status["code"],
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                    }
-                )
-            )
+            line: dict[str, Any] = {
+                "method": scope["method"],
+                "path": _MASK.sub("/:id", scope["path"])[:200],
+                "status": status["code"],
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+            offset = dict(scope.get("headers", [])).get(b"upload-offset")
+            if scope["method"] == "PATCH" and offset and offset.isdigit():
+                line["offset"] = int(offset)  # where a resumed upload went on from
+            access_log.info(json.dumps(line))
 
 
 def _refused(request: Request, exc: Exception) -> Response:
@@ -392,6 +400,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
 
     routes = [
         Route("/health", service.health, methods=["GET"]),
+        Route("/api/me", service.me, methods=["GET"]),
         Route("/api/uploads", service.options, methods=["OPTIONS"]),
         Route("/api/uploads", service.create, methods=["POST"]),
         Route("/api/uploads/{upload_id}", service.head, methods=["HEAD"]),

@@ -289,7 +289,38 @@ def main() -> int:
     print(f"  store:               {STORE.relative_to(ROOT)}/")
     print(f"  observer receipt:    {(OUT / 'observer-receipt.json').relative_to(ROOT)}")
     print(f"  audit bundle:        {(OUT / 'audit-bundle').relative_to(ROOT)}/")
+    if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI"):
+        serve()
+    else:
+        print("\n(Run `make demo` in a terminal to also serve the store to a phone.)")
     return 0
+
+
+def serve(port: int = 8000) -> None:
+    """Serve the demo store to observers' phones until Ctrl+C: an invite, the links."""
+    invite = step(
+        "Invite an observer of precinct 31 (a link and its QR code)",
+        "--store",
+        STORE,
+        "observer",
+        "invite",
+        "--precinct",
+        "31",
+        "--qr",
+        OUT / "invite-qr.png",
+        "--json",
+        show=False,
+    )
+    made = json.loads(invite.stdout)
+    print(f"\nServing the demo store on http://127.0.0.1:{port}")
+    print(f"  observer's phone page:  {made['url']}")
+    print(f"  its QR code:            {(OUT / 'invite-qr.png').relative_to(ROOT)}")
+    print(f"  receipt-check page:     http://127.0.0.1:{port}/verify/")
+    print("  stop with Ctrl+C (what was received is committed first)\n")
+    try:
+        subprocess.run([*DALEL, "--store", str(STORE), "serve", "--port", str(port)], cwd=ROOT)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

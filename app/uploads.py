@@ -190,15 +190,24 @@ def get(store: Store, invite: Invite, upload_id: str) -> Upload:
     return up
 
 
-def _recent(store: Store, invite: Invite, within: timedelta) -> int:
-    since = datetime.now(UTC) - within
-    n = 0
-    for d in _root(store).iterdir():
-        info = _json(d / "info.json")
-        if info and info.get("invite") == invite.id:
-            if datetime.fromisoformat(info["created"].replace("Z", "+00:00")) >= since:
-                n += 1
-    return n
+def _counted(store: Store, invite: Invite, within: timedelta) -> int:
+    """Uploads ``invite`` started within ``within``; records this one (``uploads/by-invite/``
+    holds one line per upload started: the cost is the invite's uploads, not everyone's)."""
+    d = _root(store) / "by-invite"
+    d.mkdir(mode=0o700, exist_ok=True)
+    path = d / invite.id
+    since = (datetime.now(UTC) - within).timestamp()
+    try:
+        stamps = [float(x) for x in path.read_text().split()]
+    except (OSError, ValueError):
+        stamps = []
+    recent = [x for x in stamps if x >= since]
+    return len(recent)
+
+
+def _count(store: Store, invite: Invite) -> None:
+    with open(_root(store) / "by-invite" / invite.id, "a") as f:
+        f.write(f"{datetime.now(UTC).timestamp():.3f}\n")
 
 
 def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> Upload:
@@ -212,7 +221,7 @@ def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> U
             f"the file is larger than this server takes ({limits.max_bytes // 1024**2} MB)",
         )
     declared = Declared.check(meta, invite)
-    if _recent(store, invite, timedelta(hours=1)) >= limits.per_hour:
+    if _counted(store, invite, timedelta(hours=1)) >= limits.per_hour:
         raise UploadRefused(
             Reason.RATE_LIMITED,
             f"more than {limits.per_hour} files in an hour from this link; try again later",
@@ -228,6 +237,7 @@ def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> U
     }
     (d / "data").touch(mode=0o600)
     atomic_write(d / "info.json", json.dumps(info).encode(), mode=0o600)
+    _count(store, invite)
     up = _load(store, upload_id)
     assert up is not None
     return up
@@ -317,6 +327,9 @@ def _receive(store: Store, up: Upload) -> None:
     sha = h.hexdigest()
     ack = acknowledgement(store, up, sha)
     atomic_write(d / "complete.json", json.dumps({"sha256": sha, "ack": ack}).encode(), mode=0o600)
+    queue = _root(store) / "queue"
+    queue.mkdir(mode=0o700, exist_ok=True)
+    (queue / up.id).touch()  # for the sequencer: received, not yet committed
 
 
 def acknowledgement(store: Store, up: Upload, sha256: str) -> dict[str, Any]:
@@ -352,12 +365,32 @@ def terminate(store: Store, invite: Invite, upload_id: str) -> None:
 
 # --- the sequencer -------------------------------------------------------------------------
 def pending(store: Store) -> list[str]:
-    """Uploads received and not yet committed, oldest first."""
+    """Uploads received and not yet committed, oldest first (``uploads/queue/`` marks them;
+    an upload whose mark was lost in a crash is found again by :func:`recover`)."""
+    queue = _root(store) / "queue"
+    if not queue.is_dir():
+        return []
     out = []
+    for mark in queue.iterdir():
+        d = _root(store) / mark.name
+        if (d / "outcome.json").exists() or not (d / "complete.json").exists():
+            mark.unlink(missing_ok=True)
+            continue
+        out.append((mark.stat().st_mtime, mark.name))
+    return [name for _, name in sorted(out)]
+
+
+def recover(store: Store) -> int:
+    """Mark for the sequencer every upload received and not committed (run at start: a
+    crash between ``complete.json`` and its mark leaves one unmarked). Returns how many."""
+    queue = _root(store) / "queue"
+    queue.mkdir(mode=0o700, exist_ok=True)
+    n = 0
     for d in _root(store).iterdir():
         if (d / "complete.json").exists() and not (d / "outcome.json").exists():
-            out.append((d.stat().st_mtime, d.name))
-    return [name for _, name in sorted(out)]
+            (queue / d.name).touch()
+            n += 1
+    return n
 
 
 def _logged(store: Store, upload_id: str, sha256: str) -> int | None:
@@ -440,6 +473,7 @@ def _finish(store: Store, d: Path, outcome: dict[str, Any]) -> None:
     atomic_write(d / "outcome.json", json.dumps(outcome).encode(), mode=0o600)
     (d / "data").unlink(missing_ok=True)
     sync_file(d)
+    (_root(store) / "queue" / d.name).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,10 @@ class Service:
             self._thread.join(timeout=120)
 
     def _sequence(self) -> None:
+        try:
+            uploads.recover(self.store)
+        except Exception:
+            _save_traceback(self.store, "sequencer")
         while True:
             try:
                 while uploads.commit_received(self.store):

@@ -408,3 +408,23 @@ def test_invites_from_the_command_line(tmp_path):
         r = dalel_subprocess("--store", store, "observer", "invite", *bad)
         assert r.returncode == 2 and "Traceback" not in r.stderr
     assert dalel_subprocess("--store", store, "audit").returncode == 0
+
+
+def test_limits_per_invite_come_from_the_config(tmp_path):
+    store = tmp_path / "store"
+    assert dalel_subprocess("--store", store, "init").returncode == 0
+    s = Store.open(store)
+    s.write_config({**s.config.raw, "web": {"uploads_per_hour": 2, "max_upload_bytes": 1000}})
+    s = Store.open(store)
+    inv = observers.authenticate(s, _invite(store).token)
+    assert inv is not None
+    with pytest.raises(uploads.UploadRefused) as too_big:
+        uploads.create(s, inv, 1001, {})
+    assert too_big.value.reason is uploads.Reason.TOO_LARGE
+    uploads.create(s, inv, 10, {})
+    uploads.create(s, inv, 10, {})
+    with pytest.raises(uploads.UploadRefused) as limited:
+        uploads.create(s, inv, 10, {})
+    assert limited.value.reason is uploads.Reason.RATE_LIMITED
+    other = observers.authenticate(s, _invite(store).token)
+    assert other is not None and uploads.create(s, other, 10, {}).offset == 0

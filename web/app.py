@@ -43,7 +43,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -255,6 +255,8 @@ class Service:
             async for chunk in request.stream():
                 if chunk:
                     appender.write(chunk)
+        except ClientDisconnect:
+            pass  # a cut connection: what arrived is kept, the phone resumes from there
         finally:
             up = await anyio.to_thread.run_sync(appender.close)
         if up.received is not None:

@@ -428,3 +428,30 @@ def test_limits_per_invite_come_from_the_config(tmp_path):
     assert limited.value.reason is uploads.Reason.RATE_LIMITED
     other = observers.authenticate(s, _invite(store).token)
     assert other is not None and uploads.create(s, other, 10, {}).offset == 0
+
+
+def test_a_connection_cut_mid_patch_keeps_what_arrived(served, photo):
+    token = _invite(served.store).token
+    loc = _create(served, token, photo).headers["Location"]
+    head = (
+        f"PATCH {loc} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(photo)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", served.port)) as s:
+        s.sendall(head + photo[:1000])
+        time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        offset = int(httpx.head(served.url + loc, headers=_auth(token)).headers["Upload-Offset"])
+        if offset == 1000 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert offset == 1000
+    assert _patch(served, token, loc, 1000, photo[1000:]).status_code == 204
+    assert _receipt(served, token, loc).status_code == 200
+    assert (
+        not list((served.store / "logs").glob("web-*"))
+        if (served.store / "logs").exists()
+        else True
+    )

@@ -17,7 +17,7 @@ call it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, func, insert, select
@@ -224,36 +224,50 @@ class Index:
         with open(self.store.log_path, "rb") as f:
             return [self._read(f, r) for r in rows]
 
-    def _entry_at(self, seq: int, table: str) -> dict[str, Any]:
-        found = self._entries(select(entries).where(entries.c.seq == seq))
-        if not found:
-            raise IndexMismatch(Mismatch(table, seq, "a row names an entry the index lacks"))
-        return found[0]
-
-    def _checked_item(self, row: Mapping[Any, Any]) -> dict[str, Any]:
-        want = item_row(row["first_seq"], self._entry_at(row["first_seq"], "items"))
-        wrong = "its entry names no item" if want is None else differs(want, row)
-        if wrong:
-            raise IndexMismatch(Mismatch("items", row["first_seq"], wrong))
-        return dict(row)
-
-    def _checked_tokens(self, rows: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
-        out, made = [], {}
-        for row in rows:
-            seq = row["seq"]
-            if seq not in made:
-                made[seq] = {token_key(t) for t in token_rows(seq, self._entry_at(seq, "tokens"))}
-            if token_key(row) not in made[seq]:
-                raise IndexMismatch(Mismatch("tokens", seq, "its entry holds no such token"))
-            out.append(dict(row))
+    def _entries_at(self, seqs: Iterable[int], table: str) -> dict[int, dict[str, Any]]:
+        """The entries ``seqs`` name, read from the log (a few queries, one open file);
+        IndexMismatch when the index has no row for one of them."""
+        wanted = sorted(set(seqs))
+        out: dict[int, dict[str, Any]] = {}
+        if not wanted:
+            return out
+        with self.engine.connect() as c, open(self.store.log_path, "rb") as f:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                for row in c.execute(select(entries).where(entries.c.seq.in_(chunk))).mappings():
+                    out[row["seq"]] = self._read(f, row)
+        for seq in wanted:
+            if seq not in out:
+                raise IndexMismatch(Mismatch(table, seq, "a row names an entry the index lacks"))
         return out
+
+    def _checked_items(self, rows: Sequence[Mapping[Any, Any]]) -> list[dict[str, Any]]:
+        """Item rows, each checked against the entry it came from."""
+        made = self._entries_at((r["first_seq"] for r in rows), "items")
+        for row in rows:
+            want = item_row(row["first_seq"], made[row["first_seq"]])
+            wrong = "its entry names no item" if want is None else differs(want, row)
+            if wrong:
+                raise IndexMismatch(Mismatch("items", row["first_seq"], wrong))
+        return [dict(r) for r in rows]
+
+    def _checked_tokens(self, rows: Sequence[Mapping[Any, Any]]) -> list[dict[str, Any]]:
+        """Token rows, each checked against the timestamp entry it came from."""
+        made = {
+            seq: {token_key(t) for t in token_rows(seq, e)}
+            for seq, e in self._entries_at((r["seq"] for r in rows), "tokens").items()
+        }
+        for row in rows:
+            if token_key(row) not in made[row["seq"]]:
+                raise IndexMismatch(Mismatch("tokens", row["seq"], "its entry holds no such token"))
+        return [dict(r) for r in rows]
 
     # --- queries ---------------------------------------------------------------------
     def item(self, sha256: str) -> dict[str, Any] | None:
         """The item ``sha256`` (its first appearance in the log), or None."""
         with self.engine.connect() as c:
             row = c.execute(select(items).where(items.c.sha256 == sha256)).mappings().first()
-        return self._checked_item(row) if row else None
+        return self._checked_items([row])[0] if row else None
 
     def history(self, sha256: str) -> list[dict[str, Any]]:
         """Every entry about an item, oldest first."""
@@ -278,7 +292,7 @@ class Index:
             q = q.where(items.c.precinct == str(precinct))
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(items.c.first_seq)).mappings().all()
-        return [self._checked_item(r) for r in rows]
+        return self._checked_items(rows)
 
     def line_hash(self, seq: int) -> str | None:
         """SHA-256 of log line ``seq`` (what the next entry's ``prev`` names), checked
@@ -311,7 +325,7 @@ class Index:
                     select(tokens).where(tokens.c.subject.in_(chunk)).order_by(tokens.c.seq)
                 ).mappings():
                     found.setdefault(r["subject"], r)
-        checked = self._checked_tokens(found.values())
+        checked = self._checked_tokens(list(found.values()))
         return {t["subject"]: t for t in checked}
 
     def token_for(self, subject: str) -> dict[str, Any] | None:

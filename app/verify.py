@@ -191,15 +191,63 @@ def dossier(
 
 
 # --- audits --------------------------------------------------------------------------------
-def audit_store(store: Store, *, rehash: bool = True) -> audit_mod.AuditReport:
+def audit_trust(
+    *,
+    key: Supplied | None = None,
+    tsa_roots: Supplied | None = None,
+    since: Sequence[Supplied] = (),
+) -> audit_mod.Trust:
+    """What an audit is anchored to outside the audited store: the pinned log ``key``
+    (``public/log.pub`` kept elsewhere), the pinned ``tsa_roots`` (PEM) and the checkpoints
+    kept ``since``. A usage error when a file is not what it claims to be."""
+    keys = None
+    if key is not None:
+        try:
+            keys = (PublicKey.from_verifier(key.data.decode("utf-8", "replace")),)
+        except ValueError as e:
+            raise UsageError(
+                f"{key.name} is not a log public key: {e}",
+                fix="give a copy of the store's public/log.pub kept outside the store",
+            ) from None
+    roots = None
+    if tsa_roots is not None:
+        try:
+            roots = tuple(load_certificates(tsa_roots.data))
+        except ValueError:
+            roots = ()
+        if not roots:
+            raise UsageError(
+                f"{tsa_roots.name} holds no PEM certificate",
+                fix="give a copy of the store's public/tsa-root.pem (and the external TSAs' "
+                "roots) kept outside the store",
+            )
+    kept = []
+    for s in since:
+        text = s.data.decode("utf-8", "replace")
+        if len(s.data) > 64 * 1024 or "\n\n" not in text:
+            raise UsageError(
+                f"{s.name} is not a signed checkpoint",
+                fix="give a checkpoint note (log/checkpoints/N.note, or one that "
+                "dalel checkpoint publish wrote)",
+            )
+        kept.append(audit_mod.Kept(s.name, text))
+    return audit_mod.Trust(log_keys=keys, tsa_roots=roots, since=tuple(kept))
+
+
+def audit_store(
+    store: Store, *, rehash: bool = True, trust: audit_mod.Trust | None = None
+) -> audit_mod.AuditReport:
     """Check every object (re-hashed unless ``rehash`` is False), entry, checkpoint, token and
-    receipt of a store; every problem is reported."""
-    return audit_mod.run(audit_mod.StoreSource(store, rehash=rehash))
+    receipt of a store against ``trust`` (nothing pinned: the store's own keys, with a note);
+    every problem is reported."""
+    return audit_mod.run(audit_mod.StoreSource(store, rehash=rehash), trust=trust)
 
 
-def audit_bundle(root: Path) -> audit_mod.AuditReport:
-    """Check an exported audit bundle (no private key needed); every problem is reported."""
-    return audit_mod.run(audit_mod.BundleSource(root))
+def audit_bundle(root: Path, *, trust: audit_mod.Trust | None = None) -> audit_mod.AuditReport:
+    """Check an exported audit bundle (no private key needed) against ``trust``; every
+    problem is reported."""
+    pinned = trust is not None and trust.log_keys is not None
+    return audit_mod.run(audit_mod.BundleSource(root, key_pinned=pinned), trust=trust)
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,21 @@
 """Audit: check everything, report every problem, never stop at the first.
 
 The same checks run over a store or over an exported audit bundle (no store, no private
-key). The result is an :class:`AuditReport` (see :mod:`evidence.audit_report`): per kind of
-check a PASSED line when nothing in it failed, then every problem and note about an item,
-each with a named :class:`Reason`.
+key), on one consistent snapshot of it (:mod:`evidence.audit_sources`), against what the
+auditor pins from outside (:mod:`evidence.audit_trust`). The result is an
+:class:`AuditReport` (see :mod:`evidence.audit_report`): per kind of check a PASSED line when
+nothing in it failed, then every problem and note about an item, each with a named
+:class:`Reason`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
+from evidence import audit_trust
 from evidence.audit_report import (  # noqa: F401 - FAMILIES re-exported
     FAMILIES,
     AuditReport,
@@ -22,53 +24,38 @@ from evidence.audit_report import (  # noqa: F401 - FAMILIES re-exported
     by_family,
     finding,
 )
+from evidence.audit_sources import AuditSource, BundleSource, StoreSource  # noqa: F401
+from evidence.audit_stamps import Stamp, TsaRoots, check_checkpoint_tokens, check_tokens
+from evidence.audit_trust import Kept, Trust  # noqa: F401 - re-exported
 from evidence.core import checkpoint as cp
 from evidence.core import custody, events, merkle, receipts
 from evidence.core.checks import Status, reason_value
-from evidence.core.keys import PublicKey
-from evidence.storage import bundle as bundle_format
-from evidence.storage.log import read_log_lines, torn_tail
-from evidence.storage.store import Store
 
 
-class AuditSource(Protocol):
-    """What an audit reads: a store or an exported bundle."""
-
-    @property
-    def origin(self) -> str | None:
-        """The log's origin line (None: the source does not say; checkpoints not matched)."""
-        ...
-
-    def problems(self) -> list[Finding]: ...
-
-    def trusted_keys(self) -> list[PublicKey]: ...
-
-    def lines(self) -> Iterator[bytes]: ...
-
-    def torn_tail_bytes(self) -> int: ...
-
-    def checkpoints(self) -> list[tuple[str, str]]: ...
-
-    def receipts(self) -> Iterator[tuple[str, bytes]]: ...
-
-    def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None: ...
-
-    def read_object(self, sha256: str) -> bytes | None: ...
-
-    @property
-    def public_dir(self) -> Path: ...
-
-
-def run(source: AuditSource, progress: Callable[[str, int], None] | None = None) -> AuditReport:
-    """Audit ``source``: log, objects, checkpoints and receipts."""
+def run(
+    source: AuditSource,
+    progress: Callable[[str, int], None] | None = None,
+    *,
+    trust: Trust | None = None,
+) -> AuditReport:
+    """Audit ``source``: log, objects, checkpoints, timestamps and receipts, against what
+    ``trust`` pins (nothing pinned: the keys and roots the source holds, with a note)."""
+    trust = trust or Trust()
+    source.snapshot()
     findings: list[Finding] = list(source.problems())  # a missing part; the rest goes on
-    keys = {k.id_hex: k for k in source.trusted_keys()}
+    key_list, key_findings = audit_trust.keys_for(trust, source.trusted_keys())
+    findings += key_findings
+    keys = {k.id_hex: k for k in key_list}
+    roots = TsaRoots(source.public_dir, trust.tsa_roots)
+    roots.check_local()
+    checkpoint_texts = source.checkpoints()  # the snapshot: read before the log
     tree = merkle.MerkleTree()
     prev = custody.GENESIS_PREV
     objects: dict[str, int | None] = {}
     bad_signatures: set[int] = set()
-    stamped: list[tuple[int, str, dict[str, Any]]] = []
-    ingested: set[str] = set()
+    stamped: list[Stamp] = []
+    ingested: dict[str, int] = {}
+    receipted: list[int] = []
 
     for position, line in enumerate(source.lines()):
         tree.append(line)
@@ -85,54 +72,20 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
             prev = custody.line_hash(line)
             bad_signatures.add(position)
             continue
-        key = keys.get(rec.key_id)
-        if key is None:
-            bad_signatures.add(position)
-            findings.append(
-                finding(
-                    "log",
-                    where,
-                    Reason.KEY_UNTRUSTED,
-                    f"signed by key {rec.key_id}, which this log does not trust",
-                )
-            )
-        elif not key.verify(rec.signature, rec.entry_bytes):
-            bad_signatures.add(position)
-            findings.append(
-                finding(
-                    "log",
-                    where,
-                    Reason.SIGNATURE_INVALID,
-                    "the signature does not match the entry's bytes",
-                )
-            )
-        if rec.seq != position:
-            reason = Reason.ENTRY_MISSING if rec.seq > position else Reason.ENTRY_OUT_OF_ORDER
-            findings.append(
-                finding(
-                    "log",
-                    where,
-                    reason,
-                    f"entry says it is number {rec.seq} but stands at {position}",
-                )
-            )
-        if rec.entry.get("prev") != prev:
-            findings.append(
-                finding(
-                    "log", where, Reason.CHAIN_BROKEN, "does not name the previous entry's hash"
-                )
-            )
+        findings += _entry_findings(rec, position, prev, keys, bad_signatures)
         prev = rec.hash
-        if rec.entry.get("event") == events.TIMESTAMP:
+        event = rec.entry.get("event")
+        item = receipts.item_of(rec.entry)
+        if event == events.TIMESTAMP:
             stamped.extend(
-                (position, rec.entry.get("time", ""), t)
+                Stamp(position, str(rec.entry.get("time", "")), t)
                 for t in rec.entry.get("tokens", [])
                 if isinstance(t, dict)
             )
-        elif rec.entry.get("event") in events.RECEIPTED and receipts.item_of(rec.entry):
-            ingested.add(receipts.item_of(rec.entry) or "")
-        item = receipts.item_of(rec.entry)
-        if item and rec.entry.get("event") in (*events.ITEM_EVENTS, events.TIMESTAMP):
+        elif event in events.RECEIPTED and item:
+            ingested.setdefault(item, position)
+            receipted.append(position)
+        if item and event in (*events.ITEM_EVENTS, events.TIMESTAMP):
             size = rec.entry["item"].get("size")
             objects.setdefault(item, size if isinstance(size, int) else None)
         for extra in _extra_objects(rec.entry):
@@ -161,9 +114,130 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         if progress and i % 500 == 0:
             progress("objects", i)
 
-    # Checkpoints
+    heads = _check_checkpoints(source, checkpoint_texts, keys, tree, findings)
+    latest = heads[-1].checkpoint if heads else None
+    snapshot_size = latest.size if latest else 0
+    since_findings, since_sizes = audit_trust.check_since(
+        trust, list(keys.values()), source.origin, tree.root, n
+    )
+    findings += since_findings
+
+    tol = timedelta(seconds=float(getattr(source, "tolerance_seconds", 300)))
+    findings += check_tokens(
+        source.read_object, roots, stamped, ingested, heads, snapshot_size, tol
+    )
+    sources: dict[str, set[str]] = {}
+    for s in stamped:
+        sources.setdefault(str(s.token.get("subject")), set()).add(str(s.token.get("source")))
+    notes = dict(checkpoint_texts)
+    findings += check_checkpoint_tokens(source.checkpoint_tokens(), notes, sources, roots, tol)
+
+    # Receipts
+    receipt_findings, n_receipts, cited, present = _check_receipts(
+        source, keys, roots, tree, bad_signatures, latest
+    )
+    findings += receipt_findings
+    stamped_checkpoints = [
+        (s.position, str(s.token.get("subject")))
+        for s in stamped
+        if s.token.get("target") == "checkpoint"
+    ]
+    findings += audit_trust.check_checkpoints_present(
+        checkpoint_texts, stamped_checkpoints, cited, source.checkpoints_now
+    )
+    findings += audit_trust.check_receipts_present(
+        receipted, present, source.receipts_mark(), snapshot_size
+    )
+    findings += roots.findings  # the roots found missing by any check above
+
+    rehashed = bool(getattr(source, "rehash", True))
+    words = {
+        "log": f"{n} entries, each signed by a trusted key, numbered in order and naming "
+        "the previous one",
+        "object": f"{len(objects)} objects present"
+        + (" and re-hashed" if rehashed else " with their sizes (not re-hashed)"),
+        "checkpoint": f"{len(heads)} checkpoints signed, matching the log and consistent"
+        + (f"; the log extends the {len(since_sizes)} kept ones" if since_sizes else ""),
+        "timestamp": f"{len(stamped)} tokens verify; every item and earlier checkpoint has one",
+        "receipt": f"{n_receipts} receipts verify and are in the log; none missing",
+    }
+    lines = {family: Finding(family, Status.PASSED, None, w) for family, w in words.items()}
+    if roots.pinned is None and roots.roots("local") is None:
+        lines["timestamp"] = Finding(
+            "timestamp", Status.SKIPPED, None, "no TSA root to check the store's tokens against"
+        )
+    return AuditReport(
+        checks=by_family(findings, lines),
+        entries=n,
+        objects_checked=len(objects),
+        objects_rehashed=rehashed,
+        checkpoints=len(heads),
+        receipts=n_receipts,
+        latest_checkpoint_size=latest.size if latest else None,
+        tokens=len(stamped),
+        key_pinned=trust.log_keys is not None,
+        tsa_roots_pinned=trust.tsa_roots is not None,
+        since=tuple(since_sizes),
+    )
+
+
+def _entry_findings(
+    rec: custody.Record,
+    position: int,
+    prev: str,
+    keys: dict[str, Any],
+    bad_signatures: set[int],
+) -> list[Finding]:
+    """Signature, number and chain of one parsed entry."""
+    out: list[Finding] = []
+    where = f"entry {position}"
+    key = keys.get(rec.key_id)
+    if key is None:
+        bad_signatures.add(position)
+        out.append(
+            finding(
+                "log",
+                where,
+                Reason.KEY_UNTRUSTED,
+                f"signed by key {rec.key_id}, which this audit does not trust",
+            )
+        )
+    elif not key.verify(rec.signature, rec.entry_bytes):
+        bad_signatures.add(position)
+        out.append(
+            finding(
+                "log",
+                where,
+                Reason.SIGNATURE_INVALID,
+                "the signature does not match the entry's bytes",
+            )
+        )
+    if rec.seq != position:
+        reason = Reason.ENTRY_MISSING if rec.seq > position else Reason.ENTRY_OUT_OF_ORDER
+        out.append(
+            finding(
+                "log", where, reason, f"entry says it is number {rec.seq} but stands at {position}"
+            )
+        )
+    if rec.entry.get("prev") != prev:
+        out.append(
+            finding("log", where, Reason.CHAIN_BROKEN, "does not name the previous entry's hash")
+        )
+    return out
+
+
+def _check_checkpoints(
+    source: AuditSource,
+    texts: list[tuple[str, str]],
+    keys: dict[str, Any],
+    tree: merkle.MerkleTree,
+    findings: list[Finding],
+) -> list[cp.SignedCheckpoint]:
+    """Each checkpoint read: well formed, of this log, signed, matching the log; each
+    consistent with the one before. Returns them, smallest first."""
+    n = tree.size
     heads: list[cp.SignedCheckpoint] = []
-    for name, text in source.checkpoints():
+    for name, text in texts:
         try:
             head = cp.parse(text)
         except ValueError as e:
@@ -243,29 +317,48 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                 status=Status.WARNING,
             )
         )
+    return heads
 
-    findings.extend(_check_tokens(source, stamped, ingested, heads, n))
 
-    # Receipts
-    n_receipts = 0
+def _check_receipts(
+    source: AuditSource,
+    keys: dict[str, Any],
+    roots: TsaRoots,
+    tree: merkle.MerkleTree,
+    bad_signatures: set[int],
+    latest: cp.Checkpoint | None,
+) -> tuple[list[Finding], int, list[tuple[str, str]], set[int]]:
+    """Each receipt verifies, is in the log and is extended by the latest checkpoint.
+    Returns the findings, how many were read, the checkpoints they cite and the entries
+    that have one."""
+    n = tree.size
+    out: list[Finding] = []
+    count = 0
+    cited: list[tuple[str, str]] = []
+    present: set[int] = set()
     consistent: dict[tuple[int, bytes], bool] = {}
     trusted = next(iter(keys.values()), None)
     for name, data in source.receipts():
-        n_receipts += 1
+        count += 1
+        stem = name.removesuffix(".json")
+        if stem.isdigit():
+            present.add(int(stem))
         try:
             receipt = receipts.load(data)
         except receipts.ReceiptUnreadable as e:
-            findings.append(finding("receipt", name, Reason.RECEIPT_INVALID, e.message))
+            out.append(finding("receipt", name, Reason.RECEIPT_INVALID, e.message))
             continue
         idx = receipt.get("leaf_index") if isinstance(receipt, dict) else None
         line_text = receipt.get("entry_line") if isinstance(receipt, dict) else None
         line = line_text.encode() if isinstance(line_text, str) else b""
         in_log = isinstance(idx, int) and 0 <= idx < n and tree.leaf(idx) == merkle.leaf_hash(line)
         known = line if in_log and idx not in bad_signatures else None
-        rep = receipts.verify(receipt, trusted, verified_line=known)
+        rep = receipts.verify(
+            receipt, trusted, verified_line=known, tsa_roots=_receipt_roots(receipt, roots)
+        )
         for f in rep.failures:
             inner = reason_value(f.reason) or f.id
-            findings.append(
+            out.append(
                 finding(
                     "receipt",
                     name,
@@ -277,7 +370,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
         if rep.leaf_index is None:
             continue
         if not in_log:
-            findings.append(
+            out.append(
                 finding(
                     "receipt",
                     name,
@@ -286,6 +379,8 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                 )
             )
             continue
+        if rep.ok:  # a receipt that does not verify is RECEIPT_INVALID, nothing more
+            cited.append((name, str(receipt["checkpoint"])))
         try:
             rhead = cp.parse(receipt["checkpoint"]).checkpoint
         except (KeyError, ValueError):
@@ -298,7 +393,7 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                     rhead.size, latest.size, rhead.root, latest.root, proof
                 )
             if not consistent[key_]:
-                findings.append(
+                out.append(
                     finding(
                         "receipt",
                         name,
@@ -306,117 +401,17 @@ def run(source: AuditSource, progress: Callable[[str, int], None] | None = None)
                         "the store's latest checkpoint does not extend the receipt's",
                     )
                 )
-    rehashed = bool(getattr(source, "rehash", True))
-    words = {
-        "log": f"{n} entries, each signed by a trusted key, numbered in order and naming "
-        "the previous one",
-        "object": f"{len(objects)} objects present"
-        + (" and re-hashed" if rehashed else " with their sizes (not re-hashed)"),
-        "checkpoint": f"{len(heads)} checkpoints signed, matching the log and consistent",
-        "timestamp": f"{len(stamped)} tokens verify; every item and earlier checkpoint has one",
-        "receipt": f"{n_receipts} receipts verify and are in the log",
-    }
-    lines = {family: Finding(family, Status.PASSED, None, w) for family, w in words.items()}
-    if not _tokens_checkable(source):
-        lines["timestamp"] = Finding(
-            "timestamp",
-            Status.SKIPPED,
-            None,
-            "no TSA root in public/ (a store made before timestamps)",
-        )
-    return AuditReport(
-        checks=by_family(findings, lines),
-        entries=n,
-        objects_checked=len(objects),
-        objects_rehashed=rehashed,
-        checkpoints=len(heads),
-        receipts=n_receipts,
-        latest_checkpoint_size=latest.size if latest else None,
-        tokens=len(stamped),
-    )
+    return out, count, cited, present
 
 
-def _tokens_checkable(source: AuditSource) -> bool:
-    """Whether the source has a TSA root to check tokens against."""
-    return (source.public_dir / "tsa-root.pem").is_file()
-
-
-def _check_tokens(
-    source: AuditSource,
-    stamped: list[tuple[int, str, dict[str, Any]]],
-    ingested: set[str],
-    heads: list[cp.SignedCheckpoint],
-    n: int,
-) -> list[Finding]:
-    """Every recorded token verifies; every item and checkpoint has one."""
-    from evidence.timestamping import stamping
-
-    out: list[Finding] = []
-    public = source.public_dir
-    if not _tokens_checkable(source):
-        return out  # a store made before timestamps: nothing to check against
-    tol = stamping_tolerance(source)
-    covered: set[str] = set()
-    for position, time_text, t in stamped:
-        subject, token_sha = str(t.get("subject", "")), str(t.get("token_sha256", ""))
-        data = source.read_object(token_sha)
-        if data is None:
-            continue  # reported as OBJECT_MISSING / HASH_MISMATCH
-        try:
-            recorded = datetime.fromisoformat(time_text.replace("Z", "+00:00"))
-        except ValueError:
-            recorded = None
-        report = stamping.verify(
-            data,
-            subject=subject,
-            source=str(t.get("source", "")),
-            public_dir=public,
-            recorded_at=recorded,
-            tol=tol,
-        )
-        if report.ok:
-            covered.add(subject)
-        else:
-            names = report.reason_names()
-            out.append(
-                finding(
-                    "timestamp",
-                    subject,
-                    Reason.TIMESTAMP_INVALID,
-                    f"token recorded in entry {position} from {t.get('source')}: "
-                    + ", ".join(names),
-                    sub_reasons=names,
-                )
-            )
-    for sha in sorted(ingested - covered):
-        out.append(
-            finding(
-                "timestamp",
-                sha,
-                Reason.TIMESTAMP_MISSING,
-                "no valid RFC 3161 token covers this item",
-            )
-        )
-    for i, head in enumerate(heads):
-        if head.checkpoint.size > n:
-            continue
-        if stamping.checkpoint_digest(head.text) not in covered:
-            last = i == len(heads) - 1
-            out.append(
-                finding(
-                    "timestamp",
-                    f"checkpoint {head.checkpoint.size}",
-                    Reason.TIMESTAMP_MISSING,
-                    "no valid token covers this checkpoint"
-                    + ("; the next write stamps it" if last else ""),
-                    status=Status.WARNING if last else Status.FAILED,
-                )
-            )
-    return out
-
-
-def stamping_tolerance(source: AuditSource) -> timedelta:
-    return timedelta(seconds=float(getattr(source, "tolerance_seconds", 300)))
+def _receipt_roots(receipt: Any, roots: TsaRoots) -> Any:
+    """The roots a receipt's token is checked by: the pinned ones, else the store's for its
+    source; None (the receipt's own, a note) when those are missing (reported once)."""
+    stamp = receipt.get("timestamp") if isinstance(receipt, dict) else None
+    source = stamp.get("source", "local") if isinstance(stamp, dict) else "local"
+    if not isinstance(source, str):
+        return ()
+    return roots.roots(source)
 
 
 def _extra_objects(entry: dict[str, Any]) -> list[str]:
@@ -430,172 +425,3 @@ def _extra_objects(entry: dict[str, Any]) -> list[str]:
         if isinstance(o, dict) and isinstance(o.get("sha256"), str):
             out.append(o["sha256"])
     return out
-
-
-# --- sources -------------------------------------------------------------------------------
-class StoreSource:
-    """Audit a live store (read-only; takes no lock)."""
-
-    def __init__(self, store: Store, *, rehash: bool = True) -> None:
-        self.store = store
-        self.origin = store.config.origin
-        self.rehash = rehash
-        self.tolerance_seconds = float(
-            store.config.raw.get("timestamp", {}).get("tolerance_seconds", 300)
-        )
-
-    @property
-    def public_dir(self) -> Path:
-        return self.store.public_dir
-
-    def problems(self) -> list[Finding]:
-        """``LOG_MISSING`` when the store's log is gone (the other checks still run)."""
-        log = self.store.log_path
-        if log.is_file():
-            return []
-        gone = "log/" if not log.parent.is_dir() else "log/custody.jsonl"
-        return [
-            finding(
-                "log",
-                gone,
-                Reason.LOG_MISSING,
-                f"the store has no {gone}: the custody log is gone; restore it from a backup "
-                "or an audit bundle",
-            )
-        ]
-
-    def read_object(self, sha256: str) -> bytes | None:
-        objects = self.store.objects
-        return objects.read(sha256) if objects.exists(sha256) else None
-
-    def trusted_keys(self) -> list[PublicKey]:
-        return [self.store.public_key()]
-
-    def lines(self) -> Iterator[bytes]:
-        if not self.store.log_path.is_file():
-            return iter(())  # reported by problems()
-        return self.store.log_lines()
-
-    def torn_tail_bytes(self) -> int:
-        return torn_tail(self.store.log_path) if self.store.log_path.is_file() else 0
-
-    def checkpoints(self) -> list[tuple[str, str]]:
-        return [(p.name, p.read_text(errors="replace")) for p in self.store.checkpoint_paths()]
-
-    def receipts(self) -> Iterator[tuple[str, bytes]]:
-        for p in self.store.receipt_paths():
-            yield p.name, p.read_bytes()
-
-    def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
-        stored = self.store.objects.size(sha256)
-        if stored is None:
-            return Reason.OBJECT_MISSING, "the log names this object but the store lacks it"
-        if size is not None and stored != size:
-            return Reason.SIZE_MISMATCH, f"{stored} bytes, the log says {size}"
-        if self.rehash:
-            actual = self.store.objects.hash_of(sha256)
-            if actual != sha256:
-                return Reason.HASH_MISMATCH, f"the stored bytes hash to {actual}"
-        return None
-
-
-class BundleSource:
-    """Audit an exported bundle: log, checkpoints, receipts, public key, object hashes.
-
-    A part that is missing or cannot be read (``bundle.json``, ``log/``, ``objects.txt``,
-    ``public/log.pub``) is a ``BUNDLE_INCOMPLETE`` finding; the checks that do not need it
-    still run."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._problems: list[Finding] = []
-        manifest, manifest_problem = bundle_format.read_manifest(root)
-        if manifest_problem:
-            self._incomplete("log", bundle_format.MANIFEST, manifest_problem)
-        origin = manifest.get("origin")
-        self.origin: str | None = origin if isinstance(origin, str) else None
-        if manifest and self.origin is None:
-            self._incomplete("log", "bundle.json", "names no origin (a string)")
-        self.listed, listing_problems = bundle_format.read_listing(root)
-        for problem in listing_problems:
-            self._incomplete("object", bundle_format.LISTING, problem)
-        self.rehash = (root / "objects").is_dir()
-        try:
-            self.tolerance_seconds = float(manifest.get("tolerance_seconds", 300))
-        except (TypeError, ValueError, OverflowError):
-            self._incomplete("timestamp", "bundle.json", "tolerance_seconds is not a number")
-            self.tolerance_seconds = 300.0
-        if not self._log_path.is_file():
-            gone = "log/" if not self._log_path.parent.is_dir() else "log/custody.jsonl"
-            self._incomplete("log", gone, "is missing: the bundle holds no custody log")
-        self._keys = self._read_keys()
-
-    def _incomplete(self, family: str, part: str, detail: str) -> None:
-        self._problems.append(finding(family, part, Reason.BUNDLE_INCOMPLETE, f"{part} {detail}"))
-
-    def _read_keys(self) -> list[PublicKey]:
-        path = self.root / "public" / "log.pub"
-        try:
-            return [PublicKey.from_verifier(path.read_text())]
-        except FileNotFoundError:
-            self._incomplete("log", "public/log.pub", "is missing: no key to check entries by")
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            self._incomplete("log", "public/log.pub", f"holds no log key: {e}")
-        return []
-
-    @property
-    def _log_path(self) -> Path:
-        return self.root / "log" / "custody.jsonl"
-
-    def problems(self) -> list[Finding]:
-        """Every part of the bundle that is missing or cannot be read."""
-        return list(self._problems)
-
-    @property
-    def public_dir(self) -> Path:
-        return self.root / "public"
-
-    def read_object(self, sha256: str) -> bytes | None:
-        for d in ("objects", "tokens"):
-            path = self.root / d / sha256
-            if path.is_file():
-                return path.read_bytes()
-        return None
-
-    def trusted_keys(self) -> list[PublicKey]:
-        return list(self._keys)
-
-    def lines(self) -> Iterator[bytes]:
-        if not self._log_path.is_file():
-            return iter(())  # reported by problems()
-        return read_log_lines(self._log_path)
-
-    def torn_tail_bytes(self) -> int:
-        return torn_tail(self._log_path) if self._log_path.is_file() else 0
-
-    def checkpoints(self) -> list[tuple[str, str]]:
-        return [
-            (p.name, p.read_text(errors="replace"))
-            for p in sorted((self.root / "log" / "checkpoints").glob("*.note"))
-        ]
-
-    def receipts(self) -> Iterator[tuple[str, bytes]]:
-        for p in sorted((self.root / "receipts").glob("*.json")):
-            yield p.name, p.read_bytes()
-
-    def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
-        from evidence.storage.objects import sha256_stream
-
-        if sha256 not in self.listed:
-            return Reason.OBJECT_MISSING, "the log names this object; the bundle does not list it"
-        if size is not None and self.listed[sha256] != size:
-            return Reason.SIZE_MISMATCH, f"listed with {self.listed[sha256]} bytes, log says {size}"
-        if self.rehash:
-            path = self.root / "objects" / sha256
-            if not path.is_file():
-                return Reason.OBJECT_MISSING, "listed, but not in the bundle's objects/"
-            with open(path, "rb") as f:
-                actual = sha256_stream(f)[0]
-            if actual != sha256:
-                return Reason.HASH_MISMATCH, f"the bundled bytes hash to {actual}"
-        return None

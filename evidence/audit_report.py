@@ -44,6 +44,15 @@ class Reason(StrEnum):
     BUNDLE_INCOMPLETE = "BUNDLE_INCOMPLETE"
     """An audit bundle lacks a part (``bundle.json``, ``log/``, ``objects.txt``, the log key)
     or holds one that cannot be read."""
+    KEY_NOT_PINNED = "KEY_NOT_PINNED"
+    """A note: the audit trusted the log key or TSA roots the audited store or bundle holds
+    (``--key``, ``--tsa-root`` pin them from a copy kept elsewhere)."""
+    TSA_ROOT_MISSING = "TSA_ROOT_MISSING"
+    """A TSA root certificate the tokens must chain to is missing or cannot be read."""
+    CHECKPOINT_MISSING = "CHECKPOINT_MISSING"
+    """A checkpoint the log, a receipt or a ``.tsr`` names is no longer in the store."""
+    RECEIPT_MISSING = "RECEIPT_MISSING"
+    """A receipted entry whose receipt was issued is no longer in the store."""
     INDEX_MISMATCH = "INDEX_MISMATCH"
     """The index (``index.sqlite``) says something the custody log does not: a row changed,
     added, deleted or hidden."""
@@ -95,6 +104,12 @@ class AuditReport(Report):
     """Entries the latest checkpoint covers (None: no checkpoint yet)."""
     tokens: int = 0
     """Time-stamp tokens the log records."""
+    key_pinned: bool = False
+    """Whether the log key came from outside the audited store (``--key``)."""
+    tsa_roots_pinned: bool = False
+    """Whether the TSA roots came from outside the audited store (``--tsa-root``)."""
+    since: tuple[int, ...] = ()
+    """Sizes of the checkpoints kept outside (``--since``) the log was checked to extend."""
 
     title: ClassVar[str] = "audit"
 
@@ -117,6 +132,9 @@ class AuditReport(Report):
             "receipts": self.receipts,
             "latest_checkpoint_size": self.latest_checkpoint_size,
             "tokens": self.tokens,
+            "key_pinned": self.key_pinned,
+            "tsa_roots_pinned": self.tsa_roots_pinned,
+            "since": list(self.since),
             "findings": [_finding_dict(c) for c in self.findings],
         }
 

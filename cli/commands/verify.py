@@ -75,25 +75,69 @@ def receipt_verify(
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     help="Audit an exported bundle instead of a store (no private key needed).",
 )
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Pin the log's public key: a copy of public/log.pub kept outside the store.",
+)
+@click.option(
+    "--tsa-root",
+    "tsa_root_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Pin the TSA root certificates (PEM) every token must chain to.",
+)
+@click.option(
+    "--since",
+    "since_files",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A checkpoint kept outside the store; the log must extend it (no rollback, no "
+    "rewrite). May be repeated.",
+)
 @click.option("--no-rehash", is_flag=True, help="Do not re-hash objects (faster).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def audit(ctx, bundle_dir, no_rehash, as_json) -> None:
+def audit(
+    ctx: click.Context,
+    bundle_dir: Path | None,
+    key_file: Path | None,
+    tsa_root_file: Path | None,
+    since_files: tuple[Path, ...],
+    no_rehash: bool,
+    as_json: bool,
+) -> None:
     """Check every object, entry, checkpoint and receipt; report every problem."""
+    trust = verify_app.audit_trust(
+        key=Supplied.read_optional(key_file),
+        tsa_roots=Supplied.read_optional(tsa_root_file),
+        since=[Supplied.read(p, limit=64 * 1024) for p in since_files],
+    )
     with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
         report = (
-            verify_app.audit_bundle(bundle_dir)
+            verify_app.audit_bundle(bundle_dir, trust=trust)
             if bundle_dir
-            else verify_app.audit_store(store_of(ctx), rehash=not no_rehash)
+            else verify_app.audit_store(store_of(ctx), rehash=not no_rehash, trust=trust)
         )
+    unpinned = [
+        what
+        for what, pinned in (("log key", report.key_pinned), ("TSA roots", report.tsa_roots_pinned))
+        if not pinned
+    ]
+    trusting = (
+        f" (KEY_NOT_PINNED: trusted the {' and '.join(unpinned)} found in the "
+        f"{'bundle' if bundle_dir else 'store'}; pin them with --key and --tsa-root)"
+        if unpinned
+        else " (against the pinned log key and TSA roots)"
+    )
     render_report(
         report,
         as_json,
         headline=f"{report.entries} entries, {report.objects_checked} objects"
         f"{'' if report.objects_rehashed else ' (not re-hashed)'}, "
         f"{report.checkpoints} checkpoints, {report.receipts} receipts",
-        holds="INTACT: every check passed",
-        fails=f"PROBLEMS: {len(report.failures)} failed checks",
+        holds="INTACT: every check passed" + trusting,
+        fails=f"PROBLEMS: {len(report.failures)} failed checks" + trusting,
     )
     if not report.ok:
         raise Exit(report.exit_code)

@@ -22,12 +22,12 @@ from rich.text import Text
 
 from app import setup
 from base.errors import EXIT_USAGE, DalelError
-from cli.commands import admin, cases, intake, items, verify, web
+from cli.commands import admin, cases, checkpoints, intake, items, verify, web
 from cli.output import Exit, err
 from cli.root import cli
 
 #: Importing the command modules registers their commands on ``cli``.
-COMMAND_MODULES = (intake, verify, items, cases, admin, web)
+COMMAND_MODULES = (intake, verify, items, cases, admin, web, checkpoints)
 
 EXIT_INTERNAL = 70
 """An unexpected exception: a bug (``EX_SOFTWARE`` of sysexits.h), never 1."""

@@ -29,13 +29,17 @@ def _first_ingest(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def resign(
-    store_dir: Path, change: Callable[[dict[str, Any]], dict[str, Any]] = _first_ingest
+    store_dir: Path,
+    change: Callable[[dict[str, Any]], dict[str, Any]] = _first_ingest,
+    *,
+    same_key: bool = False,
 ) -> SigningKey:
-    """Rewrite the store's whole history under a fresh key (see the module); ``change`` is
-    applied to the first receipted entry. Returns the new key."""
+    """Rewrite the store's whole history under a fresh key (see the module), or under its own
+    key with ``same_key`` (a fork only witnesses and kept checkpoints can tell); ``change`` is
+    applied to the first receipted entry. Returns the key."""
     store = Store.open(store_dir)
     origin = store.config.origin
-    key = SigningKey.generate(origin)
+    key = store.log_key if same_key else SigningKey.generate(origin)
     tsa = LocalTSA.load(store.keys_dir, store.public_dir, store_dir / stamping.TSA_STATE_DIR)
     old_sizes = {int(p.stem) for p in store.checkpoint_paths()}
     old_receipts = {int(p.stem): json.loads(p.read_bytes()) for p in store.receipt_paths()}
@@ -79,8 +83,9 @@ def resign(
         (store.receipts_dir / f"{seq:08d}.json").write_bytes(receipts.dumps(receipt))
     (store.public_dir / "log.pub").write_text(key.public.verifier() + "\n")
     (store.public_dir / "log.pem").write_bytes(public_pem(key.public.raw))
-    (store.keys_dir / LOG_KEY_FILE).unlink()
-    (store.keys_dir / LOG_KEY_FILE).write_bytes(key.private_pem())
+    if not same_key:
+        (store.keys_dir / LOG_KEY_FILE).unlink()
+        (store.keys_dir / LOG_KEY_FILE).write_bytes(key.private_pem())
     shutil.rmtree(store.log_path.parent / "tree", ignore_errors=True)
     (store.log_path.parent / "frontier.json").unlink(missing_ok=True)
     store.index_path.unlink(missing_ok=True)

@@ -71,7 +71,7 @@ class AuditSource(Protocol):
         """(file name, text) of the checkpoints there now (a second look)."""
         ...
 
-    def checkpoint_tokens(self) -> list[tuple[str, bytes]]:
+    def checkpoint_tokens(self) -> Iterator[tuple[str, bytes]]:
         """(file name, bytes) of the ``N.tsr`` tokens beside the checkpoints."""
         ...
 
@@ -94,14 +94,15 @@ def _read_texts(paths: list[Path]) -> list[tuple[str, str]]:
     return out
 
 
-def _read_bytes(paths: list[Path]) -> list[tuple[str, bytes]]:
-    out = []
+def _each_bytes(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each file, read one at a time; one gone since it was listed is
+    skipped (and so reported as missing)."""
     for p in paths:
         try:
-            out.append((p.name, p.read_bytes()))
+            data = p.read_bytes()
         except OSError:
             continue
-    return out
+        yield p.name, data
 
 
 def _complete_length(path: Path) -> int:
@@ -144,7 +145,7 @@ class StoreSource:
         self._mark: int | None = None
         self._receipts: list[Path] | None = None
         self._checkpoints: list[tuple[str, str]] | None = None
-        self._tokens: list[tuple[str, bytes]] = []
+        self._tokens: list[Path] = []
         self._limit: int | None = None
 
     @property
@@ -159,7 +160,7 @@ class StoreSource:
             self._mark = None
         self._receipts = self.store.receipt_paths()
         self._checkpoints = _read_texts(self.store.checkpoint_paths())
-        self._tokens = _read_bytes(sorted(self.store.checkpoints_dir.glob("*.tsr")))
+        self._tokens = sorted(self.store.checkpoints_dir.glob("*.tsr"))
         self._limit = _complete_length(self.store.log_path)
 
     def problems(self) -> list[Finding]:
@@ -209,13 +210,13 @@ class StoreSource:
     def checkpoints_now(self) -> list[tuple[str, str]]:
         return _read_texts(self.store.checkpoint_paths())
 
-    def checkpoint_tokens(self) -> list[tuple[str, bytes]]:
-        return list(self._tokens)
+    def checkpoint_tokens(self) -> Iterator[tuple[str, bytes]]:
+        return _each_bytes(self._tokens)
 
     def receipts(self) -> Iterator[tuple[str, bytes]]:
         if self._receipts is None:
             self.snapshot()
-        yield from _read_bytes(list(self._receipts or []))
+        yield from _each_bytes(list(self._receipts or []))
 
     def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
         stored = self.store.objects.size(sha256)
@@ -318,11 +319,11 @@ class BundleSource:
     def checkpoints_now(self) -> list[tuple[str, str]]:
         return self.checkpoints()
 
-    def checkpoint_tokens(self) -> list[tuple[str, bytes]]:
-        return _read_bytes(sorted((self.root / "log" / "checkpoints").glob("*.tsr")))
+    def checkpoint_tokens(self) -> Iterator[tuple[str, bytes]]:
+        return _each_bytes(sorted((self.root / "log" / "checkpoints").glob("*.tsr")))
 
     def receipts(self) -> Iterator[tuple[str, bytes]]:
-        yield from _read_bytes(sorted((self.root / "receipts").glob("*.json")))
+        yield from _each_bytes(sorted((self.root / "receipts").glob("*.json")))
 
     def object_check(self, sha256: str, size: int | None) -> tuple[Reason, str] | None:
         from evidence.storage.objects import sha256_stream

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -210,7 +211,7 @@ def check_tokens(
 
 
 def check_checkpoint_tokens(
-    files: list[tuple[str, bytes]],
+    files: Iterable[tuple[str, bytes]],
     notes: dict[str, str],
     sources: dict[str, set[str]],
     roots: TsaRoots,

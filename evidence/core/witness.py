@@ -63,7 +63,7 @@ class CosignerKey:
     def from_vkey(cls, text: str) -> CosignerKey:
         """Parse ``name+hexid+base64(0x04 || key)``; ValueError when it is not one."""
         try:
-            name, hexid, b64 = text.strip().rsplit("+", 2)
+            name, hexid, b64 = text.strip().split("+", 2)  # a name has no "+"
             blob = base64.b64decode(b64, validate=True)
         except (ValueError, binascii.Error) as e:
             raise ValueError(f"not a verifier key: {e}") from None

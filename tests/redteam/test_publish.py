@@ -204,6 +204,12 @@ def test_a_cosignature_is_checked_against_the_witness_key():
     assert other.verify(line, body) is None
     with pytest.raises(ValueError):
         witness.CosignerKey.from_vkey(PublicKey("x", b"\1" * 32).verifier())  # a log key
+    plus = next(  # a key whose base64 holds a "+" (the separator) still reads back
+        k.public
+        for k in iter(lambda: witness.CosigningKey.generate("w.example/2"), None)
+        if "+" in k.public.vkey().split("+", 2)[2]
+    )
+    assert witness.CosignerKey.from_vkey(plus.vkey()) == plus
 
 
 def test_publish_usage_errors(filled_store, dalel, tmp_path):

@@ -167,3 +167,23 @@ def test_a_key_file_that_is_no_key_is_a_usage_error(filled_store, dalel, tmp_pat
     assert r.code == 2 and "no PEM certificate" in r.err
     r = dalel("--store", filled_store, "audit", "--since", bad)
     assert r.code == 2 and "not a signed checkpoint" in r.err
+
+
+def test_a_bundle_is_audited_against_pinned_keys_and_its_missing_root_named(
+    filled_store, kept, dalel, tmp_path
+):
+    bundle = tmp_path / "bundle"
+    assert dalel("--store", filled_store, "export-audit", bundle).code == 0
+    r = dalel(
+        "audit", "--bundle", bundle, "--json", "--key", kept["key"], "--tsa-root", kept["roots"]
+    )
+    assert r.code == 0, r.out
+    assert r.json()["key_pinned"] and "KEY_NOT_PINNED" not in reasons(r, "WARNING")
+    (bundle / "public" / "tsa-root.pem").unlink()
+    r = dalel("audit", "--bundle", bundle, "--json")
+    assert r.code == 1 and "TSA_ROOT_MISSING" in reasons(r)
+    (bundle / "public" / "log.pub").unlink()  # the pinned key does not need the bundle's
+    r = dalel(
+        "audit", "--bundle", bundle, "--json", "--key", kept["key"], "--tsa-root", kept["roots"]
+    )
+    assert r.code == 0, r.out

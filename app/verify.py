@@ -223,15 +223,28 @@ def audit_trust(
             )
     kept = []
     for s in since:
-        text = s.data.decode("utf-8", "replace")
-        if len(s.data) > 64 * 1024 or "\n\n" not in text:
+        text = _kept_checkpoint(s)
+        if len(s.data) > receipts.MAX_BYTES or "\n\n" not in text:
             raise UsageError(
                 f"{s.name} is not a signed checkpoint",
-                fix="give a checkpoint note (log/checkpoints/N.note, or one that "
-                "dalel checkpoint publish wrote)",
+                fix="give a checkpoint note (log/checkpoints/N.note, one that dalel "
+                "checkpoint publish wrote or a witness served) or a receipt",
             )
         kept.append(audit_mod.Kept(s.name, text))
     return audit_mod.Trust(log_keys=keys, tsa_roots=roots, since=tuple(kept))
+
+
+def _kept_checkpoint(kept: Supplied) -> str:
+    """The checkpoint note a kept file holds: the file itself, or the checkpoint inside a
+    receipt (what an observer keeps)."""
+    if kept.data.lstrip()[:1] == b"{":
+        try:
+            data = receipts.load(kept.data)
+        except receipts.ReceiptUnreadable:
+            return ""
+        note = data.get("checkpoint") if isinstance(data, dict) else None
+        return note if isinstance(note, str) else ""
+    return kept.data.decode("utf-8", "replace")
 
 
 def audit_store(

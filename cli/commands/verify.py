@@ -92,8 +92,8 @@ def receipt_verify(
     "since_files",
     multiple=True,
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="A checkpoint kept outside the store; the log must extend it (no rollback, no "
-    "rewrite). May be repeated.",
+    help="A checkpoint kept outside the store (a note, or a receipt holding one); the log must "
+    "extend it (no rollback, no rewrite). May be repeated.",
 )
 @click.option("--no-rehash", is_flag=True, help="Do not re-hash objects (faster).")
 @click.option("--json", "as_json", is_flag=True)
@@ -111,7 +111,7 @@ def audit(
     trust = verify_app.audit_trust(
         key=Supplied.read_optional(key_file),
         tsa_roots=Supplied.read_optional(tsa_root_file),
-        since=[Supplied.read(p, limit=64 * 1024) for p in since_files],
+        since=[Supplied.read_receipt(p) for p in since_files],
     )
     with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
         report = (

@@ -187,3 +187,11 @@ def test_a_bundle_is_audited_against_pinned_keys_and_its_missing_root_named(
         "audit", "--bundle", bundle, "--json", "--key", kept["key"], "--tsa-root", kept["roots"]
     )
     assert r.code == 0, r.out
+
+
+def test_an_observers_receipt_is_a_kept_checkpoint(filled_store, dalel, tmp_path):
+    receipt = keep(sorted((filled_store / "receipts").glob("*.json"))[0], tmp_path, "r.json")
+    assert audit(dalel, filled_store, "--since", receipt).code == 0
+    resign(filled_store)
+    r = audit(dalel, filled_store, "--since", receipt)
+    assert r.code == 1 and "CONSISTENCY_INVALID" in reasons(r)

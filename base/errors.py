@@ -19,6 +19,9 @@ EXIT_REFUSED = 3
 EXIT_ENVIRONMENT = 4
 """A program, library or file Dalel needs is missing or broken."""
 
+EXIT_INTERNAL = 70
+"""An unexpected exception: a bug (``EX_SOFTWARE`` of sysexits.h), never 1."""
+
 EXIT_CODES = (EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_REFUSED, EXIT_ENVIRONMENT)
 """Every exit code the CLI uses."""
 

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from app import setup
-from base.errors import EXIT_USAGE, DalelError
+from base.errors import EXIT_INTERNAL, EXIT_USAGE, DalelError
 from cli.commands import admin, cases, checkpoints, intake, items, verify, web
 from cli.output import Exit, err
 from cli.root import cli
@@ -29,8 +29,6 @@ from cli.root import cli
 #: Importing the command modules registers their commands on ``cli``.
 COMMAND_MODULES = (intake, verify, items, cases, admin, web, checkpoints)
 
-EXIT_INTERNAL = 70
-"""An unexpected exception: a bug (``EX_SOFTWARE`` of sysexits.h), never 1."""
 LOGS_DIR = "logs"
 """The folder of a store where crash reports go."""
 TEMP_LOGS_DIR = "dalel-logs"

@@ -103,6 +103,8 @@ def parse_line(line: bytes) -> Record:
         obj = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"not JSON: {e}") from None
+    except RecursionError:
+        raise ValueError("not JSON: nested too deeply") from None
     if not isinstance(obj, dict) or set(obj) != {"entry", "sig"}:
         raise ValueError("a log line holds exactly 'entry' and 'sig'")
     entry, sig = obj["entry"], obj["sig"]
@@ -112,7 +114,12 @@ def parse_line(line: bytes) -> Record:
         raise ValueError("unknown signature algorithm or key")
     if not isinstance(entry.get("seq"), int) or not isinstance(entry.get("prev"), str):
         raise ValueError("entry lacks 'seq' or 'prev'")
-    suffix = _sig_suffix(sig)
+    if not isinstance(sig.get("value"), str):
+        raise ValueError("signature value is not text")
+    try:
+        suffix = _sig_suffix(sig)
+    except (TypeError, ValueError, RecursionError):
+        raise ValueError("signature is not in canonical form") from None
     if not line.startswith(_PREFIX) or not line.endswith(suffix):
         raise ValueError("line is not in canonical form")
     entry_bytes = line[len(_PREFIX) : len(line) - len(suffix)]

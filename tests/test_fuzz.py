@@ -1,0 +1,57 @@
+"""Fuzzing the parsers of untrusted bytes: any input gives a named result or a DalelError.
+
+Never another exception (a RecursionError, KeyError or TypeError would reach a user as a
+crash, exit 70).
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from base.errors import DalelError
+from evidence.core import custody, receipts
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _deep(n: int) -> bytes:
+    return b"[" * n + b"]" * n
+
+
+@settings(max_examples=200, deadline=2000)
+@given(st.binary(max_size=2048) | st.sampled_from([_deep(100_000), b'{"entry":' * 50_000]))
+def test_custody_parse_line_any_bytes_is_a_value_error_or_a_record(data: bytes) -> None:
+    try:
+        custody.parse_line(data)
+    except ValueError:
+        pass
+
+
+@settings(max_examples=200, deadline=2000)
+@given(_JSONISH)
+def test_custody_parse_line_any_json_shape(value: object) -> None:
+    import json
+
+    line = json.dumps(
+        {"entry": {"seq": 1, "prev": "x"}, "sig": {"alg": "ed25519", "key": "k", "value": value}}
+    )
+    try:
+        custody.parse_line(line.encode())
+    except ValueError:
+        pass
+
+
+@settings(max_examples=200, deadline=2000)
+@given(st.binary(max_size=4096) | st.sampled_from([_deep(100_000), b"", b"\x00" * 10]))
+def test_receipt_load_any_bytes_is_a_dalel_error_or_a_value(data: bytes) -> None:
+    try:
+        receipts.load(data)
+    except DalelError:
+        pass

@@ -71,6 +71,10 @@ class OfficialResults:
         return {"rows": len(self.values), "bad_rows": [b.to_dict() for b in self.bad_rows]}
 
 
+MAX_DIGITS = 12
+"""The most digits a figure may have (no precinct counts a trillion ballots)."""
+
+
 def parse(data: bytes, form: ocr.Form) -> OfficialResults:
     """Parse the CSV; every bad row is named with its line, good rows are kept."""
     try:
@@ -89,7 +93,18 @@ def parse(data: bytes, form: ocr.Form) -> OfficialResults:
     keys = set(form.keys)
     values: dict[tuple[str, str], int] = {}
     bad: list[BadRow] = []
-    for line_no, row in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            line_no, row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise UsageError(
+                f"the official results file cannot be read as CSV after line "
+                f"{reader.line_num}: {e}",
+                fix="check that line (a field over 128 KB or a stray quote)",
+            ) from None
         if not any(c.strip() for c in row):
             continue
         if len(row) < 3:
@@ -100,7 +115,7 @@ def parse(data: bytes, form: ocr.Form) -> OfficialResults:
             bad.append(BadRow(line_no, "no precinct"))
         elif key not in keys:
             bad.append(BadRow(line_no, f"unknown field {key!r} for form {form.id}"))
-        elif not raw.isdigit():
+        elif not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_DIGITS:
             bad.append(BadRow(line_no, f"value {raw!r} is not a whole number"))
         elif (precinct, key) in values and values[(precinct, key)] != int(raw):
             bad.append(BadRow(line_no, f"precinct {precinct} {key} given twice, differently"))

@@ -55,3 +55,39 @@ def test_receipt_load_any_bytes_is_a_dalel_error_or_a_value(data: bytes) -> None
         receipts.load(data)
     except DalelError:
         pass
+
+
+_FORM = None
+
+
+def _form() -> object:
+    global _FORM
+    if _FORM is None:
+        import ocr
+
+        _FORM = ocr.load_form(ocr.list_forms()[0])
+    return _FORM
+
+
+_HOSTILE_CSV = [
+    b"precinct,field,value\n1,voters," + b"9" * 5000 + b"\n",
+    "precinct,field,value\n1,voters,\u00b2\n".encode(),
+    b'precinct,field,value\n1,voters,"' + b"x" * 200_000 + b'"\n',
+    b"",
+    b"\xff\xfe\x00",
+    b"a,b,c\n",
+]
+
+
+@settings(max_examples=200, deadline=2000)
+@given(
+    st.binary(max_size=2048).map(lambda b: b"precinct,field,value\n" + b)
+    | st.sampled_from(_HOSTILE_CSV)
+)
+def test_official_parse_any_bytes_is_a_result_or_a_dalel_error(data: bytes) -> None:
+    from app import official
+
+    try:
+        official.parse(data, _form())  # type: ignore[arg-type]
+    except DalelError:
+        pass

@@ -327,3 +327,25 @@ def test_export_audit_where_nothing_can_be_written_is_an_environment_error(store
     assert r.returncode == 4, r.stderr
     assert "fix:" in r.stderr
     assert audit("--store", store).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("csv_bytes", "code"),
+    [
+        (b"precinct,field,value\n101,voters," + b"9" * 5000 + b"\n", 3),
+        ("precinct,field,value\n101,voters,\u00b2\n".encode(), 3),
+        (b'precinct,field,value\n101,voters,"' + b"x" * 200_000 + b'"\n', 2),
+        (b"", 2),
+        (b"\xff\xfe\x00garbage", 2),
+        (b"a,b,c\n101,voters,5\n", 2),
+    ],
+    ids=["5000-digits", "superscript-digit", "200kb-field", "empty", "not-utf8", "wrong-header"],
+)
+def test_hostile_official_results_csv_is_named_not_a_crash(
+    store: Path, tmp_path: Path, csv_bytes: bytes, code: int
+) -> None:
+    path = tmp_path / "official.csv"
+    path.write_bytes(csv_bytes)
+    r = run("--store", store, "official", "import", path)
+    assert r.returncode == code, r.stderr
+    assert audit("--store", store).returncode == 0

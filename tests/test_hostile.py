@@ -349,3 +349,15 @@ def test_hostile_official_results_csv_is_named_not_a_crash(
     r = run("--store", store, "official", "import", path)
     assert r.returncode == code, r.stderr
     assert audit("--store", store).returncode == 0
+
+
+def test_rich_markup_in_names_and_notes_is_printed_literally(store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "хаттама["
+    make_photo(folder / "]x.jpg")
+    r = run(
+        "--store", store, "ingest", folder, "--observer", VALID_IIN, "--precinct", "101",
+        "--note", "[bold]note[/] [/]",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "]x.jpg" in r.stdout + r.stderr
+    assert audit("--store", store).returncode == 0

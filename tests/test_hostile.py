@@ -361,3 +361,17 @@ def test_rich_markup_in_names_and_notes_is_printed_literally(store: Path, tmp_pa
     assert r.returncode == 0, r.stderr
     assert "]x.jpg" in r.stdout + r.stderr
     assert audit("--store", store).returncode == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="a 200 KB manifest field is exit 70; owner: pipeline/intake.py _read_manifest",
+)
+def test_manifest_with_a_200kb_field_is_named_not_a_crash(store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    make_photo(folder / "a.jpg")
+    (folder / "manifest.csv").write_bytes(b'file,note\na.jpg,"' + b"x" * 200_000 + b'"\n')
+    r = run("--store", store, "ingest", folder, "--observer", VALID_IIN, "--precinct", "101")
+    assert r.returncode in (2, 3), r.stderr
+    assert audit("--store", store).returncode == 0

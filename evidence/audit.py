@@ -106,6 +106,8 @@ def run(
             )
         )
 
+    findings += source.index_findings()
+
     # Objects
     for i, (sha, size) in enumerate(sorted(objects.items())):
         problem = source.object_check(sha, size)

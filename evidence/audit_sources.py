@@ -83,6 +83,10 @@ class AuditSource(Protocol):
 
     def read_object(self, sha256: str) -> bytes | None: ...
 
+    def index_findings(self) -> list[Finding]:
+        """Where the source's index disagrees with its log (``INDEX_MISMATCH``)."""
+        ...
+
 
 def _read_texts(paths: list[Path]) -> list[tuple[str, str]]:
     out = []
@@ -177,6 +181,22 @@ class StoreSource:
                 f"the store has no {gone}: the custody log is gone; restore it from a backup "
                 "or an audit bundle",
             )
+        ]
+
+    def index_findings(self) -> list[Finding]:
+        """The whole index compared with the whole log, row by row (dossiers, ``show`` and
+        ``case show`` read through it). No index yet is no finding: it is rebuilt from the
+        log."""
+        if self.store.index_url.startswith("sqlite:") and not self.store.index_path.exists():
+            return []
+        return [
+            finding(
+                "log",
+                f"index {m.table}" + (f", entry {m.seq}" if m.seq is not None else ""),
+                Reason.INDEX_MISMATCH,
+                f"{m.detail}; the index is not the log (run `dalel reindex` after the audit)",
+            )
+            for m in self.store.index.mismatches()
         ]
 
     def read_object(self, sha256: str) -> bytes | None:
@@ -291,6 +311,10 @@ class BundleSource:
     @property
     def public_dir(self) -> Path:
         return self.root / "public"
+
+    def index_findings(self) -> list[Finding]:
+        """A bundle carries no index: nothing to compare."""
+        return []
 
     def read_object(self, sha256: str) -> bytes | None:
         for d in ("objects", "tokens"):

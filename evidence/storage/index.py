@@ -17,10 +17,12 @@ call it.
 from __future__ import annotations
 
 import itertools
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, func, insert, select
+from sqlalchemy import create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +30,7 @@ from evidence.core import custody
 from evidence.storage import index_check
 from evidence.storage import log as logfile
 from evidence.storage.index_schema import (
+    LOG_BYTES,
     SCHEMA,
     TABLES,
     IndexMismatch,
@@ -48,12 +51,24 @@ if TYPE_CHECKING:
     from evidence.storage.store import Store
     from evidence.storage.writer import Commit, Writer
 
-LOG_BYTES = "log_bytes"
-"""Meta key: bytes of the log the index covers, so that catching up reads only what is new."""
-
 
 def _engine(store: Store) -> Engine:
-    return create_engine(store.index_url, future=True)
+    engine = create_engine(store.index_url, future=True)
+    if engine.dialect.name == "sqlite":
+        # Write-ahead logging: an audit comparing the whole index (seconds on a large store)
+        # reads one snapshot without holding up a writer's commit, and a writer waits for a
+        # moment's lock instead of failing at once.
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA busy_timeout = 60000")
+            try:
+                cur.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.Error:
+                pass  # a store on a read-only medium: read as it is
+            cur.close()
+
+    return engine
 
 
 class Index:
@@ -65,7 +80,19 @@ class Index:
         self._ensure_schema()
 
     def _ensure_schema(self) -> None:
-        """Create the tables; drop an index of another layout (it is rebuilt from the log)."""
+        """Create the tables; drop an index of another layout (it is rebuilt from the log).
+        Two processes opening a new store at once may race to create a table: the loser
+        finds it made and looks again."""
+        for attempt in range(5):
+            try:
+                self._make_schema()
+                return
+            except SQLAlchemyError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _make_schema(self) -> None:
         with self.engine.begin() as c:
             metadata.create_all(c)
             try:

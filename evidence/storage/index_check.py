@@ -18,12 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from evidence.core import custody
 from evidence.storage import log as logfile
 from evidence.storage.index_schema import (
+    LOG_BYTES,
     Mismatch,
     differs,
     entries,
     entry_row,
     item_row,
     items,
+    meta,
     token_key,
     token_rows,
     tokens,
@@ -67,11 +69,21 @@ def compare(index: Index, *, limit: int = 20) -> list[Mismatch]:
 def _compare(index: Index, found: _Found) -> None:
     want_items: dict[str, dict[str, Any]] = {}
     want_tokens: list[tuple[Any, ...]] = []
-    with index.engine.connect() as c, c.begin():  # one snapshot of the index
+    with index.engine.connect() as c, c.begin():
+        # pysqlite runs each SELECT on its own snapshot: the items and tokens read later may
+        # hold rows of entries indexed since; they are compared only up to ``last``.
+        last = -1
+        reached = c.execute(select(meta.c.value).where(meta.c.key == LOG_BYTES)).scalar()
+        indexed_to = int(reached) if reached is not None and str(reached).isdigit() else 0
         stored = iter(c.execute(select(entries).order_by(entries.c.seq)).mappings())
         row: Mapping[Any, Any] | None = next(stored, None)
         for seq, line, offset in _log_rows(index):
             if row is None:
+                if offset < indexed_to:  # the index says it got this far: a row was deleted
+                    found.add("entries", seq, "the index has no row for this entry")
+                    if found.full:
+                        return
+                    continue
                 break  # the rest of the log is not indexed yet
             if row["seq"] > seq:
                 found.add("entries", seq, "the index has no row for this entry")
@@ -93,16 +105,19 @@ def _compare(index: Index, found: _Found) -> None:
             if it is not None and it["sha256"] not in want_items:
                 want_items[it["sha256"]] = it
             want_tokens.extend(token_key(t) for t in token_rows(seq, e))
+            last = seq
             row = next(stored, None)
         if row is not None:
             found.add("entries", row["seq"], "the index has rows for entries the log lacks")
-        _compare_items(c, want_items, found)
-        _compare_tokens(c, want_tokens, found)
+        _compare_items(c, want_items, found, last)
+        _compare_tokens(c, want_tokens, found, last)
+        _orphans_after(c, found, last)
 
 
-def _compare_items(c: Any, want: dict[str, dict[str, Any]], found: _Found) -> None:
+def _compare_items(c: Any, want: dict[str, dict[str, Any]], found: _Found, last: int) -> None:
     seen: set[str] = set()
-    for row in c.execute(select(items).order_by(items.c.first_seq)).mappings():
+    query = select(items).where(items.c.first_seq <= last).order_by(items.c.first_seq)
+    for row in c.execute(query).mappings():
         sha = row["sha256"]
         seen.add(sha)
         w = want.get(sha)
@@ -117,8 +132,9 @@ def _compare_items(c: Any, want: dict[str, dict[str, Any]], found: _Found) -> No
             found.add("items", w["first_seq"], f"item {sha[:16]}… is missing from the index")
 
 
-def _compare_tokens(c: Any, want: list[tuple[Any, ...]], found: _Found) -> None:
-    stored = sorted((token_key(r) for r in c.execute(select(tokens)).mappings()), key=repr)
+def _compare_tokens(c: Any, want: list[tuple[Any, ...]], found: _Found, last: int) -> None:
+    query = select(tokens).where(tokens.c.seq <= last)
+    stored = sorted((token_key(r) for r in c.execute(query).mappings()), key=repr)
     expected = sorted(want, key=repr)
     if stored == expected:
         return
@@ -132,3 +148,12 @@ def _compare_tokens(c: Any, want: list[tuple[Any, ...]], found: _Found) -> None:
         found.add("tokens", t[seq_col], "the index lists a token the log does not record")
     if not missing and not extra:
         found.add("tokens", None, "tokens are listed more or fewer times than the log records")
+
+
+def _orphans_after(c: Any, found: _Found, last: int) -> None:
+    """Item and token rows past ``last`` whose entry has no row: not made by indexing."""
+    known = select(entries.c.seq)
+    for table, col in ((items, items.c.first_seq), (tokens, tokens.c.seq)):
+        query = select(col).where(col > last, col.not_in(known)).limit(3)
+        for (seq,) in c.execute(query):
+            found.add(table.name, seq, "the index has a row for an entry it does not list")

@@ -20,6 +20,9 @@ SCHEMA = "2"
 
 metadata = MetaData()
 
+LOG_BYTES = "log_bytes"
+"""The ``meta`` key holding how many bytes of the log the index has read."""
+
 meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", String))
 
 entries = Table(

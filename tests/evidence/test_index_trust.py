@@ -173,8 +173,11 @@ def test_a_forged_item_row_is_not_known_evidence(store):
 
 
 def test_an_index_behind_the_log_is_not_a_mismatch(store, tmp_path, dalel):
-    """A writer indexes after it commits: rows missing at the end are lag, caught up."""
+    """A writer indexes after it commits: rows missing at the end, beyond how far the index
+    says it has read, are lag, caught up."""
     last = _sql(store, "SELECT max(seq) FROM entries")[0][0]
+    (offset,) = _sql(store, "SELECT offset FROM entries WHERE seq=?", last - 2)[0]
+    _sql(store, "UPDATE meta SET value=? WHERE key='log_bytes'", str(offset))
     _sql(store, "DELETE FROM entries WHERE seq>=?", last - 2)
     _sql(store, "DELETE FROM tokens WHERE seq>=?", last - 2)
     _sql(store, "DELETE FROM items WHERE first_seq>=?", last - 2)
@@ -207,3 +210,43 @@ def test_a_hash_prefix_is_taken_literally(store, dalel):
     assert Store.open(store).index.find_by_prefix(sha[:3]) == [sha]
     r = dalel("--store", store, "show", wild)
     assert r.code == 2 and "Traceback" not in r.err
+
+
+def test_rows_deleted_at_the_end_are_not_taken_for_lag(store):
+    """The index records how far it has read the log: rows deleted below that are gone,
+    not waiting."""
+    last = _sql(store, "SELECT max(seq) FROM entries")[0][0]
+    _sql(store, "DELETE FROM entries WHERE seq>=?", last - 1)
+    found = _mismatches(store)
+    assert [m.seq for m in found if m.table == "entries"] == [last - 1, last]
+
+
+def test_audit_compares_the_whole_index_with_the_log(store, dalel):
+    """The edit that changes what `case show` prints (the respondent in force hidden by
+    renaming its row) is an audit finding, INDEX_MISMATCH, exit 1; after `reindex` the audit
+    is clean again."""
+    assert dalel("--store", store, "audit").code == 0
+    _sql(
+        store,
+        "UPDATE entries SET event='ocr' WHERE seq=(SELECT max(seq) FROM entries "
+        "WHERE event='case-set')",
+    )
+    r = dalel("--store", store, "audit", "--json")
+    assert r.code == 1
+    found = [f for f in r.json()["findings"] if f["reason"] == "INDEX_MISMATCH"]
+    assert len(found) == 1 and "event" in found[0]["detail"], r.json()["findings"]
+    assert found[0]["item"].startswith("index entries, entry ")
+    assert dalel("--store", store, "reindex").code == 0
+    r = dalel("--store", store, "audit", "--json")
+    assert r.code == 0 and not [f for f in r.json()["findings"] if f["reason"] == "INDEX_MISMATCH"]
+
+
+def test_rows_for_entries_beyond_the_log_are_found(store):
+    """An item row numbered past the end of the log belongs to no entry."""
+    _sql(
+        store,
+        "INSERT INTO items VALUES (?, 3, 'image/jpeg', '7', 'protocol', 100000, NULL)",
+        "ab" * 32,
+    )
+    found = _mismatches(store)
+    assert [(m.table, m.seq) for m in found] == [("items", 100000)]

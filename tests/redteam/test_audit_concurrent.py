@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,20 +50,41 @@ def test_audits_during_four_concurrent_writers_are_never_false(store_dir, tmp_pa
     writers = [_writer(store_dir, p) for p in photos]
     sizes: list[int] = []
     cli_audits = 0
+    cli: subprocess.Popen[str] | None = None
+
+    def cli_audit() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli", "--store", str(store_dir), "audit", "--json"]
+            + ["--no-rehash"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     try:
-        while any(w.poll() is None for w in writers) or not cli_audits:
-            # many quick audits in this process, and one by the command line now and then
-            for _ in range(5):
-                report = audit.run(audit.StoreSource(Store.open(store_dir), rehash=False))
-                assert not report.failures, report.failures
-                sizes.append(report.entries)
-            r = dalel_subprocess("--store", store_dir, "audit", "--json", "--no-rehash")
-            failed = [c for c in json.loads(r.stdout)["checks"] if c["status"] == "FAILED"]
-            assert r.returncode == 0 and not failed, (r.returncode, failed)
-            cli_audits += 1
+        # quick audits in this process all along, and command-line audits one after another
+        # beside them, until every writer is done and one command-line audit has finished
+        while any(w.poll() is None for w in writers) or cli is not None or not cli_audits:
+            report = audit.run(audit.StoreSource(Store.open(store_dir), rehash=False))
+            assert not report.failures, report.failures
+            sizes.append(report.entries)
+            if cli is None and (not cli_audits or any(w.poll() is None for w in writers)):
+                cli = cli_audit()
+            elif cli is not None and cli.poll() is not None:
+                out, err = cli.communicate()
+                assert out, err
+                failed = [c for c in json.loads(out)["checks"] if c["status"] == "FAILED"]
+                assert cli.returncode == 0 and not failed, (cli.returncode, failed)
+                cli_audits += 1
+                cli = None
+            time.sleep(0.02)
     finally:
         for w in writers:
             w.wait(timeout=300)
+        if cli is not None:
+            cli.kill()
+            cli.wait()
     for w in writers:
         assert w.returncode == 0, w.stderr.read() if w.stderr else ""
     assert len(set(sizes)) >= 3  # the audits did run while the log grew

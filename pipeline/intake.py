@@ -141,24 +141,35 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     rows: dict[str, Any] = {}
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.DictReader(f)
-        for lineno, row in enumerate(reader, start=2):
-            name = (row.get("file") or "").strip()
-            if not name:
-                continue
-            values = {k: (row.get(k) or "").strip() for k in MANIFEST_COLUMNS[1:]}
-            values = {k: v for k, v in values.items() if v}
-            if "kind" in values and values["kind"] not in KINDS:
-                rows[name] = Rejected(
-                    root / name,
-                    name,
-                    MANIFEST_ROW_INVALID,
-                    f"{MANIFEST} line {lineno}: unknown kind {values['kind']!r}",
-                )
-                continue
-            rows[name] = values
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            _manifest_rows(root, csv.DictReader(f), rows)
+    except csv.Error as exc:
+        raise UsageError(
+            f"{MANIFEST} cannot be read as CSV: {exc}",
+            fix=f"correct {MANIFEST} (one row per file: {', '.join(MANIFEST_COLUMNS)}; a field "
+            "of at most 128 KB, quotes closed) and hand the folder in again; nothing was stored",
+        ) from None
     return rows
+
+
+def _manifest_rows(root: Path, reader: Any, rows: dict[str, Any]) -> None:
+    """Fill ``rows`` from the manifest's ``reader``."""
+    for lineno, row in enumerate(reader, start=2):
+        name = (row.get("file") or "").strip()
+        if not name:
+            continue
+        values = {k: (row.get(k) or "").strip() for k in MANIFEST_COLUMNS[1:]}
+        values = {k: v for k, v in values.items() if v}
+        if "kind" in values and values["kind"] not in KINDS:
+            rows[name] = Rejected(
+                root / name,
+                name,
+                MANIFEST_ROW_INVALID,
+                f"{MANIFEST} line {lineno}: unknown kind {values['kind']!r}",
+            )
+            continue
+        rows[name] = values
 
 
 # --- the intake stage -------------------------------------------------------------------

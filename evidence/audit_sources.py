@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from evidence.audit_report import Finding, Reason, finding
 from evidence.core.keys import PublicKey
 from evidence.storage import bundle as bundle_format
+from evidence.storage.index_schema import Mismatch
 from evidence.storage.log import torn_tail
 from evidence.storage.store import Store
 
@@ -189,6 +192,14 @@ class StoreSource:
         log."""
         if self.store.index_url.startswith("sqlite:") and not self.store.index_path.exists():
             return []
+        if not self.store.log_path.is_file():
+            return []  # LOG_MISSING says it
+        try:
+            found = self.store.index.mismatches()
+        except OSError:
+            return []  # the log went away while being read: the log checks report it
+        except SQLAlchemyError as exc:  # not a database at all
+            found = [Mismatch("entries", None, f"the index cannot be read: {type(exc).__name__}")]
         return [
             finding(
                 "log",
@@ -196,7 +207,7 @@ class StoreSource:
                 Reason.INDEX_MISMATCH,
                 f"{m.detail}; the index is not the log (run `dalel reindex` after the audit)",
             )
-            for m in self.store.index.mismatches()
+            for m in found
         ]
 
     def read_object(self, sha256: str) -> bytes | None:

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import os
 import stat
+import tomllib
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,61 @@ NOT_REGULAR_FILE = "NOT_REGULAR_FILE"
 SYMLINK_OUTSIDE_TREE = "SYMLINK_OUTSIDE_TREE"
 MANIFEST_ROW_INVALID = "MANIFEST_ROW_INVALID"
 NOT_FOUND = "NOT_FOUND"
+STORE_FOLDER = "STORE_FOLDER"
+SECRET_KEY = "SECRET_KEY"
+FOLDER_UNREADABLE = "FOLDER_UNREADABLE"
+
+#: Refusals whose bytes are never copied into quarantine: nothing to copy, or a store's own
+#: files and private keys, which must never become evidence (nor sit in its quarantine).
+NOT_COPIED = (
+    SYMLINK_OUTSIDE_TREE,
+    NOT_REGULAR_FILE,
+    NOT_FOUND,
+    STORE_FOLDER,
+    SECRET_KEY,
+    FOLDER_UNREADABLE,
+)
+
+#: How a private key announces itself in its first bytes (PEM, OpenSSH, PuTTY).
+_KEY_MARKS = (b"PRIVATE KEY-----", b"PuTTY-User-Key-File-")
+_HEAD = 8192
+
+
+def is_store(folder: Path) -> bool:
+    """Whether ``folder`` is a Dalel store, known by its config (a ``[store]`` with an id and
+    an origin) and its ``log/`` and ``keys/``, whatever its name."""
+    try:
+        if not (folder / "log").is_dir() or not (folder / "keys").is_dir():
+            return False
+        raw = tomllib.loads((folder / "config.toml").read_text(errors="replace"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeError):
+        return False
+    s = raw.get("store")
+    return isinstance(s, dict) and "id" in s and "origin" in s
+
+
+def _in_store(path: Path) -> Path | None:
+    """The store that holds ``path``, if one does."""
+    for folder in [path, *path.absolute().parents]:
+        if folder.is_dir() and is_store(folder):
+            return folder
+    return None
+
+
+def _store_refusal(path: Path, rel: str, store: Path) -> Rejected:
+    return Rejected(
+        path,
+        rel,
+        STORE_FOLDER,
+        ("a Dalel store" if path.absolute() == store.absolute() else "inside a Dalel store")
+        + f" ({store.name}/): a store's keys, secret and log are never taken as evidence; "
+        "not read",
+    )
+
+
+def looks_like_private_key(head: bytes) -> bool:
+    """Whether the first bytes of a file are a private key's."""
+    return any(mark in head for mark in _KEY_MARKS)
 
 
 @dataclass(frozen=True)
@@ -74,7 +130,10 @@ def collect(paths: list[Path], defaults: Submission) -> Iterator[Submission | Re
         if not given.exists():
             yield Rejected(given, given.name, NOT_FOUND, "no such file or folder")
             continue
-        if given.is_dir():
+        store = _in_store(given)
+        if store is not None:
+            yield _store_refusal(given, given.name, store)
+        elif given.is_dir():
             yield from _walk(given, defaults)
         else:
             yield _with(defaults, given, given.name)
@@ -83,10 +142,16 @@ def collect(paths: list[Path], defaults: Submission) -> Iterator[Submission | Re
 def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
     root_real = root.resolve()
     manifest = _read_manifest(root)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable.append):
+        yield from _unreadable_folders(root, unreadable)
         dirnames.sort()
         here = Path(dirpath)
-        for name in sorted(filenames + [d for d in dirnames if (here / d).is_symlink()]):
+        if here != root and is_store(here):
+            dirnames[:] = []
+            yield _store_refusal(here, here.relative_to(root).as_posix(), here)
+            continue
+        for name in sorted(filenames + [d for d in dirnames if _is_link(here / d)]):
             path = here / name
             rel = path.relative_to(root).as_posix()
             if rel == MANIFEST:
@@ -95,8 +160,15 @@ def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
             if isinstance(row, Rejected):
                 yield Rejected(path, rel, row.reason, row.detail)
                 continue
-            if path.is_symlink():
-                target = path.resolve()
+            if _is_link(path):
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError) as e:
+                    detail = getattr(e, "strerror", None) or "it loops"
+                    yield Rejected(
+                        path, rel, UNREADABLE, f"a symbolic link that cannot be followed: {detail}"
+                    )
+                    continue
                 if not target.is_relative_to(root_real):
                     yield Rejected(
                         path,
@@ -111,6 +183,30 @@ def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
             if row:
                 sub = Submission(path, rel, **{**_defaults_dict(sub), **row})
             yield sub
+    yield from _unreadable_folders(root, unreadable)
+
+
+def _is_link(path: Path) -> bool:
+    """Whether ``path`` is a symbolic link; a path the system cannot even look at (too long)
+    is not one, and is refused as unreadable when intake opens it."""
+    try:
+        return path.is_symlink()
+    except OSError:
+        return False
+
+
+def _unreadable_folders(root: Path, errors: list[OSError]) -> Iterator[Rejected]:
+    """A folder the walk could not open, named as a refusal instead of skipped in silence."""
+    while errors:
+        e = errors.pop(0)
+        where = Path(e.filename) if e.filename else root
+        try:
+            rel = where.relative_to(root).as_posix()
+        except ValueError:
+            rel = where.name
+        yield Rejected(
+            where, rel, FOLDER_UNREADABLE, f"the folder could not be read: {e.strerror or e}"
+        )
 
 
 def _defaults_dict(s: Submission) -> dict[str, str]:
@@ -213,6 +309,19 @@ class IntakeStage:
                         actor,
                     )
                 with open(sub.path, "rb") as f:
+                    if looks_like_private_key(f.read(_HEAD)):
+                        return quarantine(
+                            ctx,
+                            Rejected(
+                                sub.path,
+                                sub.relpath,
+                                SECRET_KEY,
+                                "a private key: never stored as evidence, not copied",
+                                sub,
+                            ),
+                            actor,
+                        )
+                    f.seek(0)
                     stored = store.objects.put_stream(f)
         except OSError as e:
             return quarantine(
@@ -313,7 +422,7 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
     qdir.mkdir(parents=True)
     copied: dict[str, Any] = {"copied": False}
     stream = rej.submission.stream if rej.submission is not None else None
-    if rej.reason not in (SYMLINK_OUTSIDE_TREE, NOT_REGULAR_FILE, NOT_FOUND):
+    if rej.reason not in NOT_COPIED:
         try:
             with (
                 (

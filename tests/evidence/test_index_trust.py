@@ -250,3 +250,13 @@ def test_rows_for_entries_beyond_the_log_are_found(store):
     )
     found = _mismatches(store)
     assert [(m.table, m.seq) for m in found] == [("items", 100000)]
+
+
+def test_an_index_that_is_not_a_database_is_a_finding_not_a_crash(store, dalel):
+    (store / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    for extra in ("index.sqlite-wal", "index.sqlite-shm"):
+        (store / extra).unlink(missing_ok=True)
+    r = dalel("--store", store, "audit", "--json")
+    assert r.code == 1
+    found = [f for f in r.json()["findings"] if f["reason"] == "INDEX_MISMATCH"]
+    assert len(found) == 1 and "cannot be read" in found[0]["detail"]

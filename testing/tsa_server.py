@@ -54,6 +54,9 @@ class Mode(enum.Enum):
     """A valid token echoing a nonce other than the request's."""
     SLOW = "slow"
     """A correct token, after ``slow_seconds``."""
+    DRIP = "drip"
+    """A correct token sent one byte every tenth of a second (each read is quick; the whole
+    answer is not)."""
     UNTRUSTED = "untrusted"
     """A valid token from a TSA whose root nobody configured."""
     EXPIRED_CERT = "expired_cert"
@@ -222,7 +225,14 @@ class LoopbackTSA:
                     self.send_header("Content-Type", "application/timestamp-reply")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if server.mode is Mode.DRIP:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            if server._stopping.wait(0.1):
+                                return
+                    else:
+                        self.wfile.write(body)
                 except OSError:  # the client gave up (timeout): nothing to do
                     pass
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -120,6 +121,7 @@ class ExternalTSA:
             "Accept": "application/timestamp-reply",
         }
         client = self.client or _shared_client()
+        deadline = time.monotonic() + self.timeout
         try:
             with client.stream(
                 "POST",
@@ -135,6 +137,12 @@ class ExternalTSA:
                     body += chunk
                     if len(body) > MAX_RESPONSE_BYTES:
                         raise _SourceUnavailable(Reason.HTTP_ERROR, "answer too large")
+                    if time.monotonic() > deadline:  # a TSA dripping its answer byte by byte
+                        raise _SourceUnavailable(
+                            Reason.TSA_TIMEOUT,
+                            f"the answer was not complete within {self.timeout} s "
+                            f"({len(body)} bytes arrived)",
+                        )
                 return body
         except httpx.TimeoutException as exc:
             raise _SourceUnavailable(

@@ -207,3 +207,18 @@ def test_response_callable_gives_verified_responses(external, local, server):
     assert ts.verify_response(
         fallback, expected_digest=sha(b"dossier"), trusted_roots=local.trusted_roots
     ).ok
+
+
+def test_a_tsa_dripping_its_answer_is_bounded_by_one_deadline(external, local, server):
+    """Each byte comes within the read timeout, the whole answer (over 1 KB at ten bytes a
+    second) would take minutes: the request as a whole gives up after its timeout."""
+    server.mode = Mode.DRIP
+    dripping = dataclasses.replace(external, timeout=1.0)
+    started = time.monotonic()
+    result = ts.obtain_timestamp(sha(b"photo"), [dripping, local])
+    took = time.monotonic() - started
+    assert took < 5, took
+    assert result.source == "local" and result.report.ok
+    (refused,) = result.refused
+    assert refused.reasons == (Reason.TSA_TIMEOUT,)
+    assert "not complete within 1.0 s" in refused.detail

@@ -6,11 +6,19 @@ Pure functions over arrays; no layout knowledge.
 
 from __future__ import annotations
 
+import io
+import os
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
+# OpenCV's own ceiling on the pixels it decodes (its default is a gigapixel), for a format
+# whose header Pillow cannot read; set before OpenCV reads it, at its first decode.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(240_000_000))
+
 import cv2
 import numpy as np
+from PIL import Image
 
 #: Width, in pixels, the sheet is warped to before reading.
 SHEET_WIDTH = 1500
@@ -42,13 +50,33 @@ class Prepared:
     """3x3 homography from sheet coordinates to the decoded image's coordinates."""
 
 
+def _header_size(data: bytes) -> tuple[int, int] | ImageProblem | None:
+    """(width, height) as the file's header states them, without decoding the pixels; None
+    when Pillow does not know the format (OpenCV's own pixel limit then applies)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError:
+        return ImageProblem.TOO_LARGE
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
 def decode(data: bytes) -> tuple[np.ndarray, float] | ImageProblem:
     """Decode image bytes to (BGR array, factor from array to original pixels), or the
     problem that prevents it. Very large files are decoded at half size."""
     if len(data) < 16:
         return ImageProblem.NOT_AN_IMAGE
+    # read the header first so a huge image (a decompression bomb: a few KB that decode to
+    # gigabytes) is refused before it is decoded
+    size = _header_size(data)
+    if isinstance(size, ImageProblem):
+        return size
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        return ImageProblem.TOO_LARGE
     buf = np.frombuffer(data, np.uint8)
-    # read the header first so a huge image is refused before it is decoded
     reduced = len(data) > 12_000_000
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_REDUCED_COLOR_2 if reduced else cv2.IMREAD_COLOR)

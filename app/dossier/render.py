@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+from PIL import Image
 
 from app.deadlines import Jurisdiction, fill_paragraphs
 from app.dossier import media, redact, stills
@@ -103,6 +104,25 @@ def _still_media(ex: Exhibit) -> stills.StillResult:
     return stills.extract_stills(ex.content, ex.still_timecodes, suffix=suffix)
 
 
+def _blurred(data: bytes) -> redact.Redaction | None:
+    """Faces blurred, or None for an image that cannot be decoded (a damaged photo is still
+    evidence: it is shown by its hash with a note, and does not stop the dossier)."""
+    try:
+        return redact.blur_faces(data)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _display(data: bytes | None, max_px: int = media.DISPLAY_MAX_PX) -> bytes | None:
+    """A printable copy, or None when the image cannot be decoded."""
+    if data is None:
+        return None
+    try:
+        return media.display_jpeg(data, max_px)
+    except (media.ImageUnreadable, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def prepare_media(dossier: Dossier) -> PreparedMedia:
     """Stills of videos and (public edition) face-blurred copies, with their derivatives."""
     _check_inputs(dossier)
@@ -117,10 +137,12 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
     if public:  # OpenCV and Pillow release the GIL: use both cores
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             redactions = list(
-                pool.map(lambda data: redact.blur_faces(data) if data is not None else None, images)
+                pool.map(lambda data: _blurred(data) if data is not None else None, images)
             )
     for ex, image, red in zip(dossier.exhibits, images, redactions, strict=True):
         faces, redacted_sha = 0, None
+        if public and image is not None and red is None:
+            image = None  # undecodable, so unchecked for faces: not shown (named by its hash)
         if image is not None and red is not None:
             parent = ex.sha256 if ex.image is None else hashlib.sha256(ex.image).hexdigest()
             d = Derivative(
@@ -308,14 +330,12 @@ def render_html(
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         shown = list(
             pool.map(
-                lambda em: media.display_jpeg(em.image) if em.image is not None else None,
+                lambda em: _display(em.image),
                 prepared.exhibits,
             )
         )
         shown_stills = list(
-            pool.map(
-                lambda em: [media.display_jpeg(s[1], 900) for s in em.stills], prepared.exhibits
-            )
+            pool.map(lambda em: [_display(s[1], 900) for s in em.stills], prepared.exhibits)
         )
     for i, (ex, em) in enumerate(zip(dossier.exhibits, prepared.exhibits, strict=True), 1):
         anchor = f"{EXHIBIT_DEST_PREFIX}{ex.sha256}"
@@ -339,6 +359,7 @@ def render_html(
                     if (display := shown[i - 1]) is not None
                     else None
                 ),
+                "image_unreadable": ex.is_image and shown[i - 1] is None,
                 "stills": [
                     {
                         "timecode": stills.format_timecode(tc),
@@ -346,6 +367,7 @@ def render_html(
                         "uri": images.add(small, "image/jpeg"),
                     }
                     for (tc, _, n), small in zip(em.stills, shown_stills[i - 1], strict=True)
+                    if small is not None
                 ],
                 "faces_blurred": em.faces_blurred,
                 "redacted_sha256": em.redacted_sha256,

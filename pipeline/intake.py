@@ -43,6 +43,7 @@ NOT_FOUND = "NOT_FOUND"
 STORE_FOLDER = "STORE_FOLDER"
 SECRET_KEY = "SECRET_KEY"
 FOLDER_UNREADABLE = "FOLDER_UNREADABLE"
+NOT_IN_FOLDER = "NOT_IN_FOLDER"
 
 #: Refusals whose bytes are never copied into quarantine: nothing to copy, or a store's own
 #: files and private keys, which must never become evidence (nor sit in its quarantine).
@@ -53,6 +54,7 @@ NOT_COPIED = (
     STORE_FOLDER,
     SECRET_KEY,
     FOLDER_UNREADABLE,
+    NOT_IN_FOLDER,
 )
 
 #: How a private key announces itself in its first bytes (PEM, OpenSSH, PuTTY).
@@ -106,6 +108,8 @@ class Rejected:
     reason: str
     detail: str
     submission: Submission | None = None
+    line: int | None = None
+    """The manifest line that refused it, if one did."""
 
 
 def safe_text(text: str) -> str:
@@ -142,6 +146,7 @@ def collect(paths: list[Path], defaults: Submission) -> Iterator[Submission | Re
 def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
     root_real = root.resolve()
     manifest = _read_manifest(root)
+    seen: set[str] = set()
     unreadable: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable.append):
         yield from _unreadable_folders(root, unreadable)
@@ -157,6 +162,7 @@ def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
             if rel == MANIFEST:
                 continue
             row = manifest.get(rel)
+            seen.add(rel)
             if isinstance(row, Rejected):
                 yield Rejected(path, rel, row.reason, row.detail)
                 continue
@@ -181,9 +187,20 @@ def _walk(root: Path, defaults: Submission) -> Iterator[Submission | Rejected]:
                     continue  # its files are reached inside the tree
             sub = _with(defaults, path, rel)
             if row:
-                sub = Submission(path, rel, **{**_defaults_dict(sub), **row})
+                given = {k: v for k, v in row.items() if k != "_line"}
+                sub = Submission(path, rel, **{**_defaults_dict(sub), **given})
             yield sub
     yield from _unreadable_folders(root, unreadable)
+    for name, row in manifest.items():
+        if name not in seen:
+            line = row.line if isinstance(row, Rejected) else row.get("_line", "?")
+            yield Rejected(
+                root / name,
+                name,
+                NOT_IN_FOLDER,
+                f"{MANIFEST} line {line} names a file that is not in the folder handed in; "
+                "nothing was read",
+            )
 
 
 def _is_link(path: Path) -> bool:
@@ -250,22 +267,48 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _manifest_rows(root: Path, reader: Any, rows: dict[str, Any]) -> None:
-    """Fill ``rows`` from the manifest's ``reader``."""
+    """Fill ``rows`` from the manifest's ``reader`` (each with its ``_line``); a file listed
+    twice is refused, since which row is right cannot be known."""
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        return  # an empty manifest lists nothing
+    unknown = [h for h in header if h not in MANIFEST_COLUMNS]
+    if "file" not in header or unknown:
+        raise UsageError(
+            f"{MANIFEST} line 1 names the columns {', '.join(map(repr, header))[:300]}, "
+            + (f"of which {', '.join(map(repr, unknown))[:200]} are unknown" if unknown else "")
+            + ("" if "file" in header else "without a 'file' column"),
+            fix=f"give {MANIFEST} a first line naming some of: {', '.join(MANIFEST_COLUMNS)} "
+            "(file is required); nothing was stored",
+        )
+    reader.fieldnames = header
     for lineno, row in enumerate(reader, start=2):
         name = (row.get("file") or "").strip()
         if not name:
             continue
         values = {k: (row.get(k) or "").strip() for k in MANIFEST_COLUMNS[1:]}
         values = {k: v for k, v in values.items() if v}
+        earlier = rows.get(name)
+        if earlier is not None:
+            first = earlier.line if isinstance(earlier, Rejected) else earlier["_line"]
+            rows[name] = Rejected(
+                root / name,
+                name,
+                MANIFEST_ROW_INVALID,
+                f"{MANIFEST} lists this file twice (lines {first} and {lineno})",
+                line=first,
+            )
+            continue
         if "kind" in values and values["kind"] not in KINDS:
             rows[name] = Rejected(
                 root / name,
                 name,
                 MANIFEST_ROW_INVALID,
                 f"{MANIFEST} line {lineno}: unknown kind {values['kind']!r}",
+                line=lineno,
             )
             continue
-        rows[name] = values
+        rows[name] = {**values, "_line": lineno}
 
 
 # --- the intake stage -------------------------------------------------------------------

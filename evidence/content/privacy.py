@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 from base.errors import InvalidObserverId
 
 _W1 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 _W2 = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
-_TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
+_TWELVE_DIGITS = re.compile(r"(?<!\d)\d(?:[ \-.\u00a0\u2009\u202f\u2011]?\d){11}(?!\d)")
+"""Twelve digits, of any script (full-width ones too), each pair perhaps split by one space,
+hyphen or dot: how an IIN is written by hand or pasted."""
 
 
 def iin_check_digit(first11: str) -> int | None:
@@ -68,7 +71,9 @@ def observer_pseudonym(secret: bytes, observer_id: str) -> str:
 
 def scrub(secret: bytes, text: str) -> str:
     """Replace every valid IIN inside free text (file names, notes) by its pseudonym."""
-    return _TWELVE_DIGITS.sub(
-        lambda m: f"[{pseudonym(secret, m.group())}]" if is_valid_iin(m.group()) else m.group(),
-        text,
-    )
+
+    def replace(m: re.Match[str]) -> str:
+        digits = "".join(str(unicodedata.digit(c)) for c in m.group() if c.isdigit())
+        return f"[{pseudonym(secret, digits)}]" if is_valid_iin(digits) else m.group()
+
+    return _TWELVE_DIGITS.sub(replace, text)

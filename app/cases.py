@@ -25,6 +25,7 @@ from evidence.storage import vault
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from evidence.storage.writer import Writer
+from pipeline.intake import check_precinct
 
 PUBLIC_FIELDS = (
     "title",
@@ -235,6 +236,7 @@ def new_case(
     jurisdiction.rule_for(kind, addressee)  # fails early if the file has no rule
     if event_date is not None:
         check_event_date(event_date)
+    precinct = check_precinct(str(precinct))
     day = event_date or deadlines.today_in(jurisdiction.timezone)
     with store.writer() as w:
         n = sum(1 for _ in w.index.entries_by_event(events.CASE_NEW)) + 1
@@ -247,7 +249,7 @@ def new_case(
                 "precinct": str(precinct),
                 "addressee": addressee,
                 "event_date": day.isoformat(),
-                "title": title,
+                "title": privacy.scrub(store.secret, title),
                 "from_discrepancy": from_discrepancy,
                 "actor": {"role": "legal-team", "id": store.config.org},
             }

@@ -19,7 +19,7 @@ from evidence.content.privacy import observer_pseudonym
 from evidence.core import events
 from evidence.storage.store import Store
 from pipeline import intake, order
-from pipeline.intake import Rejected, collect, validate_kind
+from pipeline.intake import Rejected, check_precinct, collect, validate_kind
 from pipeline.run import BatchResult, run_submissions
 from pipeline.stages import Stage, StageResult, Status, Submission
 
@@ -172,6 +172,7 @@ def check_declared(store: Store, declared: Declared) -> None:
     """Refuse what is wrong for every file before any file is read: an unknown kind, an empty
     observer ID, or one that looks like an IIN but fails its check digit (exit code 2)."""
     validate_kind(declared.kind)
+    check_precinct(declared.precinct)
     observer_pseudonym(store.secret, declared.observer)
 
 

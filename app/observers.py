@@ -27,13 +27,12 @@ from base.fsio import atomic_write
 from evidence.content import privacy
 from evidence.core import custody, events
 from evidence.storage.store import Store
-from pipeline import hooks
+from pipeline import hooks, intake
 
 INVITES_DIR = "observers"
 INVITES_FILE = "invites.json"
 DEFAULT_EXPIRY = timedelta(days=3)
 MAX_EXPIRY = timedelta(days=60)
-_PRECINCT = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,15}")
 _DURATION = re.compile(r"(\d{1,4})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -115,15 +114,8 @@ def parse_expiry(text: str) -> timedelta:
 
 
 def check_precinct(precinct: str) -> str:
-    """A precinct number as observers write it (letters, digits, hyphens; up to 16), never
-    an IIN."""
-    p = precinct.strip()
-    if privacy.looks_like_iin(p) or not _PRECINCT.fullmatch(p):
-        raise UsageError(
-            f"{p!r} is not a precinct number",
-            fix="give the precinct's number, e.g. 31 or 101-A (up to 16 letters and digits)",
-        )
-    return p
+    """A precinct number as observers write it, never an IIN (as ``dalel ingest`` checks it)."""
+    return intake.check_precinct(precinct)
 
 
 def _dir(store: Store) -> Path:

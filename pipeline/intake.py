@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 import stat
 import tomllib
 import unicodedata
@@ -44,6 +45,32 @@ STORE_FOLDER = "STORE_FOLDER"
 SECRET_KEY = "SECRET_KEY"
 FOLDER_UNREADABLE = "FOLDER_UNREADABLE"
 NOT_IN_FOLDER = "NOT_IN_FOLDER"
+PRECINCT_INVALID = "PRECINCT_INVALID"
+
+_PRECINCT = re.compile(r"[^\W_][\w\-/]{0,15}")
+_MANY_DIGITS = re.compile(r"\d(?:[ \-./]?\d){9,}")
+
+
+def valid_precinct(precinct: str) -> bool:
+    """A precinct number as commissions write it (letters and digits, perhaps a hyphen or a
+    slash; up to 16), and never ten digits or more (an IIN or a phone number typed in the
+    wrong box)."""
+    p = precinct.strip()
+    return bool(_PRECINCT.fullmatch(p)) and not _MANY_DIGITS.search(p)
+
+
+def check_precinct(precinct: str) -> str:
+    """``precinct`` stripped, or a usage error (exit 2) before anything is read."""
+    p = precinct.strip()
+    if not valid_precinct(p):
+        raise UsageError(
+            "the precinct is not a precinct number"
+            + ("" if _MANY_DIGITS.search(p) else f": {p[:40]!r}"),
+            fix="give the precinct's number, e.g. 31 or 101-A (up to 16 letters and digits); "
+            "an IIN never goes in the precinct",
+        )
+    return p
+
 
 #: Refusals whose bytes are never copied into quarantine: nothing to copy, or a store's own
 #: files and private keys, which must never become evidence (nor sit in its quarantine).
@@ -328,6 +355,18 @@ class IntakeStage:
             return quarantine(
                 ctx, Rejected(sub.path, sub.relpath, MANIFEST_ROW_INVALID, e.message, sub), None
             )
+        if not valid_precinct(sub.precinct):
+            return quarantine(
+                ctx,
+                Rejected(
+                    sub.path,
+                    sub.relpath,
+                    PRECINCT_INVALID,
+                    "the precinct given for this file is not a precinct number (not kept)",
+                    sub,
+                ),
+                actor,
+            )
         try:
             if sub.stream is not None:
                 stored = store.objects.put_stream(sub.stream)
@@ -489,7 +528,7 @@ def quarantine(ctx: Context, rej: Rejected, actor: str | None) -> StageResult:
         "name": privacy.scrub(secret, safe_text(rej.path.name)),
         "path": privacy.scrub(secret, safe_text(rej.relpath)),
         "observer": actor,
-        "precinct": sub.precinct if sub else None,
+        "precinct": sub.precinct if sub and valid_precinct(sub.precinct) else None,
         **copied,
     }
     (qdir / "reason.json").write_bytes(custody.canonical(reason) + b"\n")

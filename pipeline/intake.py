@@ -302,9 +302,11 @@ def _manifest_rows(root: Path, reader: Any, rows: dict[str, Any]) -> None:
     unknown = [h for h in header if h not in MANIFEST_COLUMNS]
     if "file" not in header or unknown:
         raise UsageError(
-            f"{MANIFEST} line 1 names the columns {', '.join(map(repr, header))[:300]}, "
-            + (f"of which {', '.join(map(repr, unknown))[:200]} are unknown" if unknown else "")
-            + ("" if "file" in header else "without a 'file' column"),
+            f"{MANIFEST} line 1 names the columns {', '.join(map(repr, header))[:300]}: "
+            + "; ".join(
+                ([f"{', '.join(map(repr, unknown))[:200]} are unknown"] if unknown else [])
+                + ([] if "file" in header else ["without a 'file' column"])
+            ),
             fix=f"give {MANIFEST} a first line naming some of: {', '.join(MANIFEST_COLUMNS)} "
             "(file is required); nothing was stored",
         )

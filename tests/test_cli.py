@@ -145,15 +145,18 @@ def test_dossier_verify_honours_the_global_store(
 # --- text output is plain text, never markup ----------------------------------------------------
 def test_names_notes_and_titles_are_printed_as_given(store_dir, tmp_path, dalel):
     photo = make_photo(tmp_path / "in" / "[red]photo[bold].jpg")
+    # A precinct is letters and digits only: markup in it is refused, and echoed as typed.
+    r = dalel("--store", store_dir, "ingest", photo, "--observer", "obs", "--precinct", "[b]7")
+    assert r.code == 2 and "'[b]7'" in r.err, r.err
     r = dalel(
         "--store",
         store_dir,
         "ingest",
         photo,
         "--observer",
-        "obs",
+        "[i]obs",
         "--precinct",
-        "[b]7",
+        "7",
         "--note",
         "[bold]n",
     )
@@ -167,7 +170,7 @@ def test_names_notes_and_titles_are_printed_as_given(store_dir, tmp_path, dalel)
         "case",
         "new",
         "--precinct",
-        "[b]7",
+        "7",
         "--kind",
         "other",
         "--title",
@@ -175,5 +178,5 @@ def test_names_notes_and_titles_are_printed_as_given(store_dir, tmp_path, dalel)
     )
     assert r.code == 0, r.err
     shown = dalel("--store", store_dir, "case", "show", r.out.strip()).out
-    assert "[link=http://x]T[bold]" in shown and "precinct [b]7" in shown
+    assert "[link=http://x]T[bold]" in shown and "precinct 7" in shown
     assert "[link=http://x]T[bold]" in dalel("--store", store_dir, "case", "list").out

@@ -57,6 +57,9 @@ class Mode(enum.Enum):
     DRIP = "drip"
     """A correct token sent one byte every tenth of a second (each read is quick; the whole
     answer is not)."""
+    DRIP_HEADERS = "drip_headers"
+    """The status line and headers sent one byte every tenth of a second, then nothing: the
+    client never even learns the status (a read timeout alone never fires)."""
     UNTRUSTED = "untrusted"
     """A valid token from a TSA whose root nobody configured."""
     EXPIRED_CERT = "expired_cert"
@@ -220,6 +223,18 @@ class LoopbackTSA:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 status, body = server.answer(self.rfile.read(length))
+                if server.mode is Mode.DRIP_HEADERS:
+                    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\n"
+                    try:
+                        for i in range(len(head)):
+                            self.wfile.write(head[i : i + 1])
+                            self.wfile.flush()
+                            if server._stopping.wait(0.1):
+                                return
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/timestamp-reply")

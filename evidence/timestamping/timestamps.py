@@ -7,14 +7,17 @@ import.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import secrets
+import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+import httpcore
 import httpx
 from cryptography import x509
 
@@ -96,10 +99,87 @@ class TimestampSource(Protocol):
         ...
 
 
+#: When the exchange under way must be over (``time.monotonic()``), or None: read by every
+#: socket operation of the TSA client, so that no part of an answer (the status line, the
+#: headers, the body) can stretch a request past its timeout by dripping a byte at a time.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tsa_deadline", default=None
+)
+
+
+def _left(timeout: float | None, timed_out: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise timed_out("the request's overall deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            super().connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's own transport on a network backend that honours :data:`_DEADLINE`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=10,
+            max_keepalive_connections=10,
+            keepalive_expiry=5.0,
+            network_backend=_DeadlineBackend(),
+        )
+
+
 @functools.lru_cache(maxsize=1)
 def _shared_client() -> httpx.Client:
     """One HTTP client for all external TSAs: creating one costs ~60 ms (TLS setup)."""
-    return httpx.Client(follow_redirects=False)
+    return httpx.Client(follow_redirects=False, transport=_DeadlineTransport())
 
 
 @dataclass(frozen=True)
@@ -122,6 +202,8 @@ class ExternalTSA:
         }
         client = self.client or _shared_client()
         deadline = time.monotonic() + self.timeout
+        token = _DEADLINE.set(deadline)
+        body = b""
         try:
             with client.stream(
                 "POST",
@@ -132,7 +214,6 @@ class ExternalTSA:
             ) as r:
                 if r.status_code != 200:
                     raise _SourceUnavailable(Reason.HTTP_ERROR, f"HTTP {r.status_code}")
-                body = b""
                 for chunk in r.iter_bytes():
                     body += chunk
                     if len(body) > MAX_RESPONSE_BYTES:
@@ -145,13 +226,18 @@ class ExternalTSA:
                         )
                 return body
         except httpx.TimeoutException as exc:
+            got = f"{len(body)} bytes of the body arrived" if body else "no answer"
             raise _SourceUnavailable(
-                Reason.TSA_TIMEOUT, f"no answer within {self.timeout} s ({type(exc).__name__})"
+                Reason.TSA_TIMEOUT,
+                f"the answer was not complete within {self.timeout} s "
+                f"({got}; {type(exc).__name__})",
             ) from exc
         except httpx.HTTPError as exc:
             raise _SourceUnavailable(
                 Reason.TSA_UNREACHABLE, f"{type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            _DEADLINE.reset(token)
 
 
 @dataclass(frozen=True)

@@ -222,3 +222,20 @@ def test_a_tsa_dripping_its_answer_is_bounded_by_one_deadline(external, local, s
     (refused,) = result.refused
     assert refused.reasons == (Reason.TSA_TIMEOUT,)
     assert "not complete within 1.0 s" in refused.detail
+
+
+def test_a_tsa_dripping_its_status_line_and_headers_is_bounded_too(external, local, server):
+    """The headers come a byte a tenth of a second (each read is quick, the status never
+    arrives): the deadline covers every read of the request, not only the body's."""
+    server.mode = Mode.DRIP_HEADERS
+    dripping = dataclasses.replace(external, timeout=1.0)
+    started = time.monotonic()
+    result = ts.obtain_timestamp(sha(b"photo"), [dripping, local])
+    took = time.monotonic() - started
+    assert took < 3, took
+    assert result.source == "local" and result.report.ok
+    (refused,) = result.refused
+    assert refused.reasons == (Reason.TSA_TIMEOUT,)
+    assert "not complete within 1.0 s (no answer" in refused.detail
+    server.mode = Mode.OK  # the same client, the same TSA: the next request is answered
+    assert ts.obtain_timestamp(sha(b"next"), [external, local]).source == external.name

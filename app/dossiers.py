@@ -3,11 +3,18 @@
 The PDF is signed PAdES B-T with the organization's certificate (made by ``dalel init``)
 or a PKCS#12 file, timestamped by the store's TSA setup (external TSAs, then the local
 one). What the build derived (redacted photos, video stills) is recorded as derivative
-items naming their parent; the signed PDF itself is stored and logged (``dossier``).
+items naming their parent; the signed PDF is logged (``dossier``, its SHA-256 as subject).
+
+The court edition carries the complainant's name, IIN, address and phone: it is kept only
+sealed in the store (AES-256-GCM under the store's data key, like the complainant's details,
+bound to the case and the PDF's hash), so the object store, and so ``export-audit
+--with-objects``, holds ciphertext only. The public edition is stored as it is.
+:func:`copy` gives back the PDF a build recorded, checked against its logged hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -16,9 +23,10 @@ from typing import Any
 
 from app.dossier.assemble import assemble
 from app.dossier.build import BuildResult, build_dossier
-from base.errors import UsageError
+from base.errors import StoreCorrupt, UsageError
 from evidence.core import events
 from evidence.pdf import sign as pdfsign
+from evidence.storage import vault
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
 from evidence.timestamping.timestamps import response_callable
@@ -101,19 +109,105 @@ def build(
                     "case": case_id,
                 }
             )
+        sealed = edition == "court"
         with open(out, "rb") as f:
-            pdf = store.objects.put_stream(f)
+            if sealed:
+                chunks = vault.seal_stream(
+                    vault.data_key(store.keys_dir), f, _sealed_ad(case_id, result.sha256)
+                )
+                kept = store.objects.put_stream(vault.Reader(chunks))  # type: ignore[arg-type]
+            else:
+                kept = store.objects.put_stream(f)
+        role = "dossier-sealed" if sealed else "dossier"
         entry = w.append(
             {
                 "event": events.DOSSIER,
                 "case": case_id,
-                "subject": pdf.sha256,
+                "subject": result.sha256,
+                "size": result.size,
+                "sealed": sealed,
                 "edition": edition,
                 "language": language,
                 "exhibits": [e.sha256 for e in dossier.exhibits],
                 "deadline": dossier.deadline.due.isoformat(),
                 "deadline_passed": dossier.deadline.passed,
-                "objects": [{"sha256": pdf.sha256, "role": "dossier", "size": pdf.size}],
+                "objects": [{"sha256": kept.sha256, "role": role, "size": kept.size}],
             }
         )
     return Built(result, entry.seq, len(result.derivatives))
+
+
+def _sealed_ad(case_id: str, pdf_sha256: str) -> bytes:
+    return f"dossier\x00{case_id}\x00{pdf_sha256}".encode()
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A recorded dossier written out again by :func:`copy`."""
+
+    path: Path
+    sha256: str
+    case: str
+    edition: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "case": self.case,
+            "edition": self.edition,
+            "size": self.size,
+        }
+
+
+def copy(store: Store, sha_prefix: str, out: Path) -> Copied:
+    """Write out the dossier whose SHA-256 starts with ``sha_prefix`` as it was built
+    (unsealed when sealed), after checking its bytes hash to the logged SHA-256. Refuses to
+    overwrite ``out``."""
+    prefix = sha_prefix.strip().lower()
+    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+        raise UsageError(
+            f"not the start of a dossier's SHA-256: {sha_prefix!r}",
+            fix="give at least 8 hex digits of the hash `dossier build` printed",
+        )
+    index = store.index
+    index.catch_up()
+    found = [e for e in index.entries_by_event(events.DOSSIER) if e["subject"].startswith(prefix)]
+    if len({e["subject"] for e in found}) != 1:
+        raise UsageError(
+            f"{'no' if not found else 'more than one'} dossier built here has a hash "
+            f"starting {prefix}",
+            fix="give the hash `dossier build` printed (more digits if several match)",
+        )
+    entry = found[-1]
+    obj = entry["objects"][0]
+    if out.exists():
+        raise UsageError(f"{out} already exists", fix="choose a new file name")
+    h = hashlib.sha256()
+    size = 0
+    part = out.with_name(out.name + ".part")
+    try:
+        with store.objects.open(obj["sha256"]) as f, open(part, "wb") as dst:
+            chunks = (
+                vault.unseal_stream(
+                    vault.data_key(store.keys_dir), f, _sealed_ad(entry["case"], entry["subject"])
+                )
+                if entry.get("sealed")
+                else iter(lambda: f.read(1 << 20), b"")
+            )
+            for chunk in chunks:
+                h.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        if h.hexdigest() != entry["subject"]:
+            raise StoreCorrupt(
+                f"the stored dossier hashes to {h.hexdigest()}, the log says {entry['subject']}"
+            )
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+    return Copied(out, entry["subject"], entry["case"], entry.get("edition", ""), size)

@@ -22,6 +22,7 @@ from typing import Any
 import ocr
 from app import figures as fg
 from base.errors import EXIT_OK, EXIT_REFUSED, UsageError
+from evidence.content import privacy
 from evidence.core import events
 from evidence.storage.index import Index
 from evidence.storage.store import Store
@@ -138,7 +139,10 @@ def import_csv(store: Store, data: bytes) -> OfficialResults:
                 "form": form.id,
                 "rows": len(results.values),
                 "precincts": len({p for p, _ in results.values}),
-                "bad_rows": [{"line": b.line, "reason": b.reason} for b in results.bad_rows],
+                "bad_rows": [
+                    {"line": b.line, "reason": privacy.scrub(store.secret, b.reason)}
+                    for b in results.bad_rows
+                ],
                 "replaces": previous[-1]["seq"] if previous else None,
                 "objects": [
                     {"sha256": stored.sha256, "role": "official-results", "size": stored.size}

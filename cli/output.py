@@ -454,6 +454,15 @@ def _built(r: dossiers.Built) -> Lines:
         yield _text(f"{r.derivatives} derived image(s) recorded in the custody log.")
 
 
+@formats(dossiers.Copied)
+def _copied(r: dossiers.Copied) -> Lines:
+    yield _text(
+        f"Dossier of case {r.case} ({r.edition} edition) written: ",
+        (str(r.path), "bold"),
+        f" ({r.size // 1024} KiB, sha256 {r.sha256}, the hash in the custody log)",
+    )
+
+
 @formats(verify.AuditExport)
 def _audit_export(r: verify.AuditExport) -> Lines:
     yield _text(

@@ -451,14 +451,14 @@ class IntakeStage:
             "time": custody.rfc3339(received),
             "actor": {"role": "observer", "id": actor},
             "item": {"sha256": stored.sha256, "size": stored.size, "media_type": media.mime},
-            "media": media.to_dict(),
+            "media": privacy.scrub_all(secret, media.to_dict()),
             "name": name,
             "path": relpath,
             "precinct": str(sub.precinct),
             "kind": sub.kind,
             "channel": privacy.scrub(secret, safe_text(sub.channel)),
             "note": privacy.scrub(secret, safe_text(sub.note)),
-            "metadata": meta.to_dict(),
+            "metadata": privacy.scrub_all(secret, meta.to_dict()),
         }
         if first is not None:
             entry["received_again"] = {

@@ -201,3 +201,14 @@ def dossier_build(
             password_env=password_env,
         )
     render(built, as_json)
+
+
+@dossier.command("copy")
+@click.argument("sha256")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dossier_copy(ctx: click.Context, sha256: str, out_file: Path, as_json: bool) -> None:
+    """Write out again a dossier this store built (the court edition is kept sealed),
+    checked against the hash in the custody log."""
+    render(dossiers.copy(store_of(ctx), sha256, out_file), as_json)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from typing import Any
 
 from base.errors import InvalidObserverId
 
@@ -77,3 +78,15 @@ def scrub(secret: bytes, text: str) -> str:
         return f"[{pseudonym(secret, digits)}]" if is_valid_iin(digits) else m.group()
 
     return _TWELVE_DIGITS.sub(replace, text)
+
+
+def scrub_all(secret: bytes, value: Any) -> Any:
+    """:func:`scrub` every string inside ``value`` (dicts, lists, tuples; keys included), for
+    what a file says about itself (EXIF text, libmagic's description) on its way into the log."""
+    if isinstance(value, str):
+        return scrub(secret, value)
+    if isinstance(value, dict):
+        return {scrub_all(secret, k): scrub_all(secret, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_all(secret, v) for v in value]
+    return value

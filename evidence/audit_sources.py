@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from evidence.audit_report import Finding, Reason, finding
 from evidence.core.keys import PublicKey
 from evidence.storage import bundle as bundle_format
+from evidence.storage import index_check
 from evidence.storage.index_schema import Mismatch
 from evidence.storage.log import torn_tail
 from evidence.storage.store import Store
@@ -199,7 +200,7 @@ class StoreSource:
         except OSError:
             return []  # the log went away while being read: the log checks report it
         except SQLAlchemyError as exc:  # not a database at all
-            found = [Mismatch("entries", None, f"the index cannot be read: {type(exc).__name__}")]
+            found = [Mismatch("entries", None, index_check.unreadable(exc))]
         return [
             finding(
                 "log",

@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, select
+from sqlalchemy import create_engine, delete, event, func, insert, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from evidence.core import custody
 from evidence.storage import index_check
@@ -71,6 +71,10 @@ def _engine(store: Store) -> Engine:
     return engine
 
 
+#: How many times a catch-up racing another process's starts again.
+_RACES = 20
+
+
 class Index:
     """The index of one store. Build it once per opened store (``Store.index``)."""
 
@@ -94,12 +98,26 @@ class Index:
 
     def _make_schema(self) -> None:
         with self.engine.begin() as c:
-            metadata.create_all(c)
             try:
                 version = c.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
             except SQLAlchemyError:
                 version = None
             if version == SCHEMA:
+                return
+            found = inspect(c)
+            old_layout = any(
+                found.has_table(t.name)
+                and {col["name"] for col in found.get_columns(t.name)} != set(t.columns.keys())
+                for t in TABLES
+            )
+            if version is None and not old_layout:
+                # a new index, or one another process is making this very moment (some of
+                # its tables made, its mark not yet): never drop what it made (an audit
+                # reading it would find its tables gone)
+                metadata.create_all(c)
+                mark = c.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
+                if mark is None:  # (a racing process's mark first: the retry finds it)
+                    c.execute(insert(meta), [{"key": "schema", "value": SCHEMA}])
                 return
             for t in TABLES:
                 t.drop(c, checkfirst=True)
@@ -141,7 +159,20 @@ class Index:
             pos += len(line) + 1
 
     def catch_up(self) -> int:
-        """Index every log entry not yet indexed; returns how many were added."""
+        """Index every log entry not yet indexed; returns how many were added. Readers that
+        are not the writer catch up too (``show``, ``dossier verify``): when two do at once,
+        the one that finds its rows already written by the other (the same rows: the index
+        is made from the log) starts again from where the other got."""
+        for attempt in range(_RACES):
+            try:
+                return self._catch_up()
+            except IntegrityError:
+                if attempt == _RACES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        return 0  # not reached
+
+    def _catch_up(self) -> int:
         start = self.last_seq() + 1
         added = 0
         covered: int | None = None
@@ -180,10 +211,13 @@ class Index:
             return 0
         if todo[0][0] != start:
             return self.catch_up()
-        with self.engine.begin() as c:
-            n = self._index(c, todo)
-            self._set_log_bytes(c, log_bytes)
-            return n
+        try:
+            with self.engine.begin() as c:
+                n = self._index(c, todo)
+                self._set_log_bytes(c, log_bytes)
+                return n
+        except IntegrityError:  # a reader caught up with these lines first
+            return self.catch_up()
 
     def rebuild(self) -> int:
         """Drop everything and index the whole log again."""

@@ -56,13 +56,19 @@ def _log_rows(index: Index) -> Iterator[tuple[int, bytes, int]]:
         pos += len(line) + 1
 
 
+def unreadable(exc: SQLAlchemyError) -> str:
+    """What to say of an index the database library cannot read (its own words, short)."""
+    said = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return f"the index cannot be read: {type(exc).__name__} ({said})"
+
+
 def compare(index: Index, *, limit: int = 20) -> list[Mismatch]:
     """Every disagreement between ``index`` and its store's log (at most ``limit``)."""
     found = _Found(limit)
     try:
         _compare(index, found)
     except SQLAlchemyError as exc:
-        found.add("entries", None, f"the index cannot be read: {type(exc).__name__}")
+        found.add("entries", None, unreadable(exc))
     return found.items
 
 

@@ -260,3 +260,44 @@ def test_an_index_that_is_not_a_database_is_a_finding_not_a_crash(store, dalel):
     assert r.code == 1
     found = [f for f in r.json()["findings"] if f["reason"] == "INDEX_MISMATCH"]
     assert len(found) == 1 and "cannot be read" in found[0]["detail"]
+
+
+def test_an_index_being_made_by_another_process_is_never_dropped(store):
+    """Between making the tables and writing its layout mark, another process's index has
+    tables of this layout and no mark: opening the index then keeps every row (an audit
+    reading it must not find its tables gone)."""
+    before = _sql(store, "SELECT count(*) FROM entries")[0][0]
+    assert before > 0
+    with sqlite3.connect(store / "index.sqlite") as db:
+        db.execute("DELETE FROM meta WHERE key='schema'")
+    index = Store.open(store).index
+    assert _sql(store, "SELECT count(*) FROM entries")[0][0] == before
+    assert _sql(store, "SELECT value FROM meta WHERE key='schema'") == [(SCHEMA,)]
+    assert index.mismatches() == []
+
+
+def test_processes_opening_a_new_index_at_once_all_read_it(store):
+    """Six processes open the index of a store that has none, at the same moment, and
+    compare it with the log: none fails, none finds a mismatch."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    for p in store.glob("index.sqlite*"):
+        p.unlink()
+    code = (
+        "import sys; from pathlib import Path; from evidence.storage.store import Store\n"
+        "idx = Store.open(Path(sys.argv[1])).index\n"
+        "idx.catch_up(); assert idx.mismatches() == [], idx.mismatches()\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(store)], cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert Store.open(store).index.mismatches() == []

@@ -20,6 +20,7 @@ from base.fsio import atomic_write
 from evidence.core.tokens import response_from_token
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
+from evidence.timestamping.timestamps import TimestampUnavailableError
 
 LOCAL_SIGNER_FILE = "tsa.pem"
 """The local TSA's signing certificate in ``public/`` (openssl's ``-untrusted``)."""
@@ -100,9 +101,19 @@ def upgrade(store: Store) -> Upgraded:
             "no external TSA is configured",
             fix="add one: dalel timestamp add-tsa NAME URL --roots ROOTS.pem",
         )
+    index = store.index
+    index.catch_up()
+    todo = stamping.needs_external(index)
+    if not todo:
+        return Upgraded(0)
+    # the TSAs are asked holding no lock; what they gave is recorded under it
+    pre = stamping.prestamp(store, [s for s, _ in todo])
+    if pre is not None and not pre.results:
+        raise TimestampUnavailableError(next(iter(pre.refused.values()), ()))
     with store.writer() as w:
-        todo = stamping.needs_external(w.index)
-        entry = stamping.stamp(w, todo, external_only=True) if todo else None
+        still = {s for s, _ in stamping.needs_external(w.index)}
+        todo = [(s, t) for s, t in todo if s in still]
+        entry = stamping.stamp(w, todo, external_only=True, prestamped=pre) if todo else None
     return Upgraded(len(entry["tokens"]) if entry else 0)
 
 

@@ -436,6 +436,7 @@ def commit_received(store: Store, limit: int = BATCH) -> list[str]:
                 kind=up.declared.kind,
                 channel=CHANNEL_PREFIX + upload_id,
                 note=up.declared.note,
+                sha256=sha,
             )
             if up.declared.sha256 is not None and up.declared.sha256 != sha:
                 subs.append(

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from evidence.storage.writer import Writer
+from evidence.timestamping.stamping import Prestamped
 
 
 class Status(StrEnum):
@@ -40,6 +41,9 @@ class Submission:
     """The submitter's note."""
     stream: BinaryIO | None = field(default=None, compare=False)
     """The bytes, when they come as a stream (an upload) rather than from ``path``."""
+    sha256: str | None = field(default=None, compare=False)
+    """Their SHA-256 when already known (an upload's, computed as it arrived): lets the
+    runner ask the external TSAs before it takes the write lock."""
 
     @classmethod
     def of_stream(
@@ -52,6 +56,7 @@ class Submission:
         kind: str = "other",
         channel: str = "",
         note: str = "",
+        sha256: str | None = None,
     ) -> Submission:
         """A submission whose bytes are read from ``stream``, declared as file ``name``."""
         return cls(
@@ -63,6 +68,7 @@ class Submission:
             channel,
             note,
             stream,
+            sha256,
         )
 
 
@@ -113,6 +119,8 @@ class Context:
     seen: set[tuple[Any, ...]] = field(default_factory=set)
     #: items waiting for a timestamp token (flushed before each commit)
     stamp_queue: list[str] = field(default_factory=list)
+    #: tokens the external TSAs gave before the write lock was taken (None: none were asked)
+    prestamped: Prestamped | None = None
     #: ingest entries appended in this run, by item hash
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 

@@ -25,7 +25,7 @@ class TimestampStage:
         if not ctx.stamp_queue:
             return None
         subjects = [(sha, "item") for sha in ctx.stamp_queue]
-        entry = stamping.stamp(ctx.writer, subjects)
+        entry = stamping.stamp(ctx.writer, subjects, prestamped=ctx.prestamped)
         ctx.stamp_queue.clear()
         if entry is None:
             return None

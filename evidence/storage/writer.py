@@ -69,7 +69,9 @@ class CommitHook(Protocol):
 
     Hooks run in the order they were registered. A hook may append entries and make them
     durable with :meth:`Writer.flush` (the checkpoint's timestamp does); they are signed into
-    the next checkpoint."""
+    the next checkpoint. A hook may also have ``after_release(writer)``, run once the writer
+    has let the lock go: for work that waits on a network (an external TSA), which must never
+    hold the store."""
 
     def on_open(self, writer: Writer) -> None:
         """Called once the writer holds the lock and has loaded the tree."""
@@ -182,8 +184,16 @@ class Writer:
             ]
 
     def close(self) -> None:
-        """Release the lock (queued entries not committed are dropped)."""
+        """Release the lock (queued entries not committed are dropped), then run the hooks'
+        ``after_release`` (work that must not hold the lock: waiting on a network)."""
+        was_open = self._log_fd is not None
         self._close_files()
+        if not was_open:
+            return
+        for hook in self.hooks:
+            after = getattr(hook, "after_release", None)
+            if after is not None:
+                after(self)
 
     def _close_files(self) -> None:
         if self._log_fd is not None:

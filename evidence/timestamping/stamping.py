@@ -16,21 +16,24 @@ import datetime as dt
 import functools
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from base.errors import UsageError
+from base.errors import StoreBusy, UsageError
 from base.fsio import atomic_write
 from evidence.core import events, tokens
 from evidence.timestamping.timestamps import (
+    Attempt,
     ExternalTSA,
     LocalSource,
     TimestampResult,
     TimestampSource,
     load_certificates,
     obtain_timestamps,
+    try_timestamps,
 )
 from evidence.timestamping.tsa import LocalTSA, create_local_tsa
 
@@ -39,6 +42,9 @@ if TYPE_CHECKING:
     from evidence.storage.writer import Commit, Writer
 
 LOCAL = "local"
+#: How long recording a checkpoint's external token waits for the lock another writer took
+#: meanwhile before leaving it (the checkpoint keeps its local token; `timestamp --upgrade`).
+AFTER_RELEASE_WAIT = 10.0
 TSA_STATE_DIR = "tsa"
 ROOTS_DIR = "tsa-roots"
 
@@ -153,12 +159,62 @@ def record(
     return entry
 
 
+@dataclass(frozen=True)
+class Prestamped:
+    """Tokens the external TSAs gave for some hashes, asked before the write lock was taken
+    (a TSA's network wait never holds the store), and the refusals met for the others."""
+
+    results: dict[str, TimestampResult]
+    """By hex SHA-256: the token that verified."""
+    refused: dict[str, tuple[Attempt, ...]]
+    """By hex SHA-256: the external sources that gave no token that verifies, and why."""
+
+
+def prestamp(store: Store, subjects: Sequence[str]) -> Prestamped | None:
+    """Ask the external TSAs for tokens over ``subjects`` (hex SHA-256), holding no lock;
+    None when no external TSA is configured (nothing to wait for: the local TSA signs
+    in-process under the lock)."""
+    srcs = external_sources(store)
+    unique = list(dict.fromkeys(subjects))
+    if not srcs or not unique:
+        return None
+    results, refused = try_timestamps(
+        [bytes.fromhex(s) for s in unique], srcs, tolerance=tolerance(store)
+    )
+    return Prestamped(
+        {s: r for s, r in zip(unique, results, strict=True) if r is not None},
+        {s: a for s, a in zip(unique, refused, strict=True) if a},
+    )
+
+
 def stamp(
-    writer: Writer, subjects: Sequence[tuple[str, str]], *, external_only: bool = False
+    writer: Writer,
+    subjects: Sequence[tuple[str, str]],
+    *,
+    external_only: bool = False,
+    prestamped: Prestamped | None = None,
 ) -> dict[str, Any] | None:
-    """Obtain tokens for ``subjects`` (hex SHA-256, target) and record them; None if none."""
+    """Record tokens for ``subjects`` (hex SHA-256, target); None if there are none.
+
+    With ``prestamped`` (the external TSAs were asked before the lock), its tokens are used
+    and the local TSA signs for the rest, with the external refusals recorded: no network
+    wait under the lock. Without, every source is asked in order (external ones first)."""
     if not subjects:
         return None
+    if prestamped is not None:
+        got = {s: prestamped.results[s] for s, _ in subjects if s in prestamped.results}
+        rest = [(s, t) for s, t in subjects if s not in got]
+        if rest and not external_only and has_tsa(writer.store):
+            local = obtain_timestamps(
+                [bytes.fromhex(s) for s, _ in rest],
+                [LocalSource(_local(writer.store.root))],
+                tolerance=tolerance(writer.store),
+                verify_local="first",
+                refused_before=[prestamped.refused.get(s, ()) for s, _ in rest],
+            )
+            got.update({s: r for (s, _), r in zip(rest, local, strict=True)})
+        todo = [(s, t) for s, t in subjects if s in got]
+        return record(writer, todo, [got[s] for s, _ in todo]) if todo else None
     srcs = external_sources(writer.store) if external_only else sources(writer.store)
     if not srcs:
         return None
@@ -233,17 +289,22 @@ class CheckpointStampHook:
     """A commit hook: every signed checkpoint gets a token over its signed note.
 
     Sign first, then timestamp. Every checkpoint still owed one (this commit's, or one signed
-    just before a crash) is stamped in one batch; the entry is made durable now and signed
-    into the next checkpoint. ``N.tsr`` beside the note marks a checkpoint as stamped."""
+    just before a crash) is stamped in one batch by the local TSA (in-process: no network
+    wait under the write lock); the entry is made durable now and signed into the next
+    checkpoint. ``N.tsr`` beside the note marks a checkpoint as stamped. When external TSAs
+    are configured, once the writer has let the lock go, they are asked for the checkpoints
+    it signed, and their tokens are recorded in a short second hold of the lock."""
 
     def __init__(self) -> None:
         self._owed: list[Path] = []
+        self._external_owed: list[str] = []
 
     def on_open(self, writer: Writer) -> None:
         """Find the checkpoints a crash left without a token (once, at open)."""
         self._owed = [
             p for p in writer.store.checkpoint_paths() if not p.with_suffix(".tsr").exists()
         ]
+        self._external_owed = []
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
         """Stamp the owed checkpoints, this commit's included."""
@@ -252,11 +313,41 @@ class CheckpointStampHook:
         if not self._owed:
             return
         texts = [p.read_text() for p in self._owed]
-        entry = stamp(writer, [(checkpoint_digest(t), "checkpoint") for t in texts])
+        subjects = [(checkpoint_digest(t), "checkpoint") for t in texts]
+        external = bool(external_config(writer.store))
+        # With external TSAs the network is asked after the lock is let go (after_release).
+        entry = stamp(writer, subjects, prestamped=Prestamped({}, {}) if external else None)
         if entry is None:
             return
         writer.flush(tuple(t["token_sha256"] for t in entry["tokens"]))
         for path, t in zip(self._owed, entry["tokens"], strict=True):
             token = writer.store.objects.read(t["token_sha256"])
             atomic_write(path.with_suffix(".tsr"), tokens.response_from_token(token))
+        if external:
+            self._external_owed += [s for s, _ in subjects]
         self._owed = []
+
+    def after_release(self, writer: Writer) -> None:
+        """Ask the external TSAs for the checkpoints this writer signed, holding no lock, and
+        record what they give under the lock again (briefly; nothing is signed). A TSA that
+        gives nothing leaves the local token (``timestamp --upgrade`` asks again later)."""
+        owed, self._external_owed = self._external_owed, []
+        if not owed:
+            return
+        store = writer.store
+        pre = prestamp(store, owed)
+        if pre is None or not pre.results:
+            return
+        again = store.writer(wait=AFTER_RELEASE_WAIT)
+        try:
+            again.open()
+        except StoreBusy:  # another writer holds the store: its checkpoint will be stamped
+            return
+        try:
+            entry = stamp(
+                again, [(s, "checkpoint") for s in owed], external_only=True, prestamped=pre
+            )
+            if entry is not None:
+                again.flush(tuple(t["token_sha256"] for t in entry["tokens"]))
+        finally:
+            again.close()

@@ -356,15 +356,45 @@ def obtain_timestamps(
     clock: Callable[[], dt.datetime] = utc_now,
     tolerance: dt.timedelta = DEFAULT_TOLERANCE,
     verify_local: Literal["each", "first"] = "each",
+    refused_before: Sequence[Sequence[Attempt]] = (),
 ) -> list[TimestampResult]:
     """``obtain_timestamp`` for many SHA-256 digests. An external source that was unreachable or
     timed out is not asked again in this call (offline: one timeout, not one per item); the
     local TSA signs what is left in one batch. ``verify_local="each"`` verifies each local
     token in full; ``"first"`` verifies the first in full and, for the others (same key, same
     certificate, same code), reads them back and checks their imprint only (the other checks
-    are SKIPPED, said so in their detail); ``audit`` verifies every token in full later."""
+    are SKIPPED, said so in their detail); ``audit`` verifies every token in full later.
+    ``refused_before``: per digest, the sources already asked in vain (before the write lock
+    was taken), recorded first among the refusals."""
+    results, refused = try_timestamps(
+        digests,
+        sources,
+        clock=clock,
+        tolerance=tolerance,
+        verify_local=verify_local,
+        refused_before=refused_before,
+    )
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:
+        raise TimestampUnavailableError(list(refused[missing[0]]))
+    return [r for r in results if r is not None]
+
+
+def try_timestamps(
+    digests: Sequence[bytes],
+    sources: Sequence[TimestampSource],
+    *,
+    clock: Callable[[], dt.datetime] = utc_now,
+    tolerance: dt.timedelta = DEFAULT_TOLERANCE,
+    verify_local: Literal["each", "first"] = "each",
+    refused_before: Sequence[Sequence[Attempt]] = (),
+) -> tuple[list[TimestampResult | None], list[tuple[Attempt, ...]]]:
+    """What :func:`obtain_timestamps` does, without raising: per digest its token (None when
+    no source gave one) and the refusals met."""
     results: list[TimestampResult | None] = [None] * len(digests)
-    refused: list[list[Attempt]] = [[] for _ in digests]
+    refused: list[list[Attempt]] = [
+        list(refused_before[i]) if refused_before else [] for i in range(len(digests))
+    ]
     for source in sources:
         pending = [i for i, r in enumerate(results) if r is None]
         if not pending:
@@ -422,10 +452,7 @@ def obtain_timestamps(
                 refused[i].append(outcome)
                 if {Reason.TSA_UNREACHABLE, Reason.TSA_TIMEOUT} & set(outcome.reasons):
                     dead = outcome
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
-        raise TimestampUnavailableError(refused[missing[0]])
-    return [r for r in results if r is not None]
+    return results, [tuple(r) for r in refused]
 
 
 def _read_back(answer: bytes, digest: bytes, first: TokenReport) -> TokenReport:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -160,11 +162,65 @@ def test_external_tsa_is_used_first(store_dir, inbox, tmp_path, dalel):
         _add_tsa(dalel, store_dir, tmp_path, "loopback", server.url, server.root_certificate)
         _ingest(dalel, store_dir, inbox)
         assert server.requests >= 4  # three items and a checkpoint
-    for e in _timestamp_entries(store_dir):
-        for t in e["tokens"]:
-            assert (t["kind"], t["source"], t["refused"]) == ("external", "loopback", [])
+    tokens = [t for e in _timestamp_entries(store_dir) for t in e["tokens"]]
+    items = [t for t in tokens if t["target"] == "item"]
+    assert len(items) == 3
+    for t in items:  # asked before the lock was taken, recorded under it
+        assert (t["kind"], t["source"], t["refused"]) == ("external", "loopback", [])
+    # a checkpoint is stamped by the local TSA under the lock, then by the external TSA
+    # once the lock is let go
+    checkpoints = {t["subject"] for t in tokens if t["target"] == "checkpoint"}
+    assert checkpoints
+    for subject in checkpoints:
+        kinds = {t["kind"] for t in tokens if t["subject"] == subject}
+        assert kinds == {"local", "external"}, kinds
+    for t in tokens:
+        if t["kind"] == "external":
             p = _openssl_verify(store_dir, tmp_path, t)
             assert p.returncode == 0, p.stderr
+    assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
+
+
+def test_a_slow_tsa_never_holds_the_store(store_dir, inbox, tmp_path, dalel):
+    """While an ingest waits three seconds on each answer of a slow TSA, another writer
+    takes the store's lock at once, again and again: no network wait holds it."""
+    from cryptography.hazmat.primitives import serialization
+
+    from evidence.storage.writer import Writer
+    from tests.conftest import ROOT
+
+    with LoopbackTSA(mode=Mode.SLOW, slow_seconds=3.0) as server:
+        pem = tmp_path / "slow-root.pem"
+        pem.write_bytes(server.root_certificate.public_bytes(serialization.Encoding.PEM))
+        r = dalel(
+            *("--store", store_dir, "timestamp", "add-tsa", "slow", server.url),
+            *("--roots", pem, "--timeout", "8"),
+        )
+        assert r.code == 0, r.err
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--store", str(store_dir), "ingest", str(inbox)]
+            + ["--observer", "obs-1", "--precinct", "4"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        waits = []
+        try:
+            while ingest.poll() is None:
+                if server.requests:  # the ingest is waiting on the TSA now
+                    started = time.monotonic()
+                    with Writer(Store.open(store_dir), wait=2.0):
+                        waits.append(time.monotonic() - started)
+                time.sleep(0.3)
+        finally:
+            _out, err = ingest.communicate(timeout=120)
+        assert ingest.returncode == 0, err
+        assert server.requests >= 4  # three items, and the checkpoint after the lock
+    assert len(waits) >= 5 and max(waits) < 1.0, waits
+    tokens = [t for e in _timestamp_entries(store_dir) for t in e["tokens"]]
+    assert {t["kind"] for t in tokens if t["target"] == "item"} == {"external"}
+    assert "external" in {t["kind"] for t in tokens if t["target"] == "checkpoint"}
     assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
 
 

@@ -19,6 +19,7 @@ whose entry is in the log but whose outcome was never written is not ingested tw
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -36,6 +37,7 @@ from typing import Any
 from app.observers import Invite, check_precinct
 from base.errors import UsageError
 from base.fsio import atomic_write, sync_file
+from evidence.content import privacy
 from evidence.core import custody, events
 from evidence.storage.store import Store
 from pipeline import order
@@ -221,6 +223,13 @@ def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> U
             f"the file is larger than this server takes ({limits.max_bytes // 1024**2} MB)",
         )
     declared = Declared.check(meta, invite)
+    # An IIN typed into the name or the note never reaches the disk in clear, not even
+    # in the upload's own folder (the same pseudonym as everywhere else).
+    declared = dataclasses.replace(
+        declared,
+        filename=privacy.scrub(store.secret, declared.filename),
+        note=privacy.scrub(store.secret, declared.note),
+    )
     if _counted(store, invite, timedelta(hours=1)) >= limits.per_hour:
         raise UploadRefused(
             Reason.RATE_LIMITED,

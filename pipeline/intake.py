@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from base.errors import InvalidObserverId, UsageError
 from base.fsio import fsync_dir
@@ -341,6 +341,23 @@ def _manifest_rows(root: Path, reader: Any, rows: dict[str, Any]) -> None:
 
 
 # --- the intake stage -------------------------------------------------------------------
+class _Prefixed:
+    """A stream whose first bytes were already read (to look at them): those, then the rest."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0:
+                out, self._head = self._head + self._rest.read(), b""
+                return out
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._rest.read(n)
+
+
 class IntakeStage:
     """Store a submitted file, extract its metadata, and append its custody entry."""
 
@@ -371,7 +388,20 @@ class IntakeStage:
             )
         try:
             if sub.stream is not None:
-                stored = store.objects.put_stream(sub.stream)
+                head = sub.stream.read(_HEAD)
+                if looks_like_private_key(head):
+                    return quarantine(
+                        ctx,
+                        Rejected(
+                            sub.path,
+                            sub.relpath,
+                            SECRET_KEY,
+                            "a private key: never stored as evidence, not copied",
+                            sub,
+                        ),
+                        actor,
+                    )
+                stored = store.objects.put_stream(_Prefixed(head, sub.stream))  # type: ignore[arg-type]
             else:
                 st = os.stat(sub.path)
                 if not stat.S_ISREG(st.st_mode):

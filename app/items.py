@@ -20,7 +20,7 @@ from evidence.core import events
 from evidence.storage.store import Store
 from pipeline import intake, order
 from pipeline.intake import Rejected, check_precinct, collect, validate_kind
-from pipeline.run import BatchResult, run_submissions
+from pipeline.run import BatchResult, Stopped, run_submissions
 from pipeline.stages import Stage, StageResult, Status, Submission
 
 KINDS: tuple[str, ...] = intake.KINDS
@@ -133,6 +133,9 @@ class BatchSummary:
     """Files refused and quarantined."""
     checkpoint: Path | None
     """The last checkpoint the batch signed."""
+    stopped: Stopped | None = None
+    """Why the batch stopped before its end (the store's disk refused a write), if it did:
+    the files before were taken and receipted."""
 
     @property
     def intake(self) -> tuple[Outcome, ...]:
@@ -141,7 +144,10 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """3 when some files were refused (the rest went in), else 0."""
+        """4 when the batch stopped (the disk refused a write), 3 when some files were refused
+        (the rest went in), else 0."""
+        if self.stopped is not None:
+            return self.stopped.error.exit_code
         return EXIT_REFUSED if self.refused else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +158,14 @@ class BatchSummary:
                 "skipped": self.skipped,
                 "refused": self.refused,
                 "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+                "stopped": None
+                if self.stopped is None
+                else {
+                    "error": self.stopped.error.message,
+                    "fix": self.stopped.error.fix,
+                    "not_taken": self.stopped.not_taken,
+                    "first_not_taken": self.stopped.first,
+                },
             },
             "results": [o.to_dict() for o in self.outcomes],
         }
@@ -165,6 +179,7 @@ def summarize(batch: BatchResult) -> BatchSummary:
         skipped=len(batch.of(Status.SKIPPED)),
         refused=len(batch.refused),
         checkpoint=batch.checkpoint,
+        stopped=batch.stopped,
     )
 
 

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from app import setup
-from base.errors import EXIT_INTERNAL, EXIT_USAGE, DalelError
+from base.errors import EXIT_INTERNAL, EXIT_USAGE, DalelError, cannot_write
 from cli.commands import admin, cases, checkpoints, intake, items, verify, web
 from cli.output import Exit, err
 from cli.root import cli
@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"  fix: {e.fix}", markup=False)
         return e.exit_code
     except Exception as e:  # anything else is a bug: saved, never shown, exit 70
+        # unless the disk refused a write: the environment's fault, not a bug
+        refused = cannot_write(e, disk=_store_named(args))
+        if refused is not None:
+            err.print(f"[red]error:[/] {escape(refused.message)}", markup=True)
+            err.print(f"  fix: {refused.fix}", markup=False)
+            return refused.exit_code
         saved = save_crash(args, e)
         where = str(saved) if saved is not None else "no file (none could be written)"
         err.print(Text(f"internal error; the details are in {where}; please report it"))

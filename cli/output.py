@@ -223,6 +223,14 @@ def _batch(r: items.BatchSummary) -> Lines:
             yield _text(("refused", "red"), f"  {d['subject']}  {d['detail']}")
             yield _text(f"         quarantined in {d.get('quarantine')}")
     yield _text(f"{r.stored} stored, {r.skipped} skipped, {r.refused} refused")
+    if r.stopped is not None:
+        s = r.stopped
+        yield _text(
+            ("stopped: ", "red"),
+            f"{s.error.message}; {s.not_taken} file(s) not taken, from {s.first!r} on "
+            "(those above were taken and receipted)",
+        )
+        yield _text(f"  fix: {s.error.fix}")
 
 
 @formats(items.ItemView)

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from base.errors import StoreCorrupt
+from base.errors import StoreCorrupt, cannot_write
 from base.fsio import atomic_write, sync_filesystem
 from evidence.core import checkpoint as cp
 from evidence.core import events, merkle, receipts
@@ -62,19 +62,26 @@ class ReceiptHook:
                 stamps.update(store.index.first_tokens(missing))
         written: dict[int, Path] = {}
         pubkey = store.log_key.public
-        for seq, line, entry in owed:
-            path = store.receipts_dir / f"{seq:08d}.json"
-            if not path.exists():
-                receipt = receipts.build(line, entry, seq, writer.tree, head, pubkey)
-                _check_inclusion(writer, seq, line, receipt, head)
-                stamp = stamps.get(entry["item"]["sha256"])
-                if stamp is not None:
-                    receipt["timestamp"] = self._timestamp(writer, stamp)
-                atomic_write(path, receipts.dumps(receipt), durable=False)
-            written[seq] = path
-        if written:
-            sync_filesystem(store.root)
-        atomic_write(mark_path, str(head.checkpoint.size).encode())
+        try:
+            for seq, line, entry in owed:
+                path = store.receipts_dir / f"{seq:08d}.json"
+                if not path.exists():
+                    receipt = receipts.build(line, entry, seq, writer.tree, head, pubkey)
+                    _check_inclusion(writer, seq, line, receipt, head)
+                    stamp = stamps.get(entry["item"]["sha256"])
+                    if stamp is not None:
+                        receipt["timestamp"] = self._timestamp(writer, stamp)
+                    atomic_write(path, receipts.dumps(receipt), durable=False)
+                written[seq] = path
+            if written:
+                sync_filesystem(store.root)
+            atomic_write(mark_path, str(head.checkpoint.size).encode())
+        except OSError as e:
+            if cannot_write(e) is None:
+                raise
+            # The disk refuses (full): the receipts written so far stand; the mark is not
+            # moved, so the next writer writes the rest (owed receipts are never lost).
+            return {seq: p for seq, p in written.items() if p.exists()}
         return written
 
     def _timestamp(self, writer: Writer, stamp: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
 import re
 import stat
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from base.errors import InvalidObserverId, UsageError
+from base.errors import InvalidObserverId, UsageError, cannot_write
 from base.fsio import fsync_dir
 from evidence.content import privacy
 from evidence.content.media import detect_media_type
@@ -341,6 +342,16 @@ def _manifest_rows(root: Path, reader: Any, rows: dict[str, Any]) -> None:
 
 
 # --- the intake stage -------------------------------------------------------------------
+def _store_refused(e: OSError, root: Path) -> bool:
+    """Whether ``e`` is the store's disk refusing a write (full, read-only, not permitted
+    there), not the handed-in file failing to read."""
+    if cannot_write(e) is None:
+        return False
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    return bool(e.filename) and Path(str(e.filename)).is_relative_to(root)
+
+
 class _Prefixed:
     """A stream whose first bytes were already read (to look at them): those, then the rest."""
 
@@ -438,6 +449,8 @@ class IntakeStage:
                     f.seek(0)
                     stored = store.objects.put_stream(f)
         except OSError as e:
+            if _store_refused(e, store.root):
+                raise  # the store cannot be written: the batch stops (the runner says so)
             return quarantine(
                 ctx,
                 Rejected(

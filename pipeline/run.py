@@ -9,15 +9,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from base.errors import CannotWrite, cannot_write
+from evidence.content import privacy
 from evidence.storage.store import Store
 from evidence.storage.writer import Commit
 from evidence.timestamping import stamping
 from pipeline import hooks, order
-from pipeline.intake import Rejected, collect
+from pipeline.intake import Rejected, collect, safe_text
 from pipeline.stages import Context, Stage, StageResult, Status, Submission
 
 #: Files between commits: receipts appear as a long batch goes, not only at its end.
 COMMIT_EVERY = int(os.environ.get("DALEL_COMMIT_EVERY", "500"))
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A batch stopped because the store could not be written: what was left."""
+
+    error: CannotWrite
+    """What the disk said, and what to do."""
+    not_taken: int
+    """Files handed in that were not taken (the one under way, and those after it)."""
+    first: str
+    """The first of them, as handed in."""
 
 
 @dataclass
@@ -27,6 +41,8 @@ class BatchResult:
     results: list[StageResult] = field(default_factory=list)
     receipts: dict[int, Path] = field(default_factory=dict)
     checkpoint: Path | None = None
+    stopped: Stopped | None = None
+    """Why the batch stopped before its end (the store's disk refused a write), if it did."""
 
     def of(self, status: Status, stage: str = "intake") -> list[StageResult]:
         return [r for r in self.results if r.stage == stage and r.status is status]
@@ -82,8 +98,20 @@ def run_submissions(
     with store.writer(on_wait=on_wait) as writer:
         ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)
         since_commit = 0
-        for sub in submissions:
-            result = order.INTAKE.run(sub, ctx)
+        pending = iter(submissions)
+        for sub in pending:
+            try:
+                result = order.INTAKE.run(sub, ctx)
+            except Exception as exc:
+                refused = cannot_write(exc)
+                if refused is None:
+                    raise
+                # The disk refuses: what was taken is committed (and receipted) below, the
+                # rest is named; nothing already received is lost.
+                first = privacy.scrub(store.secret, safe_text(sub.relpath or sub.path.name))
+                batch.stopped = Stopped(refused, 1 + sum(1 for _ in pending), first)
+                writer.release_reserve()  # room to commit and receipt what was taken
+                break
             batch.results.append(result)
             if progress:
                 progress(result)

@@ -17,15 +17,18 @@ call it.
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from base.errors import cannot_write
 from evidence.core import custody
 from evidence.storage import index_check
 from evidence.storage import log as logfile
@@ -52,7 +55,22 @@ if TYPE_CHECKING:
     from evidence.storage.writer import Commit, Writer
 
 
+def _read_only_medium(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _engine(store: Store) -> Engine:
+    if store.index_url == f"sqlite:///{store.index_path}" and _read_only_medium(store.root):
+        # A store on a read-only medium (a copy kept for an audit, a read-only mount): SQLite
+        # cannot make the files write-ahead logging needs, so the index is opened as the
+        # unchanging file it is. (Writing commands stop earlier: the disk is read-only.)
+        uri = f"file:{store.index_path}?mode=ro&immutable=1"
+        return create_engine(
+            "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), future=True
+        )
     engine = create_engine(store.index_url, future=True)
     if engine.dialect.name == "sqlite":
         # Write-ahead logging: an audit comparing the whole index (seconds on a large store)
@@ -437,7 +455,12 @@ class IndexHook:
         writer.store.index.catch_up()
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
-        """Index this commit's entries."""
-        writer.store.index.add(
-            [(a.seq, a.line, a.entry) for a in writer.committed], writer.log_bytes
-        )
+        """Index this commit's entries. When the disk refuses (full), the index lags: it is
+        a copy of the log, caught up by the next writer or reader."""
+        try:
+            writer.store.index.add(
+                [(a.seq, a.line, a.entry) for a in writer.committed], writer.log_bytes
+            )
+        except (OSError, SQLAlchemyError) as e:
+            if cannot_write(e) is None:
+                raise

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from base.errors import cannot_write
 from base.fsio import atomic_write
 from evidence.core import custody, merkle
 
@@ -127,8 +129,21 @@ class Frontier:
         loaded = self._from_cache(checkpoint)
         if loaded is None:
             loaded = self._from_log()
-            self._rewrite(loaded)
+            self._save(self._rewrite, loaded)
         return loaded
+
+    def _save(self, write: Callable[..., None], *args: Any) -> None:
+        """Write the saved tree, a cache: when the disk refuses (full, read-only), forget it
+        instead (the next writer hashes the log again); the log itself is what counts."""
+        try:
+            write(*args)
+        except OSError as e:
+            if cannot_write(e) is None:
+                raise
+            try:
+                self.discard()
+            except OSError:
+                pass
 
     def discard(self) -> None:
         """Forget the saved levels (the next writer hashes the whole log again)."""
@@ -203,6 +218,11 @@ class Frontier:
     ) -> None:
         """Save the tree's nodes added since it had ``old_size`` leaves (whose nodes the files
         hold), now that the lines they hash are durable in the log."""
+        self._save(self._extend, old_size, tree, log_bytes, last_hash)
+
+    def _extend(
+        self, old_size: int, tree: merkle.MerkleTree, log_bytes: int, last_hash: str
+    ) -> None:
         self.dir.mkdir(exist_ok=True)
         for k, level in enumerate(tree.levels):
             path = self.level_path(k)

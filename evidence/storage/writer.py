@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from evidence.storage.store import Store
 
 DEFAULT_LOCK_WAIT = 600.0
+#: Disk space a writer holds back (``reserve`` in the store) for committing and receipting
+#: what a batch took when the disk fills up under it: room for about 500 files' entries,
+#: receipts and tokens.
+RESERVE_FILE = "reserve"
+RESERVE_BYTES = 4 << 20
 #: At most this many entries after the latest checkpoint are loaded into memory at open.
 UNCOVERED_IN_MEMORY = 10_000
 
@@ -147,6 +152,8 @@ class Writer:
         self.head: cp.SignedCheckpoint | None = None
         self.commit_result: Commit | None = None
         self._index_caught_up = False
+        #: what stopped the log taking lines; the writer refuses to go on after it
+        self._broken: OSError | None = None
 
     # --- life ------------------------------------------------------------------------
     def open(self) -> Self:
@@ -163,6 +170,7 @@ class Writer:
             self._frontier_size = loaded.persisted
             self._load_uncovered()
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
+            self._keep_reserve()
             self.store.objects.durable_each = False  # a commit syncs the file system once
             for hook in self.hooks:
                 hook.on_open(self)
@@ -170,6 +178,33 @@ class Writer:
             self._close_files()
             raise
         return self
+
+    def _keep_reserve(self) -> None:
+        """Hold :data:`RESERVE_BYTES` of the disk in ``reserve`` (made when there is room), so
+        that when the disk fills up in the middle of a batch, :meth:`release_reserve` leaves
+        room to commit and receipt what the batch took."""
+        path = self.store.root / RESERVE_FILE
+        if path.exists():
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except OSError:  # no room for it now: none is kept
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            return
+        os.close(fd)
+
+    def release_reserve(self) -> bool:
+        """Give the reserve back to the disk (it is full): whether there was one."""
+        try:
+            (self.store.root / RESERVE_FILE).unlink()
+        except OSError:
+            return False
+        return True
 
     def _load_uncovered(self) -> None:
         """Keep in memory the entries the latest checkpoint does not cover (usually its own
@@ -270,6 +305,7 @@ class Writer:
         ``v`` and ``time`` are filled in. Queued entries reach the log at the next
         :meth:`commit` (or :meth:`flush`), after the objects they name are durable."""
         assert self._log_fd is not None, "writer is not open"
+        self._check_usable()
         events.check(entry)
         full = dict(entry)
         full["v"] = custody.FORMAT_VERSION
@@ -289,6 +325,7 @@ class Writer:
         one write and an fsync. ``objects``: the only objects the queued entries name, made
         durable one by one instead of syncing the whole file system (cheaper for a token)."""
         assert self._log_fd is not None
+        self._check_usable()
         if not self._pending:
             return
         if objects is None:
@@ -297,19 +334,39 @@ class Writer:
             self.store.objects.make_durable(objects)
         data = b"".join(a.line + b"\n" for a in self._pending)
         view = memoryview(data)
-        while view:
-            n = os.write(self._log_fd, view)
-            view = view[n:]
-        os.fsync(self._log_fd)
+        try:
+            while view:
+                n = os.write(self._log_fd, view)
+                view = view[n:]
+            os.fsync(self._log_fd)
+        except OSError as e:
+            self._fail(e)
+            raise
         self._log_bytes += len(data)
         self.committed.extend(self._pending)
         self._pending = []
         self._frontier.extend(self._frontier_size, self.tree, self._log_bytes, self.last_hash)
         self._frontier_size = self.tree.size
 
+    def _fail(self, e: OSError) -> None:
+        """The log could not take the queued lines (a full or failing disk): cut what part of
+        them reached it (the log ends at its last durable line again) and refuse any further
+        append, flush or commit in this writer (its tree holds lines the log does not)."""
+        self._broken = e
+        try:
+            os.ftruncate(self._log_fd, self._log_bytes)  # type: ignore[arg-type]
+            os.fsync(self._log_fd)  # type: ignore[arg-type]
+        except OSError:
+            pass  # the next writer moves a torn tail to the quarantine
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise self._broken
+
     def commit(self) -> Commit:
         """Make the queued entries durable, sign a checkpoint over them, run the hooks."""
         assert self._log_fd is not None
+        self._check_usable()
         self.flush()
         result = Commit(head=self.head)
         size = self.tree.size

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from base.errors import StoreBusy, UsageError
+from base.errors import StoreBusy, UsageError, cannot_write
 from base.fsio import atomic_write
 from evidence.core import events, tokens
 from evidence.timestamping.timestamps import (
@@ -307,11 +307,19 @@ class CheckpointStampHook:
         self._external_owed = []
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
-        """Stamp the owed checkpoints, this commit's included."""
+        """Stamp the owed checkpoints, this commit's included. When the disk refuses (full),
+        they stay owed: the next writer stamps them."""
         if commit.checkpoint is not None and commit.checkpoint not in self._owed:
             self._owed.append(commit.checkpoint)
         if not self._owed:
             return
+        try:
+            self._stamp_owed(writer)
+        except OSError as e:
+            if cannot_write(e) is None:
+                raise
+
+    def _stamp_owed(self, writer: Writer) -> None:
         texts = [p.read_text() for p in self._owed]
         subjects = [(checkpoint_digest(t), "checkpoint") for t in texts]
         external = bool(external_config(writer.store))

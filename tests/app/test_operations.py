@@ -83,6 +83,7 @@ def test_a_batch_summary_counts_and_names_the_receipts(store_dir, inbox, tmp_pat
         "skipped": 0,
         "refused": 1,
         "checkpoint": str(summary.checkpoint),
+        "stopped": None,  # the batch went to its end
     }
     stored = [o for o in summary.intake if o.status == "done"]
     assert len(stored) == 3 and all(o.receipt and o.receipt.is_file() for o in stored)

@@ -217,3 +217,49 @@ def test_kill_9_at_any_moment_of_a_command_leaves_a_store_that_audits(tmp_path, 
 
 def _out(args: list[str], tmp_path: Path, name: str) -> list[str]:
     return [*args, str(tmp_path / f"{name}.pdf")] if args[-1] == "--out" else args
+
+
+def test_the_server_on_a_full_disk_answers_507_and_takes_the_file_once_there_is_room(tmp_path):
+    """An observer's upload while the store's disk is full gets 507 with a reason (no trace);
+    once space is freed the same phone hands the file in and gets its receipt."""
+    _noisy_photos(tmp_path / "in", 1)
+    steps = _in_namespace(
+        tmp_path,
+        """
+sys.path.insert(0, ROOT)
+from tests.web.test_server import Server, _create, _invite, _patch, _receipt
+disk = WORK / "disk"; disk.mkdir()
+sh("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", disk)
+st = disk / "st"
+dalel("--store", st, "init", "--org", "X")
+server = Server(st).start()
+try:
+    token = _invite(st).token
+    data = (WORK / "in" / "p0.png").read_bytes()
+    (st / "reserve").unlink(missing_ok=True)
+    filler = disk / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+    r = _create(server, token, data)
+    steps.append({"create": r.status_code, "body": r.text})
+    if r.status_code == 201:
+        p = _patch(server, token, r.headers["Location"], 0, data)
+        steps.append({"patch": p.status_code, "body": p.text})
+    filler.unlink()
+    r = _create(server, token, data)
+    p = _patch(server, token, r.headers["Location"], 0, data)
+    got = _receipt(server, token, r.headers["Location"])
+    steps.append({"again": [r.status_code, p.status_code, got.status_code]})
+finally:
+    server.stop()
+steps.append(dalel("--store", st, "audit"))
+""",
+    )
+    *full, again, audit = steps
+    refused = full[-1]
+    status = refused.get("patch", refused.get("create"))
+    assert status == 507, full
+    body = json.loads(refused["body"])
+    assert body["error"] == "STORE_CANNOT_WRITE" and "try again" in body["message"], body
+    assert "Traceback" not in refused["body"] and str(tmp_path) not in refused["body"]
+    assert again["again"] == [201, 204, 200], again
+    assert audit["code"] == 0, audit

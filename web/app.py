@@ -51,7 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import observers, uploads
 from app.publiclog import PublicLog
-from base.errors import DalelError
+from base.errors import DalelError, cannot_write
 from evidence.storage.store import Store
 
 STATIC = Path(__file__).parent / "static"
@@ -317,11 +317,20 @@ def _query_ints(request: Request, *names: str) -> list[int]:
 
 def _save_traceback(store: Store, where: str) -> str:
     logs = store.root / "logs"
-    logs.mkdir(exist_ok=True)
     name = f"web-{where}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.txt"
-    (logs / name).write_text(traceback.format_exc())
+    try:
+        logs.mkdir(exist_ok=True)
+        (logs / name).write_text(traceback.format_exc())
+    except OSError as e:  # a full or read-only disk: say so on the server's own log
+        log.error("error in %s (%s); no details could be saved: %s", where, _last_line(), e)
+        return ""
     log.error("internal error in %s; the details are in logs/%s", where, name)
     return name
+
+
+def _last_line() -> str:
+    lines = traceback.format_exc().strip().splitlines()
+    return lines[-1][:300] if lines else ""
 
 
 class Guard:
@@ -363,9 +372,12 @@ class Guard:
                 )
             else:
                 await self.app(scope, receive, send_guarded)
-        except Exception:
+        except Exception as exc:
+            full = cannot_write(exc, disk=self.store.root) is not None
             _save_traceback(self.store, "request")
-            if not sent["started"]:
+            if not sent["started"] and full:  # the phone keeps its files and tries again
+                await _error(507, "STORE_CANNOT_WRITE", CANNOT_WRITE)(scope, receive, send_guarded)
+            elif not sent["started"]:
                 await _error(500, "INTERNAL", "an internal error; it was logged")(
                     scope, receive, send_guarded
                 )
@@ -389,7 +401,19 @@ def _refused(request: Request, exc: Exception) -> Response:
         return _error(_STATUS[exc.reason], exc.reason.value, exc.message)
     if isinstance(exc, DalelError):
         return _error(400 if exc.exit_code == 2 else 500, type(exc).__name__, exc.message)
+    service = getattr(request.app.state, "service", None)
+    root = service.store.root if service is not None else None
+    if isinstance(exc, OSError) and cannot_write(exc, disk=root) is not None:
+        if service is not None:
+            _save_traceback(service.store, "request")
+        return _error(507, "STORE_CANNOT_WRITE", CANNOT_WRITE)  # the phone tries again
     raise exc
+
+
+CANNOT_WRITE = (
+    "the server cannot take files just now (its disk); what you sent so far is kept: "
+    "try again later"
+)
 
 
 def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
@@ -428,6 +452,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
             Refused: _refused,
             uploads.UploadRefused: _refused,
             DalelError: _refused,
+            OSError: _refused,
         },
     )
     app.state.service = service

@@ -85,7 +85,13 @@ def parse(data: bytes, form: ocr.Form) -> OfficialResults:
             "the official results file is not UTF-8 text", fix="save it as UTF-8 CSV"
         ) from None
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise UsageError(
+            f"the first line of the official results file cannot be read as CSV: {e}",
+            fix="the first line must be the header: precinct,field,value",
+        ) from None
     if header is None or [h.strip().lower() for h in header[:3]] != list(COLUMNS):
         raise UsageError(
             "the first line must be the header: precinct,field,value",

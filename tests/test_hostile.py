@@ -338,8 +338,17 @@ def test_export_audit_where_nothing_can_be_written_is_an_environment_error(store
         (b"", 2),
         (b"\xff\xfe\x00garbage", 2),
         (b"a,b,c\n101,voters,5\n", 2),
+        (b"\x00" * 200_000, 2),
     ],
-    ids=["5000-digits", "superscript-digit", "200kb-field", "empty", "not-utf8", "wrong-header"],
+    ids=[
+        "5000-digits",
+        "superscript-digit",
+        "200kb-field",
+        "empty",
+        "not-utf8",
+        "wrong-header",
+        "200kb-first-line",
+    ],
 )
 def test_hostile_official_results_csv_is_named_not_a_crash(
     store: Path, tmp_path: Path, csv_bytes: bytes, code: int

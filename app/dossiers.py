@@ -24,6 +24,7 @@ from typing import Any
 from app.dossier.assemble import assemble
 from app.dossier.build import BuildResult, build_dossier
 from base.errors import StoreCorrupt, UsageError
+from base.fsio import ChunkReader
 from evidence.core import events
 from evidence.pdf import sign as pdfsign
 from evidence.storage import vault
@@ -115,7 +116,7 @@ def build(
                 chunks = vault.seal_stream(
                     vault.data_key(store.keys_dir), f, _sealed_ad(case_id, result.sha256)
                 )
-                kept = store.objects.put_stream(vault.Reader(chunks))  # type: ignore[arg-type]
+                kept = store.objects.put_stream(ChunkReader(chunks))  # type: ignore[arg-type]
             else:
                 kept = store.objects.put_stream(f)
         role = "dossier-sealed" if sealed else "dossier"

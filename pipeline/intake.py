@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import itertools
 import os
 import re
 import stat
@@ -19,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from base.errors import InvalidObserverId, UsageError, cannot_write
-from base.fsio import fsync_dir
+from base.fsio import ChunkReader, fsync_dir
 from evidence.content import privacy
 from evidence.content.media import detect_media_type
 from evidence.content.metadata import extract_metadata
@@ -352,23 +353,6 @@ def _store_refused(e: OSError, root: Path) -> bool:
     return bool(e.filename) and Path(str(e.filename)).is_relative_to(root)
 
 
-class _Prefixed:
-    """A stream whose first bytes were already read (to look at them): those, then the rest."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n < 0:
-                out, self._head = self._head + self._rest.read(), b""
-                return out
-            out, self._head = self._head[:n], self._head[n:]
-            return out
-        return self._rest.read(n)
-
-
 class IntakeStage:
     """Store a submitted file, extract its metadata, and append its custody entry."""
 
@@ -398,8 +382,33 @@ class IntakeStage:
                 actor,
             )
         try:
-            if sub.stream is not None:
-                head = sub.stream.read(_HEAD)
+            with contextlib.ExitStack() as opened:
+                if sub.stream is not None:
+                    src = sub.stream
+                else:
+                    st = os.stat(sub.path)
+                    if not stat.S_ISREG(st.st_mode):
+                        return quarantine(
+                            ctx,
+                            Rejected(
+                                sub.path,
+                                sub.relpath,
+                                NOT_REGULAR_FILE,
+                                "not a regular file (a device, pipe or socket)",
+                                sub,
+                            ),
+                            actor,
+                        )
+                    if st.st_size == 0:
+                        return quarantine(
+                            ctx,
+                            Rejected(
+                                sub.path, sub.relpath, EMPTY_FILE, "the file has no bytes", sub
+                            ),
+                            actor,
+                        )
+                    src = opened.enter_context(open(sub.path, "rb"))
+                head = src.read(_HEAD)
                 if looks_like_private_key(head):
                     return quarantine(
                         ctx,
@@ -412,42 +421,14 @@ class IntakeStage:
                         ),
                         actor,
                     )
-                stored = store.objects.put_stream(_Prefixed(head, sub.stream))  # type: ignore[arg-type]
-            else:
-                st = os.stat(sub.path)
-                if not stat.S_ISREG(st.st_mode):
-                    return quarantine(
-                        ctx,
-                        Rejected(
-                            sub.path,
-                            sub.relpath,
-                            NOT_REGULAR_FILE,
-                            "not a regular file (a device, pipe or socket)",
-                            sub,
-                        ),
-                        actor,
+                if sub.stream is None:  # a file: read again from its start, no copying
+                    src.seek(0)
+                    stored = store.objects.put_stream(src)
+                else:  # a stream cannot go back: what was looked at, then the rest
+                    rest = iter(lambda: src.read(CHUNK), b"")
+                    stored = store.objects.put_stream(
+                        ChunkReader(itertools.chain((head,), rest))  # type: ignore[arg-type]
                     )
-                if st.st_size == 0:
-                    return quarantine(
-                        ctx,
-                        Rejected(sub.path, sub.relpath, EMPTY_FILE, "the file has no bytes", sub),
-                        actor,
-                    )
-                with open(sub.path, "rb") as f:
-                    if looks_like_private_key(f.read(_HEAD)):
-                        return quarantine(
-                            ctx,
-                            Rejected(
-                                sub.path,
-                                sub.relpath,
-                                SECRET_KEY,
-                                "a private key: never stored as evidence, not copied",
-                                sub,
-                            ),
-                            actor,
-                        )
-                    f.seek(0)
-                    stored = store.objects.put_stream(f)
         except OSError as e:
             if _store_refused(e, store.root):
                 raise  # the store cannot be written: the batch stops (the runner says so)

@@ -372,12 +372,9 @@ class Guard:
                 )
             else:
                 await self.app(scope, receive, send_guarded)
-        except Exception as exc:
-            full = cannot_write(exc, disk=self.store.root) is not None
+        except Exception:
             _save_traceback(self.store, "request")
-            if not sent["started"] and full:  # the phone keeps its files and tries again
-                await _error(507, "STORE_CANNOT_WRITE", CANNOT_WRITE)(scope, receive, send_guarded)
-            elif not sent["started"]:
+            if not sent["started"]:
                 await _error(500, "INTERNAL", "an internal error; it was logged")(
                     scope, receive, send_guarded
                 )

@@ -108,24 +108,3 @@ def unseal_stream(key: bytes, src: BinaryIO, associated: bytes) -> Iterator[byte
         if last:
             return
         n += 1
-
-
-class Reader:
-    """Bytes from an iterator of chunks, read like a file (``read(n)``): to hand a sealed
-    stream to whatever stores a stream."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = bytearray()
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buf += chunk
-        if n < 0:
-            n = len(self._buf)
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out

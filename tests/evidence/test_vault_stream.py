@@ -9,6 +9,7 @@ import struct
 import pytest
 
 from base.errors import StoreCorrupt
+from base.fsio import ChunkReader
 from evidence.storage import vault
 
 KEY = bytes(range(32))
@@ -21,7 +22,7 @@ def small_chunks(monkeypatch):
 
 
 def seal(data: bytes, ad: bytes = AD) -> bytes:
-    return vault.Reader(vault.seal_stream(KEY, io.BytesIO(data), ad)).read()
+    return ChunkReader(vault.seal_stream(KEY, io.BytesIO(data), ad)).read()
 
 
 def unseal(blob: bytes, ad: bytes = AD, key: bytes = KEY) -> bytes:
@@ -49,7 +50,7 @@ def test_what_is_sealed_opens_unchanged_and_is_not_in_clear(size):
 
 def test_the_reader_gives_any_sizes_of_reads():
     data = os.urandom(2500)
-    reader = vault.Reader(vault.seal_stream(KEY, io.BytesIO(data), AD))
+    reader = ChunkReader(vault.seal_stream(KEY, io.BytesIO(data), AD))
     got = b"".join(iter(lambda: reader.read(7), b""))
     assert unseal(got) == data
 

@@ -97,6 +97,23 @@ def _pinned_key(key: Supplied | None, store: Store | None) -> PublicKey | None:
     return store.public_key() if store is not None else None
 
 
+def page_key(key: Supplied | None, store: Store | None) -> PublicKey | None:
+    """The log key a receipt-check page pins: the one given, else the store's, else none."""
+    return _pinned_key(key, store)
+
+
+def page_log_url(given: str | None, store: Store | None) -> str:
+    """The log address a receipt-check page asks when online: the one given, else the store's
+    ``[web] public_url`` when set, else none (the page then checks offline only)."""
+    url = given
+    if url is None and store is not None:
+        url = store.config.raw.get("web", {}).get("public_url") or ""
+    url = (url or "").strip().rstrip("/")
+    if url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[\w./~%-]*)?", url):
+        raise UsageError(f"--log-url {url[:80]!r} is not an http(s) address")
+    return url
+
+
 def receipt_tsa_roots(
     data: Any, tsa_roots: Supplied | None, store: Store | None
 ) -> tuple[Any, ...] | None:

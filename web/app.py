@@ -44,7 +44,7 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,6 +53,7 @@ from app import observers, uploads
 from app.publiclog import PublicLog
 from base.errors import DalelError, cannot_write
 from evidence.storage.store import Store
+from web import bundle, verifypage
 
 STATIC = Path(__file__).parent / "static"
 """The pages' files: ``vendor/`` (vendored JavaScript), ``phone/`` (the observers' app, at
@@ -73,6 +74,8 @@ _STATUS = {
     uploads.Reason.OFFSET_MISMATCH: 409,
     uploads.Reason.ALREADY_RECEIVED: 409,
 }
+PUBLIC = {"Access-Control-Allow-Origin": "*"}
+"""The public log is read by receipt-check pages hosted anywhere (or opened from a file)."""
 _MASK = re.compile(r"/[A-Za-z0-9_-]{22}(?=/|$)")
 access_log = logging.getLogger("dalel.web.access")
 log = logging.getLogger("dalel.web")
@@ -276,22 +279,50 @@ class Service:
         body = {"state": state.state, **state.body} if state.state != "receipted" else state.body
         return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
+    async def receipt_qr(self, request: Request) -> Response:
+        """The receipt as a QR code (PNG): a link to ``/verify`` carrying the receipt without
+        its timestamp token, which would not fit (the file keeps it)."""
+        inv = self._invite(request)
+        state = uploads.receipt(self.store, inv, request.path_params["upload_id"])
+        if state.state != "receipted":
+            raise Refused(409, "NOT_RECEIPTED", "this upload has no receipt yet")
+        link = verifypage.qr_link(observers.public_url(self.store), state.body)
+        png = await anyio.to_thread.run_sync(verifypage.qr_png, link)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    # --- the receipt-check page ---------------------------------------------------------------
+    async def verify_page(self, request: Request) -> Response:
+        key = self.store.public_key()
+        html = verifypage.render(key, published_url=observers.public_url(self.store).rstrip("/"))
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+    async def verify_script(self, request: Request) -> Response:
+        return Response(
+            bundle.verify_script(),
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
     # --- the public log --------------------------------------------------------------------
     async def checkpoint(self, request: Request) -> Response:
-        return PlainTextResponse(self.public.checkpoint(), headers={"Cache-Control": "max-age=5"})
+        return PlainTextResponse(
+            self.public.checkpoint(), headers={"Cache-Control": "max-age=5", **PUBLIC}
+        )
 
     async def key(self, request: Request) -> Response:
-        return PlainTextResponse(self.public.key(), headers={"Cache-Control": "max-age=3600"})
+        return PlainTextResponse(
+            self.public.key(), headers={"Cache-Control": "max-age=3600", **PUBLIC}
+        )
 
     async def inclusion(self, request: Request) -> Response:
         index, size = _query_ints(request, "index", "size")
         proof = await anyio.to_thread.run_sync(self.public.inclusion, index, size)
-        return JSONResponse(proof, headers={"Cache-Control": "public, max-age=3600"})
+        return JSONResponse(proof, headers={"Cache-Control": "public, max-age=3600", **PUBLIC})
 
     async def consistency(self, request: Request) -> Response:
         old, new = _query_ints(request, "from", "to")
         proof = await anyio.to_thread.run_sync(self.public.consistency, old, new)
-        return JSONResponse(proof, headers={"Cache-Control": "public, max-age=3600"})
+        return JSONResponse(proof, headers={"Cache-Control": "public, max-age=3600", **PUBLIC})
 
     async def health(self, request: Request) -> Response:
         head = self.store.latest_checkpoint()
@@ -440,7 +471,11 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
         Route("/log/proof/consistency", service.consistency, methods=["GET"]),
         Mount("/static/vendor", StaticFiles(directory=STATIC / "vendor")),
         Mount("/o", StaticFiles(directory=STATIC / "phone", html=True, check_dir=False)),
-        Mount("/verify", StaticFiles(directory=STATIC / "verify", html=True, check_dir=False)),
+        Route("/api/uploads/{upload_id}/receipt/qr", service.receipt_qr, methods=["GET"]),
+        Route("/verify", service.verify_page, methods=["GET"]),
+        Route("/verify/", service.verify_page, methods=["GET"]),
+        Route("/verify/page.js", service.verify_script, methods=["GET"]),
+        Mount("/static/verify", StaticFiles(directory=STATIC / "verify")),
     ]
     app = Starlette(
         routes=routes,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.text import Text
 
 from app import verify as verify_app
 from app.verify import Supplied
-from cli.output import Exit, err, render, render_report
+from base.errors import UsageError
+from base.fsio import atomic_write
+from cli.output import Exit, Lines, err, formats, render, render_report
 from cli.root import cli, dossier, optional_store_of, store_of
 
 
@@ -66,6 +71,80 @@ def receipt_verify(
     )
     if not report.ok:
         raise Exit(report.exit_code)
+
+
+@dataclass(frozen=True)
+class PageWritten:
+    """A receipt-check page written to a file."""
+
+    path: Path
+    key: str
+    fingerprint: str
+    log_url: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "key": self.key,
+            "fingerprint": self.fingerprint,
+            "log_url": self.log_url,
+            "bytes": self.size,
+        }
+
+
+@formats(PageWritten)
+def _page(r: PageWritten) -> Lines:
+    yield Text.assemble(("Receipt-check page: ", "bold"), str(r.path), f" ({r.size // 1024} KiB)")
+    if r.key:
+        yield Text(f"It trusts the log key {r.key}")
+        yield Text(f"fingerprint {r.fingerprint}: publish it where observers can compare it.")
+    else:
+        yield Text("It pins no log key: whoever opens it pastes the key to trust.", style="yellow")
+    if r.log_url:
+        yield Text(f"Online, it asks {r.log_url} for the log's latest checkpoint.")
+    yield Text("Open it in any browser, offline too; it sends nothing anywhere but that log.")
+
+
+@receipt.command("page")
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The log's public key (public/log.pub) to pin (default: the store's).",
+)
+@click.option(
+    "--log-url",
+    default=None,
+    help="The server's public address, asked for the latest checkpoint when online "
+    "(default: the store's [web] public_url, if set).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def receipt_page(
+    ctx: click.Context, out: Path, key_file: Path | None, log_url: str | None, as_json: bool
+) -> None:
+    """Write the receipt-check page as one self-contained HTML file (works offline)."""
+    from web import verifypage
+
+    store = None if key_file is not None and log_url is not None else optional_store_of(ctx)
+    key = verify_app.page_key(Supplied.read_optional(key_file), store)
+    url = verify_app.page_log_url(log_url, store)
+    html = verifypage.render(key, log_url=url, inline=True).encode()
+    if out.exists():
+        raise UsageError(f"{out} exists; name a new file (a page is never written over)")
+    atomic_write(out, html, mode=0o644)
+    render(
+        PageWritten(
+            out,
+            key.verifier() if key else "",
+            verifypage.fingerprint(key) if key else "",
+            url,
+            len(html),
+        ),
+        as_json,
+    )
 
 
 @cli.command()

@@ -1,0 +1,187 @@
+"""The receipt-check page's verifier (JavaScript, run by node) agrees with the CLI's on good
+receipts and every tamper case: the same checks, statuses, named reasons and sub-reasons. It
+also verifies the Go sumdb signed-note test vector, and RFC 9162 proofs of every shape."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evidence.core import merkle, receipts
+from evidence.core.keys import PublicKey
+from evidence.provision import init_store
+from evidence.storage.store import Store
+from testing.receipt_cases import cases
+from web.bundle import BundleError, bundle, verifier_script
+
+NODE = shutil.which("node") or "/usr/bin/node"
+
+# golang.org/x/mod/sumdb/note, note_test.go: the published signed-note test vector.
+GO_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+GO_TEXT = (
+    "If you think cryptography is the answer to your problem,\n"
+    "then you don't know what your problem is.\n"
+)
+GO_SIG = (
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+)
+GO_NOTE = GO_TEXT + "\n\u2014 PeterNeumann " + GO_SIG + "\n"
+
+HARNESS = """
+const v = globalThis.__dalelModules['verify/verifier.js'];
+const job = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));
+const out = {};
+for (const [name, c] of Object.entries(job.receipts || {})) {
+  out[name] = v.verifyReceipt(c.receipt, c.pinned);
+}
+out.notes = (job.notes || []).map(([note, key]) => v.verifyNote(note, key));
+const b = (xs) => xs.map(v.b64decode);
+out.inclusion = (job.inclusion || []).map(([i, n, leaf, proof, root]) =>
+  v.verifyInclusion(i, n, v.b64decode(leaf), b(proof), v.b64decode(root)));
+out.consistency = (job.consistency || []).map(([m, n, r1, r2, proof]) =>
+  v.verifyConsistency(m, n, v.b64decode(r1), v.b64decode(r2), b(proof)));
+out.loads = (job.loads || []).map((text) => {
+  try { v.loadReceipt(text); return null; } catch (e) { return e.message; }
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def node(job: dict, tmp_path: Path) -> dict:
+    script = tmp_path / "verifier.js"
+    script.write_text(verifier_script() + HARNESS)
+    data = tmp_path / "job.json"
+    data.write_text(json.dumps(job))
+    p = subprocess.run([NODE, str(script), str(data)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def _triples(checks: list[dict]) -> list[tuple]:
+    return [(c["check"], c["status"], c["reason"], tuple(c["sub_reasons"])) for c in checks]
+
+
+def test_node_and_the_cli_agree_on_every_receipt_case(filled_store, tmp_path):
+    other = tmp_path / "other"
+    init_store(other, org="Other")
+    all_cases = cases(filled_store, Store.open(other).public_key().verifier())
+    got = node(
+        {"receipts": {c.name: {"receipt": c.receipt, "pinned": c.pinned} for c in all_cases}},
+        tmp_path,
+    )
+    seen_reasons: set[str] = set()
+    for c in all_cases:
+        pinned = PublicKey.from_verifier(c.pinned) if c.pinned else None
+        py = receipts.verify(c.receipt, pinned).to_dict()
+        js = got[c.name]
+        assert _triples(js["checks"]) == _triples(py["checks"]), c.name
+        assert (js["ok"], js["item_sha256"], js["leaf_index"]) == (
+            py["ok"],
+            py["item_sha256"],
+            py["leaf_index"],
+        ), c.name
+        seen_reasons |= {ch["reason"] for ch in js["checks"] if ch["reason"]}
+        holds = c.name.startswith("good") or c.name == "no-timestamp"  # a warning only
+        assert holds == js["ok"], c.name
+    # every named reason a receipt alone can fail with was exercised
+    assert seen_reasons >= {
+        "MALFORMED",
+        "KEY_NOT_PINNED",
+        "KEY_MISMATCH",
+        "SIGNATURE_INVALID",
+        "ENTRY_MISMATCH",
+        "CHECKPOINT_SIGNATURE_INVALID",
+        "PROOF_INVALID",
+        "TIMESTAMP_INVALID",
+        "NO_TIMESTAMP",
+        "TSA_ROOT_NOT_PINNED",
+    }
+
+
+def test_the_go_sumdb_signed_note_vector(tmp_path):
+    key = PublicKey.from_verifier(GO_KEY)
+    raw = base64.b64decode(GO_SIG)
+    assert raw[:4] == key.id and key.verify(raw[4:], GO_TEXT.encode())  # the CLI's side
+    other = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
+    got = node(
+        {
+            "notes": [
+                [GO_NOTE, GO_KEY],
+                [GO_NOTE.replace("cryptography", "cryptographY"), GO_KEY],
+                [GO_NOTE, other],
+                [GO_NOTE.replace("PeterNeumann x08", "PeterNeumann x09"), GO_KEY],
+                [GO_NOTE, GO_KEY.replace("+c74f20a3+", "+c74f20a4+")],
+                [GO_TEXT, GO_KEY],
+            ]
+        },
+        tmp_path,
+    )
+    assert got["notes"] == [True, False, False, False, False, False]
+
+
+def test_merkle_proofs_of_every_shape_agree(tmp_path):
+    tree = merkle.MerkleTree()
+    for i in range(33):
+        tree.append(merkle.leaf_hash(f"leaf {i}".encode()))
+    b = lambda h: base64.b64encode(h).decode()  # noqa: E731
+    inclusion, consistency, expect_inc, expect_con = [], [], [], []
+    for n in range(1, 34):
+        root = tree.root(n)
+        for i in range(n):
+            proof = [b(h) for h in tree.inclusion_proof(i, n)]
+            inclusion.append([i, n, b(tree.leaf(i)), proof, b(root)])
+            expect_inc.append(True)
+            if proof:  # a tampered hash, and the wrong index
+                inclusion.append([i, n, b(tree.leaf(i)), [b(b"\0" * 32)] + proof[1:], b(root)])
+                inclusion.append([(i + 1) % n, n, b(tree.leaf(i)), proof, b(root)])
+                expect_inc += [False, False]
+        for m in range(1, n + 1):
+            proof = [b(h) for h in tree.consistency_proof(m, n)]
+            consistency.append([m, n, b(tree.root(m)), b(root), proof])
+            expect_con.append(True)
+            if proof:
+                consistency.append([m, n, b(tree.root(m)), b(root), proof[:-1]])
+                expect_con.append(False)
+    got = node({"inclusion": inclusion, "consistency": consistency}, tmp_path)
+    assert got["inclusion"] == expect_inc
+    assert got["consistency"] == expect_con
+    for (i, n, leaf, proof, root), ok in zip(inclusion, expect_inc, strict=True):
+        assert (
+            merkle.verify_inclusion(
+                i,
+                n,
+                base64.b64decode(leaf),
+                [base64.b64decode(p) for p in proof],
+                base64.b64decode(root),
+            )
+            == ok
+        )
+
+
+def test_receipt_files_beyond_the_limits_are_refused_as_the_cli_does(tmp_path):
+    texts = ["[" * 40 + "]" * 40, "not json", " " * (receipts.MAX_BYTES + 1), '{"format": 1}']
+    got = node({"loads": texts}, tmp_path)["loads"]
+    assert "nested deeper" in got[0] and "not JSON" in got[1] and "larger than" in got[2]
+    assert got[3] is None  # JSON: what it holds is the verifier's to judge
+
+
+def test_the_bundler_refuses_what_it_cannot_read(tmp_path, monkeypatch):
+    import web.bundle as wb
+
+    static = tmp_path / "static"
+    (static / "x").mkdir(parents=True)
+    monkeypatch.setattr(wb, "STATIC", static)
+    (static / "x" / "a.js").write_text("export default function () {}\n")
+    with pytest.raises(BundleError, match="cannot bundle"):
+        bundle(static / "x" / "a.js")
+    (static / "x" / "b.js").write_text('import { q } from "some-package";\n')
+    with pytest.raises(BundleError, match="bare import"):
+        bundle(static / "x" / "b.js")
+    (static / "x" / "c.js").write_text('import { q } from "../../../etc/passwd";\n')
+    with pytest.raises(BundleError, match="leaves the static folder"):
+        bundle(static / "x" / "c.js")

@@ -1,0 +1,111 @@
+"""The receipt-check page: served at ``/verify`` and written whole by ``dalel receipt page``.
+
+The same template and the same script (:func:`web.bundle.verify_script`) make both. Served, the
+script and style come from the server (its Content-Security-Policy allows only ``'self'``);
+written to a file, they are inlined and the file carries its own policy naming their hashes,
+so the one file works from a disk, a USB stick or any web host, offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import zlib
+from urllib.parse import urlsplit
+
+import jinja2
+
+from evidence.core.keys import PublicKey
+from web.bundle import STATIC, verify_script
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(STATIC.parent / "templates")),
+    autoescape=True,
+    trim_blocks=False,
+)
+
+
+def fingerprint(key: PublicKey) -> str:
+    """The key's fingerprint as the page shows it: SHA-256 of the raw key, groups of four."""
+    digest = hashlib.sha256(key.raw).hexdigest()
+    return " ".join(digest[i : i + 4] for i in range(0, len(digest), 4))
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _safe_inline(script: str) -> str:
+    """The script, made safe inside ``<script>``: no ``</script`` or ``<!--`` can end it."""
+    out = re.sub(r"</(script)", r"<\\/\1", script, flags=re.IGNORECASE)
+    return out.replace("<!--", "<\\!--")
+
+
+def render(
+    key: PublicKey | None, *, log_url: str = "", inline: bool = False, published_url: str = ""
+) -> str:
+    """The page pinning ``key``; ``log_url`` (the server's public address) is asked for the
+    log's latest checkpoint and a consistency proof when online (served, the page asks its
+    own server); ``inline`` makes the self-contained file; ``published_url``: where the page
+    says the key is published (default ``log_url``)."""
+    published = []
+    if published_url or log_url:
+        published.append(f"{published_url or log_url}/log/key")
+    css = (STATIC / "verify" / "verify.css").read_text(encoding="utf-8")
+    script = _safe_inline(verify_script()) if inline else ""
+    html = _ENV.get_template("verify.html").render(
+        key=key.verifier() if key else "",
+        fingerprint=fingerprint(key) if key else "",
+        log_url=log_url,
+        published=published,
+        inline=inline,
+        css=css,
+        script=script,
+    )
+    if inline:
+        origin = ""
+        if log_url:
+            u = urlsplit(log_url)
+            origin = f"{u.scheme}://{u.netloc}"
+        policy = (
+            f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(css)}; "
+            f"connect-src {origin or chr(39) + 'none' + chr(39)}; img-src data: blob:; "
+            "media-src blob: mediastream:; base-uri 'none'; form-action 'none'"
+        )
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
+        html = html.replace('<meta charset="utf-8">\n', '<meta charset="utf-8">\n' + meta, 1)
+    return html
+
+
+def compact(receipt: dict) -> str:
+    """A receipt as a QR code carries it: base64url (no padding) of raw DEFLATE of its JSON
+    without ``entry`` (the signed line's own copy, put back by the page) and ``timestamp``
+    (a token with its certificates does not fit in a QR code)."""
+    slim = {k: v for k, v in receipt.items() if k not in ("entry", "timestamp")}
+    text = json.dumps(slim, ensure_ascii=False, separators=(",", ":")).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = packer.compress(text) + packer.flush()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def qr_link(base_url: str, receipt: dict) -> str:
+    """The link a receipt's QR code holds: the receipt-check page, the receipt in its
+    ``#fragment`` (never sent to a server)."""
+    return f"{base_url.rstrip('/')}/verify#r={compact(receipt)}"
+
+
+def qr_png(link: str) -> bytes:
+    """The QR code of ``link`` as PNG (error correction L: a receipt is a long link)."""
+    import io
+
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_L
+
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_L, border=4, box_size=4)
+    qr.add_data(link)
+    qr.make(fit=True)
+    buf = io.BytesIO()
+    qr.make_image().save(buf, format="PNG")
+    return buf.getvalue()

@@ -55,6 +55,9 @@ class Invite:
     """SHA-256 of the token (hex)."""
     revoked: str | None = None
     """When it was withdrawn, if it was."""
+    observer: str | None = None
+    """The observer's pseudonym (``obs-`` + 20 hex), once they gave their IIN on the phone;
+    the IIN itself is never kept."""
 
     def active(self, now: datetime | None = None) -> bool:
         """Whether the link still works."""
@@ -225,6 +228,48 @@ def authenticate(store: Store, token: str, now: datetime | None = None) -> Invit
             inv = _invite(d)
             return inv if inv.active(now) else None
     return None
+
+
+class IinRefused(UsageError):
+    """An IIN given on the phone that cannot be taken (wrong check digit, or another IIN
+    than the one already given for this invite)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def give_iin(store: Store, invite_id: str, iin: str) -> Invite:
+    """The observer of ``invite_id`` gives their IIN: it is checked (check digit), turned into
+    the store's pseudonym and kept as that alone; the uploads of this invite are then the
+    same observer as their `dalel ingest --observer IIN` files. Giving the same IIN again is
+    harmless; another one is refused (a typo must not split one observer in two)."""
+    digits = re.sub(r"[\s\-.\u00a0]", "", iin or "")
+    if not privacy.is_valid_iin(digits):
+        raise IinRefused(
+            "IIN_INVALID", "this is not a valid IIN (12 digits, the last a check digit)"
+        )
+    made = privacy.pseudonym(store.secret, digits)
+    with _locked(store) as data:
+        d = data.get(invite_id)
+        if d is None:
+            raise IinRefused("UNAUTHORIZED", "no such invite")
+        if d.get("observer") not in (None, made):
+            raise IinRefused(
+                "IIN_ALREADY_GIVEN",
+                "another IIN was already given with this link; ask the coalition for a new link",
+            )
+        d["observer"] = made
+        return _invite(d)
+
+
+def pseudonyms(store: Store) -> dict[str, str]:
+    """Invite id -> the pseudonym its observer gave by their IIN, for those who did."""
+    return {
+        k: d["observer"]
+        for k, d in _read(store).items()
+        if isinstance(d, dict) and isinstance(d.get("observer"), str)
+    }
 
 
 def qr_png(url: str) -> bytes:

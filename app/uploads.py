@@ -34,6 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app import observers
 from app.observers import Invite, check_precinct
 from base.errors import UsageError
 from base.fsio import atomic_write, sync_file
@@ -424,6 +425,7 @@ def commit_received(store: Store, limit: int = BATCH) -> list[str]:
     subs: list[Submission | Rejected] = []
     opened = []
     todo: list[tuple[str, Path]] = []
+    given = observers.pseudonyms(store)
     try:
         for upload_id in ids:
             d = _dir(store, upload_id)
@@ -441,6 +443,7 @@ def commit_received(store: Store, limit: int = BATCH) -> list[str]:
                 f,
                 up.declared.filename,
                 observer=up.invite,
+                pseudonym=given.get(up.invite),
                 precinct=up.declared.precinct,
                 kind=up.declared.kind,
                 channel=CHANNEL_PREFIX + upload_id,

@@ -364,7 +364,7 @@ class IntakeStage:
         store = ctx.store
         shown = privacy.scrub(store.secret, safe_text(sub.relpath))
         try:
-            actor = privacy.observer_pseudonym(store.secret, sub.observer)
+            actor = sub.pseudonym or privacy.observer_pseudonym(store.secret, sub.observer)
         except InvalidObserverId as e:
             return quarantine(
                 ctx, Rejected(sub.path, sub.relpath, MANIFEST_ROW_INVALID, e.message, sub), None

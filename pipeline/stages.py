@@ -44,6 +44,9 @@ class Submission:
     sha256: str | None = field(default=None, compare=False)
     """Their SHA-256 when already known (an upload's, computed as it arrived): lets the
     runner ask the external TSAs before it takes the write lock."""
+    pseudonym: str | None = field(default=None, compare=False)
+    """The observer's pseudonym when already made from their IIN (an observer who gave it on
+    the phone, where it was checked and dropped): used as the actor instead of ``observer``."""
 
     @classmethod
     def of_stream(
@@ -57,6 +60,7 @@ class Submission:
         channel: str = "",
         note: str = "",
         sha256: str | None = None,
+        pseudonym: str | None = None,
     ) -> Submission:
         """A submission whose bytes are read from ``stream``, declared as file ``name``."""
         return cls(
@@ -69,6 +73,7 @@ class Submission:
             note,
             stream,
             sha256,
+            pseudonym,
         )
 
 

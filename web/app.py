@@ -191,9 +191,35 @@ class Service:
         """What the phone needs to know of its invite: its precinct and when it ends."""
         inv = self._invite(request)
         return JSONResponse(
-            {"invite": inv.id, "precinct": inv.precinct, "expires": inv.expires},
+            {
+                "invite": inv.id,
+                "precinct": inv.precinct,
+                "expires": inv.expires,
+                "observer": inv.observer,
+            },
             headers={"Cache-Control": "no-store"},
         )
+
+    async def give_iin(self, request: Request) -> Response:
+        """The observer gives their IIN once: checked, made the store's pseudonym, dropped.
+        Only a JSON body with the bearer token is read (no form, no cookie: nothing another
+        site can make a browser send). The answer is the pseudonym, never the IIN."""
+        inv = self._invite(request)
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise Refused(415, "BAD_CONTENT_TYPE", "send the IIN as JSON")
+        try:
+            body = json.loads(await request.body())
+            iin = body["iin"] if isinstance(body, dict) else None
+        except (ValueError, KeyError):
+            iin = None
+        if not isinstance(iin, str):
+            raise Refused(400, "BAD_REQUEST", 'send {"iin": "..."}')
+        try:
+            given = await anyio.to_thread.run_sync(observers.give_iin, self.store, inv.id, iin)
+        except observers.IinRefused as e:
+            status = {"IIN_INVALID": 422, "IIN_ALREADY_GIVEN": 409}.get(e.reason, 401)
+            raise Refused(status, e.reason, e.message if status != 401 else "") from None
+        return JSONResponse({"observer": given.observer}, headers={"Cache-Control": "no-store"})
 
     # --- tus -----------------------------------------------------------------------------
     async def options(self, request: Request) -> Response:
@@ -459,6 +485,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
     routes = [
         Route("/health", service.health, methods=["GET"]),
         Route("/api/me", service.me, methods=["GET"]),
+        Route("/api/me/iin", service.give_iin, methods=["POST"]),
         Route("/api/uploads", service.options, methods=["OPTIONS"]),
         Route("/api/uploads", service.create, methods=["POST"]),
         Route("/api/uploads/{upload_id}", service.head, methods=["HEAD"]),

@@ -199,3 +199,61 @@ def test_a_withdrawn_link_says_so_plainly(served, browser):
     WebDriverWait(browser, 20).until(
         lambda d: "no longer works" in d.find_element(By.ID, "nolink").text
     )
+
+
+def test_the_iin_is_given_once_and_a_receipt_comes_with_its_qr_code(served, browser, tmp_path):
+    import base64
+
+    import cv2
+    import numpy as np
+
+    from evidence.content import privacy
+    from tests.conftest import VALID_IIN
+
+    _open(browser, served, "kk")
+    field = browser.find_element(By.ID, "iin")
+    typo = VALID_IIN[:-1] + str((int(VALID_IIN[-1]) + 1) % 10)
+    field.send_keys(typo)
+    browser.find_element(By.CSS_SELECTOR, "#iin-form button").click()
+    message = browser.find_element(By.ID, "iin-msg")
+    assert message.get_attribute("data-key") == "iin.bad" and "ЖСН" in message.text
+    field.clear()
+    field.send_keys(VALID_IIN)
+    browser.find_element(By.CSS_SELECTOR, "#iin-form button").click()
+    made = privacy.pseudonym(Store.open(served.store).secret, VALID_IIN)
+    WebDriverWait(browser, 20).until(lambda d: made in d.find_element(By.ID, "iin-msg").text)
+    assert not browser.find_element(By.ID, "iin-form").is_displayed()
+    kept = browser.execute_script("return JSON.stringify(localStorage)")
+    assert VALID_IIN not in kept and made in kept  # the phone keeps only the pseudonym
+
+    photo = make_photo(tmp_path / "хаттама.jpg", (120, 40, 160), (480, 360))
+    _add(browser, photo)
+    _wait_states(browser, 1, "receipted")
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    entry = next(e for e in _web_entries(served.store) if e["item"]["sha256"] == sha)
+    assert entry["actor"]["id"] == made
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#queue img.qr"))
+    browser.find_element(By.CSS_SELECTOR, "#queue details summary").click()
+    browser.execute_script("document.querySelector('#queue img.qr').scrollIntoView({block: 'end'})")
+    browser.save_screenshot(str(SCREENSHOTS / "phone-qr.png"))
+    png = browser.execute_async_script(  # the QR image the phone keeps in IndexedDB
+        "const done = arguments[0];"
+        "const req = indexedDB.open('dalel', 1);"
+        "req.onsuccess = () => {"
+        " const all = req.result.transaction('queue').objectStore('queue').getAll();"
+        " all.onsuccess = () => {"
+        "  const reader = new FileReader();"
+        "  reader.onload = () => done(reader.result.split(',')[1]);"
+        "  reader.readAsDataURL(all.result.find(r => r.qr).qr);"
+        " };"
+        "};"
+    )
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(png), np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+    link, _, _ = cv2.QRCodeDetectorAruco().detectAndDecode(image)
+    assert "/verify#r=" in link
+    # The code opens the check page (here on the test server), which checks the receipt.
+    browser.get(served.url + "/verify#r=" + link.split("#r=", 1)[1])
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "bottom").get_attribute("data-ok") == "true"
+    )

@@ -455,3 +455,80 @@ def test_a_connection_cut_mid_patch_keeps_what_arrived(served, photo):
         if (served.store / "logs").exists()
         else True
     )
+
+
+def _give_iin(server: Server, token: str, iin: str, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers.update(kw.pop("headers", {}))
+    return httpx.post(server.url + "/api/me/iin", headers=headers, **kw)
+
+
+def test_an_iin_given_on_the_phone_becomes_the_same_observer_as_in_ingest(served, photo, tmp_path):
+    from evidence.content import privacy
+    from tests.conftest import OTHER_IIN
+
+    issued = _invite(served.store)
+    typo = VALID_IIN[:-1] + str((int(VALID_IIN[-1]) + 1) % 10)
+    r = _give_iin(served, issued.token, "", json={"iin": typo})
+    assert r.status_code == 422 and r.json()["error"] == "IIN_INVALID" and typo not in r.text
+    form = _give_iin(
+        served,
+        issued.token,
+        "",
+        content=f"iin={VALID_IIN}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 415  # no form another site could make a browser send
+    assert _give_iin(served, "forged-token", "", json={"iin": VALID_IIN}).status_code == 401
+    spaced = f"{VALID_IIN[:6]} {VALID_IIN[6:]}"
+    r = _give_iin(served, issued.token, "", json={"iin": spaced})
+    store = Store.open(served.store)
+    made = privacy.pseudonym(store.secret, VALID_IIN)
+    assert r.status_code == 200 and r.json() == {"observer": made}
+    assert VALID_IIN not in r.text
+    me = httpx.get(served.url + "/api/me", headers=_auth(issued.token)).json()
+    assert me["observer"] == made
+    # The same IIN again is harmless; another one would split the observer in two.
+    assert _give_iin(served, issued.token, "", json={"iin": VALID_IIN}).status_code == 200
+    r = _give_iin(served, issued.token, "", json={"iin": OTHER_IIN})
+    assert r.status_code == 409 and r.json()["error"] == "IIN_ALREADY_GIVEN"
+    # The phone's upload is this observer's, as `dalel ingest --observer IIN` makes them.
+    loc = _create(served, issued.token, photo, filename="p.jpg").headers["Location"]
+    _patch(served, issued.token, loc, 0, photo)
+    receipt = _receipt(served, issued.token, loc).json()
+    assert receipt["entry"]["actor"] == {"role": "observer", "id": made}
+    # And the IIN is in no file of the store, nor in the server's log.
+    for path in served.store.rglob("*"):
+        if path.is_file():
+            assert VALID_IIN.encode() not in path.read_bytes(), path
+    assert VALID_IIN not in served.log.read_text()
+
+
+def test_a_receipts_qr_code_is_a_link_to_the_check_page_holding_it(served, photo):
+    import cv2
+    import numpy as np
+
+    issued = _invite(served.store)
+    loc = _create(served, issued.token, photo, filename="p.jpg").headers["Location"]
+    early = httpx.get(served.url + loc + "/receipt/qr", headers=_auth(issued.token))
+    assert early.status_code == 409
+    _patch(served, issued.token, loc, 0, photo)
+    receipt = _receipt(served, issued.token, loc).json()
+    other = _invite(served.store)
+    assert (
+        httpx.get(served.url + loc + "/receipt/qr", headers=_auth(other.token)).status_code == 404
+    )
+    r = httpx.get(served.url + loc + "/receipt/qr", headers=_auth(issued.token))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+    link, _, _ = cv2.QRCodeDetectorAruco().detectAndDecode(image)
+    base = observers.public_url(Store.open(served.store))
+    assert link.startswith(base + "/verify#r=")
+    import zlib
+
+    packed = link.split("#r=", 1)[1]
+    slim = json.loads(
+        zlib.decompress(base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)), -15)
+    )
+    assert slim == {k: v for k, v in receipt.items() if k not in ("entry", "timestamp")}

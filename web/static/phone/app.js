@@ -42,6 +42,7 @@ async function update(id, changes) {
   if (rec) await put({ ...rec, ...changes });
 }
 const receiptUrls = new Map(); // record id -> object URL of its receipt (made once)
+const qrUrls = new Map(); // record id -> object URL of its receipt's QR code
 
 function newId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -152,7 +153,17 @@ async function fetchReceipt(rec) {
     headers: { Authorization: `Bearer ${token}` },
     cache: "no-store",
   });
-  if (res.status === 200) return { status: "receipted", receipt: await res.text() };
+  if (res.status === 200) {
+    const receipt = await res.text();
+    // Its QR code (a link to the receipt-check page holding the receipt): kept as an image.
+    const qr = await fetch(`${rec.uploadUrl}/receipt/qr`, {
+      headers: { Authorization: `Bearer ${token}` },
+      cache: "no-store",
+    })
+      .then((r) => (r.ok ? r.blob() : null))
+      .catch(() => null);
+    return { status: "receipted", receipt, qr };
+  }
   if (res.status === 422) return { status: "refused", reason: (await res.json()).reason };
   if (res.status === 202) return { status: "received", ack: (await res.json()).ack };
   if (res.status === 401) return { status: "received", reason: "UNAUTHORIZED" };
@@ -264,6 +275,19 @@ async function draw() {
       a.href = receiptUrls.get(rec.id);
       a.download = `receipt-${(rec.sha256 || rec.id).slice(0, 16)}.json`;
       li.append(a);
+      const check = el("a", "verify", t("verify"));
+      check.href = "/verify";
+      li.append(check);
+    }
+    if (rec.qr) {
+      const box = el("details");
+      box.append(el("summary", "", t("qr")));
+      const img = el("img", "qr");
+      if (!qrUrls.has(rec.id)) qrUrls.set(rec.id, URL.createObjectURL(rec.qr));
+      img.src = qrUrls.get(rec.id);
+      img.alt = t("qr");
+      box.append(img);
+      li.append(box);
     }
     list.append(li);
   }
@@ -295,7 +319,63 @@ async function loadMe() {
   }
   const precinct = document.getElementById("precinct");
   if (me && !precinct.value) precinct.value = me.precinct;
+  showIin();
   render();
+}
+
+// --- the IIN, given once: checked here and on the server, kept by neither ------------------
+const W1 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const W2 = [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2];
+
+function validIin(text) {
+  if (!/^\d{12}$/.test(text)) return false;
+  const d = Array.from(text, Number);
+  let s = W1.reduce((acc, w, i) => acc + w * d[i], 0) % 11;
+  if (s === 10) s = W2.reduce((acc, w, i) => acc + w * d[i], 0) % 11;
+  return s !== 10 && s === d[11];
+}
+
+function iinMessage(key, vars = {}, bad = false) {
+  const msg = document.getElementById("iin-msg");
+  msg.hidden = !key;
+  msg.dataset.key = key || "";
+  msg.textContent = key ? t(key, vars) : "";
+  msg.classList.toggle("bad", bad);
+}
+
+function showIin() {
+  const given = me && me.observer;
+  document.getElementById("iin-form").hidden = !me || Boolean(given);
+  if (given) iinMessage("iin.saved", { observer: me.observer });
+}
+
+async function giveIin(event) {
+  event.preventDefault();
+  const field = document.getElementById("iin");
+  const iin = field.value.replace(/[\s.-]/g, "");
+  if (!validIin(iin)) {
+    iinMessage("iin.bad", {}, true);
+    return;
+  }
+  field.value = ""; // not kept on the phone either
+  try {
+    const res = await fetch("/api/me/iin", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ iin }),
+      cache: "no-store",
+    });
+    if (res.ok) {
+      me = { ...me, observer: (await res.json()).observer };
+      localStorage.setItem(ME_KEY, JSON.stringify(me));
+      showIin();
+    } else {
+      const reason = (await res.json().catch(() => ({}))).error;
+      iinMessage(reason === "IIN_ALREADY_GIVEN" ? "iin.taken" : "iin.bad", {}, true);
+    }
+  } catch {
+    iinMessage("iin.offline", {}, true);
+  }
 }
 
 function start() {
@@ -309,6 +389,8 @@ function start() {
     b.addEventListener("click", () => {
       setLang(b.dataset.lang);
       apply();
+      const msg = document.getElementById("iin-msg");
+      if (msg.dataset.key) msg.textContent = t(msg.dataset.key, { observer: me && me.observer });
       render();
     });
   }
@@ -332,6 +414,7 @@ function start() {
     sync();
   });
   window.addEventListener("offline", render);
+  document.getElementById("iin-form").addEventListener("submit", giveIin);
   setInterval(sync, SYNC_EVERY);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
   loadMe().then(sync);

@@ -211,6 +211,8 @@ def test_the_iin_is_given_once_and_a_receipt_comes_with_its_qr_code(served, brow
     from tests.conftest import VALID_IIN
 
     _open(browser, served, "kk")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "iin-box").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#iin-box summary").click()
     field = browser.find_element(By.ID, "iin")
     typo = VALID_IIN[:-1] + str((int(VALID_IIN[-1]) + 1) % 10)
     field.send_keys(typo)
@@ -222,7 +224,7 @@ def test_the_iin_is_given_once_and_a_receipt_comes_with_its_qr_code(served, brow
     browser.find_element(By.CSS_SELECTOR, "#iin-form button").click()
     made = privacy.pseudonym(Store.open(served.store).secret, VALID_IIN)
     WebDriverWait(browser, 20).until(lambda d: made in d.find_element(By.ID, "iin-msg").text)
-    assert not browser.find_element(By.ID, "iin-form").is_displayed()
+    assert not browser.find_element(By.ID, "iin-box").is_displayed()
     kept = browser.execute_script("return JSON.stringify(localStorage)")
     assert VALID_IIN not in kept and made in kept  # the phone keeps only the pseudonym
 

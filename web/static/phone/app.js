@@ -345,7 +345,7 @@ function iinMessage(key, vars = {}, bad = false) {
 
 function showIin() {
   const given = me && me.observer;
-  document.getElementById("iin-form").hidden = !me || Boolean(given);
+  document.getElementById("iin-box").hidden = !me || Boolean(given);
   if (given) iinMessage("iin.saved", { observer: me.observer });
 }
 

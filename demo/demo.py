@@ -171,6 +171,14 @@ def main() -> int:
         "--tsa-root",
         STORE / "public" / "tsa-root.pem",
     )
+    step(
+        "The same check in a browser: one HTML file, offline (open it, drop the receipt in)",
+        "--store",
+        STORE,
+        "receipt",
+        "page",
+        OUT / "receipt-check.html",
+    )
     for precinct in ("12", "47", "63"):
         review(precinct)
         step(
@@ -288,6 +296,7 @@ def main() -> int:
     print(f"  public dossier (kk): {public.relative_to(ROOT)}")
     print(f"  store:               {STORE.relative_to(ROOT)}/")
     print(f"  observer receipt:    {(OUT / 'observer-receipt.json').relative_to(ROOT)}")
+    print(f"  receipt-check page:  {(OUT / 'receipt-check.html').relative_to(ROOT)}")
     print(f"  audit bundle:        {(OUT / 'audit-bundle').relative_to(ROOT)}/")
     if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI"):
         serve()
@@ -315,7 +324,7 @@ def serve(port: int = 8000) -> None:
     print(f"\nServing the demo store on http://127.0.0.1:{port}")
     print(f"  observer's phone page:  {made['url']}")
     print(f"  its QR code:            {(OUT / 'invite-qr.png').relative_to(ROOT)}")
-    print(f"  receipt-check page:     http://127.0.0.1:{port}/verify/")
+    print(f"  receipt-check page:     http://127.0.0.1:{port}/verify")
     print("  stop with Ctrl+C (what was received is committed first)\n")
     try:
         subprocess.run([*DALEL, "--store", str(STORE), "serve", "--port", str(port)], cwd=ROOT)

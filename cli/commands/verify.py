@@ -102,8 +102,10 @@ def _page(r: PageWritten) -> Lines:
     else:
         yield Text("It pins no log key: whoever opens it pastes the key to trust.", style="yellow")
     if r.log_url:
-        yield Text(f"Online, it asks {r.log_url} for the log's latest checkpoint.")
-    yield Text("Open it in any browser, offline too; it sends nothing anywhere but that log.")
+        yield Text(f"Online, it asks {r.log_url} for the log's latest checkpoint (nothing else).")
+    else:
+        yield Text("It checks offline only (no --log-url, no [web] public_url in the store).")
+    yield Text("Open it in any browser, offline too; what is checked never leaves the device.")
 
 
 @receipt.command("page")

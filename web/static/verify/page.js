@@ -390,7 +390,13 @@ async function start() {
   $("receipt-file").addEventListener("change", () => {
     fromQr = null;
   });
-  if ("BarcodeDetector" in window && navigator.mediaDevices) {
+  // In-page scanning only where the browser reads QR codes itself (Chrome on Android);
+  // elsewhere (iPhone, desktop Linux) the camera app opens the QR code's link.
+  const formats =
+    "BarcodeDetector" in window && navigator.mediaDevices
+      ? await BarcodeDetector.getSupportedFormats().catch(() => [])
+      : [];
+  if (formats.includes("qr_code")) {
     $("scan").hidden = false;
     $("scan").addEventListener("click", () => scan().catch(() => scanning && scanning.stop()));
   }

@@ -178,6 +178,7 @@ def _exhibit(
         custody=tuple(custody_rows),
         figures=_figure_readings(store, index, sha, reading, language),
         description=ingest.get("note", ""),
+        kind=str(ingest.get("kind") or "other"),
     )
 
 

@@ -234,6 +234,8 @@ class Exhibit:
     confirmations: tuple[Confirmation, ...] = ()
     """People's confirmations about the exhibit as a whole."""
     description: str = ""
+    kind: str = "other"
+    """What the observer said it is (protocol, violation, act, video, other)."""
     """Short description given by the observer."""
 
     @property

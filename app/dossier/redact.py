@@ -2,6 +2,12 @@
 
 Pure over bytes: image bytes in, redacted image bytes and the face boxes out. The caller
 records the result as a derivative of the original (parent hash + operation).
+
+Redaction must never hide evidence. A Haar cascade finds "faces" in the ruled header of a
+protocol table, so: faces are looked for only outside the paper sheet the protocol reader finds
+(:func:`ocr.prepare.find_sheet`); and every candidate must also look like a face, not a table
+(no ruled lines across it, and, in a colour image, skin tones in its middle). Every region
+blurred is returned with its box, for the exhibit page to list.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from base.errors import BrokenEnvironment
+from ocr.prepare import find_sheet
 
 OPERATION = "blur-faces"
 """Operation name recorded on redacted derivatives."""
@@ -90,8 +97,78 @@ def _merge(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, 
     return kept
 
 
-def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Face boxes (x, y, w, h) in an RGB array, found by the Haar cascades."""
+SKIN_SHARE = 0.12
+"""Least share of skin-toned pixels in the middle of a candidate in a colour image."""
+LINE_SHARE = 0.6
+"""A straight edge this long (share of the box's side) across a candidate is a ruled line."""
+RULED_LINES = 2
+"""This many ruled lines across a candidate make it a table or a form, not a face."""
+
+
+def sheet_mask(rgb: np.ndarray) -> np.ndarray | None:
+    """Where the paper sheet is (255) in the image, when the protocol reader finds one."""
+    quad = find_sheet(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if quad is None:
+        return None
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), 255)
+    return mask
+
+
+def _ruled(gray: np.ndarray) -> bool:
+    """True when straight lines run across most of the region at any angle (the rules of a
+    table or a form, even on a tilted sheet); a face has none."""
+    side = min(gray.shape[:2])
+    if side < 16:
+        return False
+    edges = cv2.Canny(gray, 50, 150)
+    lines = cv2.HoughLinesP(
+        edges,
+        1,
+        np.pi / 180,
+        threshold=int(0.4 * side),
+        minLineLength=int(LINE_SHARE * side),
+        maxLineGap=max(2, side // 40),
+    )
+    return lines is not None and len(lines) >= RULED_LINES
+
+
+def is_colour(rgb: np.ndarray) -> bool:
+    """Whether an image has colour to judge skin by (a grey scan or photo has not)."""
+    small = rgb[:: max(1, rgb.shape[0] // 200), :: max(1, rgb.shape[1] // 200)]
+    spread = small.max(axis=2).astype(np.int16) - small.min(axis=2).astype(np.int16)
+    return float(np.mean(spread)) >= 6
+
+
+def _skin_share(rgb: np.ndarray) -> float:
+    """Share of skin-toned pixels (YCrCb) in the region."""
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycc[..., 1], ycc[..., 2]
+    skin = (cr >= 133) & (cr <= 180) & (cb >= 77) & (cb <= 135)
+    return float(np.mean(skin))
+
+
+def looks_like_face(rgb: np.ndarray, box: tuple[int, int, int, int], colour: bool = True) -> bool:
+    """The second check on a cascade's candidate: no ruled lines across it and, in a colour
+    image (``colour``), skin tones in its middle."""
+    x, y, w, h = box
+    region = rgb[max(0, y) : y + h, max(0, x) : x + w]
+    if region.size == 0:
+        return False
+    if _ruled(cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)):
+        return False
+    if not colour:
+        return True
+    rh, rw = region.shape[:2]
+    return _skin_share(region[rh // 4 : rh - rh // 4, rw // 4 : rw - rw // 4]) >= SKIN_SHARE
+
+
+def detect_faces(
+    rgb: np.ndarray, *, outside: np.ndarray | None = None
+) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h) in an RGB array: the Haar cascades' candidates that also look
+    like faces (:func:`looks_like_face`). ``outside``: a mask (255) of where no face is looked
+    for (the protocol sheet): a candidate lying more than a quarter on it is dropped."""
     height, width = rgb.shape[:2]
     scale = min(1.0, DETECT_MAX_PX / max(height, width))
     small = cv2.resize(rgb, (int(width * scale), int(height * scale))) if scale < 1 else rgb
@@ -104,7 +181,20 @@ def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         )
         for x, y, w, h in hits if len(hits) else []:
             found.append((int(x / scale), int(y / scale), int(w / scale), int(h / scale)))
-    return _merge(found)
+    colour = is_colour(rgb)
+    return [
+        box
+        for box in _merge(found)
+        if not _on_sheet(box, outside) and looks_like_face(rgb, box, colour)
+    ]
+
+
+def _on_sheet(box: tuple[int, int, int, int], sheet: np.ndarray | None) -> bool:
+    if sheet is None:
+        return False
+    x, y, w, h = box
+    region = sheet[max(0, y) : y + h, max(0, x) : x + w]
+    return region.size > 0 and float(np.mean(region > 0)) > 0.25
 
 
 def _blur_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -122,13 +212,20 @@ def _blur_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def blur_faces(data: bytes) -> Redaction:
-    """Blur every face the cascades find in an image; returns the redacted image."""
+def blur_faces(data: bytes, *, protocol: bool = False) -> Redaction:
+    """Blur every face found in an image, outside the protocol sheet when ``protocol`` (a
+    photo of a protocol: its sheet is found as the reader finds it); returns the redacted
+    image and the boxes blurred."""
     with Image.open(io.BytesIO(data)) as img:
         fmt = img.format
         upright = ImageOps.exif_transpose(img).convert("RGB")
     rgb = np.array(upright)
-    boxes = tuple(_blur_box(rgb, box) for box in detect_faces(rgb))
+    sheet = sheet_mask(rgb) if protocol else None
+    boxes = tuple(_blur_box(rgb, box) for box in detect_faces(rgb, outside=sheet))
+    if sheet is not None:
+        # a face's blur is padded: it never spills onto the sheet's content
+        original = np.array(upright)
+        rgb[sheet > 0] = original[sheet > 0]
     out = io.BytesIO()
     result = Image.fromarray(rgb)
     if fmt == "JPEG":

@@ -45,6 +45,8 @@ class ExhibitMedia:
     """Faces blurred in ``image``."""
     redacted_sha256: str | None
     """Hash of the redacted copy shown, when one was made."""
+    blurred_boxes: tuple[tuple[int, int, int, int], ...] = ()
+    """Each region blurred in ``image``: (x, y, width, height) in the original's pixels."""
     missing_stills: tuple[float, ...] = ()
     """Timecodes at which the video had no frame (e.g. past its end)."""
 
@@ -104,11 +106,12 @@ def _still_media(ex: Exhibit) -> stills.StillResult:
     return stills.extract_stills(ex.content, ex.still_timecodes, suffix=suffix)
 
 
-def _blurred(data: bytes) -> redact.Redaction | None:
-    """Faces blurred, or None for an image that cannot be decoded (a damaged photo is still
-    evidence: it is shown by its hash with a note, and does not stop the dossier)."""
+def _blurred(data: bytes, protocol: bool) -> redact.Redaction | None:
+    """Faces blurred (never on a protocol's sheet), or None for an image that cannot be
+    decoded (a damaged photo is still evidence: it is shown by its hash with a note, and does
+    not stop the dossier)."""
     try:
-        return redact.blur_faces(data)
+        return redact.blur_faces(data, protocol=protocol)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
@@ -137,10 +140,16 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
     if public:  # OpenCV and Pillow release the GIL: use both cores
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             redactions = list(
-                pool.map(lambda data: _blurred(data) if data is not None else None, images)
+                pool.map(
+                    lambda pair: _blurred(*pair) if pair[0] is not None else None,
+                    [
+                        (data, ex.kind == "protocol" or bool(ex.figures))
+                        for data, ex in zip(images, dossier.exhibits, strict=True)
+                    ],
+                )
             )
     for ex, image, red in zip(dossier.exhibits, images, redactions, strict=True):
-        faces, redacted_sha = 0, None
+        faces, redacted_sha, boxes = 0, None, ()
         if public and image is not None and red is None:
             image = None  # undecodable, so unchecked for faces: not shown (named by its hash)
         if image is not None and red is not None:
@@ -149,7 +158,7 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
                 red.data, parent, redact.OPERATION, red.media_type, (("faces", str(red.faces)),)
             )
             derivatives.append(d)
-            image, faces, redacted_sha = red.data, red.faces, d.sha256
+            image, faces, redacted_sha, boxes = red.data, red.faces, d.sha256, red.boxes
         shown: list[tuple[float, bytes, int]] = []
         taken = _still_media(ex)
         for tc, data in taken.stills:
@@ -177,6 +186,7 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
                 image=image,
                 stills=tuple(shown),
                 faces_blurred=faces,
+                blurred_boxes=boxes,
                 redacted_sha256=redacted_sha,
                 missing_stills=taken.missing,
             )
@@ -370,6 +380,10 @@ def render_html(
                     if small is not None
                 ],
                 "faces_blurred": em.faces_blurred,
+                "blurred_boxes": "; ".join(
+                    f"{x}, {y}, {w}\u00d7{h}" for x, y, w, h in em.blurred_boxes
+                ),
+                "is_protocol": ex.kind == "protocol" or bool(ex.figures),
                 "redacted_sha256": em.redacted_sha256,
                 "missing_stills": [stills.format_timecode(tc) for tc in em.missing_stills],
                 "attachment": attachment_names.get(ex.sha256),

@@ -270,6 +270,12 @@ def test_public_edition_blurs_faces_and_embeds_no_originals(public_kk: Built) ->
     assert redact.detect_faces(before) and not redact.detect_faces(after)
     text = "\n".join(public_kk.pages)
     assert face_ex.sha256 in text and blurred[0].sha256 in text
+    # What was hidden is listed with its box, in the dossier's language; a protocol's page
+    # says its sheet is never blurred.
+    (box,) = redact.blur_faces(face_ex.content or b"").boxes
+    flat = " ".join(text.split())
+    assert "Бұлдыратылған аймақтар" in flat and f"{box[0]}, {box[1]}, {box[2]}×{box[3]}" in flat
+    assert "Хаттама парағының өзі ешқашан бұлдыратылмайды" in flat
     manifest = json.loads(next(d for n, d, _ in files if n == MANIFEST_NAME))
     assert {d["sha256"] for d in manifest["derivatives"]} == {
         d.sha256 for d in public_kk.result.derivatives

@@ -164,3 +164,51 @@ def test_atomic_write_replaces_only_when_complete(
         write_atomic(target, b"second")
     assert target.read_bytes() == b"first"
     assert [p.name for p in tmp_path.iterdir()] == ["out.pdf"]
+
+
+def _sample_with_a_false_face() -> bytes:
+    """A generated protocol photo (fresh seed, not tuned on) where OpenCV's face cascades
+    alone see a 'face' in the printed header: the trap redaction fell into."""
+    from ocr.synth.generate import make_sample
+
+    photo = make_sample(11, 9101, tier="hard").image
+    rgb = _rgb(photo).astype(np.uint8)
+    real = redact.looks_like_face
+    try:
+        redact.looks_like_face = lambda *a: True  # type: ignore[assignment]
+        assert redact.detect_faces(rgb), "the cascades alone must find the false face here"
+    finally:
+        redact.looks_like_face = real  # type: ignore[assignment]
+    return photo
+
+
+def test_a_protocol_sheet_is_never_blurred() -> None:
+    photo = _sample_with_a_false_face()
+    # The sheet is excluded, and the candidate fails the second check anyway (no skin).
+    assert redact.blur_faces(photo, protocol=True).boxes == ()
+    assert redact.blur_faces(photo, protocol=False).boxes == ()
+
+
+def test_a_face_beside_the_sheet_is_blurred_and_the_sheet_untouched(astronaut: bytes) -> None:
+    sheet_photo = _rgb(_sample_with_a_false_face()).astype(np.uint8)
+    face = _rgb(astronaut).astype(np.uint8)[0:260, 120:330]  # her head and shoulders
+    h = sheet_photo.shape[0]
+    side = np.empty((h, 420, 3), np.uint8)
+    side[:] = np.median(sheet_photo[:, :20].reshape(-1, 3), axis=0)  # the table beside it
+    side[100 : 100 + face.shape[0], 100 : 100 + face.shape[1]] = face
+    scene = np.hstack([sheet_photo, side])
+    buf = io.BytesIO()
+    Image.fromarray(scene).save(buf, "PNG")
+    result = redact.blur_faces(buf.getvalue(), protocol=True)
+    assert result.faces == 1
+    assert result.boxes[0][0] >= sheet_photo.shape[1]  # the face beside the sheet, not on it
+    mask = redact.sheet_mask(scene)
+    assert mask is not None
+    after = _rgb(result.data)
+    assert np.array_equal(after[mask > 0], scene[mask > 0])  # not one pixel of the sheet moved
+
+
+def test_a_face_in_a_grey_photo_is_still_found(astronaut: bytes) -> None:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(astronaut)).convert("L").save(buf, "PNG")
+    assert redact.blur_faces(buf.getvalue()).faces == 1

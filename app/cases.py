@@ -393,7 +393,8 @@ def open_case(
         if not rows:
             raise UsageError(
                 f"no protocol readings for precinct {from_discrepancy}",
-                fix=f"run: dalel ocr --precinct {from_discrepancy}",
+                fix=f"read its protocol photos: dalel ocr --precinct {from_discrepancy} (a photo "
+                "not handed in as a protocol: dalel ocr --item SHA256)",
             )
         precinct, kind = from_discrepancy, kind or "protocol-figures"
         evidence = rows[0].items

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,10 @@ class Figure:
     """How sure the machine was, 0 to 1."""
     confirmations: tuple[Confirmation, ...] = ()
     """People's readings, oldest first."""
+    reason: str = ""
+    """The machine's named reason (``ocr.Reason``): why the figure was not accepted
+    (``label_not_found``, ``readings_disagree``…), or on what evidence it was; empty for a
+    reading recorded without one."""
 
     @property
     def value(self) -> int | None:
@@ -84,6 +88,7 @@ class Figure:
             "source": self.source,
             "machine_value": self.machine_value,
             "machine_status": self.machine_status,
+            "reason": self.reason,
             "confidence": self.confidence,
             "confirmations": [c.to_dict() for c in self.confirmations],
         }
@@ -194,6 +199,7 @@ def readings(index: Index, precinct: str | None = None) -> list[ProtocolFigures]
                 v.get("status", "unreadable"),
                 float(v.get("confidence", 0.0)),
                 tuple(confirms.get((sha, k), ())),
+                str(v.get("reason") or ""),
             )
             for k, v in e["figures"].items()
         }
@@ -304,7 +310,8 @@ def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> Con
         reading = next((e for e in reversed(history) if e.get("event") == events.OCR), None)
         if reading is None:
             raise UsageError(
-                f"no reading of item {sha[:16]}…", fix="run `dalel ocr` first, or check the hash"
+                f"no reading of item {sha[:16]}…",
+                fix=f"read it as a protocol first: dalel ocr --item {sha[:16]}",
             )
         if field_key not in reading["figures"]:
             raise UsageError(
@@ -354,15 +361,30 @@ def read_protocols(
     *,
     precinct: str | None = None,
     form_id: str | None = None,
+    only: Sequence[str] = (),
     progress: Callable[[StageResult], None] | None = None,
 ) -> OcrRun:
-    """Read the figures of every protocol photo in the store (or of one precinct), each once
-    per form and engine, with ``form_id`` or the store's form. Raises ``MissingDependency``
-    (exit code 4) when the OCR engine is not installed."""
+    """Read the figures of every photo handed in as a protocol in the store (or of one
+    precinct), each once per form and engine, with ``form_id`` or the store's form; with
+    ``only`` (SHA-256s or unique prefixes), the photos named, as protocols whatever kind they
+    were handed in as (a person says they are). Raises ``MissingDependency`` (exit code 4)
+    when the OCR engine is not installed, a usage error when ``only`` and ``precinct`` are
+    both given or a hash names no item."""
+    if only and precinct is not None:
+        raise UsageError(
+            "give the photos to read or a precinct, not both",
+            fix="drop --precinct: the photos named by --item are read whatever their precinct",
+        )
+    shas = [items.resolve(store, prefix) for prefix in only]
     ocr.check_environment()
-    results = run_stage_over_store(
-        store, OcrStage(form_id), kind="protocol", precinct=precinct, progress=progress
-    )
+    if shas:
+        results = run_stage_over_store(
+            store, OcrStage(form_id, asked=True), only=shas, progress=progress
+        )
+    else:
+        results = run_stage_over_store(
+            store, OcrStage(form_id), kind="protocol", precinct=precinct, progress=progress
+        )
     return OcrRun(tuple(results))
 
 

@@ -119,6 +119,60 @@ class Outcome:
         return d
 
 
+NOT_READ_FIX = "if one of them is a protocol, read it as one: dalel ocr --item SHA256"
+"""What to do about photos handed in without a kind that were not read as protocols."""
+
+
+@dataclass(frozen=True)
+class ProtocolsRead:
+    """What a ``run`` did about protocols: photos read, and photos handed in without a kind
+    (``--kind`` not given) that were looked at and not read as protocols."""
+
+    read: int
+    """Photos read as protocols now."""
+    found: int
+    """Of them, photos handed in without a kind, read because their content reads as a
+    protocol of the store's form."""
+    not_read: tuple[tuple[str, str], ...]
+    """Photos handed in without a kind that were not read as protocols: (SHA-256, the named
+    reason: ``not_a_protocol``, ``form_mismatch``, ``image_too_small``, ``label_not_found``
+    (too few of the form's labels), ``ocr_unavailable``…)."""
+
+    @property
+    def fix(self) -> str | None:
+        """How to read one of ``not_read`` as a protocol anyway (None when there are none)."""
+        return NOT_READ_FIX if self.not_read else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: read, found_by_content, not_read_as_protocols (a count), why_not
+        (reason -> count) and fix."""
+        why: dict[str, int] = {}
+        for _, reason in self.not_read:
+            why[reason] = why.get(reason, 0) + 1
+        return {
+            "read": self.read,
+            "found_by_content": self.found,
+            "not_read_as_protocols": len(self.not_read),
+            "why_not": why,
+            "fix": self.fix,
+        }
+
+
+def protocols_read(results: Iterable[StageResult]) -> ProtocolsRead:
+    """What the ``ocr`` stage did in a batch, from its results."""
+    ocr_results = [r for r in results if r.stage == "ocr"]
+    done = [r for r in ocr_results if r.status is Status.DONE]
+    return ProtocolsRead(
+        read=len(done),
+        found=sum(1 for r in done if r.data.get("protocol_by") == "content"),
+        not_read=tuple(
+            (r.subject, str(r.data["not_a_protocol"]))
+            for r in ocr_results
+            if r.status is Status.SKIPPED and "not_a_protocol" in r.data
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class BatchSummary:
     """What a batch did, file by file, and its totals."""
@@ -136,6 +190,8 @@ class BatchSummary:
     stopped: Stopped | None = None
     """Why the batch stopped before its end (the store's disk refused a write), if it did:
     the files before were taken and receipted."""
+    protocols: ProtocolsRead | None = None
+    """What the batch did about protocols (``run`` only: ``ingest`` reads none)."""
 
     @property
     def intake(self) -> tuple[Outcome, ...]:
@@ -166,13 +222,14 @@ class BatchSummary:
                     "not_taken": self.stopped.not_taken,
                     "first_not_taken": self.stopped.first,
                 },
+                **({} if self.protocols is None else {"protocols": self.protocols.to_dict()}),
             },
             "results": [o.to_dict() for o in self.outcomes],
         }
 
 
-def summarize(batch: BatchResult) -> BatchSummary:
-    """The summary of a pipeline batch."""
+def summarize(batch: BatchResult, *, reads: bool = False) -> BatchSummary:
+    """The summary of a pipeline batch (``reads``: its stages read protocols)."""
     return BatchSummary(
         outcomes=tuple(Outcome(r, batch.receipt_for(r)) for r in batch.results),
         stored=len(batch.of(Status.DONE)),
@@ -180,6 +237,7 @@ def summarize(batch: BatchResult) -> BatchSummary:
         refused=len(batch.refused),
         checkpoint=batch.checkpoint,
         stopped=batch.stopped,
+        protocols=protocols_read(batch.results) if reads else None,
     )
 
 
@@ -207,7 +265,7 @@ def _run(
     batch = run_submissions(
         store, submissions, dedupe=dedupe, stages=stages, progress=progress, on_wait=on_wait
     )
-    return summarize(batch)
+    return summarize(batch, reads=any(s.name == "ocr" for s in stages))
 
 
 def _defaults(declared: Declared) -> Submission:
@@ -252,7 +310,9 @@ def run_inbox(
     on_wait: Callable[[], None] | None = None,
 ) -> BatchSummary:
     """Every stage over every file of ``inbox``; running it again over the same folder adds
-    nothing (a file already received from the same source is skipped)."""
+    nothing (a file already received from the same source is skipped). A photo handed in
+    without a kind is read as a protocol when its content reads as one; the summary's
+    ``protocols`` names those that did not."""
     check_declared(store, declared)
     return _run(
         store,

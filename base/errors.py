@@ -116,8 +116,8 @@ _SQLITE_SAYS = {
     "attempt to write a readonly database": _READ_ONLY,
     "disk i/o error": _FAILING,
 }
-AFTER = "nothing already received is lost; run the same command again (files already taken are "
-AFTER += "received again, not lost) and `dalel audit` to check"
+AFTER = "nothing already received is lost; run the same command again (`run` skips the files "
+AFTER += "already taken, `ingest` records them as received again) and `dalel audit` to check"
 
 
 def _named(exc: BaseException) -> Path | None:
@@ -174,7 +174,7 @@ def cannot_write(exc: BaseException, *, disk: Path | None = None) -> CannotWrite
     if code in _FAILING:
         return CannotWrite(
             f"the disk reported an input/output error{where}",
-            fix="check the disk (dmesg, smartctl); copy the store elsewhere and run "
-            "`dalel audit` on the copy",
+            fix="check the disk (dmesg, smartctl); copy the store elsewhere and check the copy: "
+            "`dalel --store COPY audit`",
         )
     return None

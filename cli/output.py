@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -154,6 +155,23 @@ def _table(*headers: str) -> Table:
     return Table(*headers, box=None)
 
 
+WRAP_WIDTH = 100
+"""Columns a long text (a legal citation) is wrapped to, at word boundaries."""
+
+
+def wrapped(text: str, *, indent: int = 0, width: int = WRAP_WIDTH) -> list[str]:
+    """``text`` in lines of at most ``width`` columns, each indented by ``indent`` spaces,
+    broken only between words (a word longer than a line is kept whole): never cut."""
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [" " * indent]
+
+
 # --- progress on stderr ------------------------------------------------------------------------
 @contextlib.contextmanager
 def progress_bar(
@@ -223,6 +241,8 @@ def _batch(r: items.BatchSummary) -> Lines:
             yield _text(("refused", "red"), f"  {d['subject']}  {d['detail']}")
             yield _text(f"         quarantined in {d.get('quarantine')}")
     yield _text(f"{r.stored} stored, {r.skipped} skipped, {r.refused} refused")
+    if r.protocols is not None:
+        yield from _protocols_read(r.protocols, r.intake)
     if r.stopped is not None:
         s = r.stopped
         yield _text(
@@ -231,6 +251,28 @@ def _batch(r: items.BatchSummary) -> Lines:
             "(those above were taken and receipted)",
         )
         yield _text(f"  fix: {s.error.fix}")
+
+
+def _protocols_read(p: items.ProtocolsRead, intake: tuple[items.Outcome, ...]) -> Lines:
+    """What ``run`` read as protocols, and which photos handed in without a kind it did not."""
+    if p.read:
+        found = (
+            f" ({p.found} of them handed in without --kind and found by their content)"
+            if p.found
+            else ""
+        )
+        yield _text(f"{p.read} protocol photo(s) read{found}")
+    if p.not_read:
+        names = {o.result.item.sha256: o.result.subject for o in intake if o.result.item}
+        yield _text(
+            ("not read as protocols", "yellow"),
+            f": {len(p.not_read)} photo(s) handed in as kind 'other' (no --kind protocol) "
+            "do not read as a protocol:",
+        )
+        for sha, why in p.not_read:
+            yield _text(f"         {names.get(sha, '')}  sha256 {sha}")
+            yield _text(f"           {reason_text(why)}")
+        yield _text(f"  fix: {p.fix}")
 
 
 @formats(items.ItemView)
@@ -276,7 +318,63 @@ def _ocr_run(r: figures.OcrRun) -> Lines:
     yield _text(f"{r.read} read, {r.skipped} skipped")
 
 
+#: Why the machine gave a figure no value, or a page none at all, in words (by the reading's
+#: named reason; a reason not listed is shown as its name alone).
+REASON_TEXT: dict[ocr.Reason, str] = {
+    ocr.Reason.NOT_AN_IMAGE: "the file cannot be decoded as an image: damaged or cut short",
+    ocr.Reason.TOO_SMALL: "the image is too small to read",
+    ocr.Reason.TOO_LARGE: "the image is too large to read",
+    ocr.Reason.BLANK: "the page is blank",
+    ocr.Reason.NOT_A_PROTOCOL: "too few of the form's labels were found: not a protocol of "
+    "this form, or too blurred, dark or cut off to read",
+    ocr.Reason.FORM_MISMATCH: "the page is a protocol of another form",
+    ocr.Reason.OCR_FAILED: "the OCR engine failed or gave no answer in time",
+    ocr.Reason.LABEL_NOT_FOUND: "its label was not found on the page",
+    ocr.Reason.FIGURE_NOT_FOUND: "no figure was found next to its label",
+    ocr.Reason.LABEL_PLACED_BY_ORDER: "its label was placed by the form's order, not read",
+    ocr.Reason.LABEL_CROWDED: "its label is too close to the one before",
+    ocr.Reason.FIGURE_SHARED: "two labels claim the same figure",
+    ocr.Reason.FIGURE_NOT_ISOLATED: "the figure may be cut short or run into other ink",
+    ocr.Reason.DIGITS_WORDS_DISAGREE: "the figure in digits and in words disagree",
+    ocr.Reason.READINGS_DISAGREE: "the readers disagree",
+    ocr.Reason.SINGLE_READING: "only one reader read it",
+    ocr.Reason.LOW_CONFIDENCE: "the readers are not sure enough",
+    ocr.Reason.RANKED_BY_RELATION: "chosen among its candidates by a control relation",
+    ocr.Reason.DIGIT_MISREAD_ON_PAGE: "a digit of it was misread elsewhere on this page",
+    ocr.Reason.HAND_MISREAD_ON_PAGE: "other digits in this hand were misread on this page",
+}
+
+
+def reason_text(reason: str) -> str:
+    """A reading's named reason with its meaning: ``label_not_found (its label was not found
+    on the page)``; the name alone when it has no text here."""
+    try:
+        words = REASON_TEXT.get(ocr.Reason(reason))
+    except ValueError:
+        words = None
+    return f"{reason} ({words})" if words else reason or "no reason recorded"
+
+
+def _why_no_value(p: figures.ProtocolFigures) -> Lines:
+    """Why figures of one photo have no value: the page's problem, else one line per status
+    and reason naming the figures."""
+    if p.problem:
+        yield _text("  ", (f"{p.item[:10]} not read", "red"), f": {reason_text(p.problem)}")
+        return
+    missing: dict[tuple[str, str], list[str]] = {}
+    for key, f in p.figures.items():
+        if f.value is None:
+            missing.setdefault((f.machine_status, f.reason), []).append(key)
+    for (status, reason), keys in missing.items():
+        style = "red" if status == "unreadable" else "yellow"
+        yield _text(
+            "  ", (f"{p.item[:10]} {status}", style), f": {', '.join(keys)}: {reason_text(reason)}"
+        )
+
+
 def _figure_cell(f: figures.Figure | None) -> Text:
+    """A figure's value; ``611?`` (yellow) for the machine's unaccepted reading, ``—`` (red)
+    for none, ``✔`` after a person's; the lines under the table say why a value is missing."""
     if f is None:
         return Text("")
     if f.value is not None:
@@ -285,11 +383,8 @@ def _figure_cell(f: figures.Figure | None) -> Text:
         cell = Text(f"{f.machine_value}?", style="yellow")
     else:
         cell = Text("—", style="red")
-    cell.append(" ")
     if f.source == "confirmed":
-        cell.append("✔", style="cyan")
-    if not f.source:
-        cell.append(f.machine_status)
+        cell.append(" ✔", style="cyan")
     return cell
 
 
@@ -298,16 +393,28 @@ def _figures(r: figures.FiguresView) -> Lines:
     if not r.groups:
         yield _text(
             f"No protocol readings for precinct {r.precinct}. "
-            f"Run: dalel ocr --precinct {r.precinct}"
+            f"Read its protocol photos with: dalel ocr --precinct {r.precinct}"
         )
+        yield _text("(a photo not handed in as a protocol: dalel ocr --item SHA256)")
     for g in r.groups:
         yield _text(
             (f"Precinct {g.precinct}", "bold"), f", form {g.form}: {len(g.photos)} photo(s)"
         )
         t = _table("figure", *[p.item[:10] for p in g.photos])
+        for column in t.columns:  # a figure's key and a photo's hash are never cut
+            column.no_wrap = True
+            column.min_width = 10
+        t.columns[0].min_width = max(len(k) for k in g.photos[0].figures)
         for key in g.photos[0].figures:
             t.add_row(Text(key), *[_figure_cell(p.figures.get(key)) for p in g.photos])
         yield t
+        for p in g.photos:
+            yield from _why_no_value(p)
+        if any(f.value is None for p in g.photos for f in p.figures.values()):
+            yield _text(
+                "  a person's reading of a figure: "
+                "dalel figures confirm --item SHA256 --field KEY --value N"
+            )
         for p in g.photos:
             for rel, holds in p.relations:
                 if holds is False:
@@ -414,7 +521,8 @@ def _deadlines(r: cases.DeadlineList) -> Lines:
         c, dl = row.case, row.deadline
         yield _text(f"{c.id}  precinct {c.precinct:6} {c.kind:22} ") + _deadline_text(dl)
         if dl.counsel_must_confirm:
-            yield _text(("        rule to be confirmed by counsel: " + dl.citation[:90], "dim"))
+            for line in wrapped("rule to be confirmed by counsel: " + dl.citation, indent=8):
+                yield _text((line, "dim"))
     if not r.rows:
         yield _text("No open cases.")
 

@@ -291,6 +291,13 @@ def main() -> int:
         OUT / "audit-bundle",
     )
 
+    finish(court, public)
+    return 0
+
+
+def finish(court: Path, public: Path) -> None:
+    """Say where the output is, serve the store to a phone from a terminal, and end with how
+    to run `dalel` yourself."""
     print("\nDemo finished. Output:")
     print(f"  court dossier (ru):  {court.relative_to(ROOT)}")
     print(f"  public dossier (kk): {public.relative_to(ROOT)}")
@@ -299,10 +306,43 @@ def main() -> int:
     print(f"  receipt-check page:  {(OUT / 'receipt-check.html').relative_to(ROOT)}")
     print(f"  audit bundle:        {(OUT / 'audit-bundle').relative_to(ROOT)}/")
     if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI"):
+        print("\n" + "\n".join(how_to_run_dalel()))  # before serving, which runs until Ctrl+C
         serve()
     else:
         print("\n(Run `make demo` in a terminal to also serve the store to a phone.)")
-    return 0
+    print("\n" + "\n".join(how_to_run_dalel()), flush=True)
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def how_to_run_dalel(bin_dir: Path | None = None) -> list[str]:
+    """How to run `dalel` yourself after the demo. `make demo` installs it (the `dalel` entry
+    point of pyproject's [project.scripts]) in the virtual environment it runs the demo with,
+    .venv, not on the PATH: a bare `dalel` is "command not found" until it is activated."""
+    bin_dir = Path(sys.executable).parent if bin_dir is None else bin_dir
+    store = STORE.relative_to(ROOT)
+    dalel, activate = bin_dir / "dalel", bin_dir / "activate"
+    if not dalel.exists():  # the demo was run by a Python without Dalel installed
+        python = shlex.quote(sys.executable)
+        return [
+            "Run dalel yourself, from this folder (it is not installed as a command):",
+            f"  {python} -m cli --help",
+            f"  {python} -m cli --store {store} figures show --precinct 12",
+        ]
+    if not activate.exists():  # installed, but not in a virtual environment
+        return [
+            f"Run dalel yourself: {_shown(dalel)}",
+            f"  {_shown(dalel)} --store {store} figures show --precinct 12",
+        ]
+    return [
+        f"Run dalel yourself: it is installed in {_shown(bin_dir.parent)}/, not on your PATH.",
+        f"  source {_shown(activate)}    # once per shell; then:",
+        "  dalel --help",
+        f"  dalel --store {store} figures show --precinct 12",
+        f"or, without activating: {_shown(dalel)} --store {store} audit",
+    ]
 
 
 def serve(port: int = 8000) -> None:

@@ -5,6 +5,12 @@ the form, the engine versions, every figure with its status, the relations, and 
 objects it produced (the full reading as JSON, and a crop of each figure's region), each
 naming its parent and the operation. What people do with readings (review, confirm,
 compare photos) is in ``app.figures``.
+
+Which photos are read: those handed in as ``protocol``; with ``detect`` (what ``run`` does),
+also those handed in without a kind (``other``) whose content reads as a protocol of the
+store's form; with ``asked``, every photo given (a person says it is a protocol). A photo
+handed in without a kind that does not read as a protocol gets no reading at all: a
+non-protocol never becomes one, and its result says why it was not read.
 """
 
 from __future__ import annotations
@@ -18,25 +24,71 @@ from pipeline.stages import Context, Item, StageResult, Status
 
 DEFAULT_FORM = "kz-mazhilis-party-list-2023"
 
+UNDECLARED = "other"
+"""The kind a file has when the submitter did not say what it is (``--kind`` not given)."""
+
+DETECT_LABELS = 0.5
+"""Share of the form's labels a photo handed in without a kind must show, on a page the
+reader takes as the form (no ``problem``), to be read as a protocol. The reader itself asks
+for 0.3 of a photo declared a protocol; a photo nobody called one must show more."""
+
+OCR_UNAVAILABLE = "ocr_unavailable"
+"""``problem`` of a photo not looked at because the OCR engine is missing."""
+
 
 def store_form(store: Store) -> str:
     """The form the store reads protocols with (``[ocr] form`` in config.toml)."""
     return str(store.config.raw.get("ocr", {}).get("form", DEFAULT_FORM))
 
 
+def labels_found(reading: ocr.ProtocolReading) -> int:
+    """How many of the form's labels the reader found on the page."""
+    return sum(1 for f in reading.fields if f.reason is not ocr.Reason.LABEL_NOT_FOUND)
+
+
+def reads_as_protocol(reading: ocr.ProtocolReading) -> bool:
+    """Whether a photo handed in without a kind is a protocol of the reading's form: the
+    reader took the page as that form (no ``problem``: enough labels, no sign of another
+    form) and found at least :data:`DETECT_LABELS` of its labels."""
+    if reading.problem is not None or not reading.fields:
+        return False
+    return labels_found(reading) >= DETECT_LABELS * len(reading.fields)
+
+
+def why_not_protocol(reading: ocr.ProtocolReading) -> str:
+    """The named reason a photo handed in without a kind was not read as a protocol."""
+    if reading.problem is not None:
+        return reading.problem.value
+    return ocr.Reason.LABEL_NOT_FOUND.value
+
+
 class OcrStage:
-    """Read the figures of every ``protocol`` photo; idempotent per form and engine."""
+    """Read the figures of every protocol photo; idempotent per form and engine."""
 
     name = "ocr"
 
-    def __init__(self, form_id: str | None = None) -> None:
+    def __init__(
+        self, form_id: str | None = None, *, detect: bool = False, asked: bool = False
+    ) -> None:
         self.form_id = form_id
+        self.detect = detect
+        """Also read photos handed in without a kind that read as a protocol (``run``)."""
+        self.asked = asked
+        """Read every photo given as a protocol, whatever its kind (``ocr --item``)."""
 
     def run(self, item: Item, ctx: Context) -> StageResult:
-        if item.kind != "protocol" or not item.media_type.startswith("image/"):
+        if not item.media_type.startswith("image/"):
+            return StageResult(self.name, item.sha256, Status.SKIPPED, "not a protocol photo", item)
+        declared = item.kind == "protocol" or self.asked
+        if not declared and not (self.detect and item.kind == UNDECLARED):
             return StageResult(self.name, item.sha256, Status.SKIPPED, "not a protocol photo", item)
         form = ocr.load_form(self.form_id or store_form(ctx.store))
-        engine = ocr.engine_versions()
+        try:
+            engine = ocr.engine_versions()
+        except ocr.MissingDependency as missing:
+            if declared:
+                raise
+            return self._not_read(item, OCR_UNAVAILABLE, f"not looked at: {missing.message}")
         for e in ctx.index.history(item.sha256):
             if e.get("event") == "ocr" and e.get("form") == form.id and e.get("engine") == engine:
                 return StageResult(
@@ -48,7 +100,21 @@ class OcrStage:
                 )
         with ctx.store.objects.open(item.sha256) as f:
             image = f.read()
-        reading = ocr.read_protocol(image, form)
+        try:
+            reading = ocr.read_protocol(image, form)
+        except ocr.MissingDependency as missing:
+            if declared:
+                raise
+            return self._not_read(item, OCR_UNAVAILABLE, f"not looked at: {missing.message}")
+        if not declared and not reads_as_protocol(reading):
+            why = why_not_protocol(reading)
+            if reading.problem is None:  # the form's page, but too few of its labels
+                why += f", {labels_found(reading)} of the {len(reading.fields)} labels of {form.id}"
+            return self._not_read(
+                item,
+                why_not_protocol(reading),
+                f"handed in as {item.kind!r}; does not read as a protocol ({why})",
+            )
         objects: list[dict[str, Any]] = []
         full = reading.to_dict(reasons=True)
         stored = ctx.store.objects.put_bytes(custody.canonical(full))
@@ -93,6 +159,10 @@ class OcrStage:
             "problem": reading.problem.value if reading.problem else None,
             "objects": objects,
         }
+        data: dict[str, Any] = {}
+        if item.kind != "protocol":
+            # why a photo not handed in as a protocol was read as one
+            entry["protocol_by"] = data["protocol_by"] = "request" if self.asked else "content"
         appended = ctx.writer.append(entry)
         accepted = sum(1 for f in reading.fields if f.status is ocr.Status.ACCEPTED)
         return StageResult(
@@ -102,5 +172,16 @@ class OcrStage:
             f"{accepted}/{len(reading.fields)} figures accepted",
             item,
             (appended.seq,),
-            {"accepted": accepted, "fields": len(reading.fields)},
+            {"accepted": accepted, "fields": len(reading.fields), **data},
+        )
+
+    def _not_read(self, item: Item, why: str, detail: str) -> StageResult:
+        """A photo handed in without a kind that was not read as a protocol, and why."""
+        return StageResult(
+            self.name,
+            item.sha256,
+            Status.SKIPPED,
+            detail,
+            item,
+            data={"not_a_protocol": why},
         )

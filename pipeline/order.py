@@ -14,5 +14,6 @@ INTAKE = IntakeStage()
 #: a thousand photos is quick.
 INGEST_STAGES: tuple[Stage, ...] = (TimestampStage(),)
 
-#: What `run` runs, in this order, over every new item.
-ITEM_STAGES: tuple[Stage, ...] = (*INGEST_STAGES, OcrStage())
+#: What `run` runs, in this order, over every new item. Its ``ocr`` stage also reads a photo
+#: handed in without a kind (``other``) when its content reads as a protocol.
+ITEM_STAGES: tuple[Stage, ...] = (*INGEST_STAGES, OcrStage(detect=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -191,16 +191,22 @@ def run_stage_over_store(
     *,
     kind: str | None = None,
     precinct: str | None = None,
+    only: Sequence[str] | None = None,
     progress: Callable[[StageResult], None] | None = None,
 ) -> list[StageResult]:
-    """Run one item stage over the items already in the store (idempotent)."""
+    """Run one item stage over the items already in the store (idempotent): those of
+    ``kind`` and ``precinct``, or, with ``only``, the items of those SHA-256s."""
     from pipeline.stages import Item
 
     results = []
     hooks.attach(store)
     with store.writer() as writer:
         ctx = Context(store, writer, store.index)
-        for row in store.index.items_where(kind=kind, precinct=precinct):
+        if only is None:
+            rows = store.index.items_where(kind=kind, precinct=precinct)
+        else:
+            rows = [r for r in (store.index.item(sha) for sha in only) if r is not None]
+        for row in rows:
             item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"], row["size"])
             r = stage.run(item, ctx)
             results.append(r)

@@ -136,7 +136,12 @@ def official_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def official_import(ctx: click.Context, csv_file: Path, as_json: bool) -> None:
-    """Import a CSV with columns precinct,field,value (replaces the previous import)."""
+    """Import a CSV of official results (replaces the previous import).
+
+    Its first line is the header precinct,field,value; then one row per precinct and figure,
+    field being the figure's key in the store's form (voters_voted, amanat…: `dalel
+    ocr-image PHOTO --form FORM --json` lists them).
+    """
     render(official.import_csv(store_of(ctx), csv_file.read_bytes()), as_json)
 
 

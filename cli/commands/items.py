@@ -34,14 +34,31 @@ def ocr_image(image: Path, form_id: str, as_json: bool) -> None:
 
 @cli.command("ocr")
 @click.option("--precinct", default=None, help="Only this precinct's protocols.")
+@click.option(
+    "--item",
+    "only",
+    multiple=True,
+    metavar="SHA256",
+    help="Read this photo as a protocol, whatever kind it was handed in as (a prefix will do; "
+    "repeatable).",
+)
 @click.option("--form", "form_id", default=None, help="Form id (default: the store's).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def ocr_cmd(ctx: click.Context, precinct: str | None, form_id: str | None, as_json: bool) -> None:
-    """Read the figures of every protocol photo in the store (each once per form/engine)."""
+def ocr_cmd(
+    ctx: click.Context,
+    precinct: str | None,
+    only: tuple[str, ...],
+    form_id: str | None,
+    as_json: bool,
+) -> None:
+    """Read the figures of every photo handed in as a protocol (each once per form/engine),
+    or of the photos given with --item."""
     store = store_of(ctx)
     with progress_bar("reading protocols") as advance:
-        run = figures.read_protocols(store, precinct=precinct, form_id=form_id, progress=advance)
+        run = figures.read_protocols(
+            store, precinct=precinct, form_id=form_id, only=only, progress=advance
+        )
     render(run, as_json)
 
 

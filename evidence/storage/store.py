@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shlex
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
@@ -182,7 +183,7 @@ class Store:
         if not cfg_path.is_file():
             raise StoreNotFound(
                 f"no Dalel store at {root}",
-                fix=f"create one with: dalel --store {root} init --org NAME",
+                fix=f"create one with: dalel --store {shlex.quote(str(root))} init --org NAME",
             )
         try:
             raw = tomllib.loads(cfg_path.read_text())

@@ -57,7 +57,9 @@ class TimestampUnavailableError(BrokenEnvironment):
         tried = "; ".join(f"{a.source}: {','.join(a.reasons)}" for a in attempts) or "none"
         super().__init__(
             f"no time-stamp could be obtained (tried {tried})",
-            fix="check the local TSA (`dalel init` creates it) and the TSA URLs in the config",
+            fix="check the store's local TSA (keys/tsa.key, public/tsa.pem, public/tsa-root.pem "
+            "and tsa/tsa.json: restore them from a backup if they are gone; `dalel init` makes "
+            "them for a new store only) and the external TSAs' URLs in config.toml",
         )
         self.attempts = tuple(attempts)
 

@@ -17,6 +17,7 @@ from typing import Any
 from app import items
 from base.errors import UsageError
 from base.fsio import atomic_write
+from evidence import provision
 from evidence.core.tokens import response_from_token
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
@@ -210,4 +211,5 @@ def add_tsa(store: Store, name: str, url: str, roots_pem: bytes, timeout: float)
     """Ask the external TSA ``name`` at ``url`` first from now on (the local TSA stays the
     fallback); ``roots_pem``: the root certificate(s) its tokens must chain to."""
     stamping.add_external(store, name, url, roots_pem, timeout)
+    provision.write_trust_bundle(store.public_dir)  # its roots join the published bundle
     return TsaAdded(name, url, timeout)

@@ -13,7 +13,8 @@ What a receipt or a dossier is trusted to, in this order:
   for an external one), else those the receipt carries (a warning). With a store, the receipt
   is also checked against it: the log still holds the entry, only grew, and the object is
   intact.
-- a dossier: the certificates given (``trust``, for the signature and its timestamp) and the
+- a dossier: the certificates given (``trust``, for the signature and its timestamp: the
+  organisation's trust bundle ``public/trust-bundle.pem`` holds every root needed) and the
   store's (its organisation's CA for the signature, its TSA roots for the timestamp); with a
   store, every exhibit must be in its custody log. With neither, there is nothing to trust the
   signature to: a usage error.
@@ -193,6 +194,48 @@ def dossier_trust(store: Store | None, trust: Sequence[bytes] = ()) -> DossierTr
             fix="give --store DIR (the store that made it) or --trust CA.pem",
         )
     return DossierTrust(tuple(signer), tuple(tsa), known)
+
+
+def trust_anchor(supplied: Supplied) -> bytes:
+    """The bytes of a certificate file given to trust a dossier by (one PEM certificate, a
+    PEM bundle of many such as ``public/trust-bundle.pem``, or one DER certificate), once
+    checked to hold a certificate; a usage error naming the file otherwise."""
+    try:
+        certs = pdfverify.load_certs(supplied.data)
+    except ValueError:
+        certs = []
+    if not certs:
+        raise UsageError(
+            f"{supplied.name} holds no certificate",
+            fix=f"give the organisation's public/{pdfsign.TRUST_BUNDLE_FILE} "
+            "(its CA and TSA roots, in PEM)",
+        )
+    return supplied.data
+
+
+_UNTRUSTED = frozenset({pdfverify.Reason.SIGNER_UNTRUSTED, pdfverify.Reason.TSA_UNTRUSTED})
+
+
+def dossier_fix(report: pdfverify.DossierReport) -> str | None:
+    """What to do when a dossier failed only for want of a trusted root (a root not given,
+    not a broken file): None otherwise."""
+    missing = report.reasons & _UNTRUSTED
+    if not missing:
+        return None
+    which = " and ".join(
+        what
+        for reason, what in (
+            (pdfverify.Reason.SIGNER_UNTRUSTED, "the organisation's CA"),
+            (pdfverify.Reason.TSA_UNTRUSTED, "the root of the TSA that timestamped it"),
+        )
+        if reason in missing
+    )
+    return (
+        f"{which} was not among the certificates trusted; verify with the trust bundle the "
+        f"organisation publishes: --trust {pdfsign.TRUST_BUNDLE_FILE} (public/"
+        f"{pdfsign.TRUST_BUNDLE_FILE} of its store, or of its audit bundle), or with "
+        "--store DIR of the store that made it"
+    )
 
 
 def dossier(

@@ -5,16 +5,59 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from base.fsio import atomic_write
+from evidence.core.tokens import load_certificates
 from evidence.pdf import sign as pdfsign
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
+from evidence.timestamping.tsa import ROOT_CERT_FILE
 
 
 def init_store(root: Path, org: str = "Dalel") -> Store:
     """Create a store at ``root`` for ``org`` (refusing an existing one): the storage and log
     key, the local TSA (``public/tsa-root.pem``), the organisation's certificate for signing
-    dossiers."""
+    dossiers and the trust bundle (``public/trust-bundle.pem``).
+
+    An organisation name that is empty or longer than a certificate holds is refused
+    (``OrgNameInvalid``, exit code 2) before anything is created."""
+    pdfsign.check_org_name(org)
     store = Store.create(root, org)
     stamping.create(root, org)
     pdfsign.create_org_identity(root / "keys", root / "public", org)
+    write_trust_bundle(root / "public")
     return store
+
+
+def _labelled_pem(what: str, cert: x509.Certificate) -> str:
+    subject = pdfsign.certificate_subject(cert)
+    return f"# {what}: {subject}\n" + cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def write_trust_bundle(public_dir: Path) -> Path:
+    """Write ``public/trust-bundle.pem``: every root a verifier of the store's dossiers needs,
+    in one PEM file, each certificate under a comment line naming it: the organisation's CA
+    (the dossier's signature), the local TSA's root and each external TSA's roots
+    (``public/tsa-roots/*.pem``; the signature's timestamp). Written again, whole, whenever
+    one of them changes (``init``, ``timestamp add-tsa``)."""
+    public_dir = Path(public_dir)
+    roots = public_dir / stamping.ROOTS_DIR
+    sources = [
+        ("Organisation CA (signs dossiers)", public_dir / pdfsign.ORG_CA_CERT_FILE),
+        ("Local TSA root (timestamps)", public_dir / ROOT_CERT_FILE),
+        *(
+            (f"External TSA {p.stem} root (timestamps)", p)
+            for p in (sorted(roots.glob("*.pem")) if roots.is_dir() else ())
+        ),
+    ]
+    parts = [
+        _labelled_pem(what, cert)
+        for what, source in sources
+        if source.is_file()
+        for cert in load_certificates(source.read_bytes())
+    ]
+    path = public_dir / pdfsign.TRUST_BUNDLE_FILE
+    atomic_write(path, "".join(parts).encode("utf-8"), mode=0o644)
+    return path

@@ -248,7 +248,8 @@ def export_audit(ctx, out_dir, with_objects) -> None:
     "trust_files",
     multiple=True,
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="A CA certificate (PEM) to trust for the signature and its timestamp.",
+    help="Certificates (PEM) to trust for the signature and its timestamp: the "
+    "organisation's public/trust-bundle.pem holds every root needed. May be repeated.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -263,7 +264,7 @@ def dossier_verify(
     report = verify_app.dossier(
         pdf_file.read_bytes(),
         store=optional_store_of(ctx, store_dir),
-        trust=[p.read_bytes() for p in trust_files],
+        trust=[verify_app.trust_anchor(Supplied.read(p)) for p in trust_files],
     )
     render_report(
         report,
@@ -272,5 +273,8 @@ def dossier_verify(
         holds="dossier intact",
         fails="dossier NOT intact",
     )
+    fix = verify_app.dossier_fix(report)
+    if fix:
+        err.print(f"  fix: {fix}", markup=False)
     if not report.ok:
         raise Exit(report.exit_code)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from base.errors import BrokenEnvironment, DalelError, UsageError
 from base.fsio import atomic_write
-from evidence.timestamping.tsa import fit_x509
+from evidence.timestamping.tsa import X509_NAME_MAX, fits_cryptography, name_attribute
 
 MANIFEST_NAME = "dalel-manifest.json"
 """Name of the JSON hash manifest attached to every dossier (AFRelationship Data)."""
@@ -49,6 +50,12 @@ ORG_KEY_FILE = "org-signing-key.pem"
 ORG_CA_KEY_FILE = "org-ca-key.pem"
 ORG_CERT_FILE = "org-signing-cert.pem"
 ORG_CA_CERT_FILE = "org-ca-cert.pem"
+TRUST_BUNDLE_FILE = "trust-bundle.pem"
+"""In a store's ``public/``: one PEM with every root a verifier of its dossiers needs (the
+organization CA and the TSA roots), for ``dalel dossier verify X.pdf --trust``."""
+ORG_NAME_MAX = X509_NAME_MAX
+"""The longest organization name, in characters: it goes whole into the certificates' O
+and the signing certificate's CN (X.509 ``ub-organization-name``, ``ub-common-name``)."""
 
 
 # --------------------------------------------------------------------------- errors
@@ -72,6 +79,10 @@ class IdentityMissing(BrokenEnvironment, PdfSignError):
 
 class IdentityExists(UsageError, PdfSignError):
     """An organization identity already exists; it is never overwritten (exit code 2)."""
+
+
+class OrgNameInvalid(UsageError, PdfSignError):
+    """The organization name is empty or longer than a certificate holds (exit code 2)."""
 
 
 class TimestampFailed(BrokenEnvironment, PdfSignError):
@@ -111,13 +122,39 @@ class SigningIdentity:
     """Signing certificate, PEM."""
 
 
+def check_org_name(org_name: str) -> str:
+    """The organization name as the certificates carry it (trimmed), or
+    :class:`OrgNameInvalid` when it is empty or over :data:`ORG_NAME_MAX` characters: a name
+    is refused, never cut."""
+    name = org_name.strip()
+    if not name:
+        raise OrgNameInvalid("the organization's name is empty", fix='give it with --org "NAME"')
+    if len(name) > ORG_NAME_MAX:
+        raise OrgNameInvalid(
+            f"the organization's name is {len(name)} characters long; a certificate holds at "
+            f"most {ORG_NAME_MAX} (X.509 ub-organization-name), and the name is never cut",
+            fix=f"give a name of at most {ORG_NAME_MAX} characters with --org (the short name "
+            "the organization is registered or known by)",
+        )
+    return name
+
+
 def _name(org_name: str, common_name: str) -> x509.Name:
     return x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
+            name_attribute(NameOID.COMMON_NAME, common_name),
+            name_attribute(NameOID.ORGANIZATION_NAME, org_name),
         ]
     )
+
+
+def certificate_subject(cert: x509.Certificate) -> str:
+    """The certificate's subject as RFC 4514 text, read without ``cryptography``'s warning
+    about a common name over 64 UTF-8 bytes (X.509 allows 64 characters: see
+    :func:`~evidence.timestamping.tsa.name_attribute`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cert.subject.rfc4514_string()
 
 
 def create_org_identity(
@@ -138,12 +175,13 @@ def create_org_identity(
     for path in (files.key_path, files.cert_path, files.ca_key_path, files.ca_cert_path):
         if path.exists():
             raise IdentityExists(f"{path} already exists; the organization identity is kept")
-    if not org_name.strip():
-        raise ValueError("organization name is empty")
+    org_name = check_org_name(org_name)
     start = (now or datetime.now(UTC)) - timedelta(minutes=5)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    ca_name = _name(org_name, fit_x509(org_name, 64 - len(" - Dalel CA")) + " - Dalel CA")
+    # The CA's CN names the organization when that fits every reader (its O always does).
+    ca_cn = f"{org_name} - Dalel CA"
+    ca_name = _name(org_name, ca_cn if fits_cryptography(ca_cn) else "Dalel CA")
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
@@ -173,7 +211,7 @@ def create_org_identity(
     )
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(org_name, fit_x509(org_name)))
+        .subject_name(_name(org_name, org_name))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -235,7 +273,7 @@ def _identity(
     )
     return SigningIdentity(
         signer=signer,
-        subject=cert.subject.rfc4514_string(),
+        subject=certificate_subject(cert),
         certificate_pem=cert.public_bytes(serialization.Encoding.PEM),
     )
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 from typing import Any, ClassVar
@@ -24,9 +27,17 @@ from evidence.pdf.sign import (
     EXHIBIT_DEST_PREFIX,
     MANIFEST_FORMAT,
     MANIFEST_NAME,
+    ORG_CA_CERT_FILE,
+    TRUST_BUNDLE_FILE,
     PdfSignError,
     _to_asn1_cert,
 )
+
+TRUST_HINT = (
+    f"trust the bundle the organization publishes, public/{TRUST_BUNDLE_FILE}: it holds its "
+    f"CA (public/{ORG_CA_CERT_FILE}) and every TSA root its dossiers need"
+)
+"""What a verifier who was not given a root is told to do."""
 
 # --------------------------------------------------------------------------- verification
 
@@ -63,6 +74,11 @@ class DossierReport(Report):
     """Time of the signature's timestamp token, if valid."""
     manifest: Mapping[str, Any] | None = None
     """The parsed manifest, if any."""
+    reason: str = ""
+    """The signature's stated reason (``/Reason``), if any."""
+    location: str = ""
+    """The signature's stated location (``/Location``): a Dalel dossier names its
+    organization there, whole."""
 
     title: ClassVar[str] = "dossier"
 
@@ -72,10 +88,13 @@ class DossierReport(Report):
         return self.reason_set()
 
     def summary(self) -> dict[str, Any]:
-        """The signer and the time of the signature's timestamp, next to the checks."""
+        """The signer, the time of the signature's timestamp and the reason and location
+        the signature states, next to the checks."""
         return {
             "signer": self.signer,
             "signed_at": self.signed_at.isoformat() if self.signed_at else None,
+            "reason": self.reason,
+            "location": self.location,
         }
 
     def error(self) -> DossierVerificationFailed:
@@ -91,17 +110,63 @@ def _failed(check: str, reason: Reason, detail: str = "") -> Check:
     return Check(check, Status.FAILED, reason, detail)
 
 
-def _load_cert(cert: Any) -> asn1_x509.Certificate:
+def load_certs(cert: Any) -> list[asn1_x509.Certificate]:
+    """Every certificate in ``cert``: an asn1crypto or cryptography certificate, DER bytes,
+    or PEM bytes holding one certificate or many (a trust bundle such as
+    ``public/trust-bundle.pem``). ``ValueError`` when bytes hold no certificate."""
     if isinstance(cert, asn1_x509.Certificate):
-        return cert
+        return [cert]
     if isinstance(cert, x509.Certificate):
-        return _to_asn1_cert(cert)
+        return [_to_asn1_cert(cert)]
     if isinstance(cert, (bytes, bytearray)):
         data = bytes(cert)
         if b"-----BEGIN" in data:
-            return _to_asn1_cert(x509.load_pem_x509_certificate(data))
-        return asn1_x509.Certificate.load(data)
+            return [_to_asn1_cert(c) for c in x509.load_pem_x509_certificates(data)]
+        try:
+            loaded = asn1_x509.Certificate.load(data, strict=True)
+            _ = loaded.native  # parse it all now, not in the middle of a validation
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a PEM or DER certificate: {exc}") from None
+        return [loaded]
     raise TypeError(f"not a certificate: {type(cert).__name__}")
+
+
+_PYHANKO_LOGGERS = ("pyhanko", "pyhanko_certvalidator")
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_handler = logging.NullHandler()
+
+
+@contextmanager
+def _quiet_pyhanko() -> Iterator[None]:
+    """Keep pyHanko's log records (a path it could not build, with its traceback; a token
+    over another digest) off stderr while any verification runs: what they say is in the
+    report, as a named reason. Safe when verifications overlap in threads."""
+    global _quiet_depth
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            for name in _PYHANKO_LOGGERS:
+                logger = logging.getLogger(name)
+                logger.addHandler(_quiet_handler)
+                logger.propagate = False
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                for name in _PYHANKO_LOGGERS:
+                    logger = logging.getLogger(name)
+                    logger.removeHandler(_quiet_handler)
+                    logger.propagate = True
+
+
+def _friendly(name: Any) -> str:
+    try:
+        return str(name.human_friendly)
+    except Exception:
+        return "an unreadable name"
 
 
 def _der_length(data: bytes) -> int | None:
@@ -272,12 +337,31 @@ def _stray_certificates(signed_data: Any, path: Any, trust: Sequence[asn1_x509.C
     return stray
 
 
+@dataclass(frozen=True)
+class _Signed:
+    """What the (last validated) signature says about itself."""
+
+    signer: str = ""
+    signed_at: datetime | None = None
+    reason: str = ""
+    location: str = ""
+
+
+def _sig_text(sig: Any, key: str) -> str:
+    """A text entry (``/Reason``, ``/Location``) of the signature dictionary, or ""."""
+    try:
+        value = sig.sig_object.get(key)
+    except Exception:
+        return ""
+    return "" if value is None else str(value)
+
+
 def _check_signature(
     reader: Any,
     trust: Sequence[asn1_x509.Certificate],
     tsa_trust: Sequence[asn1_x509.Certificate],
     now: datetime | None,
-) -> tuple[list[Check], str, datetime | None]:
+) -> tuple[list[Check], _Signed]:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
@@ -286,8 +370,8 @@ def _check_signature(
     sigs = reader.embedded_signatures
     if not sigs:
         missing = _failed("signature", Reason.NO_SIGNATURE, "the document has no signature")
-        return [missing], "", None
-    signer, signed_at = "", None
+        return [missing], _Signed()
+    signed, signer = _Signed(), ""
     for index, sig in enumerate(sigs):
         label = "signature" if len(sigs) == 1 else f"signature[{index}]"
         last = index == len(sigs) - 1
@@ -329,10 +413,8 @@ def _check_signature(
         except Exception as exc:
             checks.append(_failed(label, Reason.SIGNATURE_INVALID, f"{type(exc).__name__}: {exc}"))
             continue
-        try:
-            signer = status.signing_cert.subject.human_friendly
-        except Exception:
-            signer = ""
+        signer = _friendly(status.signing_cert.subject)
+        signed = _Signed(signer, None, _sig_text(sig, "/Reason"), _sig_text(sig, "/Location"))
         stray = _stray_certificates(sig.signed_data, status.validation_path, trust)
         ts_status = status.timestamp_validity
         token = _timestamp_token(sig.signed_data)
@@ -369,9 +451,13 @@ def _check_signature(
         if status.trusted:
             checks.append(_passed(f"{label}.signer"))
         else:
+            issuer = _friendly(status.signing_cert.issuer)
             checks.append(
                 _failed(
-                    f"{label}.signer", Reason.SIGNER_UNTRUSTED, f"no trusted chain for {signer}"
+                    f"{label}.signer",
+                    Reason.SIGNER_UNTRUSTED,
+                    f"the signing certificate ({signer}) chains to none of the trusted "
+                    f"certificates: its CA ({issuer}) was not given; {TRUST_HINT}",
                 )
             )
         ts = status.timestamp_validity
@@ -392,15 +478,19 @@ def _check_signature(
                 )
             )
         elif not ts.trusted:
+            tsa_name = _friendly(ts.signing_cert.subject)
+            tsa_root = _friendly(ts.signing_cert.issuer)
             checks.append(
                 _failed(
                     f"{label}.timestamp",
                     Reason.TSA_UNTRUSTED,
-                    f"no trusted chain for TSA {ts.signing_cert.subject.human_friendly}",
+                    f"the timestamp is valid but its TSA ({tsa_name}) chains to none of the "
+                    f"trusted certificates: the TSA's root certificate ({tsa_root}) was not "
+                    f"given; {TRUST_HINT}",
                 )
             )
         else:
-            signed_at = ts.timestamp
+            signed = replace(signed, signed_at=ts.timestamp)
             checks.append(_passed(f"{label}.timestamp", ts.timestamp.isoformat()))
         if last:
             if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
@@ -416,7 +506,7 @@ def _check_signature(
                         f"{level.name if level else 'unknown'})",
                     )
                 )
-    return checks, signer, signed_at
+    return checks, signed
 
 
 def _check_contents(
@@ -508,14 +598,28 @@ def verify_dossier(
 ) -> DossierReport:
     """Check a signed dossier; every check is reported, none stops the others.
 
-    ``trusted_certs``: trust anchors for the signer (PEM/DER bytes, cryptography or
-    asn1crypto certificates); ``tsa_certs``: anchors for the timestamp (defaults to
-    ``trusted_certs``); ``known_hashes``: when given, every exhibit hash must be in it.
+    ``trusted_certs``: trust anchors for the signer (PEM/DER bytes, one certificate or a
+    PEM bundle of many, cryptography or asn1crypto certificates); ``tsa_certs``: anchors for
+    the timestamp (defaults to ``trusted_certs``); ``known_hashes``: when given, every
+    exhibit hash must be in it. Whatever the PDF's bytes are, nothing is raised and nothing
+    is logged: what pyHanko raises or logs becomes a failed check with a named reason. Only
+    an anchor that is no certificate raises (``ValueError``, see :func:`load_certs`).
     """
+    trust = [a for c in trusted_certs for a in load_certs(c)]
+    tsa_trust = [a for c in tsa_certs for a in load_certs(c)] if tsa_certs is not None else trust
+    with _quiet_pyhanko():
+        return _verify(pdf, trust, tsa_trust, known_hashes, now)
+
+
+def _verify(
+    pdf: bytes,
+    trust: Sequence[asn1_x509.Certificate],
+    tsa_trust: Sequence[asn1_x509.Certificate],
+    known_hashes: Iterable[str] | None,
+    now: datetime | None,
+) -> DossierReport:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    trust = [_load_cert(c) for c in trusted_certs]
-    tsa_trust = [_load_cert(c) for c in tsa_certs] if tsa_certs is not None else trust
     try:
         reader = PdfFileReader(BytesIO(pdf), strict=False)
         _ = reader.root
@@ -525,12 +629,11 @@ def verify_dossier(
         )
     checks: list[Check] = [_passed("pdf")]
     try:
-        sig_checks, signer, signed_at = _check_signature(reader, trust, tsa_trust, now)
+        sig_checks, signed = _check_signature(reader, trust, tsa_trust, now)
     except Exception as exc:
-        sig_checks, signer, signed_at = (
+        sig_checks, signed = (
             [_failed("signature", Reason.SIGNATURE_INVALID, f"{type(exc).__name__}: {exc}")],
-            "",
-            None,
+            _Signed(),
         )
     checks.extend(sig_checks)
     try:
@@ -542,7 +645,12 @@ def verify_dossier(
         )
     checks.extend(content_checks)
     return DossierReport(
-        checks=tuple(checks), signer=signer, signed_at=signed_at, manifest=manifest
+        checks=tuple(checks),
+        signer=signed.signer,
+        signed_at=signed.signed_at,
+        manifest=manifest,
+        reason=signed.reason,
+        location=signed.location,
     )
 
 

@@ -23,12 +23,17 @@ log/custody.jsonl      the custody log, one signed canonical JSON entry per line
 log/checkpoints/*.note signed checkpoints (C2SP tlog-checkpoint, signed note, Ed25519)
 receipts/*.json        the receipts the store issued
 public/log.pub         the log's verifier key (pin it from a source you trust)
+public/trust-bundle.pem  the organisation's CA and TSA roots, to verify its dossiers
 objects.txt            SHA-256 and size of every stored object
 tokens/                the RFC 3161 tokens (named by their SHA-256), for openssl ts -verify
 objects/               the objects themselves, when exported with --with-objects
 
-Verify it with:   dalel audit --bundle THIS_FOLDER
+Verify it with:   dalel audit --bundle THIS_FOLDER --key log.pub
+                  (log.pub: a copy of the log's key you got from the organisation, not
+                  from this folder; without --key the audit trusts public/log.pub and
+                  says so: KEY_NOT_PINNED)
 Check an object:  sha256sum objects/<hash>   (the name is the expected hash)
+Check a dossier:  dalel dossier verify DOSSIER.pdf --trust public/trust-bundle.pem
 """
 
 

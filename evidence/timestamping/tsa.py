@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,18 +143,54 @@ class FileSerialAllocator:
 # certificates
 
 
-def fit_x509(text: str, limit: int = 64) -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes (the X.509 upper bound that the
-    cryptography library checks): a long Kazakh name has two bytes a letter."""
-    data = text.strip().encode("utf-8")[:limit]
-    return data.decode("utf-8", "ignore").strip()
+X509_NAME_MAX = 64
+"""RFC 5280's upper bound on an organization or common name (``ub-organization-name``,
+``ub-common-name``): 64 *characters* of a UTF8String (X.680 counts a UTF8String's size in
+characters), so a Cyrillic or Kazakh name of 64 letters fits although it takes 128 bytes."""
+
+
+def fit_x509(text: str, limit: int = X509_NAME_MAX) -> str:
+    """``text`` cut to at most ``limit`` characters (the X.509 upper bound). ``dalel init``
+    refuses a longer organisation name, so an organisation's name is never cut."""
+    return text.strip()[:limit].strip()
+
+
+def fits_cryptography(text: str) -> bool:
+    """True when the ``cryptography`` library takes ``text`` as a common name as it is: it
+    checks a CN's length in UTF-8 *bytes* (at most 64), stricter than X.509's 64 characters,
+    and warns on every later read of a certificate whose CN is longer."""
+    return 0 < len(text.encode("utf-8")) <= X509_NAME_MAX
+
+
+def name_attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
+    """A UTF8String name attribute of at most :data:`X509_NAME_MAX` characters, kept whole.
+
+    ``cryptography`` refuses a common name over 64 UTF-8 bytes; X.509 allows 64 characters.
+    Its own parser builds such attributes unchecked (``_validate=False``, as for a
+    certificate read from elsewhere): so does this, once the length in characters is
+    checked here. A longer value is a ``ValueError``, never cut."""
+    if not 0 < len(value) <= X509_NAME_MAX:
+        raise ValueError(f"an X.509 name holds 1 to {X509_NAME_MAX} characters, not {len(value)}")
+    if fits_cryptography(value):
+        return x509.NameAttribute(oid, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return x509.NameAttribute(oid, value, _validate=False)
+
+
+def labelled(label: str, org_name: str) -> str:
+    """``"label: org"`` when it fits a common name that every reader takes without a warning
+    (:func:`fits_cryptography`), else ``label`` alone: the organisation's whole name is in
+    the certificate's O, never a cut copy of it in the CN."""
+    full = f"{label}: {org_name.strip()}"
+    return full if fits_cryptography(full) else label
 
 
 def _name(org_name: str, common_name: str) -> x509.Name:
     return x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
-            x509.NameAttribute(NameOID.COMMON_NAME, fit_x509(common_name)),
+            name_attribute(NameOID.ORGANIZATION_NAME, fit_x509(org_name)),
+            name_attribute(NameOID.COMMON_NAME, common_name),
         ]
     )
 
@@ -166,7 +203,7 @@ def make_root_certificate(
     not_after: dt.datetime,
 ) -> x509.Certificate:
     """A self-signed CA certificate that issues the TSA certificate."""
-    name = _name(org_name, f"Dalel TSA Root: {org_name}")
+    name = _name(org_name, labelled("Dalel TSA Root", org_name))
     public = key.public_key()
     return (
         x509.CertificateBuilder()
@@ -208,7 +245,7 @@ def issue_tsa_certificate(
     """A TSA certificate: critical EKU id-kp-timeStamping only, signed by ``root_key``."""
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(org_name, f"Dalel TSA: {org_name}"))
+        .subject_name(_name(org_name, labelled("Dalel TSA", org_name)))
         .issuer_name(root_cert.subject)
         .public_key(tsa_public_key)
         .serial_number(x509.random_serial_number())

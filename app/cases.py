@@ -124,6 +124,9 @@ class CaseState:
     """True when the complainant's details were given (they are kept sealed)."""
     from_discrepancy: bool = False
     """True when it was opened from a discrepancy with the official results."""
+    event_date_given: bool = True
+    """False while the event date is the day the case was opened, taken for want of one (the
+    deadline then counts from the wrong day: a court edition is not built so)."""
     history: tuple[int, ...] = field(default=(), compare=False)
     """Its custody entries."""
 
@@ -148,6 +151,7 @@ class CaseState:
             "addressee": self.addressee,
             "addressee_name": self.addressee_name,
             "event_date": self.event_date.isoformat(),
+            "event_date_given": self.event_date_given,
             "created": self.created,
             "title": self.title,
             "respondent": self.respondent,
@@ -181,6 +185,7 @@ def all_cases(index: Index) -> dict[str, CaseState]:
                 created=e["time"],
                 title=e.get("title", ""),
                 from_discrepancy=bool(e.get("from_discrepancy")),
+                event_date_given=bool(e.get("event_date_given", True)),
                 history=(e["seq"],),
             )
             continue
@@ -199,6 +204,7 @@ def all_cases(index: Index) -> dict[str, CaseState]:
                 value = tuple(value)
             elif name == "event_date":
                 value = date.fromisoformat(value)
+                c = replace(c, event_date_given=True)
             c = replace(c, **{name: value})
         cases[cid] = replace(c, history=hist)
     return cases
@@ -249,6 +255,7 @@ def new_case(
                 "precinct": str(precinct),
                 "addressee": addressee,
                 "event_date": day.isoformat(),
+                "event_date_given": event_date is not None,
                 "title": privacy.scrub(store.secret, title),
                 "from_discrepancy": from_discrepancy,
                 "actor": {"role": "legal-team", "id": store.config.org},

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from app import cases
 from app.dossier.assemble import assemble
 from app.dossier.build import BuildResult, build_dossier
 from base.errors import StoreCorrupt, UsageError
@@ -33,6 +34,42 @@ from evidence.timestamping import stamping
 from evidence.timestamping.timestamps import response_callable
 
 
+class DossierIncomplete(UsageError):
+    """A complaint to be filed lacks what a complaint needs."""
+
+
+FILING_NEEDS: tuple[tuple[str, str], ...] = (
+    ("addressee", "--addressee-name"),
+    ("respondent", "--respondent"),
+    ("complainant's name", "--complainant-name"),
+    ("complainant's IIN", "--complainant-iin"),
+    ("complainant's address", "--complainant-address"),
+    ("date of the decision or action complained of", "--event-date"),
+    ("facts", "--facts"),
+    ("relief asked for", "--relief"),
+)
+"""What a filed complaint needs, with the ``dalel case set`` option that gives each."""
+
+
+def filing_gaps(store: Store, case_id: str) -> list[tuple[str, str]]:
+    """What the case still lacks to be filed, as (what, ``case set`` option), in the order
+    of :data:`FILING_NEEDS`. The event date counts as missing while it is only the day the
+    case was opened (the deadline would be counted from the wrong day)."""
+    case = cases.get_case(store, case_id)
+    person = cases.complainant(store, case_id)
+    have = {
+        "--addressee-name": bool(case.addressee_name.strip()),
+        "--respondent": bool(case.respondent.strip()),
+        "--complainant-name": bool(person and person.name.strip()),
+        "--complainant-iin": bool(person and person.iin.strip()),
+        "--complainant-address": bool(person and person.address.strip()),
+        "--event-date": case.event_date_given,
+        "--facts": bool(case.facts),
+        "--relief": bool(case.relief),
+    }
+    return [(what, option) for what, option in FILING_NEEDS if not have[option]]
+
+
 @dataclass(frozen=True)
 class Built:
     """What ``build`` made and recorded."""
@@ -43,6 +80,12 @@ class Built:
     """The ``dossier`` custody entry."""
     derivatives: int
     """Derived images (redacted photos, video stills) recorded in the custody log."""
+    draft: bool = False
+    """Built with ``--draft``: DRAFT across every page, not to be filed."""
+    gaps: tuple[str, ...] = ()
+    """What the complaint still lacks to be filed (a draft may lack things)."""
+    checklist: tuple[str, ...] = ()
+    """What counsel must do before filing (not printed on the filed document)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -54,6 +97,9 @@ class Built:
             "deadline_passed": r.deadline_passed,
             "derivatives": self.derivatives,
             "custody_entry": self.dossier_seq,
+            "draft": self.draft,
+            "missing": list(self.gaps),
+            "checklist": list(self.checklist),
         }
 
 
@@ -86,10 +132,23 @@ def build(
     p12: Path | None = None,
     password_env: str | None = None,
     today: date | None = None,
+    draft: bool = False,
 ) -> Built:
-    """Assemble, render, sign and write the dossier; record what it made."""
+    """Assemble, render, sign and write the dossier; record what it made.
+
+    A court edition (the one filed) is refused while the case lacks what a complaint needs
+    (:func:`filing_gaps`), naming each gap and the option that fills it; ``draft`` builds it
+    anyway, with DRAFT across every page."""
     identity = signing_identity(store, p12, password_env)
-    dossier = assemble(store, case_id, language=language, edition=edition, today=today)
+    dossier = assemble(store, case_id, language=language, edition=edition, today=today, draft=draft)
+    gaps = filing_gaps(store, case_id)
+    if edition == "court" and gaps and not draft:
+        raise DossierIncomplete(
+            f"{case_id} cannot be filed yet: it has no " + ", no ".join(w for w, _ in gaps),
+            fix=f"dalel case set {case_id} "
+            + " ".join(f"{o} …" for _, o in gaps)
+            + f" (or read a draft first: dalel dossier build {case_id} --draft --out FILE)",
+        )
     stamper = pdfsign.CallableTimeStamper(response_callable(stamping.sources(store)))
     result = build_dossier(dossier, out, identity=identity, timestamper=stamper)
     with store.writer() as w:
@@ -132,10 +191,25 @@ def build(
                 "exhibits": [e.sha256 for e in dossier.exhibits],
                 "deadline": dossier.deadline.due.isoformat(),
                 "deadline_passed": dossier.deadline.passed,
+                "draft": draft,
                 "objects": [{"sha256": kept.sha256, "role": role, "size": kept.size}],
             }
         )
-    return Built(result, entry.seq, len(result.derivatives))
+    checklist = []
+    if dossier.deadline.counsel_must_confirm:
+        checklist.append(
+            "counsel confirms the deadline and its rule before filing: " + dossier.deadline.citation
+        )
+    if edition == "court":
+        checklist.append("the complainant signs and dates the complaint on its statement page")
+    return Built(
+        result,
+        entry.seq,
+        len(result.derivatives),
+        draft=draft,
+        gaps=tuple(w for w, _ in gaps),
+        checklist=tuple(checklist),
+    )
 
 
 def _sealed_ad(case_id: str, pdf_sha256: str) -> bytes:

@@ -564,10 +564,16 @@ def _built(r: dossiers.Built) -> Lines:
         (str(b.path), "bold"),
         f" ({b.size // 1024} KiB, sha256 {b.sha256})",
     )
+    if r.draft:
+        yield _text(("DRAFT: marked on every page; not to be filed.", "yellow"))
+        if r.gaps:
+            yield _text("Still missing before it can be filed: " + "; ".join(r.gaps))
     if b.deadline_passed:
         yield _text(("The filing deadline has passed; the cover says so.", "red"))
     if r.derivatives:
         yield _text(f"{r.derivatives} derived image(s) recorded in the custody log.")
+    for item in r.checklist:
+        yield _text("Before filing: " + item)
 
 
 @formats(dossiers.Copied)

@@ -14,13 +14,17 @@ import shlex
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
 STORE = OUT / "store"
 DALEL = [sys.executable, "-m", "cli"]
+ELECTION_DAY = datetime.now(ZoneInfo("Asia/Almaty")).date().isoformat()
+"""The demo's election is today: the protocol copy was handed out today."""
 OBSERVER = "870412300416"  # a made-up but valid IIN: it is pseudonymised, never stored
 
 
@@ -242,6 +246,17 @@ def main() -> int:
         "г. Алматы, ул. Абая, 1",
         "--complainant-phone",
         "+7 701 000 00 00",
+        "--event-date",
+        ELECTION_DAY,
+        "--facts",
+        "В день выборов наблюдателю на избирательном участке № 63 была выдана копия "
+        "итогового протокола участковой избирательной комиссии, заверенная печатью.\n\n"
+        "Цифры в этой копии расходятся с итогами, опубликованными по участку: расхождения "
+        "приведены в таблице цифр и подтверждаются приложенными фотографиями протокола.",
+        "--relief",
+        "Проверить соответствие официальных итогов по участку № 63 протоколу участковой "
+        "комиссии.\n\nПризнать недействительными итоги голосования на участке № 63 либо "
+        "провести повторный подсчёт голосов.",
     )
     step("The deadline", "--store", STORE, "deadlines")
     court, public = OUT / "dossier-court-ru.pdf", OUT / "dossier-public-kk.pdf"

@@ -30,6 +30,8 @@ class Label:
     """Printed Kazakh label."""
     group: str
     """``fields`` for the general figures, else the contestant group name."""
+    en: str = ""
+    """English label (for English dossiers; never read off a sheet)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ def form_from_dict(data: dict[str, object]) -> Form:
                 if key in seen or not key.isidentifier():
                     raise UsageError(f"form {data.get('id')}: duplicate or invalid key {key!r}")
                 seen.add(key)
-                labels.append(Label(key, str(item["ru"]), str(item["kk"]), group))
+                labels.append(
+                    Label(key, str(item["ru"]), str(item["kk"]), group, str(item.get("en") or ""))
+                )
         title = data["title"]
         rels = tuple(parse_relation(str(r)) for r in data.get("relations", []))  # type: ignore[union-attr, attr-defined]
         form = Form(

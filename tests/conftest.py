@@ -110,3 +110,30 @@ def filled_store(store_dir, inbox, dalel) -> Path:
     )
     assert r.code == 0, r.err
     return store_dir
+
+
+def filing_details(
+    *,
+    iin: str | None = VALID_IIN,
+    name: str | None = "Айгерім Сәрсенова",
+    respondent: str | None = "Участковая избирательная комиссия № 31",
+    event_date: str | None = "2026-11-30",
+) -> list[str]:
+    """``dalel case set`` options giving a case what a filed complaint needs (addressee,
+    respondent, complainant, event date, facts, relief); ``iin``, ``name`` or ``respondent``
+    None leaves that as the test set it."""
+    args = [
+        "--addressee-name", "Территориальная избирательная комиссия Алмалинского района",
+        "--complainant-address", "г. Алматы, ул. Абая, 1",
+        "--facts", "Наблюдателю выдана копия протокола; цифры расходятся с официальными.",
+        "--relief", "Проверить итоги по участку.",
+    ]  # fmt: skip
+    if event_date is not None:
+        args += ["--event-date", event_date]
+    if respondent is not None:
+        args += ["--respondent", respondent]
+    if name is not None:
+        args += ["--complainant-name", name]
+    if iin is not None:
+        args += ["--complainant-iin", iin]
+    return args

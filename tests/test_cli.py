@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VALID_IIN, dalel_subprocess, make_photo
+from tests.conftest import VALID_IIN, dalel_subprocess, filing_details, make_photo
 
 
 def test_exit_codes_and_json_through_a_real_process(tmp_path, inbox):
@@ -126,6 +126,7 @@ def test_dossier_verify_honours_the_global_store(
     cid = r.json()["id"]
     sha = json.loads(_receipt(filled_store).read_text())["entry"]["item"]["sha256"]
     assert dalel("--store", filled_store, "case", "add-evidence", cid, sha[:10]).code == 0
+    assert dalel("--store", filled_store, "case", "set", cid, *filing_details()).code == 0
     pdf = tmp_path / "d.pdf"
     r = dalel("--store", filled_store, "dossier", "build", cid, "--out", pdf, "--lang", "en")
     assert r.code == 0, r.err

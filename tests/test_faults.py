@@ -124,7 +124,8 @@ steps.append(dalel("--store", st, "case", "new", "--precinct", "1", "--kind", "o
                    "--title", "T2"))
 steps.append(dalel("--store", st, "case", "set", "case-0001", "--respondent", "УИК № 1"))
 steps.append(dalel("--store", st, "official", "import", WORK / "off.csv"))
-steps.append(dalel("--store", st, "dossier", "build", "case-0001", "--out", disk / "d.pdf"))
+steps.append(dalel("--store", st, "dossier", "build", "case-0001", "--draft", "--out",
+                   disk / "d.pdf"))
 filler.unlink()
 steps.append(dalel("--store", st, "audit"))
 """,
@@ -189,7 +190,7 @@ def test_kill_9_at_any_moment_of_a_command_leaves_a_store_that_audits(tmp_path, 
     assert dalel("--store", store, "case", "add-evidence", "case-0001", *shas).code == 0
     (tmp_path / "off.csv").write_text("precinct,field,value\n31,amanat,5\n")
     args = {
-        "dossier build": ["dossier", "build", "case-0001", "--out"],
+        "dossier build": ["dossier", "build", "case-0001", "--draft", "--out"],
         "official import": ["official", "import", str(tmp_path / "off.csv")],
         "case set": ["case", "set", "case-0001", "--respondent", "УИК № 31"],
     }[command]

@@ -15,6 +15,7 @@ import ocr
 from app import cases, deadlines, official
 from app import figures as fg
 from app.dossier import model
+from app.dossier.i18n import load_translator
 from base.errors import UsageError
 from evidence.core import events
 from evidence.core.tokens import response_from_token
@@ -56,8 +57,10 @@ def assemble(
     language: str = "ru",
     edition: str = "court",
     today: date | None = None,
+    draft: bool = False,
 ) -> model.Dossier:
-    """The dossier of ``case_id`` as of ``today`` (Asia/Almaty by default)."""
+    """The dossier of ``case_id`` as of ``today`` (Asia/Almaty by default); ``draft``: marked
+    DRAFT on every page."""
     index = store.index
     index.ensure_matches_log()  # what a court is shown is never read from an edited index
     case = cases.get_case(store, case_id)
@@ -90,6 +93,7 @@ def assemble(
             facts=case.facts,
             legal_grounds=case.legal_grounds,
             relief=case.relief,
+            event_date_given=case.event_date_given,
         ),
         deadline=deadline,
         exhibits=exhibits,
@@ -97,6 +101,7 @@ def assemble(
         language=language,  # type: ignore[arg-type]
         edition=edition,  # type: ignore[arg-type]
         figures=figures,
+        draft=draft,
     )
 
 
@@ -152,7 +157,7 @@ def _exhibit(
             actor=store.config.org,
             action="timestamp",
             entry_hash=_entry_hash(index, t["seq"]),
-            detail=f"{t['kind']} TSA {t['source']}",
+            detail=_tsa_words(t["source"], language),
         )
         for t in index.tokens_for(sha)
     ]
@@ -182,6 +187,13 @@ def _exhibit(
     )
 
 
+def _tsa_words(source: str, language: str) -> str:
+    """Who stamped, in the dossier's words: the organisation's own service, or the named
+    external one (a raw ``local TSA local`` is not for a court)."""
+    tr = load_translator(language)
+    return tr.t_opt(f"tsa.{source}", tr.t("tsa.external", name=source))
+
+
 def _entry_hash(index: Index, seq: int) -> str:
     return index.line_hash(seq) or ""
 
@@ -196,7 +208,8 @@ def _figure_readings(
     entry = next(e for e in reversed(index.history(sha)) if e.get("event") == "ocr")
     crops = {o["field"]: o["sha256"] for o in entry.get("objects", []) if o.get("role") == "crop"}
     out = []
-    for key, fig in reading.figures.items():
+    order = {key: i for i, key in enumerate(form.keys)}  # the lines as the sheet has them
+    for key, fig in sorted(reading.figures.items(), key=lambda kv: order.get(kv[0], len(order))):
         crop = crops.get(key)
         out.append(
             model.FigureReading(
@@ -215,8 +228,9 @@ def _figure_readings(
 
 
 def _labels(form: ocr.Form, language: str) -> dict[str, str]:
-    lang = language if language in ("ru", "kk") else "ru"
-    return {lab.key: getattr(lab, lang, None) or lab.key for lab in form.labels}
+    """The form's labels in the dossier's language (Russian where a form has no English)."""
+    lang = language if language in ("ru", "kk", "en") else "ru"
+    return {lab.key: getattr(lab, lang, None) or lab.ru or lab.key for lab in form.labels}
 
 
 def _figure_tables(
@@ -233,7 +247,9 @@ def _figure_tables(
         r = readings.get(sha)
         if r is None:
             continue
-        labels = _labels(ocr.load_form(r.form), language)
+        form = ocr.load_form(r.form)
+        labels = _labels(form, language)
+        order = {key: i for i, key in enumerate(form.keys)}  # the lines as the sheet has them
         rows = tuple(
             model.FigureRow(
                 key,
@@ -241,7 +257,7 @@ def _figure_tables(
                 fig.value,
                 off.values.get((r.precinct, key)) if off else None,
             )
-            for key, fig in r.figures.items()
+            for key, fig in sorted(r.figures.items(), key=lambda kv: order.get(kv[0], len(order)))
         )
         failing = tuple(rel for rel, holds in r.relations if holds is False)
         tables.append(model.ProtocolFigures(sha, r.precinct, rows, failing))

@@ -95,6 +95,8 @@ class Case:
     """Paragraphs of legal grounds; when empty, the jurisdiction file's."""
     relief: tuple[str, ...] = ()
     """Items of requested relief; when empty, the jurisdiction file's."""
+    event_date_given: bool = True
+    """False while ``event_date`` is only the day the case was opened (a draft shows so)."""
 
     def __post_init__(self) -> None:
         if self.kind not in CASE_KINDS:
@@ -304,6 +306,8 @@ class Dossier:
     """Figures tables, one per protocol."""
     generated_at: datetime | None = None
     """Build time shown on the dossier (timezone-aware); now when None."""
+    draft: bool = False
+    """A draft to read, not to file: DRAFT across every page."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 from PIL import Image
 
 from app.deadlines import Jurisdiction, fill_paragraphs
@@ -149,7 +150,8 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
                 )
             )
     for ex, image, red in zip(dossier.exhibits, images, redactions, strict=True):
-        faces, redacted_sha, boxes = 0, None, ()
+        faces, redacted_sha = 0, None
+        boxes: tuple[tuple[int, int, int, int], ...] = ()
         if public and image is not None and red is None:
             image = None  # undecodable, so unchecked for faces: not shown (named by its hash)
         if image is not None and red is not None:
@@ -301,15 +303,24 @@ class MediaFetcher:
         return _Fetcher()
 
 
+def breakable(name: str) -> Markup:
+    """A file name that may break only after ``_``, ``-``, a space or a dot (``<wbr>``), so a
+    narrow column splits ``хаттама_63_1.jpg`` at ``хаттама_`` and never as ``.p / ng``."""
+    parts = re.split(r"(?<=[_\-. ])", name)
+    return Markup("<wbr>").join(escape(p) for p in parts)
+
+
 def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("templates")))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=loader,
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["breakable"] = breakable
+    return env
 
 
 def render_html(
@@ -424,9 +435,14 @@ def render_html(
         )
     css = resources.files("templates").joinpath("dossier.css").read_text(encoding="utf-8")
     template = _environment().get_template("dossier.html")
+    subject = case.title or tr.t(
+        "subject.default", kind=tr.t(f"kind.{case.kind}"), precinct=case.precinct
+    )
     return template.render(
         lang=lang,
         edition=dossier.edition,
+        draft=dossier.draft,
+        subject=subject,
         org_name=dossier.org_name,
         case=case,
         complainant=case.complainant if dossier.edition == "court" else None,

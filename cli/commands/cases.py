@@ -181,6 +181,11 @@ def discrepancies_cmd(
     help="Sign with this PKCS#12 file instead of the organization's certificate.",
 )
 @click.option("--password-env", help="Environment variable holding the PKCS#12 password.")
+@click.option(
+    "--draft",
+    is_flag=True,
+    help="Build even what cannot be filed yet (details missing), with DRAFT on every page.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def dossier_build(
@@ -191,9 +196,14 @@ def dossier_build(
     edition: str,
     p12: Path | None,
     password_env: str | None,
+    draft: bool,
     as_json: bool,
 ) -> None:
-    """Build, sign (PAdES B-T) and write a case's dossier."""
+    """Build, sign (PAdES B-T) and write a case's dossier.
+
+    The court edition (the one filed) is refused while the case lacks an addressee, the
+    respondent, the complainant, the event date, the facts or the relief; --draft builds it
+    anyway, marked DRAFT."""
     store = store_of(ctx)
     with busy("building the dossier…"):
         built = dossiers.build(
@@ -204,6 +214,7 @@ def dossier_build(
             edition=edition,
             p12=p12,
             password_env=password_env,
+            draft=draft,
         )
     render(built, as_json)
 

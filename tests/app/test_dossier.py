@@ -232,7 +232,7 @@ def test_cover_says_a_passed_deadline_plainly_and_in_red(
     cover = court_ru.pages[0]
     assert "25.11.2026" in cover
     assert "СРОК ИСТЁК 2 дня назад" in cover
-    assert "подлежат подтверждению юристом" in cover
+    assert "юрист" not in cover  # counsel's checklist is the command's, not the filing's
     assert _red_pixels(court_ru.result.path, tmp_path) > 50
     assert "4 күн қалды" in public_kk.pages[0]
     assert "2 days left" in court_en.pages[0] and "urgent" in court_en.pages[0]

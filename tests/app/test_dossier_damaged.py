@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from PIL import Image
 
-from tests.conftest import VALID_IIN
+from tests.conftest import VALID_IIN, filing_details
 
 NOTE = {
     "ru": "Изображение не удаётся показать: файл повреждён",
@@ -35,6 +35,7 @@ def test_a_damaged_photo_is_named_by_its_hash_and_the_dossier_builds(dalel, tmp_
     )  # fmt: skip
     assert r.code == 0
     assert dalel("--store", store, "case", "add-evidence", "case-0001", sha).code == 0
+    assert dalel("--store", store, "case", "set", "case-0001", *filing_details()).code == 0
     for lang in ("ru", "kk", "en"):
         out = tmp_path / f"{edition}-{lang}.pdf"
         r = dalel(

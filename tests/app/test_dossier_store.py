@@ -17,7 +17,7 @@ from app import deadlines
 from evidence import audit
 from evidence.pdf import sign as pdfsign
 from evidence.storage.store import Store
-from tests.conftest import VALID_IIN
+from tests.conftest import VALID_IIN, filing_details
 from tests.pipeline.test_figures import _entries, _protocol
 
 
@@ -81,6 +81,14 @@ def case_store(tmp_path_factory) -> tuple[Path, str]:
         "Айгерім Сәрсенова",
         "--complainant-iin",
         VALID_IIN,
+    )
+    run(
+        "--store",
+        store,
+        "case",
+        "set",
+        "case-0001",
+        *filing_details(iin=None, name=None, respondent=None),
     )
     return store, "case-0001"
 
@@ -266,6 +274,7 @@ def test_passed_deadline_builds_and_says_so(tmp_path, dalel, inbox):
     ).json()["id"]
     sha = _entries(store, "ingest")[0]["item"]["sha256"]
     assert dalel("--store", store, "case", "add-evidence", cid, sha).code == 0
+    assert dalel("--store", store, "case", "set", cid, *filing_details(event_date=None)).code == 0
     out = tmp_path / "late.pdf"
     r = dalel("--store", store, "dossier", "build", cid, "--out", out, "--lang", "en", "--json")
     assert r.code == 0 and r.json()["deadline_passed"] is True
@@ -277,3 +286,104 @@ def test_passed_deadline_builds_and_says_so(tmp_path, dalel, inbox):
     out2 = tmp_path / "missing.pdf"
     r = dalel("--store", store, "dossier", "build", cid, "--out", out2)
     assert r.code == 2 and "missing" in r.err and not out2.exists()
+
+
+LONG_FILE = (
+    "хаттама_учаскелік_сайлау_комиссиясының_қорытынды_хаттамасының_көшірмесі_"
+    "№31_2026_жылғы_30_қараша_бақылаушы_түсірген.png"
+)
+LONG_BODY = (
+    "Территориальная избирательная комиссия Алмалинского района города Алматы "
+    "(председатель и члены комиссии, принявшие решение об утверждении итогов)"
+)
+
+
+def _pdf_text(pdf: Path) -> list[str]:
+    text = subprocess.run(
+        ["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return [" ".join(p.split()) for p in text.split("\f") if p.strip()]
+
+
+def test_a_complaint_missing_what_it_needs_is_refused_and_its_draft_says_so(tmp_path, dalel):
+    from testing.pdf_margins import overflows
+
+    store = tmp_path / "store"
+    assert dalel("--store", store, "init", "--org", "Коалиция").code == 0
+    photo = _protocol(tmp_path, "p", 6)
+    long_named = photo.with_name(LONG_FILE)
+    photo.rename(long_named)
+    r = dalel(
+        *("--store", store, "run", long_named.parent, "--observer", VALID_IIN),
+        *("--precinct", "31", "--kind", "protocol"),
+    )
+    assert r.code in (0, 3), r.err
+    (tmp_path / "off.csv").write_text("precinct,field,value\n31,amanat,1\n", encoding="utf-8")
+    assert dalel("--store", store, "official", "import", tmp_path / "off.csv").code == 0
+    assert dalel("--store", store, "case", "new", "--from-discrepancy", "31").code == 0
+    court = tmp_path / "court.pdf"
+    r = dalel("--store", store, "dossier", "build", "case-0001", "--out", court)
+    assert r.code == 2 and not court.exists()
+    for gap, option in (
+        ("addressee", "--addressee-name"),
+        ("respondent", "--respondent"),
+        ("complainant's name", "--complainant-name"),
+        ("complainant's IIN", "--complainant-iin"),
+        ("date of the decision or action complained of", "--event-date"),
+        ("facts", "--facts"),
+        ("relief asked for", "--relief"),
+    ):
+        assert gap in r.err and option in r.err, (gap, r.err)
+
+    # A draft builds, says DRAFT on every page and names what is missing, never blank.
+    draft = tmp_path / "draft-en.pdf"
+    r = dalel(
+        *("--store", store, "dossier", "build", "case-0001", "--draft", "--lang", "en"),
+        *("--out", draft, "--json"),
+    )
+    assert r.code == 0, r.err
+    assert r.json()["draft"] is True and "facts" in r.json()["missing"]
+    pages = _pdf_text(draft)
+    assert all("DRAFT" in p for p in pages), [p[:80] for p in pages]
+    assert "not given" in pages[0] and "public edition" not in pages[0]
+    info = subprocess.run(["pdfinfo", draft], capture_output=True, text=True).stdout
+    title = next(ln for ln in info.splitlines() if ln.startswith("Title:"))
+    assert "DRAFT" in title and "precinct No. 31" in title  # never "Complaint: " and nothing
+    whole = " ".join(pages)
+    # Every word of an English dossier is English: the form's lines too.
+    assert "Voters on the lists" in whole and "Число избирателей" not in whole
+    assert "counsel" not in whole.lower()  # that is for the lawyer's checklist, not the filing
+
+    # Given what it needs, the court edition builds: signature and date lines for the
+    # complainant, the checklist for counsel printed by the command, not on the document.
+    args = filing_details(respondent=LONG_BODY)
+    args[args.index("--addressee-name") + 1] = LONG_BODY
+    assert dalel("--store", store, "case", "set", "case-0001", *args).code == 0
+    r = dalel("--store", store, "dossier", "build", "case-0001", "--out", court, "--json")
+    assert r.code == 0, r.err
+    assert r.json()["draft"] is False and r.json()["missing"] == []
+    assert any("complainant signs" in c for c in r.json()["checklist"])
+    pages = _pdf_text(court)
+    assert not any("ЧЕРНОВИК" in p for p in pages)
+    statement = next(p for p in pages if "Подпись" in p)
+    assert "Дата" in statement and "Айгерім Сәрсенова" in statement
+    assert "Экземпляр для суда" not in " ".join(pages)  # a complaint to a commission
+    raw = subprocess.run(["pdftotext", "-layout", court, "-"], capture_output=True, text=True)
+    header = next(ln for ln in raw.stdout.splitlines() if "Разница" in ln and "Протокол" in ln)
+    assert "Официальные" in header and "Официально" not in header
+    assert (
+        "local"
+        not in " ".join(p for p in pages if "служба меток времени" in p).split(
+            "служба меток времени:"
+        )[-1][:20]
+    )
+
+    # Nothing runs into the paper's margins, in any language or edition, with long names.
+    public = tmp_path / "public-kk.pdf"
+    r = dalel(
+        *("--store", store, "dossier", "build", "case-0001", "--edition", "public"),
+        *("--lang", "kk", "--out", public),
+    )
+    assert r.code == 0, r.err
+    for pdf in (court, public, draft):
+        assert overflows(pdf) == [], pdf.name

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from tests.conftest import OTHER_IIN, VALID_IIN
+from tests.conftest import OTHER_IIN, VALID_IIN, filing_details
 
 OBSERVER = VALID_IIN
 COMPLAINANT = OTHER_IIN
@@ -133,6 +133,14 @@ def made(tmp_path_factory) -> dict[str, Path | set[str]]:
         *("--respondent", f"УИК № 31, член {o['full-width']}"),
         *("--complainant-name", "Айгерім Сәрсенова"),
         *("--complainant-iin", COMPLAINANT),
+    )
+    run(
+        "--store",
+        store,
+        "case",
+        "set",
+        "case-0001",
+        *filing_details(iin=None, name=None, respondent=None),
     )
     court, public = tmp / "court.pdf", tmp / "public.pdf"
     run("--store", store, "dossier", "build", "case-0001", "--out", court)

@@ -4,7 +4,8 @@ Public API (what ``pipeline`` and ``cli`` use)::
 
     load_form(form_id) -> Form           list_forms() -> list[str]
     parse_relation(text) -> Relation     Relation.evaluate(figures, groups) -> bool | None
-    read_protocol(image: bytes, form) -> ProtocolReading   (.to_dict(), .crops, .engine)
+    read_protocol(image: bytes, form) -> ProtocolReading   (.to_dict(), .crops, .engine,
+                                                            .precinct: PrecinctReading)
     format_table(reading) -> str         check_environment() (raises MissingDependency, exit 4)
     engine_versions() -> dict            perceptual_hash(image) -> str | None
     parse_number_words(text) -> int | None
@@ -19,7 +20,16 @@ from ocr.numwords import parse_number_words, to_words_kk, to_words_ru
 from ocr.phash import hash_distance, perceptual_hash
 from ocr.read import read_protocol
 from ocr.relations import Relation, parse_relation
-from ocr.result import FieldReading, ProtocolReading, Reason, RelationCheck, Status, format_table
+from ocr.result import (
+    FieldReading,
+    PrecinctReading,
+    PrecinctReason,
+    ProtocolReading,
+    Reason,
+    RelationCheck,
+    Status,
+    format_table,
+)
 
 __all__ = [
     "FieldReading",
@@ -28,6 +38,8 @@ __all__ = [
     "Label",
     "MissingDependency",
     "OcrError",
+    "PrecinctReading",
+    "PrecinctReason",
     "ProtocolReading",
     "Reason",
     "Relation",

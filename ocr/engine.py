@@ -25,6 +25,9 @@ from base.errors import BrokenEnvironment
 from ocr.errors import MissingDependency
 
 LANGS = "rus+kaz"
+#: The version of the reader of the precinct number printed on a sheet (``ocr.precinct``),
+#: recorded with every reading: bump it when what it reads changes, so protocols are read again.
+PRECINCT_READER_VERSION = 1
 INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz"
 
 
@@ -175,7 +178,8 @@ def check_environment() -> None:
 @lru_cache(maxsize=1)
 def engine_versions() -> dict[str, object]:
     """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz data, the
-    digit models and the figure model."""
+    digit models, the figure model and the reader of the precinct number (a reading made
+    before it had one is read again)."""
     from ocr.digits import MODEL_B_NAME, MODEL_NAME, load_model, load_model_b
     from ocr.sequence import MODEL_NAME as SEQUENCE_MODEL
     from ocr.sequence import load_sequence_model
@@ -200,4 +204,5 @@ def engine_versions() -> dict[str, object]:
             "sha256": load_sequence_model().sha256,
         },
         "opencv": cv2.__version__,
+        "precinct_reader": PRECINCT_READER_VERSION,
     }

@@ -36,6 +36,7 @@ from ocr.layout import (
     title_words,
     words_found,
 )
+from ocr.precinct import read_precinct
 from ocr.prepare import (
     ImageProblem,
     Prepared,
@@ -305,6 +306,11 @@ def read_prepared(
     # a piece of a longer one whose other line Tesseract dropped ("пятнадцать" of "двести
     # пятнадцать" agreed with digits read short): it gives no value
     clean = fig.clean_binary(prep.binary, lh)
+    # the precinct line is in the header, above the form's first label (a figure at the end
+    # of a label naming "участковая избирательная комиссия" is never taken for it)
+    first_label = min((h.box[1] for hs in hits.values() for h in hs), default=0)
+    header = [ln for ln in lines if ln.box[3] <= first_label]
+    precinct = read_precinct(prep, header, clean, lh, factor)
     read_boxes = [(ln.box[0] - 4, ln.box[1] - 4, ln.box[2] + 4, ln.box[3] + 4) for ln in lines]
 
     def unread_next_to(run: WordsRun) -> bool:
@@ -518,6 +524,7 @@ def read_prepared(
         time.perf_counter() - t0,
         None,
         _versions(),
+        precinct,
     )
 
 

@@ -96,6 +96,63 @@ class RelationCheck:
     """True/False, None when a figure it needs has no value."""
 
 
+class PrecinctReason(StrEnum):
+    """Why the precinct number was read, or why not."""
+
+    READ = "readers_agree"
+    NO_LINE = "precinct_line_not_found"
+    NOT_ISOLATED = "number_may_be_cut_short"
+    DISAGREE = "readers_disagree"
+    LOW_CONFIDENCE = "low_confidence"
+    CONFLICT = "sheet_gives_two_numbers"
+    PAGE_NOT_READ = "page_not_read"
+
+
+@dataclass(frozen=True)
+class PrecinctReading:
+    """The precinct number printed on a protocol."""
+
+    value: int | None
+    """The number, when read for sure; None when not read (never a guess)."""
+    reason: PrecinctReason
+    """``readers_agree`` when read, else why not."""
+    confidence: float
+    """0..1 (0 when not read)."""
+    candidates: tuple[int, ...] = ()
+    """Numbers the readers saw, most likely first (for a person to check; empty if none)."""
+    line: str = ""
+    """The text line the number was found on, as Tesseract read it ('' if none)."""
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    """x, y, w, h of the number in the original image ((0,0,0,0) if none)."""
+    crop: bytes | None = None
+    """PNG of the number's region (flattened sheet), if it was found."""
+    readers: tuple[tuple[str, str | None, float], ...] = ()
+    """What each reader saw: (reader, digits or None, confidence 0..1); ``page`` is Tesseract's
+    reading of the whole page."""
+
+    @property
+    def read(self) -> bool:
+        """True when the number was read for sure."""
+        return self.value is not None
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (without the crop)."""
+        return {
+            "value": self.value,
+            "status": "read" if self.read else "not_read",
+            "reason": self.reason.value,
+            "confidence": round(self.confidence, 4),
+            "candidates": list(self.candidates),
+            "line": self.line,
+            "box": list(self.box),
+            "readers": {name: [digits, round(c, 4)] for name, digits, c in self.readers},
+        }
+
+
+#: The precinct reading of a page that could not be read at all.
+NOT_READ_PAGE = PrecinctReading(None, PrecinctReason.PAGE_NOT_READ, 0.0)
+
+
 @dataclass(frozen=True)
 class ProtocolReading:
     """Everything read from one protocol image."""
@@ -111,6 +168,8 @@ class ProtocolReading:
     """Set when the image as a whole could not be read (every field unreadable)."""
     engine: dict[str, object] = field(default_factory=dict, compare=False)
     """Engine versions (see :func:`ocr.engine.engine_versions`)."""
+    precinct: PrecinctReading = NOT_READ_PAGE
+    """The precinct number printed on the sheet (see :mod:`ocr.precinct`)."""
 
     def field(self, key: str) -> FieldReading:
         """The reading of ``key``."""
@@ -125,7 +184,10 @@ class ProtocolReading:
         return {f.key: f.crop for f in self.fields if f.crop is not None}
 
     def to_dict(self, *, reasons: bool = False) -> dict[str, object]:
-        """Exactly the issue's JSON; with ``reasons=True`` each field also gets ``reason``."""
+        """Exactly the issue's JSON; with ``reasons=True`` (the record kept in the store) each
+        field also gets ``reason`` and ``readers``, and the reading ``precinct_on_sheet`` (the
+        precinct number printed on the sheet, null when not read for sure) and
+        ``precinct_reading`` (how it was read, or why not)."""
         fields: dict[str, object] = {}
         for f in self.fields:
             d = f.to_dict()
@@ -139,7 +201,11 @@ class ProtocolReading:
             "fields": fields,
             "relations": [{"relation": r.relation, "holds": r.holds} for r in self.relations],
             "seconds": round(self.seconds, 3),
-        }
+        } | (
+            {"precinct_on_sheet": self.precinct.value, "precinct_reading": self.precinct.to_dict()}
+            if reasons
+            else {}
+        )
 
 
 def format_table(reading: ProtocolReading) -> str:
@@ -174,4 +240,9 @@ def format_table(reading: ProtocolReading) -> str:
     for rel in reading.relations:
         mark = {True: "holds", False: "DOES NOT HOLD", None: "not checked"}[rel.holds]
         lines.append(f"relation {rel.relation}: {mark}")
+    p = reading.precinct
+    if p.read:
+        lines.append(f"precinct on the sheet: {p.value} ({p.reason.value})")
+    else:
+        lines.append(f"precinct on the sheet: not read ({p.reason.value})")
     return "\n".join(lines)

@@ -27,7 +27,8 @@ class Sample:
     ext: str
     """``png`` or ``jpg``."""
     truth: dict[str, object]
-    """``form``, ``layout``, ``script``, ``tier``, ``lang``, ``words``, ``adds_up``, ``figures``."""
+    """``form``, ``layout``, ``script``, ``tier``, ``lang``, ``words``, ``adds_up``, ``figures``,
+    ``hand``, ``hand_held_out``, ``precinct`` (the number printed), ``header`` (its wording)."""
 
 
 def make_figures(form: Form, rng: random.Random, adds_up: bool = True) -> dict[str, int]:
@@ -77,8 +78,15 @@ def make_sample(
     script: str | None = None,
     layout: str | None = None,
     adds_up: bool | None = None,
+    precinct: int | None = None,
+    header: str = "ru",
+    spaced: bool = False,
 ) -> Sample:
-    """Deterministic sample ``index`` of the stream seeded by ``seed``; unset options are drawn."""
+    """Deterministic sample ``index`` of the stream seeded by ``seed``; unset options are drawn.
+
+    ``precinct`` is the number printed in the precinct line (``header``: its wording, a key
+    of :data:`ocr.synth.render.HEADERS`; ``spaced``: its digits spaced apart); unset, the
+    number is drawn from the stream. Either way the rest of the sheet is the same."""
     rng = random.Random(f"{seed}:{index}")
     form = load_form(form_id)
     tier = tier or rng.choice(("clean", "photo", "photo", "hard"))
@@ -89,7 +97,9 @@ def make_sample(
     lang = rng.choice(("ru", "kk")) if layout != "bilingual" else "ru"
     words = layout != "leaders" and rng.random() < 0.85
     figures = make_figures(form, rng, adds_up)
-    sheet = render_sheet(SheetSpec(form, figures, layout, script, lang, words), rng)
+    sheet = render_sheet(
+        SheetSpec(form, figures, layout, script, lang, words, precinct, header, spaced), rng
+    )
     hand_font = sheet.info.get("hand_font")
     image = photograph(sheet, tier, rng)
     ext = "png" if tier == "clean" else "jpg"
@@ -105,5 +115,8 @@ def make_sample(
         # the handwriting font, and whether the digit readers were trained on it
         "hand": Path(hand_font).stem if hand_font else None,
         "hand_held_out": hand_font in fonts.HAND_HELD_OUT if hand_font else None,
+        # the precinct number printed on the sheet (None: no precinct line), and its wording
+        "precinct": sheet.info.get("precinct"),
+        "header": header,
     }
     return Sample(f"{tier}-{script}-{layout}-{index:04d}", image, ext, truth)

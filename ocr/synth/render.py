@@ -19,6 +19,17 @@ from ocr.synth import fonts
 
 LAYOUTS = ("table", "leaders", "bilingual")
 SCRIPTS = ("typed", "handwritten")
+#: Wordings of the precinct line under a protocol's title, as real Kazakh protocols print it
+#: (``{n}``: the precinct's number). ``none``: no precinct line.
+HEADERS = {
+    "ru": "Избирательный участок № {n}",
+    "ru-commission": "Участковая избирательная комиссия № {n}",
+    "kk": "№ {n} сайлау учаскесі",
+    "kk-station": "Сайлау учаскесі № {n}",
+    "kk-commission": "№ {n} учаскелік сайлау комиссиясы",
+    "en": "Precinct No. {n}",
+    "none": "",
+}
 PAGE_W, PAGE_H = 1240, 1754  # A4 at 150 dpi
 INK_BLUE = (25, 45, 130)
 
@@ -33,6 +44,12 @@ class SheetSpec:
     script: str
     lang: str  # "ru" or "kk": label language of the table and leaders layouts
     words: bool  # whether the figure is also written in words
+    precinct: int | None = None
+    """The precinct number printed under the title; None: a random one (the stream's own)."""
+    header: str = "ru"
+    """The wording of the precinct line (a key of ``HEADERS``)."""
+    spaced: bool = False
+    """Write the precinct number with a space between its digits ("№ 4 9 5")."""
 
 
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
@@ -133,9 +150,9 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         draw.text((margin, y), line, font=f_title, fill=(0, 0, 0))
         y += int(label_size * 1.3)
     y += 10
-    draw.text(
-        (margin, y), f"Избирательный участок № {rng.randint(1, 999)}", font=f_label, fill=(0, 0, 0)
-    )
+    drawn = rng.randint(1, 999)  # drawn always, so that the rest of the sheet stays the same
+    precinct = spec.precinct if spec.precinct is not None else drawn
+    precinct_box = _precinct_line(page, draw, spec, precinct, (margin, y), f_label, hand)
     y += int(label_size * 2.0)
 
     def figure_text(key: str) -> str:
@@ -256,4 +273,42 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         canvas.paste(page.crop((0, 0, PAGE_W, height)), ((width - PAGE_W) // 2, 0))
         out = canvas.resize((PAGE_W, PAGE_H), Image.Resampling.LANCZOS)
     out.info["hand_font"] = hand.path if hand is not None else None
+    out.info["precinct"] = precinct if spec.header != "none" else None
+    # where the number is on the page (x, y, w, h), to damage it on purpose in tests
+    k = PAGE_W / page.width if y + 60 > PAGE_H else 1.0
+    out.info["precinct_box"] = tuple(int(v * k) for v in precinct_box)
     return out
+
+
+def _precinct_line(
+    page: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    spec: SheetSpec,
+    precinct: int,
+    at: tuple[int, int],
+    font: ImageFont.FreeTypeFont,
+    hand: _Hand | None,
+) -> tuple[int, int, int, int]:
+    """Draw the precinct line at ``at`` (top left); return the box (x, y, w, h) of its number.
+
+    On a handwritten sheet given its precinct, the number is written in by hand on the
+    printed line (as on a blank form), with a hand of its own random stream, so that the
+    rest of the sheet is drawn as without it."""
+    template = HEADERS[spec.header]
+    if not template:
+        return (0, 0, 0, 0)
+    number = " ".join(str(precinct)) if spec.spaced else str(precinct)
+    before, after = template.split("{n}")
+    x, y = at
+    if hand is None or spec.precinct is None:  # typed: the line in one piece
+        draw.text((x, y), before + number + after, font=font, fill=(0, 0, 0))
+        left, top, right, bottom = draw.textbbox(
+            (x + draw.textlength(before, font=font), y), number, font=font
+        )
+        return (int(left), int(top), int(right - left), int(bottom - top))
+    draw.text((x, y), before, font=font, fill=(0, 0, 0))
+    x += int(draw.textlength(before, font=font))
+    own = _Hand(random.Random(f"precinct:{precinct}"), hand.path, hand.size)
+    box = own.draw(page, x + 4, y + int(font.size) // 2 + 2, number)
+    draw.text((box[0] + box[2] + 10, y), after.lstrip(), font=font, fill=(0, 0, 0))
+    return box

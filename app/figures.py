@@ -16,6 +16,9 @@ from typing import Any
 
 import ocr
 from app import items
+from app import precinct as sheet_precinct
+from app.precinct import PRECINCT_FIELD, PrecinctCheck
+from app.precinct import precinct_check as precinct_check  # for the dossier and front ends
 from base.errors import UsageError
 from evidence.content import privacy
 from evidence.core import events
@@ -114,17 +117,35 @@ class ProtocolFigures:
     """Each control relation of the form and whether the figures satisfy it (None: unknown)."""
     problem: str | None
     """Why the page could not be read as a whole, if it could not."""
+    precinct_check: PrecinctCheck | None = None
+    """The precinct number on the sheet against the filed precinct (:mod:`app.precinct`)."""
+
+    @property
+    def counts(self) -> bool:
+        """Whether its figures count for the precinct it was filed under: not when its sheet
+        shows another precinct's number (``PRECINCT_MISMATCH``)."""
+        return self.precinct_check is None or self.precinct_check.counts
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The photo's flags: ``PRECINCT_MISMATCH`` or none."""
+        return self.precinct_check.flags if self.precinct_check is not None else ()
 
     def values(self) -> dict[str, int]:
         """The figures that have a value to use."""
         return {k: f.value for k, f in self.figures.items() if f.value is not None}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
+        """The JSON form, with the precinct number on the sheet (``precinct_on_sheet``, null
+        when not read) and the photo's ``flags``."""
+        check = self.precinct_check
         return {
             "item": self.item,
             "reading_seq": self.reading_seq,
             "problem": self.problem,
+            "precinct_on_sheet": check.on_sheet if check is not None else None,
+            "precinct_check": check.to_dict() if check is not None else None,
+            "flags": list(self.flags),
             "relations": [{"relation": r, "holds": h} for r, h in self.relations],
             "figures": {k: f.to_dict() for k, f in self.figures.items()},
         }
@@ -166,12 +187,20 @@ class ProtocolGroup:
         """True when the photos disagree on any figure."""
         return bool(self.disagreements)
 
+    @property
+    def precinct_mismatches(self) -> tuple[PrecinctCheck, ...]:
+        """The checks of the photos whose sheet shows another precinct's number."""
+        return tuple(
+            p.precinct_check for p in self.photos if p.precinct_check and p.precinct_check.mismatch
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {
             "precinct": self.precinct,
             "form": self.form,
             "substitution_suspected": self.substitution_suspected,
+            "precinct_mismatch": [c.to_dict() for c in self.precinct_mismatches],
             "disagreements": [d.to_dict() for d in self.disagreements],
             "corroborated": self.corroborated,
             "same_sheet_pairs": [list(p) for p in self.same_sheet_pairs],
@@ -183,6 +212,7 @@ def readings(index: Index, precinct: str | None = None) -> list[ProtocolFigures]
     """The latest reading of each protocol photo (optionally of one precinct)."""
     latest: dict[str, dict[str, Any]] = {}
     confirms: dict[tuple[str, str], list[Confirmation]] = defaultdict(list)
+    sheets = sheet_precinct.checks(index, precinct)
     for e in index.entries_by_event(events.OCR):
         if precinct is None or e.get("precinct") == str(precinct):
             latest[e["subject"]] = e
@@ -216,13 +246,16 @@ def readings(index: Index, precinct: str | None = None) -> list[ProtocolFigures]
                 figs,
                 relations,
                 e.get("problem"),
+                sheets.get(sha),
             )
         )
     return sorted(out, key=lambda p: (p.precinct, p.reading_seq))
 
 
 def group(photos: list[ProtocolFigures]) -> list[ProtocolGroup]:
-    """Group photos by precinct and form; find corroborations and disagreements."""
+    """Group photos by precinct and form; find corroborations and disagreements among the
+    photos that count for the precinct (a sheet showing another precinct's number neither
+    corroborates nor contradicts its figures)."""
     by_key: dict[tuple[str, str], list[ProtocolFigures]] = defaultdict(list)
     for p in photos:
         by_key[(p.precinct, p.form)].append(p)
@@ -241,6 +274,8 @@ def group(photos: list[ProtocolFigures]) -> list[ProtocolGroup]:
         for k in keys:
             vals: dict[str, int] = {}
             for m in members:
+                if not m.counts:
+                    continue
                 v = m.figures[k].value if k in m.figures else None
                 if v is not None:
                     vals[m.item] = v
@@ -298,7 +333,11 @@ class Confirmed:
 def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> Confirmed:
     """Record ``by``'s reading of one figure of photo ``item`` (its SHA-256 or a unique prefix)
     beside the machine's, never over it. A usage error when the photo has no reading or the
-    form no such figure."""
+    form no such figure. ``precinct_on_sheet`` is the precinct number printed on the sheet
+    (:func:`app.precinct.confirm`)."""
+    if field_key == PRECINCT_FIELD:
+        done = sheet_precinct.confirm(store, item, value, by)
+        return Confirmed(done.item, PRECINCT_FIELD, done.value, done.seq)
     if value < 0:
         raise UsageError("a figure cannot be negative")
     by = by.strip()

@@ -21,6 +21,8 @@ from typing import Any
 
 import ocr
 from app import figures as fg
+from app.precinct import PrecinctCheck
+from app.precinct import checks as precinct_checks
 from base.errors import EXIT_OK, EXIT_REFUSED, UsageError
 from evidence.content import privacy
 from evidence.core import events
@@ -186,6 +188,9 @@ class Discrepancy:
     """The precinct's protocol photos."""
     photos_disagree: bool
     """True when the photos give different values for the figure."""
+    precinct_mismatch: tuple[PrecinctCheck, ...] = ()
+    """The precinct's photos whose sheet shows another precinct's number
+    (``PRECINCT_MISMATCH``): their figures are not counted in ``protocol``."""
 
     @property
     def difference(self) -> int | None:
@@ -205,28 +210,40 @@ class Discrepancy:
             "source": self.source,
             "items": list(self.items),
             "photos_disagree": self.photos_disagree,
+            "precinct_mismatch": [
+                {"item": c.item, "precinct_on_sheet": c.on_sheet, "status": c.status}
+                for c in self.precinct_mismatch
+            ],
         }
 
 
 def discrepancies(
     store: Store, *, precinct: str | None = None, only_differences: bool = False
 ) -> list[Discrepancy]:
-    """For each precinct with protocol readings and each figure: protocol vs official."""
+    """For each precinct with protocol readings and each figure: protocol vs official.
+
+    A photo whose sheet shows another precinct's number (``PRECINCT_MISMATCH``) is not
+    counted: the protocol's figure comes from the precinct's other photos, and the row names
+    it. With ``only_differences``, a row is kept when the figures differ, or when such a
+    photo gives the figure otherwise than the official results or the counted photos (a
+    difference it would have made)."""
     index = store.index
     index.catch_up()
     official = current(store, index)
     out: list[Discrepancy] = []
     for g in fg.group(fg.readings(index, precinct)):
         disagreeing = {d.field for d in g.disagreements}
+        counted = [p for p in g.photos if p.counts]
+        left_out = [p for p in g.photos if not p.counts]
         for key in g.photos[0].figures:
             # A confirmed figure wins; else an accepted one; photos that disagree give none.
             chosen: tuple[int | None, str | None] = (None, None)
-            for p in g.photos:
+            for p in counted:
                 f = p.figures.get(key)
                 if f is not None and f.source == "confirmed":
                     chosen = (f.value, "confirmed")
             if chosen[0] is None and key not in disagreeing:
-                for p in g.photos:
+                for p in counted:
                     f = p.figures.get(key)
                     if f is not None and f.source == "accepted":
                         chosen = (f.value, "accepted")
@@ -240,8 +257,15 @@ def discrepancies(
                 chosen[1],
                 tuple(p.item for p in g.photos),
                 key in disagreeing,
+                g.precinct_mismatches,
             )
-            if not only_differences or (d.difference not in (0, None)):
+            hidden = any(
+                (v := p.figures[key].value) is not None
+                and ((off is not None and v != off) or (chosen[0] not in (None, v)))
+                for p in left_out
+                if key in p.figures
+            )
+            if not only_differences or d.difference not in (0, None) or hidden:
                 out.append(d)
     return out
 
@@ -254,6 +278,9 @@ class DiscrepancyTable:
     """One row per precinct and figure."""
     show_all: bool
     """True when figures that match are listed too."""
+    precinct_mismatch: tuple[PrecinctCheck, ...] = ()
+    """Every photo compared whose sheet shows another precinct's number, whether or not a
+    row names it (for the text form; the JSON names them in the rows)."""
 
     def to_dict(self) -> list[dict[str, Any]]:
         """The JSON form: a list of rows."""
@@ -266,4 +293,6 @@ def compare(
     """Protocol figures (confirmed, else accepted) against the official ones: only those that
     differ, or every figure with ``show_all``."""
     rows = discrepancies(store, precinct=precinct, only_differences=not show_all)
-    return DiscrepancyTable(tuple(rows), show_all)
+    index = store.index
+    flagged = tuple(c for c in precinct_checks(index, precinct).values() if c.mismatch)
+    return DiscrepancyTable(tuple(rows), show_all, flagged)

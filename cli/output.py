@@ -17,6 +17,7 @@ from rich.text import Text
 
 import ocr
 from app import cases, deadlines, dossiers, figures, items, official, setup, timestamps, verify
+from app.precinct import PRECINCT_FIELD, PRECINCT_MISMATCH, PrecinctCheck
 from evidence.content.flag_text import message_for
 from evidence.core.checks import Check, Report, Status, reason_value
 
@@ -400,6 +401,7 @@ def _figures(r: figures.FiguresView) -> Lines:
         yield _text(
             (f"Precinct {g.precinct}", "bold"), f", form {g.form}: {len(g.photos)} photo(s)"
         )
+        yield from _precinct_mismatch_lines(g.precinct_mismatches)
         t = _table("figure", *[p.item[:10] for p in g.photos])
         for column in t.columns:  # a figure's key and a photo's hash are never cut
             column.no_wrap = True
@@ -538,6 +540,36 @@ def _num(v: int | None) -> str:
     return "—" if v is None else str(v)
 
 
+def _precinct_mismatch_lines(checks: tuple[PrecinctCheck, ...]) -> Lines:
+    """One plain warning per photo whose sheet shows another precinct's number, and how a
+    person records what the sheet says."""
+    for c in checks:
+        who = f"read by {c.by}" if c.status == "confirmed" else "read by the machine"
+        yield _text(
+            "  ",
+            (PRECINCT_MISMATCH, "bold red"),
+            f": photo {c.item[:16]}… was filed under precinct {c.filed}, but its sheet shows "
+            f"precinct № {c.on_sheet} ({who}). Its figures are not counted for precinct "
+            f"{c.filed}.",
+        )
+        yield _text(
+            "    a person's reading of the number on the sheet: dalel figures confirm "
+            f"--item {c.item[:16]} --field {PRECINCT_FIELD} --value N --by NAME"
+        )
+
+
+def _source_text(d: official.Discrepancy) -> Text:
+    """Where a row's protocol figure comes from, or why it has none; ``PRECINCT_MISMATCH``
+    (the lines under the table say which photo) when a photo of the precinct was left out."""
+    if d.precinct_mismatch and len(d.precinct_mismatch) == len(d.items):
+        sheets = ", ".join(sorted({f"№ {c.on_sheet}" for c in d.precinct_mismatch}))
+        return _text((PRECINCT_MISMATCH, "red"), f" {sheets}")
+    text = Text(d.source or ("photos disagree" if d.photos_disagree else "needs review"))
+    if d.precinct_mismatch:
+        text.append(", ").append(PRECINCT_MISMATCH, style="red")
+    return text
+
+
 @formats(official.DiscrepancyTable)
 def _discrepancies(r: official.DiscrepancyTable) -> Lines:
     t = _table("precinct", "figure", "protocol", "official", "difference", "source")
@@ -549,11 +581,12 @@ def _discrepancies(r: official.DiscrepancyTable) -> Lines:
             Text(_num(d.protocol)),
             Text(_num(d.official)),
             Text(f"{diff:+d}", style="red") if diff else Text(_num(diff)),
-            Text(d.source or ("photos disagree" if d.photos_disagree else "needs review")),
+            _source_text(d),
         )
     yield t
     if not r.rows:
         yield _text("No discrepancies found" + ("" if r.show_all else " (use --all to see all)"))
+    yield from _precinct_mismatch_lines(r.precinct_mismatch)
 
 
 @formats(dossiers.Built)

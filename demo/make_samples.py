@@ -49,7 +49,15 @@ def make_samples(out: Path, seed: int = 2026) -> Path:
     for precinct, photos in PROTOCOLS.items():
         truth: dict = {}
         for n, (index, script, tier) in enumerate(photos, start=1):
-            s = make_sample(index, seed, tier=tier, script=script, layout="table", adds_up=True)
+            s = make_sample(
+                index,
+                seed,
+                tier=tier,
+                script=script,
+                layout="table",
+                adds_up=True,
+                precinct=int(precinct),  # the sheet names the precinct it is filed under
+            )
             name = f"хаттама_{precinct}_{n}.{s.ext}"
             (inbox / name).write_bytes(s.image)
             truth = s.truth

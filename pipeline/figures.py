@@ -137,6 +137,17 @@ class OcrStage:
                     "operation": "ocr-crop",
                 }
             )
+        if reading.precinct.crop is not None:  # the precinct number in the header
+            crop = ctx.store.objects.put_bytes(reading.precinct.crop)
+            objects.append(
+                {
+                    "sha256": crop.sha256,
+                    "role": "crop",
+                    "field": "precinct_on_sheet",
+                    "parent": item.sha256,
+                    "operation": "ocr-crop",
+                }
+            )
         figures = {
             f.key: {
                 "value": f.value,
@@ -155,6 +166,14 @@ class OcrStage:
             "engine": engine,
             "perceptual_hash": ocr.perceptual_hash(image),
             "figures": figures,
+            # the precinct number printed on the sheet (null: not read for sure), and how
+            "precinct_on_sheet": reading.precinct.value,
+            "precinct_reading": {
+                "status": "read" if reading.precinct.read else "not_read",
+                "reason": reading.precinct.reason.value,
+                "confidence": round(reading.precinct.confidence, 4),
+                "candidates": list(reading.precinct.candidates),
+            },
             "relations": [{"relation": r.relation, "holds": r.holds} for r in reading.relations],
             "problem": reading.problem.value if reading.problem else None,
             "objects": objects,

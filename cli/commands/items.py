@@ -80,7 +80,13 @@ def figures_show(ctx: click.Context, precinct: str, as_json: bool) -> None:
 @click.option(
     "--item", "item", required=True, help="SHA-256 of the protocol photo (a prefix will do)."
 )
-@click.option("--field", "field_key", required=True)
+@click.option(
+    "--field",
+    "field_key",
+    required=True,
+    help="The figure's key in the form, or precinct_on_sheet: the precinct number printed on "
+    "the sheet.",
+)
 @click.option("--value", type=click.IntRange(min=0), required=True)
 @click.option(
     "--by",

@@ -10,8 +10,9 @@ import pytest
 from app import cases, deadlines
 from base.errors import StoreCorrupt
 from evidence.storage.store import Store
+from ocr.synth import make_sample
 from tests.conftest import VALID_IIN
-from tests.pipeline.test_figures import _entries, _protocol
+from tests.pipeline.test_figures import _entries
 
 NAME = "Әйгерім Нұрланқызы Сәрсенбаева"
 
@@ -133,7 +134,11 @@ def test_official_import_keeps_good_rows_and_names_bad_ones(store_dir, tmp_path,
 
 
 def test_discrepancy_to_case(store_dir, tmp_path, dalel):
-    photo = _protocol(tmp_path, "p31", 4)
+    # the sheet names the precinct it is filed under (another's would not be counted)
+    s = make_sample(4, 5, tier="clean", script="typed", layout="table", adds_up=True, precinct=31)
+    photo = tmp_path / "protocols" / f"p31.{s.ext}"
+    photo.parent.mkdir()
+    photo.write_bytes(s.image)
     r = dalel(
         "--store",
         store_dir,
@@ -180,6 +185,7 @@ def test_discrepancy_to_case(store_dir, tmp_path, dalel):
             "source": "confirmed",
             "items": [sha],
             "photos_disagree": False,
+            "precinct_mismatch": [],
         }
     ]
     r = dalel("--store", store_dir, "case", "new", "--from-discrepancy", "31", "--json")

@@ -8,11 +8,12 @@ figures. The complainant's details are unsealed only for the court edition.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 import ocr
-from app import cases, deadlines, official
+from app import cases, deadlines, official, precinct
 from app import figures as fg
 from app.dossier import model
 from app.dossier.i18n import load_translator
@@ -73,8 +74,12 @@ def assemble(
     deadline = case.deadline(jur, language=language, today=today)
     person = cases.complainant(store, case_id) if edition == "court" else None
     readings = {r.item: r for r in fg.readings(index)}
+    sheets = precinct.checks(index)
     exhibits = tuple(
-        _exhibit(store, index, sha, readings.get(sha), language) for sha in case.evidence
+        _with_sheet(
+            _exhibit(store, index, sha, readings.get(sha), language), sheets.get(sha), index, sha
+        )
+        for sha in case.evidence
     )
     figures = _figure_tables(store, index, case, readings, language)
     return model.Dossier(
@@ -184,6 +189,23 @@ def _exhibit(
         figures=_figure_readings(store, index, sha, reading, language),
         description=ingest.get("note", ""),
         kind=str(ingest.get("kind") or "other"),
+    )
+
+
+def _with_sheet(
+    ex: model.Exhibit, check: precinct.PrecinctCheck | None, index: Index, sha: str
+) -> model.Exhibit:
+    """The exhibit with the precinct its photo was filed under and, for a protocol photo,
+    the number its sheet shows (PRECINCT_MISMATCH when they differ)."""
+    if check is None:
+        first = next((e for e in index.history(sha) if e.get("event") == events.INGEST), {})
+        return replace(ex, precinct_filed=str(first.get("precinct", "")))
+    return replace(
+        ex,
+        precinct_filed=check.filed,
+        precinct_on_sheet=check.on_sheet,
+        precinct_checked=check.status != "not_checked",
+        precinct_read_by=check.by if check.status == "confirmed" else None,
     )
 
 

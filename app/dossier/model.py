@@ -238,6 +238,22 @@ class Exhibit:
     description: str = ""
     kind: str = "other"
     """What the observer said it is (protocol, violation, act, video, other)."""
+    precinct_filed: str = ""
+    """The precinct the photo was filed under."""
+    precinct_on_sheet: str | None = None
+    """The precinct number read on a protocol's sheet (a person's reading, else the
+    machine's); None when not read for sure or not looked for."""
+    precinct_checked: bool = False
+    """Whether the sheet's number was looked for (a protocol reading)."""
+    precinct_read_by: str | None = None
+    """Who read the sheet's number, when a person did."""
+
+    @property
+    def precinct_mismatch(self) -> bool:
+        """The sheet shows another precinct's number than the photo was filed under."""
+        sheet, filed = self.precinct_on_sheet, self.precinct_filed
+        return bool(sheet and filed.isdigit() and sheet.isdigit() and int(sheet) != int(filed))
+
     """Short description given by the observer."""
 
     @property

@@ -303,6 +303,13 @@ class MediaFetcher:
         return _Fetcher()
 
 
+def t_mismatch(tr: Translator, ex: Exhibit | None) -> str:
+    """The PRECINCT_MISMATCH warning for a protocol photo's figures table, or ""."""
+    if ex is None or not ex.precinct_mismatch:
+        return ""
+    return tr.t("exhibit.precinct_mismatch", sheet=ex.precinct_on_sheet, filed=ex.precinct_filed)
+
+
 def breakable(name: str) -> Markup:
     """A file name that may break only after ``_``, ``-``, a space or a dot (``<wbr>``), so a
     narrow column splits ``хаттама_63_1.jpg`` at ``хаттама_`` and never as ``.p / ng``."""
@@ -395,6 +402,11 @@ def render_html(
                     f"{x}, {y}, {w}\u00d7{h}" for x, y, w, h in em.blurred_boxes
                 ),
                 "is_protocol": ex.kind == "protocol" or bool(ex.figures),
+                "precinct_filed": ex.precinct_filed,
+                "precinct_on_sheet": ex.precinct_on_sheet,
+                "precinct_checked": ex.precinct_checked,
+                "precinct_read_by": ex.precinct_read_by,
+                "precinct_mismatch": ex.precinct_mismatch,
                 "redacted_sha256": em.redacted_sha256,
                 "missing_stills": [stills.format_timecode(tc) for tc in em.missing_stills],
                 "attachment": attachment_names.get(ex.sha256),
@@ -423,8 +435,10 @@ def render_html(
     figures = []
     for table in dossier.figures:
         anchor, label = anchors.get(table.protocol_sha256, ("", ""))
+        photo = next((e for e in dossier.exhibits if e.sha256 == table.protocol_sha256), None)
         figures.append(
             {
+                "mismatch": t_mismatch(tr, photo),
                 "precinct": table.precinct,
                 "protocol_sha256": table.protocol_sha256,
                 "rows": table.rows,

@@ -156,3 +156,45 @@ def test_a_sheet_of_another_precinct_is_flagged_and_not_counted(three_precincts,
     assert r.code == 0, r.err
     assert figures.precinct_check(st, sha_same)["flags"] == ["PRECINCT_MISMATCH"]
     assert "read by lawyer" in dalel("--store", store, "discrepancies").out
+
+
+def test_a_dossier_names_a_sheet_of_another_precinct(tmp_path, dalel):
+    """The dossier says it on the exhibit's page and over its figures table, in its language;
+    a sheet of the filed precinct shows its number quietly."""
+    import subprocess
+
+    from tests.conftest import filing_details
+
+    store = tmp_path / "store"
+    assert dalel("--store", store, "init").code == 0
+    other, _ = _photo(tmp_path / "in", "other", 0, 495, "ru")
+    same, _ = _photo(tmp_path / "in", "same", 1, 63, "kk")
+    sha_other = _ingest(dalel, store, other, "63")
+    sha_same = _ingest(dalel, store, same, "63")
+    assert dalel("--store", store, "ocr").code == 0
+    r = dalel(
+        *("--store", store, "case", "new", "--precinct", "63", "--kind", "protocol-figures"),
+        "--json",
+    )
+    cid = r.json()["id"]
+    assert dalel("--store", store, "case", "add-evidence", cid, sha_other, sha_same).code == 0
+    assert dalel("--store", store, "case", "set", cid, *filing_details()).code == 0
+    for lang, words in (
+        ("ru", "PRECINCT_MISMATCH: на бланке участок № 495, а фото подано по участку № 63"),
+        ("en", "PRECINCT_MISMATCH: the sheet shows precinct No. 495, but the photo was filed"),
+    ):
+        pdf = tmp_path / f"{lang}.pdf"
+        r = dalel("--store", store, "dossier", "build", cid, "--out", pdf, "--lang", lang)
+        assert r.code == 0, r.err
+        text = " ".join(
+            subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True).stdout.split()
+        )
+        # over the photo's figures table and on its exhibit page; the other photo: no flag
+        assert text.count(words) == 2 and text.count("PRECINCT_MISMATCH") == 2, lang
+    ru = " ".join(
+        subprocess.run(
+            ["pdftotext", tmp_path / "ru.pdf", "-"], capture_output=True, text=True
+        ).stdout.split()
+    )
+    assert "Участок на бланке № 63" in ru  # the matching sheet: its number, no flag
+    assert "№ 495" in ru

@@ -288,7 +288,9 @@ def load_org_identity(keys_dir: Path, public_dir: Path) -> SigningIdentity:
         ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
     except FileNotFoundError as exc:
         raise IdentityMissing(
-            f"no organization signing identity ({exc.filename}); run `dalel init --org NAME`"
+            f"no organization signing identity ({exc.filename}); restore keys/ and public/ from "
+            "a backup of the store, or sign with --sign FILE.p12 (`dalel init --org NAME` "
+            "makes an identity for a new store only)"
         ) from exc
     except ValueError as exc:
         raise IdentityMissing(f"organization identity is unreadable: {exc}") from exc

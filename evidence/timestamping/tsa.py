@@ -369,10 +369,14 @@ class LocalTSA:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise LocalTSAMissing(
                 f"cannot load the local TSA: {exc}",
-                fix="run `dalel init` to create the store's TSA",
+                fix="restore keys/tsa.key, public/tsa.pem, public/tsa-root.pem and tsa/ from a "
+                "backup of the store (`dalel init` makes them for a new store only)",
             ) from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise LocalTSAMissing("the TSA key is not an ECDSA key", fix="re-create the local TSA")
+            raise LocalTSAMissing(
+                "the TSA key is not an ECDSA key",
+                fix="restore keys/tsa.key from a backup of the store",
+            )
         return cls(
             private_key=key,
             certificate=cert,

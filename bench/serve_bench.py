@@ -9,7 +9,8 @@ same run. Figures:
 - **upload complete to receipt**: p50 and p95 (target p95 under 5 s);
 - **the server's peak RSS** (VmHWM);
 - **nothing lost**: every file has exactly one custody entry naming its upload, and `audit`
-  passes.
+  passes;
+- **retries**: requests tried again after a cut connection (as the phone's tus client does).
 
     python bench/serve_bench.py [--observers 200] [--photos 2000] [--size-mb 3] [--json]
 
@@ -31,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -81,6 +84,58 @@ def meta(**fields: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
 
 
+RETRY_DELAYS = (0.0, 1.0, 3.0, 5.0, 10.0)
+"""A cut connection is tried again, as the phone's tus client does (web/static/phone/app.js);
+every retry is counted in the figures."""
+
+
+async def again(
+    send: Callable[[], Awaitable[httpx.Response]], retries: list[str]
+) -> httpx.Response:
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return await send()
+        except httpx.TransportError as e:
+            if delay is None:
+                raise
+            retries.append(type(e).__name__)
+            print(f"retrying after {type(e).__name__}", file=sys.stderr)
+            await asyncio.sleep(delay)
+    raise AssertionError
+
+
+async def patch(
+    client: httpx.AsyncClient, url: str, auth: dict[str, str], data: bytes, retries: list[str]
+) -> None:
+    """Every byte of ``data`` to the upload at ``url``; after a cut connection, from where the
+    server is (tus HEAD)."""
+    cut = False
+
+    async def send() -> httpx.Response:
+        nonlocal cut
+        at = 0
+        if cut:
+            h = await client.head(url, headers=auth)
+            h.raise_for_status()
+            at = int(h.headers["Upload-Offset"])
+            if at == len(data):
+                return h
+        cut = True  # until this PATCH is answered
+        r = await client.patch(
+            url,
+            headers={
+                **auth,
+                "Upload-Offset": str(at),
+                "Content-Type": "application/offset+octet-stream",
+            },
+            content=data[at:],
+        )
+        cut = False
+        return r
+
+    (await again(send, retries)).raise_for_status()
+
+
 async def observer(
     client: httpx.AsyncClient,
     url: str,
@@ -88,38 +143,28 @@ async def observer(
     files: list[Path],
     done: dict[str, float],
     receipted: dict[str, float],
+    retries: list[str],
 ) -> None:
     auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     locations = []
     for path in files:
         data = path.read_bytes()
-        r = await client.post(
-            url + "/api/uploads",
-            headers={
-                **auth,
-                "Upload-Length": str(len(data)),
-                "Upload-Metadata": meta(
-                    filename=path.name, sha256=hashlib.sha256(data).hexdigest(), kind="protocol"
-                ),
-            },
-        )
+        headers = {
+            **auth,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": meta(
+                filename=path.name, sha256=hashlib.sha256(data).hexdigest(), kind="protocol"
+            ),
+        }
+        r = await again(partial(client.post, url + "/api/uploads", headers=headers), retries)
         r.raise_for_status()
         loc = r.headers["Location"]
-        r = await client.patch(
-            url + loc,
-            headers={
-                **auth,
-                "Upload-Offset": "0",
-                "Content-Type": "application/offset+octet-stream",
-            },
-            content=data,
-        )
-        r.raise_for_status()
+        await patch(client, url + loc, auth, data, retries)
         done[loc] = time.perf_counter()
         locations.append(loc)
     for loc in locations:
         while True:
-            r = await client.get(url + loc + "/receipt", headers=auth)
+            r = await again(partial(client.get, url + loc + "/receipt", headers=auth), retries)
             if r.status_code == 200:
                 receipted[loc] = time.perf_counter()
                 break
@@ -138,13 +183,18 @@ def peak_rss_mb(pid: int) -> float:
 async def upload_all(url: str, tokens: list[str], files: list[Path]) -> dict[str, object]:
     done: dict[str, float] = {}
     receipted: dict[str, float] = {}
+    retries: list[str] = []
     shares = [files[i :: len(tokens)] for i in range(len(tokens))]
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
+    # An idle connection is dropped well before uvicorn's 5 s keep-alive timeout: at httpx's
+    # default (also 5 s) a request can go out on a connection the server is closing (ReadError).
+    limits = httpx.Limits(
+        max_connections=len(tokens), max_keepalive_connections=len(tokens), keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
         start = time.perf_counter()
         await asyncio.gather(
             *(
-                observer(client, url, token, share, done, receipted)
+                observer(client, url, token, share, done, receipted, retries)
                 for token, share in zip(tokens, shares, strict=True)
             )
         )
@@ -155,6 +205,7 @@ async def upload_all(url: str, tokens: list[str], files: list[Path]) -> dict[str
         "p50": statistics.median(waits),
         "p95": waits[max(0, int(len(waits) * 0.95) - 1)],
         "uploads": len(done),
+        "retries": len(retries),
     }
 
 
@@ -227,6 +278,7 @@ def main() -> int:
             "receipt_p50_s": round(float(served["p50"]), 2),  # type: ignore[arg-type]
             "receipt_p95_s": round(float(served["p95"]), 2),  # type: ignore[arg-type]
             "server_peak_rss_mb": round(rss, 1),
+            "retries": served["retries"],
             "entries": len(channels),
             "distinct": len(set(channels)),
             "audit_exit": audit,

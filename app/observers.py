@@ -231,8 +231,8 @@ def authenticate(store: Store, token: str, now: datetime | None = None) -> Invit
 
 
 class IinRefused(UsageError):
-    """An IIN given on the phone that cannot be taken (wrong check digit, or another IIN
-    than the one already given for this invite)."""
+    """An IIN given on the phone that cannot be taken (wrong check digit, or one was already
+    given with this invite)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -242,8 +242,9 @@ class IinRefused(UsageError):
 def give_iin(store: Store, invite_id: str, iin: str) -> Invite:
     """The observer of ``invite_id`` gives their IIN: it is checked (check digit), turned into
     the store's pseudonym and kept as that alone; the uploads of this invite are then the
-    same observer as their `dalel ingest --observer IIN` files. Giving the same IIN again is
-    harmless; another one is refused (a typo must not split one observer in two)."""
+    same observer as their `dalel ingest --observer IIN` files. It is given once: any IIN
+    after that is refused alike, the same or another, so that whoever holds the link cannot
+    test guesses of the observer's IIN against the server."""
     digits = re.sub(r"[\s\-.\u00a0]", "", iin or "")
     if not privacy.is_valid_iin(digits):
         raise IinRefused(
@@ -254,10 +255,10 @@ def give_iin(store: Store, invite_id: str, iin: str) -> Invite:
         d = data.get(invite_id)
         if d is None:
             raise IinRefused("UNAUTHORIZED", "no such invite")
-        if d.get("observer") not in (None, made):
+        if d.get("observer") is not None:
             raise IinRefused(
                 "IIN_ALREADY_GIVEN",
-                "another IIN was already given with this link; ask the coalition for a new link",
+                "an IIN was already given with this link; ask the coalition for a new link",
             )
         d["observer"] = made
         return _invite(d)

@@ -8,6 +8,7 @@ figures. The complainant's details are unsealed only for the court edition.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -209,6 +210,7 @@ def _with_sheet(
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _tsa_words(source: str, language: str) -> str:
     """Who stamped, in the dossier's words: the organisation's own service, or the named
     external one (a raw ``local TSA local`` is not for a court)."""

@@ -27,6 +27,7 @@ STRUCTURE_SCAN_LIMIT = 64 * 1024 * 1024
 """Bytes a structure check may stream through before it gives up judging (no verdict)."""
 
 _CHUNK = 1024 * 1024
+_TAIL = 64 * 1024
 
 # Which content types each extension claims. An extension not listed claims nothing.
 _EXTENSION_CLAIMS: dict[str, frozenset[str]] = {
@@ -381,14 +382,21 @@ def _check_jpeg(b: _Budget, size: int) -> StructureCheck:
         b.fh.seek(pos)
         if marker == 0xDA:  # start of scan: entropy-coded data follows, up to FFD9
             break
-    carry = b""
-    while True:
-        chunk = b.read(_CHUNK)
-        if not chunk:
-            return _damaged(StructureProblem.TRUNCATED, "no JPEG end-of-image marker")
-        if (carry + chunk).find(b"\xff\xd9") >= 0:
+    # The end-of-image marker is looked for from the end backwards: a whole photo has it in
+    # its last bytes (perhaps followed by a few bytes a phone appends), so one small piece is
+    # read instead of the whole image; the verdict is the same as a scan forwards (is there
+    # an FFD9 anywhere after the headers?), and a truncated photo is still read down to them.
+    end, step, carry = size, _TAIL, b""
+    while end > pos:
+        start = max(pos, end - step)
+        b.fh.seek(start)
+        chunk = b.read(end - start)
+        if len(chunk) != end - start:
+            return _damaged(StructureProblem.TRUNCATED, "the file shrank while it was read")
+        if (chunk + carry).find(b"\xff\xd9") >= 0:
             return StructureCheck(StructureVerdict.INTACT)
-        carry = chunk[-1:]
+        carry, end, step = chunk[:1], start, _CHUNK
+    return _damaged(StructureProblem.TRUNCATED, "no JPEG end-of-image marker")
 
 
 def _check_png(b: _Budget, size: int) -> StructureCheck:

@@ -170,7 +170,12 @@ def _head_software(path: Path) -> list[Field]:
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_SCAN)
     out: list[Field] = []
-    for i, m in enumerate(_XMP_TOOL.finditer(head)):
+    # The case-insensitive pattern is costly over 256 KiB of image data: it runs only
+    # where one of its names is there at all (the same matches, found in a fraction of
+    # the time).
+    lowered = head.lower()
+    xmp = b"xmp:creatortool" in lowered or b"stevt:softwareagent" in lowered
+    for i, m in enumerate(_XMP_TOOL.finditer(head) if xmp else ()):
         if i >= 4:
             break
         out.append(

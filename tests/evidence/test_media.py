@@ -216,3 +216,42 @@ def test_huge_sparse_file_is_streamed_with_bounded_memory(
     assert check.verdict is StructureVerdict.NOT_CHECKED  # gave up at the budget, did not read 3 GB
     assert peak < 8 * 1024 * 1024
     assert elapsed < 20
+
+
+def _no_eoi(samples: dict[str, Sample]) -> bytes:
+    data = samples["photo"].path.read_bytes()
+    assert data.endswith(b"\xff\xd9")
+    return data[:-2]
+
+
+def test_a_whole_jpeg_is_judged_from_its_tail(samples: dict[str, Sample], tmp_path: Path) -> None:
+    """The end-of-image marker is looked for from the end: a whole photo far larger than the
+    read budget is still found intact (a scan forwards would give up at the budget), with
+    the bytes some phones append after the marker too."""
+    head = _no_eoi(samples)
+    big = tmp_path / "big.jpg"
+    # entropy-coded data never holds FF D9 (an FF there is followed by 00): padding inside
+    # the scan, then the real end, then bytes appended after it
+    body = head + b"\x12" * 3_000_000
+    big.write_bytes(body + b"\xff\xd9" + b"appended by a phone")
+    mt = detect_media_type(big)
+    assert check_structure(big, mt, limit=300_000).verdict is StructureVerdict.INTACT
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(body)
+    check = check_structure(cut, mt)
+    assert (check.verdict, check.problem) == (StructureVerdict.DAMAGED, StructureProblem.TRUNCATED)
+
+
+@pytest.mark.parametrize(
+    "after", [media._TAIL - 1, media._TAIL, media._TAIL + 1, media._CHUNK + media._TAIL - 1]
+)
+def test_an_end_marker_across_two_reads_is_found(
+    samples: dict[str, Sample], tmp_path: Path, after: int
+) -> None:
+    """FF in one piece read backwards and D9 in the next: still the end-of-image marker."""
+    path = tmp_path / "split.jpg"
+    path.write_bytes(_no_eoi(samples) + b"\xff\xd9" + b"x" * after)
+    assert check_structure(path, detect_media_type(path)).verdict is StructureVerdict.INTACT
+    lone = tmp_path / "lone.jpg"  # an FF with no D9 after it is no marker
+    lone.write_bytes(_no_eoi(samples) + b"\xff" + b"x" * after)
+    assert check_structure(lone, detect_media_type(lone)).problem is StructureProblem.TRUNCATED

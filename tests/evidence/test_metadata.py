@@ -361,3 +361,23 @@ def test_never_raises_on_mangled_heic(tmp_path: Path, flips: list[tuple[int, int
     m = meta(path)
     assert m.get("received_at") is not None
     json.dumps(m.to_dict())
+
+
+@pytest.mark.parametrize(
+    "xmp",
+    [
+        b'<rdf:Description xmp:CreatorTool="Adobe Photoshop 25.1 (Windows)"/>',
+        b"<XMP:CREATORTOOL>Adobe Photoshop 25.1 (Windows)</XMP:CREATORTOOL>",
+        b"<stEvt:SoftwareAgent>Adobe Photoshop 25.1 (Windows)</stEvt:SoftwareAgent>",
+    ],
+)
+def test_editing_software_named_in_xmp_in_any_case_is_flagged(
+    samples: dict[str, Sample], tmp_path: Path, xmp: bytes
+) -> None:
+    data = samples["stripped"].path.read_bytes()
+    payload = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>" + xmp + b"</x:xmpmeta>"
+    segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    path = tmp_path / "xmp.jpg"
+    path.write_bytes(data[:2] + segment + data[2:])
+    flags = [f for f in meta(path).flags if f.reason is FlagReason.EDITING_SOFTWARE]
+    assert [f.value for f in flags] == ["Adobe Photoshop 25.1 (Windows)"]

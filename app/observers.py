@@ -153,6 +153,28 @@ def _read(store: Store) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
+_by_token: dict[str, tuple[tuple[int, int, int], dict[str, dict[str, Any]]]] = {}
+"""Per invites file: its identity when read (inode, mtime, size; every write replaces the
+file) and its invites by token hash. A server answers every request from it instead of
+reading and searching the whole file; a revocation made by another process is seen at once,
+as it replaces the file."""
+
+
+def _token_index(store: Store) -> dict[str, dict[str, Any]]:
+    path = store.root / INVITES_DIR / INVITES_FILE
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return {}
+    seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+    held = _by_token.get(str(path))
+    if held is not None and held[0] == seen:
+        return held[1]
+    index = {str(d.get("token_sha256", "")): d for d in _read(store).values()}
+    _by_token[str(path)] = (seen, index)
+    return index
+
+
 def _invite(d: dict[str, Any]) -> Invite:
     return Invite(**{k: d.get(k) for k in Invite.__dataclass_fields__})  # type: ignore[arg-type]
 
@@ -222,12 +244,11 @@ def authenticate(store: Store, token: str, now: datetime | None = None) -> Invit
     """The active invite a bearer token belongs to, or None (unknown, expired, revoked)."""
     if not token or len(token) > 200:
         return None
-    want = token_hash(token)
-    for d in _read(store).values():
-        if secrets.compare_digest(str(d.get("token_sha256", "")), want):
-            inv = _invite(d)
-            return inv if inv.active(now) else None
-    return None
+    d = _token_index(store).get(token_hash(token))
+    if d is None:
+        return None
+    inv = _invite(d)
+    return inv if inv.active(now) else None
 
 
 class IinRefused(UsageError):

@@ -27,6 +27,8 @@ import os
 import re
 import secrets
 import shutil
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +39,7 @@ from typing import Any
 from app import observers
 from app.observers import Invite, check_precinct
 from base.errors import UsageError
-from base.fsio import atomic_write, sync_file
+from base.fsio import atomic_write
 from evidence.content import privacy
 from evidence.core import custody, events
 from evidence.storage.store import Store
@@ -253,9 +255,52 @@ def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> U
     return up
 
 
+_HASHING: OrderedDict[tuple[str, str], tuple[int, Any]] = OrderedDict()
+"""The SHA-256 of each upload in progress over the bytes it has so far, kept between PATCH
+requests (keyed by store and upload, the oldest dropped past :data:`_HASHING_MAX`): a
+received upload's hash is known when its last byte is in, without reading it again. A state
+that was dropped, or that does not match the bytes on disk (a server restarted, a write that
+failed half way), is rebuilt from the file."""
+_HASHING_MAX = 4096
+_hashing_lock = threading.Lock()
+
+
+def _hash_state(store: Store, upload_id: str, offset: int) -> Any:
+    key = (str(store.root), upload_id)
+    with _hashing_lock:
+        held = _HASHING.pop(key, None)
+    if held is not None and held[0] == offset:
+        return held[1]
+    h = hashlib.sha256()
+    if offset == 0:
+        return h
+    with open(_dir(store, upload_id) / "data", "rb") as f:  # the bytes so far, read once
+        left = offset
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return h
+
+
+def _keep_hash_state(store: Store, upload_id: str, offset: int, h: Any) -> None:
+    with _hashing_lock:
+        _HASHING[(str(store.root), upload_id)] = (offset, h)
+        while len(_HASHING) > _HASHING_MAX:
+            _HASHING.popitem(last=False)
+
+
+def _drop_hash_state(store: Store, upload_id: str) -> None:
+    with _hashing_lock:
+        _HASHING.pop((str(store.root), upload_id), None)
+
+
 class Appender:
-    """Bytes of one PATCH, written as they arrive (:func:`open_append`). Whatever was
-    written stays when the connection is cut: the phone resumes from there."""
+    """Bytes of one PATCH, written as they arrive (:func:`open_append`) and hashed as they
+    are written. Whatever was written stays when the connection is cut: the phone resumes
+    from there."""
 
     def __init__(self, store: Store, up: Upload) -> None:
         self.store = store
@@ -273,6 +318,12 @@ class Appender:
             os.close(fd)
             raise UploadRefused(Reason.OFFSET_MISMATCH, "the upload moved on; ask for its offset")
         self._fd: int | None = fd
+        try:
+            self._hash = _hash_state(store, up.id, up.offset)
+        except BaseException:
+            os.close(fd)
+            self._fd = None
+            raise
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk``; TOO_LARGE past the declared length (nothing of it written)."""
@@ -283,11 +334,12 @@ class Appender:
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
+        self._hash.update(chunk)  # only bytes written: the state matches the file
         self.offset += len(chunk)
 
     def close(self) -> Upload:
-        """Make the bytes durable; when the last one is in, receive the upload (hash it,
-        sign the acknowledgement) before returning it."""
+        """Make the bytes durable; when the last one is in, receive the upload (sign the
+        acknowledgement with the hash of what was written) before returning it."""
         if self._fd is not None:
             try:
                 os.fsync(self._fd)
@@ -295,7 +347,10 @@ class Appender:
                 os.close(self._fd)
                 self._fd = None
         if self.offset == self.upload.length and self.upload.received is None:
-            _receive(self.store, self.upload)
+            _drop_hash_state(self.store, self.upload.id)
+            _receive(self.store, self.upload, self._hash.hexdigest())
+        else:
+            _keep_hash_state(self.store, self.upload.id, self.offset, self._hash)
         now = _load(self.store, self.upload.id)
         assert now is not None
         return now
@@ -303,7 +358,8 @@ class Appender:
 
 def open_append(store: Store, invite: Invite, upload_id: str, offset: int) -> Appender:
     """Start appending at ``offset`` (tus PATCH): OFFSET_MISMATCH unless the upload is at
-    ``offset``, ALREADY_RECEIVED when every byte is in."""
+    ``offset``, ALREADY_RECEIVED when every byte is in. May read the bytes so far (to hash
+    them) when the server no longer holds their hash: call it off the event loop."""
     up = get(store, invite, upload_id)
     if up.received is not None:
         raise UploadRefused(Reason.ALREADY_RECEIVED, "every byte of this upload is in")
@@ -327,14 +383,10 @@ def append(
     return up
 
 
-def _receive(store: Store, up: Upload) -> None:
-    """Every byte is in: hash it, sign the acknowledgement, mark it received."""
+def _receive(store: Store, up: Upload, sha: str) -> None:
+    """Every byte is in (``sha`` their SHA-256, hashed as they were written): sign the
+    acknowledgement, mark the upload received."""
     d = _dir(store, up.id)
-    h = hashlib.sha256()
-    with open(d / "data", "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    sha = h.hexdigest()
     ack = acknowledgement(store, up, sha)
     atomic_write(d / "complete.json", json.dumps({"sha256": sha, "ack": ack}).encode(), mode=0o600)
     queue = _root(store) / "queue"
@@ -370,6 +422,7 @@ def terminate(store: Store, invite: Invite, upload_id: str) -> None:
         raise UploadRefused(
             Reason.ALREADY_RECEIVED, "this file was received; evidence is never deleted"
         )
+    _drop_hash_state(store, upload_id)
     shutil.rmtree(_dir(store, upload_id))
 
 
@@ -449,6 +502,7 @@ def commit_received(store: Store, limit: int = BATCH) -> list[str]:
                 channel=CHANNEL_PREFIX + upload_id,
                 note=up.declared.note,
                 sha256=sha,
+                held=d / "data",  # hashed as it arrived: linked into the store, not copied
             )
             if up.declared.sha256 is not None and up.declared.sha256 != sha:
                 subs.append(
@@ -483,9 +537,10 @@ def commit_received(store: Store, limit: int = BATCH) -> list[str]:
 
 
 def _finish(store: Store, d: Path, outcome: dict[str, Any]) -> None:
-    atomic_write(d / "outcome.json", json.dumps(outcome).encode(), mode=0o600)
+    # Not synced: the custody entry is durable already, and an outcome lost in a crash is
+    # found again from it (:func:`recover`, then :func:`_logged`), the bytes not needed.
+    atomic_write(d / "outcome.json", json.dumps(outcome).encode(), mode=0o600, durable=False)
     (d / "data").unlink(missing_ok=True)
-    sync_file(d)
     (_root(store) / "queue" / d.name).unlink(missing_ok=True)
 
 

@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -89,88 +90,173 @@ RETRY_DELAYS = (0.0, 1.0, 3.0, 5.0, 10.0)
 every retry is counted in the figures."""
 
 
+class Cut(Exception):
+    """The connection was cut (or the server closed it) before an answer came."""
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection, as lean as a client can be: the simulated phones
+    share the server's two cores, so a file's bytes go from the page cache to the socket by
+    ``sendfile`` and the client costs the machine little besides the kernel's copy."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: tuple[Path, int, int] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) of one request; ``body``: (file, offset, count) sent with
+        sendfile. Cut on any connection error (the caller retries)."""
+        try:
+            if self.writer is None or self.writer.is_closing():
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            count = body[2] if body else 0
+            lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            lines.append(f"Content-Length: {count}")
+            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            if body:
+                with open(body[0], "rb") as f:
+                    await asyncio.get_running_loop().sendfile(
+                        self.writer.transport, f, body[1], count
+                    )
+            await self.writer.drain()
+            status = int((await self.reader.readuntil(b"\r\n")).split()[1])
+            got: dict[str, str] = {}
+            while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                k, _, v = line.decode("latin-1").partition(":")
+                got[k.strip().lower()] = v.strip()
+            data = await self.reader.readexactly(int(got.get("content-length", "0")))
+            if got.get("connection", "").lower() == "close":
+                self.close()
+            return status, got, data
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, IndexError) as e:
+            self.close()
+            raise Cut(type(e).__name__) from e
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 async def again(
-    send: Callable[[], Awaitable[httpx.Response]], retries: list[str]
-) -> httpx.Response:
+    send: Callable[[], Awaitable[tuple[int, dict[str, str], bytes]]], retries: list[str]
+) -> tuple[int, dict[str, str], bytes]:
     for delay in (*RETRY_DELAYS, None):
         try:
             return await send()
-        except httpx.TransportError as e:
+        except Cut as e:
             if delay is None:
                 raise
-            retries.append(type(e).__name__)
-            print(f"retrying after {type(e).__name__}", file=sys.stderr)
+            retries.append(str(e))
+            print(f"retrying after {e}", file=sys.stderr)
             await asyncio.sleep(delay)
     raise AssertionError
 
 
+def _ok(answer: tuple[int, dict[str, str], bytes], *want: int) -> tuple[int, dict[str, str], bytes]:
+    if answer[0] not in want:
+        raise SystemExit(f"answered {answer[0]}: {answer[2][:300]!r}")
+    return answer
+
+
 async def patch(
-    client: httpx.AsyncClient, url: str, auth: dict[str, str], data: bytes, retries: list[str]
+    conn: Conn, loc: str, auth: dict[str, str], path: Path, size: int, retries: list[str]
 ) -> None:
-    """Every byte of ``data`` to the upload at ``url``; after a cut connection, from where the
-    server is (tus HEAD)."""
+    """Every byte of ``path`` to the upload at ``loc``; after a cut connection, from where
+    the server is (tus HEAD)."""
     cut = False
 
-    async def send() -> httpx.Response:
+    async def send() -> tuple[int, dict[str, str], bytes]:
         nonlocal cut
         at = 0
         if cut:
-            h = await client.head(url, headers=auth)
-            h.raise_for_status()
-            at = int(h.headers["Upload-Offset"])
-            if at == len(data):
+            h = _ok(await conn.request("HEAD", loc, auth), 200)
+            at = int(h[1]["upload-offset"])
+            if at == size:
                 return h
         cut = True  # until this PATCH is answered
-        r = await client.patch(
-            url,
-            headers={
-                **auth,
-                "Upload-Offset": str(at),
-                "Content-Type": "application/offset+octet-stream",
-            },
-            content=data[at:],
-        )
+        headers = {
+            **auth,
+            "Upload-Offset": str(at),
+            "Content-Type": "application/offset+octet-stream",
+        }
+        r = await conn.request("PATCH", loc, headers, (path, at, size - at))
         cut = False
         return r
 
-    (await again(send, retries)).raise_for_status()
+    _ok(await again(send, retries), 204, 200)
 
 
 async def observer(
-    client: httpx.AsyncClient,
-    url: str,
+    host: str,
+    port: int,
     token: str,
-    files: list[Path],
+    files: list[tuple[Path, str]],
     done: dict[str, float],
     receipted: dict[str, float],
     retries: list[str],
 ) -> None:
+    """One phone: its files one after another on one connection, each file's receipt asked
+    for on a second connection as soon as the file is in (``Prefer: wait``, as the phone
+    asks: answered when the file's batch is committed)."""
     auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
-    locations = []
-    for path in files:
-        data = path.read_bytes()
+    waiting = {**auth, "Prefer": "wait=20"}
+    uploads, receipts = Conn(host, port), Conn(host, port)
+    complete: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def ask_receipts() -> None:
+        while (loc := await complete.get()) is not None:
+            while True:
+                r = await again(
+                    partial(receipts.request, "GET", loc + "/receipt", waiting), retries
+                )
+                if r[0] == 200:
+                    receipted[loc] = time.perf_counter()
+                    break
+                _ok(r, 202)
+
+    asking = asyncio.create_task(ask_receipts())
+    for path, sha in files:
+        size = path.stat().st_size
         headers = {
             **auth,
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": meta(
-                filename=path.name, sha256=hashlib.sha256(data).hexdigest(), kind="protocol"
-            ),
+            "Upload-Length": str(size),
+            "Upload-Metadata": meta(filename=path.name, sha256=sha, kind="protocol"),
         }
-        r = await again(partial(client.post, url + "/api/uploads", headers=headers), retries)
-        r.raise_for_status()
-        loc = r.headers["Location"]
-        await patch(client, url + loc, auth, data, retries)
+        r = _ok(
+            await again(partial(uploads.request, "POST", "/api/uploads", headers), retries), 201
+        )
+        loc = r[1]["location"]
+        await patch(uploads, loc, auth, path, size, retries)
         done[loc] = time.perf_counter()
-        locations.append(loc)
-    for loc in locations:
-        while True:
-            r = await again(partial(client.get, url + loc + "/receipt", headers=auth), retries)
-            if r.status_code == 200:
-                receipted[loc] = time.perf_counter()
-                break
-            if r.status_code != 202:
-                raise SystemExit(f"upload {loc} ended with {r.status_code}: {r.text}")
-            await asyncio.sleep(0.25)
+        complete.put_nowait(loc)
+    complete.put_nowait(None)
+    await asking
+    uploads.close()
+    receipts.close()
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its children (the server and its sequencer)."""
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return [pid, *kids]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -180,25 +266,21 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def upload_all(url: str, tokens: list[str], files: list[Path]) -> dict[str, object]:
+async def upload_all(
+    host: str, port: int, tokens: list[str], files: list[tuple[Path, str]]
+) -> dict[str, object]:
     done: dict[str, float] = {}
     receipted: dict[str, float] = {}
     retries: list[str] = []
     shares = [files[i :: len(tokens)] for i in range(len(tokens))]
-    # An idle connection is dropped well before uvicorn's 5 s keep-alive timeout: at httpx's
-    # default (also 5 s) a request can go out on a connection the server is closing (ReadError).
-    limits = httpx.Limits(
-        max_connections=len(tokens), max_keepalive_connections=len(tokens), keepalive_expiry=2.0
-    )
-    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
-        start = time.perf_counter()
-        await asyncio.gather(
-            *(
-                observer(client, url, token, share, done, receipted, retries)
-                for token, share in zip(tokens, shares, strict=True)
-            )
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(
+            observer(host, port, token, share, done, receipted, retries)
+            for token, share in zip(tokens, shares, strict=True)
         )
-        end = time.perf_counter()
+    )
+    end = time.perf_counter()
     waits = sorted(receipted[loc] - done[loc] for loc in done)
     return {
         "seconds": end - start,
@@ -220,10 +302,13 @@ def main() -> int:
         work = Path(tmp)
         files = photos(work / "photos", args.photos, args.size_mb)
         size = sum(p.stat().st_size for p in files) / len(files) / 1024**2
+        # A phone hashes each file when it is taken, long before it is sent.
+        hashed = [(p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
 
         ingest_store = work / "ingest-store"
         run("--store", ingest_store, "init")
         t = time.perf_counter()
+        ingest_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         run(
             "--store",
             ingest_store,
@@ -237,6 +322,8 @@ def main() -> int:
             "protocol",
         )
         ingest_s = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ingest_cpu_s = after.ru_utime + after.ru_stime - ingest_cpu.ru_utime - ingest_cpu.ru_stime
 
         store = work / "serve-store"
         run("--store", store, "init")
@@ -257,8 +344,16 @@ def main() -> int:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            served = asyncio.run(upload_all(url, tokens, files))
-            rss = peak_rss_mb(server.pid)
+            pids = family(server.pid)
+            assert len(pids) == 2, "the server and its sequencer"
+            server_cpu = sum(map(cpu_seconds, pids))
+            client_cpu = time.process_time()
+            served = asyncio.run(upload_all("127.0.0.1", port, tokens, hashed))
+            client_cpu = time.process_time() - client_cpu
+            assert family(server.pid) == pids, "the sequencer was started again"
+            server_cpu = sum(map(cpu_seconds, pids)) - server_cpu
+            rss = peak_rss_mb(pids[0])
+            rss_sequencer = peak_rss_mb(pids[1])
         finally:
             server.terminate()
             server.wait(timeout=120)
@@ -278,6 +373,10 @@ def main() -> int:
             "receipt_p50_s": round(float(served["p50"]), 2),  # type: ignore[arg-type]
             "receipt_p95_s": round(float(served["p95"]), 2),  # type: ignore[arg-type]
             "server_peak_rss_mb": round(rss, 1),
+            "sequencer_peak_rss_mb": round(rss_sequencer, 1),
+            "ingest_cpu_s": round(ingest_cpu_s, 1),
+            "server_cpu_s": round(server_cpu, 1),  # the server and its sequencer
+            "client_cpu_s": round(client_cpu, 1),  # the simulated phones, on the same 2 cores
             "retries": served["retries"],
             "entries": len(channels),
             "distinct": len(set(channels)),

@@ -421,7 +421,10 @@ class IntakeStage:
                         ),
                         actor,
                     )
-                if sub.stream is None:  # a file: read again from its start, no copying
+                if sub.held is not None and sub.sha256 is not None:
+                    # a received upload, hashed as it arrived: linked, not copied
+                    stored = store.objects.adopt(sub.held, sub.sha256)
+                elif sub.stream is None:  # a file: read again from its start, no copying
                     src.seek(0)
                     stored = store.objects.put_stream(src)
                 else:  # a stream cannot go back: what was looked at, then the rest

@@ -47,6 +47,10 @@ class Submission:
     pseudonym: str | None = field(default=None, compare=False)
     """The observer's pseudonym when already made from their IIN (an observer who gave it on
     the phone, where it was checked and dropped): used as the actor instead of ``observer``."""
+    held: Path | None = field(default=None, compare=False)
+    """A file the store's own process already holds on the store's file system whose SHA-256
+    it computed as the bytes arrived (``sha256``): a received upload. Intake links it into the
+    object store instead of copying and hashing it again."""
 
     @classmethod
     def of_stream(
@@ -61,8 +65,10 @@ class Submission:
         note: str = "",
         sha256: str | None = None,
         pseudonym: str | None = None,
+        held: Path | None = None,
     ) -> Submission:
-        """A submission whose bytes are read from ``stream``, declared as file ``name``."""
+        """A submission whose bytes are read from ``stream``, declared as file ``name``
+        (``held``: the file behind the stream, see :attr:`held`)."""
         return cls(
             Path(Path(name).name or "upload"),
             name,
@@ -74,6 +80,7 @@ class Submission:
             stream,
             sha256,
             pseudonym,
+            held,
         )
 
 

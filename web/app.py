@@ -27,12 +27,16 @@ protocol part is small.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
+import math
+import os
 import re
-import threading
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -60,6 +64,9 @@ STATIC = Path(__file__).parent / "static"
 ``/o/``), ``verify/`` (the receipt-check page, at ``/verify/``)."""
 TUS_VERSION = "1.0.0"
 MAX_SMALL_BODY = 64 * 1024
+WRITE_EVERY = 256 * 1024
+"""An upload's bytes are written (and hashed) in pieces of about this size: 200 uploads at
+once hold some 50 MB of them."""
 """Largest body any request but a PATCH may carry."""
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -134,45 +141,92 @@ def _int_header(request: Request, name: str, *, required: bool = True) -> int | 
 
 
 class Service:
-    """One store served: its public log view, the sequencer thread and the routes."""
+    """One store served: its public log view, the routes, and the sequencer (a process of
+    its own, :mod:`web.sequencer`, that commits received uploads in batches)."""
 
     def __init__(self, store: Store, *, batch_every: float = 2.0) -> None:
         self.store = store
         self.public = PublicLog(store)
         self.batch_every = batch_every
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._committed = asyncio.Event()
+        """Set (and replaced) each time the sequencer has committed a batch."""
 
-    # --- the sequencer: one thread commits received uploads in batches ----------------
+    # --- the sequencer ---------------------------------------------------------------------
     def start(self) -> None:
-        """Start the sequencer; it first commits what a previous run received."""
-        self._thread = threading.Thread(target=self._sequence, name="dalel-sequencer", daemon=True)
-        self._thread.start()
+        """Start the sequencer (from the event loop's thread: it dies with that thread); it
+        first commits what a previous run received."""
+        self._loop = asyncio.get_running_loop()
+        self._committed = asyncio.Event()
+        self._spawn()
 
-    def stop(self) -> None:
-        """Commit what is received, then stop the sequencer."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=120)
+    def _spawn(self) -> None:
+        if self._stopping or self._loop is None:
+            return
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "web.sequencer",
+                "--every",
+                str(self.batch_every),
+                str(self.store.root),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        os.set_blocking(proc.stdin.fileno(), False)
+        self._proc = proc
+        self._loop.add_reader(proc.stdout.fileno(), self._heard, proc)
 
-    def _sequence(self) -> None:
+    def _heard(self, proc: subprocess.Popen[bytes]) -> None:
+        """In the event loop: the sequencer committed a batch, or ended."""
+        assert proc.stdout is not None and self._loop is not None
         try:
-            uploads.recover(self.store)
-        except Exception:
-            _save_traceback(self.store, "sequencer")
-        while True:
-            try:
-                while uploads.commit_received(self.store):
-                    pass
-            except Exception:  # the thread must live on; the upload stays received
-                _save_traceback(self.store, "sequencer")
-                time.sleep(1.0)
-            if self._stop.is_set():
-                return
-            self._wake.wait(self.batch_every)
-            self._wake.clear()
+            said = os.read(proc.stdout.fileno(), 4096)
+        except OSError:
+            said = b""
+        if said:
+            self._batch_done()
+            return
+        self._loop.remove_reader(proc.stdout.fileno())
+        proc.stdout.close()
+        if not self._stopping:  # it must not stay down: what it was doing is done again
+            log.error("the sequencer stopped (exit %s); starting it again", proc.poll())
+            self._loop.call_later(1.0, self._spawn)
+
+    def wake(self) -> None:
+        """Tell the sequencer an upload was received (it looks anyway every few seconds)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdin.closed:
+            return
+        try:
+            os.write(proc.stdin.fileno(), b"w")
+        except OSError:
+            pass  # a full pipe already wakes it; a dead one is started again
+
+    async def stop(self) -> None:
+        """Commit what is received, then stop the sequencer."""
+        self._stopping = True
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # it commits what is left, then ends
+        try:
+            await anyio.to_thread.run_sync(proc.wait, 120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await anyio.to_thread.run_sync(proc.wait)
+
+    def _batch_done(self) -> None:
+        """In the event loop: wake every receipt request waiting for a batch."""
+        done, self._committed = self._committed, asyncio.Event()
+        done.set()
 
     # --- auth ----------------------------------------------------------------------------
     def _invite(self, request: Request) -> observers.Invite:
@@ -279,17 +333,29 @@ class Service:
             )
         offset = _int_header(request, "upload-offset")
         assert offset is not None
-        appender = uploads.open_append(self.store, inv, request.path_params["upload_id"], offset)
+        appender = await anyio.to_thread.run_sync(
+            uploads.open_append, self.store, inv, request.path_params["upload_id"], offset
+        )
+        # The bytes are written and hashed a MiB at a time in a worker thread (both release
+        # the GIL): the event loop goes on reading the other observers' requests meanwhile.
+        held: list[bytes] = []
+        size = 0
         try:
-            async for chunk in request.stream():
-                if chunk:
-                    appender.write(chunk)
-        except ClientDisconnect:
-            pass  # a cut connection: what arrived is kept, the phone resumes from there
+            try:
+                async for chunk in request.stream():
+                    held.append(chunk)
+                    size += len(chunk)
+                    if size >= WRITE_EVERY:
+                        data, held, size = b"".join(held), [], 0
+                        await anyio.to_thread.run_sync(appender.write, data)
+            except ClientDisconnect:
+                pass  # a cut connection: what arrived is kept, the phone resumes from there
+            if size:
+                await anyio.to_thread.run_sync(appender.write, b"".join(held))
         finally:
             up = await anyio.to_thread.run_sync(appender.close)
         if up.received is not None:
-            self._wake.set()
+            self.wake()
         return Response(status_code=204, headers=_tus_headers(**{"Upload-Offset": str(up.offset)}))
 
     async def delete(self, request: Request) -> Response:
@@ -299,11 +365,28 @@ class Service:
         return Response(status_code=204, headers=_tus_headers())
 
     async def receipt(self, request: Request) -> Response:
+        """The receipt (200), or the acknowledgement while the batch is pending (202). With
+        ``Prefer: wait=N`` (RFC 7240; at most :data:`MAX_WAIT` seconds) a pending answer
+        waits until the upload's batch is committed or the time is up: a phone asks once
+        instead of every second."""
         inv = self._invite(request)
-        state = uploads.receipt(self.store, inv, request.path_params["upload_id"])
+        upload_id = request.path_params["upload_id"]
+        wait = _prefer_wait(request)
+        deadline = time.monotonic() + wait
+        while True:
+            committed = self._committed  # taken before looking: a batch done meanwhile sets it
+            state = uploads.receipt(self.store, inv, upload_id)
+            left = deadline - time.monotonic()
+            if state.state != "received" or left <= 0:
+                break
+            with anyio.move_on_after(left):
+                await committed.wait()
         status = {"uploading": 409, "received": 202, "receipted": 200, "refused": 422}[state.state]
         body = {"state": state.state, **state.body} if state.state != "receipted" else state.body
-        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        if wait:
+            headers["Preference-Applied"] = f"wait={wait:g}"
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def receipt_qr(self, request: Request) -> Response:
         """The receipt as a QR code (PNG): a link to ``/verify`` carrying the receipt without
@@ -357,9 +440,30 @@ class Service:
                 "status": "ok",
                 "log_size": head.checkpoint.size if head else 0,
                 "uploads_waiting": len(uploads.pending(self.store)),
+                "sequencer": "running"
+                if self._proc is not None and self._proc.poll() is None
+                else "starting again",
             },
             headers={"Cache-Control": "no-store"},
         )
+
+
+MAX_WAIT = 30.0
+"""Longest a receipt request may wait for its batch (``Prefer: wait=N``): below the 60 s
+a reverse proxy such as nginx allows a response by default."""
+
+
+def _prefer_wait(request: Request) -> float:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240), within 0..MAX_WAIT; 0 without."""
+    for pref in request.headers.get("prefer", "").split(","):
+        name, _, value = pref.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                asked = float(value.strip().strip('"'))
+            except ValueError:
+                return 0.0
+            return min(max(asked, 0.0), MAX_WAIT) if math.isfinite(asked) else 0.0
+    return 0.0
 
 
 def _query_ints(request: Request, *names: str) -> list[int]:
@@ -480,7 +584,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(service.stop)
+            await service.stop()
 
     routes = [
         Route("/health", service.health, methods=["GET"]),

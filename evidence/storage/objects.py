@@ -8,6 +8,7 @@ implement the same interface.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -20,6 +21,7 @@ from typing import BinaryIO, Protocol
 from base.fsio import fsync_dir, sync_file
 
 CHUNK = 1 << 20
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class BlobStore(Protocol):
 
     def put_bytes(self, data: bytes) -> Stored:
         """Store bytes."""
+        ...
+
+    def adopt(self, path: Path, sha256: str) -> Stored:
+        """Store a file whose SHA-256 the caller computed as its bytes arrived, without
+        reading it again where the store can (a received upload); the file itself may be
+        taken (made read-only, linked or moved) and must not be written again."""
         ...
 
     def exists(self, sha256: str) -> bool:
@@ -132,6 +140,35 @@ class FileBlobStore:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
+
+    def adopt(self, path: Path, sha256: str) -> Stored:
+        """A hard link into place (the file made read-only first): no byte read or copied.
+        On another file system, or where links are refused, a copy hashed as usual, which
+        must give ``sha256``."""
+        dest = self.path(sha256)
+        size = os.stat(path).st_size
+        if dest.exists():
+            return Stored(sha256, size, False)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o444)
+        try:
+            os.link(path, dest)
+        except FileExistsError:
+            return Stored(sha256, size, False)
+        except OSError as e:
+            if e.errno not in _NO_LINK:
+                raise
+            with open(path, "rb") as f:
+                stored = self.put_stream(f)
+            if stored.sha256 != sha256:
+                raise ValueError(
+                    f"{path} does not have the SHA-256 {sha256} it was handed in with"
+                ) from None
+            return stored
+        if self.durable_each:
+            sync_file(dest)
+            fsync_dir(dest.parent)
+        return Stored(sha256, size, True)
 
     def put_bytes(self, data: bytes) -> Stored:
         import io

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -534,3 +535,52 @@ def test_a_receipts_qr_code_is_a_link_to_the_check_page_holding_it(served, photo
         zlib.decompress(base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)), -15)
     )
     assert slim == {k: v for k, v in receipt.items() if k not in ("entry", "timestamp")}
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_sequencer_is_a_process_that_lives_and_dies_with_the_server(tmp_path, photo):
+    """Batches are committed in a process of their own; killed, it is started again and
+    the upload it left is receipted; the server killed, it goes too."""
+    store = tmp_path / "store"
+    assert dalel_subprocess("--store", store, "init").returncode == 0
+    server = Server(store).start()
+    try:
+        assert server.proc is not None
+        (seq,) = _children(server.proc.pid)
+        assert "web.sequencer" in Path(f"/proc/{seq}/cmdline").read_text()
+        assert httpx.get(server.url + "/health").json()["sequencer"] == "running"
+        os.kill(seq, signal.SIGKILL)
+        token = _invite(store).token
+        loc = _create(server, token, photo).headers["Location"]
+        assert _patch(server, token, loc, 0, photo).status_code == 204
+        r = httpx.get(
+            server.url + loc + "/receipt",
+            headers={**_auth(token), "Prefer": "wait=25"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["entry"]["item"]["sha256"] == hashlib.sha256(photo).hexdigest()
+        (again,) = _children(server.proc.pid)
+        assert again != seq and httpx.get(server.url + "/health").json()["sequencer"] == "running"
+        assert "the sequencer stopped" in server.log.read_text()
+        server.kill()
+        deadline = time.monotonic() + 10
+        while _alive(again) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(again)
+    finally:
+        server.stop()

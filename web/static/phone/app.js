@@ -149,8 +149,9 @@ function send(rec) {
 }
 
 async function fetchReceipt(rec) {
+  // The server holds the question until the file's batch is committed (at most 20 s).
   const res = await fetch(`${rec.uploadUrl}/receipt`, {
-    headers: { Authorization: `Bearer ${token}` },
+    headers: { Authorization: `Bearer ${token}`, Prefer: "wait=20" },
     cache: "no-store",
   });
   if (res.status === 200) {
@@ -191,14 +192,17 @@ async function step(rec) {
     return;
   }
   if (rec.status === "received") {
-    for (let i = 0; i < 30; i++) {
+    const until = Date.now() + 60000;
+    while (Date.now() < until) {
+      const asked = Date.now();
       const got = await fetchReceipt(rec);
       if (got && got.status !== "received") {
         // The receipt is kept; the file's bytes are no longer needed on the phone.
         await update(rec.id, { ...got, blob: got.status === "receipted" ? null : rec.blob });
         return;
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      // An answer that did not wait (an error, or a proxy that cut it short): a second's pause.
+      if (Date.now() - asked < 1000) await new Promise((r) => setTimeout(r, 1000));
     }
   }
 }

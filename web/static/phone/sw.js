@@ -1,6 +1,6 @@
 // The app shell works offline: served from the cache first, refreshed from the network.
 // Nothing under /api/ or /log/ is ever cached: uploads and receipts always go to the server.
-const CACHE = "dalel-phone-v2";
+const CACHE = "dalel-phone-v3";
 const SHELL = [
   "./",
   "index.html",

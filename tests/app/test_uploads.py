@@ -1,0 +1,237 @@
+"""Uploads without a second read: hashed as the bytes are written, linked into the object
+store, receipt requests that wait for their batch."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Self
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from starlette.requests import Request
+
+from app import observers, uploads
+from evidence.storage.objects import FileBlobStore
+from evidence.storage.store import Store
+from web.app import MAX_WAIT, _prefer_wait, create_app
+
+
+@pytest.fixture
+def photo(tmp_path) -> bytes:
+    """A noisy photo of some 45 KB (a plain one would be a few hundred bytes)."""
+    rng = np.random.default_rng(3)
+    out = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(out, "JPEG")
+    assert len(out.getvalue()) > 20_000
+    return out.getvalue()
+
+
+@pytest.fixture
+def observer(store_dir) -> tuple[Store, observers.Invite, str]:
+    store = Store.open(store_dir)
+    issued = observers.invite(store, "31")
+    inv = observers.authenticate(store, issued.token)
+    assert inv is not None
+    return store, inv, issued.token
+
+
+class Opens:
+    """Every file opened for reading under ``folder`` while it is active (Python's audit
+    hook for ``open``: what the code does, not what it says it does)."""
+
+    active: Opens | None = None
+    installed = False
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+        self.read: list[str] = []
+
+    def __enter__(self) -> Self:
+        if not Opens.installed:
+            sys.addaudithook(Opens._hook)
+            Opens.installed = True
+        Opens.active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Opens.active = None
+
+    @staticmethod
+    def _hook(event: str, args: tuple) -> None:
+        me = Opens.active
+        if me is None or event != "open" or not isinstance(args[0], str | Path):
+            return
+        path, mode, flags = str(args[0]), args[1], args[2]
+        if mode is None:  # os.open: the flags say
+            reads = (flags & os.O_ACCMODE) in (os.O_RDONLY, os.O_RDWR)
+        else:
+            reads = "r" in str(mode) or "+" in str(mode)
+        if path.startswith(me.folder) and reads:
+            me.read.append(path)
+
+
+def _data(store: Store, upload_id: str) -> Path:
+    return store.root / uploads.UPLOADS_DIR / upload_id / "data"
+
+
+def test_an_upload_is_hashed_as_its_bytes_are_written_never_read_again(observer, photo):
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "a.jpg"})
+    with Opens(store.root / uploads.UPLOADS_DIR / up.id) as opens:
+        uploads.append(store, inv, up.id, 0, [photo[:1000]])
+        done = uploads.append(store, inv, up.id, 1000, [photo[1000:5000], photo[5000:]])
+    assert done.received is not None
+    assert done.received["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert done.received["ack"]["statement"]["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert [p for p in opens.read if p.endswith("/data")] == []
+
+
+def test_a_resumed_upload_whose_hash_the_server_lost_is_hashed_from_its_bytes(observer, photo):
+    """A server restarted mid-upload holds no hash state: the bytes so far are hashed once
+    when the phone resumes; a state that does not match the file is not trusted."""
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "a.jpg"})
+    uploads.append(store, inv, up.id, 0, [photo[:3000]])
+    uploads._HASHING.clear()  # what a restart leaves
+    done = uploads.append(store, inv, up.id, 3000, [photo[3000:]])
+    assert done.received is not None
+    assert done.received["sha256"] == hashlib.sha256(photo).hexdigest()
+
+    up2 = uploads.create(store, inv, len(photo), {"filename": "b.jpg"})
+    uploads.append(store, inv, up2.id, 0, [photo[:3000]])
+    key = (str(store.root), up2.id)
+    _, state = uploads._HASHING[key]
+    uploads._HASHING[key] = (2000, state)  # a state for fewer bytes than the file holds
+    done = uploads.append(store, inv, up2.id, 3000, [photo[3000:]])
+    assert done.received is not None
+    assert done.received["sha256"] == hashlib.sha256(photo).hexdigest()
+
+
+def test_bytes_refused_for_running_past_the_end_are_not_hashed(observer, photo):
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "a.jpg"})
+    with pytest.raises(uploads.UploadRefused):
+        uploads.append(store, inv, up.id, 0, [photo[:100], photo + b"extra"])
+    done = uploads.append(store, inv, up.id, 100, [photo[100:]])
+    assert done.received is not None
+    assert done.received["sha256"] == hashlib.sha256(photo).hexdigest()
+
+
+def test_a_received_upload_is_linked_into_the_store_not_copied(observer, photo):
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "a.jpg", "kind": "protocol"})
+    uploads.append(store, inv, up.id, 0, [photo])
+    inode = _data(store, up.id).stat().st_ino
+    assert uploads.commit_received(store) == [up.id]
+    sha = hashlib.sha256(photo).hexdigest()
+    obj = store.root / "objects" / sha[:2] / sha[2:]
+    assert obj.stat().st_ino == inode  # the same file, no copy
+    assert obj.read_bytes() == photo
+    assert oct(obj.stat().st_mode & 0o777) == oct(0o444)
+    assert not _data(store, up.id).exists()  # the upload's own name for it is gone
+    assert obj.stat().st_nlink == 1
+    state = uploads.receipt(store, inv, up.id)
+    assert state.state == "receipted" and state.body["entry"]["item"]["sha256"] == sha
+
+
+def test_the_same_photo_uploaded_twice_is_stored_once(observer, photo):
+    store, inv, _ = observer
+    ids = []
+    for name in ("a.jpg", "b.jpg"):
+        up = uploads.create(store, inv, len(photo), {"filename": name})
+        uploads.append(store, inv, up.id, 0, [photo])
+        ids.append(up.id)
+    assert sorted(uploads.commit_received(store)) == sorted(ids)
+    sha = hashlib.sha256(photo).hexdigest()
+    assert (store.root / "objects" / sha[:2] / sha[2:]).read_bytes() == photo
+    assert all(uploads.receipt(store, inv, i).state == "receipted" for i in ids)
+
+
+def test_adopt_across_file_systems_copies_and_checks_the_hash(tmp_path, photo):
+    """/dev/shm is another file system (tmpfs): no link there, a copy hashed as usual."""
+    shm = Path("/dev/shm")
+    assert shm.is_dir() and os.stat(shm).st_dev != os.stat(tmp_path).st_dev
+    blobs = FileBlobStore(tmp_path / "objects")
+    src = shm / f"dalel-test-{os.getpid()}.jpg"
+    try:
+        src.write_bytes(photo)
+        with pytest.raises(OSError) as e:
+            os.link(src, tmp_path / "x")
+        assert e.value.errno == errno.EXDEV
+        sha = hashlib.sha256(photo).hexdigest()
+        stored = blobs.adopt(src, sha)
+        assert (stored.sha256, stored.size, stored.new) == (sha, len(photo), True)
+        assert blobs.read(sha) == photo
+        other = shm / f"dalel-test-{os.getpid()}-2.jpg"
+        other.write_bytes(photo + b"x")
+        with pytest.raises(ValueError, match="does not have the SHA-256"):
+            blobs.adopt(other, hashlib.sha256(b"something else").hexdigest())
+    finally:
+        for p in shm.glob(f"dalel-test-{os.getpid()}*"):
+            p.unlink()
+
+
+def _request(prefer: str | None) -> Request:
+    headers = [(b"prefer", prefer.encode())] if prefer is not None else []
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+
+@pytest.mark.parametrize(
+    "prefer, seconds",
+    [
+        (None, 0.0),
+        ("wait=5", 5.0),
+        ("respond-async, wait=2.5", 2.5),
+        ('WAIT="3"', 3.0),
+        ("wait=100000", MAX_WAIT),
+        ("wait=-4", 0.0),
+        ("wait=nan", 0.0),
+        ("wait=inf", 0.0),
+        ("wait=soon", 0.0),
+        ("return=minimal", 0.0),
+    ],
+)
+def test_prefer_wait_is_read_within_bounds(prefer, seconds):
+    assert _prefer_wait(_request(prefer)) == seconds
+
+
+def test_a_receipt_request_waits_for_its_batch(observer, photo):
+    """``Prefer: wait=N``: the answer comes when the batch is committed, not before and
+    not a poll later; with nothing committed it comes at the end of the wait, still 202."""
+    store, inv, token = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "a.jpg"})
+    uploads.append(store, inv, up.id, 0, [photo])
+    app = create_app(store)
+    service = app.state.service  # its sequencer is not started: the test commits
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"/api/uploads/{up.id}/receipt"
+
+    async def main() -> None:
+        service._loop = asyncio.get_running_loop()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert (await c.get(url, headers=auth)).status_code == 202  # no wait asked
+            t = time.monotonic()
+            r = await c.get(url, headers={**auth, "Prefer": "wait=1"})
+            assert r.status_code == 202 and time.monotonic() - t >= 1.0
+            assert r.headers["preference-applied"] == "wait=1"
+            waiting = asyncio.create_task(c.get(url, headers={**auth, "Prefer": "wait=25"}))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            await asyncio.to_thread(uploads.commit_received, store)
+            t = time.monotonic()
+            service._batch_done()  # what the sequencer does after each batch
+            r = await asyncio.wait_for(waiting, 10)
+            assert r.status_code == 200 and time.monotonic() - t < 5
+            assert r.json()["entry"]["item"]["sha256"] == hashlib.sha256(photo).hexdigest()
+
+    asyncio.run(main())

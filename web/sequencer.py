@@ -1,0 +1,105 @@
+"""The sequencer, in a process of its own: it commits received uploads in batches.
+
+``dalel serve`` starts it (``python -m web.sequencer STORE``) and it lives as long as the
+server: it has its own interpreter, so committing a batch (intake, timestamps, the log, the
+receipts) never waits for the server's event loop, nor the loop for it, on two cores.
+
+- stdin: a byte per upload received wakes it (else it looks every ``--every`` seconds);
+  when stdin closes it commits what is received and ends;
+- stdout: a line after each batch committed (the server then answers the receipt requests
+  waiting for it);
+- it dies with the server (``PR_SET_PDEATHSIG``): killing the server at any moment kills it
+  too, and the next start commits what was received, as after any crash (see
+  :mod:`app.uploads`).
+
+An error in a batch is written to ``logs/`` and the sequencer goes on: the uploads stay
+received and are tried again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from app import uploads
+from evidence.storage.store import Store
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Be killed when the server that started us dies (Linux); at once if it already has."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _say_done() -> None:
+    try:
+        os.write(sys.stdout.fileno(), b"done\n")
+    except OSError:
+        pass  # the server is gone: this process follows it
+
+
+def run(store: Store, every: float, woken: threading.Event, ended: threading.Event) -> None:
+    """Commit batches until ``ended`` is set and nothing received is left."""
+    from web.app import _save_traceback
+
+    try:
+        uploads.recover(store)
+    except Exception:
+        _save_traceback(store, "sequencer")
+    while True:
+        try:
+            while uploads.commit_received(store):
+                _say_done()
+        except Exception:  # the sequencer lives on; the uploads stay received
+            _save_traceback(store, "sequencer")
+            time.sleep(1.0)
+            if not ended.is_set():
+                continue
+        if ended.is_set():
+            return
+        woken.wait(every)
+        woken.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m web.sequencer")
+    ap.add_argument("store", type=Path)
+    ap.add_argument("--every", type=float, default=2.0)
+    args = ap.parse_args(argv)
+    _die_with_parent()
+    store = Store.open(args.store)
+    woken, ended = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        while True:
+            try:
+                data = os.read(sys.stdin.fileno(), 4096)
+            except OSError:
+                data = b""
+            if not data:
+                ended.set()
+                woken.set()
+                return
+            woken.set()
+
+    threading.Thread(target=listen, name="wake", daemon=True).start()
+    run(store, args.every, woken, ended)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

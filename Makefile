@@ -50,6 +50,7 @@ demo: deps venv
 bench: deps venv
 	$(BIN)/python bench/append_bench.py
 	$(BIN)/python bench/serve_bench.py
+	$(BIN)/python bench/startup_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/timestamp_bench.py --ingest
 	$(BIN)/python bench/ocr_bench.py

@@ -15,11 +15,10 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evidence.provision import init_store
-from evidence.storage.store import Store
-from pipeline.hooks import open_store as _open_with_hooks
+if TYPE_CHECKING:  # loaded by the functions that use them: every command imports this module
+    from evidence.storage.store import Store
 
 STORE_ENV = "DALEL_STORE"
 """The environment variable naming the default store."""
@@ -69,6 +68,8 @@ def choose_store(option: Path | None, environ: dict[str, str] | None = None) -> 
 def open_store(root: Path) -> Store:
     """Open the store at ``root`` with the pipeline's commit hooks (receipts, checkpoint
     stamping, the index); raises ``StoreNotFound`` (exit code 2) when there is none."""
+    from pipeline.hooks import open_store as _open_with_hooks
+
     return _open_with_hooks(root)
 
 
@@ -79,7 +80,11 @@ def open_optional(choice: StoreChoice) -> Store | None:
     nothing is."""
     if not choice.explicit and not (choice.path / CONFIG_FILE).is_file():
         return None
-    return open_store(choice.path)
+    # Only read: no commit hooks (the index, receipts and stamping behind them are loaded
+    # by what uses them, so checking a receipt against a store loads no database).
+    from evidence.storage.store import Store
+
+    return Store.open(choice.path)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ def init(root: Path, org: str) -> Initialized:
     """Create a new store at ``root`` for ``org``: folders, the log key, the pseudonym secret,
     the local TSA, the organisation's signing identity and the public keys. Refuses to touch an
     existing store (``StoreExists``)."""
+    from evidence.provision import init_store
+
     store = init_store(root, org=org)
     return Initialized(store.root, org, store.config.origin, store.public_dir / "log.pub")
 

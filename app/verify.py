@@ -26,18 +26,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from base.errors import UsageError
-from evidence import audit as audit_mod
+from base.lazy import lazy
 from evidence.core import receipts
 from evidence.core.keys import PublicKey
 from evidence.core.tokens import load_certificates
-from evidence.pdf import sign as pdfsign
-from evidence.pdf import verify as pdfverify
-from evidence.storage import bundle
-from evidence.storage.store import Store
 from evidence.timestamping import stamping
+
+if TYPE_CHECKING:
+    from evidence import audit as audit_mod
+    from evidence.pdf import sign as pdfsign
+    from evidence.pdf import verify as pdfverify
+    from evidence.storage import bundle
+    from evidence.storage.store import Store
+else:  # loaded by the operations that use them: checking a receipt needs none of them
+    audit_mod, bundle = lazy("evidence.audit"), lazy("evidence.storage.bundle")
+    pdfsign, pdfverify = lazy("evidence.pdf.sign"), lazy("evidence.pdf.verify")
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """What a TSA's name looks like (it names a file in ``public/tsa-roots/``)."""
@@ -213,13 +219,11 @@ def trust_anchor(supplied: Supplied) -> bytes:
     return supplied.data
 
 
-_UNTRUSTED = frozenset({pdfverify.Reason.SIGNER_UNTRUSTED, pdfverify.Reason.TSA_UNTRUSTED})
-
-
 def dossier_fix(report: pdfverify.DossierReport) -> str | None:
     """What to do when a dossier failed only for want of a trusted root (a root not given,
     not a broken file): None otherwise."""
-    missing = report.reasons & _UNTRUSTED
+    untrusted = {pdfverify.Reason.SIGNER_UNTRUSTED, pdfverify.Reason.TSA_UNTRUSTED}
+    missing = report.reasons & untrusted
     if not missing:
         return None
     which = " and ".join(

@@ -6,7 +6,7 @@ import contextlib
 import json
 import textwrap
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import click
 from rich.console import Console, RenderableType
@@ -15,11 +15,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-import ocr
-from app import cases, deadlines, dossiers, figures, items, official, setup, timestamps, verify
-from app.precinct import PRECINCT_FIELD, PRECINCT_MISMATCH, PrecinctCheck
-from evidence.content.flag_text import message_for
+import ocr  # lazy: its names load their own modules (ocr.Reason does not start OpenCV)
 from evidence.core.checks import Check, Report, Status, reason_value
+
+if TYPE_CHECKING:  # the results' types, named by their module below: every command imports
+    # this module, and a command must load only what it uses (dalel --help loads none)
+    from app import cases, deadlines, dossiers, figures, items, official, setup, timestamps, verify
+    from app.precinct import PrecinctCheck
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -115,15 +117,21 @@ class HasExitCode(Protocol):
 
 Lines = Iterator[RenderableType]
 """What a text formatter yields: rich renderables (``Text``, ``Table``), never markup strings."""
-_FORMATTERS: dict[type, Callable[[Any], Lines]] = {}
+_FORMATTERS: dict[str, Callable[[Any], Lines]] = {}
 _R = TypeVar("_R")
 
 
-def formats(cls: type[_R]) -> Callable[[Callable[[_R], Lines]], Callable[[_R], Lines]]:
-    """Register the decorated function as the text form of results of type ``cls``."""
+def type_name(cls: type) -> str:
+    """``module.Class``: how a formatter names the type of results it prints."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def formats(cls: type[_R] | str) -> Callable[[Callable[[_R], Lines]], Callable[[_R], Lines]]:
+    """Register the decorated function as the text form of results of type ``cls`` (a type,
+    or its :func:`type_name`, so that this module need not import the type's module)."""
 
     def register(fn: Callable[[_R], Lines]) -> Callable[[_R], Lines]:
-        _FORMATTERS[cls] = fn
+        _FORMATTERS[cls if isinstance(cls, str) else type_name(cls)] = fn
         return fn
 
     return register
@@ -138,7 +146,8 @@ def render(result: Result, as_json: bool = False) -> None:
     if as_json:
         emit_json(result.to_dict())
     else:
-        formatter = next((_FORMATTERS[c] for c in type(result).__mro__ if c in _FORMATTERS), None)
+        names = (type_name(c) for c in type(result).__mro__)
+        formatter = next((_FORMATTERS[n] for n in names if n in _FORMATTERS), None)
         if formatter is None:
             raise TypeError(f"no text form for {type(result).__name__}")
         for renderable in formatter(result):
@@ -211,24 +220,24 @@ def busy(message: str) -> contextlib.AbstractContextManager[Any]:
 
 
 # --- setup and items ---------------------------------------------------------------------------
-@formats(setup.Initialized)
+@formats("app.setup.Initialized")
 def _initialized(r: setup.Initialized) -> Lines:
     yield _text("Created store ", (str(r.root), "bold"), f" for {r.org}")
     yield _text(f"  log origin: {r.origin}")
     yield _text(f"  public key for auditors: {r.public_key}")
 
 
-@formats(setup.PrecinctLocation)
+@formats("app.setup.PrecinctLocation")
 def _precinct(r: setup.PrecinctLocation) -> Lines:
     yield _text(f"Precinct {r.precinct}: {r.lat:.5f}, {r.lon:.5f} (within {r.radius_km:g} km)")
 
 
-@formats(setup.Reindexed)
+@formats("app.setup.Reindexed")
 def _reindexed(r: setup.Reindexed) -> Lines:
     yield _text(f"Indexed {r.entries} entries.")
 
 
-@formats(items.BatchSummary)
+@formats("app.items.BatchSummary")
 def _batch(r: items.BatchSummary) -> Lines:
     for o in r.intake:
         d = o.to_dict()
@@ -276,7 +285,7 @@ def _protocols_read(p: items.ProtocolsRead, intake: tuple[items.Outcome, ...]) -
         yield _text(f"  fix: {p.fix}")
 
 
-@formats(items.ItemView)
+@formats("app.items.ItemView")
 def _item(r: items.ItemView) -> Lines:
     row = r.item or {}
     first = r.first_ingest
@@ -286,6 +295,8 @@ def _item(r: items.ItemView) -> Lines:
     )
     for name, f in sorted(r.metadata.get("fields", {}).items()):
         yield _text(f"  {name}: {f.get('value')}  ", (f"({f.get('source')})", "dim"))
+    from evidence.content.flag_text import message_for
+
     for flag in r.metadata.get("flags", []):
         yield _text("  ", (f"flag {flag.get('reason')}", "yellow"), f": {message_for(flag)}")
     t = _table("seq", "time", "event", "actor", "detail")
@@ -307,12 +318,12 @@ def _item(r: items.ItemView) -> Lines:
 
 
 # --- figures -----------------------------------------------------------------------------------
-@formats(ocr.ProtocolReading)
+@formats("ocr.result.ProtocolReading")
 def _reading(r: ocr.ProtocolReading) -> Lines:
     yield Text(ocr.format_table(r))
 
 
-@formats(figures.OcrRun)
+@formats("app.figures.OcrRun")
 def _ocr_run(r: figures.OcrRun) -> Lines:
     for s in r.results:
         yield _text(f"{s.status.value:8} {s.subject[:16]}…  {s.detail}")
@@ -389,7 +400,7 @@ def _figure_cell(f: figures.Figure | None) -> Text:
     return cell
 
 
-@formats(figures.FiguresView)
+@formats("app.figures.FiguresView")
 def _figures(r: figures.FiguresView) -> Lines:
     if not r.groups:
         yield _text(
@@ -432,13 +443,13 @@ def _figures(r: figures.FiguresView) -> Lines:
             yield _text(f"  corroborated by several photos: {', '.join(sorted(g.corroborated))}")
 
 
-@formats(figures.Confirmed)
+@formats("app.figures.Confirmed")
 def _confirmed(r: figures.Confirmed) -> Lines:
     yield _text(f"Recorded: {r.field} = {r.value} on {r.item[:16]}… (custody entry {r.seq})")
 
 
 # --- timestamps --------------------------------------------------------------------------------
-@formats(timestamps.TimestampStatus)
+@formats("app.timestamps.TimestampStatus")
 def _ts_status(r: timestamps.TimestampStatus) -> Lines:
     yield _text(
         f"{r.items} items: {r.items_external} with an external token, "
@@ -449,7 +460,7 @@ def _ts_status(r: timestamps.TimestampStatus) -> Lines:
         yield _text("Once online, run: dalel timestamp --upgrade")
 
 
-@formats(timestamps.Upgraded)
+@formats("app.timestamps.Upgraded")
 def _upgraded(r: timestamps.Upgraded) -> Lines:
     yield _text(
         f"Added external tokens to {r.upgraded} item(s) and checkpoint(s)."
@@ -458,13 +469,13 @@ def _upgraded(r: timestamps.Upgraded) -> Lines:
     )
 
 
-@formats(timestamps.ExportedToken)
+@formats("app.timestamps.ExportedToken")
 def _exported(r: timestamps.ExportedToken) -> Lines:
     yield _text(f"Wrote {r.path} ({r.kind} token from {r.source}, {r.gen_time}).")
     yield _text(f"Verify: {r.verify_command}")
 
 
-@formats(timestamps.TsaAdded)
+@formats("app.timestamps.TsaAdded")
 def _tsa_added(r: timestamps.TsaAdded) -> Lines:
     yield _text(f"External TSA {r.name} ({r.url}) added; it is tried before the local TSA.")
 
@@ -479,22 +490,22 @@ def _deadline_text(dl: deadlines.Deadline) -> Text:
     )
 
 
-@formats(cases.CaseOpened)
+@formats("app.cases.CaseOpened")
 def _case_opened(r: cases.CaseOpened) -> Lines:
     yield _text(r.id)
 
 
-@formats(cases.EvidenceAttached)
+@formats("app.cases.EvidenceAttached")
 def _attached(r: cases.EvidenceAttached) -> Lines:
     yield _text(f"{r.added} item(s) attached to {r.case_id}")
 
 
-@formats(cases.DetailsSet)
+@formats("app.cases.DetailsSet")
 def _details_set(r: cases.DetailsSet) -> Lines:
     yield _text(f"{r.case_id}: set {', '.join(r.names)}")
 
 
-@formats(cases.CaseView)
+@formats("app.cases.CaseView")
 def _case(r: cases.CaseView) -> Lines:
     c = r.case
     yield _text((c.id, "bold"), f" {c.kind}, precinct {c.precinct}, to the {c.addressee}")
@@ -507,7 +518,7 @@ def _case(r: cases.CaseView) -> Lines:
         yield _text(f"  evidence {sha}")
 
 
-@formats(cases.CaseList)
+@formats("app.cases.CaseList")
 def _cases(r: cases.CaseList) -> Lines:
     for c in r.cases:
         yield _text(
@@ -517,7 +528,7 @@ def _cases(r: cases.CaseList) -> Lines:
         yield _text("No cases yet. Open one with: dalel case new --precinct N --kind KIND")
 
 
-@formats(cases.DeadlineList)
+@formats("app.cases.DeadlineList")
 def _deadlines(r: cases.DeadlineList) -> Lines:
     for row in r.rows:
         c, dl = row.case, row.deadline
@@ -529,7 +540,7 @@ def _deadlines(r: cases.DeadlineList) -> Lines:
         yield _text("No open cases.")
 
 
-@formats(official.OfficialResults)
+@formats("app.official.OfficialResults")
 def _imported(r: official.OfficialResults) -> Lines:
     yield _text(f"Imported {len(r.values)} figures for {r.precincts} precinct(s).")
     for b in r.bad_rows:
@@ -543,6 +554,8 @@ def _num(v: int | None) -> str:
 def _precinct_mismatch_lines(checks: tuple[PrecinctCheck, ...]) -> Lines:
     """One plain warning per photo whose sheet shows another precinct's number, and how a
     person records what the sheet says."""
+    from app.precinct import PRECINCT_FIELD, PRECINCT_MISMATCH
+
     for c in checks:
         who = f"read by {c.by}" if c.status == "confirmed" else "read by the machine"
         yield _text(
@@ -561,6 +574,8 @@ def _precinct_mismatch_lines(checks: tuple[PrecinctCheck, ...]) -> Lines:
 def _source_text(d: official.Discrepancy) -> Text:
     """Where a row's protocol figure comes from, or why it has none; ``PRECINCT_MISMATCH``
     (the lines under the table say which photo) when a photo of the precinct was left out."""
+    from app.precinct import PRECINCT_MISMATCH
+
     if d.precinct_mismatch and len(d.precinct_mismatch) == len(d.items):
         sheets = ", ".join(sorted({f"№ {c.on_sheet}" for c in d.precinct_mismatch}))
         return _text((PRECINCT_MISMATCH, "red"), f" {sheets}")
@@ -570,7 +585,7 @@ def _source_text(d: official.Discrepancy) -> Text:
     return text
 
 
-@formats(official.DiscrepancyTable)
+@formats("app.official.DiscrepancyTable")
 def _discrepancies(r: official.DiscrepancyTable) -> Lines:
     t = _table("precinct", "figure", "protocol", "official", "difference", "source")
     for d in r.rows:
@@ -589,7 +604,7 @@ def _discrepancies(r: official.DiscrepancyTable) -> Lines:
     yield from _precinct_mismatch_lines(r.precinct_mismatch)
 
 
-@formats(dossiers.Built)
+@formats("app.dossiers.Built")
 def _built(r: dossiers.Built) -> Lines:
     b = r.result
     yield _text(
@@ -609,7 +624,7 @@ def _built(r: dossiers.Built) -> Lines:
         yield _text("Before filing: " + item)
 
 
-@formats(dossiers.Copied)
+@formats("app.dossiers.Copied")
 def _copied(r: dossiers.Copied) -> Lines:
     yield _text(
         f"Dossier of case {r.case} ({r.edition} edition) written: ",
@@ -618,7 +633,7 @@ def _copied(r: dossiers.Copied) -> Lines:
     )
 
 
-@formats(verify.AuditExport)
+@formats("app.verify.AuditExport")
 def _audit_export(r: verify.AuditExport) -> Lines:
     yield _text(
         f"Exported {r.entries} entries and {r.objects} object hashes to {r.out_dir}. "

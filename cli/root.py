@@ -7,13 +7,16 @@ command; a command's own ``--store`` wins over it (see ``app.setup``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.text import Text
 
 from app import setup
 from cli.output import err
-from evidence.storage.store import Store
+
+if TYPE_CHECKING:
+    from evidence.storage.store import Store
 
 
 def store_choice(ctx: click.Context, local: Path | None = None) -> setup.StoreChoice:

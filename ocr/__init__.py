@@ -13,23 +13,80 @@ Public API (what ``pipeline`` and ``cli`` use)::
 
 from __future__ import annotations
 
-from ocr.engine import check_environment, engine_versions
-from ocr.errors import FormNotFound, MissingDependency, OcrError, RelationSyntaxError, UsageError
-from ocr.forms import Form, Label, list_forms, load_form
-from ocr.numwords import parse_number_words, to_words_kk, to_words_ru
-from ocr.phash import hash_distance, perceptual_hash
-from ocr.read import read_protocol
-from ocr.relations import Relation, parse_relation
-from ocr.result import (
-    FieldReading,
-    PrecinctReading,
-    PrecinctReason,
-    ProtocolReading,
-    Reason,
-    RelationCheck,
-    Status,
-    format_table,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is loaded from its module when first asked for (PEP 562): ``ocr.Reason`` or
+# ``ocr.load_form`` must not start OpenCV and the OCR engines for a command that only
+# prints a reading or names a reason.
+_WHERE = {
+    "check_environment": "ocr.engine",
+    "engine_versions": "ocr.engine",
+    "FormNotFound": "ocr.errors",
+    "MissingDependency": "ocr.errors",
+    "OcrError": "ocr.errors",
+    "RelationSyntaxError": "ocr.errors",
+    "UsageError": "ocr.errors",
+    "Form": "ocr.forms",
+    "Label": "ocr.forms",
+    "list_forms": "ocr.forms",
+    "load_form": "ocr.forms",
+    "parse_number_words": "ocr.numwords",
+    "to_words_kk": "ocr.numwords",
+    "to_words_ru": "ocr.numwords",
+    "hash_distance": "ocr.phash",
+    "perceptual_hash": "ocr.phash",
+    "read_protocol": "ocr.read",
+    "Relation": "ocr.relations",
+    "parse_relation": "ocr.relations",
+    "FieldReading": "ocr.result",
+    "PrecinctReading": "ocr.result",
+    "PrecinctReason": "ocr.result",
+    "ProtocolReading": "ocr.result",
+    "Reason": "ocr.result",
+    "RelationCheck": "ocr.result",
+    "Status": "ocr.result",
+    "format_table": "ocr.result",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'ocr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
+
+if TYPE_CHECKING:
+    from ocr.engine import check_environment, engine_versions
+    from ocr.errors import (
+        FormNotFound,
+        MissingDependency,
+        OcrError,
+        RelationSyntaxError,
+        UsageError,
+    )
+    from ocr.forms import Form, Label, list_forms, load_form
+    from ocr.numwords import parse_number_words, to_words_kk, to_words_ru
+    from ocr.phash import hash_distance, perceptual_hash
+    from ocr.read import read_protocol
+    from ocr.relations import Relation, parse_relation
+    from ocr.result import (
+        FieldReading,
+        PrecinctReading,
+        PrecinctReason,
+        ProtocolReading,
+        Reason,
+        RelationCheck,
+        Status,
+        format_table,
+    )
 
 __all__ = [
     "FieldReading",

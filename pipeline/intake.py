@@ -29,9 +29,9 @@ from evidence.content.media import detect_media_type
 from evidence.content.metadata import extract_metadata
 from evidence.core import custody, events
 from evidence.storage.objects import CHUNK, sha256_stream
+from pipeline.kinds import KINDS
 from pipeline.stages import Context, Item, StageResult, Status, Submission
 
-KINDS = ("protocol", "violation", "act", "video", "other")
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "observer", "precinct", "kind", "channel", "note")
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from app import setup, timestamps
+from app import setup
+from base.lazy import lazy
 from cli.output import render
 from cli.root import cli, store_of
+
+if TYPE_CHECKING:
+    from app import timestamps
+else:
+    timestamps = lazy("app.timestamps")
 
 
 # --- timestamps ------------------------------------------------------------------------

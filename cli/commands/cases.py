@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from app import cases, deadlines, dossiers, official
+from app import deadlines
+from base.lazy import lazy
 from cli.output import busy, render
 from cli.root import cli, dossier, store_of
+
+if TYPE_CHECKING:
+    from app import cases, dossiers, official
+else:
+    cases, dossiers, official = lazy("app.cases"), lazy("app.dossiers"), lazy("app.official")
 
 
 # --- cases, deadlines, official results ------------------------------------------------

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.text import Text
 
-from app import checkpoints as checkpoints_app
+from base.lazy import lazy
 from cli.output import Lines, formats, render
 from cli.root import cli, store_of
+
+if TYPE_CHECKING:
+    from app import checkpoints as checkpoints_app
+else:
+    checkpoints_app = lazy("app.checkpoints")
 
 
 @cli.group()
@@ -59,7 +65,7 @@ def publish(
     render(checkpoints_app.publish(store_of(ctx), targets, timeout=timeout), as_json)
 
 
-@formats(checkpoints_app.PublishResult)
+@formats("app.checkpoints.PublishResult")
 def _published(r: checkpoints_app.PublishResult) -> Lines:
     styles = {"PUBLISHED": "green", "UP_TO_DATE": "green", "REFUSED": "red", "UNREACHABLE": "red"}
     for p in r.results:

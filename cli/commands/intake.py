@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from app import items, setup
+from app import setup
+from app.kinds import KINDS
+from base.lazy import lazy
 from cli.output import progress_bar, render, waiting
 from cli.root import cli, store_choice, store_of
+
+if TYPE_CHECKING:
+    from app import items
+else:
+    items = lazy("app.items")
 
 
 @cli.command()
@@ -24,7 +31,7 @@ def init(ctx: click.Context, org: str) -> None:
 _submission_options = [
     click.option("--observer", required=True, help="Observer ID (an IIN is pseudonymised)."),
     click.option("--precinct", required=True, help="Precinct number."),
-    click.option("--kind", type=click.Choice(items.KINDS), default="other", show_default=True),
+    click.option("--kind", type=click.Choice(KINDS), default="other", show_default=True),
     click.option("--channel", default="", help="How the file reached us (e.g. telegram)."),
     click.option("--note", default="", help="A note to keep with every file."),
     click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout."),

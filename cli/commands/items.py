@@ -5,12 +5,18 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from app import figures, items
+from base.lazy import lazy
 from cli.output import progress_bar, render
 from cli.root import cli, store_of
+
+if TYPE_CHECKING:
+    from app import figures, items
+else:
+    figures, items = lazy("app.figures"), lazy("app.items")
 
 
 @cli.command()

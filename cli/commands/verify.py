@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.text import Text
 
-from app import verify as verify_app
-from app.verify import Supplied
 from base.errors import UsageError
 from base.fsio import atomic_write
+from base.lazy import lazy
 from cli.output import Exit, Lines, err, formats, render, render_report
 from cli.root import cli, dossier, optional_store_of, store_of
+
+if TYPE_CHECKING:
+    from app import verify as verify_app
+else:
+    verify_app = lazy("app.verify")
 
 
 @cli.group()
@@ -57,9 +61,9 @@ def receipt_verify(
 ) -> None:
     """Check a receipt offline with nothing but the receipt and the log's public key."""
     report = verify_app.receipt(
-        Supplied.read_receipt(receipt_file),
-        key=Supplied.read_optional(key_file),
-        tsa_roots=Supplied.read_optional(tsa_root_file),
+        verify_app.Supplied.read_receipt(receipt_file),
+        key=verify_app.Supplied.read_optional(key_file),
+        tsa_roots=verify_app.Supplied.read_optional(tsa_root_file),
         store=optional_store_of(ctx, store_dir),
     )
     render_report(
@@ -131,7 +135,7 @@ def receipt_page(
     from web import verifypage
 
     store = None if key_file is not None and log_url is not None else optional_store_of(ctx)
-    key = verify_app.page_key(Supplied.read_optional(key_file), store)
+    key = verify_app.page_key(verify_app.Supplied.read_optional(key_file), store)
     url = verify_app.page_log_url(log_url, store)
     html = verifypage.render(key, log_url=url, inline=True).encode()
     if out.exists():
@@ -190,9 +194,9 @@ def audit(
 ) -> None:
     """Check every object, entry, checkpoint and receipt; report every problem."""
     trust = verify_app.audit_trust(
-        key=Supplied.read_optional(key_file),
-        tsa_roots=Supplied.read_optional(tsa_root_file),
-        since=[Supplied.read_receipt(p) for p in since_files],
+        key=verify_app.Supplied.read_optional(key_file),
+        tsa_roots=verify_app.Supplied.read_optional(tsa_root_file),
+        since=[verify_app.Supplied.read_receipt(p) for p in since_files],
     )
     with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
         report = (
@@ -264,7 +268,7 @@ def dossier_verify(
     report = verify_app.dossier(
         pdf_file.read_bytes(),
         store=optional_store_of(ctx, store_dir),
-        trust=[verify_app.trust_anchor(Supplied.read(p)) for p in trust_files],
+        trust=[verify_app.trust_anchor(verify_app.Supplied.read(p)) for p in trust_files],
     )
     render_report(
         report,

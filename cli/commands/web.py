@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from app import observers
 from base.fsio import atomic_write
+from base.lazy import lazy
 from cli.output import Lines, err, formats, render
 from cli.root import cli, store_of
+
+if TYPE_CHECKING:
+    from app import observers
+else:
+    observers = lazy("app.observers")
 
 
 @dataclass(frozen=True)

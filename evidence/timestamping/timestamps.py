@@ -7,18 +7,13 @@ import.
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
-import functools
 import secrets
-import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import httpcore
-import httpx
 from cryptography import x509
 
 from base.errors import BrokenEnvironment
@@ -44,7 +39,11 @@ from evidence.core.tokens import (  # noqa: F401 - re-exported
     verify_response,
     verify_token,
 )
+from evidence.timestamping.deadline import DEADLINE as _DEADLINE
 from evidence.timestamping.tsa import LocalTSA, utc_now
+
+if TYPE_CHECKING:
+    import httpx
 
 # ---------------------------------------------------------------------------------------------
 # sources (I/O) and choosing among them
@@ -101,89 +100,6 @@ class TimestampSource(Protocol):
         ...
 
 
-#: When the exchange under way must be over (``time.monotonic()``), or None: read by every
-#: socket operation of the TSA client, so that no part of an answer (the status line, the
-#: headers, the body) can stretch a request past its timeout by dripping a byte at a time.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "tsa_deadline", default=None
-)
-
-
-def _left(timeout: float | None, timed_out: type[Exception]) -> float | None:
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise timed_out("the request's overall deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write waits at most until the request's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(
-            ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)
-        )
-        return _DeadlineStream(inner)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.SyncBackend):
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _left(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            super().connect_tcp(host, port, timeout, local_address, socket_options)
-        )
-
-
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's own transport on a network backend that honours :data:`_DEADLINE`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=10,
-            max_keepalive_connections=10,
-            keepalive_expiry=5.0,
-            network_backend=_DeadlineBackend(),
-        )
-
-
-@functools.lru_cache(maxsize=1)
-def _shared_client() -> httpx.Client:
-    """One HTTP client for all external TSAs: creating one costs ~60 ms (TLS setup)."""
-    return httpx.Client(follow_redirects=False, transport=_DeadlineTransport())
-
-
 @dataclass(frozen=True)
 class ExternalTSA:
     """An RFC 3161 TSA over HTTP, trusted only through its own configured roots."""
@@ -202,7 +118,11 @@ class ExternalTSA:
             "Content-Type": "application/timestamp-query",
             "Accept": "application/timestamp-reply",
         }
-        client = self.client or _shared_client()
+        import httpx  # only when a TSA is asked: verifying a token needs no HTTP client
+
+        from evidence.timestamping.http import shared_client
+
+        client = self.client or shared_client()
         deadline = time.monotonic() + self.timeout
         token = _DEADLINE.set(deadline)
         body = b""

@@ -75,3 +75,18 @@ def test_a_command_that_needs_them_still_gets_them(tmp_path, filled_store):
     """The lazy names are real: audit opens the index (SQLAlchemy) and its report is whole."""
     code, modules = loaded(tmp_path, "--store", filled_store, "audit")
     assert code == 0 and "sqlalchemy" in modules
+
+
+def test_every_text_formatter_names_a_real_result_type():
+    """Formatters are registered by type name (so that the output module loads no
+    application module): each name must be a class that exists, under that very name."""
+    import importlib
+
+    import cli.main  # noqa: F401  (registers every command's formatters)
+    from cli.output import _FORMATTERS, type_name
+
+    assert len(_FORMATTERS) > 20
+    for name in _FORMATTERS:
+        module, _, cls = name.rpartition(".")
+        found = getattr(importlib.import_module(module), cls)
+        assert isinstance(found, type) and type_name(found) == name

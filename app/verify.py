@@ -33,7 +33,6 @@ from base.lazy import lazy
 from evidence.core import receipts
 from evidence.core.keys import PublicKey
 from evidence.core.tokens import load_certificates
-from evidence.timestamping import stamping
 
 if TYPE_CHECKING:
     from evidence import audit as audit_mod
@@ -41,9 +40,11 @@ if TYPE_CHECKING:
     from evidence.pdf import verify as pdfverify
     from evidence.storage import bundle
     from evidence.storage.store import Store
+    from evidence.timestamping import stamping
 else:  # loaded by the operations that use them: checking a receipt needs none of them
     audit_mod, bundle = lazy("evidence.audit"), lazy("evidence.storage.bundle")
     pdfsign, pdfverify = lazy("evidence.pdf.sign"), lazy("evidence.pdf.verify")
+    stamping = lazy("evidence.timestamping.stamping")  # the TSAs: a store's roots for them
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """What a TSA's name looks like (it names a file in ``public/tsa-roots/``)."""

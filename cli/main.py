@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +51,8 @@ def crash_log_dir(argv: list[str]) -> Path:
     store = _store_named(argv)
     if (store / setup.CONFIG_FILE).is_file():
         return store / LOGS_DIR
+    import tempfile
+
     return Path(tempfile.gettempdir()) / TEMP_LOGS_DIR
 
 
@@ -60,6 +60,9 @@ def save_crash(argv: list[str], exc: BaseException) -> Path | None:
     """Write ``exc``'s traceback and the command line to a new file in
     :func:`crash_log_dir` (the temp dir when that cannot be written); the file, or None
     when nothing could be written."""
+    import tempfile
+    import traceback
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     report = f"dalel {' '.join(argv)}\n{datetime.now(UTC).isoformat()}\n\n" + "".join(
         traceback.format_exception(exc)

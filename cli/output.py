@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import textwrap
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import click
 from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -172,6 +170,8 @@ WRAP_WIDTH = 100
 def wrapped(text: str, *, indent: int = 0, width: int = WRAP_WIDTH) -> list[str]:
     """``text`` in lines of at most ``width`` columns, each indented by ``indent`` spaces,
     broken only between words (a word longer than a line is kept whole): never cut."""
+    import textwrap
+
     return textwrap.wrap(
         text,
         width=width,
@@ -189,6 +189,8 @@ def progress_bar(
 ) -> Iterator[Callable[[Any], None]]:
     """A progress bar on stderr (when it is a terminal) for a batch; yields the callback that
     advances it by one (with ``show_subject``, showing the end of the result's subject)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -30,6 +30,7 @@ from evidence.audit_trust import Kept, Trust  # noqa: F401 - re-exported
 from evidence.core import checkpoint as cp
 from evidence.core import custody, events, merkle, receipts
 from evidence.core.checks import Status, reason_value
+from evidence.core.tokenverdicts import TokenVerdicts
 
 
 def run(
@@ -37,10 +38,21 @@ def run(
     progress: Callable[[str, int], None] | None = None,
     *,
     trust: Trust | None = None,
+    second_opinion: bool = False,
 ) -> AuditReport:
     """Audit ``source``: log, objects, checkpoints, timestamps and receipts, against what
-    ``trust`` pins (nothing pinned: the keys and roots the source holds, with a note)."""
+    ``trust`` pins (nothing pinned: the keys and roots the source holds, with a note).
+
+    Each time-stamp token is verified once, by this project's checks (one named reason per
+    concern); the receipt that carries a copy of it and the ``N.tsr`` beside a checkpoint
+    reuse that verdict when everything it depends on is the same (the token's bytes, the
+    digest, the roots, the certificates added; see :mod:`evidence.core.tokenverdicts`), and
+    check their own times against it. With
+    ``second_opinion``, rfc3161-client's verifier checks each token as well (once), and a
+    token it refuses is ``TIMESTAMP_INVALID`` with ``LIBRARY_REJECTED``.
+    """
     trust = trust or Trust()
+    verdicts = TokenVerdicts(second_opinion=second_opinion)
     source.snapshot()
     findings: list[Finding] = list(source.problems())  # a missing part; the rest goes on
     key_list, key_findings = audit_trust.keys_for(trust, source.trusted_keys())
@@ -126,17 +138,19 @@ def run(
 
     tol = timedelta(seconds=float(getattr(source, "tolerance_seconds", 300)))
     findings += check_tokens(
-        source.read_object, roots, stamped, ingested, heads, snapshot_size, tol
+        source.read_object, roots, stamped, ingested, heads, snapshot_size, tol, verdicts
     )
     sources: dict[str, set[str]] = {}
     for s in stamped:
         sources.setdefault(str(s.token.get("subject")), set()).add(str(s.token.get("source")))
     notes = dict(checkpoint_texts)
-    findings += check_checkpoint_tokens(source.checkpoint_tokens(), notes, sources, roots, tol)
+    findings += check_checkpoint_tokens(
+        source.checkpoint_tokens(), notes, sources, roots, tol, verdicts
+    )
 
     # Receipts
     receipt_findings, n_receipts, cited, present = _check_receipts(
-        source, keys, roots, tree, bad_signatures, latest
+        source, keys, roots, tree, bad_signatures, latest, verdicts
     )
     findings += receipt_findings
     stamped_checkpoints = [
@@ -160,7 +174,9 @@ def run(
         + (" and re-hashed" if rehashed else " with their sizes (not re-hashed)"),
         "checkpoint": f"{len(heads)} checkpoints signed, matching the log and consistent"
         + (f"; the log extends the {len(since_sizes)} kept ones" if since_sizes else ""),
-        "timestamp": f"{len(stamped)} tokens verify; every item and earlier checkpoint has one",
+        "timestamp": f"{len(stamped)} tokens verify"
+        + (", also by rfc3161-client's verifier" if second_opinion else "")
+        + "; every item and earlier checkpoint has one",
         "receipt": f"{n_receipts} receipts verify and are in the log; none missing",
     }
     lines = {family: Finding(family, Status.PASSED, None, w) for family, w in words.items()}
@@ -329,6 +345,7 @@ def _check_receipts(
     tree: merkle.MerkleTree,
     bad_signatures: set[int],
     latest: cp.Checkpoint | None,
+    verdicts: TokenVerdicts,
 ) -> tuple[list[Finding], int, list[tuple[str, str]], set[int]]:
     """Each receipt verifies, is in the log and is extended by the latest checkpoint.
     Returns the findings, how many were read, the checkpoints they cite and the entries
@@ -356,7 +373,11 @@ def _check_receipts(
         in_log = isinstance(idx, int) and 0 <= idx < n and tree.leaf(idx) == merkle.leaf_hash(line)
         known = line if in_log and idx not in bad_signatures else None
         rep = receipts.verify(
-            receipt, trusted, verified_line=known, tsa_roots=_receipt_roots(receipt, roots)
+            receipt,
+            trusted,
+            verified_line=known,
+            tsa_roots=_receipt_roots(receipt, roots),
+            check_token=verdicts,
         )
         for f in rep.failures:
             inner = reason_value(f.reason) or f.id

@@ -23,6 +23,7 @@ from evidence.audit_report import Finding, Reason, finding
 from evidence.core import checkpoint as cp
 from evidence.core import tokens
 from evidence.core.checks import Status
+from evidence.core.tokenverdicts import TokenVerdicts
 
 LOCAL = "local"
 """The name the log gives the store's own TSA."""
@@ -52,6 +53,7 @@ class TsaRoots:
     pinned: tuple[x509.Certificate, ...] | None = None
     findings: list[Finding] = field(default_factory=list)
     _roots: dict[str, tuple[x509.Certificate, ...] | None] = field(default_factory=dict)
+    _local_certs: tuple[x509.Certificate, ...] | None = None
 
     def check_local(self) -> None:
         """Unpinned, the store's own root must be there (every store has its own TSA)."""
@@ -104,10 +106,13 @@ class TsaRoots:
         root, only a link of the chain)."""
         if source != LOCAL:
             return ()
-        try:
-            return tokens.load_certificates((self.public_dir / LOCAL_CERT).read_bytes())
-        except (OSError, ValueError):
-            return ()
+        if self._local_certs is None:  # read once, as the roots are
+            try:
+                pem = (self.public_dir / LOCAL_CERT).read_bytes()
+                self._local_certs = tokens.load_certificates(pem)
+            except (OSError, ValueError):
+                self._local_certs = ()
+        return self._local_certs
 
 
 def _verify(
@@ -117,6 +122,7 @@ def _verify(
     roots: TsaRoots,
     recorded: datetime | None,
     tol: timedelta,
+    verdicts: TokenVerdicts,
 ) -> tokens.TokenReport | None:
     trusted = roots.roots(source)
     if trusted is None:
@@ -125,7 +131,7 @@ def _verify(
         digest = bytes.fromhex(subject)
     except ValueError:
         digest = b""
-    return tokens.verify_token(
+    return verdicts(
         data,
         expected_digest=digest,
         trusted_roots=trusted,
@@ -143,10 +149,12 @@ def check_tokens(
     heads: list[cp.SignedCheckpoint],
     snapshot_size: int,
     tol: timedelta,
+    verdicts: TokenVerdicts,
 ) -> list[Finding]:
     """Every recorded token verifies; every item (``ingested``: hash -> entry) and every
     checkpoint has one. An item after the latest checkpoint (``snapshot_size``) without a
-    token is a note: the writer may still be at work."""
+    token is a note: the writer may still be at work. ``verdicts`` verifies each token and
+    keeps the verdict for the other checks that meet it (receipts, ``N.tsr``)."""
     out: list[Finding] = []
     covered: set[str] = set()
     unverifiable: set[str] = set()
@@ -160,7 +168,7 @@ def check_tokens(
             recorded = datetime.fromisoformat(s.time_text.replace("Z", "+00:00"))
         except ValueError:
             recorded = None
-        report = _verify(data, subject, source, roots, recorded, tol)
+        report = _verify(data, subject, source, roots, recorded, tol, verdicts)
         if report is None:
             unverifiable.add(subject)  # reported once as TSA_ROOT_MISSING
         elif report.ok:
@@ -216,6 +224,7 @@ def check_checkpoint_tokens(
     sources: dict[str, set[str]],
     roots: TsaRoots,
     tol: timedelta,
+    verdicts: TokenVerdicts,
 ) -> list[Finding]:
     """Each ``N.tsr`` beside the checkpoints is a token over ``N.note`` (``notes``: note file
     name -> text) from a trusted TSA (``sources``: the TSAs the log says stamped a digest).
@@ -237,7 +246,7 @@ def check_checkpoint_tokens(
             continue
         digest = hashlib.sha256(text.encode()).hexdigest()
         reports = [
-            _verify(data, digest, source, roots, None, tol)
+            _verify(data, digest, source, roots, None, tol, verdicts)
             for source in sorted(sources.get(digest, set()) | {LOCAL})
         ]
         if any(r is None or r.ok for r in reports):

@@ -65,22 +65,33 @@ def _find_signer(sid: cms.SignerIdentifier, pool: list[_Cert]) -> _Cert | None:
 
 def _ess_problem(signed_attrs: cms.CMSAttributes, cert: _Cert) -> str | None:
     """Does the ESS signing-certificate(-v2) attribute name this certificate?"""
-    der = cert.crypto.public_bytes(serialization.Encoding.DER)
     for attr in signed_attrs:
         kind = attr["type"].native
         if kind == "signing_certificate_v2":
             ess = attr["values"][0]["certs"][0]
             hash_name = ess["hash_algorithm"]["algorithm"].native
-            expected = hashlib.new(hash_name, der).digest()
+            expected = _cert_hash(hash_name, cert.der)
         elif kind == "signing_certificate":
             ess = attr["values"][0]["certs"][0]
-            expected = hashlib.sha1(der).digest()
+            expected = _cert_hash("sha1", cert.der)
         else:
             continue
         if ess["cert_hash"].native != expected:
             return "the ESS signing-certificate attribute names another certificate"
         return None
     return "no ESS signing-certificate attribute binds the signer certificate"
+
+
+@functools.lru_cache(maxsize=256)
+def _cert_hash(hash_name: str, der: bytes) -> bytes:
+    """A certificate's hash (every token of a TSA names the same certificate)."""
+    return hashlib.new(hash_name, der).digest()
+
+
+@functools.lru_cache(maxsize=256)
+def subject_text(der: bytes) -> str:
+    """A certificate's subject as RFC 4514 text (cached: the same few for every token)."""
+    return _load_cert(der).crypto.subject.rfc4514_string()
 
 
 def _signature_problem(

@@ -77,7 +77,8 @@ def load(data: bytes) -> Any:
     is larger, deeper or not JSON; what the JSON holds is checked by :func:`verify`."""
     if len(data) > MAX_BYTES:
         raise ReceiptUnreadable(f"larger than {MAX_BYTES // 1024} KiB, so not a receipt")
-    if _nesting(data) > MAX_DEPTH:
+    opened = data.count(b"[") + data.count(b"{")  # nesting is at most this: counted first
+    if opened > MAX_DEPTH and _nesting(data) > MAX_DEPTH:
         raise ReceiptUnreadable(f"nested deeper than {MAX_DEPTH} levels, so not a receipt")
     try:
         return json.loads(data)
@@ -182,6 +183,7 @@ def verify(
     *,
     verified_line: bytes | None = None,
     tsa_roots: Sequence[x509.Certificate] | None = None,
+    check_token: tokens.TokenCheck = tokens.verify_token,
 ) -> ReceiptReport:
     """Check a receipt offline. Never raises on bad content: every problem is a check.
 
@@ -189,6 +191,8 @@ def verify(
     ``pinned_key`` (the audit has); when the receipt's entry is that exact line, its
     signature is not checked twice. ``tsa_roots``: the TSA roots to trust for the item's
     token (pinned); without them the roots the receipt carries are used, with a warning.
+    ``check_token``: what verifies the item's token (the audit's keeps the verdict it
+    reached on the same token in the log, :class:`~evidence.core.tokenverdicts.TokenVerdicts`).
     """
     checks: list[Check] = []
 
@@ -290,12 +294,15 @@ def verify(
                 "the inclusion proof does not lead from the entry to the checkpoint's root",
             )
         )
-    checks.extend(_timestamp_checks(receipt.get("timestamp"), item, tsa_roots))
+    checks.extend(_timestamp_checks(receipt.get("timestamp"), item, tsa_roots, check_token))
     return ReceiptReport(tuple(checks), item, index)
 
 
 def _timestamp_checks(
-    stamp: Any, item: str | None, pinned: Sequence[x509.Certificate] | None
+    stamp: Any,
+    item: str | None,
+    pinned: Sequence[x509.Certificate] | None,
+    check_token: tokens.TokenCheck,
 ) -> list[Check]:
     """The item's RFC 3161 token: it covers the item's hash and verifies."""
     if not stamp:
@@ -336,7 +343,7 @@ def _timestamp_checks(
                 "--tsa-root (public/tsa-root.pem) or check with --store",
             )
         )
-    report = tokens.verify_token(
+    report = check_token(
         token,
         expected_digest=digest,
         trusted_roots=roots,

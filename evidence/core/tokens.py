@@ -2,32 +2,32 @@
 
 Pure: bytes and certificates in, a ``TokenReport`` out. Tokens are kept as the bare
 TimeStampToken (a CMS ContentInfo); ``response_from_token`` wraps one into the TimeStampResp
-that ``openssl ts -verify -in OUT.tsr`` reads.
+that ``openssl ts -verify -in OUT.tsr`` reads (reading is :mod:`evidence.core.tokenread`,
+re-exported here).
 
 Each token is checked by this module's own code (so that every failure gets its own reason)
 and, when those checks pass, once more by rfc3161-client's verifier as an independent second
-opinion (check ``rfc3161_client``).
+opinion (check ``rfc3161_client``; asked for or not with ``second_opinion``). A
+:class:`TokenVerdict` holds what a token's bytes say under the trust given, whatever record
+it is checked against, so that one verification serves every check of the same token.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import enum
 import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import rfc3161_client
-from asn1crypto import cms, core, parser, tsp
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from rfc3161_client import _rust
 
-from base.errors import DalelError, VerificationFailed
+from base.errors import VerificationFailed
 from evidence.core.checks import Check, Report, Status
 from evidence.core.cmschecks import (
     _Cert,
@@ -39,8 +39,21 @@ from evidence.core.cmschecks import (
     _pool,
     _signature_problem,
     _validity_problem,
+    subject_text,
 )
 from evidence.core.rfc3161 import HASH_LENGTHS, TimeStampResp
+from evidence.core.tokenread import (  # noqa: F401 - the public ones re-exported
+    MalformedTokenError,
+    TokenInfo,
+    _read_info,
+    _split,
+    _tst_info,
+    _wrap,
+    build_request,
+    read_token,
+    response_from_token,
+    token_from_response,
+)
 
 #: How far a token's time may lie after the custody entry that records it.
 DEFAULT_TOLERANCE = dt.timedelta(minutes=5)
@@ -77,41 +90,6 @@ CheckStatus = Status
 
 
 @dataclass(frozen=True)
-class TokenInfo:
-    """What a token says, read without verifying it."""
-
-    gen_time: dt.datetime
-    """The TSA's time (UTC, aware)."""
-    serial: int
-    """The TSA's serial number of the token."""
-    tsa_name: str | None
-    """The TSA name in TSTInfo (or None when the TSA omitted it)."""
-    policy: str
-    """The TSA policy OID."""
-    hash_name: str
-    """Hash algorithm of the imprint (``sha256``...)."""
-    imprint: bytes
-    """The digest the token covers."""
-    nonce: int | None
-    """The nonce echoed from the request, if any."""
-    accuracy: dt.timedelta | None
-    """The accuracy the TSA states, if any."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (times in ISO 8601, the imprint in hex, the accuracy in seconds)."""
-        return {
-            "gen_time": self.gen_time.isoformat(),
-            "serial": str(self.serial),
-            "tsa_name": self.tsa_name,
-            "policy": self.policy,
-            "hash_name": self.hash_name,
-            "imprint": self.imprint.hex(),
-            "nonce": None if self.nonce is None else str(self.nonce),
-            "accuracy_seconds": None if self.accuracy is None else self.accuracy.total_seconds(),
-        }
-
-
-@dataclass(frozen=True)
 class TokenReport(Report):
     """Every check made on one token; ``ok`` is the bottom line."""
 
@@ -134,10 +112,6 @@ class TokenReport(Report):
         return TokenVerificationError(self)
 
 
-class MalformedTokenError(DalelError):
-    """Bytes that are not an RFC 3161 token or granted response (exit code 1)."""
-
-
 class TokenVerificationError(VerificationFailed):
     """Raised by ``verify_or_raise``; carries the full report (exit code 1)."""
 
@@ -150,171 +124,14 @@ class TokenVerificationError(VerificationFailed):
 # conversions and reading
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _wrap(token_der: bytes) -> bytes:
-    """TimeStampResp ::= SEQUENCE { status PKIStatusInfo (granted), timeStampToken }, built from
-    the token's own bytes (re-encoding parsed asn1crypto objects is very slow)."""
-    body = b"\x30\x03\x02\x01\x00" + token_der
-    return b"\x30" + _der_length(len(body)) + body
-
-
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
-
-
-def _split(data: bytes) -> tuple[bytes, cms.ContentInfo]:
-    """The token's DER and its parsed ContentInfo, from a bare token or a TimeStampResp."""
-    try:
-        info = cms.ContentInfo.load(data, strict=True)
-        if info["content_type"].native == "signed_data":
-            return data, info
-    except _PARSE_ERRORS:
-        pass
-    try:
-        resp = TimeStampResp.load(data, strict=True)
-        token = resp["time_stamp_token"]
-        token_der = b"" if isinstance(token, core.Void) else token.dump()
-        status = resp["status"]["status"].native
-    except _PARSE_ERRORS as exc:
-        raise MalformedTokenError(f"not a time-stamp token or response: {exc}") from exc
-    if status not in ("granted", "granted_with_mods") or not token_der:
-        raise MalformedTokenError(f"the response carries no token (status {status})")
-    try:
-        return token_der, cms.ContentInfo.load(token_der, strict=True)
-    except _PARSE_ERRORS as exc:
-        raise MalformedTokenError(f"unreadable token: {exc}") from exc
-
-
-def token_from_response(response_der: bytes) -> bytes:
-    """The bare TimeStampToken (DER ContentInfo) inside a granted TimeStampResp."""
-    return _split(response_der)[0]
-
-
-def response_from_token(token_der: bytes) -> bytes:
-    """Wrap a bare token into a granted TimeStampResp, the form ``openssl ts -in`` reads."""
-    return _wrap(_split(token_der)[0])
-
-
-def _tst_info(token: cms.ContentInfo) -> tsp.TSTInfo:
-    encap = token["content"]["encap_content_info"]
-    if encap["content_type"].native != "tst_info":
-        raise ValueError("encapsulated content is not a TSTInfo")
-    return tsp.TSTInfo.load(encap["content"].contents, strict=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _name_text(name_der: bytes) -> str:
-    """A DER Name as text (``Common Name: ..., Organization: ...``); cached per TSA."""
-    return str(asn1_x509.Name.load(name_der).human_friendly)
-
-
-_HASH_NAMES = {
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-    "1.3.14.3.2.26": "sha1",
-}
-
-
-def _read_info(tst: tsp.TSTInfo) -> TokenInfo:
-    """TokenInfo from asn1crypto's TSTInfo (lenient: reads BER too)."""
-    accuracy = None
-    if tst["accuracy"].native is not None:
-        acc = tst["accuracy"].native
-        accuracy = dt.timedelta(
-            seconds=acc.get("seconds") or 0,
-            milliseconds=acc.get("millis") or 0,
-            microseconds=acc.get("micros") or 0,
-        )
-    tsa = tst["tsa"]
-    tsa_name = None
-    if not isinstance(tsa, core.Void):
-        if tsa.name == "directory_name":  # [0] EXPLICIT GeneralName, [4] EXPLICIT Name
-            tsa_name = _name_text(parser.parse(parser.parse(tsa.dump())[4])[4])
-        else:
-            tsa_name = str(tsa.native)
-    return TokenInfo(
-        gen_time=tst["gen_time"].native.astimezone(dt.UTC),
-        serial=int(tst["serial_number"].native),
-        tsa_name=tsa_name,
-        policy=str(tst["policy"].dotted),
-        hash_name=str(tst["message_imprint"]["hash_algorithm"]["algorithm"].native),
-        imprint=bytes(tst["message_imprint"]["hashed_message"].native),
-        nonce=tst["nonce"].native,
-        accuracy=accuracy,
-    )
-
-
-def _read_info_fast(token_der: bytes) -> TokenInfo:
-    """TokenInfo through rfc3161-client's parser (Rust, strict DER, 10x faster)."""
-    tst = rfc3161_client.decode_timestamp_response(_wrap(token_der)).tst_info
-    acc = tst.accuracy
-    name = tst.name
-    if name is None:
-        tsa_name = None
-    elif isinstance(name, x509.DirectoryName):
-        tsa_name = _name_text(name.value.public_bytes())
-    else:
-        tsa_name = str(name.value)
-    algorithm = tst.message_imprint.hash_algorithm.dotted_string
-    return TokenInfo(
-        gen_time=tst.gen_time.astimezone(dt.UTC),
-        serial=tst.serial_number,
-        tsa_name=tsa_name,
-        policy=tst.policy.dotted_string,
-        hash_name=_HASH_NAMES.get(algorithm, algorithm),
-        imprint=tst.message_imprint.message,
-        nonce=tst.nonce,
-        accuracy=None
-        if acc is None
-        else dt.timedelta(
-            seconds=acc.seconds or 0, milliseconds=acc.millis or 0, microseconds=acc.micros or 0
-        ),
-    )
-
-
-def read_token(data: bytes) -> TokenInfo:
-    """genTime, serial, TSA name, imprint... of a token or response, without verifying it."""
-    token_der, token = _split(data)
-    with contextlib.suppress(Exception):  # not strict DER, or a field it does not know
-        return _read_info_fast(token_der)
-    try:
-        return _read_info(_tst_info(token))
-    except Exception as exc:  # asn1crypto parses lazily and raises many kinds
-        raise MalformedTokenError(f"unreadable TSTInfo: {exc}") from exc
-
-
-def build_request(
-    digest: bytes, *, nonce: int | None, cert_req: bool = True, hash_name: str = "sha256"
-) -> bytes:
-    """A DER TimeStampReq over ``digest`` (rfc3161-client's builder hashes data itself, and we
-    only have the digest); it is parsed back with rfc3161-client as a check."""
-    if HASH_LENGTHS.get(hash_name) != len(digest):
-        raise ValueError(f"a {hash_name} digest of {len(digest)} bytes")
-    fields: dict[str, object] = {
-        "version": "v1",
-        "message_imprint": {"hash_algorithm": {"algorithm": hash_name}, "hashed_message": digest},
-        "cert_req": cert_req,
-    }
-    if nonce is not None:
-        fields["nonce"] = nonce
-    der = tsp.TimeStampReq(fields).dump()
-    parsed = _rust.parse_timestamp_request(der)
-    if parsed.message_imprint.message != digest or parsed.nonce != nonce:
-        raise ValueError("rfc3161-client reads the request differently")
-    return der
-
-
 # ---------------------------------------------------------------------------------------------
 # verification (pure)
 
 
+@functools.lru_cache(maxsize=1024)
 def _passed(check_id: str, detail: str = "") -> Check:
+    """A PASSED check; one shared (immutable) object per id and detail, as the verdicts an
+    audit keeps for every token are mostly these."""
     return Check(check_id, Status.PASSED, None, detail)
 
 
@@ -339,6 +156,7 @@ def verify_token(
     expected_policy: str | None = None,
     certificates: Sequence[x509.Certificate] = (),
     requested_at: dt.datetime | None = None,
+    second_opinion: bool = True,
 ) -> TokenReport:
     """Check a token (bare or inside a TimeStampResp) and report every concern; never raises.
 
@@ -347,9 +165,119 @@ def verify_token(
     inside every chain certificate's validity), ``recorded_time`` (genTime minus accuracy not
     after ``recorded_at`` + ``tolerance``), ``request_time`` (genTime plus accuracy not before
     ``requested_at`` - ``tolerance``: a TSA whose clock is behind would backdate evidence) and
-    ``rfc3161_client`` (second opinion).
+    ``rfc3161_client`` (second opinion: rfc3161-client's verifier, when every other check
+    passed; SKIPPED when ``second_opinion`` is False).
     ``certificates`` adds certificates the token may not carry (e.g. ``public/tsa.pem``).
     """
+    verdict = token_verdict(
+        token_der,
+        expected_digest=expected_digest,
+        trusted_roots=trusted_roots,
+        certificates=certificates,
+        expected_nonce=expected_nonce,
+        expected_policy=expected_policy,
+    )
+    return verdict.report(
+        recorded_at=recorded_at,
+        tolerance=tolerance,
+        requested_at=requested_at,
+        second_opinion=second_opinion,
+    )
+
+
+class TokenCheck(Protocol):
+    """What verifies a token for a receipt's check: :func:`verify_token`, or the audit's
+    :class:`~evidence.core.tokenverdicts.TokenVerdicts` (the same report, kept)."""
+
+    def __call__(
+        self,
+        token_der: bytes,
+        *,
+        expected_digest: bytes,
+        trusted_roots: Sequence[x509.Certificate],
+        recorded_at: dt.datetime | None = ...,
+        tolerance: dt.timedelta = ...,
+    ) -> TokenReport: ...
+
+
+_NO_NONCE = Check("nonce", Status.SKIPPED)
+_NO_POLICY = Check("policy", Status.SKIPPED)
+_NOT_RUN = Check("rfc3161_client", Status.SKIPPED, None, "not run: other checks already failed")
+_NOT_ASKED = Check("rfc3161_client", Status.SKIPPED, None, "not asked: no second opinion")
+
+
+@dataclass(slots=True)
+class TokenVerdict:
+    """What a token's bytes say under the trust given (digest, roots, certificates, nonce,
+    policy), whatever record it is checked against: every check but the two of time, and
+    rfc3161-client's opinion once asked. :meth:`report` adds the rest; one verdict serves
+    every check of the same token under the same trust (:mod:`evidence.core.token_verdicts`).
+    """
+
+    info: TokenInfo | None
+    """What the token says (None when it could not be parsed)."""
+    checks: tuple[Check, ...]
+    """The checks of its bytes, signature and chain, in the report's order."""
+    final: bool
+    """The token is malformed: ``checks`` are the whole report."""
+    carried: frozenset[bytes] = frozenset()
+    """DER of the certificates the token carries (a certificate given that is one of them
+    changes nothing)."""
+    chain: tuple[_Cert, ...] = ()
+    """Signer .. trusted root, when one was found."""
+    token: bytes | None = None
+    """The token's DER, kept until the second opinion is asked (None: never to be asked)."""
+    digest: bytes = b""
+    nonce: int | None = None
+    library: Check | None = None
+    """rfc3161-client's opinion, once asked."""
+
+    def report(
+        self,
+        *,
+        recorded_at: dt.datetime | None = None,
+        tolerance: dt.timedelta = DEFAULT_TOLERANCE,
+        requested_at: dt.datetime | None = None,
+        second_opinion: bool = True,
+    ) -> TokenReport:
+        """The full report: these checks, the times against ``recorded_at`` and
+        ``requested_at``, and the second opinion when asked and every other check passed."""
+        if self.final or self.info is None:
+            return TokenReport(self.checks, self.info)
+        if second_opinion and self.library is None and self.token is None:
+            raise ValueError("this verdict was kept without the token: no second opinion")
+        try:
+            checks = [
+                *self.checks,
+                *_time_checks(self.info, recorded_at, requested_at, tolerance),
+            ]
+            if not (all(c.passed for c in checks) and self.chain):
+                checks.append(_NOT_RUN)
+            elif not second_opinion:
+                checks.append(_NOT_ASKED)
+            else:
+                if self.library is None and self.token is not None:
+                    self.library = _library_check(
+                        self.token, self.digest, self.nonce, list(self.chain)
+                    )
+                    self.token = None  # asked once; the opinion is kept
+                checks.append(self.library or _NOT_RUN)
+        except Exception as exc:
+            checks = [Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc))]
+        return TokenReport(tuple(checks), self.info)
+
+
+def token_verdict(
+    token_der: bytes,
+    *,
+    expected_digest: bytes,
+    trusted_roots: Sequence[x509.Certificate],
+    certificates: Sequence[x509.Certificate] = (),
+    expected_nonce: int | None = None,
+    expected_policy: str | None = None,
+) -> TokenVerdict:
+    """The checks of a token's bytes, signature and chain (see :func:`verify_token`), to be
+    completed by :meth:`TokenVerdict.report`; never raises."""
     try:
         raw_token, token = _split(token_der)
         signed_data = token["content"]
@@ -366,10 +294,10 @@ def verify_token(
         pool = _pool(signed_data, certificates)
         roots = [_load_cert(r.public_bytes(serialization.Encoding.DER)) for r in trusted_roots]
     except Exception as exc:
-        return TokenReport((Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc)),), None)
+        malformed = Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc))
+        return TokenVerdict(None, (malformed,), final=True)
     try:
-        checks = _token_checks(
-            raw_token,
+        checks, chain = _token_checks(
             signed_data,
             signer,
             signed_bytes,
@@ -378,19 +306,26 @@ def verify_token(
             pool,
             roots,
             expected_digest,
-            recorded_at,
-            tolerance,
             expected_nonce,
             expected_policy,
-            requested_at,
         )
     except Exception as exc:
-        checks = [Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc))]
-    return TokenReport(tuple(checks), info)
+        malformed = Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc))
+        return TokenVerdict(info, (malformed,), final=True)
+    carried = pool[: len(pool) - len(certificates)]  # _pool: the token's, then the given
+    return TokenVerdict(
+        info,
+        tuple(checks),
+        final=False,
+        carried=frozenset(c.der for c in carried),
+        chain=tuple(chain or ()),
+        token=raw_token,
+        digest=expected_digest,
+        nonce=expected_nonce,
+    )
 
 
 def _token_checks(
-    raw_token: bytes,
     signed_data: cms.SignedData,
     signer: cms.SignerInfo,
     signed_bytes: bytes,
@@ -399,12 +334,11 @@ def _token_checks(
     pool: list[_Cert],
     roots: list[_Cert],
     expected_digest: bytes,
-    recorded_at: dt.datetime | None,
-    tolerance: dt.timedelta,
     expected_nonce: int | None,
     expected_policy: str | None,
-    requested_at: dt.datetime | None,
-) -> list[Check]:
+) -> tuple[list[Check], list[_Cert] | None]:
+    """The checks that depend on the token and the trust given, not on any record's time;
+    and the chain found."""
     checks: list[Check] = []
     checks.append(_passed("well_formed"))
 
@@ -421,7 +355,7 @@ def _token_checks(
             )
         )
     if expected_nonce is None:
-        checks.append(Check("nonce", Status.SKIPPED))
+        checks.append(_NO_NONCE)
     else:
         checks.append(
             _judge(
@@ -433,7 +367,7 @@ def _token_checks(
             )
         )
     if expected_policy is None:
-        checks.append(Check("policy", Status.SKIPPED))
+        checks.append(_NO_POLICY)
     else:
         checks.append(
             _judge(
@@ -460,36 +394,45 @@ def _token_checks(
             ("cert_validity", Reason.TIME_OUTSIDE_CERT_VALIDITY),
         ):
             checks.append(_undecided(cid, reason, "no signer certificate"))
-        chain: list[_Cert] | None = None
-    else:
-        checks.append(
-            _judge(
-                "signer_certificate",
-                _ess_problem(signer["signed_attrs"], cert),
-                Reason.SIGNER_CERT_MISMATCH,
-                cert.crypto.subject.rfc4514_string(),
-            )
+        return checks, None
+    checks.append(
+        _judge(
+            "signer_certificate",
+            _ess_problem(signer["signed_attrs"], cert),
+            Reason.SIGNER_CERT_MISMATCH,
+            subject_text(cert.der),
         )
-        sig_problem = _signature_problem(signed_data, signer, signed_bytes, cert, econtent)
-        checks.append(_judge("signature", sig_problem, Reason.SIGNATURE_INVALID))
-        chain = _chain(cert, pool, roots)
-        checks.append(
-            _judge(
-                "chain",
-                None if chain else "no path from the TSA certificate to a trusted root",
-                Reason.TSA_UNTRUSTED,
-                " > ".join(c.crypto.subject.rfc4514_string() for c in chain or []),
-            )
+    )
+    sig_problem = _signature_problem(signed_data, signer, signed_bytes, cert, econtent)
+    checks.append(_judge("signature", sig_problem, Reason.SIGNATURE_INVALID))
+    chain = _chain(cert, pool, roots)
+    checks.append(
+        _judge(
+            "chain",
+            None if chain else "no path from the TSA certificate to a trusted root",
+            Reason.TSA_UNTRUSTED,
+            " > ".join(subject_text(c.der) for c in chain or []),
         )
-        checks.append(_judge("eku", _eku_problem(cert), Reason.EKU_MISSING))
-        checks.append(
-            _judge(
-                "cert_validity",
-                _validity_problem(chain or [cert], info.gen_time),
-                Reason.TIME_OUTSIDE_CERT_VALIDITY,
-            )
+    )
+    checks.append(_judge("eku", _eku_problem(cert), Reason.EKU_MISSING))
+    checks.append(
+        _judge(
+            "cert_validity",
+            _validity_problem(chain or [cert], info.gen_time),
+            Reason.TIME_OUTSIDE_CERT_VALIDITY,
         )
+    )
+    return checks, chain
 
+
+def _time_checks(
+    info: TokenInfo,
+    recorded_at: dt.datetime | None,
+    requested_at: dt.datetime | None,
+    tolerance: dt.timedelta,
+) -> list[Check]:
+    """The token's time against the record's (``recorded_time``) and the request's."""
+    checks: list[Check] = []
     if recorded_at is None:
         checks.append(Check("recorded_time", Status.SKIPPED))
     else:
@@ -517,13 +460,6 @@ def _token_checks(
                 f"{requested_at.isoformat()} by more than {tolerance}",
                 Reason.TIME_BEFORE_REQUEST,
             )
-        )
-
-    if all(c.passed for c in checks) and chain:
-        checks.append(_library_check(raw_token, expected_digest, expected_nonce, chain))
-    else:
-        checks.append(
-            Check("rfc3161_client", Status.SKIPPED, None, "not run: other checks already failed")
         )
     return checks
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -93,8 +94,12 @@ def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    """Whether ``text`` is a SHA-256 as the store names objects: 64 lowercase hex digits."""
+    return _SHA256.fullmatch(text) is not None
 
 
 class FileBlobStore:
@@ -102,6 +107,7 @@ class FileBlobStore:
 
     def __init__(self, root: Path, *, durable_each: bool = True) -> None:
         self.root = root
+        self._root_text = str(root)
         self.tmp = root / "tmp"
         #: fsync every blob as it is written; a writer that syncs the file system once
         #: before it logs the batch turns this off.
@@ -111,6 +117,12 @@ class FileBlobStore:
         if not is_sha256(sha256):
             raise ValueError(f"not a SHA-256: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:]
+
+    def _file(self, sha256: str) -> str:
+        """:meth:`path` as text, without building a Path (an audit opens every blob)."""
+        if not is_sha256(sha256):
+            raise ValueError(f"not a SHA-256: {sha256!r}")
+        return os.path.join(self._root_text, sha256[:2], sha256[2:])
 
     def put_stream(self, stream: BinaryIO) -> Stored:
         """Stream into a temp file while hashing; fsync; rename into place (once)."""
@@ -179,14 +191,15 @@ class FileBlobStore:
         return self.path(sha256).is_file()
 
     def open(self, sha256: str) -> BinaryIO:
-        return open(self.path(sha256), "rb")
+        return open(self._file(sha256), "rb")
 
     def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
+        with open(self._file(sha256), "rb") as f:
+            return f.read()
 
     def size(self, sha256: str) -> int | None:
         try:
-            return self.path(sha256).stat().st_size
+            return os.stat(self._file(sha256)).st_size
         except FileNotFoundError:
             return None
 

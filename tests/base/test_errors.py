@@ -54,7 +54,7 @@ def test_the_walk_finds_the_errors_of_every_package() -> None:
         "base.errors.StoreBusy",
         "evidence.pdf.sign.WrongPassword",
         "evidence.pdf.verify.DossierVerificationFailed",
-        "evidence.core.tokens.MalformedTokenError",
+        "evidence.core.tokenread.MalformedTokenError",
         "ocr.errors.MissingDependency",
         "app.deadlines.JurisdictionError",
         "app.dossier.stills.FfmpegFailed",

@@ -313,19 +313,32 @@ def _kept_checkpoint(kept: Supplied) -> str:
 
 
 def audit_store(
-    store: Store, *, rehash: bool = True, trust: audit_mod.Trust | None = None
+    store: Store,
+    *,
+    rehash: bool = True,
+    trust: audit_mod.Trust | None = None,
+    second_opinion: bool = False,
 ) -> audit_mod.AuditReport:
     """Check every object (re-hashed unless ``rehash`` is False), entry, checkpoint, token and
     receipt of a store against ``trust`` (nothing pinned: the store's own keys, with a note);
-    every problem is reported."""
-    return audit_mod.run(audit_mod.StoreSource(store, rehash=rehash), trust=trust)
+    every problem is reported. ``second_opinion``: each token is verified once more, by
+    rfc3161-client's verifier."""
+    return audit_mod.run(
+        audit_mod.StoreSource(store, rehash=rehash), trust=trust, second_opinion=second_opinion
+    )
 
 
-def audit_bundle(root: Path, *, trust: audit_mod.Trust | None = None) -> audit_mod.AuditReport:
+def audit_bundle(
+    root: Path, *, trust: audit_mod.Trust | None = None, second_opinion: bool = False
+) -> audit_mod.AuditReport:
     """Check an exported audit bundle (no private key needed) against ``trust``; every
-    problem is reported."""
+    problem is reported (``second_opinion`` as in :func:`audit_store`)."""
     pinned = trust is not None and trust.log_keys is not None
-    return audit_mod.run(audit_mod.BundleSource(root, key_pinned=pinned), trust=trust)
+    return audit_mod.run(
+        audit_mod.BundleSource(root, key_pinned=pinned),
+        trust=trust,
+        second_opinion=second_opinion,
+    )
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,12 @@ def receipt_page(
     "extend it (no rollback, no rewrite). May be repeated.",
 )
 @click.option("--no-rehash", is_flag=True, help="Do not re-hash objects (faster).")
+@click.option(
+    "--second-opinion",
+    is_flag=True,
+    help="Verify every timestamp token once more with a second, independent verifier "
+    "(rfc3161-client): slower.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def audit(
@@ -190,6 +196,7 @@ def audit(
     tsa_root_file: Path | None,
     since_files: tuple[Path, ...],
     no_rehash: bool,
+    second_opinion: bool,
     as_json: bool,
 ) -> None:
     """Check every object, entry, checkpoint and receipt; report every problem."""
@@ -200,9 +207,11 @@ def audit(
     )
     with err.status("auditing…") if err.is_terminal else contextlib.nullcontext():
         report = (
-            verify_app.audit_bundle(bundle_dir, trust=trust)
+            verify_app.audit_bundle(bundle_dir, trust=trust, second_opinion=second_opinion)
             if bundle_dir
-            else verify_app.audit_store(store_of(ctx), rehash=not no_rehash, trust=trust)
+            else verify_app.audit_store(
+                store_of(ctx), rehash=not no_rehash, trust=trust, second_opinion=second_opinion
+            )
         )
     unpinned = [
         what

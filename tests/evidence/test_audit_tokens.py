@@ -240,3 +240,13 @@ def test_a_verdict_kept_without_the_token_cannot_give_a_second_opinion():
     assert verdict.token is None  # never to be asked: the bytes are not kept
     with pytest.raises(ValueError):
         verdict.report(second_opinion=True)
+
+
+def test_the_command_line_asks_the_second_opinion_only_when_told(filled_store, dalel):
+    def timestamp_detail(*flags: str) -> str:
+        r = dalel("--store", filled_store, "audit", *flags, "--json")
+        assert r.code == 0, r.err
+        return next(c for c in r.json()["checks"] if c["check"] == "timestamp")["detail"]
+
+    assert "rfc3161-client" not in timestamp_detail()
+    assert "rfc3161-client" in timestamp_detail("--second-opinion")

@@ -346,7 +346,7 @@ def confirm(store: Store, item: str, field_key: str, value: int, by: str) -> Con
     sha = items.resolve(store, item)
     with store.writer() as w:
         history = w.index.history(sha)
-        reading = next((e for e in reversed(history) if e.get("event") == events.OCR), None)
+        reading = items.latest_reading(history)
         if reading is None:
             raise UsageError(
                 f"no reading of item {sha[:16]}…",

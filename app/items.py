@@ -28,6 +28,12 @@ KINDS: tuple[str, ...] = intake.KINDS
 
 
 # --- finding and showing items -----------------------------------------------------------
+def latest_reading(history: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last OCR reading in an item's ``history`` (oldest first), or None when it was
+    never read."""
+    return next((e for e in reversed(history) if e.get("event") == events.OCR), None)
+
+
 def resolve(store: Store, prefix: str) -> str:
     """The SHA-256 of the one item whose hash starts with ``prefix`` (any case); a usage error
     (exit code 2) when none or several match."""

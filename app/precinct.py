@@ -145,7 +145,7 @@ def precinct_check(store: Store, sha256: str) -> dict[str, Any]:
     sha = items.resolve(store, sha256)
     index = store.index
     history = index.history(sha)
-    reading = next((e for e in reversed(history) if e.get("event") == events.OCR), None)
+    reading = items.latest_reading(history)
     if reading is None:
         first = next((e for e in history if e.get("event") == events.INGEST), {})
         return PrecinctCheck(sha, str(first.get("precinct", "")), None, "not_checked").to_dict()
@@ -190,7 +190,7 @@ def confirm(store: Store, item: str, value: int, by: str) -> PrecinctConfirmed:
     sha = items.resolve(store, item)
     with store.writer() as w:
         history = w.index.history(sha)
-        reading = next((e for e in reversed(history) if e.get("event") == events.OCR), None)
+        reading = items.latest_reading(history)
         if reading is None:
             raise UsageError(
                 f"no reading of item {sha[:16]}…", fix="run `dalel ocr` first, or check the hash"

@@ -44,11 +44,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from serve_bench import photos  # noqa: E402  (bench/ is this script's own folder)
 
 DALEL = [sys.executable, "-m", "cli"]
 MIB = 1024**2
@@ -62,25 +63,6 @@ TARGET_BIG = 1.2
 
 
 # --- files ---------------------------------------------------------------------------------
-def photos(folder: Path, n: int, size_mib: float, tag: str) -> list[Path]:
-    """``n`` distinct JPEGs of about ``size_mib`` MiB: one noisy picture (noise does not
-    compress), each copy made unique by bytes after its end-of-image marker, as
-    bench/serve_bench.py does; ``tag`` keeps sets made for different purposes apart."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(18)
-    side = int((size_mib * MIB / 1.23 / 1.5) ** 0.5)  # noise costs ~1.23 bytes a pixel
-    base = io.BytesIO()
-    noise = rng.integers(0, 255, (side, int(side * 1.5), 3), dtype=np.uint8)
-    Image.fromarray(noise).save(base, format="JPEG", quality=95)
-    data = base.getvalue()
-    out = []
-    for i in range(n):
-        p = folder / f"{tag}-{i:05d}.jpg"
-        p.write_bytes(data + f"dalel-bench-{tag}-{i}".encode())
-        out.append(p)
-    return out
-
-
 def video(path: Path, seconds: float) -> Path:
     """A 1080p H.264 test-pattern video of ``seconds`` (ultrafast, CRF 10: ~3.6 MB/s)."""
     subprocess.run(

@@ -50,9 +50,10 @@ from evidence.storage.store import Store  # noqa: E402
 DALEL = [sys.executable, "-m", "cli"]
 
 
-def photos(folder: Path, n: int, size_mb: float) -> list[Path]:
+def photos(folder: Path, n: int, size_mb: float, tag: str = "protocol") -> list[Path]:
     """``n`` distinct JPEG photos of about ``size_mb`` MB (a noisy picture, each made unique
-    by bytes after its end-of-image marker, which every reader ignores)."""
+    by bytes after its end-of-image marker, which every reader ignores); ``tag`` names them
+    and keeps sets made for different purposes apart."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     side = int((size_mb * 1024 * 1024 / 1.23 / 1.5) ** 0.5)  # noise costs ~1.23 bytes a pixel
@@ -62,8 +63,8 @@ def photos(folder: Path, n: int, size_mb: float) -> list[Path]:
     data = base.getvalue()
     out = []
     for i in range(n):
-        p = folder / f"protocol-{i:05d}.jpg"
-        p.write_bytes(data + f"dalel-bench-{i}".encode())
+        p = folder / f"{tag}-{i:05d}.jpg"
+        p.write_bytes(data + f"dalel-bench-{tag}-{i}".encode())
         out.append(p)
     return out
 

@@ -43,6 +43,7 @@ from base.fsio import atomic_write
 from evidence.content import privacy
 from evidence.core import custody, events
 from evidence.storage.store import Store
+from evidence.storage.writer import FileLock
 from pipeline import order
 from pipeline.intake import KINDS, Rejected, safe_text
 from pipeline.run import run_submissions
@@ -470,7 +471,24 @@ def _logged(store: Store, upload_id: str, sha256: str) -> int | None:
 
 def commit_received(store: Store, limit: int = BATCH) -> list[str]:
     """Take up to ``limit`` received uploads into the store in one batch (intake, timestamp,
-    custody entry, receipt) and write each one's outcome. Returns the uploads done."""
+    custody entry, receipt) and write each one's outcome. Returns the uploads done.
+
+    One batch at a time per store, whoever runs it: a sequencer left running by a server
+    killed at the wrong moment, and the next server's, never take the same upload twice (the
+    second finds the first one's outcome, or its custody entry, once it holds the lock)."""
+    lock = FileLock(_root(store) / ".sequencer.lock", wait=_SEQUENCER_WAIT, on_wait=None)
+    lock.acquire()
+    try:
+        return _commit_received(store, limit)
+    finally:
+        lock.release()
+
+
+_SEQUENCER_WAIT = 600.0
+"""How long a batch waits for another one running on the same store (then StoreBusy)."""
+
+
+def _commit_received(store: Store, limit: int) -> list[str]:
     ids = pending(store)[:limit]
     if not ids:
         return []

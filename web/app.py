@@ -172,6 +172,8 @@ class Service:
                 "web.sequencer",
                 "--every",
                 str(self.batch_every),
+                "--parent",
+                str(os.getpid()),
                 str(self.store.root),
             ],
             stdin=subprocess.PIPE,

@@ -33,14 +33,18 @@ from evidence.storage.store import Store
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Be killed when the server that started us dies (Linux); at once if it already has."""
-    parent = os.getppid()
+def _die_with_parent(parent: int | None) -> None:
+    """Be killed when the server that started us dies (Linux); at once if it already has.
+
+    ``parent`` is the server's pid as it gave it: a server killed while this interpreter was
+    starting has left us to init already, and the pid we would see now is init's, not its."""
+    if parent is None:
+        parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        return
+        pass
     if os.getppid() != parent:
         os._exit(0)
 
@@ -79,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m web.sequencer")
     ap.add_argument("store", type=Path)
     ap.add_argument("--every", type=float, default=2.0)
+    ap.add_argument("--parent", type=int, default=None, help="the server's pid")
     args = ap.parse_args(argv)
-    _die_with_parent()
+    _die_with_parent(args.parent)
     store = Store.open(args.store)
     woken, ended = threading.Event(), threading.Event()
 

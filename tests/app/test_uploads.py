@@ -8,7 +8,9 @@ import errno
 import hashlib
 import io
 import os
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Self
@@ -23,6 +25,8 @@ from app import observers, uploads
 from evidence.storage.objects import FileBlobStore
 from evidence.storage.store import Store
 from web.app import MAX_WAIT, _prefer_wait, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -154,6 +158,75 @@ def test_the_same_photo_uploaded_twice_is_stored_once(observer, photo):
     sha = hashlib.sha256(photo).hexdigest()
     assert (store.root / "objects" / sha[:2] / sha[2:]).read_bytes() == photo
     assert all(uploads.receipt(store, inv, i).state == "receipted" for i in ids)
+
+
+def _received_uploads(store: Store, inv: observers.Invite, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        data = f"photo {i} {time.time_ns()}".encode() * 40
+        up = uploads.create(store, inv, len(data), {"filename": f"{i}.jpg"})
+        uploads.append(store, inv, up.id, 0, [data])
+        ids.append(up.id)
+    return ids
+
+
+def test_two_sequencers_at_once_take_each_upload_once(observer):
+    """A sequencer left running by a server killed while it started, and the next server's:
+    both at once on the same received uploads. Each upload is committed once, by one of them,
+    and none is refused for bytes the other already took into the store."""
+    store, inv, _ = observer
+    ids = _received_uploads(store, inv, 40)
+    start = threading.Barrier(2)
+    done: list[list[str]] = []
+    failed: list[BaseException] = []
+
+    def sequencer() -> None:
+        mine = Store.open(store.root)
+        start.wait()
+        try:
+            done.append(uploads.commit_received(mine, limit=100))
+        except BaseException as e:
+            failed.append(e)
+
+    threads = [threading.Thread(target=sequencer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failed, failed
+    assert sorted(i for d in done for i in d) == sorted(ids)  # each taken by one of them
+    s = Store.open(store.root)
+    s.index.catch_up()
+    channels = [e.get("channel") for e in s.index.entries_by_event("ingest")]
+    assert sorted(c for c in channels if c) == sorted("web:" + i for i in ids)
+    assert all(uploads.receipt(s, inv, i).state == "receipted" for i in ids)
+
+
+def test_a_sequencer_whose_server_is_already_gone_ends_at_once(observer):
+    """A server killed while its sequencer's interpreter was starting: the sequencer finds
+    itself given to init, ends at once, and commits nothing (the next server's does)."""
+    store, inv, _ = observer
+    ids = _received_uploads(store, inv, 2)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that is not our sequencer's parent
+    ran = subprocess.run(
+        [sys.executable, "-m", "web.sequencer", "--parent", str(gone.pid), str(store.root)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        capture_output=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0 and ran.stdout == b""
+    assert sorted(uploads.pending(store)) == sorted(ids)  # nothing taken
+    ran = subprocess.run(  # its true parent given: it commits them when its stdin closes
+        [sys.executable, "-m", "web.sequencer", "--parent", str(os.getpid()), str(store.root)],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0 and b"done" in ran.stdout
+    assert not uploads.pending(store)
 
 
 def test_adopt_across_file_systems_copies_and_checks_the_hash(tmp_path, photo):

@@ -370,7 +370,7 @@ def test_a_server_killed_at_any_moment_loses_nothing_it_acknowledged(tmp_path):
     assert not uploads.pending(s)
     for i in ids:
         outcome = json.loads((store / "uploads" / i / "outcome.json").read_text())
-        assert outcome["status"] == "receipted"
+        assert outcome["status"] == "receipted", outcome
         assert (store / "receipts" / f"{outcome['seq']:08d}.json").exists()
     assert dalel_subprocess("--store", store, "audit").returncode == 0
     print("uploads left after each kill:", left)

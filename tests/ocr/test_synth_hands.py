@@ -68,14 +68,14 @@ def test_unknown_split_is_refused() -> None:
 def _deskewed(img: np.ndarray) -> np.ndarray:
     """A digit crop centred in 28 x 28 (20 x 20 box), its slant removed: for nearest neighbours."""
     ys, xs = np.nonzero(img > 0.25 * img.max())
-    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    crop: np.ndarray = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
     m = cv2.moments(crop)
     if abs(m["mu02"]) > 1e-3:
         skew = m["mu11"] / m["mu02"]
         h, w = crop.shape
         pad = int(abs(skew) * h) + 2
         crop = np.pad(crop, ((0, 0), (pad, pad)))
-        mat = np.float32([[1, skew, -skew * h / 2], [0, 1, 0]])
+        mat = np.array([[1, skew, -skew * h / 2], [0, 1, 0]], np.float32)
         crop = cv2.warpAffine(crop, mat, (crop.shape[1], h))
         ys, xs = np.nonzero(crop > 0.25 * crop.max())
         crop = crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]

@@ -1,9 +1,19 @@
-"""Synthetic protocol photos with their truth (layouts, fonts, photographic damage)."""
+"""Synthetic protocol photos with their truth (layouts, fonts, real hands, photographic damage)."""
 
 from __future__ import annotations
 
-from ocr.synth.generate import Sample, make_figures, make_sample
+from ocr.synth.generate import Sample, make_figures, make_sample, printed_order
 from ocr.synth.photo import TIERS
-from ocr.synth.render import LAYOUTS, SCRIPTS
+from ocr.synth.render import HANDS, LAYOUTS, LAYOUTS_ALL, SCRIPTS
 
-__all__ = ["LAYOUTS", "SCRIPTS", "TIERS", "Sample", "make_figures", "make_sample"]
+__all__ = [
+    "HANDS",
+    "LAYOUTS",
+    "LAYOUTS_ALL",
+    "SCRIPTS",
+    "TIERS",
+    "Sample",
+    "make_figures",
+    "make_sample",
+    "printed_order",
+]

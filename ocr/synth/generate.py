@@ -13,7 +13,7 @@ from pathlib import Path
 from ocr.forms import Form, load_form
 from ocr.synth import fonts
 from ocr.synth.photo import photograph
-from ocr.synth.render import SheetSpec, render_sheet
+from ocr.synth.render import HANDS, LAYOUTS, SheetSpec, render_sheet
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,10 @@ class Sample:
     """``png`` or ``jpg``."""
     truth: dict[str, object]
     """``form``, ``layout``, ``script``, ``tier``, ``lang``, ``words``, ``adds_up``, ``figures``,
-    ``hand``, ``hand_held_out``, ``precinct`` (the number printed), ``header`` (its wording)."""
+    ``hand``, ``hand_held_out``, ``precinct`` (the number printed), ``header`` (its wording);
+    with any of the newer options of :func:`make_sample` also ``order`` (the keys in printed
+    order; absent, the form's order), ``against_all_last``, ``shuffled`` and, on a
+    ``two-column`` sheet, ``fill``."""
 
 
 def make_figures(form: Form, rng: random.Random, adds_up: bool = True) -> dict[str, int]:
@@ -81,25 +84,52 @@ def make_sample(
     precinct: int | None = None,
     header: str = "ru",
     spaced: bool = False,
+    layouts: tuple[str, ...] = LAYOUTS,
+    hand: str = "font",
+    against_all_last: bool = False,
+    shuffle_parties: bool = False,
 ) -> Sample:
     """Deterministic sample ``index`` of the stream seeded by ``seed``; unset options are drawn.
 
     ``precinct`` is the number printed in the precinct line (``header``: its wording, a key
     of :data:`ocr.synth.render.HEADERS`; ``spaced``: its digits spaced apart); unset, the
-    number is drawn from the stream. Either way the rest of the sheet is the same."""
+    number is drawn from the stream. Either way the rest of the sheet is the same.
+
+    The newer options (their defaults draw exactly the samples drawn before them):
+    ``layouts``, the layouts an unset ``layout`` is drawn from (:data:`LAYOUTS_ALL`: the
+    ``stacked``, ``two-column`` and ``boxes`` ones too); ``hand="mnist"``, handwritten
+    figures in real hands (MNIST digits held out from training; number words still in a
+    handwriting font); ``against_all_last``, "Против всех" printed after the contestants;
+    ``shuffle_parties``, the contestants in a random order (its own stream: the rest of the
+    sheet is drawn as without it)."""
+    if hand not in HANDS:
+        raise ValueError(f"hand must be one of {HANDS}, not {hand!r}")
     rng = random.Random(f"{seed}:{index}")
     form = load_form(form_id)
     tier = tier or rng.choice(("clean", "photo", "photo", "hard"))
     script = script or rng.choice(("typed", "handwritten"))
-    layout = layout or rng.choice(("table", "leaders", "bilingual"))
+    layout = layout or rng.choice(layouts)
     if adds_up is None:
         adds_up = rng.random() > 0.15
     lang = rng.choice(("ru", "kk")) if layout != "bilingual" else "ru"
     words = layout != "leaders" and rng.random() < 0.85
     figures = make_figures(form, rng, adds_up)
-    sheet = render_sheet(
-        SheetSpec(form, figures, layout, script, lang, words, precinct, header, spaced), rng
+    extended = (
+        layouts != LAYOUTS
+        or layout not in LAYOUTS
+        or hand != "font"
+        or against_all_last
+        or shuffle_parties
     )
+    order = printed_order(
+        form, against_all_last, random.Random(f"{seed}:{index}:order") if shuffle_parties else None
+    )
+    fill = random.Random(f"{seed}:{index}:fill").choice(("columns", "rows"))
+    spec = SheetSpec(
+        form, figures, layout, script, lang, words, precinct, header, spaced,
+        order=order if extended else None, hand=hand, fill=fill,
+    )  # fmt: skip
+    sheet = render_sheet(spec, rng)
     hand_font = sheet.info.get("hand_font")
     image = photograph(sheet, tier, rng)
     ext = "png" if tier == "clean" else "jpg"
@@ -119,4 +149,34 @@ def make_sample(
         "precinct": sheet.info.get("precinct"),
         "header": header,
     }
+    if sheet.info.get("hand") == "mnist":
+        # real hands: MNIST digits, held out from every training
+        truth["hand"] = "mnist"
+        truth["hand_held_out"] = True
+    if extended:
+        truth["order"] = sheet.info["order"]
+        truth["against_all_last"] = against_all_last
+        truth["shuffled"] = shuffle_parties
+        if layout == "two-column":
+            truth["fill"] = fill
     return Sample(f"{tier}-{script}-{layout}-{index:04d}", image, ext, truth)
+
+
+def printed_order(
+    form: Form, against_all_last: bool = False, shuffle: random.Random | None = None
+) -> tuple[str, ...]:
+    """The form's keys in a printed order: its contestants shuffled by ``shuffle`` (when
+    given), and "against all" moved after them (``against_all_last``)."""
+    keys = list(form.keys)
+    contestants = [k for group in form.groups.values() for k in group]
+    if shuffle is not None:
+        mixed = contestants[:]
+        shuffle.shuffle(mixed)
+        slots = [i for i, k in enumerate(keys) if k in contestants]
+        for i, k in zip(slots, mixed, strict=True):
+            keys[i] = k
+    if against_all_last and "against_all" in keys:
+        keys.remove("against_all")
+        last = max(i for i, k in enumerate(keys) if k in contestants) if contestants else -1
+        keys.insert(last + 1, "against_all")
+    return tuple(keys)

@@ -2,7 +2,11 @@
 
 Layouts: ``table`` (columns: number, label, figure in digits, figure in words),
 ``leaders`` (label, dotted leader, figure at the right), ``bilingual`` (Kazakh label
-above the Russian one, figure in a box at the right, words under the labels).
+above the Russian one, figure in a box at the right, words under the labels), and the
+newer ``stacked``, ``two-column`` and ``boxes`` of :mod:`ocr.synth.layouts` (drawn only when
+asked for: :data:`LAYOUTS_ALL`). Rows may be printed in another order than the form's
+(``SheetSpec.order``); handwritten figures come from a font or from MNIST's real hands
+(``SheetSpec.hand``).
 """
 
 from __future__ import annotations
@@ -13,11 +17,17 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ocr.errors import MissingDependency
-from ocr.forms import Form
+from ocr.forms import Form, Label
 from ocr.numwords import to_words_kk, to_words_ru
-from ocr.synth import fonts
+from ocr.synth import fonts, layouts
+from ocr.synth.hands import MnistHand, Split
 
+#: The layouts a sample draws from unless told otherwise.
 LAYOUTS = ("table", "leaders", "bilingual")
+#: Every layout, the newer ones too.
+LAYOUTS_ALL = LAYOUTS + layouts.NEW_LAYOUTS
+#: Where handwritten figures come from: a handwriting font, or MNIST's real hands.
+HANDS = ("font", "mnist")
 SCRIPTS = ("typed", "handwritten")
 #: Wordings of the precinct line under a protocol's title, as real Kazakh protocols print it
 #: (``{n}``: the precinct's number). ``none``: no precinct line.
@@ -50,6 +60,23 @@ class SheetSpec:
     """The wording of the precinct line (a key of ``HEADERS``)."""
     spaced: bool = False
     """Write the precinct number with a space between its digits ("№ 4 9 5")."""
+    order: tuple[str, ...] | None = None
+    """The keys in printed order; None: the form's order."""
+    hand: str = "font"
+    """Handwritten figures: ``font`` (a handwriting font) or ``mnist`` (real hands)."""
+    hand_split: Split = "held_out"
+    """With ``hand="mnist"``: whose digits write (``held_out``, or ``train`` for training)."""
+    fill: str = "columns"
+    """``two-column``: number the rows down each column (``columns``) or across (``rows``)."""
+
+
+def printed_labels(spec: SheetSpec) -> tuple[Label, ...]:
+    """The form's labels in the order the sheet prints them."""
+    if spec.order is None:
+        return spec.form.labels
+    if sorted(spec.order) != sorted(spec.form.keys):
+        raise ValueError("a printed order must name every figure of the form once")
+    return tuple(spec.form.label(k) for k in spec.order)
 
 
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
@@ -81,6 +108,10 @@ class _Hand:
         self.path = font_path
         self.size = size
         self.color = tuple(max(0, c + rng.randint(-15, 15)) for c in INK_BLUE)
+
+    def fork(self, rng: random.Random) -> _Hand:
+        """The same font and size, drawing from ``rng`` (and a colour of its own)."""
+        return _Hand(rng, self.path, self.size)
 
     def draw(self, page: Image.Image, x: int, y_mid: int, text: str) -> tuple[int, int, int, int]:
         """Draw ``text`` starting at x, vertically centred on y_mid; return its box."""
@@ -122,13 +153,15 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
     f_title = _font(bold, label_size)
     f_small = _font(typed, label_size - 3)
     hand_fonts = fonts.available(fonts.HAND_TRAIN + fonts.HAND_HELD_OUT)
-    if spec.script == "handwritten" and not hand_fonts:
+    if spec.hand not in HANDS:
+        raise ValueError(f"hand must be one of {HANDS}, not {spec.hand!r}")
+    if spec.script == "handwritten" and spec.hand == "font" and not hand_fonts:
         raise MissingDependency(f"no handwriting fonts installed; run: {fonts.INSTALL_HINT}")
-    hand = (
-        _Hand(rng, rng.choice(hand_fonts), rng.randint(34, 42))
-        if spec.script == "handwritten"
-        else None
-    )
+    hand: _Hand | MnistHand | None = None
+    if spec.script == "handwritten" and spec.hand == "mnist":
+        hand = MnistHand(rng, rng.randint(34, 42), spec.hand_split)
+    elif spec.script == "handwritten":
+        hand = _Hand(rng, rng.choice(hand_fonts), rng.randint(34, 42))
     hand_words = (
         _Hand(rng, fonts.available(fonts.HAND_CYRILLIC)[0], 24)
         if spec.script == "handwritten" and fonts.available(fonts.HAND_CYRILLIC)
@@ -181,9 +214,21 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         return len(lines) * int(label_size * 1.15)
 
     lh = int(label_size * 1.3)
-    labels = spec.form.labels
+    labels = printed_labels(spec)
     groups_started: set[str] = set()
-    if spec.layout == "table":
+    rows: dict[str, int] = {}  # each key's label: the y of its top
+    if spec.layout in layouts.NEW_LAYOUTS:
+        pen = layouts.Pen(
+            page, draw, spec.figures, spec.lang, spec.words, typed, f_label, f_title, f_small,
+            label_size, margin, PAGE_W, hand, hand_words, _wrap, draw_figure, draw_words, rows,
+        )  # fmt: skip
+        if spec.layout == "stacked":
+            y = layouts.stacked(pen, labels, y)
+        elif spec.layout == "two-column":
+            y = layouts.two_column(pen, labels, y, spec.fill)
+        else:
+            y = layouts.boxes(pen, labels, y)
+    elif spec.layout == "table":
         col = [margin, margin + 55, margin + 600, margin + 800, PAGE_W - margin]
         y0 = y
         head = [
@@ -201,6 +246,7 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
             lines = _wrap(draw, text, f_label, col[2] - col[1] - 12)
             words_h = 0
             y_row = y + 8
+            rows[lab.key] = y_row
             for i, line in enumerate(lines):
                 draw.text((col[1] + 6, y_row + i * lh), line, font=f_label, fill=(0, 0, 0))
             draw.text((col[0] + 6, y_row), str(n), font=f_label, fill=(0, 0, 0))
@@ -228,6 +274,7 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
                 y += lh + 6
             text = f"{n}. " + (lab.ru if spec.lang == "ru" else lab.kk)
             lines = _wrap(draw, text, f_label, right - margin - 260)
+            rows[lab.key] = y
             for i, line in enumerate(lines):
                 draw.text((margin, y + i * lh), line, font=f_label, fill=(0, 0, 0))
             last_w = int(draw.textlength(lines[-1], font=f_label))
@@ -247,6 +294,7 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
             kk = _wrap(draw, f"{n}. {lab.kk}", f_label, box_x - margin - 30)
             ru = _wrap(draw, lab.ru, f_small, box_x - margin - 30)
             y_start = y
+            rows[lab.key] = y
             for line in kk:
                 draw.text((margin, y), line, font=f_label, fill=(0, 0, 0))
                 y += lh
@@ -272,7 +320,13 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         canvas = Image.new("RGB", (width, height), (255, 255, 255))
         canvas.paste(page.crop((0, 0, PAGE_W, height)), ((width - PAGE_W) // 2, 0))
         out = canvas.resize((PAGE_W, PAGE_H), Image.Resampling.LANCZOS)
-    out.info["hand_font"] = hand.path if hand is not None else None
+    out.info["hand_font"] = hand.path if isinstance(hand, _Hand) else None
+    out.info["hand"] = spec.hand if hand is not None else None
+    out.info["hand_sources"] = list(hand.sources) if isinstance(hand, MnistHand) else None
+    out.info["order"] = [lab.key for lab in labels]
+    # each label's top on the final page (a page too long for A4 was shrunk to fit)
+    shrink = PAGE_H / (y + 60) if y + 60 > PAGE_H else 1.0
+    out.info["rows"] = {key: int(v * shrink) for key, v in rows.items()}
     out.info["precinct"] = precinct if spec.header != "none" else None
     # where the number is on the page (x, y, w, h), to damage it on purpose in tests
     k = PAGE_W / page.width if y + 60 > PAGE_H else 1.0
@@ -287,7 +341,7 @@ def _precinct_line(
     precinct: int,
     at: tuple[int, int],
     font: ImageFont.FreeTypeFont,
-    hand: _Hand | None,
+    hand: _Hand | MnistHand | None,
 ) -> tuple[int, int, int, int]:
     """Draw the precinct line at ``at`` (top left); return the box (x, y, w, h) of its number.
 
@@ -308,7 +362,7 @@ def _precinct_line(
         return (int(left), int(top), int(right - left), int(bottom - top))
     draw.text((x, y), before, font=font, fill=(0, 0, 0))
     x += int(draw.textlength(before, font=font))
-    own = _Hand(random.Random(f"precinct:{precinct}"), hand.path, hand.size)
+    own = hand.fork(random.Random(f"precinct:{precinct}"))
     box = own.draw(page, x + 4, y + int(font.size) // 2 + 2, number)
     draw.text((box[0] + box[2] + 10, y), after.lstrip(), font=font, fill=(0, 0, 0))
     return box

@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/ocr_bench.py [--per-cell N] [--seed S | --seeds S,S,..] [--jobs J]
                                         [--baseline N] [--save DIR] [--json]
+                                        [--layouts all|L,L,..] [--hands font|mnist]
+                                        [--order form|against-all-last|shuffled|both]
 
 Per tier (clean scan, photo, hard photo) and per script (typed, handwritten): accuracy of
 accepted fields, coverage (accepted / all fields), silent errors (accepted but wrong),
@@ -12,6 +14,13 @@ how many of the true figures appear in its text at all, and its time per image.
 ``--seeds`` runs several seeds (``--jobs`` of them at a time, one core each) and adds the
 table of all of them pooled: with ten images per cell, one seed's coverage of
 handwriting moves by several points with the hands it happens to draw.
+
+What the field looks like beyond the three first layouts and the handwriting fonts (issue
+21): ``--layouts all`` cycles through every layout the generator draws (stacked, two-column
+and boxes too; or name them, comma-separated) and adds one row per layout over all tiers;
+``--hands mnist`` writes the handwritten figures with real hands (MNIST digits held out from
+every training); ``--order`` prints "against all" after the parties, shuffles the parties, or
+both. Without these options the samples and the table are the ones measured before them.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocr import load_form, read_protocol
 from ocr.result import Status
-from ocr.synth import LAYOUTS, make_sample
+from ocr.synth import LAYOUTS, LAYOUTS_ALL, make_sample
 
 TIERS = ("clean", "photo", "hard")
 SCRIPTS = ("typed", "handwritten")
@@ -48,16 +57,43 @@ def _cpu() -> float:
 Stats = dict[tuple[str, str], dict[str, float]]
 
 
-def measure(per_cell: int, seed: int, save: Path | None) -> Stats:
-    """Read ``per_cell`` samples per tier x script; return the counts per cell."""
+ORDERS = {
+    "form": {},
+    "against-all-last": {"against_all_last": True},
+    "shuffled": {"shuffle_parties": True},
+    "both": {"against_all_last": True, "shuffle_parties": True},
+}
+
+
+def measure(
+    per_cell: int,
+    seed: int,
+    save: Path | None,
+    layouts: tuple[str, ...] = LAYOUTS,
+    hand: str = "font",
+    order: str = "form",
+) -> Stats:
+    """Read ``per_cell`` samples per tier x script; return the counts per cell.
+
+    ``layouts`` are cycled through in each cell; ``hand`` writes the handwritten figures
+    (``font`` or ``mnist``); ``order`` is a key of :data:`ORDERS`."""
+    by_layout = layouts != LAYOUTS
     form = load_form("kz-mazhilis-party-list-2023")
     stats: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     index = 0
     for tier in TIERS:
         for script in SCRIPTS:
             for i in range(per_cell):
-                layout = LAYOUTS[i % len(LAYOUTS)]
-                s = make_sample(index, seed, tier=tier, script=script, layout=layout)
+                layout = layouts[i % len(layouts)]
+                s = make_sample(
+                    index,
+                    seed,
+                    tier=tier,
+                    script=script,
+                    layout=layout,
+                    hand=hand,
+                    **ORDERS[order],  # type: ignore[arg-type]
+                )
                 index += 1
                 t0 = _cpu()
                 w0 = time.perf_counter()
@@ -68,6 +104,8 @@ def measure(per_cell: int, seed: int, save: Path | None) -> Stats:
                 if s.truth.get("hand_held_out") and tier != "clean":
                     # the digit readers never saw these hands in training: reported apart too
                     cells.append(("photo+hard", "held-out hands"))
+                if by_layout:
+                    cells.append(("by layout", f"{layout} {script}"))
                 truth: dict[str, int] = s.truth["figures"]  # type: ignore[assignment]
                 for cell in cells:
                     st = stats[cell]
@@ -125,7 +163,8 @@ def pooled(all_stats: list[Stats]) -> Stats:
 def table_of(stats: Stats) -> dict[str, dict[str, float]]:
     """The measures per cell: accuracy of accepted fields, coverage, silent errors, time."""
     table = {}
-    for tier, script in sorted(stats, key=lambda cell: cell[0] == "photo+hard"):
+    rank = {"photo+hard": 1, "by layout": 2}
+    for tier, script in sorted(stats, key=lambda cell: rank.get(cell[0], 0)):
         st = stats[(tier, script)]
         acc = st.get("correct", 0.0) / st["accepted"] if st.get("accepted") else float("nan")
         table[f"{tier}/{script}"] = {
@@ -189,10 +228,25 @@ def main() -> int:
     ap.add_argument("--baseline", type=int, default=0)
     ap.add_argument("--save", type=Path)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--layouts", help="'all', or layouts separated by commas (default: 3)")
+    ap.add_argument("--hands", choices=("font", "mnist"), default="font")
+    ap.add_argument("--order", choices=tuple(ORDERS), default="form")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    layouts = LAYOUTS
+    if args.layouts:
+        layouts = LAYOUTS_ALL if args.layouts == "all" else tuple(args.layouts.split(","))
+        if set(layouts) - set(LAYOUTS_ALL):
+            ap.error(f"--layouts: choose among {', '.join(LAYOUTS_ALL)}")
     jobs = [
-        (args.per_cell, seed, args.save / f"seed-{seed}" if args.save and args.seeds else args.save)
+        (
+            args.per_cell,
+            seed,
+            args.save / f"seed-{seed}" if args.save and args.seeds else args.save,
+            layouts,
+            args.hands,
+            args.order,
+        )
         for seed in seeds
     ]
     if len(jobs) > 1 and args.jobs > 1:
@@ -205,8 +259,13 @@ def main() -> int:
         tables[f"pooled, seeds {','.join(map(str, seeds))}"] = table_of(pooled(all_stats))
     base = baseline(args.baseline, seeds[0]) if args.baseline else None
     if args.json:
-        print(json.dumps({"ours": tables, "tesseract_psm3": base}, indent=1))
+        out: dict[str, object] = {"ours": tables, "tesseract_psm3": base}
+        if (layouts, args.hands, args.order) != (LAYOUTS, "font", "form"):
+            out["samples"] = {"layouts": layouts, "hands": args.hands, "order": args.order}
+        print(json.dumps(out, indent=1))
         return 0
+    if (layouts, args.hands, args.order) != (LAYOUTS, "font", "form"):
+        print(f"layouts {','.join(layouts)}; hands {args.hands}; order {args.order}")
     for title, table in tables.items():
         print(f"\n{title}")
         _print_table(table)
@@ -220,13 +279,15 @@ def main() -> int:
 
 
 def _print_table(table: dict[str, dict[str, float]]) -> None:
+    w = max(24, *(len(name) for name in table))  # 24 unless a row's name is longer
     print(
-        f"{'tier/script':24} {'imgs':>4} {'fields':>6} {'acc(accepted)':>13} {'coverage':>8} "
+        f"{'tier/script':{w}} {'imgs':>4} {'fields':>6} {'acc(accepted)':>13} {'coverage':>8} "
         f"{'silent':>6} {'review':>6} {'unread':>6} {'wall s':>6} {'cpu s':>6}"
     )
     for name, row in table.items():
         print(
-            f"{name:24} {row['images']:4.0f} {row['fields']:6.0f} {row['accepted_accuracy']:13.4f} "
+            f"{name:{w}} {row['images']:4.0f} {row['fields']:6.0f} "
+            f"{row['accepted_accuracy']:13.4f} "
             f"{row['coverage']:8.3f} {row['silent_errors']:6.0f} {row['review']:6.0f} "
             f"{row['unreadable']:6.0f} {row['seconds_per_image']:6.2f} "
             f"{row['cpu_seconds_per_image']:6.2f}"

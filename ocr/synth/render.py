@@ -167,6 +167,8 @@ def render_sheet(spec: SheetSpec, rng: random.Random) -> Image.Image:
         if spec.script == "handwritten" and fonts.available(fonts.HAND_CYRILLIC)
         else None
     )
+    if isinstance(hand, MnistHand) and hand_words is not None:
+        hand_words.color = hand.color  # one pen writes the figures and their words
     margin = 90
     y = 70
     title = (

@@ -6,13 +6,16 @@ import hashlib
 import io
 import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from ocr import load_form
-from ocr.synth import LAYOUTS, LAYOUTS_ALL, make_figures, make_sample, printed_order
+from ocr.synth import LAYOUTS_ALL, make_figures, make_sample, printed_order
 from ocr.synth.hands import digits
 from ocr.synth.layouts import NEW_LAYOUTS
 from ocr.synth.render import SheetSpec, render_sheet
@@ -233,10 +236,12 @@ def test_mnist_hand_is_recorded_in_the_truth() -> None:
     assert img.size == (1240, 1754)
 
 
-def test_layouts_option_draws_the_new_layouts() -> None:
-    drawn = {make_sample(i, 1, layouts=LAYOUTS_ALL).truth["layout"] for i in range(24)}
-    assert set(NEW_LAYOUTS) <= drawn
-    assert {make_sample(i, 1).truth["layout"] for i in range(12)} <= set(LAYOUTS)
+def test_layouts_option_draws_the_layouts_given() -> None:
+    drawn = {
+        make_sample(i, 1, tier="clean", script="typed", layouts=NEW_LAYOUTS).truth["layout"]
+        for i in range(5)
+    }
+    assert drawn <= set(NEW_LAYOUTS) and len(drawn) >= 2
 
 
 @pytest.mark.parametrize("layout", NEW_LAYOUTS)
@@ -250,3 +255,33 @@ def test_new_layouts_draw_a_presidential_form_in_kazakh(layout: str) -> None:
 def test_a_printed_order_must_name_every_figure() -> None:
     with pytest.raises(ValueError):
         _sheet("stacked", order=("voters_on_list", "amanat"))
+
+
+def test_command_line_draws_new_layouts_and_hands(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocr.synth",
+            str(tmp_path),
+            "--count",
+            "2",
+            "--layout",
+            "boxes",
+            "--script",
+            "handwritten",
+            "--tier",
+            "clean",
+            "--hand",
+            "mnist",
+            "--against-all-last",
+        ],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    truths = [json.loads(p.read_text("utf-8")) for p in sorted(tmp_path.glob("*.truth.json"))]
+    assert len(truths) == 2 and len(list(tmp_path.glob("clean-handwritten-boxes-*.png"))) == 2
+    for t in truths:
+        assert (t["layout"], t["hand"], t["hand_held_out"]) == ("boxes", "mnist", True)
+        assert t["order"][-1] == "against_all" and t["against_all_last"] is True

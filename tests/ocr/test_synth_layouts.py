@@ -285,3 +285,30 @@ def test_command_line_draws_new_layouts_and_hands(tmp_path: Path) -> None:
     for t in truths:
         assert (t["layout"], t["hand"], t["hand_held_out"]) == ("boxes", "mnist", True)
         assert t["order"][-1] == "against_all" and t["against_all_last"] is True
+
+
+@pytest.mark.parametrize("layout", NEW_LAYOUTS)
+def test_each_figure_is_written_in_its_own_rows_band(layout: str) -> None:
+    """Change one figure and only the band of its row changes: above the label (stacked),
+    beside it (two-column, boxes); the other figures stay where they were."""
+    form = load_form(MAZHILIS)
+    order = printed_order(form, True)
+
+    def render(figures: dict[str, int]) -> tuple[np.ndarray, dict[str, int]]:
+        spec = SheetSpec(form, figures, layout, "typed", "ru", False, order=order)
+        sheet = render_sheet(spec, random.Random(9))
+        return np.asarray(sheet.convert("L")).astype(int), sheet.info["rows"]
+
+    figures = make_figures(form, random.Random(9))
+    base, rows = render(figures)
+    for key in ("voters_on_list", "baytak", "against_all"):
+        other = dict(figures, **{key: figures[key] + 1 if figures[key] % 10 != 9 else 1})
+        changed, rows2 = render(other)
+        assert rows2 == rows
+        ys = np.flatnonzero((np.abs(changed - base) > 60).any(axis=1))
+        assert len(ys), f"{key}'s figure not on the page"
+        if layout == "stacked":  # on its own line, between the label above and its own
+            above = max([y for y in rows.values() if y < rows[key]], default=0)
+            assert above < ys.min() and ys.max() < rows[key], (key, ys.min(), ys.max())
+        else:
+            assert rows[key] - 10 < ys.min() and ys.max() < rows[key] + 90, (key, ys)

@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# PP-OCR's models ship in this wheel (ocr/ppocr.py reads its recogniser; nothing downloads one)
+RAPIDOCR := 1.4.4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-eng tesseract-ocr-osd ffmpeg \
 	poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libmagic1 \
@@ -29,10 +31,11 @@ deps: .deps-stamp
 	@touch $@
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	@$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==$(RAPIDOCR)
 	@touch $@
 
 # The layout, style and types are checked before any test runs (CI runs this target too).

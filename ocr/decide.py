@@ -14,6 +14,7 @@ from dataclasses import replace
 from ocr import figures as fig
 from ocr.forms import Form
 from ocr.layout import WordsRun
+from ocr.ppocr import TextReading
 from ocr.result import FieldReading, Reason, Status
 from ocr.sequence import SequenceReading
 
@@ -52,6 +53,27 @@ THREE_GLYPH_MIN = 0.5
 #: photos), 4 of the 37 figures so accepted were wrong, all in hands the readers never saw
 #: ("81" read 82 by both, 0.98 sure, on a clean scan).
 PAIR_MIN = 0.9
+
+
+#: PP-OCR's recogniser (:mod:`ocr.ppocr`, a reader of another kind, trained on real text)
+#: agreeing with the glyph network or the whole-figure network: accepted with PP-OCR at
+#: least TEXT_MIN sure of exactly its digits, the network at least TEXT_PEER_MIN sure, and
+#: neither of the two other digit readers (the other network, Tesseract) sure of other
+#: digits of the same length (SEQ_VETO / 0.9 for the networks, TESS_VETO for Tesseract).
+TEXT_MIN = 0.9
+TEXT_PEER_MIN = 0.5
+#: PP-OCR sure of other digits of the same length vetoes the agreements of our own
+#: readers that a hand they never saw can make alike (all but the three-reader ones).
+TEXT_VETO = 0.95
+#: PP-OCR and Tesseract agreeing (two engines of text, TEXT_MIN and TESS_MIN sure) are
+#: accepted unless one of our networks reads other digits of the same length at least
+#: this sure (real hands: a "2" written small read 219 by both, 229 written; the glyph
+#: network read 214, 0.39 sure, the whole-figure network 200, 0.44).
+TEXT_NETWORK_VETO = 0.35
+#: Tesseract reading other digits of the same length at least this sure vetoes PP-OCR's
+#: agreement with a network (real hands: a "2" written like a 9 read 9638 by three
+#: readers, 2638 by Tesseract, 0.73 sure).
+TEXT_TESS_VETO = 0.6
 
 
 def _parts(n: int) -> set[int]:
@@ -106,15 +128,78 @@ def decide_digits(
     model_b: fig.ModelReading,
     tess: tuple[str | None, float],
     seq: SequenceReading,
+    text: TextReading | None = None,
 ) -> tuple[Reason, float, int] | None:
     """The evidence (reason, confidence, value) on which the digits alone may be
     accepted, or None.
 
     Two readers of different kinds must agree: the glyph network and the whole-figure
     network (one cuts the figure into glyphs, the other never cuts), or a glyph reader
-    and Tesseract, or the whole-figure network and Tesseract; a third reader confidently
-    reading other digits of the same length vetoes.
+    and Tesseract, or the whole-figure network and Tesseract, or PP-OCR's recogniser and
+    one of our networks; a third reader confidently reading other digits of the same
+    length vetoes.
     """
+    a, t, s = model.digits, tess[0], seq.digits
+    p = text.digits if text is not None else None
+    evidence = _decide(model, model_b, tess, seq, text)
+    if evidence is not None and any(
+        d is not None and len(d) > 1 and d[0] == "0" and int(d) == evidence[2]
+        for d in (a, model_b.digits, t, s, p)
+    ):
+        # "03": nobody writes a figure so; its first digits were lost (two handwritten
+        # "1"s taken for a rule and a bracket), not a figure of 3
+        return None
+    return evidence
+
+
+def _decide(
+    model: fig.ModelReading,
+    model_b: fig.ModelReading,
+    tess: tuple[str | None, float],
+    seq: SequenceReading,
+    text: TextReading | None,
+) -> tuple[Reason, float, int] | None:
+    a, t, s = model.digits, tess[0], seq.digits
+    p = text.digits if text is not None else None
+    p_conf = text.confidence if text is not None else 0.0
+    own = _decide_own(model, model_b, tess, seq)
+    if own is not None:
+        value = str(own[2])
+        text_veto = p is not None and p != value and len(p) == len(value) and p_conf >= TEXT_VETO
+        if not text_veto:
+            return own
+        return None
+    if p is None or p_conf < TEXT_MIN:
+        return None
+
+    def sure_other(other: str | None, conf: float, level: float) -> bool:
+        return other is not None and other != p and len(other) == len(p) and conf >= level
+
+    if sure_other(t, tess[1], TEXT_TESS_VETO):
+        return None
+    if p == a and model.confidence >= TEXT_PEER_MIN and not sure_other(s, seq.confidence, SEQ_VETO):
+        return Reason.READINGS_AGREE, min(p_conf, model.confidence), int(p)
+    if p == s and seq.confidence >= TEXT_PEER_MIN and not sure_other(a, model.confidence, 0.9):
+        return Reason.READINGS_AGREE, min(p_conf, seq.confidence), int(p)
+    if (
+        p == t
+        and tess[1] >= TESS_MIN
+        and not sure_other(a, model.confidence, TEXT_NETWORK_VETO)
+        and not sure_other(s, seq.confidence, TEXT_NETWORK_VETO)
+    ):
+        # two engines of text, neither of them ours, trained apart: in a hand our networks
+        # never saw they read the "1" our networks take for a "2"
+        return Reason.TEXT_ENGINES_AGREE, min(p_conf, tess[1]) * 0.97, int(p)
+    return None
+
+
+def _decide_own(
+    model: fig.ModelReading,
+    model_b: fig.ModelReading,
+    tess: tuple[str | None, float],
+    seq: SequenceReading,
+) -> tuple[Reason, float, int] | None:
+    """:func:`decide_digits` on this project's own readers and Tesseract."""
     a, b, t, s = model.digits, model_b.digits, tess[0], seq.digits
 
     def sure_otherwise(value: str, other: str | None, conf: float, level: float) -> bool:
@@ -173,6 +258,7 @@ def decide(
     tess: tuple[str | None, float],
     run: WordsRun | None,
     seq: SequenceReading,
+    text: TextReading | None = None,
 ) -> tuple[Status, Reason, float, list[int]]:
     """Status, reason, confidence and candidates (best first) of one figure; when the
     status is accepted, the first candidate is the value accepted.
@@ -193,9 +279,11 @@ def decide(
     ]
     if tess[0] is not None:
         readings.insert(1, (int(tess[0]), tess[1]))
+    if text is not None and text.digits is not None:
+        readings.insert(1, (int(text.digits), text.confidence))
     words_value = run.value if run is not None else None
     cands = _candidates(readings, words_value, model)
-    evidence = decide_digits(model, model_b, tess, seq)
+    evidence = decide_digits(model, model_b, tess, seq, text)
     if words_value is not None:
         agreeing = [c for v, c in readings if v == words_value and c >= 0.5]
         # words read short (a wrapped line missed) can agree with digits read short: a
@@ -289,11 +377,16 @@ def misread_digits(fields: dict[str, FieldReading]) -> set[str]:
     return out | {d for d, n in witnessed.items() if n >= WITNESSES}
 
 
+#: Acceptances our networks take no part in: their misreadings put these in no doubt.
+_NOT_BY_NETWORKS = (Reason.DIGITS_AND_WORDS_AGREE, Reason.TEXT_ENGINES_AGREE)
+
+
 def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
     """Send to review, in place, every figure accepted on the digit readers alone on a page
     where they misread a digit (:func:`misread_digits`): the hand is one they misread. A
     figure holding that digit says so (``DIGIT_MISREAD_ON_PAGE``), the others
-    ``HAND_MISREAD_ON_PAGE``. Never accepts or changes a figure.
+    ``HAND_MISREAD_ON_PAGE``. Never accepts or changes a figure. Figures accepted without
+    our networks (words with a reader, PP-OCR with Tesseract) stay accepted.
 
     Doubting only the figures with the digit shown misread was not enough: on a fresh
     seed, a hand never trained on whose "1" the networks read "2" on two rows (shown by
@@ -304,11 +397,7 @@ def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
     if not suspect:
         return
     for key, f in fields.items():
-        if (
-            f.status is Status.ACCEPTED
-            and f.reason is not Reason.DIGITS_AND_WORDS_AGREE
-            and f.value is not None
-        ):
+        if f.status is Status.ACCEPTED and f.reason not in _NOT_BY_NETWORKS and f.value is not None:
             shown = suspect & set(str(f.value))
             fields[key] = replace(
                 f,

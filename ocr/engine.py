@@ -178,9 +178,10 @@ def check_environment() -> None:
 @lru_cache(maxsize=1)
 def engine_versions() -> dict[str, object]:
     """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz data, the
-    digit models, the figure model and the reader of the precinct number (a reading made
-    before it had one is read again)."""
+    digit models, the figure model, PP-OCR's recogniser and the reader of the precinct
+    number (a reading made before it had one is read again)."""
     from ocr.digits import MODEL_B_NAME, MODEL_NAME, load_model, load_model_b
+    from ocr.ppocr import text_model_version
     from ocr.sequence import MODEL_NAME as SEQUENCE_MODEL
     from ocr.sequence import load_sequence_model
 
@@ -203,6 +204,7 @@ def engine_versions() -> dict[str, object]:
             "file": f"ocr/models/{SEQUENCE_MODEL}",
             "sha256": load_sequence_model().sha256,
         },
+        "text_model": text_model_version(),
         "opencv": cv2.__version__,
         "precinct_reader": PRECINCT_READER_VERSION,
     }

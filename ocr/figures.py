@@ -408,9 +408,13 @@ def to_image_box(
     return int(x0), int(y0), round(float(x1 - x0)), round(float(y1 - y0))
 
 
+def gray_crop(gray: np.ndarray, box: tuple[int, int, int, int], pad: int) -> np.ndarray:
+    """``box`` (x, y, w, h) of ``gray`` with ``pad`` pixels around (a view)."""
+    x, y, w, h = box
+    return gray[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+
+
 def png_crop(gray: np.ndarray, box: tuple[int, int, int, int], pad: int) -> bytes:
     """PNG bytes of ``box`` (x, y, w, h) of ``gray`` with ``pad`` pixels around."""
-    x, y, w, h = box
-    crop = gray[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
-    ok, buf = cv2.imencode(".png", crop)
+    ok, buf = cv2.imencode(".png", gray_crop(gray, box, pad))
     return bytes(buf) if ok else b""

@@ -241,18 +241,30 @@ def find_labels(
         done.add((key, lang))
         used_lines.update(ids)
         hits.setdefault(key, []).append(LabelHit(key, lang, min(1.0, score), ids, _box(span)))
-    _keep_in_order(form, hits, used_lines)
+    _keep_in_order(form, lines, hits, used_lines)
     _keep_room(form, lines, hits, used_lines)
     _fill_gaps(form, lines, cands, hits, used_lines)
     _keep_room(form, lines, hits, used_lines)  # a gap filled may be crowded too
     return hits
 
 
-def _keep_in_order(form: Form, hits: dict[str, list[LabelHit]], used_lines: set[int]) -> None:
-    """Drop, in place, the labels found out of the form's printed order (top to bottom):
-    the fewest that leave the rest in order (a longest increasing run). A short label
-    that shares a word with another ("«AMANAT» партиясы", "«Respublica» партиясы") can
-    match the other's line; its figure would be another row's. Their lines are freed."""
+#: A label found out of the form's order is kept when it matched its line this well and
+#: no other label of the form came within OUT_OF_ORDER_MARGIN of it there.
+OUT_OF_ORDER_SURE = 0.85
+OUT_OF_ORDER_MARGIN = 0.1
+
+
+def _keep_in_order(
+    form: Form, lines: list[Line], hits: dict[str, list[LabelHit]], used_lines: set[int]
+) -> None:
+    """Drop, in place, the doubtful labels found out of the form's printed order (top to
+    bottom): of the fewest that leave the rest in order (a longest increasing run), those
+    whose line another label of the form also matches nearly as well, or that matched
+    weakly. A short label that shares a word with another ("«AMANAT» партиясы",
+    "«Respublica» партиясы") can match the other's line; its figure would be another
+    row's. A label out of order that only it matches well stays: rows may be printed in
+    another order than the form file's ("Против всех" after the parties, the parties in
+    another order). Their lines are freed."""
     keys = [k for k in form.keys if k in hits]
     tops = [min(h.box[1] for h in hits[k]) for k in keys]
     best: list[list[int]] = []  # best[i]: longest increasing run of tops ending at i
@@ -260,10 +272,28 @@ def _keep_in_order(form: Form, hits: dict[str, list[LabelHit]], used_lines: set[
         prev = max((best[j] for j in range(i) if tops[j] < top), key=len, default=[])
         best.append([*prev, i])
     keep = {keys[i] for i in max(best, key=len, default=[])}
+    folded = {ln.index: _label_text(ln) for ln in lines}
     for k in keys:
-        if k not in keep:
+        if k not in keep and not all(_unrivalled(form, h, folded) for h in hits[k]):
             for h in hits.pop(k):
                 used_lines.difference_update(h.lines)
+
+
+def _unrivalled(form: Form, hit: LabelHit, folded: dict[int, str]) -> bool:
+    """True when ``hit`` matched its line well and no other label of the form comes near."""
+    if hit.score < OUT_OF_ORDER_SURE:
+        return False
+    text = " ".join(folded[i] for i in hit.lines)
+    rival = max(
+        (
+            _local_score(fold(label), text)[0]
+            for lab in form.labels
+            if lab.key != hit.key
+            for label in (lab.ru, lab.kk)
+        ),
+        default=0.0,
+    )
+    return rival <= hit.score - OUT_OF_ORDER_MARGIN
 
 
 def _keep_room(
@@ -274,7 +304,9 @@ def _keep_room(
     takes a line at least. "«AMANAT» партиясы" matched the garbled line of "«Respublica»
     партиясы", three rows down, on its quotes and "партиясы": in order still, but
     right above "«Байтақ»" with three labels missing and no line between; the figure of
-    the Respublica row was accepted as AMANAT's. Their lines are freed."""
+    the Respublica row was accepted as AMANAT's. A label that only it matches well, on
+    its line, stays (:func:`_unrivalled`). Their lines are freed."""
+    folded = {ln.index: _label_text(ln) for ln in lines}
     while True:
         keys = [k for k in form.keys if k in hits]
         if len(keys) < 2:
@@ -293,25 +325,44 @@ def _keep_room(
                 continue
             low = max(h.box[3] for h in hits[a])
             high = min(h.box[1] for h in hits[b])
+            if high < min(h.box[1] for h in hits[a]):
+                continue  # printed in another order than the form's: no room to count
             room = sum(1 for ln in text_lines if low - 2 <= ln.box[1] and ln.box[3] <= high + 2)
             if room < missing:
-                weaker = min((a, b), key=lambda k: max(h.score for h in hits[k]))
-                break
+                # the weaker of the two, unless only it matches its line well
+                doubtful = [
+                    k for k in (a, b) if not all(_unrivalled(form, h, folded) for h in hits[k])
+                ]
+                if doubtful:
+                    weaker = min(doubtful, key=lambda k: max(h.score for h in hits[k]))
+                    break
         if weaker is None:
             return
         for h in hits.pop(weaker):
             used_lines.difference_update(h.lines)
 
 
-def crowded_labels(form: Form, hits: dict[str, list[LabelHit]], share: float = 0.75) -> set[str]:
+def crowded_labels(
+    form: Form,
+    hits: dict[str, list[LabelHit]],
+    share: float = 0.75,
+    lines: list[Line] | None = None,
+) -> set[str]:
     """Keys of labels found much closer to the label found before them than the rows
     printed between take: fewer than ``share`` of the usual row pitch (from rows whose
     next row was found too) for each row. One of the two was found on another row's
     line: on a bilingual hard photo "Народная партия Казахстана" matched the line of
     "Демократическая партия Казахстана «Ак жол»", four rows up, on their shared words,
-    and that row's figure was accepted for it. Both go to review."""
+    and that row's figure was accepted for it. Both go to review.
+
+    On a page whose rows are printed in another order than the form's, the rows between
+    two labels are not known: there, labels closer to the one above them (on the page)
+    than ``share`` of a row, and labels whose line another label of the form matches
+    nearly as well (``lines`` given, :func:`_unrivalled`), go to review."""
     tops = {k: min(h.box[1] for h in hs) for k, hs in hits.items()}
     keys = [k for k in form.keys if k in tops]
+    if any(tops[b] < tops[a] for a, b in pairwise(keys)):
+        return _crowded_on_the_page(form, hits, tops, share, lines)
     index = {k: form.keys.index(k) for k in keys}
     steps = sorted(tops[b] - tops[a] for a, b in pairwise(keys) if index[b] == index[a] + 1)
     if not steps:
@@ -322,6 +373,32 @@ def crowded_labels(form: Form, hits: dict[str, list[LabelHit]], share: float = 0
         rows = index[b] - index[a]
         if rows > 1 and tops[b] - tops[a] < share * rows * pitch:
             out |= {a, b}
+    return out
+
+
+def _crowded_on_the_page(
+    form: Form,
+    hits: dict[str, list[LabelHit]],
+    tops: dict[str, int],
+    share: float,
+    lines: list[Line] | None,
+) -> set[str]:
+    """:func:`crowded_labels` for a page printed in another order than the form's."""
+    by_top = sorted(tops, key=lambda k: tops[k])
+    steps = sorted(tops[b] - tops[a] for a, b in pairwise(by_top))
+    out: set[str] = set()
+    if steps:
+        pitch = steps[len(steps) // 2]
+        for a, b in pairwise(by_top):
+            if tops[b] - tops[a] < share * pitch:
+                out |= {a, b}
+    if lines is not None:
+        folded = {ln.index: _label_text(ln) for ln in lines}
+        out |= {
+            k
+            for k, hs in hits.items()
+            if not all(h.score == 0.0 or _unrivalled(form, h, folded) for h in hs)
+        }  # (a label placed by order, score 0, is never accepted anyway)
     return out
 
 

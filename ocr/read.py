@@ -36,6 +36,7 @@ from ocr.layout import (
     title_words,
     words_found,
 )
+from ocr.ppocr import load_recogniser
 from ocr.precinct import read_precinct
 from ocr.prepare import (
     ImageProblem,
@@ -148,19 +149,6 @@ def _assign_runs(
         if owners and owners[-1][1] not in out:
             out[owners[-1][1]] = run
     return out
-
-
-def _between(
-    located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]],
-    before: str,
-    key: str,
-    after: str,
-) -> bool:
-    """True when ``key``'s figure lies wholly below ``before``'s and above ``after``'s."""
-    if not {before, key, after} <= located.keys():
-        return False
-    (_, ya, _, ha), (_, y, _, h), (_, yb, _, _) = (located[k][0] for k in (before, key, after))
-    return ya + ha <= y and y + h <= yb
 
 
 def _nearest_label(
@@ -413,14 +401,14 @@ def read_prepared(
     shared = {k for keys in claimed.values() if len(keys) > 1 for k in keys}
     lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh)}
     lonely |= passed_over
-    # a label placed by order, not read, owns only a figure between its neighbours' own
-    order = list(form.keys)
-    misplaced = {
-        k
-        for k in placed
-        if not _between(located, order[order.index(k) - 1], k, order[order.index(k) + 1])
-    }
-    crowded = crowded_labels(form, hits)
+    # a label placed by order, not read, is the form's order taken for the page's: rows may
+    # be printed in another order (the parties shuffled, "Против всех" last), so its figure
+    # is shown for review (a shuffled page's "Народная партия" row, garbled, placed as
+    # Respublica's between Auyl and Baytak: its figure and words agreed). Unless it is the
+    # one label of the form not read on the page: every other row is found elsewhere, and
+    # the one unexplained row left is its row, whatever the order
+    by_elimination = len(placed) == 1 and all(k in hits for k in form.keys)
+    crowded = crowded_labels(form, hits, lines=lines)
     heights = sorted(box[3] for box, _ in located.values())
     typical = heights[len(heights) // 2] if heights else 0
     # a "figure" much taller than the others is two rows' figures run together
@@ -435,6 +423,11 @@ def read_prepared(
     )
     seq_list = load_sequence_model().read([masks[k] for k in keys_located])
     seq_reads = dict(zip(keys_located, seq_list, strict=True))
+    pad = int(0.4 * lh)
+    text_list = load_recogniser().read(
+        [fig.gray_crop(prep.gray, located[k][0], pad) for k in keys_located]
+    )
+    text_reads = dict(zip(keys_located, text_list, strict=True))
     fields: dict[str, FieldReading] = {}
     for key in form.keys:
         row_run: WordsRun | None = run_of.get(key)
@@ -478,10 +471,13 @@ def read_prepared(
         treading = tess_reads.get(key, (None, 0.0))
         breading = fig.second_opinion(mreading, model_b)
         sreading = seq_reads[key]
-        status, reason, conf, cands = decide(mreading, breading, treading, row_run, sreading)
+        preading = text_reads[key]
+        status, reason, conf, cands = decide(
+            mreading, breading, treading, row_run, sreading, preading
+        )
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
-        if status is Status.ACCEPTED and key in misplaced:
+        if status is Status.ACCEPTED and key in placed and not by_elimination:
             status, reason, conf = Status.REVIEW, Reason.LABEL_PLACED_BY_ORDER, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:
             if key in crowded:
@@ -503,12 +499,13 @@ def read_prepared(
             tuple(cands),
             fig.to_image_box(box, prep.to_image, factor),
             reason,
-            fig.png_crop(prep.gray, box, int(0.4 * lh)),
+            fig.png_crop(prep.gray, box, pad),
             (
                 ("glyphs_a", mreading.digits, mreading.confidence),
                 ("glyphs_b", breading.digits, breading.confidence),
                 ("sequence", sreading.digits, sreading.confidence),
                 ("tesseract", treading[0], treading[1]),
+                ("ppocr", preading.digits, preading.confidence),
                 ("words", None if words_value is None else str(words_value), 1.0),
             ),
         )

@@ -20,6 +20,7 @@ class Reason(StrEnum):
     DIGITS_AND_WORDS_AGREE = "digits_and_words_agree"
     READINGS_AGREE = "independent_readings_agree"
     GLYPHS_AND_FIGURE_AGREE = "glyph_and_whole_figure_readers_agree"
+    TEXT_ENGINES_AGREE = "ppocr_and_tesseract_agree"
     DIGITS_WORDS_DISAGREE = "digits_and_words_disagree"
     READINGS_DISAGREE = "readings_disagree"
     SINGLE_READING = "single_reading_only"
@@ -71,7 +72,7 @@ class FieldReading:
     readers: tuple[tuple[str, str | None, float], ...] = ()
     """What each independent reader saw: (reader, digits or None, confidence 0..1); readers
     are ``glyphs_a`` and ``glyphs_b`` (the two digit models), ``sequence`` (the whole-figure
-    network), ``tesseract`` and ``words``."""
+    network), ``tesseract``, ``ppocr`` (PP-OCR's recogniser) and ``words``."""
 
     def to_dict(self) -> dict[str, object]:
         """The issue's per-field JSON object."""

@@ -361,3 +361,53 @@ def test_a_figure_ranked_by_a_relation_keeps_what_each_reader_read() -> None:
     assert ranked.readers == readers  # who read what, as before the ranking
     assert ranked.crop == b"png"
     assert fields["ballots_received"].status is Status.ACCEPTED
+
+
+def test_figures_accepted_without_our_networks_stay_accepted_when_the_networks_misread() -> None:
+    # a hand our networks never saw: the words show them reading its "1" as "2"; a figure
+    # PP-OCR and Tesseract agreed on (no network among them) stays, one PP-OCR agreed on
+    # with a network goes to review with the networks' other figures
+    fields = {
+        "against_all": _field("against_all", 16, Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE,
+                              "26", 16),
+        "baytak": _field("baytak", 110, Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE, "120", 110),
+        "amanat": _reading("amanat", 1495, Status.ACCEPTED, Reason.TEXT_ENGINES_AGREE,
+                           (("glyphs_a", "2995", 0.45), ("sequence", "1995", 0.75),
+                            ("tesseract", "1495", 0.8), ("ppocr", "1495", 0.93))),
+        "auyl": _reading("auyl", 583, Status.ACCEPTED, Reason.READINGS_AGREE,
+                         (("glyphs_a", "583", 0.62), ("ppocr", "583", 0.97))),
+    }  # fmt: skip
+    doubt_misread_digits(fields)
+    assert fields["amanat"].status is Status.ACCEPTED
+    assert fields["auyl"].status is Status.REVIEW
+    assert fields["auyl"].reason is Reason.HAND_MISREAD_ON_PAGE
+
+
+def test_ppocr_and_tesseract_agreeing_accept_unless_a_network_reads_otherwise() -> None:
+    from ocr.decide import TEXT_NETWORK_VETO
+    from ocr.ppocr import TextReading
+
+    p = TextReading("1495", "1495", 0.93)
+    unsure = TEXT_NETWORK_VETO - 0.05
+    args = (glyphs("2995", unsure), NONE_M, ("1495", 0.8), None, SequenceReading("1995", unsure))
+    st, reason, _, cands = decide(*args, p)
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.TEXT_ENGINES_AGREE, 1495)
+    # real hands: a "2" written small, read 219 by both engines; the networks read 214 and
+    # 200, 0.39 and 0.44 sure: not accepted
+    other = (glyphs("2995", unsure), NONE_M, ("1495", 0.8), None,
+             SequenceReading("2495", TEXT_NETWORK_VETO))  # fmt: skip
+    assert decide(*other, p)[0] is Status.REVIEW
+    assert decide(*args[:2], ("1495", 0.6), *args[3:], p)[0] is Status.REVIEW  # Tesseract unsure
+    assert decide(*args)[0] is Status.REVIEW  # without PP-OCR
+
+
+def test_a_figure_read_with_a_leading_zero_is_never_accepted() -> None:
+    # real hands: "113" whose two "1"s were taken for a rule and a bracket, read "03" by
+    # both networks, sure, was accepted as 3
+    args = (glyphs("03", 0.96), glyphs("03", 0.5), ("3", 0.0), None, SequenceReading("03", 0.94))
+    st, _, _, cands = decide(*args)
+    assert st is Status.REVIEW and cands[0] == 3
+    assert (
+        decide(glyphs("30", 0.96), NONE_M, (None, 0.0), None, SequenceReading("30", 0.94))[0]
+        is Status.ACCEPTED
+    )

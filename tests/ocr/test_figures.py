@@ -13,7 +13,7 @@ from ocr.digits import load_model
 from ocr.engine import Word
 from ocr.figures import clean_binary, find_clusters, read_with_model, text_slope, word_height
 from ocr.layout import Line
-from ocr.result import Status
+from ocr.result import Reason, Status
 from ocr.synth import make_sample
 
 
@@ -116,13 +116,17 @@ def test_one_broken_in_two_does_not_split_its_figure() -> None:
 def test_blurred_table_read_in_grey_keeps_its_figures() -> None:
     """A fresh seed (1806): a blurred hard photo of a typed table whose labels were found
     only in grey. The text height came out 37 px for 23 px letters and 10 of 14 figures
-    were lost ("not found", "cut short"); two were accepted."""
+    were lost ("not found", "cut short"); two were accepted. Two labels of it are not read
+    (placed by the form's order, with a third missing: their figures are shown for
+    review, the page's order not being the form's for sure); every other figure is."""
     s = make_sample(40, 1806, tier="hard", script="typed", layout="table")
     reading = read_protocol(s.image, load_form("kz-mazhilis-party-list-2023"))
     truth = s.truth["figures"]
     accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
-    assert len(accepted) >= 12
+    assert len(accepted) >= 11
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
+    placed = [f for f in reading.fields if f.reason is Reason.LABEL_PLACED_BY_ORDER]
+    assert len(placed) == 2 and all(f.value == truth[f.key] for f in placed)  # type: ignore[index]
 
 
 def test_slope_of_the_text_lines_is_measured_on_their_words() -> None:

@@ -40,11 +40,11 @@ if TYPE_CHECKING:
     from evidence.pdf import verify as pdfverify
     from evidence.storage import bundle
     from evidence.storage.store import Store
-    from evidence.timestamping import stamping
+    from evidence.timestamping import roots as tsa_roots_mod
 else:  # loaded by the operations that use them: checking a receipt needs none of them
     audit_mod, bundle = lazy("evidence.audit"), lazy("evidence.storage.bundle")
     pdfsign, pdfverify = lazy("evidence.pdf.sign"), lazy("evidence.pdf.verify")
-    stamping = lazy("evidence.timestamping.stamping")  # the TSAs: a store's roots for them
+    tsa_roots_mod = lazy("evidence.timestamping.roots")  # where a store keeps its TSA roots
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """What a TSA's name looks like (it names a file in ``public/tsa-roots/``)."""
@@ -137,11 +137,12 @@ def receipt_tsa_roots(
             ) from None
     if store is not None and isinstance(data, dict):
         stamp = data.get("timestamp")
-        source = stamp.get("source", stamping.LOCAL) if isinstance(stamp, dict) else stamping.LOCAL
+        local = tsa_roots_mod.LOCAL
+        source = stamp.get("source", local) if isinstance(stamp, dict) else local
         if not isinstance(source, str) or not _SOURCE_NAME.fullmatch(source):
             return ()  # no such TSA: nothing to trust its token to (a failed check)
         try:
-            return stamping.roots_for(store.public_dir, source)
+            return tsa_roots_mod.roots_for(store.public_dir, source)
         except ValueError:
             return ()  # the store's roots file for it holds no certificate
     return None
@@ -189,7 +190,7 @@ def dossier_trust(store: Store | None, trust: Sequence[bytes] = ()) -> DossierTr
     if store is not None:
         signer.append((store.public_dir / pdfsign.ORG_CA_CERT_FILE).read_bytes())
         tsa.append((store.public_dir / LOCAL_TSA_ROOT_FILE).read_bytes())
-        roots = store.public_dir / stamping.ROOTS_DIR
+        roots = store.public_dir / tsa_roots_mod.ROOTS_DIR
         if roots.is_dir():
             tsa += [p.read_bytes() for p in sorted(roots.glob("*.pem"))]
         index = store.index

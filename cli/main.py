@@ -20,12 +20,8 @@ from rich.text import Text
 
 from app import setup
 from base.errors import EXIT_INTERNAL, EXIT_USAGE, DalelError, cannot_write
-from cli.commands import admin, cases, checkpoints, intake, items, verify, web
 from cli.output import Exit, err
 from cli.root import cli
-
-#: Importing the command modules registers their commands on ``cli``.
-COMMAND_MODULES = (intake, verify, items, cases, admin, web, checkpoints)
 
 LOGS_DIR = "logs"
 """The folder of a store where crash reports go."""

@@ -6,6 +6,8 @@ command; a command's own ``--store`` wins over it (see ``app.setup``).
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +47,56 @@ def optional_store_of(ctx: click.Context, local: Path | None = None) -> Store | 
     return store
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The modules that define each command of ``dalel`` (``dossier``: defined here, its
+#: subcommands in two modules). A command's module is loaded when the command is named, so
+#: that a command loads only what it uses; ``--help`` and an unknown name load them all.
+COMMANDS: Mapping[str, tuple[str, ...]] = {
+    "audit": ("cli.commands.verify",),
+    "case": ("cli.commands.cases",),
+    "checkpoint": ("cli.commands.checkpoints",),
+    "deadlines": ("cli.commands.cases",),
+    "discrepancies": ("cli.commands.cases",),
+    "dossier": ("cli.commands.cases", "cli.commands.verify"),
+    "export-audit": ("cli.commands.verify",),
+    "figures": ("cli.commands.items",),
+    "ingest": ("cli.commands.intake",),
+    "init": ("cli.commands.intake",),
+    "observer": ("cli.commands.web",),
+    "ocr": ("cli.commands.items",),
+    "ocr-image": ("cli.commands.items",),
+    "official": ("cli.commands.cases",),
+    "precinct": ("cli.commands.admin",),
+    "receipt": ("cli.commands.verify",),
+    "reindex": ("cli.commands.admin",),
+    "run": ("cli.commands.intake",),
+    "serve": ("cli.commands.web",),
+    "show": ("cli.commands.items",),
+    "timestamp": ("cli.commands.admin",),
+}
+
+
+def load_commands(modules: tuple[str, ...] | None = None) -> None:
+    """Load the command modules named (default: every one), which registers their commands."""
+    every = dict.fromkeys(m for ms in COMMANDS.values() for m in ms)
+    for module in every if modules is None else modules:
+        importlib.import_module(module)
+
+
+class LazyGroup(click.Group):
+    """The ``dalel`` group: a command's module is loaded when the command is named
+    (:data:`COMMANDS`); listing them (``--help``) loads every one."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # an unknown name loads them all: "did you mean" then knows every command
+        load_commands(COMMANDS.get(cmd_name))
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--store",
     "store_dir",

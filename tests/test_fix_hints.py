@@ -20,8 +20,10 @@ from pathlib import Path
 import click
 import pytest
 
-import cli.main  # noqa: F401  (registers every command on the group)
 from cli.root import cli as dalel_group
+from cli.root import load_commands
+
+load_commands()  # registers every command on the group (each loads when named)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("base", "evidence", "ocr", "pipeline", "app", "cli", "web")

@@ -26,6 +26,12 @@ RUN = (
 
 def loaded(tmp_path: Path, *args: object) -> tuple[int, set[str]]:
     """The exit code of ``dalel ARGS`` and the top-level packages it loaded."""
+    code, modules = loaded_modules(tmp_path, *args)
+    return code, {m.split(".")[0] for m in modules}
+
+
+def loaded_modules(tmp_path: Path, *args: object) -> tuple[int, set[str]]:
+    """The exit code of ``dalel ARGS`` and every module it loaded, by its full name."""
     out = tmp_path / "modules.json"
     subprocess.run(
         [sys.executable, "-c", RUN, str(out), *map(str, args)],
@@ -35,7 +41,7 @@ def loaded(tmp_path: Path, *args: object) -> tuple[int, set[str]]:
         check=False,
     )
     got = json.loads(out.read_text())
-    return got["code"], {m.split(".")[0] for m in got["modules"]}
+    return got["code"], set(got["modules"])
 
 
 @pytest.fixture
@@ -82,11 +88,69 @@ def test_every_text_formatter_names_a_real_result_type():
     application module): each name must be a class that exists, under that very name."""
     import importlib
 
-    import cli.main  # noqa: F401  (registers every command's formatters)
     from cli.output import _FORMATTERS, type_name
+    from cli.root import load_commands
+
+    load_commands()  # every command module: registers every command's formatters
 
     assert len(_FORMATTERS) > 20
     for name in _FORMATTERS:
         module, _, cls = name.rpartition(".")
         found = getattr(importlib.import_module(module), cls)
         assert isinstance(found, type) and type_name(found) == name
+
+
+@pytest.mark.parametrize("with_store", [False, True], ids=["pinned-key", "against-the-store"])
+def test_checking_a_receipt_loads_no_other_command_and_no_tsa(
+    tmp_path, filled_store, receipt, with_store
+):
+    """Only the command named loads its module (the others', with what they import, stay
+    unloaded), and a store's TSA roots are read without loading its TSAs."""
+    trust = ["--store", filled_store] if with_store else ["--key", filled_store / "public/log.pub"]
+    code, modules = loaded_modules(tmp_path, "receipt", "verify", receipt, *trust)
+    assert code == 0
+    commands = {m for m in modules if m.startswith("cli.commands.")}
+    assert commands == {"cli.commands.verify"}, sorted(commands)
+    assert not modules & {
+        "app.deadlines",
+        "evidence.timestamping.stamping",
+        "evidence.timestamping.tsa",
+        "evidence.timestamping.timestamps",
+    }, sorted(modules)
+
+
+def test_each_command_is_loaded_from_the_modules_that_define_it():
+    """``cli.root.COMMANDS`` names, for every command of ``dalel``, the modules that define it
+    and its subcommands (a command missing there could not be run, nor listed by --help)."""
+    import click
+
+    from cli.root import COMMANDS, cli, load_commands
+
+    load_commands()
+    assert set(COMMANDS) == set(cli.commands)
+    for name, command in cli.commands.items():
+        subcommands = command.commands.values() if isinstance(command, click.Group) else ()
+        defined = {c.callback.__module__ for c in (command, *subcommands) if c.callback}
+        assert set(COMMANDS[name]) == defined - {"cli.root"}, name
+
+
+def test_a_command_loads_when_named_and_help_lists_them_all(tmp_path, filled_store):
+    """A command whose module was not loaded yet runs (``init``, ``dossier verify`` from two
+    modules); ``--help`` lists every command; an unknown name still gets "did you mean"."""
+    code, modules = loaded_modules(tmp_path, "--store", tmp_path / "new", "init")
+    assert code == 0 and "cli.commands.intake" in modules and "cli.commands.cases" not in modules
+    help_text = subprocess.run(
+        [sys.executable, "-m", "cli", "--help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    from cli.root import COMMANDS
+
+    listed = {line.split()[0] for line in help_text.split("Commands:")[1].splitlines() if line}
+    assert listed == set(COMMANDS)
+    typo = subprocess.run(
+        [sys.executable, "-m", "cli", "recept"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert typo.returncode == 2 and "Did you mean 'receipt'?" in typo.stderr
+    dossier = subprocess.run(
+        [sys.executable, "-m", "cli", "dossier", "--help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert {"build", "copy", "verify"} <= set(dossier.split())

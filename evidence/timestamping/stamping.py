@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-
 from base.errors import StoreBusy, UsageError, cannot_write
 from base.fsio import atomic_write
 from evidence.core import events, tokens
+from evidence.timestamping.roots import (  # noqa: F401 - re-exported
+    LOCAL,
+    ROOTS_DIR,
+    local_certificates,
+    local_roots,
+    roots_for,
+)
 from evidence.timestamping.timestamps import (
     Attempt,
     ExternalTSA,
@@ -41,12 +46,10 @@ if TYPE_CHECKING:
     from evidence.storage.store import Store
     from evidence.storage.writer import Commit, Writer
 
-LOCAL = "local"
 #: How long recording a checkpoint's external token waits for the lock another writer took
 #: meanwhile before leaving it (the checkpoint keeps its local token; `timestamp --upgrade`).
 AFTER_RELEASE_WAIT = 10.0
 TSA_STATE_DIR = "tsa"
-ROOTS_DIR = "tsa-roots"
 
 
 def create(store_root: Path, org: str) -> None:
@@ -67,22 +70,6 @@ def tolerance(store: Store) -> dt.timedelta:
 
 def external_config(store: Store) -> list[dict[str, Any]]:
     return list(store.config.raw.get("timestamp", {}).get("external", []))
-
-
-def local_roots(public_dir: Path) -> tuple[x509.Certificate, ...]:
-    return load_certificates((public_dir / "tsa-root.pem").read_bytes())
-
-
-def local_certificates(public_dir: Path) -> tuple[x509.Certificate, ...]:
-    return load_certificates((public_dir / "tsa.pem").read_bytes())
-
-
-def roots_for(public_dir: Path, source: str) -> tuple[x509.Certificate, ...]:
-    """The roots a token from ``source`` must chain to; () for a source nobody configured."""
-    if source == LOCAL:
-        return local_roots(public_dir)
-    path = public_dir / ROOTS_DIR / f"{source}.pem"
-    return load_certificates(path.read_bytes()) if path.is_file() else ()
 
 
 def external_sources(store: Store) -> list[TimestampSource]:

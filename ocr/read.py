@@ -63,6 +63,14 @@ TESS_SCALE = 0.8
 RELEVEL = 1.0
 #: Share of unread ink next to a number in words that makes it a possible piece.
 STRAY_INK = 0.03
+#: A page with at most this many figures found level with their labels, of at least
+#: STACKED_LABELS_MIN labels found, is read again for figures standing above their labels;
+#: taken so when at least STACKED_SHARE of the labels have one figure so. The first
+#: label looks up to STACKED_FIRST text heights above itself.
+STACKED_LEVEL_MAX = 2
+STACKED_LABELS_MIN = 5
+STACKED_SHARE = 0.6
+STACKED_FIRST = 4.0
 
 
 def _rescale(w: Word, k: float) -> Word:
@@ -149,6 +157,23 @@ def _assign_runs(
         if owners and owners[-1][1] not in out:
             out[owners[-1][1]] = run
     return out
+
+
+def _assign_runs_above(
+    runs: list[WordsRun], tops: list[tuple[int, str]], label_lines: set[int]
+) -> dict[str, WordsRun]:
+    """Each label's number in words on a page whose figures stand above their labels: the
+    run between it and the label above it (one only)."""
+    out: dict[str, WordsRun] = {}
+    taken: dict[str, int] = {}
+    for run in runs:
+        if label_lines.intersection(run.lines):
+            continue
+        below = next((k for top, k in tops if top >= run.box[3] - 2), None)
+        if below is not None:
+            taken[below] = taken.get(below, 0) + 1
+            out[below] = run
+    return {k: r for k, r in out.items() if taken[k] == 1}
 
 
 def _nearest_label(
@@ -394,6 +419,42 @@ def read_prepared(
             chosen = (box, fig.read_with_model(mask, model, lh))
         located[key] = chosen
         masks[key] = mask
+    if len(located) <= STACKED_LEVEL_MAX and len(hits) >= STACKED_LABELS_MIN:
+        # hardly a figure level with its label: the figures may stand above their labels,
+        # right-aligned on lines of their own (their words under them), the labels on
+        # leader lines lower down. Then each label owns what is between it and the label
+        # above it, and so do its words
+        tops = sorted((min(h.box[1] for h in hs), k) for k, hs in hits.items())
+        above: dict[str, tuple[tuple[tuple[int, int, int, int], fig.ModelReading], np.ndarray]]
+        above = {}
+        for i, (top, key) in enumerate(tops):
+            prev = tops[i - 1][1] if i else None
+            y_top = (
+                int(max(h.box[3] for h in hits[prev]) + 0.2 * lh)
+                if prev is not None
+                else int(top - STACKED_FIRST * lh)
+            )
+            x_end = max(
+                (w.box[0] + w.box[2] for w in label_words[key]),
+                default=max(h.box[2] for h in hits[key]),
+            )
+            found = [
+                (box, mask, mread)
+                for box, mask in fig.find_clusters(
+                    masked, int(x_end + 0.3 * lh), y_top, int(top - 0.2 * lh), lh
+                )
+                if box[3] >= 0.75 * lh
+                for mread in [fig.read_with_model(mask, model, lh)]
+                if mread.digits is not None
+            ]
+            if len(found) == 1:  # two figures between two labels: neither is sure
+                box, mask, mread = found[0]
+                above[key] = ((box, mread), mask)
+        if len(above) >= STACKED_SHARE * len(hits) and len(above) > len(located):
+            located = {k: v[0] for k, v in above.items()}
+            masks = {k: v[1] for k, v in above.items()}
+            passed_over = set()
+            run_of = _assign_runs_above(runs, tops, label_lines)
     # one figure, one label: a cluster claimed by two labels is nobody's for sure
     claimed: dict[tuple[int, int, int, int], list[str]] = {}
     for key, (box, _) in located.items():

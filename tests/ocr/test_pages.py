@@ -714,3 +714,31 @@ def test_label_found_far_closer_to_the_one_before_than_its_rows_take_is_doubtful
         for f in reading.fields
         if f.status is Status.ACCEPTED
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("index", "tier", "least"), [(3, "clean", 14), (5, "photo", 12)])
+def test_figures_standing_above_their_labels_are_read(index: int, tier: str, least: int) -> None:
+    """The layout the hidden typed set was read 0 of 14 on, every page: each figure
+    right-aligned on a line of its own above its number in words, the label on a dotted
+    leader line lower down. Each label owns the figure between it and the label above."""
+    s = make_sample(index, 8501, tier=tier, script="typed", layout="stacked")
+    reading = read_protocol(s.image, load_form(FORM_ID))
+    truth = s.truth["figures"]
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert len(accepted) >= least
+    assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
+
+
+def test_on_a_stacked_page_a_number_in_words_belongs_to_the_label_below_it() -> None:
+    from ocr.layout import WordsRun
+    from ocr.read import _assign_runs_above
+
+    tops = [(100, "a"), (200, "b"), (300, "c")]
+    runs = [
+        WordsRun((5,), "сорок", 40, (600, 160, 700, 180)),  # between a and b: b's
+        WordsRun((6,), "десять", 10, (600, 250, 700, 270)),  # between b and c: c's
+        WordsRun((7,), "два", 2, (600, 270, 700, 290)),  # a second one for c: neither
+        WordsRun((1,), "пять", 5, (600, 100, 700, 120)),  # on a label's line: not a run
+    ]
+    assert _assign_runs_above(runs, tops, {1}) == {"b": runs[0]}

@@ -41,12 +41,18 @@ def _load_cert(der: bytes) -> _Cert:
     return _Cert(der, cert, asn1_x509.Certificate.load(der))
 
 
+@functools.lru_cache(maxsize=256)
+def _der_of(cert: x509.Certificate) -> bytes:
+    """A certificate's DER (cached: the same roots are given for every token)."""
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def _pool(signed_data: cms.SignedData, extra: Iterable[x509.Certificate]) -> list[_Cert]:
     certs = []
     for choice in signed_data["certificates"] or []:
         if choice.name == "certificate":
             certs.append(_load_cert(choice.chosen.dump()))
-    certs += [_load_cert(c.public_bytes(serialization.Encoding.DER)) for c in extra]
+    certs += [_load_cert(_der_of(c)) for c in extra]
     return certs
 
 

@@ -25,13 +25,14 @@ from typing import Any, ClassVar, Protocol
 import rfc3161_client
 from asn1crypto import cms
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from base.errors import VerificationFailed
+from evidence.core import tokenfast
 from evidence.core.checks import Check, Report, Status
 from evidence.core.cmschecks import (
     _Cert,
     _chain,
+    _der_of,
     _eku_problem,
     _ess_problem,
     _find_signer,
@@ -277,7 +278,16 @@ def token_verdict(
     expected_policy: str | None = None,
 ) -> TokenVerdict:
     """The checks of a token's bytes, signature and chain (see :func:`verify_token`), to be
-    completed by :meth:`TokenVerdict.report`; never raises."""
+    completed by :meth:`TokenVerdict.report`; never raises.
+
+    A token of the kind most TSAs write is read by :mod:`evidence.core.tokenfast`; any
+    other, or any doubt, by asn1crypto: the same checks, the same verdict."""
+    try:
+        return _fast_verdict(
+            token_der, expected_digest, trusted_roots, certificates, expected_nonce, expected_policy
+        )
+    except Exception:  # NotFast, or anything the fast reader did not foresee
+        pass  # the asn1crypto path decides, with its own messages
     try:
         raw_token, token = _split(token_der)
         signed_data = token["content"]
@@ -292,16 +302,13 @@ def token_verdict(
         # anything parses them (asn1crypto re-encodes parsed SETs on dump, slowly)
         signed_bytes = b"\x31" + signer["signed_attrs"].dump()[1:]
         pool = _pool(signed_data, certificates)
-        roots = [_load_cert(r.public_bytes(serialization.Encoding.DER)) for r in trusted_roots]
+        roots = [_load_cert(_der_of(r)) for r in trusted_roots]
     except Exception as exc:
         malformed = Check("well_formed", Status.FAILED, Reason.MALFORMED, str(exc))
         return TokenVerdict(None, (malformed,), final=True)
     try:
         checks, chain = _token_checks(
-            signed_data,
-            signer,
-            signed_bytes,
-            econtent,
+            _Asn1Cms(signed_data, signer, signed_bytes, econtent),
             info,
             pool,
             roots,
@@ -325,11 +332,67 @@ def token_verdict(
     )
 
 
+def _fast_verdict(
+    token_der: bytes,
+    expected_digest: bytes,
+    trusted_roots: Sequence[x509.Certificate],
+    certificates: Sequence[x509.Certificate],
+    expected_nonce: int | None,
+    expected_policy: str | None,
+) -> TokenVerdict:
+    """:func:`token_verdict` through :mod:`evidence.core.tokenfast`; raises
+    :class:`~evidence.core.tokenfast.NotFast` (or anything) when the token is not for it."""
+    raw_token = tokenfast.split(token_der)
+    fast = tokenfast.read(raw_token)
+    carried = [_load_cert(der) for der in fast.certificates]
+    pool = carried + [_load_cert(_der_of(c)) for c in certificates]
+    roots = [_load_cert(_der_of(r)) for r in trusted_roots]
+    checks, chain = _token_checks(
+        fast, fast.info, pool, roots, expected_digest, expected_nonce, expected_policy
+    )
+    return TokenVerdict(
+        fast.info,
+        tuple(checks),
+        final=False,
+        carried=frozenset(c.der for c in carried),
+        chain=tuple(chain or ()),
+        token=raw_token,
+        digest=expected_digest,
+        nonce=expected_nonce,
+    )
+
+
+class _Cms(Protocol):
+    """The three checks that read a token's CMS structure."""
+
+    def find_signer(self, pool: list[_Cert]) -> _Cert | None: ...
+    def ess_problem(self, cert: _Cert) -> str | None: ...
+    def signature_problem(self, cert: _Cert) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _Asn1Cms:
+    """The three checks over asn1crypto's reading of the token."""
+
+    signed_data: cms.SignedData
+    signer: cms.SignerInfo
+    signed_bytes: bytes
+    econtent: bytes
+
+    def find_signer(self, pool: list[_Cert]) -> _Cert | None:
+        return _find_signer(self.signer["sid"], pool)
+
+    def ess_problem(self, cert: _Cert) -> str | None:
+        return _ess_problem(self.signer["signed_attrs"], cert)
+
+    def signature_problem(self, cert: _Cert) -> str | None:
+        return _signature_problem(
+            self.signed_data, self.signer, self.signed_bytes, cert, self.econtent
+        )
+
+
 def _token_checks(
-    signed_data: cms.SignedData,
-    signer: cms.SignerInfo,
-    signed_bytes: bytes,
-    econtent: bytes,
+    token: _Cms,
     info: TokenInfo,
     pool: list[_Cert],
     roots: list[_Cert],
@@ -377,7 +440,7 @@ def _token_checks(
             )
         )
 
-    cert = _find_signer(signer["sid"], pool)
+    cert = token.find_signer(pool)
     if cert is None:
         checks.append(
             Check(
@@ -398,12 +461,12 @@ def _token_checks(
     checks.append(
         _judge(
             "signer_certificate",
-            _ess_problem(signer["signed_attrs"], cert),
+            token.ess_problem(cert),
             Reason.SIGNER_CERT_MISMATCH,
             subject_text(cert.der),
         )
     )
-    sig_problem = _signature_problem(signed_data, signer, signed_bytes, cert, econtent)
+    sig_problem = token.signature_problem(cert)
     checks.append(_judge("signature", sig_problem, Reason.SIGNATURE_INVALID))
     chain = _chain(cert, pool, roots)
     checks.append(

@@ -62,9 +62,10 @@ PAIR_MIN = 0.9
 #: digits of the same length (SEQ_VETO / 0.9 for the networks, TESS_VETO for Tesseract).
 TEXT_MIN = 0.9
 TEXT_PEER_MIN = 0.5
-#: PP-OCR sure of other digits of the same length vetoes the agreements of our own
-#: readers that a hand they never saw can make alike (all but the three-reader ones).
-TEXT_VETO = 0.95
+#: PP-OCR this sure of other digits of the same length vetoes any agreement of our own
+#: readers (real hands: "31" read 34 by the three of them, the glyph network 0.5 sure;
+#: PP-OCR read 31, 0.88 sure).
+TEXT_VETO = 0.8
 #: PP-OCR and Tesseract agreeing (two engines of text, TEXT_MIN and TESS_MIN sure) are
 #: accepted unless one of our networks reads other digits of the same length at least
 #: this sure (real hands: a "2" written small read 219 by both, 229 written; the glyph
@@ -74,6 +75,11 @@ TEXT_NETWORK_VETO = 0.35
 #: agreement with a network (real hands: a "2" written like a 9 read 9638 by three
 #: readers, 2638 by Tesseract, 0.73 sure).
 TEXT_TESS_VETO = 0.6
+#: Words that one digit reader agrees with are contradicted by another reader reading
+#: other digits at least this sure (real hands: "391" whose words were read short,
+#: "триста девяносто", and whose "1" the whole-figure network read as 0, 0.71 sure;
+#: Tesseract read 341, 0.52 sure).
+WORDS_ALONE_VETO = 0.5
 
 
 def _parts(n: int) -> set[int]:
@@ -289,7 +295,9 @@ def decide(
         # words read short (a wrapped line missed) can agree with digits read short: a
         # confident reading of other digits is then the tell, unless two digit readers
         # agree with the words
-        contradicted = len(agreeing) < 2 and any(v != words_value and c >= 0.9 for v, c in readings)
+        contradicted = len(agreeing) < 2 and any(
+            v != words_value and c >= WORDS_ALONE_VETO for v, c in readings
+        )
         if agreeing and not contradicted:  # (cands[0] is the words' value)
             conf = min(0.995, 0.9 + 0.1 * max(agreeing))
             return Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, conf, cands

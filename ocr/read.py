@@ -159,6 +159,52 @@ def _assign_runs(
     return out
 
 
+#: Digits in printed boxes (one a box, the boxes' sides removed): single glyphs level
+#: with each other, their centres at most BOX_PITCH glyph heights apart, and each such
+#: step within BOX_EVEN of the others (the boxes are printed evenly).
+BOX_PITCH = 2.6
+BOX_EVEN = 1.3
+#: With this many figures found in digit boxes, the page's figures are taken to stand in
+#: boxes, right-aligned.
+BOXED_PAGE = 3
+
+
+def _boxed_digits(
+    clusters: list[tuple[tuple[int, int, int, int], np.ndarray]], n: int, lh: float
+) -> tuple[tuple[int, int, int, int], np.ndarray, float] | None:
+    """The figure written one digit a box, from cluster ``n`` on: its box, its ink mask
+    (the clusters joined) and the boxes' pitch; None when ``n`` is not the first of two or
+    more such digits."""
+
+    def single(box: tuple[int, int, int, int]) -> bool:
+        return box[2] <= 1.2 * box[3]
+
+    run = [clusters[n]]
+    steps: list[float] = []
+    for c in clusters[n + 1 :]:
+        (px, py, pw, ph), _ = run[-1]
+        x, y, w, h = c[0]
+        step = (x + w / 2) - (px + pw / 2)
+        level = abs((y + h / 2) - (py + ph / 2)) <= 0.3 * max(h, ph)
+        apart = x > px + pw and step <= BOX_PITCH * max(h, ph)
+        if not (single(c[0]) and level and 0.6 * ph <= h <= 1.6 * ph and apart):
+            break
+        if steps and max(*steps, step) > BOX_EVEN * min(*steps, step):
+            break
+        steps.append(step)
+        run.append(c)
+    if len(run) < 2 or not single(run[0][0]):
+        return None
+    x0 = min(b[0] for b, _ in run)
+    y0 = min(b[1] for b, _ in run)
+    x1 = max(b[0] + b[2] for b, _ in run)
+    y1 = max(b[1] + b[3] for b, _ in run)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for (x, y, w, h), m in run:
+        mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= m
+    return (x0, y0, x1 - x0, y1 - y0), mask, sorted(steps)[len(steps) // 2]
+
+
 def _assign_runs_above(
     runs: list[WordsRun], tops: list[tuple[int, str]], label_lines: set[int]
 ) -> dict[str, WordsRun]:
@@ -384,6 +430,7 @@ def read_prepared(
     located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]] = {}
     masks: dict[str, np.ndarray] = {}
     passed_over: set[str] = set()
+    boxed: dict[str, float] = {}  # figures written one digit a box: the boxes' pitch
     for key, hs in hits.items():
         x_end = max(
             (w.box[0] + w.box[2] for w in label_words[key]), default=max(h.box[2] for h in hs)
@@ -410,6 +457,12 @@ def read_prepared(
         for n, (box, mask) in enumerate(clusters[:3]):
             mread = fig.read_with_model(mask, model, lh)
             if mread.digits is not None:
+                joined = _boxed_digits(clusters, n, lh)
+                if joined is not None:  # one digit a box: the figure is all of them
+                    jread = fig.read_with_model(joined[1], model, lh)
+                    if jread.digits is not None:
+                        box, mask, mread = joined[0], joined[1], jread
+                        boxed[key] = joined[2]
                 chosen = (box, mread)
                 if any(not _text_far_left(c[0], box, lh) for c in clusters[:n]):
                     passed_over.add(key)
@@ -419,6 +472,14 @@ def read_prepared(
             chosen = (box, fig.read_with_model(mask, model, lh))
         located[key] = chosen
         masks[key] = mask
+    if len(boxed) >= BOXED_PAGE:
+        # figures in digit boxes stand right-aligned in them: one ending a box or more
+        # left of the others lost its last digits to the box's sides (a typed "12" read 1)
+        right = sorted(located[k][0][0] + located[k][0][2] for k in boxed)[len(boxed) // 2]
+        pitch = sorted(boxed.values())[len(boxed) // 2]
+        for k, (box, _) in located.items():
+            if box[0] + box[2] < right - 0.5 * pitch:
+                passed_over.add(k)
     if len(located) <= STACKED_LEVEL_MAX and len(hits) >= STACKED_LABELS_MIN:
         # hardly a figure level with its label: the figures may stand above their labels,
         # right-aligned on lines of their own (their words under them), the labels on

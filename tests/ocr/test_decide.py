@@ -411,3 +411,14 @@ def test_a_figure_read_with_a_leading_zero_is_never_accepted() -> None:
         decide(glyphs("30", 0.96), NONE_M, (None, 0.0), None, SequenceReading("30", 0.94))[0]
         is Status.ACCEPTED
     )
+
+
+def test_words_one_reader_agrees_with_are_contradicted_by_a_fairly_sure_other_reading() -> None:
+    # real hands: "391" whose words were read short ("триста девяносто") and whose "1",
+    # written like a bracket, the whole-figure network read as 0: accepted as 390
+    run = words(390, "триста девяносто")
+    seq = SequenceReading("390", 0.71)
+    st, reason, _, _ = decide(NONE_M, NONE_M, ("341", 0.52), run, seq)
+    assert st is Status.REVIEW and reason is Reason.DIGITS_WORDS_DISAGREE
+    st, reason, _, _ = decide(NONE_M, NONE_M, ("341", 0.3), run, seq)
+    assert (st, reason) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE)

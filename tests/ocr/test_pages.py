@@ -742,3 +742,38 @@ def test_on_a_stacked_page_a_number_in_words_belongs_to_the_label_below_it() -> 
         WordsRun((1,), "пять", 5, (600, 100, 700, 120)),  # on a label's line: not a run
     ]
     assert _assign_runs_above(runs, tops, {1}) == {"b": runs[0]}
+
+
+def test_digits_one_a_box_are_joined_into_one_figure() -> None:
+    from ocr.read import _boxed_digits
+
+    def c(x: int, w: int = 16, h: int = 25, y: int = 100) -> tuple:
+        return ((x, y, w, h), np.full((h, w), 255, np.uint8))
+
+    # boxes 56 px apart, a narrow "1" first: one figure of four digits
+    row = [c(1201, 12), c(1255), c(1315, 11), c(1368)]
+    joined = _boxed_digits(row, 0, 21.0)
+    assert joined is not None
+    assert joined[0] == (1201, 100, 1368 + 16 - 1201, 25) and joined[2] == pytest.approx(56.5, 1)
+    assert _boxed_digits(row[:1], 0, 21.0) is None  # one digit alone: nothing to join
+    assert _boxed_digits([c(100), c(400)], 0, 21.0) is None  # too far apart: two things
+    uneven = [c(100), c(156), c(260)]  # the third much further than the second
+    assert _boxed_digits(uneven, 0, 21.0)[0][2] == 72  # type: ignore[index]
+    assert _boxed_digits([c(100), c(156, y=140)], 0, 21.0) is None  # not level
+    assert _boxed_digits([c(100, w=60), c(170)], 0, 21.0) is None  # a figure, not a digit
+
+
+@pytest.mark.slow
+def test_a_page_of_figures_in_digit_boxes_is_read_and_a_cut_figure_is_not_accepted() -> None:
+    """Each digit in its own printed box: the digits were taken one by one, the first as
+    the figure (3 of 14 figures of a clean typed page accepted). And on a photo, the "2"
+    of "12" lost to its box's sides: the "1" ending a box left of the page's other figures
+    is not accepted."""
+    form = load_form(FORM_ID)
+    for index, tier, least in ((40, "clean", 14), (46, "photo", 12)):
+        s = make_sample(index, 8503, tier=tier, script="typed", layout="boxes", hand="mnist")
+        reading = read_protocol(s.image, form)
+        truth = s.truth["figures"]
+        accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+        assert len(accepted) >= least
+        assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
     reader sees the old file or the new one, never half of one. ``mode`` is set before any
     byte is written (0600 for secrets). ``durable=False`` skips the fsyncs when the caller
     syncs the file system itself afterwards."""
+    import tempfile  # (here: a command that writes nothing needs none of it)
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -48,6 +48,8 @@ def sync_filesystem(path: Path) -> None:
     global _syncfs
     if _syncfs is None:
         try:
+            import ctypes
+
             libc = ctypes.CDLL(None, use_errno=True)
             _syncfs = libc.syncfs
         except (OSError, AttributeError):

@@ -8,14 +8,17 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from asn1crypto import cms, core
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+if TYPE_CHECKING:  # asn1crypto loads only for a token the fast reader leaves to it
+    from asn1crypto import cms
+    from asn1crypto import x509 as asn1_x509
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
@@ -29,7 +32,14 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 class _Cert:
     der: bytes
     crypto: x509.Certificate
-    asn1: asn1_x509.Certificate
+
+    @functools.cached_property
+    def asn1(self) -> asn1_x509.Certificate:
+        """asn1crypto's reading (its outer header; the rest when read), for the
+        asn1crypto path."""
+        from asn1crypto import x509 as asn1_x509
+
+        return asn1_x509.Certificate.load(self.der)
 
 
 @functools.lru_cache(maxsize=256)
@@ -38,7 +48,7 @@ def _load_cert(der: bytes) -> _Cert:
     token of a TSA carries the same certificate."""
     cert = x509.load_der_x509_certificate(der)
     _ = cert.extensions  # parsed lazily otherwise: altered bytes must fail while loading
-    return _Cert(der, cert, asn1_x509.Certificate.load(der))
+    return _Cert(der, cert)
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,6 +114,8 @@ def _signature_problem(
     signed_data: cms.SignedData, signer: cms.SignerInfo, data: bytes, cert: _Cert, econtent: bytes
 ) -> str | None:
     """Check the CMS signature over the signed attributes and the content digest in them."""
+    from asn1crypto import core
+
     attrs = signer["signed_attrs"]
     digest_name = signer["digest_algorithm"]["algorithm"].native
     if digest_name not in _HASHES:

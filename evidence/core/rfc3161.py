@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from asn1crypto import cms, tsp
 
-#: Hash algorithms accepted in a request's message imprint, with their digest lengths.
-HASH_LENGTHS = {"sha256": 32, "sha384": 48, "sha512": 64}
+from evidence.core.tokenread import HASH_LENGTHS  # noqa: F401 - re-exported
 
 
 class TimeStampResp(tsp.TimeStampResp):

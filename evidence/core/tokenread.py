@@ -11,16 +11,18 @@ import contextlib
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc3161_client
-from asn1crypto import cms, core, parser, tsp
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from rfc3161_client import _rust
 
 from base.errors import DalelError
-from evidence.core.rfc3161 import HASH_LENGTHS, TimeStampResp
+
+if TYPE_CHECKING:  # asn1crypto loads when a token needs it: the fast reader reads most
+    from asn1crypto import cms, tsp
+
+#: Hash algorithms accepted in a request's message imprint, with their digest lengths.
+HASH_LENGTHS = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 def _split(data: bytes) -> tuple[bytes, cms.ContentInfo]:
     """The token's DER and its parsed ContentInfo, from a bare token or a TimeStampResp."""
+    from asn1crypto import cms, core
+
+    from evidence.core.rfc3161 import TimeStampResp
+
     try:
         info = cms.ContentInfo.load(data, strict=True)
         if info["content_type"].native == "signed_data":
@@ -113,6 +119,8 @@ def response_from_token(token_der: bytes) -> bytes:
 
 
 def _tst_info(token: cms.ContentInfo) -> tsp.TSTInfo:
+    from asn1crypto import tsp
+
     encap = token["content"]["encap_content_info"]
     if encap["content_type"].native != "tst_info":
         raise ValueError("encapsulated content is not a TSTInfo")
@@ -122,6 +130,8 @@ def _tst_info(token: cms.ContentInfo) -> tsp.TSTInfo:
 @functools.lru_cache(maxsize=64)
 def _name_text(name_der: bytes) -> str:
     """A DER Name as text (``Common Name: ..., Organization: ...``); cached per TSA."""
+    from asn1crypto import x509 as asn1_x509
+
     return str(asn1_x509.Name.load(name_der).human_friendly)
 
 
@@ -135,6 +145,8 @@ _HASH_NAMES = {
 
 def _read_info(tst: tsp.TSTInfo) -> TokenInfo:
     """TokenInfo from asn1crypto's TSTInfo (lenient: reads BER too)."""
+    from asn1crypto import core, parser
+
     accuracy = None
     if tst["accuracy"].native is not None:
         acc = tst["accuracy"].native
@@ -206,6 +218,9 @@ def build_request(
 ) -> bytes:
     """A DER TimeStampReq over ``digest`` (rfc3161-client's builder hashes data itself, and we
     only have the digest); it is parsed back with rfc3161-client as a check."""
+    from asn1crypto import tsp
+    from rfc3161_client import _rust
+
     if HASH_LENGTHS.get(hash_name) != len(digest):
         raise ValueError(f"a {hash_name} digest of {len(digest)} bytes")
     fields: dict[str, object] = {

@@ -20,10 +20,9 @@ import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import rfc3161_client
-from asn1crypto import cms
 from cryptography import x509
 
 from base.errors import VerificationFailed
@@ -42,8 +41,8 @@ from evidence.core.cmschecks import (
     _validity_problem,
     subject_text,
 )
-from evidence.core.rfc3161 import HASH_LENGTHS, TimeStampResp
 from evidence.core.tokenread import (  # noqa: F401 - the public ones re-exported
+    HASH_LENGTHS,
     MalformedTokenError,
     TokenInfo,
     _read_info,
@@ -55,6 +54,9 @@ from evidence.core.tokenread import (  # noqa: F401 - the public ones re-exporte
     response_from_token,
     token_from_response,
 )
+
+if TYPE_CHECKING:  # asn1crypto loads only for a token the fast reader leaves to it
+    from asn1crypto import cms
 
 #: How far a token's time may lie after the custody entry that records it.
 DEFAULT_TOLERANCE = dt.timedelta(minutes=5)
@@ -286,7 +288,7 @@ def token_verdict(
         return _fast_verdict(
             token_der, expected_digest, trusted_roots, certificates, expected_nonce, expected_policy
         )
-    except Exception:  # NotFast, or anything the fast reader did not foresee
+    except Exception:  # _NotFast, or anything the fast reader did not foresee
         pass  # the asn1crypto path decides, with its own messages
     try:
         raw_token, token = _split(token_der)
@@ -341,7 +343,7 @@ def _fast_verdict(
     expected_policy: str | None,
 ) -> TokenVerdict:
     """:func:`token_verdict` through :mod:`evidence.core.tokenfast`; raises
-    :class:`~evidence.core.tokenfast.NotFast` (or anything) when the token is not for it."""
+    :class:`~evidence.core.tokenfast._NotFast` (or anything) when the token is not for it."""
     raw_token = tokenfast.split(token_der)
     fast = tokenfast.read(raw_token)
     carried = [_load_cert(der) for der in fast.certificates]
@@ -555,6 +557,8 @@ def verify_response(
     requested_at: dt.datetime | None = None,
 ) -> TokenReport:
     """Like ``verify_token`` for a TSA's TimeStampResp, with a first ``status`` check."""
+    from evidence.core.rfc3161 import TimeStampResp
+
     try:
         resp = TimeStampResp.load(response_der, strict=True)
         status = resp["status"]["status"].native

@@ -12,7 +12,6 @@ import errno
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -129,6 +128,8 @@ class FileBlobStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         size = 0
+        import tempfile  # (here: reading the store needs none of it)
+
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="in-")
         try:
             with os.fdopen(fd, "wb") as out:

@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tomli_w
-
 from base.errors import StoreCorrupt, StoreExists, StoreNotFound, UsageError
 from base.fsio import atomic_write
 from evidence.core import checkpoint as cp
@@ -40,10 +38,10 @@ from evidence.core import custody, merkle
 from evidence.core.keys import PublicKey, SigningKey, public_pem, write_private
 from evidence.storage.log import read_log_lines
 from evidence.storage.objects import FileBlobStore
-from evidence.storage.writer import DEFAULT_LOCK_WAIT, CommitHook, Writer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the writer loads with the first write: a store only read needs none of it
     from evidence.storage.index import Index
+    from evidence.storage.writer import CommitHook, Writer
 
 LOG_KEY_FILE = "log.ed25519.pem"
 SECRET_FILE = "pseudonym.secret"
@@ -173,6 +171,8 @@ class Store:
         (root / "public" / "log.pub").write_text(key.public.verifier() + "\n")
         (root / "public" / "log.pem").write_bytes(public_pem(key.public.raw))
         (root / "log" / "custody.jsonl").touch()
+        import tomli_w
+
         (root / "config.toml").write_bytes(tomli_w.dumps(config).encode())
         return cls.open(root)
 
@@ -216,6 +216,8 @@ class Store:
 
     def write_config(self, raw: dict[str, Any]) -> None:
         """Replace config.toml atomically and reload it."""
+        import tomli_w
+
         atomic_write(self.root / "config.toml", tomli_w.dumps(raw).encode())
         self.config = Store.open(self.root).config
 
@@ -259,8 +261,13 @@ class Store:
 
     # --- writing ---------------------------------------------------------------------
     def writer(
-        self, *, wait: float = DEFAULT_LOCK_WAIT, on_wait: Callable[[], None] | None = None
+        self, *, wait: float | None = None, on_wait: Callable[[], None] | None = None
     ) -> Writer:
         """The store's exclusive writer, with the store's commit hooks; use it as a context
-        manager (commits on a clean exit), or ``open()`` it and keep it."""
+        manager (commits on a clean exit), or ``open()`` it and keep it. ``wait``: how long
+        to wait for the lock another writer holds (default
+        :data:`~evidence.storage.writer.DEFAULT_LOCK_WAIT`)."""
+        from evidence.storage.writer import DEFAULT_LOCK_WAIT, Writer
+
+        wait = DEFAULT_LOCK_WAIT if wait is None else wait
         return Writer(self, hooks=self.hooks, wait=wait, on_wait=on_wait)

@@ -11,8 +11,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from evidence.core import tokenfast, tokens
+from evidence.core import tokenfast, tokenread, tokens
 from evidence.timestamping.tsa import LocalTSA
 from tests.evidence.test_timestamps import DAY, NOW, memory_tsa, sha, token_for
 
@@ -23,7 +24,7 @@ def tsa() -> LocalTSA:
 
 
 def _slow(*args: Any, **kw: Any) -> tokens.TokenVerdict:
-    raise tokenfast.NotFast("asked for the asn1crypto path")
+    raise tokenfast._NotFast("asked for the asn1crypto path")
 
 
 def _seen(v: tokens.TokenVerdict) -> tuple[Any, ...]:
@@ -154,3 +155,49 @@ def test_times_and_accuracies_are_read_alike():
             }
         ).dump()
         assert tokenfast._info(tst) == tokens._read_info(tsp.TSTInfo.load(tst))
+
+
+def _name(*pairs: tuple[Any, str, Any]) -> bytes:
+    rdns = [
+        x509.RelativeDistinguishedName(
+            [x509.NameAttribute(oid, value, _type) if _type else x509.NameAttribute(oid, value)]
+        )
+        for oid, value, _type in pairs
+    ]
+    return x509.Name(rdns).public_bytes()
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [(NameOID.ORGANIZATION_NAME, "Dalel", None), (NameOID.COMMON_NAME, "Dalel TSA: x", None)],
+        [(NameOID.COUNTRY_NAME, "KZ", None), (NameOID.COMMON_NAME, "Қазақстан ТСА", None)],
+        [(NameOID.COMMON_NAME, "TSA", None), (NameOID.COUNTRY_NAME, "KZ", None)],
+        [(NameOID.COMMON_NAME, "Acme, Inc.", None), (NameOID.LOCALITY_NAME, "Almaty", None)],
+        [
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "Unit", None),
+            (NameOID.STATE_OR_PROVINCE_NAME, "Astana", None),
+            (NameOID.STREET_ADDRESS, "1 Main St", None),
+        ],
+        [(NameOID.COMMON_NAME, "printable", x509.name._ASN1Type.PrintableString)],
+        [(NameOID.COMMON_NAME, "a", None), (NameOID.COMMON_NAME, "b", None)],  # repeated
+        [(NameOID.EMAIL_ADDRESS, "tsa@example.kz", None), (NameOID.COMMON_NAME, "TSA", None)],
+        [(NameOID.COMMON_NAME, "teletex", x509.name._ASN1Type.T61String)],
+        [],
+    ],
+)
+def test_a_tsa_name_is_spelt_as_asn1crypto_spells_it(pairs):
+    der = _name(*pairs)
+    tokenfast.name_text.cache_clear()
+    assert tokenfast.name_text(der) == tokenread._name_text(der)
+
+
+def test_a_name_with_a_multi_valued_rdn_is_spelt_alike():
+    rdn = x509.RelativeDistinguishedName(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "TSA"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "KZ"),
+        ]
+    )
+    der = x509.Name([rdn]).public_bytes()
+    assert tokenfast.name_text(der) == tokenread._name_text(der)

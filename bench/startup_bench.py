@@ -10,12 +10,19 @@ machine's drift touches them alike; the figure is the median wall time of the ru
 ``--before REV`` checks REV out into a temporary worktree and times its commands too (with
 this checkout's virtualenv), for a before/after ratio in the same run. Writes
 bench/out/startup.json.
+
+The commands run with Python's bytecode cache, as an installed dalel does (the first, untimed
+round writes it): in a cache folder of the run's own (``PYTHONPYCACHEPREFIX``), so that no
+checkout gets ``__pycache__`` folders, and even where ``PYTHONDONTWRITEBYTECODE`` is set.
+``--no-bytecode-cache`` times them compiling every module from source at every start (what
+``PYTHONDONTWRITEBYTECODE`` alone gives), for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,9 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 0.25
 
 
+ENV = dict(os.environ)
+"""The environment the timed commands run in (see the module's docstring)."""
+
+
 def timed(cmd: list[str], cwd: Path) -> float:
     t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, check=False)
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, check=False, env=ENV)
     took = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
@@ -59,9 +70,19 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--before", help="an earlier commit to time side by side")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="compile every module at every start (PYTHONDONTWRITEBYTECODE), for comparison",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="dalel-startup-") as tmp:
         work = Path(tmp)
+        if args.no_bytecode_cache:
+            ENV["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+            ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         store, receipt = make_store(work)
         py = sys.executable
         checkouts = {"now": ROOT}
@@ -116,6 +137,7 @@ def main() -> int:
     result = {
         "runs": args.runs,
         "before": args.before,
+        "bytecode_cache": not args.no_bytecode_cache,
         "target_s": TARGET_S,
         "median_s": {k: round(v, 3) for k, v in medians.items()},
         "spread_s": {k: [round(min(v), 3), round(max(v), 3)] for k, v in times.items()},
@@ -133,6 +155,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        print("bytecode cache: " + ("off" if args.no_bytecode_cache else "on"))
         for k, v in medians.items():
             lo, hi = result["spread_s"][k]
             flag = "" if "dalel" not in k or "(before)" in k or v <= TARGET_S else "  over target"

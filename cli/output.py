@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 import click
 from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 import ocr  # lazy: its names load their own modules (ocr.Reason does not start OpenCV)
@@ -18,6 +17,8 @@ from evidence.core.checks import Check, Report, Status, reason_value
 
 if TYPE_CHECKING:  # the results' types, named by their module below: every command imports
     # this module, and a command must load only what it uses (dalel --help loads none)
+    from rich.table import Table
+
     from app import cases, deadlines, dossiers, figures, items, official, setup, timestamps, verify
     from app.precinct import PrecinctCheck
 
@@ -160,6 +161,8 @@ def _text(*parts: str | tuple[str, str]) -> Text:
 
 
 def _table(*headers: str) -> Table:
+    from rich.table import Table  # (here: checking a receipt prints no table)
+
     return Table(*headers, box=None)
 
 

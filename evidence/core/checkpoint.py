@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 
 from evidence.core.keys import PublicKey, SigningKey
@@ -56,6 +57,19 @@ def sign(checkpoint: Checkpoint, key: SigningKey) -> str:
 
 def parse(text: str) -> SignedCheckpoint:
     """Parse a signed checkpoint note. Raises ValueError on malformed input."""
+    if isinstance(text, str):
+        return _parse_note(text)
+    return _parse(text)  # (not text: refused as the text would be, never cached)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_note(text: str) -> SignedCheckpoint:
+    """:func:`_parse`, cached: the receipts of a batch carry the same checkpoint (the value
+    is immutable; a note that does not parse raises again, never cached)."""
+    return _parse(text)
+
+
+def _parse(text: str) -> SignedCheckpoint:
     if "\n\n" not in text:
         raise ValueError("no blank line between checkpoint body and signatures")
     body, _, sigs = text.partition("\n\n")

@@ -60,14 +60,16 @@ def _nesting(data: bytes) -> int:
 def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether ``value`` (parsed JSON) nests arrays and objects deeper than ``limit``;
     iterative, never recursive."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]  # only containers: scalars nest nothing
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((c, depth + 1) for c in children)
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return False
 
 

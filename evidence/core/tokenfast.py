@@ -195,6 +195,8 @@ def split(data: bytes) -> bytes:
         raise _NotFast("not one SEQUENCE")
     kids = _children(data, whole)
     if kids and kids[0][0] == 0x06:
+        if _oid(data, kids[0]) != _SIGNED_DATA:
+            raise _NotFast("not a SignedData ContentInfo")
         return data
     if len(kids) != 2:
         raise _NotFast("not a bare token nor a response with a token")

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from evidence.core import tokenfast
 from evidence.core.checks import Check
 from evidence.core.tokens import (
     DEFAULT_TOLERANCE,
@@ -28,6 +29,16 @@ from evidence.core.tokens import (
     _split,
     token_verdict,
 )
+
+
+def _raw_token(data: bytes) -> bytes:
+    """The bare token in ``data`` (a token or a response): by the fast reader when it can
+    tell, else by asn1crypto (which raises for what is no token)."""
+    try:
+        return tokenfast.split(data)
+    except tokenfast._NotFast:
+        return _split(data)[0]
+
 
 _Key = tuple[bytes, bytes, tuple[bytes, ...]]
 """The token's SHA-256, the digest it must cover, the DER of the roots trusted (in order)."""
@@ -89,7 +100,7 @@ class TokenVerdicts:
         raw_sha = self._raw.get(given_sha)
         if raw_sha is None:
             try:
-                raw = _split(token_der)[0]
+                raw = _raw_token(token_der)
             except Exception:  # not a token: nothing to keep, and quickly refused again
                 return self._new(token_der, expected_digest, trusted_roots, certificates)
             raw_sha = given_sha if raw == token_der else hashlib.sha256(raw).digest()

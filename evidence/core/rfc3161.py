@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from asn1crypto import cms, tsp
 
-from evidence.core.tokenread import HASH_LENGTHS  # noqa: F401 - re-exported
-
 
 class TimeStampResp(tsp.TimeStampResp):
     """RFC 3161 TimeStampResp; asn1crypto's own forgets that the token is OPTIONAL."""

@@ -43,7 +43,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from base.errors import BrokenEnvironment, StoreCorrupt, UsageError
 from base.fsio import atomic_write
-from evidence.core.rfc3161 import HASH_LENGTHS, TimeStampResp
+from evidence.core.rfc3161 import TimeStampResp
+from evidence.core.tokenread import HASH_LENGTHS
 
 #: Default TSA policy: a UUID-based OID (ITU-T X.667, arc 2.25), needs no registration.
 DEFAULT_POLICY_OID = "2.25." + str(uuid.UUID("6f1d8a52-3c1e-4a47-9a2b-d41e1a7c0b3e").int)

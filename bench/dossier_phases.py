@@ -1,0 +1,78 @@
+"""Run ``dalel`` with a wall-clock timer on each phase of ``dossier build`` (for the benchmark).
+
+    python bench/dossier_phases.py CHECKOUT OUT_JSON -- --store S dossier build CASE --out F
+
+Imports the CLI from CHECKOUT (this tree or an earlier commit's worktree), wraps the
+functions a dossier build goes through with timers, runs the command and writes each phase's
+seconds to OUT_JSON. A phase a checkout does not have is left out; what no phase covers
+(imports, the store's records, sealing the copy it keeps) is reported as ``rest``. Phases
+that run at the same time (work in a thread) each count their own wall time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+START = time.perf_counter()
+
+#: (label, module, attribute path) of what is timed, outermost first.
+PHASES = (
+    ("assemble (store -> dossier)", "app.dossiers", "assemble"),
+    ("prepare media (checks, stills, blur)", "app.dossier.render", "prepare_media"),
+    ("render_html (display images, QR, Jinja2)", "app.dossier.render", "render_html"),
+    ("WeasyPrint: parse, style, layout", "weasyprint", "HTML.render"),
+    ("WeasyPrint: write_pdf (draw, fonts, attach)", "weasyprint.document", "Document.write_pdf"),
+    ("sign (PAdES B-T)", "app.dossier.build", "sign_pdf"),
+    ("write the PDF", "app.dossier.build", "write_atomic"),
+)
+
+
+def _wrap(times: dict[str, float], label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            times[label] = times.get(label, 0.0) + time.perf_counter() - t
+
+    return timed
+
+
+def main() -> int:
+    checkout, out = Path(sys.argv[1]), Path(sys.argv[2])
+    argv = sys.argv[sys.argv.index("--") + 1 :]
+    sys.path.insert(0, str(checkout))
+    times: dict[str, float] = {}
+    for label, module, attr in PHASES:
+        try:
+            owner: Any = importlib.import_module(module)
+        except ImportError:
+            continue
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        if hasattr(owner, name):
+            setattr(owner, name, _wrap(times, label, getattr(owner, name)))
+    imported = time.perf_counter() - START
+    from cli import main as cli_main
+
+    t = time.perf_counter()
+    code = cli_main(argv)
+    command = time.perf_counter() - t
+    total = time.perf_counter() - START
+    phases = {"imports (the phases' modules, then the CLI's)": imported, **times}
+    outer = ("assemble", "prepare media", "render_html", "WeasyPrint", "sign", "write the")
+    covered = sum(v for k, v in times.items() if k.startswith(outer))
+    phases["rest (start-up, store records, seal)"] = max(0.0, command - covered)
+    out.write_text(json.dumps({"code": code, "total_s": total, "phases_s": phases}))
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -149,6 +149,30 @@ def test_qr_code_holds_the_hash() -> None:
     assert decoded == sha
 
 
+def test_qr_codes_use_one_fixed_mask_and_hold_each_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed: a dossier's QR codes never score the eight masks (most of a code's time);
+    each still holds its own hash, 4 pixels a module with a 2-module white border."""
+    import hashlib
+
+    import cv2
+    import qrcode.util
+
+    def scored(*args: object, **kwargs: object) -> int:
+        raise AssertionError("a QR code's masks were scored")
+
+    monkeypatch.setattr(qrcode.util, "lost_point", scored)
+    for i in range(5):
+        sha = hashlib.sha256(bytes([i])).hexdigest()
+        png = media.qr_png(sha)
+        img = Image.open(io.BytesIO(png))
+        assert img.mode == "1" and img.size[0] == img.size[1] and img.size[0] % 4 == 0
+        pixels = np.asarray(img.convert("L"))
+        assert pixels[:8].min() == 255 and pixels[:, :8].min() == 255  # the quiet zone
+        assert pixels[8:12, 8:12].max() == 0  # the finder pattern's dark corner module
+        decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(_rgb(png).astype(np.uint8))
+        assert decoded == sha
+
+
 def test_atomic_write_replaces_only_when_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

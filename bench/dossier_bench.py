@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             "verified": ok.get(label, False),
             "phases_s": {k: round(v, 2) for k, v in phase[label]["phases_s"].items()},
             "phases_total_s": round(phase[label]["total_s"], 2),
+            "peak_rss_mb_after": {
+                k: round(v) for k, v in phase[label].get("peak_rss_mb_after", {}).items()
+            },
         }
     now = result["now"]
     result["target_met"] = now["wall_s"] <= TARGET_S and now["peak_rss_mb"] <= TARGET_MB
@@ -269,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {r['peak_rss_mb']:.0f} MB, CPU {r['cpu_s']:.2f} s, "
                 f"verified {r['verified']}"
             )
+            peaks = r["peak_rss_mb_after"]
             for k, v in r["phases_s"].items():
-                print(f"          {v:6.2f} s  {k}")
+                rss = f"  (peak RSS {peaks[k]} MB by its end)" if k in peaks else ""
+                print(f"          {v:6.2f} s  {k}{rss}")
         if args.before:
             print(f" now/before: {result['now_over_before']}")
         met = "met" if result["target_met"] else "NOT met"

@@ -4,15 +4,17 @@
 
 Imports the CLI from CHECKOUT (this tree or an earlier commit's worktree), wraps the
 functions a dossier build goes through with timers, runs the command and writes each phase's
-seconds to OUT_JSON. A phase a checkout does not have is left out; what no phase covers
-(imports, the store's records, sealing the copy it keeps) is reported as ``rest``. Phases
-that run at the same time (work in a thread) each count their own wall time.
+seconds to OUT_JSON, with the peak RSS so far at the end of each. A phase a checkout does
+not have is left out; what no phase covers (imports, the store's records, sealing the copy
+it keeps) is reported as ``rest``. Phases that run at the same time (work in a thread) each
+count their own wall time.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -33,13 +35,20 @@ PHASES = (
 )
 
 
-def _wrap(times: dict[str, float], label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _wrap(
+    times: dict[str, float], peaks: dict[str, float], label: str, fn: Callable[..., Any]
+) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             times[label] = times.get(label, 0.0) + time.perf_counter() - t
+            peaks[label] = _peak_mb()
 
     return timed
 
@@ -49,6 +58,7 @@ def main() -> int:
     argv = sys.argv[sys.argv.index("--") + 1 :]
     sys.path.insert(0, str(checkout))
     times: dict[str, float] = {}
+    peaks: dict[str, float] = {}
     for label, module, attr in PHASES:
         try:
             owner: Any = importlib.import_module(module)
@@ -58,7 +68,7 @@ def main() -> int:
         for part in path:
             owner = getattr(owner, part)
         if hasattr(owner, name):
-            setattr(owner, name, _wrap(times, label, getattr(owner, name)))
+            setattr(owner, name, _wrap(times, peaks, label, getattr(owner, name)))
     imported = time.perf_counter() - START
     from cli import main as cli_main
 
@@ -70,7 +80,9 @@ def main() -> int:
     outer = ("assemble", "prepare media", "render_html", "WeasyPrint", "sign", "write the")
     covered = sum(v for k, v in times.items() if k.startswith(outer))
     phases["rest (start-up, store records, seal)"] = max(0.0, command - covered)
-    out.write_text(json.dumps({"code": code, "total_s": total, "phases_s": phases}))
+    peaks["end"] = _peak_mb()
+    report = {"code": code, "total_s": total, "phases_s": phases, "peak_rss_mb_after": peaks}
+    out.write_text(json.dumps(report))
     return int(code or 0)
 
 

@@ -61,7 +61,7 @@ PAIR_MIN = 0.9
 #: neither of the two other digit readers (the other network, Tesseract) sure of other
 #: digits of the same length (SEQ_VETO / 0.9 for the networks, TESS_VETO for Tesseract).
 TEXT_MIN = 0.9
-TEXT_PEER_MIN = 0.5
+TEXT_PEER_MIN = 0.6
 #: PP-OCR this sure of other digits of the same length vetoes any agreement of our own
 #: readers (real hands: "31" read 34 by the three of them, the glyph network 0.5 sure;
 #: PP-OCR read 31, 0.88 sure).
@@ -443,9 +443,36 @@ def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
             )
 
 
+def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
+    """Send to review, in place, every accepted figure of a control relation that the
+    accepted figures break (``RELATION_FAILS``): one of them is misread, or the protocol
+    does not add up; either way a person reads them. Never changes a value, never accepts
+    one; the reading still reports the relation as not holding.
+
+    Real hands write digits that every reader takes for others alike: a "2" read 3 by the
+    two networks and PP-OCR ("24" accepted as 34), a "2" written like a "1" read 154 for
+    254 by PP-OCR and Tesseract, "92" whose words were read short ("девяносто") read 90.
+    Each broke a relation that the other figures, accepted, made checkable."""
+    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    for rel in form.relations:
+        keys = rel.keys(form.groups)
+        if not all(k in accepted for k in keys) or rel.evaluate(accepted, form.groups) is not False:
+            continue
+        for k in keys:
+            f = fields[k]
+            if f.status is Status.ACCEPTED:
+                fields[k] = replace(
+                    f,
+                    status=Status.REVIEW,
+                    reason=Reason.RELATION_FAILS,
+                    confidence=f.confidence * 0.5,
+                )
+
+
 __all__ = [
     "decide",
     "decide_digits",
+    "doubt_by_relations",
     "doubt_misread_digits",
     "misread_digits",
     "rank_by_relations",

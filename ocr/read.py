@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from ocr import figures as fig
-from ocr.decide import decide, doubt_misread_digits, rank_by_relations
+from ocr.decide import decide, doubt_by_relations, doubt_misread_digits, rank_by_relations
 from ocr.digits import load_model, load_model_b
 from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract
 from ocr.errors import MissingDependency
@@ -203,6 +203,24 @@ def _boxed_digits(
     for (x, y, w, h), m in run:
         mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= m
     return (x0, y0, x1 - x0, y1 - y0), mask, sorted(steps)[len(steps) // 2]
+
+
+def _more_digits_right(
+    box: tuple[int, int, int, int], rest: list[tuple[tuple[int, int, int, int], np.ndarray]]
+) -> bool:
+    """True when a glyph-sized cluster stands level with the figure taken, close right of
+    it (within a digit box's pitch, BOX_PITCH of its height): the figure may go on there
+    (a handwritten "1266" one digit a box, its boxes unevenly filled, read "1")."""
+    x, y, w, h = box
+    mid = y + h / 2
+    for (cx, cy, _cw, ch), _ in rest:
+        if cx < x + w:
+            continue  # joined into the figure, or overlapping it
+        if cx - (x + w) > BOX_PITCH * h:
+            break  # left to right: the rest are further
+        if ch >= 0.6 * h and abs(cy + ch / 2 - mid) <= 0.5 * h:
+            return True
+    return False
 
 
 def _assign_runs_above(
@@ -466,6 +484,8 @@ def read_prepared(
                 chosen = (box, mread)
                 if any(not _text_far_left(c[0], box, lh) for c in clusters[:n]):
                     passed_over.add(key)
+                if _more_digits_right(box, clusters[n + 1 :]):
+                    passed_over.add(key)  # digit-sized ink close right of it, not taken
                 break
         if chosen is None:
             box, mask = clusters[0]
@@ -635,6 +655,7 @@ def read_prepared(
     rank_by_relations(form, fields)
     accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
+    doubt_by_relations(form, fields)  # (the relations are reported as the figures were read)
     return ProtocolReading(
         form.id,
         sha,

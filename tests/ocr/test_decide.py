@@ -422,3 +422,33 @@ def test_words_one_reader_agrees_with_are_contradicted_by_a_fairly_sure_other_re
     assert st is Status.REVIEW and reason is Reason.DIGITS_WORDS_DISAGREE
     st, reason, _, _ = decide(NONE_M, NONE_M, ("341", 0.3), run, seq)
     assert (st, reason) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE)
+
+
+def test_figures_of_a_relation_the_accepted_figures_break_go_to_review() -> None:
+    # real hands: "254" whose "2" was written like a "1", read 154 by PP-OCR and
+    # Tesseract; ballots received 1,000 = issued 746 + cancelled 254 then fails
+    from ocr.decide import doubt_by_relations
+
+    form = load_form("kz-mazhilis-party-list-2023")
+    ok = Reason.READINGS_AGREE
+
+    def page(cancelled: int) -> dict[str, FieldReading]:
+        values = {"ballots_received": 1000, "ballots_issued": 746, "ballots_cancelled": cancelled,
+                  "voters_on_list": 1200}  # fmt: skip
+        return {k: _reading(k, v, Status.ACCEPTED, ok, ()) for k, v in values.items()}
+
+    fields = page(154)
+    doubt_by_relations(form, fields)
+    broken = {"ballots_received", "ballots_issued", "ballots_cancelled"}
+    assert {k for k, f in fields.items() if f.status is Status.REVIEW} == broken
+    assert all(fields[k].reason is Reason.RELATION_FAILS for k in broken)
+    assert fields["ballots_cancelled"].value == 154  # shown as read, never changed
+    assert fields["voters_on_list"].status is Status.ACCEPTED  # 746 <= 1200 holds
+    fields = page(254)
+    doubt_by_relations(form, fields)
+    assert all(f.status is Status.ACCEPTED for f in fields.values())
+    # a relation with a figure not accepted cannot be checked: nothing changes
+    fields = page(154)
+    fields["ballots_issued"] = replace(fields["ballots_issued"], status=Status.REVIEW)
+    doubt_by_relations(form, fields)
+    assert fields["ballots_cancelled"].status is Status.ACCEPTED

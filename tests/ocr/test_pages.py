@@ -360,6 +360,11 @@ def _line(i: int, text: str, y: int) -> list[Word]:
     return out
 
 
+def _broken(f: object) -> bool:
+    """A figure read and sent to review because a relation of the page does not hold."""
+    return getattr(f, "reason", None) is Reason.RELATION_FAILS
+
+
 def _page(rows: list[str]) -> list[Line]:
     """The text lines of a page whose row ``i`` reads ``rows[i]`` at y = 100 + 50 i."""
     return group_lines(tuple(w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)))
@@ -568,7 +573,11 @@ def test_column_of_figures_read_as_one_tall_word_is_not_masked_as_text() -> None
         if f.key in ("auyl", "respublica", "baytak", "people", "osdp")
     }
     assert all(f.reason is not Reason.FIGURE_NOT_FOUND for f in last.values())
-    assert sum(f.status is Status.ACCEPTED for f in last.values()) >= 4
+    # the protocol does not add up: its figures in the broken relation are read, and shown
+    # for review as such (a_relation_it_is_in_does_not_hold)
+    assert s.truth["adds_up"] is False
+    read = [f for f in last.values() if f.status is Status.ACCEPTED or _broken(f)]
+    assert len(read) >= 4 and all(f.value == truth[f.key] for f in read)  # type: ignore[index]
     for f in reading.fields:
         if f.status is Status.ACCEPTED:
             assert f.value == truth[f.key]  # type: ignore[index]
@@ -775,5 +784,23 @@ def test_a_page_of_figures_in_digit_boxes_is_read_and_a_cut_figure_is_not_accept
         reading = read_protocol(s.image, form)
         truth = s.truth["figures"]
         accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
-        assert len(accepted) >= least
         assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
+        # (the clean page does not add up: the figures of its broken relation are read
+        # right and shown for review as such)
+        read = accepted + [f for f in reading.fields if _broken(f)]
+        assert len(read) >= least
+        assert all(f.value == truth[f.key] for f in read)  # type: ignore[index]
+
+
+def test_a_figure_with_digit_sized_ink_close_right_of_it_may_go_on_there() -> None:
+    from ocr.read import _more_digits_right
+
+    def c(x: int, h: int = 25, y: int = 100) -> tuple:
+        return ((x, y, 16, h), np.full((h, 16), 255, np.uint8))
+
+    figure = (1200, 100, 16, 25)  # a handwritten "1" of "1266", its boxes unevenly filled
+    assert _more_digits_right(figure, [c(1262)])
+    assert not _more_digits_right(figure, [c(1400)])  # far right: another thing
+    assert not _more_digits_right(figure, [c(1262, h=8)])  # a speck
+    assert not _more_digits_right(figure, [c(1262, y=140)])  # the next row's
+    assert not _more_digits_right(figure, [c(1205)])  # part of the figure itself

@@ -1,9 +1,12 @@
-"""Images for the dossier: display copies, data URIs and QR codes of hashes (pure)."""
+"""Images for the dossier: display copies, data URIs and QR codes of hashes (pure), and the
+fetcher that serves them to WeasyPrint."""
 
 from __future__ import annotations
 
 import base64
 import io
+from concurrent.futures import Future
+from typing import Any
 
 import qrcode
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -66,3 +69,51 @@ def qr_png(text: str) -> bytes:
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()
+
+
+class MediaFetcher:
+    """Images of the dossier served to WeasyPrint as ``dalel-media:N`` URLs.
+
+    Cheaper than data URIs (no base64 through the HTML parser) and it refuses every
+    other URL, so a template can never reach the network or the file system. An image may be
+    registered while it is still being made (:meth:`add_pending`): WeasyPrint waits for it
+    only when it needs it, after it has parsed the HTML and applied the styles.
+    """
+
+    SCHEME = "dalel-media:"
+
+    def __init__(self) -> None:
+        self._items: list[tuple[bytes | Future[bytes | None], str]] = []
+
+    def add(self, data: bytes, media_type: str) -> str:
+        """Register ``data`` and return its URL."""
+        self._items.append((data, media_type))
+        return f"{self.SCHEME}{len(self._items) - 1}"
+
+    def add_pending(self, data: Future[bytes | None], media_type: str) -> str:
+        """Register an image still being made (None: it could not be made) and return its URL."""
+        self._items.append((data, media_type))
+        return f"{self.SCHEME}{len(self._items) - 1}"
+
+    def any_missing(self) -> bool:
+        """True when an image registered pending could not be made (waits for each)."""
+        return any(isinstance(data, Future) and data.result() is None for data, _ in self._items)
+
+    def fetcher(self) -> Any:
+        """A WeasyPrint URL fetcher serving the registered items only."""
+        from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+        items = self._items
+        scheme = self.SCHEME
+
+        class _Fetcher(URLFetcher):  # type: ignore[misc]
+            def fetch(self, url: str, headers: Any = None) -> Any:
+                if not url.startswith(scheme):
+                    raise ValueError(f"dossier templates may not load {url}")
+                item, media_type = items[int(url[len(scheme) :])]
+                data = item.result() if isinstance(item, Future) else item
+                if data is None:
+                    raise ValueError(f"{url} could not be made")
+                return URLFetcherResponse(url, body=data, headers={"Content-Type": media_type})
+
+        return _Fetcher()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -24,9 +24,13 @@ from PIL import Image
 from app.deadlines import Jurisdiction, fill_paragraphs
 from app.dossier import media, redact, stills
 from app.dossier.i18n import Translator
+from app.dossier.media import MediaFetcher
 from app.dossier.model import Derivative, Dossier, Exhibit
 from base.errors import DalelError
 from evidence.pdf.sign import EXHIBIT_DEST_PREFIX, MANIFEST_NAME, make_manifest
+
+DISPLAY_WORKERS = 2
+"""Threads making the printable copies of the images beside WeasyPrint (2 cores)."""
 
 
 class DossierInputError(DalelError, ValueError):
@@ -269,40 +273,6 @@ def attachment_plan(
     return attachments, entries, names, token_names
 
 
-class MediaFetcher:
-    """Images of the dossier served to WeasyPrint as ``dalel-media:N`` URLs.
-
-    Cheaper than data URIs (no base64 through the HTML parser) and it refuses every
-    other URL, so a template can never reach the network or the file system.
-    """
-
-    SCHEME = "dalel-media:"
-
-    def __init__(self) -> None:
-        self._items: list[tuple[bytes, str]] = []
-
-    def add(self, data: bytes, media_type: str) -> str:
-        """Register ``data`` and return its URL."""
-        self._items.append((data, media_type))
-        return f"{self.SCHEME}{len(self._items) - 1}"
-
-    def fetcher(self) -> Any:
-        """A WeasyPrint URL fetcher serving the registered items only."""
-        from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-        items = self._items
-        scheme = self.SCHEME
-
-        class _Fetcher(URLFetcher):  # type: ignore[misc]
-            def fetch(self, url: str, headers: Any = None) -> Any:
-                if not url.startswith(scheme):
-                    raise ValueError(f"dossier templates may not load {url}")
-                data, media_type = items[int(url[len(scheme) :])]
-                return URLFetcherResponse(url, body=data, headers={"Content-Type": media_type})
-
-        return _Fetcher()
-
-
 def t_mismatch(tr: Translator, ex: Exhibit | None) -> str:
     """The PRECINCT_MISMATCH warning for a protocol photo's figures table, or ""."""
     if ex is None or not ex.precinct_mismatch:
@@ -330,6 +300,43 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _display_copies(
+    prepared: PreparedMedia, images: MediaFetcher, pool: Executor | None
+) -> tuple[list[str | None], list[list[str | None]]]:
+    """URLs of each exhibit's printable image and stills (None: cannot be decoded).
+
+    Pillow releases the GIL while it decodes, scales and encodes, so the copies are made on
+    the other core: here at once (``pool`` None), or left running in ``pool``."""
+    if pool is not None:
+        return (
+            [
+                images.add_pending(pool.submit(_display, em.image), "image/jpeg")
+                if em.image is not None
+                else None
+                for em in prepared.exhibits
+            ],
+            [
+                [
+                    images.add_pending(pool.submit(_display, s[1], 900), "image/jpeg")
+                    for s in em.stills
+                ]
+                for em in prepared.exhibits
+            ],
+        )
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as own:
+        shown = list(own.map(lambda em: _display(em.image), prepared.exhibits))
+        shown_stills = list(
+            own.map(lambda em: [_display(s[1], 900) for s in em.stills], prepared.exhibits)
+        )
+    return (
+        [images.add(d, "image/jpeg") if d is not None else None for d in shown],
+        [
+            [images.add(d, "image/jpeg") if d is not None else None for d in row]
+            for row in shown_stills
+        ],
+    )
+
+
 def render_html(
     dossier: Dossier,
     jurisdiction: Jurisdiction,
@@ -338,8 +345,15 @@ def render_html(
     attachment_names: dict[str, str],
     token_names: dict[str, str],
     images: MediaFetcher,
+    pool: Executor | None = None,
 ) -> str:
-    """The dossier as HTML; images are registered in ``images`` and referenced by URL."""
+    """The dossier as HTML; images are registered in ``images`` and referenced by URL.
+
+    Without ``pool`` the printable copies of the images are made before it returns (an image
+    that cannot be decoded gets a note instead). With ``pool`` they are made there while the
+    caller goes on (WeasyPrint parses the HTML and applies the styles in the meantime), each
+    image assumed decodable: the caller must ask ``images.any_missing()`` and, if so, render
+    again without a pool."""
     case = dossier.case
     lang = dossier.language
     text = jurisdiction.kind_text(case.kind)
@@ -354,17 +368,7 @@ def render_html(
     relief = case.relief or fill_paragraphs(text.relief[lang], values)
     exhibits: list[dict[str, Any]] = []
     anchors: dict[str, tuple[str, str]] = {}
-    # Reduce the images for printing on both cores (Pillow releases the GIL).
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        shown = list(
-            pool.map(
-                lambda em: _display(em.image),
-                prepared.exhibits,
-            )
-        )
-        shown_stills = list(
-            pool.map(lambda em: [_display(s[1], 900) for s in em.stills], prepared.exhibits)
-        )
+    shown, shown_stills = _display_copies(prepared, images, pool)
     for i, (ex, em) in enumerate(zip(dossier.exhibits, prepared.exhibits, strict=True), 1):
         anchor = f"{EXHIBIT_DEST_PREFIX}{ex.sha256}"
         label = tr.t("exhibit.label", n=i)
@@ -382,18 +386,10 @@ def render_html(
                 "size": len(ex.content) if ex.content is not None else ex.size,
                 "is_video": ex.is_video,
                 "qr_uri": images.add(media.qr_png(ex.sha256), "image/png"),
-                "image_uri": (
-                    images.add(display, "image/jpeg")
-                    if (display := shown[i - 1]) is not None
-                    else None
-                ),
+                "image_uri": shown[i - 1],
                 "image_unreadable": ex.is_image and shown[i - 1] is None,
                 "stills": [
-                    {
-                        "timecode": stills.format_timecode(tc),
-                        "faces": n,
-                        "uri": images.add(small, "image/jpeg"),
-                    }
+                    {"timecode": stills.format_timecode(tc), "faces": n, "uri": small}
                     for (tc, _, n), small in zip(em.stills, shown_stills[i - 1], strict=True)
                     if small is not None
                 ],
@@ -502,13 +498,19 @@ def manifest_bytes(
     )
 
 
-def render_pdf(
-    html: str, attachments: list[AttachmentSpec], images: MediaFetcher | None = None
-) -> bytes:
-    """Lay out ``html`` as PDF/A-3b with ``attachments`` embedded (AFRelationship set)."""
+def layout(html: str, images: MediaFetcher | None = None) -> Any:
+    """``html`` laid out by WeasyPrint (a ``weasyprint.Document``), its images from ``images``."""
     import weasyprint
 
     fetcher = (images or MediaFetcher()).fetcher()
+    base = str(resources.files("templates"))
+    return weasyprint.HTML(string=html, base_url=base, url_fetcher=fetcher).render()
+
+
+def write_pdf(document: Any, attachments: list[AttachmentSpec]) -> bytes:
+    """A laid-out ``document`` as PDF/A-3b with ``attachments`` embedded (AFRelationship set)."""
+    import weasyprint
+
     created = datetime.now(UTC)
     files = [
         weasyprint.Attachment(
@@ -521,13 +523,18 @@ def render_pdf(
         )
         for a in attachments
     ]
-    base = str(resources.files("templates"))
-    document = weasyprint.HTML(string=html, base_url=base, url_fetcher=fetcher).render()
     return bytes(
         document.write_pdf(
             pdf_variant="pdf/a-3b", attachments=files, finisher=_store_compressed_media
         )
     )
+
+
+def render_pdf(
+    html: str, attachments: list[AttachmentSpec], images: MediaFetcher | None = None
+) -> bytes:
+    """Lay out ``html`` as PDF/A-3b with ``attachments`` embedded (AFRelationship set)."""
+    return write_pdf(layout(html, images), attachments)
 
 
 _ALREADY_COMPRESSED = (
@@ -557,7 +564,14 @@ def render_dossier(
     prepared = prepare_media(dossier)
     attachments, entries, names, token_names = attachment_plan(dossier)
     manifest = manifest_bytes(dossier, entries, prepared)
-    images = MediaFetcher()
-    html = render_html(dossier, jurisdiction, prepared, tr, names, token_names, images)
     attachments.append(AttachmentSpec(MANIFEST_NAME, manifest, "Data", "Dalel hash manifest"))
-    return render_pdf(html, attachments, images), prepared, manifest
+    # The images are made printable on the other core while WeasyPrint parses and styles.
+    with ThreadPoolExecutor(max_workers=DISPLAY_WORKERS) as pool:
+        images = MediaFetcher()
+        html = render_html(dossier, jurisdiction, prepared, tr, names, token_names, images, pool)
+        document = layout(html, images)
+        if images.any_missing():  # an image could not be decoded: say so on its page
+            images = MediaFetcher()
+            html = render_html(dossier, jurisdiction, prepared, tr, names, token_names, images)
+            document = layout(html, images)
+    return write_pdf(document, attachments), prepared, manifest

@@ -63,3 +63,74 @@ def test_the_qr_code_floats_beside_the_hash_without_flex_layout(laid_out: Any) -
         inner_bottom = hash_box.content_box_y() + hash_box.height
         assert inner_bottom >= qr.position_y + qr.margin_height() - 0.5
         assert inner_bottom >= text.position_y + text.margin_height() - 0.5
+
+
+def _parts(dossier: Any) -> tuple[Any, ...]:
+    juris = load_jurisdiction()
+    tr = load_translator(dossier.language, juris.timezone)
+    prepared = render.prepare_media(dossier)
+    _, _, names, tokens = render.attachment_plan(dossier)
+    return juris, prepared, tr, names, tokens
+
+
+def test_images_are_made_printable_while_weasyprint_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed: the HTML is handed to WeasyPrint before the photos' printable copies exist;
+    WeasyPrint waits for each only when it draws it, and gets the copy, not the photo."""
+    import io
+    import threading
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from PIL import Image
+
+    dossier = sample_dossier(
+        load_jurisdiction(),
+        language="ru",
+        photos=2,
+        photo_size=(2592, 1944),
+        today=date(2026, 11, 20),
+    )
+    gate = threading.Event()
+    made = render._display
+
+    def held(data: bytes | None, max_px: int = render.media.DISPLAY_MAX_PX) -> bytes | None:
+        assert gate.wait(30)
+        return made(data, max_px)
+
+    monkeypatch.setattr(render, "_display", held)
+    juris, prepared, tr, names, tokens = _parts(dossier)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        images = render.MediaFetcher()
+        html = render.render_html(dossier, juris, prepared, tr, names, tokens, images, pool)
+        pending = [item for item, _ in images._items if isinstance(item, Future)]
+        assert len(pending) == 2 and not any(f.done() for f in pending)
+        gate.set()
+        document = render.layout(html, images)
+    assert not images.any_missing()
+    drawn = [Image.open(io.BytesIO(f.result())) for f in pending]  # type: ignore[arg-type]
+    assert all(max(img.size) == render.media.DISPLAY_MAX_PX for img in drawn)
+    assert len(document.pages) > 2
+
+
+def test_a_photo_that_cannot_be_decoded_is_still_said_so(tmp_path: Any) -> None:
+    """The copies are assumed decodable while WeasyPrint parses; one that is not makes the
+    dossier render again with the note on its page."""
+    import hashlib
+    import subprocess
+    from dataclasses import replace
+
+    dossier = sample_dossier(load_jurisdiction(), language="en", photos=1, today=date(2026, 11, 20))
+    broken = b"\xff\xd8\xff\xe0" + b"\x00" * 4000
+    exhibits = tuple(
+        replace(e, content=broken, sha256=hashlib.sha256(broken).hexdigest())
+        if e.is_image and i == 0
+        else e
+        for i, e in enumerate(dossier.exhibits)
+    )
+    dossier = replace(dossier, exhibits=exhibits)
+    juris = load_jurisdiction()
+    pdf, _, _ = render.render_dossier(dossier, juris, load_translator("en", juris.timezone))
+    (tmp_path / "d.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "d.pdf"), "-"], capture_output=True, text=True
+    ).stdout
+    assert "The image cannot be shown: the file is damaged" in " ".join(text.split())

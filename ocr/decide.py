@@ -443,10 +443,30 @@ def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
             )
 
 
+#: Digit readers that read each figure on their own (the words are not one of them).
+_DIGIT_READERS = ("glyphs_a", "glyphs_b", "sequence", "tesseract", "ppocr")
+#: A figure at least this many of them read alike, none fairly sure of other digits, is
+#: read beyond doubt: a broken relation does not send it to review (a typed protocol that
+#: does not add up keeps its figures accepted, and says that it does not add up).
+UNANIMOUS = 4
+
+
+def unanimous(f: FieldReading) -> bool:
+    """True when UNANIMOUS digit readers read ``f``'s value and none read other digits
+    0.5 sure."""
+    said = str(f.value)
+    alike = sum(1 for n, d, _ in f.readers if n in _DIGIT_READERS and d == said)
+    other = any(
+        n in _DIGIT_READERS and d is not None and d != said and c >= 0.5 for n, d, c in f.readers
+    )
+    return alike >= UNANIMOUS and not other
+
+
 def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
     """Send to review, in place, every accepted figure of a control relation that the
-    accepted figures break (``RELATION_FAILS``): one of them is misread, or the protocol
-    does not add up; either way a person reads them. Never changes a value, never accepts
+    accepted figures break (``RELATION_FAILS``), unless its readers are :func:`unanimous`:
+    one of them is misread, or the protocol does not add up; either way a person reads
+    them. Never changes a value, never accepts
     one; the reading still reports the relation as not holding.
 
     Real hands write digits that every reader takes for others alike: a "2" read 3 by the
@@ -460,7 +480,7 @@ def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
             continue
         for k in keys:
             f = fields[k]
-            if f.status is Status.ACCEPTED:
+            if f.status is Status.ACCEPTED and not unanimous(f):
                 fields[k] = replace(
                     f,
                     status=Status.REVIEW,

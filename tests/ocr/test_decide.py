@@ -447,6 +447,21 @@ def test_figures_of_a_relation_the_accepted_figures_break_go_to_review() -> None
     fields = page(254)
     doubt_by_relations(form, fields)
     assert all(f.status is Status.ACCEPTED for f in fields.values())
+    # typed figures every reader read alike stay accepted: the protocol does not add up,
+    # and the reading says so
+    fields = page(154)
+    for k in ("ballots_received", "ballots_issued", "ballots_cancelled"):
+        v = str(fields[k].value)
+        fields[k] = replace(fields[k], readers=tuple((n, v, 0.97) for n in (
+            "glyphs_a", "glyphs_b", "sequence", "tesseract", "ppocr")))  # fmt: skip
+    fields["ballots_issued"] = replace(  # three alike, one other: not beyond doubt
+        fields["ballots_issued"],
+        readers=(*fields["ballots_issued"].readers[:3], ("ppocr", "716", 0.6)),
+    )
+    doubt_by_relations(form, fields)
+    assert fields["ballots_cancelled"].status is Status.ACCEPTED
+    assert fields["ballots_received"].status is Status.ACCEPTED
+    assert fields["ballots_issued"].reason is Reason.RELATION_FAILS
     # a relation with a figure not accepted cannot be checked: nothing changes
     fields = page(154)
     fields["ballots_issued"] = replace(fields["ballots_issued"], status=Status.REVIEW)

@@ -17,10 +17,11 @@ letter competing with a digit anywhere lowers it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -109,7 +110,12 @@ def load_recogniser() -> TextRecogniser:
     try:
         import onnxruntime as ort
 
-        data = resources.files(PACKAGE).joinpath(MODEL).read_bytes()
+        # the wheel's folder, found without importing the package (its own code needs
+        # PyYAML, Shapely and pyclipper, which only its detector uses; we read its model)
+        spec = importlib.util.find_spec(PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(PACKAGE)
+        data = (Path(next(iter(spec.submodule_search_locations))) / MODEL).read_bytes()
     except (ImportError, FileNotFoundError) as exc:
         raise MissingDependency(
             "the PP-OCR recogniser (rapidocr-onnxruntime, onnxruntime) is not installed; "

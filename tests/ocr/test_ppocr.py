@@ -141,3 +141,17 @@ def test_ppocr_agreeing_with_the_words_accepts_the_words() -> None:
     run = WordsRun((0,), "сто сорок пять", 145, (0, 0, 10, 10))
     st, reason, _, cands = decide(NONE_M, NONE_M, (None, 0.0), run, NONE_S, text("145", 0.8))
     assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, 145)
+
+
+def test_the_model_is_read_without_importing_its_package() -> None:
+    """rapidocr-onnxruntime's own code needs PyYAML, Shapely and pyclipper (for its
+    detector), which are not installed: only its model file is read."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ocr.ppocr import load_recogniser; load_recogniser(); "
+        "print(any(m.startswith('rapidocr_onnxruntime') or m == 'yaml' for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -454,8 +454,9 @@ def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]
     партижы" for "«Respublica» партиясы") that is the only one missing between two found
     labels printed just before and just after it is taken to be the unclaimed text lines
     between them that read neither as number words nor as nothing (score 0: placed by
-    order, not read). A figure found for it is accepted only if it lies between its
-    neighbours' own figures (:func:`ocr.read.read_protocol`)."""
+    order, not read). Its figure is only shown for review, rows being printed in any order,
+    unless it is the only label of the form not read on the page
+    (:func:`ocr.read.read_prepared`)."""
     used = {i for hs in hits.values() for h in hs for i in h.lines}
     keys = list(form.keys)
     placed: set[str] = set()

@@ -134,3 +134,42 @@ def test_a_photo_that_cannot_be_decoded_is_still_said_so(tmp_path: Any) -> None:
         ["pdftotext", "-layout", str(tmp_path / "d.pdf"), "-"], capture_output=True, text=True
     ).stdout
     assert "The image cannot be shown: the file is damaged" in " ".join(text.split())
+
+
+def test_the_cycle_collector_is_paused_while_weasyprint_lays_out_and_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Speed: full collections walked WeasyPrint's millions of boxes again and again (a third
+    of its time). Paused for layout and drawing, on again afterwards, the cycles collected."""
+    import gc
+
+    import weasyprint
+    from weasyprint.document import Document
+
+    seen: dict[str, bool] = {}
+    render_html_doc, write = weasyprint.HTML.render, Document.write_pdf
+
+    def spy_render(self: Any, *a: Any, **k: Any) -> Any:
+        seen["layout"] = gc.isenabled()
+        return render_html_doc(self, *a, **k)
+
+    def spy_write(self: Any, *a: Any, **k: Any) -> Any:
+        seen["write_pdf"] = gc.isenabled()
+        return write(self, *a, **k)
+
+    monkeypatch.setattr(weasyprint.HTML, "render", spy_render)
+    monkeypatch.setattr(Document, "write_pdf", spy_write)
+    juris = load_jurisdiction()
+    dossier = sample_dossier(juris, language="en", photos=1, today=date(2026, 11, 20))
+    assert gc.isenabled()
+    collections = gc.get_stats()[2]["collections"]
+    pdf, _, _ = render.render_dossier(dossier, juris, load_translator("en", juris.timezone))
+    assert seen == {"layout": False, "write_pdf": False}
+    assert gc.isenabled()  # restored
+    assert gc.get_stats()[2]["collections"] > collections  # the pages' cycles were collected
+    assert pdf.startswith(b"%PDF-")
+    with render.cyclic_gc_paused():  # an error inside restores it too
+        with pytest.raises(RuntimeError), render.cyclic_gc_paused():
+            raise RuntimeError
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -95,19 +95,54 @@ class WordsRun:
     box: tuple[int, int, int, int]
 
 
+#: Words on one Tesseract line this many word heights apart, text after the gap, stand in
+#: two columns: Tesseract read a two-column table's row as one line ("1 Число избирателей
+#: включенных в          8 Партия «AMANAT»").
+COLUMN_GAP = 3.0
+
+
+def _columns(ws: list[Word]) -> list[list[Word]]:
+    """A line's words (left to right) cut where a wide gap is followed by text; a figure
+    after a wide gap stays with the text before it (a label and its figure)."""
+    heights = sorted(w.box[3] for w in ws)
+    h = heights[len(heights) // 2]
+    parts: list[list[Word]] = [[ws[0]]]
+    for prev, w in pairwise(ws):
+        if w.box[0] - (prev.box[0] + prev.box[2]) > COLUMN_GAP * h:
+            parts.append([w])
+        else:
+            parts[-1].append(w)
+
+    def text(part: list[Word]) -> bool:
+        return any(sum(c.isalpha() for c in w.text) >= 2 for w in part)
+
+    out = [parts[0]]
+    for part in parts[1:]:
+        if text(part):
+            out.append(part)
+        else:
+            out[-1].extend(part)
+    return out
+
+
 def group_lines(words: tuple[Word, ...]) -> list[Line]:
-    """Tesseract words grouped by (block, paragraph, line), in reading order."""
+    """Tesseract words grouped by (block, paragraph, line), in reading order; a line that
+    runs across two columns of text is two lines (:data:`COLUMN_GAP`), the right one in a
+    block of its own."""
     by: dict[tuple[int, int, int], list[Word]] = {}
     for w in words:
         by.setdefault(w.line, []).append(w)
-    out = []
-    for i, (key, ws) in enumerate(sorted(by.items())):
+    out: list[Line] = []
+    for key, ws in sorted(by.items()):
         ws.sort(key=lambda w: w.box[0])
-        x0 = min(w.box[0] for w in ws)
-        y0 = min(w.box[1] for w in ws)
-        x1 = max(w.box[0] + w.box[2] for w in ws)
-        y1 = max(w.box[1] + w.box[3] for w in ws)
-        out.append(Line(i, tuple(ws), " ".join(w.text for w in ws), (x0, y0, x1, y1), key[:2]))
+        for col, part in enumerate(_columns(ws)):
+            x0 = min(w.box[0] for w in part)
+            y0 = min(w.box[1] for w in part)
+            x1 = max(w.box[0] + w.box[2] for w in part)
+            y1 = max(w.box[1] + w.box[3] for w in part)
+            block = (key[0], key[1] + 1000 * col)
+            text = " ".join(w.text for w in part)
+            out.append(Line(len(out), tuple(part), text, (x0, y0, x1, y1), block))
     return out
 
 
@@ -359,6 +394,12 @@ def crowded_labels(
     two labels are not known: there, labels closer to the one above them (on the page)
     than ``share`` of a row, and labels whose line another label of the form matches
     nearly as well (``lines`` given, :func:`_unrivalled`), go to review."""
+    columns = label_columns(hits)
+    if len(columns) > 1:  # a two-column table: rows are spaced within each column
+        out_cols: set[str] = set()
+        for column in columns:
+            out_cols |= crowded_labels(form, {k: hits[k] for k in column}, share, lines)
+        return out_cols
     tops = {k: min(h.box[1] for h in hs) for k, hs in hits.items()}
     keys = [k for k in form.keys if k in tops]
     if any(tops[b] < tops[a] for a, b in pairwise(keys)):
@@ -374,6 +415,31 @@ def crowded_labels(
         if rows > 1 and tops[b] - tops[a] < share * rows * pitch:
             out |= {a, b}
     return out
+
+
+#: Labels whose starts lie more than this share of the labels' whole width apart stand in
+#: different columns; each column holds at least COLUMN_LABELS of them.
+COLUMN_SPLIT = 0.2
+COLUMN_LABELS = 3
+
+
+def label_columns(hits: dict[str, list[LabelHit]]) -> list[set[str]]:
+    """The found labels by the column of the table they stand in, left to right: one
+    column unless their starts fall into groups far apart, each of COLUMN_LABELS or more
+    (a two-column table)."""
+    starts = sorted((min(h.box[0] for h in hs), k) for k, hs in hits.items())
+    if len(starts) < 2 * COLUMN_LABELS:
+        return [set(hits)]
+    right = max(h.box[2] for hs in hits.values() for h in hs)
+    cut = COLUMN_SPLIT * (right - starts[0][0])
+    groups: list[list[str]] = [[starts[0][1]]]
+    for (xa, _), (xb, kb) in pairwise(starts):
+        if xb - xa > cut:
+            groups.append([])
+        groups[-1].append(kb)
+    if any(len(g) < COLUMN_LABELS for g in groups):
+        return [set(hits)]
+    return [set(g) for g in groups]
 
 
 def _crowded_on_the_page(

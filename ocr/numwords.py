@@ -193,6 +193,9 @@ _add("жүз", "hmul", 100)
 _add("ноль", "zero", 0)
 _add("нуль", "zero", 0)
 _add("нөл", "zero", 0)
+# Kazakh "ө" read by a Russian model is as often "е" as "о" ("төрт" read "терт"); no
+# Russian or Kazakh number word is spelt so
+_add("терт", "unit", 4)
 
 
 def _levenshtein(a: str, b: str, limit: int) -> int:

@@ -13,6 +13,7 @@ import hashlib
 import math
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -135,25 +136,48 @@ def _form_problem(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]]
 
 
 def _bands(hits: dict[str, list[LabelHit]], lh: float) -> dict[str, tuple[int, int, int, int]]:
-    """Key -> (x_label_end placeholder 0, y_top, y_bottom, y_next): row band of each label."""
+    """Key -> (x_label_start, y_top, y_bottom, y_next): row band of each label."""
     tops = sorted((min(h.box[1] for h in hs), k) for k, hs in hits.items())
     out = {}
     for i, (top, key) in enumerate(tops):
         bottom = max(h.box[3] for h in hits[key])
         nxt = next((t for t, _ in tops[i + 1 :] if t > top + 0.6 * lh), top + 6 * lh)
-        out[key] = (0, int(top - 0.5 * lh), int(bottom), int(nxt))
+        x0 = min(h.box[0] for h in hits[key])
+        out[key] = (int(x0), int(top - 0.5 * lh), int(bottom), int(nxt))
     return out
 
 
+#: Labels that start this many text heights apart stand in different columns of the table
+#: (a two-column table's rows hold two labels, each with its figure to its right).
+COLUMN_APART = 5.0
+
+
+def _own_column(starts: Sequence[tuple[float, str]], x: float, lh: float) -> set[str]:
+    """Of labels starting at ``starts`` (x, key), those in the column ink at ``x`` stands
+    in: starting left of it (a little right of it, for words under their label, indented),
+    and in the rightmost such column."""
+    left = [(x0, k) for x0, k in starts if x0 <= x + lh]
+    if not left:
+        return set()
+    nearest = max(x0 for x0, _ in left)
+    return {k for x0, k in left if x0 >= nearest - COLUMN_APART * lh}
+
+
 def _assign_runs(
-    runs: list[WordsRun], bands: dict[str, tuple[int, int, int, int]], label_lines: set[int]
+    runs: list[WordsRun],
+    bands: dict[str, tuple[int, int, int, int]],
+    label_lines: set[int],
+    lh: float,
 ) -> dict[str, WordsRun]:
+    """Each label's number in words: the run in its row band and its column."""
     out: dict[str, WordsRun] = {}
     for run in runs:
         if label_lines.intersection(run.lines):
             continue
         y = run.box[1]
-        owners = sorted((top, k) for k, (_, top, _, nxt) in bands.items() if top <= y < nxt)
+        level = [(x0, k) for k, (x0, top, _, nxt) in bands.items() if top <= y < nxt]
+        column = _own_column(level, run.box[0], lh)
+        owners = sorted((bands[k][1], k) for k in column)
         if owners and owners[-1][1] not in out:
             out[owners[-1][1]] = run
     return out
@@ -241,13 +265,24 @@ def _assign_runs_above(
 
 
 def _nearest_label(
-    box: tuple[int, int, int, int], label_mids: list[tuple[float, int, str]]
+    box: tuple[int, int, int, int],
+    label_mids: list[tuple[float, int, str]],
+    lh: float,
+    bands: dict[str, tuple[int, int, int, int]],
 ) -> str | None:
     """Key of the found label line, starting left of the figure, whose middle is
-    level-nearest to it."""
+    level-nearest to it; of labels in whose row band the figure stands, in several
+    columns, one of the column it stands in (a two-column table's figure belongs to the
+    label just left of it, not to the one at the row's start)."""
     mid = box[1] + box[3] / 2
-    left = [(abs(m - mid), k) for m, x0, k in label_mids if x0 < box[0]]
-    return min(left)[1] if left else None
+    left = [(abs(m - mid), x0, k) for m, x0, k in label_mids if x0 < box[0]]
+    if not left:
+        return None
+    level = [(x0, k) for _, x0, k in left if bands[k][1] <= mid < bands[k][3]]
+    column = _own_column(level, box[0], lh) if level else set()
+    if column:
+        left = [t for t in left if t[2] in column]
+    return min(left)[2]
 
 
 def _text_far_left(
@@ -403,7 +438,7 @@ def read_prepared(
     ]
     label_lines = {i for hs in hits.values() for h in hs for i in h.lines}
     bands = _bands(hits, lh)
-    run_of = _assign_runs(runs, bands, label_lines)
+    run_of = _assign_runs(runs, bands, label_lines, lh)
     # mask what is already explained: the labels' own words and the words runs
     masked = clean.copy()
     label_words = {
@@ -458,12 +493,30 @@ def read_prepared(
         # (a tall table row centres it lower; the next row's figure starts lower still)
         y_bot = int(min(nxt - 0.15 * lh, bottom + 2.5 * lh))
         label_mid = (top + 0.5 * lh + bottom) / 2
+        # a label further right in the same row (a two-column table's): the row's cell ends
+        # where it starts, and its number ("6." before "Өтелген") is not this row's figure
+        x_stop = min(
+            (
+                x0
+                for k, (x0, t, _, n) in bands.items()
+                if k != key and x0 > x_end + lh and t < y_bot and n > top + 0.5 * lh
+            ),
+            default=prep.binary.shape[1],
+        )
+        # a row shared with a label of another column is as tall as its tallest cell: a
+        # short label's figure, centred in it, can start well below the label's last line
+        x_key = bands[key][0]
+        shared_row = any(
+            k != key and abs(x0 - x_key) > COLUMN_APART * lh and t < y_bot and n > top + 0.5 * lh
+            for k, (x0, t, _, n) in bands.items()
+        )
         clusters = [
             c
             for c in fig.find_clusters(masked, int(x_end + 0.3 * lh), top, y_bot, lh)
-            if c[0][3] >= 0.75 * lh  # a figure is at least as tall as the label text
-            and c[0][1] <= bottom + 0.5 * lh
-            and _nearest_label(c[0], label_mids) == key
+            if c[0][0] + c[0][2] <= x_stop
+            and c[0][3] >= 0.75 * lh  # a figure is at least as tall as the label text
+            and c[0][1] <= bottom + (2.0 if shared_row else 0.5) * lh
+            and _nearest_label(c[0], label_mids, lh, bands) == key
             and not _closer_to_orphan(c[0], label_mid, orphans, bottom, lh)
         ]
         if not clusters:

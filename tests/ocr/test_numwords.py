@@ -42,6 +42,8 @@ def test_round_trip(n: int) -> None:
         ("екі мың бес жуз он екі", 2512),  # Kazakh letters read as Russian
         ("две тысячи\nпятьсот двенадцать.", 2512),  # line break and punctuation
         ("двe тысячи", 2000),  # a Latin e
+        ("кырык терт", 44),  # Kazakh "ө" read "е" by the Russian model (a two-column page)
+        ("терт жуз он", 410),
     ],
 )
 def test_ocr_noise_is_tolerated(text: str, n: int) -> None:

@@ -804,3 +804,58 @@ def test_a_figure_with_digit_sized_ink_close_right_of_it_may_go_on_there() -> No
     assert not _more_digits_right(figure, [c(1262, h=8)])  # a speck
     assert not _more_digits_right(figure, [c(1262, y=140)])  # the next row's
     assert not _more_digits_right(figure, [c(1205)])  # part of the figure itself
+
+
+def test_in_a_two_column_table_a_figure_belongs_to_the_label_just_left_of_it() -> None:
+    from ocr.read import _nearest_label, _own_column
+
+    lh = 20.0
+    # one row, two labels: "1. Число избирателей" at x 117, "8. Партия AMANAT" at x 757;
+    # the left figure at x 600, the right one at x 1231, both centred lower than the labels
+    mids = [(331.0, 117, "voters_on_list"), (316.0, 757, "amanat")]
+    bands = {"voters_on_list": (117, 295, 357, 417), "amanat": (757, 296, 327, 417)}
+    assert _nearest_label((600, 336, 50, 26), mids, lh, bands) == "voters_on_list"
+    assert _nearest_label((1231, 336, 52, 26), mids, lh, bands) == "amanat"
+    # one column: labels starting a little apart (indented) are one column; the level-nearest
+    mids = [(331.0, 117, "a"), (380.0, 125, "b")]
+    bands = {"a": (117, 295, 357, 370), "b": (125, 370, 390, 450)}
+    assert _nearest_label((1231, 370, 52, 26), mids, lh, bands) == "b"
+    assert _own_column([(117.0, "a"), (757.0, "b"), (760.0, "c")], 1231, lh) == {"b", "c"}
+    assert _own_column([(117.0, "a"), (757.0, "b")], 600, lh) == {"a"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1])
+def test_two_column_tables_are_read_by_rows_and_by_columns(index: int) -> None:
+    """Two label | figure pairs a row, numbered across the rows (index 0) or down each
+    column (1): read 30 % of typed figures before, the right column's labels taking the
+    left column's figures and words, and the left row's figure cut off by the right
+    label's row number ("6." of "6. Өтелген" read as the figure of row 5)."""
+    from ocr.synth.render import LAYOUTS_ALL
+
+    s = make_sample(index, 4242, tier="clean", script="typed", layout="two-column",
+                    layouts=LAYOUTS_ALL)  # fmt: skip
+    assert s.truth["fill"] == ("rows", "columns")[index]
+    reading = read_protocol(s.image, load_form(FORM_ID))
+    truth = s.truth["figures"]
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
+    assert len(accepted) >= 13
+
+
+def test_a_line_read_across_two_columns_is_two_lines() -> None:
+    """Tesseract read a two-column table's row as one line ("1 Число избирателей
+    включенных в        8 Партия «AMANAT»"): cut where a gap of three word heights or more
+    is followed by text; a figure after such a gap stays with the label before it."""
+    from ocr.layout import group_lines
+
+    def words(*spec: tuple[str, int]) -> tuple[Word, ...]:
+        return tuple(Word(t, 95.0, (x, 100, 14 * len(t), 24), (1, 1, 1)) for t, x in spec)
+
+    row = words(("1", 117), ("Число", 140), ("избирателей", 230), ("2170", 590),
+                ("8", 757), ("Партия", 780), ("«AMANAT»", 880), ("560", 1231))  # fmt: skip
+    left, right = group_lines(row)
+    assert left.text == "1 Число избирателей 2170" and right.text == "8 Партия «AMANAT» 560"
+    assert right.box[0] == 757 and right.block != left.block
+    (one,) = group_lines(words(("списки", 117), ("избирателей", 220), ("2170", 590)))
+    assert one.text == "списки избирателей 2170"

@@ -20,11 +20,13 @@ from ocr.synth.render import SheetSpec, render_sheet
 
 
 def _line(*tokens: str, gap: int = 12, y: int = 100) -> Line:
-    """One text line of Tesseract words, 14 px per character, ``gap`` px apart."""
+    """One text line of Tesseract words, 14 px per character, 12 px apart, ``gap`` px
+    before a token without letters (text words wider apart stand in two columns)."""
     words, x = [], 50
     for t in tokens:
+        x += (12 if any(c.isalpha() for c in t) else gap) if words else 0
         words.append(Word(t, 95.0, (x, y, 14 * len(t), 24), (1, 1, 1)))
-        x += 14 * len(t) + gap
+        x += 14 * len(t)
     (line,) = group_lines(tuple(words))
     return line
 

@@ -269,7 +269,13 @@ def _run(
     on_wait: Callable[[], None] | None,
 ) -> BatchSummary:
     batch = run_submissions(
-        store, submissions, dedupe=dedupe, stages=stages, progress=progress, on_wait=on_wait
+        store,
+        submissions,
+        dedupe=dedupe,
+        stages=stages,
+        progress=progress,
+        on_wait=on_wait,
+        read_ahead=True,
     )
     return summarize(batch, reads=any(s.name == "ocr" for s in stages))
 

@@ -25,10 +25,12 @@ from typing import Any
 from base.errors import InvalidObserverId, UsageError, cannot_write
 from base.fsio import ChunkReader, fsync_dir
 from evidence.content import privacy
-from evidence.content.media import detect_media_type
-from evidence.content.metadata import extract_metadata
+from evidence.content.media import MediaType, detect_media_type, sniff
+from evidence.content.metadata import Metadata, extract_metadata
+from evidence.content.metadata_readers import HEAD_SCAN
 from evidence.core import custody, events
-from evidence.storage.objects import CHUNK, sha256_stream
+from evidence.storage.objects import CHUNK, Stored, sha256_stream
+from evidence.storage.store import Store
 from pipeline.kinds import KINDS
 from pipeline.stages import Context, Item, StageResult, Status, Submission
 
@@ -358,7 +360,11 @@ class IntakeStage:
 
     name = "intake"
 
-    def run(self, sub: Submission | Rejected, ctx: Context) -> StageResult:
+    def run(
+        self, sub: Submission | Rejected, ctx: Context, prepared: Prepared | None = None
+    ) -> StageResult:
+        """Take ``sub`` in: refuse it, or store, describe and log it (``prepared``: what
+        :meth:`prepare` already did of it)."""
         if isinstance(sub, Rejected):
             return quarantine(ctx, sub, None)
         store = ctx.store
@@ -381,67 +387,12 @@ class IntakeStage:
                 ),
                 actor,
             )
-        try:
-            with contextlib.ExitStack() as opened:
-                if sub.stream is not None:
-                    src = sub.stream
-                else:
-                    st = os.stat(sub.path)
-                    if not stat.S_ISREG(st.st_mode):
-                        return quarantine(
-                            ctx,
-                            Rejected(
-                                sub.path,
-                                sub.relpath,
-                                NOT_REGULAR_FILE,
-                                "not a regular file (a device, pipe or socket)",
-                                sub,
-                            ),
-                            actor,
-                        )
-                    if st.st_size == 0:
-                        return quarantine(
-                            ctx,
-                            Rejected(
-                                sub.path, sub.relpath, EMPTY_FILE, "the file has no bytes", sub
-                            ),
-                            actor,
-                        )
-                    src = opened.enter_context(open(sub.path, "rb"))
-                head = src.read(_HEAD)
-                if looks_like_private_key(head):
-                    return quarantine(
-                        ctx,
-                        Rejected(
-                            sub.path,
-                            sub.relpath,
-                            SECRET_KEY,
-                            "a private key: never stored as evidence, not copied",
-                            sub,
-                        ),
-                        actor,
-                    )
-                if sub.held is not None and sub.sha256 is not None:
-                    # a received upload, hashed as it arrived: linked, not copied
-                    stored = store.objects.adopt(sub.held, sub.sha256)
-                elif sub.stream is None:  # a file: read again from its start, no copying
-                    src.seek(0)
-                    stored = store.objects.put_stream(src)
-                else:  # a stream cannot go back: what was looked at, then the rest
-                    rest = iter(lambda: src.read(CHUNK), b"")
-                    stored = store.objects.put_stream(
-                        ChunkReader(itertools.chain((head,), rest))  # type: ignore[arg-type]
-                    )
-        except OSError as e:
-            if _store_refused(e, store.root):
-                raise  # the store cannot be written: the batch stops (the runner says so)
-            return quarantine(
-                ctx,
-                Rejected(
-                    sub.path, sub.relpath, UNREADABLE, f"could not be read: {e.strerror or e}", sub
-                ),
-                actor,
-            )
+        if prepared is None:
+            prepared = self.prepare(sub, store)  # raises when the store cannot be written
+        if prepared.refused is not None:
+            return quarantine(ctx, prepared.refused, actor)
+        stored = prepared.stored
+        assert stored is not None
         if stored.size == 0:
             return quarantine(
                 ctx,
@@ -461,17 +412,10 @@ class IntakeStage:
                 "already received from this observer for this precinct",
             )
         ctx.seen.add(key)
-        received = datetime.now(UTC)
-        location = store.config.precinct_location(sub.precinct)
-        with store.objects.local_copy(stored.sha256) as obj_path:
-            media = detect_media_type(obj_path, name=sub.path.name)
-            meta = extract_metadata(
-                obj_path,
-                media,
-                received_at=received,
-                precinct_location=location,
-                max_distance_km=store.config.precinct_radius_km(sub.precinct),
-            )
+        if prepared.meta is None:
+            prepared = _described(prepared, sub, store)
+        media, meta, received = prepared.media, prepared.meta, prepared.received
+        assert media is not None and meta is not None and received is not None
         first = next((e for e in history if e.get("event") == events.INGEST), None)
         entry: dict[str, Any] = {
             "event": events.INGEST,
@@ -505,6 +449,133 @@ class IntakeStage:
             (appended.seq,),
             {"flags": [f["reason"] for f in meta.to_dict()["flags"]]},
         )
+
+    @staticmethod
+    def will_read(sub: Submission | Rejected, store: Store) -> bool:
+        """Whether :meth:`run` reads ``sub``'s bytes (else it refuses it before any read: a
+        path refused when found, an observer ID or a precinct that is not one)."""
+        if isinstance(sub, Rejected) or not valid_precinct(sub.precinct):
+            return False
+        if sub.pseudonym is None:
+            try:
+                privacy.observer_pseudonym(store.secret, sub.observer)
+            except InvalidObserverId:
+                return False
+        return True
+
+    def prepare(
+        self, sub: Submission, store: Store, *, describe: bool = False, durable: bool | None = None
+    ) -> Prepared:
+        """Read ``sub`` into the store's objects, or say why it is refused; with ``describe``,
+        its media type and metadata too: everything of intake that reads the file and needs
+        neither the log nor the index, so that the runner can do it for the next file on
+        another thread while this one is logged. ``durable=False``: the object is not
+        synced now (the batch's commit syncs the file system before its entry is written).
+        Raises OSError when the store's disk refuses the write (the batch stops here)."""
+        try:
+            refused, stored = _read_in(sub, store, durable)
+        except OSError as e:
+            if _store_refused(e, store.root):
+                raise
+            return Prepared(
+                refused=Rejected(
+                    sub.path, sub.relpath, UNREADABLE, f"could not be read: {e.strerror or e}", sub
+                )
+            )
+        if refused is not None:
+            return Prepared(refused=refused)
+        prepared = Prepared(stored=stored)
+        if describe and stored is not None and stored.size:
+            prepared = _described(prepared, sub, store)
+        return prepared
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What intake read of a file before logging it (:meth:`IntakeStage.prepare`)."""
+
+    stored: Stored | None = None
+    """The object the file's bytes became."""
+    refused: Rejected | None = None
+    """Why the file is refused instead (it was not stored)."""
+    received: datetime | None = None
+    """When it was received (our clock, once stored)."""
+    media: MediaType | None = None
+    """Its media type, from its first bytes."""
+    meta: Metadata | None = None
+    """What it says about itself."""
+
+
+#: First bytes of a stored file kept from the pass that hashes it: what the media type
+#: (64 KiB) and the software named in XMP or PNG text (256 KiB) are read from.
+HEAD_FOR_METADATA = HEAD_SCAN
+
+
+def _read_in(
+    sub: Submission, store: Store, durable: bool | None = None
+) -> tuple[Rejected | None, Stored | None]:
+    """Store the bytes of ``sub``, or say why it is refused; OSError when reading or writing
+    fails."""
+    with contextlib.ExitStack() as opened:
+        if sub.stream is not None:
+            src = sub.stream
+        else:
+            st = os.stat(sub.path)
+            if not stat.S_ISREG(st.st_mode):
+                return Rejected(
+                    sub.path,
+                    sub.relpath,
+                    NOT_REGULAR_FILE,
+                    "not a regular file (a device, pipe or socket)",
+                    sub,
+                ), None
+            if st.st_size == 0:
+                return Rejected(
+                    sub.path, sub.relpath, EMPTY_FILE, "the file has no bytes", sub
+                ), None
+            src = opened.enter_context(open(sub.path, "rb"))
+        head = src.read(_HEAD)
+        if looks_like_private_key(head):
+            return Rejected(
+                sub.path,
+                sub.relpath,
+                SECRET_KEY,
+                "a private key: never stored as evidence, not copied",
+                sub,
+            ), None
+        if sub.held is not None and sub.sha256 is not None:
+            # a received upload, hashed as it arrived: linked, not copied
+            return None, store.objects.adopt(sub.held, sub.sha256)
+        if sub.stream is None:  # a file: copied from its start, hashed as it is copied
+            return None, store.objects.put_file(src, head=HEAD_FOR_METADATA, durable=durable)
+        # a stream cannot go back: what was looked at, then the rest
+        rest = iter(lambda: src.read(CHUNK), b"")
+        return None, store.objects.put_stream(
+            ChunkReader(itertools.chain((head,), rest))  # type: ignore[arg-type]
+        )
+
+
+def _described(prepared: Prepared, sub: Submission, store: Store) -> Prepared:
+    """``prepared`` with the stored file's media type and metadata."""
+    stored = prepared.stored
+    assert stored is not None
+    received = datetime.now(UTC)
+    location = store.config.precinct_location(sub.precinct)
+    # the first bytes kept from the hashing pass stand for the file's own when they hold
+    # all that the readers look at (or the whole file)
+    head = stored.head if len(stored.head) >= min(HEAD_SCAN, stored.size) else None
+    with store.objects.local_copy(stored.sha256) as obj_path:
+        name = sub.path.name
+        media = sniff(head, name) if head else detect_media_type(obj_path, name=name)
+        meta = extract_metadata(
+            obj_path,
+            media,
+            received_at=received,
+            precinct_location=location,
+            max_distance_km=store.config.precinct_radius_km(sub.precinct),
+            head=head,
+        )
+    return Prepared(stored=stored, received=received, media=media, meta=meta)
 
 
 def _source_key(entry: dict[str, Any]) -> tuple[Any, ...]:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 from base.errors import CannotWrite, cannot_write
+from base.lazy import lazy
 from evidence.content import privacy
 from evidence.storage.store import Store
-from evidence.storage.writer import Commit
-from evidence.timestamping import stamping
-from pipeline import hooks, order
+from pipeline import order
 from pipeline.intake import Rejected, collect, safe_text
+from pipeline.readahead import ReadAhead
 from pipeline.stages import Context, Stage, StageResult, Status, Submission
+
+if TYPE_CHECKING:
+    from evidence.storage.writer import Commit
+    from evidence.timestamping import stamping
+    from pipeline import hooks
+else:  # loaded by a batch while its first files are read (SQLAlchemy, the stampers)
+    hooks = lazy("pipeline.hooks")
+    stamping = lazy("evidence.timestamping.stamping")
 
 #: Files between commits: receipts appear as a long batch goes, not only at its end.
 COMMIT_EVERY = int(os.environ.get("DALEL_COMMIT_EVERY", "500"))
@@ -74,6 +82,7 @@ def run_batch(
         stages=stages,
         progress=progress,
         on_wait=on_wait,
+        read_ahead=True,
     )
 
 
@@ -85,23 +94,31 @@ def run_submissions(
     stages: tuple[Stage, ...] | None = None,
     progress: Callable[[StageResult], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    read_ahead: bool = False,
 ) -> BatchResult:
     """Intake each submission (from a path or a stream), then each of ``stages`` over each
-    new item, under one writer lock, committing every ``COMMIT_EVERY`` files."""
+    new item, under one writer lock, committing every ``COMMIT_EVERY`` files. With
+    ``read_ahead``, the files on paths are stored on another thread ahead of the one being
+    logged (:mod:`pipeline.readahead`); ``submissions`` is then walked on that thread."""
     stages = order.ITEM_STAGES if stages is None else stages
     batch = BatchResult()
-    hooks.attach(store)
     prestamped = None
     if any(s.name == "timestamp" for s in stages) and stamping.external_config(store):
         submissions = list(submissions)
         prestamped = stamping.prestamp(store, _known_hashes(submissions))
-    with store.writer(on_wait=on_wait) as writer:
+    # The writer opens first: it holds the lock and keeps its reserve of disk space before
+    # any file is copied (a batch that fills the disk can still commit what it took).
+    with (
+        hooks.attach(store).writer(on_wait=on_wait) as writer,
+        _reading(submissions, store, read_ahead) as pending,
+    ):
         ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)
         since_commit = 0
-        pending = iter(submissions)
-        for sub in pending:
+        for sub, prepared in pending:
             try:
-                result = order.INTAKE.run(sub, ctx)
+                if isinstance(prepared, BaseException):
+                    raise prepared  # what reading it ahead raised, at its turn
+                result = order.INTAKE.run(sub, ctx, prepared)
             except Exception as exc:
                 refused = cannot_write(exc)
                 if refused is None:
@@ -109,6 +126,7 @@ def run_submissions(
                 # The disk refuses: what was taken is committed (and receipted) below, the
                 # rest is named; nothing already received is lost.
                 first = privacy.scrub(store.secret, safe_text(sub.relpath or sub.path.name))
+                pending.stop_reading()
                 batch.stopped = Stopped(refused, 1 + sum(1 for _ in pending), first)
                 writer.release_reserve()  # room to commit and receipt what was taken
                 break
@@ -127,6 +145,31 @@ def run_submissions(
     if writer.commit_result is not None:
         _absorb(batch, writer.commit_result)
     return batch
+
+
+class _InTurn:
+    """The submissions as they come, nothing read ahead (the shape of a ReadAhead)."""
+
+    def __init__(self, submissions: Iterable[Submission | Rejected]) -> None:
+        self._subs = iter(submissions)
+
+    def __iter__(self) -> Iterator[tuple[Submission | Rejected, None]]:
+        return ((sub, None) for sub in self._subs)
+
+    def stop_reading(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _reading(
+    submissions: Iterable[Submission | Rejected], store: Store, read_ahead: bool
+) -> ReadAhead | _InTurn:
+    return ReadAhead(submissions, store) if read_ahead else _InTurn(submissions)
 
 
 def _known_hashes(submissions: list[Submission | Rejected]) -> list[str]:

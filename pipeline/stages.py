@@ -6,12 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from evidence.storage.index import Index
-from evidence.storage.store import Store
-from evidence.storage.writer import Writer
-from evidence.timestamping.stamping import Prestamped
+if TYPE_CHECKING:  # (types only: a batch loads the index and the stampers while it reads)
+    from evidence.storage.index import Index
+    from evidence.storage.store import Store
+    from evidence.storage.writer import Writer
+    from evidence.timestamping.stamping import Prestamped
 
 
 class Status(StrEnum):

@@ -7,8 +7,15 @@ An item that already has a token is not stamped again.
 
 from __future__ import annotations
 
-from evidence.timestamping import stamping
+from typing import TYPE_CHECKING
+
+from base.lazy import lazy
 from pipeline.stages import Context, Item, StageResult, Status
+
+if TYPE_CHECKING:
+    from evidence.timestamping import stamping
+else:
+    stamping = lazy("evidence.timestamping.stamping")
 
 
 class TimestampStage:

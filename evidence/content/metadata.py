@@ -146,12 +146,15 @@ def extract_metadata(
     max_distance_km: float = DEFAULT_MAX_DISTANCE_KM,
     camera_utc_offset: timedelta = DEFAULT_CAMERA_UTC_OFFSET,
     ffprobe_timeout_s: float = FFPROBE_TIMEOUT_S,
+    head: bytes | None = None,
 ) -> Metadata:
     """Read what the file at `path` says about itself and flag what a court will ask about.
 
     `media_type` comes from `detect_media_type` (the type decides the reader). `received_at`
     must be timezone-aware (our clock); it is recorded with source ``dalel-clock``. An EXIF time
     without a UTC offset is read with `camera_utc_offset`, and the field notes that assumption.
+    `head`: the file's first bytes when the caller already read them (at least
+    `metadata_readers.HEAD_SCAN` of them, or the whole file), read instead of the file's own.
     Never raises because of the file's content; raises ValueError only for a naive
     `received_at`.
     """
@@ -179,7 +182,7 @@ def extract_metadata(
         flags.append(Flag(FlagReason.EMPTY_FILE, 0, ""))
     elif media_type.family is MediaFamily.IMAGE:
         extractor, status, read, problems = read_image(
-            p, camera_utc_offset, bool(media_type.brands)
+            p, camera_utc_offset, bool(media_type.brands), head
         )
         flags += problems
     elif media_type.family in (MediaFamily.VIDEO, MediaFamily.AUDIO):

@@ -33,7 +33,9 @@ from evidence.content.metadata_types import (
 
 EXIF_READ_BUDGET = 16 * 1024 * 1024
 """Bytes the EXIF reader may read from one file before it gives up."""
-_HEAD_SCAN = 256 * 1024
+HEAD_SCAN = 256 * 1024
+"""Bytes at the start of a file searched for software named in XMP or PNG text."""
+_HEAD_SCAN = HEAD_SCAN
 
 logging.getLogger("exifread").setLevel(logging.ERROR)
 
@@ -165,10 +167,14 @@ _XMP_TOOL = re.compile(
 _PNG_SOFTWARE = re.compile(rb"tEXtSoftware\x00([^\x00]{1,200})")
 
 
-def _head_software(path: Path) -> list[Field]:
-    """Software named in XMP or PNG text chunks within the first bytes of the file."""
-    with open(path, "rb") as fh:
-        head = fh.read(_HEAD_SCAN)
+def _head_software(path: Path, head: bytes | None = None) -> list[Field]:
+    """Software named in XMP or PNG text chunks within the first bytes of the file (given
+    as ``head`` when already read: at least its first `HEAD_SCAN` bytes, or all of it)."""
+    if head is None:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_SCAN)
+    else:
+        head = head[:_HEAD_SCAN]
     out: list[Field] = []
     # The case-insensitive pattern is costly over 256 KiB of image data: it runs only
     # where one of its names is there at all (the same matches, found in a fraction of
@@ -256,18 +262,20 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
 
 
 def read_image(
-    path: Path, offset: timedelta, iso_media: bool
+    path: Path, offset: timedelta, iso_media: bool, head: bytes | None = None
 ) -> tuple[Extractor, Status, list[Field], list[Flag]]:
     """EXIF fields of a photo, and software named in its first bytes, with the problems met.
 
     An EXIF time without a UTC offset is read with `offset`; `iso_media` says the file is
-    HEIC/HEIF/AVIF (its Exif item is found in the ``meta`` box). A reader failure or an
+    HEIC/HEIF/AVIF (its Exif item is found in the ``meta`` box); ``head``: the file's first
+    `HEAD_SCAN` bytes (or all of it) when already read. A reader failure or an
     exhausted read budget gives status ``unreadable`` with a ``metadata-unreadable`` flag.
     """
     try:
         tags = _read_exif(path, iso_media)
         fields, problems = _exif_fields(tags, offset)
-        fields += [f for f in _head_software(path) if f.name not in {g.name for g in fields}]
+        named = _head_software(path, head)
+        fields += [f for f in named if f.name not in {g.name for g in fields}]
     except Exception as exc:
         reason = (
             "read budget exceeded"

@@ -14,9 +14,9 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from base.fsio import fsync_dir, sync_file
 
@@ -31,6 +31,9 @@ class Stored:
     sha256: str
     size: int
     new: bool
+    head: bytes = field(default=b"", compare=False, repr=False)
+    """The blob's first bytes (up to the ``head`` asked of :meth:`FileBlobStore.put_file`),
+    read in the pass that hashed it: what metadata needs, without opening the blob again."""
 
 
 class BlobStore(Protocol):
@@ -42,6 +45,12 @@ class BlobStore(Protocol):
 
     def put_bytes(self, data: bytes) -> Stored:
         """Store bytes."""
+        ...
+
+    def put_file(self, src: BinaryIO, *, head: int = 0, durable: bool | None = None) -> Stored:
+        """Store the regular file open as ``src`` from its first byte to its end, hashing
+        exactly the bytes stored; ``head``: how many first bytes to return with it;
+        ``durable=False``: the caller makes it durable before anything names it."""
         ...
 
     def adopt(self, path: Path, sha256: str) -> Stored:
@@ -91,6 +100,87 @@ def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
         h.update(chunk)
         size += len(chunk)
     return h.hexdigest(), size
+
+
+#: Bytes one ``copy_file_range`` call copies at most.
+COPY_PIECE = 64 << 20
+#: Bytes read back and hashed at a time (a buffer reused for the whole file).
+HASH_PIECE = 4 << 20
+#: What ``copy_file_range`` answers where the kernel cannot copy between these files (another
+#: file system, an old kernel, a file system without it): the bytes are read and written.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def copy_file(fd_in: int, fd_out: int) -> int:
+    """Copy ``fd_in`` from its start to its end (however long it is by then) into
+    ``fd_out``; the bytes copied. The kernel copies (``copy_file_range``: no byte passes
+    through this process, and Python's lock is let go for the whole of it); where it cannot,
+    the bytes are read and written."""
+    offset, kernel = 0, hasattr(os, "copy_file_range")
+    while True:
+        n = 0
+        if kernel:
+            try:
+                n = os.copy_file_range(fd_in, fd_out, COPY_PIECE, offset, offset)
+            except OSError as e:
+                if e.errno not in _NO_KERNEL_COPY:
+                    raise
+                kernel = False
+        if n == 0:
+            # the end, or a file the kernel copies nothing of (procfs answers 0): a read says
+            # which; from here on, the bytes are read and written
+            data = os.pread(fd_in, CHUNK, offset)
+            if not data:
+                return offset
+            kernel = False
+            view, at = memoryview(data), offset
+            while view:
+                w = os.pwrite(fd_out, view, at)
+                view, at = view[w:], at + w
+            n = len(data)
+        offset += n
+
+
+def hash_file(fd: int, size: int, head: int = 0) -> tuple[str, bytes]:
+    """SHA-256 of the first ``size`` bytes of ``fd`` (all there must be), and the first
+    ``head`` of them, read through one reused buffer."""
+    sha = hashlib.sha256()
+    buf = bytearray(min(HASH_PIECE, max(size, 1)))
+    view = memoryview(buf)
+    first = b""
+    offset = 0
+    while offset < size:
+        got = os.preadv(fd, [view[: min(len(buf), size - offset)]], offset)
+        if got == 0:
+            raise OSError(errno.EIO, "the stored copy is shorter than what was copied")
+        sha.update(view[:got])
+        if offset < head:
+            first += bytes(view[: min(got, head - offset)])
+        offset += got
+    return sha.hexdigest(), first
+
+
+def start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing the file's dirty pages to the disk now, without
+    waiting (Linux ``sync_file_range``): a batch's objects are on their way while the next
+    ones are copied, and the commit's sync has little left to wait for. Durability is still
+    the commit's sync; where the call is missing this does nothing."""
+    global _sync_file_range
+    if _sync_file_range is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.sync_file_range
+            fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+            _sync_file_range = fn
+        except (OSError, AttributeError):
+            _sync_file_range = False
+    if _sync_file_range:
+        _sync_file_range(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE
+
+
+_sync_file_range: Any = None
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -149,6 +239,47 @@ class FileBlobStore:
                 sync_file(dest)
                 fsync_dir(dest.parent)
             return Stored(digest, size, True)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+
+    def put_file(self, src: BinaryIO, *, head: int = 0, durable: bool | None = None) -> Stored:
+        """Copy the regular file open as ``src`` into place, from its first byte to its end
+        (however long it is by then), then hash the copy.
+
+        The kernel copies (:func:`copy_file`), and the SHA-256 is that of the copy read back
+        (from memory: its pages were just written), so it names exactly the bytes stored,
+        even when ``src`` changes while it is read. The file is read once; Python's lock is
+        let go while the kernel copies and while each piece is hashed, so a runner can log
+        the files before it meanwhile (:mod:`pipeline.readahead`). ``head``: how many first
+        bytes of the blob to return with it. ``durable``: fsync it now (default:
+        :attr:`durable_each`); when not, its pages are sent on their way to the disk at once,
+        and the caller syncs before naming it."""
+        durable = self.durable_each if durable is None else durable
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (here: reading the store needs none of it)
+
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="in-")
+        try:
+            try:
+                size = copy_file(src.fileno(), fd)
+                digest, first = hash_file(fd, size, head)
+                dest = self.path(digest)
+                if dest.exists():
+                    os.unlink(tmp_name)
+                    return Stored(digest, size, False, first)
+                os.fchmod(fd, 0o444)
+                if not durable:
+                    start_writeback(fd)  # on its way to the disk before the commit syncs it
+            finally:
+                os.close(fd)
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(tmp_name, dest)
+            if durable:
+                sync_file(dest)
+                fsync_dir(dest.parent)
+            return Stored(digest, size, True, first)
         except BaseException:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)

@@ -7,12 +7,17 @@
    - a durable copy of the same files: ``cp -r FOLDER DEST && sync -f DEST``;
    - ``openssl dgst -sha256`` over the same files.
 
-   All three read warm files: each runs once untimed first, and the page cache is not dropped.
+   With ``--before REV``, the ingest of that earlier commit (its files, this Python) runs as a
+   fourth contender in the same rounds. All read warm files: each runs once untimed first,
+   and the page cache is not dropped. The commands run with Python's bytecode cache, as an
+   installed dalel does (the untimed first round writes it), in a folder of the run's own
+   (``PYTHONPYCACHEPREFIX``) even where ``PYTHONDONTWRITEBYTECODE`` is set (as
+   ``bench/startup_bench.py`` does: without it every module is compiled at every start).
    Every round uses a fresh store and a fresh copy destination (deleted between rounds, with
    ``sync`` after, outside the timing). Figures: median wall seconds, MiB/s, the throughput
    ratios ingest/copy (copy_seconds / ingest_seconds, target at least 0.6) and ingest/openssl
-   (openssl_seconds / ingest_seconds, target at least 0.5), and ingest's CPU seconds (user +
-   system of the child processes) per GiB.
+   (openssl_seconds / ingest_seconds, target at least 0.5), ingest's CPU seconds (user +
+   system of the child processes) per GiB, and the load average before each round.
 
 2. **One file into a big store**: ``dalel ingest ONE_PHOTO`` as a whole process (what a
    script that hands in one file per call pays) into a store of 1,000 entries against one of
@@ -23,7 +28,7 @@
    the timed ingests.
 
     python bench/ingest_bench.py [--rounds 5] [--size-gib 1.0] [--big 50000]
-        [--skip-ingest] [--skip-one-file] [--json]
+        [--before REV] [--skip-ingest] [--skip-one-file] [--json]
 
 Writes bench/out/ingest.json and prints a table.
 """
@@ -52,6 +57,8 @@ sys.path.insert(0, str(ROOT))
 from serve_bench import photos  # noqa: E402  (bench/ is this script's own folder)
 
 DALEL = [sys.executable, "-m", "cli"]
+#: The environment of every command: Python's bytecode cache on, in the run's own folder.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 MIB = 1024**2
 GIB = 1024**3
 PHOTO_MIB = 5.0
@@ -105,22 +112,29 @@ def media(folder: Path, size_gib: float) -> list[Path]:
 
 
 # --- processes -----------------------------------------------------------------------------
-def dalel(*args: object) -> subprocess.CompletedProcess[str]:
-    """Run the CLI from the repository; exit on failure."""
-    p = subprocess.run([*DALEL, *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+def dalel(*args: object, where: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the CLI from the repository (or the checkout ``where``); exit on failure."""
+    p = subprocess.run(
+        [*DALEL, *map(str, args)], cwd=where, capture_output=True, text=True, env=ENV
+    )
     if p.returncode != 0:
         raise SystemExit(f"dalel {args[2:4]} failed ({p.returncode}): {p.stderr[-2000:]}")
     return p
 
 
-def timed(cmd: Sequence[object]) -> tuple[float, float]:
+def timed(cmd: Sequence[object], where: Path = ROOT) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of the children) of one process, run from
-    the repository with its output discarded; everything earlier is synced first."""
+    the repository (or ``where``) with its output discarded; everything earlier is synced
+    first."""
     os.sync()  # nothing an earlier round left to flush is paid by this one
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(
-        list(map(str, cmd)), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        list(map(str, cmd)),
+        cwd=where,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=ENV,
     )
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -136,7 +150,17 @@ def remove(path: Path) -> None:
 
 
 # --- 1. ingest of 1 GiB --------------------------------------------------------------------
-def bench_ingest(work: Path, size_gib: float, rounds: int) -> dict:
+def checkout(rev: str, where: Path) -> Path:
+    """The files of commit ``rev`` in ``where`` (``git archive``: no worktree is added)."""
+    where.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", rev], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = None) -> dict:
     folder = work / "media"
     t = time.perf_counter()
     files = media(folder, size_gib)
@@ -151,30 +175,46 @@ def bench_ingest(work: Path, size_gib: float, rounds: int) -> dict:
         "copy": lambda: ["sh", "-c", 'cp -r "$1" "$2" && sync -f "$2"', "sh", folder, dest],
         "openssl": lambda: ["openssl", "dgst", "-sha256", *files],
     }
+    where = {"ingest": ROOT}
+    if before:
+        where["before"] = checkout(before, work / "before")
+        contenders["before"] = contenders["ingest"]
 
     def one(name: str) -> tuple[float, float]:
-        if name == "ingest":
-            dalel("--store", store, "init")
+        if name in where:
+            dalel("--store", store, "init", where=where[name])
         try:
-            return timed(contenders[name]())
+            return timed(contenders[name](), where.get(name, ROOT))
         finally:
-            remove(store if name == "ingest" else dest)
+            remove(store if name in where else dest)
 
     for name in contenders:  # warm: every file read once by each, untimed
         one(name)
     wall: dict[str, list[float]] = {k: [] for k in contenders}
     cpu: dict[str, list[float]] = {k: [] for k in contenders}
+    loads: list[float] = []
     names = list(contenders)
     for r in range(rounds):
-        for name in names[r % 3 :] + names[: r % 3]:  # who goes first rotates
+        loads.append(round(os.getloadavg()[0], 2))
+        k = r % len(names)
+        for name in names[k:] + names[:k]:  # who goes first rotates
             w, c = one(name)
             wall[name].append(w)
             cpu[name].append(c)
-            print(f"round {r + 1}: {name:8} {w:6.2f} s", file=sys.stderr)
+            print(f"round {r + 1} (load {loads[-1]}): {name:8} {w:6.2f} s", file=sys.stderr)
     med = {k: statistics.median(v) for k, v in wall.items()}
     gib = total / GIB
     vs_copy = med["copy"] / med["ingest"]
     vs_openssl = med["openssl"] / med["ingest"]
+    # the ratios round by round (each round's contenders ran one after another)
+    by_round = {
+        "copy": [round(c / i, 3) for c, i in zip(wall["copy"], wall["ingest"], strict=True)],
+        "openssl": [round(o / i, 3) for o, i in zip(wall["openssl"], wall["ingest"], strict=True)],
+    }
+    if before:
+        by_round["before"] = [
+            round(i / b, 3) for i, b in zip(wall["ingest"], wall["before"], strict=True)
+        ]
     return {
         "files": len(files),
         "photos": sum(p.suffix == ".jpg" for p in files),
@@ -192,6 +232,9 @@ def bench_ingest(work: Path, size_gib: float, rounds: int) -> dict:
         "target_openssl": TARGET_OPENSSL,
         "openssl_target_met": vs_openssl >= TARGET_OPENSSL,
         "all_seconds": {k: [round(x, 3) for x in v] for k, v in wall.items()},
+        "ratios_by_round": by_round,
+        "load_before_each_round": loads,
+        "before": before,
     }
 
 
@@ -300,6 +343,10 @@ def table(result: dict) -> str:
             f"ingest/openssl {r['ratio_ingest_vs_openssl']:.3f} (target >= {TARGET_OPENSSL}): "
             f"{verdict(r['openssl_target_met'])}"
         )
+        if r.get("before"):
+            ratio = r["median_seconds"]["ingest"] / r["median_seconds"]["before"]
+            lines.append(f"ingest now / at {r['before']}: {ratio:.3f} (seconds, medians)")
+        lines.append(f"load average before each round: {r['load_before_each_round']}")
     if "one_file" in result:
         r = result["one_file"]
         big, small = str(r["big_entries"]), str(r["small_entries"])
@@ -323,6 +370,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="ingest rounds (one-file: 3x)")
     ap.add_argument("--size-gib", type=float, default=1.0)
     ap.add_argument("--big", type=int, default=50_000)
+    ap.add_argument("--before", help="an earlier commit whose ingest runs in the same rounds")
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-one-file", action="store_true")
     ap.add_argument("--json", action="store_true")
@@ -331,8 +379,9 @@ def main() -> int:
     result: dict = {"cpus": os.cpu_count(), "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="dalel-ingest-bench-") as tmp:
         work = Path(tmp)
+        ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         if not args.skip_ingest:
-            result["ingest"] = bench_ingest(work, args.size_gib, args.rounds)
+            result["ingest"] = bench_ingest(work, args.size_gib, args.rounds, args.before)
             remove(work / "media")
         if not args.skip_one_file:
             result["one_file"] = bench_one_file(work, args.big, 3 * args.rounds)

@@ -1,17 +1,17 @@
-"""Reading the next files while this one is logged: intake's reading on a thread of its own.
+"""Reading the next files while this one is logged: intake's reading on threads of its own.
 
 Storing a file is mostly waiting on the kernel (copying its bytes into the store, hashing the
 copy: Python's lock is let go meanwhile), and describing and logging it is mostly Python
-(libmagic and EXIF, ffprobe, its signed entry, the index). A :class:`ReadAhead` walks the
-files handed in on one thread and stores each (:meth:`IntakeStage.prepare`) up to ``depth``
-files ahead of the runner, which describes and logs them in the order they were handed in,
-so the two overlap on two cores. It starts once the writer is open (the lock held, its
-reserve of disk space kept). Nothing about what is logged changes: the same checks refuse the same files before a
-byte of them is read, each file is stored as it was read, and an object is only ever named
-by an entry after the commit has made it durable. A failure while reading a file is raised
-at that file's turn, as if it had been read then; a failure of the walk itself (a manifest
-that cannot be read) likewise. Objects read ahead are not synced one by one: the commit
-syncs the file system before it writes the entries that name them
+(libmagic and EXIF, ffprobe, its signed entry, the index). A :class:`ReadAhead` stores the
+files handed in up to ``depth`` files ahead of the runner, which describes and logs them in
+the order they were handed in: one thread copies a file while another hashes the one before
+and the runner logs an earlier one. It starts once the writer is open (the lock held, its
+reserve of disk space kept). Nothing about what is logged changes: the same checks refuse
+the same files before a byte of them is read, each file is stored as it was read, and an
+object is only ever named by an entry after the commit has made it durable. A failure while
+reading a file is raised at that file's turn, as if it had been read then; a failure of the
+walk itself (a manifest that cannot be read) likewise. Objects read ahead are not synced one
+by one: the commit syncs the file system before it writes the entries that name them
 (:meth:`evidence.storage.writer.Writer.flush`).
 """
 
@@ -31,6 +31,8 @@ from pipeline.stages import Submission
 #: the runner loads what it first needs (the stampers, the receipts); each holds only its
 #: first bytes (256 KiB) in memory.
 DEPTH = 64
+#: Files copied but not yet hashed, at most (each an open temporary file).
+COPIED_AHEAD = 4
 
 _END = object()
 
@@ -38,35 +40,82 @@ _END = object()
 class ReadAhead:
     """The submissions, each with what was read of it ahead (None: nothing; an exception:
     what reading it raised), in their order. Use as a context manager: leaving it stops the
-    reading thread."""
+    reading threads.
+
+    Two threads, so that copying one file and hashing another go on at once: the first walks
+    the submissions and copies each file into the store's temporary folder (the kernel
+    copies); the second hashes each copy and puts it in place (:meth:`IntakeStage.sealed`),
+    in the same order."""
 
     def __init__(
         self, submissions: Iterable[Submission | Rejected], store: Store, *, depth: int = DEPTH
     ) -> None:
         self._store = store
+        self._copied: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=COPIED_AHEAD)
         self._queue: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=depth)
         self._stop_reading = threading.Event()
         self._abandoned = threading.Event()
-        self._thread = threading.Thread(
-            target=self._work, args=(iter(submissions),), name="dalel-read-ahead", daemon=True
+        self._copier = threading.Thread(
+            target=self._copy, args=(iter(submissions),), name="dalel-copy", daemon=True
         )
-        self._thread.start()
+        self._sealer = threading.Thread(target=self._seal, name="dalel-hash", daemon=True)
+        self._copier.start()
+        self._sealer.start()
 
-    def _work(self, subs: Iterator[Submission | Rejected]) -> None:
+    def _copy(self, subs: Iterator[Submission | Rejected]) -> None:
         try:
             for sub in subs:
-                prepared: Prepared | BaseException | None = None
+                started: Prepared | BaseException | None = None
                 if self._reads(sub):
                     assert isinstance(sub, Submission)
                     try:
-                        prepared = order.INTAKE.prepare(sub, self._store, durable=False)
+                        started = order.INTAKE.prepare(sub, self._store, seal=False)
+                    except Exception as e:
+                        started = e
+                if not self._put(self._copied, (sub, started)):
+                    self._drop(started)
+                    return
+            self._put(self._copied, (_END, None))
+        except Exception as e:  # the walk itself failed
+            self._put(self._copied, (_END, e))
+
+    def _seal(self) -> None:
+        while True:
+            message = self._get(self._copied, self._copier)
+            if message is None:
+                return
+            sub, started = message
+            prepared = started
+            if isinstance(started, Prepared) and started.copied is not None:
+                if self._stop_reading.is_set():
+                    self._drop(started)  # the batch stopped: only counted
+                    prepared = None
+                else:
+                    assert isinstance(sub, Submission)
+                    try:
+                        prepared = order.INTAKE.sealed(started, sub, self._store, durable=False)
                     except Exception as e:
                         prepared = e
-                if not self._put((sub, prepared)):
-                    return
-            self._put((_END, None))
-        except Exception as e:  # the walk itself failed
-            self._put((_END, e))
+            if not self._put(self._queue, (sub, prepared)):
+                self._drop(prepared)
+                self._drain()
+                return
+            if sub is _END:
+                return
+
+    def _drop(self, started: object) -> None:
+        """Remove a copy that will not be sealed."""
+        if isinstance(started, Prepared) and started.copied is not None:
+            self._store.objects.discard(started.copied)
+
+    def _drain(self) -> None:
+        """Remove the copies still waiting (the batch was abandoned)."""
+        while True:
+            try:
+                _, started = self._copied.get_nowait()
+            except queue.Empty:
+                return
+            self._drop(started)
 
     def _reads(self, sub: Submission | Rejected) -> bool:
         """Whether to read ``sub`` ahead: a file on a path that intake will read, while the
@@ -79,23 +128,33 @@ class ReadAhead:
             and order.INTAKE.will_read(sub, self._store)
         )
 
-    def _put(self, message: tuple[object, object]) -> bool:
+    def _put(self, to: queue.Queue[tuple[object, object]], message: tuple[object, object]) -> bool:
         while not self._abandoned.is_set():
             try:
-                self._queue.put(message, timeout=0.1)
+                to.put(message, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
+    def _get(
+        self, source: queue.Queue[tuple[object, object]], feeder: threading.Thread
+    ) -> tuple[object, object] | None:
+        """The next message from ``source``; None once the batch is abandoned."""
+        while not self._abandoned.is_set():
+            try:
+                return source.get(timeout=0.1)
+            except queue.Empty:
+                if not feeder.is_alive() and source.empty():
+                    raise RuntimeError("a read-ahead thread stopped without a word") from None
+        return None
+
     def __iter__(self) -> Iterator[tuple[Submission | Rejected, Prepared | BaseException | None]]:
         while True:
-            try:
-                sub, prepared = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                if self._thread.is_alive():
-                    continue
-                raise RuntimeError("the read-ahead thread stopped without a word") from None
+            message = self._get(self._queue, self._sealer)
+            if message is None:
+                return
+            sub, prepared = message
             if sub is _END:
                 if isinstance(prepared, BaseException):
                     raise prepared
@@ -110,7 +169,9 @@ class ReadAhead:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Stop the thread, after the file it is reading, if any."""
+        """Stop the threads, after the file each is on, and remove the copies not sealed."""
         self._stop_reading.set()
         self._abandoned.set()
-        self._thread.join()
+        self._copier.join()
+        self._sealer.join()
+        self._drain()

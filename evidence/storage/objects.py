@@ -36,6 +36,19 @@ class Stored:
     read in the pass that hashed it: what metadata needs, without opening the blob again."""
 
 
+@dataclass(frozen=True)
+class Copied:
+    """A file copied into the store's temporary folder (:meth:`FileBlobStore.copy_in`),
+    not yet hashed nor in place."""
+
+    fd: int
+    """The copy, open for reading and writing."""
+    tmp: str
+    """Its path."""
+    size: int
+    """Bytes copied."""
+
+
 class BlobStore(Protocol):
     """Write-once blobs addressed by SHA-256."""
 
@@ -246,29 +259,45 @@ class FileBlobStore:
 
     def put_file(self, src: BinaryIO, *, head: int = 0, durable: bool | None = None) -> Stored:
         """Copy the regular file open as ``src`` into place, from its first byte to its end
-        (however long it is by then), then hash the copy.
+        (however long it is by then), then hash the copy: :meth:`copy_in`, then
+        :meth:`seal`.
 
         The kernel copies (:func:`copy_file`), and the SHA-256 is that of the copy read back
         (from memory: its pages were just written), so it names exactly the bytes stored,
-        even when ``src`` changes while it is read. The file is read once; Python's lock is
-        let go while the kernel copies and while each piece is hashed, so a runner can log
-        the files before it meanwhile (:mod:`pipeline.readahead`). ``head``: how many first
-        bytes of the blob to return with it. ``durable``: fsync it now (default:
+        even when ``src`` changes while it is read. The file is read once, and Python's lock
+        is let go while the kernel copies and while each piece is hashed. ``head``: how many
+        first bytes of the blob to return with it. ``durable``: fsync it now (default:
         :attr:`durable_each`); when not, its pages are sent on their way to the disk at once,
         and the caller syncs before naming it."""
-        durable = self.durable_each if durable is None else durable
+        return self.seal(self.copy_in(src), head=head, durable=durable)
+
+    def copy_in(self, src: BinaryIO) -> Copied:
+        """The first half of :meth:`put_file`: ``src`` copied into a temporary file of the
+        store (to :meth:`seal`, or :meth:`discard`)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         import tempfile  # (here: reading the store needs none of it)
 
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="in-")
         try:
+            size = copy_file(src.fileno(), fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_name)
+            raise
+        return Copied(fd, tmp_name, size)
+
+    def seal(self, copied: Copied, *, head: int = 0, durable: bool | None = None) -> Stored:
+        """The second half of :meth:`put_file`: hash the copy and rename it into place under
+        its hash (or drop it: that blob is already there)."""
+        durable = self.durable_each if durable is None else durable
+        fd, tmp_name = copied.fd, copied.tmp
+        try:
             try:
-                size = copy_file(src.fileno(), fd)
-                digest, first = hash_file(fd, size, head)
+                digest, first = hash_file(fd, copied.size, head)
                 dest = self.path(digest)
                 if dest.exists():
                     os.unlink(tmp_name)
-                    return Stored(digest, size, False, first)
+                    return Stored(digest, copied.size, False, first)
                 os.fchmod(fd, 0o444)
                 if not durable:
                     start_writeback(fd)  # on its way to the disk before the commit syncs it
@@ -279,11 +308,17 @@ class FileBlobStore:
             if durable:
                 sync_file(dest)
                 fsync_dir(dest.parent)
-            return Stored(digest, size, True, first)
+            return Stored(digest, copied.size, True, first)
         except BaseException:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
+
+    def discard(self, copied: Copied) -> None:
+        """Drop a copy that will not be sealed."""
+        os.close(copied.fd)
+        if os.path.exists(copied.tmp):
+            os.unlink(copied.tmp)
 
     def adopt(self, path: Path, sha256: str) -> Stored:
         """A hard link into place (the file made read-only first): no byte read or copied.

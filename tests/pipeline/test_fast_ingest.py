@@ -142,14 +142,14 @@ def test_no_entry_reaches_the_log_before_the_objects_it_names_are_synced(
     for i in range(12):
         make_photo(folder / f"p{i:02d}.jpg", (i * 20, 40, 90))
     events: list[tuple[str, object]] = []
-    real_put, real_sync, real_flush = (
-        FileBlobStore.put_file,
+    real_seal, real_sync, real_flush = (
+        FileBlobStore.seal,
         writer_module.sync_filesystem,
         writer_module.Writer.flush,
     )
 
-    def put_file(self, src, **kw):
-        stored = real_put(self, src, **kw)
+    def seal(self, copied, **kw):  # what puts an object in place, whichever thread calls it
+        stored = real_seal(self, copied, **kw)
         events.append(("stored", stored.sha256))
         return stored
 
@@ -163,7 +163,7 @@ def test_no_entry_reaches_the_log_before_the_objects_it_names_are_synced(
         real_flush(self, objects)
         events.append(("written", None))
 
-    monkeypatch.setattr(FileBlobStore, "put_file", put_file)
+    monkeypatch.setattr(FileBlobStore, "seal", seal)
     monkeypatch.setattr(writer_module, "sync_filesystem", sync_filesystem)
     monkeypatch.setattr(writer_module.Writer, "flush", flush)
     monkeypatch.setattr("pipeline.run.COMMIT_EVERY", 5)  # several commits in one batch
@@ -217,14 +217,14 @@ def test_a_failure_while_reading_ahead_is_raised_at_that_files_turn(
     folder = tmp_path / "in"
     for i in range(6):
         make_photo(folder / f"p{i}.jpg", (i * 30, 0, 0))
-    real = FileBlobStore.put_file
+    real = FileBlobStore.copy_in
 
-    def put_file(self, src, **kw):
+    def copy_in(self, src):
         if src.name.endswith("p2.jpg"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, src, **kw)
+        return real(self, src)
 
-    monkeypatch.setattr(FileBlobStore, "put_file", put_file)
+    monkeypatch.setattr(FileBlobStore, "copy_in", copy_in)
     store = hooks.open_store(store_dir)
     batch = run_batch(store, [folder], _defaults(), dedupe=False)
     assert batch.stopped is not None and batch.stopped.not_taken == 4
@@ -233,6 +233,7 @@ def test_a_failure_while_reading_ahead_is_raised_at_that_files_turn(
     assert [r.subject for r in taken] == ["p0.jpg", "p1.jpg"]
     assert len(batch.receipts) == 2
     assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
+    assert list((store_dir / "objects" / "tmp").iterdir()) == []  # no copy left behind
 
 
 def test_reading_ahead_logs_what_reading_in_turn_logs(tmp_path):

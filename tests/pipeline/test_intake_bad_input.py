@@ -166,20 +166,20 @@ def test_an_unreadable_file_is_refused_and_the_batch_goes_on(
 
     samples.write_jpeg(tmp_path / "in" / "a-ok.jpg", seed=1)
     samples.write_jpeg(tmp_path / "in" / "b-locked.jpg", seed=2)
-    real, real_file = FileBlobStore.put_stream, FileBlobStore.put_file
+    real, real_copy = FileBlobStore.put_stream, FileBlobStore.copy_in
 
     def put_stream(self, stream):
         if getattr(stream, "name", "").endswith("b-locked.jpg"):
             raise PermissionError(13, "Permission denied")
         return real(self, stream)
 
-    def put_file(self, src, **kw):  # a file on a path is copied by put_file
+    def copy_in(self, src):  # a file on a path is copied by copy_in (put_file, read-ahead)
         if getattr(src, "name", "").endswith("b-locked.jpg"):
             raise PermissionError(13, "Permission denied")
-        return real_file(self, src, **kw)
+        return real_copy(self, src)
 
     monkeypatch.setattr(FileBlobStore, "put_stream", put_stream)
-    monkeypatch.setattr(FileBlobStore, "put_file", put_file)
+    monkeypatch.setattr(FileBlobStore, "copy_in", copy_in)
     _r, res = ingest_json(dalel, store_dir, tmp_path / "in", code=3)
     assert res["a-ok.jpg"]["status"] == "done"
     assert res["b-locked.jpg"]["reason"] == "UNREADABLE"

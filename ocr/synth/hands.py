@@ -161,7 +161,12 @@ def pick(digit: int, rng: random.Random, writer: Writer, avoid: set[int] | None 
     )
 
 
-def _glyph(
+def lean_of(split: Split, digit: int, index: int) -> float:
+    """How far ``digits(split)[digit][index]``'s top leans right per pixel of height."""
+    return float(_features(split)[digit][index, 1])
+
+
+def draw_digit(
     img: np.ndarray, lean: float, height: float, rng: random.Random, writer: Writer
 ) -> np.ndarray:
     """One digit as ink coverage (float32), sheared to the writer's slant, ``height`` tall."""
@@ -219,7 +224,9 @@ def compose(text: str, height: int, rng: random.Random, writer: Writer) -> Figur
         d = int(ch)
         i = pick(d, rng, writer, used.setdefault(d, set()))
         used[d].add(i)
-        g = _glyph(pool[d][i], float(feats[d][i, 1]), height * rng.uniform(0.88, 1.06), rng, writer)
+        g = draw_digit(
+            pool[d][i], float(feats[d][i, 1]), height * rng.uniform(0.88, 1.06), rng, writer
+        )
         sources.append((d, i))
         y_mid = drift * x + rng.uniform(-0.05, 0.05) * height
         placed.append((g, round(x), round(y_mid - g.shape[0] / 2)))

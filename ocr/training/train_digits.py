@@ -67,17 +67,20 @@ def _render(text: str, font_path: str, rng: random.Random, hand: bool = False) -
     return binary
 
 
-def build_dataset(per_font: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """MLP features and labels for every training font."""
-    glyphs, labels = build_glyphs(per_font, seed)
+def build_dataset(per_font: int, seed: int, mnist: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """MLP features and labels for every training font (and ``mnist`` drawings of each of
+    MNIST's train digits)."""
+    glyphs, labels = build_glyphs(per_font, seed, mnist=mnist)
     return features_b(glyphs), labels
 
 
 def build_glyphs(
-    per_font: int, seed: int, held_out: bool = False
+    per_font: int, seed: int, held_out: bool = False, mnist: int = 0
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Normalized 28x28 glyphs and their labels (0-9, ``JUNK``) for every training font
-    (``held_out``: the held-out hands instead, and no typed fonts, for validation)."""
+    (``held_out``: the held-out hands instead, and no typed fonts, for validation), and
+    ``mnist`` drawings of each of MNIST's 4,000 ``train`` digits by random writers
+    (:mod:`ocr.training.mnist`), with their share of "not a digit" in the same hands."""
     rng = random.Random(seed)
     typed_only = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
     typed_only += fonts.available(["/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"])
@@ -92,6 +95,19 @@ def build_glyphs(
             for _ in range(per_font * (2 if hand else 1)):
                 glyphs.append(normalize_glyph(_render(str(d), path, rng, hand)))
                 labels.append(d)
+    if mnist and not held_out:
+        from ocr.synth import hands as real_hands
+        from ocr.training import mnist as real
+
+        n_before = len(glyphs)
+        for d, imgs in real_hands.digits("train").items():
+            for i in range(len(imgs)):
+                for _ in range(mnist):
+                    glyphs.append(real.glyph(d, i, rng, GLYPH_PHOTO))
+                    labels.append(d)
+        for _ in range((len(glyphs) - n_before) // 6):
+            glyphs.append(real.junk(rng, GLYPH_PHOTO))
+            labels.append(JUNK)
     n_junk = len(glyphs) // 6
     for _ in range(n_junk):
         kind = rng.random()
@@ -136,11 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ocr.training.train_digits")
     ap.add_argument("--per-font", type=int, default=50)
     ap.add_argument("--seed", type=int, default=20232)
+    ap.add_argument(
+        "--mnist", type=int, default=2, help="drawings of each of MNIST's 4,000 train digits"
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     out = args.out or Path(__file__).resolve().parent.parent / "models" / "digits-mlp-b.yml.gz"
     seed = args.seed
-    x, y = build_dataset(args.per_font, seed)
+    x, y = build_dataset(args.per_font, seed, args.mnist)
     idx = np.random.default_rng(seed).permutation(len(y))
     cut = int(len(y) * 0.9)
     tr, te = idx[:cut], idx[cut:]
@@ -148,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     _, scores = mlp.predict(x[te])
     acc = float((scores.argmax(axis=1) == y[te]).mean())
     print(f"samples {len(y)}  validation accuracy {acc:.4f}")
+    from ocr.training.train_digit_cnn import held_out_mnist
+
+    m_glyphs, m_labels = held_out_mnist(seed + 2)
+    _, m_scores = mlp.predict(features_b(m_glyphs))
+    m_acc = float((m_scores.argmax(axis=1) == m_labels).mean())
+    print(f"MNIST's 1,000 held-out digits {m_acc:.4f}")
     with tempfile.NamedTemporaryFile(suffix=".yml") as tmp:
         mlp.save(tmp.name)
         data = Path(tmp.name).read_bytes()

@@ -88,6 +88,12 @@ def _draw_typed(text: str, font_path: str, rng: random.Random) -> np.ndarray:
 def render(text: str, font_path: str, rng: random.Random, hand: bool) -> np.ndarray:
     """The ink mask (ink = 255) of ``text`` as the reader cuts a figure out of a photo."""
     arr = _draw_hand(text, font_path, rng) if hand else _draw_typed(text, font_path, rng)
+    return cut(arr, rng)
+
+
+def cut(arr: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Rendered ink (uint8, ink = 255) photographed, binarized and cut out as the reader cuts
+    a figure: specks of noise dropped, sometimes a leftover speck beside it."""
     binary = photograph(arr, rng, FIGURE_PHOTO)
     n, lab, st, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     if n > 2:  # specks of noise go, as the reader's cluster finding drops them
@@ -106,9 +112,15 @@ def render(text: str, font_path: str, rng: random.Random, hand: bool) -> np.ndar
     return binary
 
 
-def _sample(args: tuple[int, int, bool]) -> tuple[np.ndarray, str]:
-    seed, _, held_out = args
+def _sample(args: tuple[int, bool, float]) -> tuple[np.ndarray, str]:
+    seed, held_out, mnist = args
     rng = random.Random(seed)
+    if mnist and rng.random() < mnist:  # a real hand: MNIST's digits
+        from ocr.training import mnist as real
+
+        text = _number(rng)
+        ink = real.figure_ink(text, rng, "held_out" if held_out else "train")
+        return (normalize_figure(cut(ink, rng)) * 255).astype(np.uint8), text
     typed = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
     hands = fonts.available(fonts.HAND_HELD_OUT if held_out else fonts.HAND_TRAIN)
     hand = rng.random() < 0.65
@@ -117,10 +129,13 @@ def _sample(args: tuple[int, int, bool]) -> tuple[np.ndarray, str]:
     return (normalize_figure(render(text, path, rng, hand)) * 255).astype(np.uint8), text
 
 
-def build(n: int, seed: int, held_out: bool = False) -> tuple[np.ndarray, list[str]]:
-    """``n`` rendered figures (uint8, HEIGHT x WIDTH) and their digit strings."""
+def build(
+    n: int, seed: int, held_out: bool = False, mnist: float = 0.0
+) -> tuple[np.ndarray, list[str]]:
+    """``n`` rendered figures (uint8, HEIGHT x WIDTH) and their digit strings; a share
+    ``mnist`` of them written with MNIST's digits (its held-out ones when ``held_out``)."""
     with Pool(2) as pool:
-        out = pool.map(_sample, [(seed * 1_000_003 + i, i, held_out) for i in range(n)], 256)
+        out = pool.map(_sample, [(seed * 1_000_003 + i, held_out, mnist) for i in range(n)], 256)
     return np.stack([o[0] for o in out]), [o[1] for o in out]
 
 
@@ -141,6 +156,46 @@ def _net():  # type: ignore[no-untyped-def]
         nn.Dropout(0.15),
         nn.Conv2d(128, BLANK + 1, (1, 3), padding=(0, 1)),  # classes x 1 x 48
     )
+
+
+def load_exported(net, path: Path, x: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """Start ``net`` from a network exported by :func:`export_onnx`, whose batch norms were
+    folded into its convolutions: each convolution takes the folded weights, and each batch
+    norm is set to give back, on the figures ``x``, what the folded network computed (its
+    scale and shift are the statistics it normalizes by), so training resumes from the same
+    function."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    layers = [m for m in net if isinstance(m, torch.nn.Conv2d)]
+    if len(convs) != len(layers):
+        raise ValueError(f"{path} has {len(convs)} convolutions, the network {len(layers)}")
+    with torch.no_grad():
+        for node, conv in zip(convs, layers, strict=True):
+            w, b = weights[node.input[1]], weights[node.input[2]]
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise ValueError(f"{path}: {node.input[1]} is {w.shape}, not {conv.weight.shape}")
+            conv.weight.copy_(torch.from_numpy(w))
+            conv.bias.copy_(torch.from_numpy(b))
+        net.eval()  # the batch norms already set give back their input
+        probe = torch.from_numpy(x[:2048]).float().div(255).unsqueeze(1)
+        mods = list(net)
+        for i, m in enumerate(mods):
+            if isinstance(m, torch.nn.BatchNorm2d):
+                h = probe
+                for prev in mods[:i]:
+                    h = prev(h)
+                mean = h.mean(dim=(0, 2, 3))
+                var = h.var(dim=(0, 2, 3), unbiased=False)
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.weight.copy_((var + m.eps).sqrt())
+                m.bias.copy_(mean)
+    net.train()
 
 
 def accuracy(net, x: np.ndarray, y: list[str]) -> float:  # type: ignore[no-untyped-def]
@@ -167,27 +222,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--data", type=Path, help="keep the rendered data here (npz) and reuse it")
     ap.add_argument("--seed", type=int, default=20260)
+    ap.add_argument(
+        "--mnist", type=float, default=0.35, help="share of figures written with MNIST's digits"
+    )
+    ap.add_argument(
+        "--init", type=Path, help="start from this exported network (e.g. the shipped one)"
+    )
+    ap.add_argument("--lr", type=float, default=3e-3, help="the one-cycle schedule's peak")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     out = args.out or Path(__file__).resolve().parent.parent / "models" / "figures-ctc.onnx"
     torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     t0 = time.time()
     if args.data is not None and args.data.exists():
         d = np.load(args.data)
         x, y, vx, vy, tx, ty = d["x"], list(d["y"]), d["vx"], list(d["vy"]), d["tx"], list(d["ty"])
+        mx, my = d["mx"], list(d["my"])
         x, y = x[: args.samples], y[: args.samples]
     else:
-        x, y = build(args.samples, args.seed)
+        x, y = build(args.samples, args.seed, mnist=args.mnist)
         vx, vy = build(3000, args.seed + 1, held_out=True)
         tx, ty = build(2000, args.seed + 2)
+        mx, my = build(2000, args.seed + 3, held_out=True, mnist=1.0)
         if args.data is not None:
-            np.savez(args.data, x=x, y=np.array(y), vx=vx, vy=np.array(vy), tx=tx, ty=np.array(ty))
-    print(f"data {len(y)} + {len(vy)} held-out-hand + {len(ty)} in {time.time() - t0:.0f}s")
+            arrays = {"x": x, "y": np.array(y), "vx": vx, "vy": np.array(vy), "tx": tx}
+            arrays.update(ty=np.array(ty), mx=mx, my=np.array(my))
+            np.savez(args.data, **arrays)  # type: ignore[arg-type]
+    print(
+        f"data {len(y)} + {len(vy)} held-out-hand + {len(ty)} + {len(my)} held-out MNIST "
+        f"in {time.time() - t0:.0f}s"
+    )
     net = _net()
+    if args.init is not None:
+        load_exported(net, args.init, x)
+        print(
+            f"from {args.init}: train-fonts {accuracy(net, tx, ty):.4f}  held-out hands "
+            f"{accuracy(net, vx, vy):.4f}  held-out MNIST {accuracy(net, mx, my):.4f}",
+            flush=True,
+        )
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = args.epochs * (len(y) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
     ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
     gen = np.random.default_rng(args.seed)
     targets_all = [torch.tensor([int(c) for c in t]) for t in y]
@@ -218,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"epoch {epoch + 1}: loss {total / (len(y) // 128):.4f}  "
             f"train-fonts {accuracy(net, tx, ty):.4f}  held-out hands {accuracy(net, vx, vy):.4f}  "
+            f"held-out MNIST {accuracy(net, mx, my):.4f}  "
             f"{time.time() - t0:.0f}s",
             flush=True,
         )

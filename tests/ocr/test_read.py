@@ -180,6 +180,10 @@ def test_figures_of_a_hand_the_networks_misread_go_to_review() -> None:
         assert ("words", "84") in [(name, digits) for name, digits, _ in cancelled.readers]
     else:
         assert cancelled.status is Status.REVIEW
-        assert cancelled.reason in (Reason.HAND_MISREAD_ON_PAGE, Reason.READINGS_DISAGREE)
+        assert cancelled.reason in (
+            Reason.HAND_MISREAD_ON_PAGE,
+            Reason.READINGS_DISAGREE,
+            Reason.DIGITS_WORDS_DISAGREE,
+        )
     assert ("ppocr", "84") in [(name, digits) for name, digits, _ in cancelled.readers]
     assert any(f.reason is Reason.DIGITS_AND_WORDS_AGREE for f in reading.values())

@@ -314,17 +314,33 @@ def _keep_in_order(
                 used_lines.difference_update(h.lines)
 
 
-def _unrivalled(form: Form, hit: LabelHit, folded: dict[int, str]) -> bool:
-    """True when ``hit`` matched its line well and no other label of the form comes near."""
+def _unrivalled(
+    form: Form,
+    hit: LabelHit,
+    folded: dict[int, str],
+    hits: dict[str, list[LabelHit]] | None = None,
+) -> bool:
+    """True when ``hit`` matched its line well and no other label of the form comes near;
+    with ``hits``, a label found on a line of its own that it matches at least as well as
+    this one is no rival ("5. Жарамсыз бюллетеньдер саны", found, is none to "6. Өтелген
+    бюллетеньдер саны" on their shared words)."""
     if hit.score < OUT_OF_ORDER_SURE:
         return False
     text = " ".join(folded[i] for i in hit.lines)
+
+    def placed_better(key: str, score: float) -> bool:
+        return hits is not None and any(
+            not set(h.lines) & set(hit.lines) and h.score >= score for h in hits.get(key, ())
+        )
+
     rival = max(
         (
-            _local_score(fold(label), text)[0]
+            score
             for lab in form.labels
             if lab.key != hit.key
             for label in (lab.ru, lab.kk)
+            for score in [_local_score(fold(label), text)[0]]
+            if not placed_better(lab.key, score)
         ),
         default=0.0,
     )
@@ -392,8 +408,9 @@ def crowded_labels(
 
     On a page whose rows are printed in another order than the form's, the rows between
     two labels are not known: there, labels closer to the one above them (on the page)
-    than ``share`` of a row, and labels whose line another label of the form matches
-    nearly as well (``lines`` given, :func:`_unrivalled`), go to review."""
+    than ``share`` of a row and starting within a line of its end, and labels whose line
+    another label of the form matches nearly as well (``lines`` given,
+    :func:`_unrivalled`), go to review."""
     columns = label_columns(hits)
     if len(columns) > 1:  # a two-column table: rows are spaced within each column
         out_cols: set[str] = set()
@@ -452,18 +469,23 @@ def _crowded_on_the_page(
     """:func:`crowded_labels` for a page printed in another order than the form's."""
     by_top = sorted(tops, key=lambda k: tops[k])
     steps = sorted(tops[b] - tops[a] for a, b in pairwise(by_top))
+    bottoms = {k: max(h.box[3] for h in hs) for k, hs in hits.items()}
+    singles = sorted(h.box[3] - h.box[1] for hs in hits.values() for h in hs if len(h.lines) == 1)
+    line = singles[len(singles) // 2] if singles else 0
     out: set[str] = set()
     if steps:
         pitch = steps[len(steps) // 2]
         for a, b in pairwise(by_top):
-            if tops[b] - tops[a] < share * pitch:
+            # rows are as tall as their labels: a short row is crowded only when its label
+            # starts right under the label before it (on that row's next line)
+            if tops[b] - tops[a] < share * pitch and tops[b] - bottoms[a] < line:
                 out |= {a, b}
     if lines is not None:
         folded = {ln.index: _label_text(ln) for ln in lines}
         out |= {
             k
             for k, hs in hits.items()
-            if not all(h.score == 0.0 or _unrivalled(form, h, folded) for h in hs)
+            if not all(h.score == 0.0 or _unrivalled(form, h, folded, hits) for h in hs)
         }  # (a label placed by order, score 0, is never accepted anyway)
     return out
 

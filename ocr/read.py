@@ -319,6 +319,30 @@ def _closer_to_orphan(
     return False
 
 
+def _maybe_the_next_rows(
+    located: dict[str, tuple[tuple[int, int, int, int], fig.ModelReading]],
+    hits: dict[str, list[LabelHit]],
+    shared_rows: set[str],
+    lh: float,
+) -> set[str]:
+    """Keys whose figure stands wholly below their label's lines (a row of one label) where
+    the next row may own it: no label found below it, or the label below has no figure
+    found. Found on a hard photo of
+    figures standing above their labels, taken for a level layout: the "2" written above
+    "14. Бәріне қарсы", whose figure was not found, was accepted as 13. «Ақ жол»'s. (A
+    figure written low in its cell, the next row's figure found, stays its row's.)"""
+    tops = sorted((min(h.box[1] for h in hs), k) for k, hs in hits.items())
+    out = set()
+    for key, (box, _) in located.items():
+        top = min(h.box[1] for h in hits[key])
+        if key in shared_rows or box[1] <= max(h.box[3] for h in hits[key]):
+            continue  # reaching up to its label's lines
+        nxt = next(((t, k) for t, k in tops if t > top + 0.6 * lh), None)
+        if nxt is None or nxt[1] not in located:
+            out.add(key)
+    return out
+
+
 def read_prepared(
     prep: Prepared, factor: float, form: Form, sha: str, t0: float
 ) -> ProtocolReading:
@@ -484,6 +508,7 @@ def read_prepared(
     masks: dict[str, np.ndarray] = {}
     passed_over: set[str] = set()
     boxed: dict[str, float] = {}  # figures written one digit a box: the boxes' pitch
+    shared_rows: set[str] = set()  # labels sharing their row with another column's
     for key, hs in hits.items():
         x_end = max(
             (w.box[0] + w.box[2] for w in label_words[key]), default=max(h.box[2] for h in hs)
@@ -510,6 +535,8 @@ def read_prepared(
             k != key and abs(x0 - x_key) > COLUMN_APART * lh and t < y_bot and n > top + 0.5 * lh
             for k, (x0, t, _, n) in bands.items()
         )
+        if shared_row:
+            shared_rows.add(key)
         clusters = [
             c
             for c in fig.find_clusters(masked, int(x_end + 0.3 * lh), top, y_bot, lh)
@@ -553,6 +580,7 @@ def read_prepared(
         for k, (box, _) in located.items():
             if box[0] + box[2] < right - 0.5 * pitch:
                 passed_over.add(k)
+    stacked_page = False
     if len(located) <= STACKED_LEVEL_MAX and len(hits) >= STACKED_LABELS_MIN:
         # hardly a figure level with its label: the figures may stand above their labels,
         # right-aligned on lines of their own (their words under them), the labels on
@@ -589,6 +617,8 @@ def read_prepared(
             masks = {k: v[1] for k, v in above.items()}
             passed_over = set()
             run_of = _assign_runs_above(runs, tops, label_lines)
+            stacked_page = True
+    below = set() if stacked_page else _maybe_the_next_rows(located, hits, shared_rows, lh)
     # one figure, one label: a cluster claimed by two labels is nobody's for sure
     claimed: dict[tuple[int, int, int, int], list[str]] = {}
     for key, (box, _) in located.items():
@@ -672,6 +702,8 @@ def read_prepared(
         )
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
+        if status is Status.ACCEPTED and key in below:
+            status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_LEVEL, conf * 0.5
         if status is Status.ACCEPTED and key in placed and not by_elimination:
             status, reason, conf = Status.REVIEW, Reason.LABEL_PLACED_BY_ORDER, conf * 0.5
         if status is Status.ACCEPTED and reason is not Reason.DIGITS_AND_WORDS_AGREE:

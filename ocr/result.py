@@ -29,6 +29,7 @@ class Reason(StrEnum):
     RANKED_BY_RELATION = "candidate_ranked_by_relation"
     FIGURE_SHARED = "figure_claimed_by_two_labels"
     FIGURE_NOT_ISOLATED = "figure_may_be_cut_short"
+    FIGURE_NOT_LEVEL = "figure_below_its_label"
     DIGIT_MISREAD_ON_PAGE = "a_digit_of_it_misread_on_this_page"
     HAND_MISREAD_ON_PAGE = "other_digits_of_this_hand_misread_on_this_page"
     LABEL_NOT_FOUND = "label_not_found"

@@ -454,6 +454,25 @@ def test_on_a_page_out_of_the_forms_order_a_label_another_label_matches_too_is_d
     assert crowded_labels(form, hits, lines=lines) == set()
 
 
+def test_on_a_page_out_of_the_forms_order_short_rows_are_not_crowded() -> None:
+    """Rows are as tall as their labels: on a shuffled handwritten page (dev seed 9472) the
+    one-line rows stood at 0.5-0.7 of the usual step between labels, and five figures went
+    to review as crowded. A label is crowded on such a page only when it also starts within
+    a line of the end of the label above it."""
+    form = load_form(FORM_ID)
+
+    def hit(key: str, top: int, n: int) -> list[LabelHit]:
+        return [LabelHit(key, "ru", 1.0, tuple(range(n)), (100, top, 600, top + 24 * n))]
+
+    keys = ["voters_on_list", "ballots_received", "ballots_issued", "osdp", "amanat", "people"]
+    tops = [100, 250, 400, 550, 650, 800]  # amanat's row (one line) 100 under osdp's top
+    sizes = [2, 2, 2, 3, 1, 2]  # osdp's label runs 3 lines: ends 72 under its top
+    hits = {k: hit(k, t, n) for k, t, n in zip(keys, tops, sizes, strict=True)}
+    assert crowded_labels(form, hits) == set()
+    hits["amanat"] = hit("amanat", 630, 1)  # starting right under osdp's last line
+    assert crowded_labels(form, hits) == {"osdp", "amanat"}
+
+
 def test_label_garbled_past_matching_is_placed_by_order_only_in_a_one_row_gap() -> None:
     form = load_form(FORM_ID)
     labels = {lab.key: lab.ru for lab in form.labels}
@@ -859,3 +878,66 @@ def test_a_line_read_across_two_columns_is_two_lines() -> None:
     assert right.box[0] == 757 and right.block != left.block
     (one,) = group_lines(words(("списки", 117), ("избирателей", 220), ("2170", 590)))
     assert one.text == "списки избирателей 2170"
+
+
+def test_a_figure_below_its_label_that_the_next_row_may_own_is_doubtful() -> None:
+    """Found on a dev seed (9472): a hard photo of figures standing above their labels,
+    too few labels read to see it, taken for a level layout. The "2" written above
+    "14. Бәріне қарсы" (whose figure was then not found) stood below the line of
+    "13. «Ақ жол» ...", within its row band, and was accepted as its figure (216)."""
+    from ocr.read import _maybe_the_next_rows
+
+    def hit(key: str, top: int) -> list[LabelHit]:
+        return [LabelHit(key, "kk", 1.0, (0,), (200, top, 900, top + 30))]
+
+    hits = {"a": hit("a", 100), "b": hit("b", 200), "c": hit("c", 300)}
+    reading = None  # the readings play no part
+    located = {"a": ((1400, 140, 20, 27), reading), "b": ((1400, 210, 40, 27), reading)}
+    # a's figure below a's line, b's figure found: a's stays a's; b's figure level with
+    # b's line: b's; a figure below c's line, no label below c: doubtful
+    assert _maybe_the_next_rows(located, hits, set(), 20.0) == set()  # type: ignore[arg-type]
+    located["c"] = ((1400, 340, 20, 27), reading)
+    assert _maybe_the_next_rows(located, hits, set(), 20.0) == {"c"}  # type: ignore[arg-type]
+    del located["b"]  # b's figure not found: a's, below a's line, may be b's
+    assert _maybe_the_next_rows(located, hits, set(), 20.0) == {"a", "c"}  # type: ignore[arg-type]
+    # in a row shared with another column's label, a short label's figure sits low
+    assert _maybe_the_next_rows(located, hits, {"a", "c"}, 20.0) == set()  # type: ignore[arg-type]
+
+    s = make_sample(19, 9472, tier="hard", script="typed", layout="stacked", hand="mnist",
+                    against_all_last=True, shuffle_parties=True)  # fmt: skip
+    reading_ = read_protocol(s.image, load_form(FORM_ID))
+    truth = s.truth["figures"]
+    fields = {f.key: f for f in reading_.fields}
+    assert all(
+        f.value == truth[f.key]  # type: ignore[index]
+        for f in reading_.fields
+        if f.status is Status.ACCEPTED
+    )
+    assert (fields["ak_zhol"].status, fields["ak_zhol"].reason) == (
+        Status.REVIEW,
+        Reason.FIGURE_NOT_LEVEL,
+    )
+
+
+def test_a_rival_label_found_on_its_own_line_is_no_rival() -> None:
+    """On a page out of the form's order, a label whose line another label matches nearly
+    as well is doubted (:func:`ocr.layout._unrivalled`), unless that other label was found
+    on a line of its own that it matches at least as well (the Kazakh "5. Жарамсыз
+    бюллетеньдер саны" and "6. Өтелген ... бюллетеньдер саны" on a dev page, 9472)."""
+    from ocr.layout import _label_text, _unrivalled
+
+    form = load_form(FORM_ID)
+    labels = {lab.key: lab.ru for lab in form.labels}
+    lines = _page([labels["people"], labels["auyl"], "Народно-демократическая партия Казахстана"])
+    folded = {ln.index: _label_text(ln) for ln in lines}
+    # the third line: ak_zhol's (0.9), but people's and auyl's labels match it 0.78 and 0.77
+    hit = LabelHit("ak_zhol", "ru", 0.86, (2,), lines[2].box)
+    hits = {
+        "people": [LabelHit("people", "ru", 1.0, (0,), lines[0].box)],
+        "auyl": [LabelHit("auyl", "ru", 1.0, (1,), lines[1].box)],
+        "ak_zhol": [hit],
+    }
+    assert not _unrivalled(form, hit, folded)
+    assert _unrivalled(form, hit, folded, hits)
+    del hits["auyl"]  # auyl's row not found: the line may be its
+    assert not _unrivalled(form, hit, folded, hits)

@@ -28,7 +28,7 @@ from app.deadlines import Jurisdiction, fill_paragraphs
 from app.dossier import media, redact, stills
 from app.dossier.i18n import Translator
 from app.dossier.media import MediaFetcher
-from app.dossier.model import Derivative, Dossier, Exhibit
+from app.dossier.model import Derivative, Dossier, Exhibit, ProtocolFigures
 from base.errors import DalelError
 from evidence.pdf.sign import EXHIBIT_DEST_PREFIX, MANIFEST_NAME, make_manifest
 
@@ -303,6 +303,33 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _readings(
+    ex: Exhibit, table: ProtocolFigures | None, images: MediaFetcher
+) -> list[dict[str, Any]]:
+    """The exhibit's figures as read, each with its crop and, when the protocol is compared
+    with the official results, the official figure and the difference: a protocol's one full
+    table (the figures section lists only the lines that differ and refers to it)."""
+    rows = {r.field: r for r in table.rows} if table is not None else {}
+    out = []
+    for f in ex.figures:
+        row = rows.get(f.field)
+        out.append(
+            {
+                "field": f.field,
+                "label": f.label,
+                "value": f.value,
+                "confidence": f.confidence,
+                "confirmed_by": f.confirmed_by,
+                "crop_uri": (images.add(f.crop_png, "image/png") if f.crop_png else None),
+                "official": row.official if row is not None else None,
+                "difference": row.difference if row is not None else None,
+                # the figure compared when it is not the one read (a person's correction)
+                "counted": row.protocol if row is not None and row.protocol != f.value else None,
+            }
+        )
+    return out
+
+
 def _display_copies(
     prepared: PreparedMedia, images: MediaFetcher, pool: Executor | None
 ) -> tuple[list[str | None], list[list[str | None]]]:
@@ -371,6 +398,7 @@ def render_html(
     relief = case.relief or fill_paragraphs(text.relief[lang], values)
     exhibits: list[dict[str, Any]] = []
     anchors: dict[str, tuple[str, str]] = {}
+    compared = {table.protocol_sha256: table for table in dossier.figures}
     shown, shown_stills = _display_copies(prepared, images, pool)
     for i, (ex, em) in enumerate(zip(dossier.exhibits, prepared.exhibits, strict=True), 1):
         anchor = f"{EXHIBIT_DEST_PREFIX}{ex.sha256}"
@@ -417,17 +445,8 @@ def render_html(
                 "gps": ex.gps,
                 "trusted_time": ex.trusted_time,
                 "custody": ex.custody,
-                "figures": [
-                    {
-                        "field": f.field,
-                        "label": f.label,
-                        "value": f.value,
-                        "confidence": f.confidence,
-                        "confirmed_by": f.confirmed_by,
-                        "crop_uri": (images.add(f.crop_png, "image/png") if f.crop_png else None),
-                    }
-                    for f in ex.figures
-                ],
+                "figures": _readings(ex, compared.get(ex.sha256), images),
+                "compared": ex.sha256 in compared,
                 "confirmations": ex.confirmations,
             }
         )
@@ -440,10 +459,14 @@ def render_html(
                 "mismatch": t_mismatch(tr, photo),
                 "precinct": table.precinct,
                 "protocol_sha256": table.protocol_sha256,
-                "rows": table.rows,
+                "rows": [r for r in table.rows if r.difference not in (None, 0)],
+                "total": len(table.rows),
+                "compared": sum(1 for r in table.rows if r.difference is not None),
                 "failing_relations": table.failing_relations,
                 "exhibit_anchor": anchor,
                 "exhibit_label": label,
+                # its every line is on the exhibit's page, with the crops (one table, not two)
+                "full_table": bool(photo is not None and photo.figures),
             }
         )
     css = resources.files("templates").joinpath("dossier.css").read_text(encoding="utf-8")

@@ -173,3 +173,69 @@ def test_the_cycle_collector_is_paused_while_weasyprint_lays_out_and_draws(
             raise RuntimeError
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def _html(dossier: Any) -> tuple[str, Any]:
+    juris, prepared, tr, names, tokens = _parts(dossier)
+    images = render.MediaFetcher()
+    return render.render_html(dossier, juris, prepared, tr, names, tokens, images), images
+
+
+def _pdf_pages(pdf: bytes, tmp_path: Any) -> list[str]:
+    import subprocess
+
+    (tmp_path / "d.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "d.pdf"), "-"], capture_output=True, text=True
+    ).stdout
+    return [" ".join(p.split()) for p in text.split("\f")]
+
+
+def test_each_figure_is_printed_once_with_its_crop_and_the_official_figure(tmp_path: Any) -> None:
+    """Speed: a protocol's figures were laid out twice (read with their crops on the exhibit's
+    page, then again against the official results): now one table on the exhibit's page holds
+    every line with its crop, the official figure and the difference; the figures section
+    lists only the lines that differ and names the exhibit."""
+    import re
+
+    juris = load_jurisdiction()
+    dossier = sample_dossier(juris, language="en", photos=3, today=date(2026, 11, 20))
+    (table,) = dossier.figures
+    protocol = next(e for e in dossier.exhibits if e.sha256 == table.protocol_sha256)
+    html, _ = _html(dossier)
+    # every figure's crop, once
+    assert html.count('<img class="crop"') == sum(1 for f in protocol.figures if f.crop_png)
+    assert len(protocol.figures) == len(table.rows) == 7
+    exhibit = html[html.index(f'id="exhibit-{protocol.sha256}"') :]
+    readings = exhibit[exhibit.index('<table class="readings compared">') :]
+    readings = readings[: readings.index("</table>")]
+    rows = re.findall(r"<tr(?: class=\"diff\")?><td class=\"wrap\">.*?</tr>", readings)
+    assert len(rows) == 7 and all(r.count("<td") == 6 for r in rows)
+    differing = [r for r in table.rows if r.difference not in (None, 0)]
+    assert readings.count('<tr class="diff">') == len(differing) == 3
+    for row in table.rows:
+        assert row.label in readings
+    # the figures section: the differing lines, each once, and where the full table is
+    section = html[html.index('<section class="figures">') :]
+    section = section[: section.index("</section>")]
+    assert "<img" not in section
+    assert section.count('<tr class="diff">') == 3
+    assert f'href="#exhibit-{protocol.sha256}"' in section
+    pdf, _, _ = render.render_dossier(dossier, juris, load_translator("en", juris.timezone))
+    pages = _pdf_pages(pdf, tmp_path)
+    summary = next(p for p in pages if "Lines compared with the official results: 7 of 7" in p)
+    for value in ("+209", "-209", "-6", "[2] = [3] + [4]: 1800 ≠ 1204 + 590"):
+        assert value in summary
+    assert "differing: 3" in summary and "Every line with its part of the photo: Annex 1" in summary
+    full = next(p for p in pages if "Figures read from the photo" in p)
+    assert "Official" in full and "Difference" in full and "+209" in full and "-6" in full
+    # the index still gives the right page for every exhibit
+    index = next(p for p in pages if "Annexes" in p and "SHA-256" in p)
+    for n, ex in enumerate(dossier.exhibits, 1):
+        m = re.search(
+            rf"Annex {n} {re.escape(ex.original_name)} \w+ {ex.sha256[:16]}… (\d+)", index
+        )
+        assert m, (n, index)
+        assert f"Annex {n}. {ex.original_name}" in pages[int(m.group(1)) - 1]
+    m = re.search(r"— Protocol figures against the official results (\d+)", index)
+    assert m and "Lines compared with the official results" in pages[int(m.group(1)) - 1]

@@ -9,28 +9,33 @@ the timestamp tokens and the JSON hash manifest embedded. Nothing here writes fi
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import jinja2
 from markupsafe import Markup, escape
 from PIL import Image
 
 from app.deadlines import Jurisdiction, fill_paragraphs
-from app.dossier import media, redact, stills
+from app.dossier import media, stills
 from app.dossier.i18n import Translator
 from app.dossier.media import MediaFetcher
 from app.dossier.model import Derivative, Dossier, Exhibit, ProtocolFigures
 from base.errors import DalelError
 from evidence.pdf.sign import EXHIBIT_DEST_PREFIX, MANIFEST_NAME, make_manifest
+
+if TYPE_CHECKING:  # OpenCV (for blurring faces) is loaded only for a public edition
+    from app.dossier import redact
 
 DISPLAY_WORKERS = 2
 """Threads making the printable copies of the images beside WeasyPrint (2 cores)."""
@@ -118,6 +123,8 @@ def _blurred(data: bytes, protocol: bool) -> redact.Redaction | None:
     """Faces blurred (never on a protocol's sheet), or None for an image that cannot be
     decoded (a damaged photo is still evidence: it is shown by its hash with a note, and does
     not stop the dossier)."""
+    from app.dossier import redact
+
     try:
         return redact.blur_faces(data, protocol=protocol)
     except (OSError, ValueError, Image.DecompressionBombError):
@@ -138,6 +145,8 @@ def prepare_media(dossier: Dossier) -> PreparedMedia:
     """Stills of videos and (public edition) face-blurred copies, with their derivatives."""
     _check_inputs(dossier)
     public = dossier.edition == "public"
+    if public:
+        from app.dossier import redact
     per_exhibit: list[ExhibitMedia] = []
     derivatives: list[Derivative] = []
     images = [
@@ -540,18 +549,74 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def layout(html: str, images: MediaFetcher | None = None) -> Any:
-    """``html`` laid out by WeasyPrint (a ``weasyprint.Document``), its images from ``images``."""
+#: WeasyPrint's user-agent rules that give *every* element a style for six pseudo-elements
+#: (a list marker and five kinds of footnote and note marks): about 85,000 styles computed
+#: and kept for a 50-exhibit dossier, most of the time spent applying styles. The dossier has
+#: no footnotes or notes (the rules are kept, for a class no element has), and only ``li``
+#: elements are list items (have a marker).
+_UA_EVERY_ELEMENT_PSEUDO = (
+    ("::marker {", "li::marker {"),
+    ("::footnote-call {", ".dalel-no-note::footnote-call {"),
+    ("::footnote-marker {", ".dalel-no-note::footnote-marker {"),
+    ("::note-call {", ".dalel-no-note::note-call {"),
+    ("::note-marker {", ".dalel-no-note::note-marker {"),
+    ("::note-callback {", ".dalel-no-note::note-callback {"),
+)
+
+
+@functools.cache
+def ua_stylesheet() -> Any:
+    """WeasyPrint's HTML user-agent stylesheet with the pseudo-element rules of
+    :data:`_UA_EVERY_ELEMENT_PSEUDO` scoped to the elements that use them, or None (use
+    WeasyPrint's own) when its stylesheet does not read as expected (another version)."""
+    import weasyprint
+    from weasyprint import html as ua
+
+    text = getattr(ua, "UA", "")
+    for rule, scoped in _UA_EVERY_ELEMENT_PSEUDO:
+        if text.count("\n" + rule) != 1:
+            return None
+        text = text.replace("\n" + rule, "\n" + scoped)
+    return weasyprint.CSS(string=text, counter_style=ua.UA_COUNTER_STYLE)
+
+
+def _html(html: str, base_url: str, url_fetcher: Any) -> Any:
+    """A ``weasyprint.HTML`` of ``html`` styled with :func:`ua_stylesheet`."""
     import weasyprint
 
+    sheet = ua_stylesheet()
+    if sheet is None:
+        return weasyprint.HTML(string=html, base_url=base_url, url_fetcher=url_fetcher)
+
+    class DossierHTML(weasyprint.HTML):  # type: ignore[misc]
+        def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+            return [sheet]
+
+    return DossierHTML(string=html, base_url=base_url, url_fetcher=url_fetcher)
+
+
+def layout(html: str, images: MediaFetcher | None = None) -> Any:
+    """``html`` laid out by WeasyPrint (a ``weasyprint.Document``), its images from ``images``."""
     fetcher = (images or MediaFetcher()).fetcher()
     base = str(resources.files("templates"))
     with cyclic_gc_paused():
-        return weasyprint.HTML(string=html, base_url=base, url_fetcher=fetcher).render()
+        return _html(html, base, fetcher).render()
 
 
 def write_pdf(document: Any, attachments: list[AttachmentSpec]) -> bytes:
     """A laid-out ``document`` as PDF/A-3b with ``attachments`` embedded (AFRelationship set)."""
+    with tempfile.TemporaryFile() as out:
+        write_pdf_to(document, attachments, out)
+        out.seek(0)
+        return out.read()
+
+
+def write_pdf_to(document: Any, attachments: list[AttachmentSpec], out: BinaryIO) -> None:
+    """Write ``document`` as PDF/A-3b with ``attachments`` to the file ``out``.
+
+    Written to a file rather than returned: WeasyPrint builds the PDF in a growing buffer and
+    copies it at the end, two copies of every embedded original held beside the laid-out
+    pages (the peak of a dossier's memory); read back once the pages are freed, it is one."""
     import weasyprint
 
     created = datetime.now(UTC)
@@ -567,10 +632,8 @@ def write_pdf(document: Any, attachments: list[AttachmentSpec]) -> bytes:
         for a in attachments
     ]
     with cyclic_gc_paused():
-        return bytes(
-            document.write_pdf(
-                pdf_variant="pdf/a-3b", attachments=files, finisher=_store_compressed_media
-            )
+        document.write_pdf(
+            out, pdf_variant="pdf/a-3b", attachments=files, finisher=_store_compressed_media
         )
 
 
@@ -601,6 +664,17 @@ def _store_compressed_media(document: Any, pdf: Any) -> None:
             obj.compress = False
 
 
+def _return_freed_memory() -> None:
+    """Give the memory of the freed pages back to the system (glibc keeps it otherwise, and
+    the PDF's copies that follow would come on top); nothing where there is no glibc."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def render_dossier(
     dossier: Dossier, jurisdiction: Jurisdiction, tr: Translator
 ) -> tuple[bytes, PreparedMedia, bytes]:
@@ -618,7 +692,12 @@ def render_dossier(
             images = MediaFetcher()
             html = render_html(dossier, jurisdiction, prepared, tr, names, token_names, images)
             document = layout(html, images)
-        pdf = write_pdf(document, attachments)
-        del document, images
-    gc.collect()  # the laid-out pages' cycles, before the PDF is signed and copied
+        _return_freed_memory()  # what layout made and dropped (pages laid out again)
+        with tempfile.TemporaryFile() as out:
+            write_pdf_to(document, attachments, out)
+            del document, images
+            gc.collect()  # the laid-out pages, before the PDF is read back, signed and copied
+            _return_freed_memory()
+            out.seek(0)
+            pdf = out.read()
     return pdf, prepared, manifest

@@ -239,3 +239,72 @@ def test_each_figure_is_printed_once_with_its_crop_and_the_official_figure(tmp_p
         assert f"Annex {n}. {ex.original_name}" in pages[int(m.group(1)) - 1]
     m = re.search(r"— Protocol figures against the official results (\d+)", index)
     assert m and "Lines compared with the official results" in pages[int(m.group(1)) - 1]
+
+
+def test_list_markers_are_styled_only_where_there_are_list_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Speed and memory: WeasyPrint's stylesheet gave every element a style for a list marker
+    and five kinds of footnote marks (about 85,000 styles for 50 exhibits); only ``li`` has one
+    now. The relief's numbers are still drawn."""
+    import weasyprint.css as wcss
+
+    assert render.ua_stylesheet() is not None  # the rules were found in this WeasyPrint
+    pseudo: list[tuple[str, str]] = []
+    made = wcss.StyleFor.set_computed_styles
+
+    def spy(self: Any, element: Any, parent: Any, root: Any = None, pseudo_type: Any = None,
+            **kw: Any) -> Any:  # fmt: skip
+        if pseudo_type is not None and hasattr(element, "tag"):
+            pseudo.append((element.tag, pseudo_type))
+        return made(self, element, parent, root, pseudo_type, **kw)
+
+    monkeypatch.setattr(wcss.StyleFor, "set_computed_styles", spy)
+    dossier = sample_dossier(load_jurisdiction(), language="ru", photos=1, today=date(2026, 11, 20))
+    html, images = _html(dossier)
+    document = render.layout(html, images)
+    assert ("li", "marker") in pseudo
+    assert {p for _, p in pseudo} <= {"marker", "before", "after"}
+    assert all(tag == "li" for tag, p in pseudo if p == "marker")
+    markers = [  # the relief's numbers, drawn (outside the list items)
+        "".join(t.text for t in box._box.descendants() if type(t).__name__ == "TextBox")
+        for page in document.pages
+        for box in page._page_box.descendants()
+        if getattr(box, "element_tag", "") == "li::marker"
+    ]
+    assert markers[:2] == ["1. ", "2. "]
+
+
+def test_a_court_edition_leaves_opencv_unloaded_and_frees_the_pages_before_the_pdf_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory: OpenCV (face blurring) is loaded for a public edition only; the laid-out pages
+    are freed, and their memory given back, before the PDF is read back and signed."""
+    import subprocess
+    import sys
+    import weakref
+
+    code = "import sys, app.dossiers, app.dossier.render; print('cv2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+    laid_out: list[Any] = []
+    layout = render.layout
+
+    def spy_layout(html: str, images: Any = None) -> Any:
+        document = layout(html, images)
+        laid_out.append(weakref.ref(document))
+        return document
+
+    alive_when_trimmed: list[bool] = []
+    monkeypatch.setattr(render, "layout", spy_layout)
+    monkeypatch.setattr(
+        render,
+        "_return_freed_memory",
+        lambda: alive_when_trimmed.append(laid_out[-1]() is not None),
+    )
+    juris = load_jurisdiction()
+    dossier = sample_dossier(juris, language="kk", photos=1, today=date(2026, 11, 20))
+    pdf, _, _ = render.render_dossier(dossier, juris, load_translator("kk", juris.timezone))
+    assert alive_when_trimmed == [True, False]  # after layout; after the PDF is written
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")

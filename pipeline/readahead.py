@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from typing import Self
 
 from evidence.storage.store import Store
@@ -33,6 +34,8 @@ from pipeline.stages import Submission
 DEPTH = 64
 #: Files copied but not yet hashed, at most (each an open temporary file).
 COPIED_AHEAD = 4
+#: Threads hashing copies: two files are hashed at once (hashing is the longest part).
+HASHERS = 2
 
 _END = object()
 
@@ -42,80 +45,65 @@ class ReadAhead:
     what reading it raised), in their order. Use as a context manager: leaving it stops the
     reading threads.
 
-    Two threads, so that copying one file and hashing another go on at once: the first walks
-    the submissions and copies each file into the store's temporary folder (the kernel
-    copies); the second hashes each copy and puts it in place (:meth:`IntakeStage.sealed`),
-    in the same order."""
+    One thread walks the submissions and copies each file into the store's temporary folder
+    (the kernel copies); :data:`HASHERS` threads hash the copies and put them in place
+    (:meth:`IntakeStage.sealed`), so that copying one file and hashing the ones before go on
+    at once. The runner takes each file's outcome in the order handed in."""
 
     def __init__(
         self, submissions: Iterable[Submission | Rejected], store: Store, *, depth: int = DEPTH
     ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self._store = store
-        self._copied: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=COPIED_AHEAD)
         self._queue: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=depth)
+        self._unsealed = threading.Semaphore(COPIED_AHEAD)
         self._stop_reading = threading.Event()
         self._abandoned = threading.Event()
+        self._hashers = ThreadPoolExecutor(HASHERS, thread_name_prefix="dalel-hash")
         self._copier = threading.Thread(
             target=self._copy, args=(iter(submissions),), name="dalel-copy", daemon=True
         )
-        self._sealer = threading.Thread(target=self._seal, name="dalel-hash", daemon=True)
         self._copier.start()
-        self._sealer.start()
 
     def _copy(self, subs: Iterator[Submission | Rejected]) -> None:
         try:
             for sub in subs:
-                started: Prepared | BaseException | None = None
+                outcome: object = None
                 if self._reads(sub):
                     assert isinstance(sub, Submission)
+                    while not self._unsealed.acquire(timeout=0.1):
+                        if self._abandoned.is_set():
+                            return
                     try:
                         started = order.INTAKE.prepare(sub, self._store, seal=False)
                     except Exception as e:
-                        started = e
-                if not self._put(self._copied, (sub, started)):
-                    self._drop(started)
+                        started = None
+                        outcome = e
+                    if isinstance(started, Prepared) and started.copied is not None:
+                        outcome = self._hashers.submit(self._seal, sub, started)
+                    else:
+                        self._unsealed.release()
+                        outcome = outcome if started is None else started
+                if not self._put((sub, outcome)):
                     return
-            self._put(self._copied, (_END, None))
+            self._put((_END, None))
         except Exception as e:  # the walk itself failed
-            self._put(self._copied, (_END, e))
+            self._put((_END, e))
 
-    def _seal(self) -> None:
-        while True:
-            message = self._get(self._copied, self._copier)
-            if message is None:
-                return
-            sub, started = message
-            prepared = started
-            if isinstance(started, Prepared) and started.copied is not None:
-                if self._stop_reading.is_set():
-                    self._drop(started)  # the batch stopped: only counted
-                    prepared = None
-                else:
-                    assert isinstance(sub, Submission)
-                    try:
-                        prepared = order.INTAKE.sealed(started, sub, self._store, durable=False)
-                    except Exception as e:
-                        prepared = e
-            if not self._put(self._queue, (sub, prepared)):
-                self._drop(prepared)
-                self._drain()
-                return
-            if sub is _END:
-                return
+    def _seal(self, sub: Submission, started: Prepared) -> Prepared | None:
+        try:
+            if self._stop_reading.is_set():
+                self._drop(started)  # the batch stopped: only counted
+                return None
+            return order.INTAKE.sealed(started, sub, self._store, durable=False)
+        finally:
+            self._unsealed.release()
 
     def _drop(self, started: object) -> None:
         """Remove a copy that will not be sealed."""
         if isinstance(started, Prepared) and started.copied is not None:
             self._store.objects.discard(started.copied)
-
-    def _drain(self) -> None:
-        """Remove the copies still waiting (the batch was abandoned)."""
-        while True:
-            try:
-                _, started = self._copied.get_nowait()
-            except queue.Empty:
-                return
-            self._drop(started)
 
     def _reads(self, sub: Submission | Rejected) -> bool:
         """Whether to read ``sub`` ahead: a file on a path that intake will read, while the
@@ -128,38 +116,33 @@ class ReadAhead:
             and order.INTAKE.will_read(sub, self._store)
         )
 
-    def _put(self, to: queue.Queue[tuple[object, object]], message: tuple[object, object]) -> bool:
+    def _put(self, message: tuple[object, object]) -> bool:
         while not self._abandoned.is_set():
             try:
-                to.put(message, timeout=0.1)
+                self._queue.put(message, timeout=0.1)
                 return True
             except queue.Full:
                 continue
-        return False
-
-    def _get(
-        self, source: queue.Queue[tuple[object, object]], feeder: threading.Thread
-    ) -> tuple[object, object] | None:
-        """The next message from ``source``; None once the batch is abandoned."""
-        while not self._abandoned.is_set():
-            try:
-                return source.get(timeout=0.1)
-            except queue.Empty:
-                if not feeder.is_alive() and source.empty():
-                    raise RuntimeError("a read-ahead thread stopped without a word") from None
-        return None
+        return False  # (a copy handed to the hashers is dropped there: the batch stopped)
 
     def __iter__(self) -> Iterator[tuple[Submission | Rejected, Prepared | BaseException | None]]:
         while True:
-            message = self._get(self._queue, self._sealer)
-            if message is None:
-                return
-            sub, prepared = message
+            try:
+                sub, outcome = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._copier.is_alive() or not self._queue.empty():
+                    continue
+                raise RuntimeError("the read-ahead thread stopped without a word") from None
             if sub is _END:
-                if isinstance(prepared, BaseException):
-                    raise prepared
+                if isinstance(outcome, BaseException):
+                    raise outcome
                 return
-            yield sub, prepared  # type: ignore[misc]
+            if isinstance(outcome, Future):
+                try:
+                    outcome = outcome.result()
+                except Exception as e:
+                    outcome = e
+            yield sub, outcome  # type: ignore[misc]
 
     def stop_reading(self) -> None:
         """Read no more files ahead (the batch stops; what is left is only counted)."""
@@ -169,9 +152,8 @@ class ReadAhead:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Stop the threads, after the file each is on, and remove the copies not sealed."""
+        """Stop the threads, after the file each is on; copies not sealed are removed."""
         self._stop_reading.set()
         self._abandoned.set()
         self._copier.join()
-        self._sealer.join()
-        self._drain()
+        self._hashers.shutdown(wait=True)  # a copy whose hashing had not begun is dropped

@@ -631,10 +631,47 @@ def write_pdf_to(document: Any, attachments: list[AttachmentSpec], out: BinaryIO
         )
         for a in attachments
     ]
+    start = out.tell()
     with cyclic_gc_paused():
         document.write_pdf(
-            out, pdf_variant="pdf/a-3b", attachments=files, finisher=_store_compressed_media
+            out,
+            pdf_variant="pdf/a-3b",
+            pdf_identifier=False,  # added below, from the file as written
+            attachments=files,
+            finisher=_store_compressed_media,
         )
+    _add_file_identifier(out, start)
+
+
+def _add_file_identifier(out: BinaryIO, start: int) -> None:
+    """Give the PDF just written to ``out`` (from ``start``) its trailer ``/ID`` (PDF/A wants
+    one): the MD5 of the file, put in its last object, the cross-reference stream dictionary.
+
+    pydyf would compute it by joining every object's bytes in memory (a second copy of every
+    embedded original at the peak, each stream deflated twice); read back from the file, the
+    hash costs one pass. Only that last object moves: ``startxref`` still points at it."""
+    out.seek(start)
+    digest = hashlib.md5(usedforsecurity=False)
+    for chunk in iter(lambda: out.read(1 << 20), b""):
+        digest.update(chunk)
+    end = out.tell()
+    out.seek(max(start, end - 64))
+    tail = out.read()
+    found = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", tail)
+    if found is None:
+        raise DalelError("the PDF written has no startxref")
+    xref_at = start + int(found.group(1))
+    out.seek(xref_at)
+    xref = out.read()
+    head_end = xref.find(b">>\nstream\n")
+    if not xref.lstrip()[:40].split(b"obj", 1)[-1].lstrip().startswith(b"<<") or head_end < 0:
+        raise DalelError("the PDF written does not end with a cross-reference stream")
+    if b"/ID" in xref[:head_end]:
+        return
+    ident = digest.hexdigest().encode()
+    out.seek(xref_at + head_end)
+    out.write(b"/ID [<" + ident + b"> <" + ident + b">]" + xref[head_end:])
+    out.truncate()
 
 
 def render_pdf(

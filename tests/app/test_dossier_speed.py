@@ -308,3 +308,37 @@ def test_a_court_edition_leaves_opencv_unloaded_and_frees_the_pages_before_the_p
     pdf, _, _ = render.render_dossier(dossier, juris, load_translator("kk", juris.timezone))
     assert alive_when_trimmed == [True, False]  # after layout; after the PDF is written
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+
+
+def test_the_file_identifier_is_added_from_the_file_not_from_a_copy_of_every_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory and speed: pydyf computed the trailer /ID by joining every object's bytes (a
+    second copy of every original at the peak, every stream deflated twice). WeasyPrint is
+    asked for none; the /ID (PDF/A wants one) is the MD5 of the file as written, in the last
+    cross-reference stream, and the file still reads strictly."""
+    import hashlib
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from weasyprint.document import Document
+
+    asked: list[object] = []
+    write = Document.write_pdf
+
+    def spy(self: Any, *a: Any, **k: Any) -> Any:
+        asked.append(k.get("pdf_identifier"))
+        return write(self, *a, **k)
+
+    monkeypatch.setattr(Document, "write_pdf", spy)
+    juris = load_jurisdiction()
+    dossier = sample_dossier(juris, language="kk", photos=1, today=date(2026, 11, 20))
+    pdf, _, _ = render.render_dossier(dossier, juris, load_translator("kk", juris.timezone))
+    assert asked == [False]
+    reader = PdfFileReader(io.BytesIO(pdf), strict=True)
+    first, second = reader.trailer["/ID"]
+    assert first == second and len(first) == 16
+    at = pdf.rindex(b"/ID [<")  # the file before the /ID went in hashes to it
+    end = pdf.index(b">]", at) + 2
+    assert hashlib.md5(pdf[:at] + pdf[end:]).digest() == bytes(first)
+    assert reader.root["/Metadata"] and len(reader.root["/AF"]) >= len(dossier.exhibits)

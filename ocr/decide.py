@@ -75,6 +75,12 @@ TEXT_NETWORK_VETO = 0.35
 #: agreement with a network (real hands: a "2" written like a 9 read 9638 by three
 #: readers, 2638 by Tesseract, 0.73 sure).
 TEXT_TESS_VETO = 0.6
+#: PP-OCR and Tesseract reading the same other digits of the same length, each at least
+#: this sure, veto any agreement of our own readers: our networks learnt from the same
+#: hands, and can misread one alike (a fresh seed, 9612: MNIST's "1" with a flag and a
+#: foot read "2" by both networks, 0.92 and 0.93 sure, in "1025"; PP-OCR and Tesseract
+#: both read 1035, 0.44 and 0.76 sure).
+ENGINES_VETO = 0.3
 #: Words that one digit reader agrees with are contradicted by another reader reading
 #: other digits at least this sure (real hands: "391" whose words were read short,
 #: "триста девяносто", and whose "1" the whole-figure network read as 0, 0.71 sure;
@@ -172,7 +178,14 @@ def _decide(
     if own is not None:
         value = str(own[2])
         text_veto = p is not None and p != value and len(p) == len(value) and p_conf >= TEXT_VETO
-        if not text_veto:
+        engines_veto = (
+            p is not None
+            and p == t
+            and p != value
+            and len(p) == len(value)
+            and min(p_conf, tess[1]) >= ENGINES_VETO
+        )
+        if not text_veto and not engines_veto:
             return own
         return None
     if p is None or p_conf < TEXT_MIN:

@@ -467,3 +467,26 @@ def test_figures_of_a_relation_the_accepted_figures_break_go_to_review() -> None
     fields["ballots_issued"] = replace(fields["ballots_issued"], status=Status.REVIEW)
     doubt_by_relations(form, fields)
     assert fields["ballots_cancelled"].status is Status.ACCEPTED
+
+
+def test_the_two_text_engines_agreeing_on_other_digits_veto_our_networks() -> None:
+    """A fresh seed (9612), real hands: "1025", whose "1" has a flag and a foot, read 2025 by
+    both networks (0.92, 0.93: they learnt from the same hands), 1035 by PP-OCR (0.44) and
+    by Tesseract (0.76). Two engines of text, trained apart from ours, agreeing on other
+    digits put the networks' agreement in doubt; either alone, unsure, does not."""
+    from ocr.decide import ENGINES_VETO
+    from ocr.ppocr import TextReading
+
+    nets = (glyphs("2025", 0.92), glyphs("2005", 0.66))
+    seq = SequenceReading("2025", 0.93)
+    p = TextReading("1035", "1035", 0.44)
+    assert decide(*nets, ("1035", 0.76), None, seq, p)[0] is Status.REVIEW
+    # one engine alone, unsure, or the two disagreeing with each other: accepted
+    st, reason, _, cands = decide(*nets, ("1035", 0.76), None, seq)
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.GLYPHS_AND_FIGURE_AGREE, 2025)
+    assert decide(*nets, ("1036", 0.76), None, seq, p)[0] is Status.ACCEPTED
+    low = TextReading("1035", "1035", ENGINES_VETO - 0.01)
+    assert decide(*nets, ("1035", 0.76), None, seq, low)[0] is Status.ACCEPTED
+    # other lengths are no reading of the same figure: no veto
+    p5 = TextReading("10355", "10355", 0.9)
+    assert decide(*nets, ("10355", 0.9), None, seq, p5)[0] is Status.ACCEPTED

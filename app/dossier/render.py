@@ -670,7 +670,7 @@ def _add_file_identifier(out: BinaryIO, start: int) -> None:
         return
     ident = digest.hexdigest().encode()
     out.seek(xref_at + head_end)
-    out.write(b"/ID [<" + ident + b"> <" + ident + b">]" + xref[head_end:])
+    out.write(b"/ID [(" + ident + b") (" + ident + b")]" + xref[head_end:])  # as pydyf's
     out.truncate()
 
 

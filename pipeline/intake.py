@@ -29,7 +29,7 @@ from evidence.content.media import MediaType, detect_media_type, sniff
 from evidence.content.metadata import Metadata, extract_metadata
 from evidence.content.metadata_readers import HEAD_SCAN
 from evidence.core import custody, events
-from evidence.storage.objects import CHUNK, Copied, Stored, sha256_stream
+from evidence.storage.objects import CHUNK, Stored, sha256_stream
 from evidence.storage.store import Store
 from pipeline.kinds import KINDS
 from pipeline.stages import Context, Item, StageResult, Status, Submission
@@ -389,8 +389,6 @@ class IntakeStage:
             )
         if prepared is None:
             prepared = self.prepare(sub, store)  # raises when the store cannot be written
-        elif prepared.copied is not None:
-            prepared = self.sealed(prepared, sub, store)
         if prepared.refused is not None:
             return quarantine(ctx, prepared.refused, actor)
         stored = prepared.stored
@@ -472,41 +470,23 @@ class IntakeStage:
         *,
         describe: bool = False,
         durable: bool | None = None,
-        seal: bool = True,
     ) -> Prepared:
         """Read ``sub`` into the store's objects, or say why it is refused; with ``describe``,
         its media type and metadata too: everything of intake that reads the file and needs
         neither the log nor the index, so that the runner can do it for the next file on
         another thread while this one is logged. ``durable=False``: the object is not
         synced now (the batch's commit syncs the file system before its entry is written).
-        ``seal=False``: a file on a path is only copied (``copied``), for :meth:`sealed` to
-        hash and put in place, on another thread. Raises OSError when the store's disk
-        refuses the write (the batch stops here)."""
+        Raises OSError when the store's disk refuses the write (the batch stops here)."""
         try:
-            refused, stored = _read_in(sub, store, durable, seal)
+            refused, stored = _read_in(sub, store, durable)
         except OSError as e:
             return _unreadable(e, sub, store)
         if refused is not None:
             return Prepared(refused=refused)
-        if isinstance(stored, Copied):
-            return Prepared(copied=stored)
         prepared = Prepared(stored=stored)
         if describe and stored is not None and stored.size:
             prepared = _described(prepared, sub, store)
         return prepared
-
-    def sealed(
-        self, prepared: Prepared, sub: Submission, store: Store, *, durable: bool | None = None
-    ) -> Prepared:
-        """``prepared`` with its copy (``prepare(seal=False)``) hashed and put in place (the
-        same refusals as :meth:`prepare`)."""
-        if prepared.copied is None:
-            return prepared
-        try:
-            stored = store.objects.seal(prepared.copied, head=HEAD_FOR_METADATA, durable=durable)
-        except OSError as e:
-            return _unreadable(e, sub, store)
-        return Prepared(stored=stored)
 
 
 def _unreadable(e: OSError, sub: Submission, store: Store) -> Prepared:
@@ -527,8 +507,6 @@ class Prepared:
 
     stored: Stored | None = None
     """The object the file's bytes became."""
-    copied: Copied | None = None
-    """Its copy, not yet hashed nor in place (``prepare(seal=False)``)."""
     refused: Rejected | None = None
     """Why the file is refused instead (it was not stored)."""
     received: datetime | None = None
@@ -545,10 +523,10 @@ HEAD_FOR_METADATA = HEAD_SCAN
 
 
 def _read_in(
-    sub: Submission, store: Store, durable: bool | None = None, seal: bool = True
-) -> tuple[Rejected | None, Stored | Copied | None]:
-    """Store the bytes of ``sub`` (a file on a path only copied in, without ``seal``), or say
-    why it is refused; OSError when reading or writing fails."""
+    sub: Submission, store: Store, durable: bool | None = None
+) -> tuple[Rejected | None, Stored | None]:
+    """Store the bytes of ``sub``, or say why it is refused; OSError when reading or writing
+    fails."""
     with contextlib.ExitStack() as opened:
         if sub.stream is not None:
             src = sub.stream
@@ -580,8 +558,6 @@ def _read_in(
             # a received upload, hashed as it arrived: linked, not copied
             return None, store.objects.adopt(sub.held, sub.sha256)
         if sub.stream is None:  # a file: copied from its start, then the copy hashed
-            if not seal:
-                return None, store.objects.copy_in(src)
             return None, store.objects.put_file(src, head=HEAD_FOR_METADATA, durable=durable)
         # a stream cannot go back: what was looked at, then the rest
         rest = iter(lambda: src.read(CHUNK), b"")

@@ -273,7 +273,7 @@ class FileBlobStore:
 
     def copy_in(self, src: BinaryIO) -> Copied:
         """The first half of :meth:`put_file`: ``src`` copied into a temporary file of the
-        store (to :meth:`seal`, or :meth:`discard`)."""
+        store, to :meth:`seal`."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         import tempfile  # (here: reading the store needs none of it)
 
@@ -313,12 +313,6 @@ class FileBlobStore:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
-
-    def discard(self, copied: Copied) -> None:
-        """Drop a copy that will not be sealed."""
-        os.close(copied.fd)
-        if os.path.exists(copied.tmp):
-            os.unlink(copied.tmp)
 
     def adopt(self, path: Path, sha256: str) -> Stored:
         """A hard link into place (the file made read-only first): no byte read or copied.

@@ -87,3 +87,15 @@ def figure_ink(text: str, rng: random.Random, split: hands.Split = "train") -> n
     digits 30 to 46 pixels tall, before the photograph."""
     writer = hands.new_writer(rng, split)
     return _ink(hands.compose(text, rng.randint(30, 46), rng, writer).alpha)
+
+
+def held_out_glyphs(seed: int, photo: Degradation) -> tuple[list[np.ndarray], np.ndarray]:
+    """MNIST's 1,000 held-out digits, each drawn once by a random writer and photographed
+    as the training glyphs are: never trained on, only measured."""
+    rng = random.Random(seed)
+    glyphs, labels = [], []
+    for d, imgs in hands.digits("held_out").items():
+        for i in range(len(imgs)):
+            glyphs.append(glyph(d, i, rng, photo, "held_out"))
+            labels.append(d)
+    return glyphs, np.asarray(labels, np.int64)

@@ -50,21 +50,11 @@ def _augment(x, gen):  # type: ignore[no-untyped-def]
 
 
 def held_out_mnist(seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """MNIST's 1,000 held-out digits, each drawn once by a random writer and photographed
-    as the training glyphs are: never trained on, only measured."""
-    import random
-
-    from ocr.synth import hands
+    """MNIST's 1,000 held-out digits drawn as the training glyphs are (never trained on)."""
     from ocr.training import mnist
     from ocr.training.train_digits import GLYPH_PHOTO
 
-    rng = random.Random(seed)
-    glyphs, labels = [], []
-    for d, imgs in hands.digits("held_out").items():
-        for i in range(len(imgs)):
-            glyphs.append(mnist.glyph(d, i, rng, GLYPH_PHOTO, "held_out"))
-            labels.append(d)
-    return glyphs, np.asarray(labels, np.int64)
+    return mnist.held_out_glyphs(seed, GLYPH_PHOTO)
 
 
 def main(argv: list[str] | None = None) -> int:

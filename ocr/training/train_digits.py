@@ -167,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     _, scores = mlp.predict(x[te])
     acc = float((scores.argmax(axis=1) == y[te]).mean())
     print(f"samples {len(y)}  validation accuracy {acc:.4f}")
-    from ocr.training.train_digit_cnn import held_out_mnist
+    from ocr.training import mnist as real
 
-    m_glyphs, m_labels = held_out_mnist(seed + 2)
+    m_glyphs, m_labels = real.held_out_glyphs(seed + 2, GLYPH_PHOTO)
     _, m_scores = mlp.predict(features_b(m_glyphs))
     m_acc = float((m_scores.argmax(axis=1) == m_labels).mean())
     print(f"MNIST's 1,000 held-out digits {m_acc:.4f}")

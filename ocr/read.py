@@ -326,13 +326,12 @@ def _maybe_the_next_rows(
     lh: float,
 ) -> set[str]:
     """Keys whose figure stands wholly below their label's lines (a row of one label) where
-    the next row may own it: a text line's height or more below them (a skewed bilingual
-    hard photo, "9. «Respublica»" unread: its 105 and its words were taken for "8.
-    «AMANAT»"'s, 497), or with no label found below, or the label below has no figure
-    found. Found on a hard photo of
-    figures standing above their labels, taken for a level layout: the "2" written above
-    "14. Бәріне қарсы", whose figure was not found, was accepted as 13. «Ақ жол»'s. (A
-    figure written low in its cell, the next row's figure found, stays its row's.)"""
+    the next row may own it: a text line's height or more below them (beside a label's
+    lines is where a level layout puts its figure), no label found below, or the label
+    below with no figure found. Found on a hard photo of figures standing above their
+    labels, taken for a level layout: the "2" written above "14. Бәріне қарсы", whose figure
+    was not found, was accepted as 13. «Ақ жол»'s. (A figure written a little low in its
+    cell, the next row's figure found, stays its row's.)"""
     tops = sorted((min(h.box[1] for h in hs), k) for k, hs in hits.items())
     out = set()
     for key, (box, _) in located.items():

@@ -902,8 +902,8 @@ def test_a_figure_below_its_label_that_the_next_row_may_own_is_doubtful() -> Non
     assert _maybe_the_next_rows(located, hits, set(), 20.0) == {"a", "c"}  # type: ignore[arg-type]
     # in a row shared with another column's label, a short label's figure sits low
     assert _maybe_the_next_rows(located, hits, {"a", "c"}, 20.0) == set()  # type: ignore[arg-type]
-    # a line's height or more below its label, whatever the rows below: the next row's,
-    # its label unread (a fresh seed, 9603: "«AMANAT»" took unread "«Respublica»"'s 105)
+    # a line's height or more below its label's lines, whatever the rows below: not level
+    # with it, maybe the next row's, its label unread
     located = {"a": ((1400, 151, 20, 27), reading), "b": ((1400, 210, 40, 27), reading)}
     assert _maybe_the_next_rows(located, hits, set(), 20.0) == {"a"}  # type: ignore[arg-type]
 

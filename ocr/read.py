@@ -247,6 +247,36 @@ def _more_digits_right(
     return False
 
 
+def _joined_right(
+    first: tuple[tuple[int, int, int, int], np.ndarray],
+    rest: list[tuple[tuple[int, int, int, int], np.ndarray]],
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """``first`` joined with the glyph-sized clusters level with it that follow it, each
+    within a digit box's pitch (BOX_PITCH of its height) of the one before: its box and ink
+    mask."""
+    run = [first]
+    (x, y, w, h), _ = first
+    mid, right = y + h / 2, x + w
+    for c in rest:
+        cx, cy, cw, ch = c[0]
+        if cx < right:
+            continue  # inside what is taken
+        if cx - right > BOX_PITCH * h:
+            break
+        if ch < 0.6 * h or abs(cy + ch / 2 - mid) > 0.5 * h:
+            break
+        run.append(c)
+        right = cx + cw
+    x0 = min(b[0] for b, _ in run)
+    y0 = min(b[1] for b, _ in run)
+    x1 = max(b[0] + b[2] for b, _ in run)
+    y1 = max(b[1] + b[3] for b, _ in run)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for (bx, by, bw, bh), m in run:
+        mask[by - y0 : by - y0 + bh, bx - x0 : bx - x0 + bw] |= m
+    return (x0, y0, x1 - x0, y1 - y0), mask
+
+
 def _assign_runs_above(
     runs: list[WordsRun], tops: list[tuple[int, str]], label_lines: set[int]
 ) -> dict[str, WordsRun]:
@@ -567,7 +597,16 @@ def read_prepared(
                 if any(not _text_far_left(c[0], box, lh) for c in clusters[:n]):
                     passed_over.add(key)
                 if _more_digits_right(box, clusters[n + 1 :]):
-                    passed_over.add(key)  # digit-sized ink close right of it, not taken
+                    # digit-sized ink close right of it: the figure may go on there (digits
+                    # one a box, two of them joined by a stroke over the box's side: "58"
+                    # and "1" of 581). It is read with that ink, and still only accepted
+                    # when its words agree
+                    passed_over.add(key)
+                    longer = _joined_right((box, mask), clusters[n + 1 :])
+                    lread = fig.read_with_model(longer[1], model, lh)
+                    if lread.digits is not None:
+                        box, mask, mread = longer[0], longer[1], lread
+                        chosen = (box, mread)
                 break
         if chosen is None:
             box, mask = clusters[0]

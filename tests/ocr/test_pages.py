@@ -972,3 +972,37 @@ def test_the_silent_errors_of_the_first_fresh_seeds_of_real_hands_are_gone(
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
     assert len(accepted) >= 8
     assert key not in {f.key for f in accepted}
+
+
+def test_ink_close_right_of_a_figure_is_read_with_it() -> None:
+    """Real hands one digit a box (dev seed 4245): "581" whose "5" and "8" a stroke joined
+    over the box's side came as two clusters, "58" and "1"; the figure was read 58, and went
+    to review. Digit-sized ink level with a figure, each piece within a box's pitch of the
+    one before, is read with it; such a figure is still accepted only when its words agree."""
+    from ocr.read import _joined_right
+
+    def c(x: int, w: int, y: int = 100, h: int = 36) -> tuple:
+        return ((x, y, w, h), np.full((h, w), 255, np.uint8))
+
+    first, rest = c(1247, 85), [c(1367, 16), c(1700, 20)]  # the third is far: not taken
+    box, mask = _joined_right(first, rest)
+    assert box == (1247, 100, 1367 + 16 - 1247, 36) and mask.shape == (36, 136)
+    assert mask[:, 85:120].max() == 0 and mask[:, 120:].min() == 255
+    assert _joined_right(first, [c(1367, 16, y=140)])[0] == first[0]  # not level
+    assert _joined_right(first, [c(1367, 16, h=12)])[0] == first[0]  # a speck
+
+    s = make_sample(1, 4245, tier="photo", script="handwritten", layout="boxes", hand="mnist")
+    reading = read_protocol(s.image, load_form(FORM_ID))
+    truth = s.truth["figures"]
+    fields = {f.key: f for f in reading.fields}
+    assert all(
+        f.value == truth[f.key]  # type: ignore[index]
+        for f in reading.fields
+        if f.status is Status.ACCEPTED
+    )
+    received = fields["ballots_received"]
+    assert (received.status, received.value, received.reason) == (
+        Status.ACCEPTED,
+        581,
+        Reason.DIGITS_AND_WORDS_AGREE,
+    )

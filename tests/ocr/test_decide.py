@@ -490,3 +490,18 @@ def test_the_two_text_engines_agreeing_on_other_digits_veto_our_networks() -> No
     # other lengths are no reading of the same figure: no veto
     p5 = TextReading("10355", "10355", 0.9)
     assert decide(*nets, ("10355", 0.9), None, seq, p5)[0] is Status.ACCEPTED
+
+
+def test_tesseract_fairly_sure_of_other_digits_vetoes_ppocr_with_an_unsure_network() -> None:
+    """A fresh seed (9643), real hands, hard photo: "132" read 139 by PP-OCR (0.97) and the
+    whole-figure network (0.64; the glyph network 0.48), 132 by Tesseract (0.58)."""
+    from ocr.decide import TEXT_TESS_VETO
+    from ocr.ppocr import TextReading
+
+    args = (glyphs("139", 0.48), glyphs("130", 0.09))
+    p = TextReading("139", "139", 0.97)
+    seq = SequenceReading("139", 0.64)
+    assert decide(*args, ("132", 0.58), None, seq, p)[0] is Status.REVIEW
+    assert TEXT_TESS_VETO <= 0.58
+    st, reason, _, cands = decide(*args, ("132", TEXT_TESS_VETO - 0.01), None, seq, p)
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.READINGS_AGREE, 139)

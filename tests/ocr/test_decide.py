@@ -503,5 +503,20 @@ def test_tesseract_fairly_sure_of_other_digits_vetoes_ppocr_with_an_unsure_netwo
     seq = SequenceReading("139", 0.64)
     assert decide(*args, ("132", 0.58), None, seq, p)[0] is Status.REVIEW
     assert TEXT_TESS_VETO <= 0.58
-    st, reason, _, cands = decide(*args, ("132", TEXT_TESS_VETO - 0.01), None, seq, p)
+    sure = SequenceReading("139", 0.9)  # a sure network, Tesseract just under the veto
+    st, reason, _, cands = decide(*args, ("132", TEXT_TESS_VETO - 0.01), None, sure, p)
     assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.READINGS_AGREE, 139)
+
+
+def test_ppocr_with_an_unsure_network_is_not_enough_in_real_hands() -> None:
+    """A fresh seed (9663), real hands, hard photo: "22" read 92 by PP-OCR (0.98), the
+    whole-figure network (0.68) and the glyph network (0.52); Tesseract read "2". A
+    network agreeing with PP-OCR must be sure of it too (TEXT_PEER_MIN)."""
+    from ocr.decide import TEXT_PEER_MIN
+    from ocr.ppocr import TextReading
+
+    p = TextReading("92", "92", 0.98)
+    args = (glyphs("92", 0.52), glyphs("02", 0.09), ("2", 0.0), None)
+    assert decide(*args, SequenceReading("92", 0.68), p)[0] is Status.REVIEW
+    st, reason, _, cands = decide(*args, SequenceReading("92", TEXT_PEER_MIN), p)
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.READINGS_AGREE, 92)

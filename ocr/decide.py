@@ -465,17 +465,24 @@ _DIGIT_READERS = ("glyphs_a", "glyphs_b", "sequence", "tesseract", "ppocr")
 #: read beyond doubt: a broken relation does not send it to review (a typed protocol that
 #: does not add up keeps its figures accepted, and says that it does not add up).
 UNANIMOUS = 4
+#: ... and with at least this many of them UNANIMOUS_SURE sure of it: five readers agreeing,
+#: most of them unsure, can be a digit every reader misreads alike (a fresh seed, 9683: a
+#: real hand's "103", its "0" with a tail, read 163 by all five, the networks 0.40 and 0.65
+#: sure; the sum it is in could not be checked there, two parties being in review).
+UNANIMOUS_SURE_COUNT = 4
+UNANIMOUS_SURE = 0.85
 
 
 def unanimous(f: FieldReading) -> bool:
-    """True when UNANIMOUS digit readers read ``f``'s value and none read other digits
-    0.5 sure."""
+    """True when UNANIMOUS digit readers read ``f``'s value, UNANIMOUS_SURE_COUNT of them
+    UNANIMOUS_SURE sure, and none read other digits 0.5 sure."""
     said = str(f.value)
-    alike = sum(1 for n, d, _ in f.readers if n in _DIGIT_READERS and d == said)
+    alike = [c for n, d, c in f.readers if n in _DIGIT_READERS and d == said]
     other = any(
         n in _DIGIT_READERS and d is not None and d != said and c >= 0.5 for n, d, c in f.readers
     )
-    return alike >= UNANIMOUS and not other
+    sure = sum(1 for c in alike if c >= UNANIMOUS_SURE)
+    return len(alike) >= UNANIMOUS and sure >= UNANIMOUS_SURE_COUNT and not other
 
 
 def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:

@@ -520,3 +520,20 @@ def test_ppocr_with_an_unsure_network_is_not_enough_in_real_hands() -> None:
     assert decide(*args, SequenceReading("92", 0.68), p)[0] is Status.REVIEW
     st, reason, _, cands = decide(*args, SequenceReading("92", TEXT_PEER_MIN), p)
     assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.READINGS_AGREE, 92)
+
+
+def test_readers_alike_but_unsure_are_not_beyond_doubt_when_a_relation_breaks() -> None:
+    """A fresh seed (9683), real hands: "103" read 163 by all five digit readers, the
+    networks 0.40 and 0.65 sure (its sum could not be checked there). Had the sum broken,
+    it would have stayed accepted as read beyond doubt. Readers alike must also be sure
+    (UNANIMOUS_SURE_COUNT of them)."""
+    from ocr.decide import unanimous
+
+    def reading(confs: tuple[float, ...]) -> FieldReading:
+        names = ("glyphs_a", "glyphs_b", "sequence", "tesseract", "ppocr")
+        f = _reading("auyl", 163, Status.ACCEPTED, Reason.TEXT_ENGINES_AGREE, ())
+        return replace(f, readers=tuple((n, "163", c) for n, c in zip(names, confs, strict=True)))
+
+    assert not unanimous(reading((0.40, 0.09, 0.65, 0.86, 0.92)))
+    assert unanimous(reading((0.97, 0.98, 0.99, 0.96, 0.99)))
+    assert unanimous(reading((0.97, 0.09, 0.99, 0.96, 0.99)))  # the MLP unsure: four sure

@@ -287,11 +287,20 @@ class CheckpointStampHook:
         self._external_owed: list[str] = []
 
     def on_open(self, writer: Writer) -> None:
-        """Find the checkpoints a crash left without a token (once, at open)."""
+        """Find the checkpoints a crash left without a token (once, at open), and stamp them
+        at once: before this writer's first commit signs a checkpoint after them (a writer
+        killed between that commit and its stamps left a checkpoint without a token that was
+        no longer the last: TIMESTAMP_MISSING). When the disk refuses, they stay owed."""
         self._owed = [
             p for p in writer.store.checkpoint_paths() if not p.with_suffix(".tsr").exists()
         ]
         self._external_owed = []
+        if self._owed:
+            try:
+                self._stamp_owed(writer)
+            except OSError as e:
+                if cannot_write(e) is None:
+                    raise
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
         """Stamp the owed checkpoints, this commit's included. When the disk refuses (full),

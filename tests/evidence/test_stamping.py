@@ -414,3 +414,23 @@ def test_bundle_carries_tokens_and_verifies_them_offline(filled_store, tmp_path,
     victim.write_bytes(victim.read_bytes()[:-5])
     r = dalel("audit", "--bundle", out, "--json")
     assert r.code == 1 and "TIMESTAMP_INVALID" in {f["reason"] for f in r.json()["findings"]}
+
+
+def test_a_checkpoint_a_crash_left_without_its_token_is_stamped_when_the_next_writer_opens(
+    store_dir, inbox
+):
+    """The next writer stamps what a crash left owed before its first commit signs a
+    checkpoint after it: killed between that commit and its stamps, it left a checkpoint
+    without a token that was no longer the last (TIMESTAMP_MISSING in the kill test)."""
+    from pipeline.hooks import open_store
+    from tests.conftest import dalel_subprocess
+
+    r = dalel_subprocess("--store", store_dir, "ingest", inbox, "--observer", "obs-1",
+                         "--precinct", "12")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (last,) = Store.open(store_dir).checkpoint_paths()[-1:]
+    last.with_suffix(".tsr").unlink()  # as if killed after signing it, before its token
+    with open_store(store_dir).writer(wait=2.0):
+        assert last.with_suffix(".tsr").is_file()  # stamped at open, nothing committed yet
+    report = audit.run(audit.StoreSource(Store.open(store_dir)))
+    assert report.ok, [f.to_dict() for f in report.failures]

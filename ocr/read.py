@@ -219,6 +219,14 @@ def _boxed_digits(
         run.append(c)
     if len(run) < 2 or not single(run[0][0]):
         return None
+    box, mask = _union(run)
+    return box, mask, sorted(steps)[len(steps) // 2]
+
+
+def _union(
+    run: list[tuple[tuple[int, int, int, int], np.ndarray]],
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Clusters (box, own ink mask) as one: the box around them and their masks joined."""
     x0 = min(b[0] for b, _ in run)
     y0 = min(b[1] for b, _ in run)
     x1 = max(b[0] + b[2] for b, _ in run)
@@ -226,7 +234,7 @@ def _boxed_digits(
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for (x, y, w, h), m in run:
         mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= m
-    return (x0, y0, x1 - x0, y1 - y0), mask, sorted(steps)[len(steps) // 2]
+    return (x0, y0, x1 - x0, y1 - y0), mask
 
 
 def _more_digits_right(
@@ -267,14 +275,7 @@ def _joined_right(
             break
         run.append(c)
         right = cx + cw
-    x0 = min(b[0] for b, _ in run)
-    y0 = min(b[1] for b, _ in run)
-    x1 = max(b[0] + b[2] for b, _ in run)
-    y1 = max(b[1] + b[3] for b, _ in run)
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    for (bx, by, bw, bh), m in run:
-        mask[by - y0 : by - y0 + bh, bx - x0 : bx - x0 + bw] |= m
-    return (x0, y0, x1 - x0, y1 - y0), mask
+    return _union(run)
 
 
 def _assign_runs_above(

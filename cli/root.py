@@ -72,6 +72,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "serve": ("cli.commands.web",),
     "show": ("cli.commands.items",),
     "timestamp": ("cli.commands.admin",),
+    "user": ("cli.commands.users",),
 }
 
 

@@ -57,7 +57,7 @@ from app import observers, uploads
 from app.publiclog import PublicLog
 from base.errors import DalelError, cannot_write
 from evidence.storage.store import Store
-from web import bundle, verifypage
+from web import bundle, verifypage, workspace
 
 STATIC = Path(__file__).parent / "static"
 """The pages' files: ``vendor/`` (vendored JavaScript), ``phone/`` (the observers' app, at
@@ -609,6 +609,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
         Route("/verify/", service.verify_page, methods=["GET"]),
         Route("/verify/page.js", service.verify_script, methods=["GET"]),
         Mount("/static/verify", StaticFiles(directory=STATIC / "verify")),
+        *workspace.routes(store),
     ]
     app = Starlette(
         routes=routes,

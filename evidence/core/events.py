@@ -31,6 +31,12 @@ CASE_EVIDENCE = "case-evidence"
 DOSSIER = "dossier"
 OBSERVER_INVITE = "observer-invite"
 OBSERVER_REVOKE = "observer-revoke"
+USER_ADD = "user-add"
+USER_CHANGE = "user-change"
+USER_SIGN_IN = "user-sign-in"
+USER_SIGN_OUT = "user-sign-out"
+USER_LOCKED = "user-locked"
+REVIEW_ENTRY = "review-entry"
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -162,6 +168,29 @@ KINDS: dict[str, EventKind] = {
             OBSERVER_REVOKE,
             {"invite": "str"},
             doc="an observer's invite withdrawn: its link no longer works",
+        ),
+        EventKind(
+            USER_ADD,
+            {"user": "str", "role": "str"},
+            doc="a workspace account made (its pseudonym and role; never a name or password)",
+        ),
+        EventKind(
+            USER_CHANGE,
+            {"user": "str", "change": "str"},
+            doc="a workspace account or setting changed (a new password, disabled, enabled)",
+        ),
+        EventKind(USER_SIGN_IN, {"user": "str"}, doc="a workspace user signed in"),
+        EventKind(USER_SIGN_OUT, {"user": "str"}, doc="a workspace user signed out"),
+        EventKind(
+            USER_LOCKED,
+            {"user": "str", "until": "str"},
+            doc="a workspace account locked after repeated wrong passwords",
+        ),
+        EventKind(
+            REVIEW_ENTRY,
+            {"field": "str", "value": "int", "reading_seq": "int"},
+            doc="a reviewer's blind entry of one figure of a protocol photo (double entry: two "
+            "reviewers' equal entries confirm it)",
         ),
     )
 }

@@ -376,10 +376,38 @@ def serve(port: int = 8000) -> None:
         show=False,
     )
     made = json.loads(invite.stdout)
+    accounts = []
+    for name, role in (
+        ("coordinator", "coordinator"),
+        ("lawyer", "lawyer"),
+        ("reviewer-1", "reviewer"),
+        ("reviewer-2", "reviewer"),
+    ):
+        added = step(
+            f"A workspace account: {name} ({role})",
+            "--store",
+            STORE,
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--json",
+            show=False,
+            ok=(0, 2),
+        )
+        if added.returncode == 0:
+            accounts.append(f"{name}  {json.loads(added.stdout)['password']}  ({role})")
+    kept = OUT / "workspace-accounts.txt"
+    if accounts:
+        kept.write_text("\n".join(accounts) + "\n", encoding="utf-8")
+        kept.chmod(0o600)
     print(f"\nServing the demo store on http://127.0.0.1:{port}")
     print(f"  observer's phone page:  {made['url']}")
     print(f"  its QR code:            {(OUT / 'invite-qr.png').relative_to(ROOT)}")
     print(f"  receipt-check page:     http://127.0.0.1:{port}/verify")
+    print(f"  coalition's workspace:  http://127.0.0.1:{port}/w/")
+    print(f"    names and passwords:  {kept.relative_to(ROOT)}")
     print("  stop with Ctrl+C (what was received is committed first)\n")
     try:
         subprocess.run([*DALEL, "--store", str(STORE), "serve", "--port", str(port)], cwd=ROOT)

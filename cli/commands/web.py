@@ -130,7 +130,8 @@ def revoke(ctx: click.Context, invite_id: str, as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the store to observers' phones (uploads, receipts, the public log).
+    """Serve the store to observers' phones (uploads, receipts, the public log) and the
+    coalition's workspace (/w/: review, cases and dossiers, alternative results).
 
     Listens on localhost by default: put it behind Caddy or nginx for HTTPS (see the README);
     phones must never reach it over plain HTTP."""
@@ -138,6 +139,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     store = store_of(ctx)
     err.print(Text(f"Serving {store.root} on http://{host}:{port} (Ctrl+C to stop)"))
+    err.print(
+        Text(f"The coalition's workspace: http://{host}:{port}/w/ (dalel user add NAME --role R)")
+    )
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(Text("Listening beyond this machine: put HTTPS in front of it.", style="yellow"))
     server.run(store, host, port)

@@ -119,6 +119,11 @@ def words_cut_short(words_value: int, digits_value: int) -> bool:
     return _parts(words_value) < _parts(digits_value)
 
 
+MAX_CANDIDATE = 999_999_999
+"""No figure of a protocol has more than nine digits: a reader's longer string (a row of ink
+read as digits) is no candidate (and would not fit a JSON number exactly)."""
+
+
 def _candidates(
     readings: list[tuple[int, float]], words_value: int | None, model: fig.ModelReading
 ) -> list[int]:
@@ -126,14 +131,14 @@ def _candidates(
     if words_value is not None:
         cands.append(words_value)
     for v, _ in sorted(readings, key=lambda r: -r[1]):
-        if v not in cands:
+        if v not in cands and v <= MAX_CANDIDATE:
             cands.append(v)
     if model.digits is not None:  # one-glyph alternatives the model found plausible
         for i, g in enumerate(model.guesses):
             for alt, p in g.alternatives[:1]:
                 if p >= 0.1 and len(cands) < 5:
                     v = int(model.digits[:i] + str(alt) + model.digits[i + 1 :])
-                    if v not in cands:
+                    if v not in cands and v <= MAX_CANDIDATE:
                         cands.append(v)
     return cands
 

@@ -36,6 +36,23 @@ OCR_UNAVAILABLE = "ocr_unavailable"
 """``problem`` of a photo not looked at because the OCR engine is missing."""
 
 
+JSON_SAFE = 2**53 - 1
+"""The largest whole number a JSON number carries exactly (RFC 8785 refuses larger)."""
+
+
+def _exact(value: Any) -> Any:
+    """``value`` with every whole number beyond :data:`JSON_SAFE` written as a string: a
+    reader that took a row of ink for an 18-digit figure must not stop the reading from
+    being recorded (canonical JSON refuses such numbers)."""
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_exact(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > JSON_SAFE:
+        return str(value)
+    return value
+
+
 def store_form(store: Store) -> str:
     """The form the store reads protocols with (``[ocr] form`` in config.toml)."""
     return str(store.config.raw.get("ocr", {}).get("form", DEFAULT_FORM))
@@ -116,7 +133,7 @@ class OcrStage:
                 f"handed in as {item.kind!r}; does not read as a protocol ({why})",
             )
         objects: list[dict[str, Any]] = []
-        full = reading.to_dict(reasons=True)
+        full = _exact(reading.to_dict(reasons=True))
         stored = ctx.store.objects.put_bytes(custody.canonical(full))
         objects.append(
             {
@@ -150,7 +167,7 @@ class OcrStage:
             )
         figures = {
             f.key: {
-                "value": f.value,
+                "value": _exact(f.value),
                 "status": f.status.value,
                 "confidence": round(f.confidence, 4),
                 "reason": f.reason.value,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+from rich.text import Text
 
 from app import setup
 from base.lazy import lazy
-from cli.output import render
+from cli.output import Lines, formats, render
 from cli.root import cli, store_of
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ def timestamp_add_tsa(ctx: click.Context, name: str, url: str, roots: Path, time
 
 @cli.group()
 def precinct() -> None:
-    """Precincts: where they are, so that photos taken far away are flagged."""
+    """Precincts: the registry (regions, addresses) and where each is, so that photos taken
+    far away are flagged."""
 
 
 @precinct.command("set")
@@ -81,6 +83,26 @@ def precinct() -> None:
 def precinct_set(ctx: click.Context, number: str, lat: float, lon: float, radius_km: float) -> None:
     """Record a precinct's location."""
     render(setup.set_precinct(store_of(ctx), number, lat, lon, radius_km))
+
+
+@precinct.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def precinct_import(ctx: click.Context, csv_file: Path, as_json: bool) -> None:
+    """Import the precinct registry (number,region,district,address,latitude,longitude);
+    bad rows are reported by line and skipped; it replaces the previous import."""
+    from app import registry
+
+    render(registry.import_csv(store_of(ctx), csv_file.read_bytes()), as_json)
+
+
+@formats("app.registry.Registry")
+def _registry(r: Any) -> Lines:
+    regions = len({p.region for p in r.precincts.values()})
+    yield Text(f"Imported {len(r.precincts)} precinct(s) in {regions} region(s).")
+    for b in r.bad_rows:
+        yield Text.assemble("  ", (f"line {b.line}", "yellow"), f": {b.reason} (skipped)")
 
 
 @cli.command()

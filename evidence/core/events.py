@@ -37,6 +37,7 @@ USER_SIGN_IN = "user-sign-in"
 USER_SIGN_OUT = "user-sign-out"
 USER_LOCKED = "user-locked"
 REVIEW_ENTRY = "review-entry"
+PRECINCT_IMPORT = "precinct-import"
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -185,6 +186,11 @@ KINDS: dict[str, EventKind] = {
             USER_LOCKED,
             {"user": "str", "until": "str"},
             doc="a workspace account locked after repeated wrong passwords",
+        ),
+        EventKind(
+            PRECINCT_IMPORT,
+            {"subject": "str", "rows": "int", "objects": "array"},
+            doc="a precinct registry imported (number, region, district, address, place)",
         ),
         EventKind(
             REVIEW_ENTRY,

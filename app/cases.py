@@ -230,8 +230,10 @@ def new_case(
     title: str = "",
     evidence: tuple[str, ...] = (),
     from_discrepancy: bool = False,
+    by: str | None = None,
 ) -> str:
-    """Open a case; returns its id (``case-0001``, …)."""
+    """Open a case; returns its id (``case-0001``, …). ``by``: who opened it, as the log
+    names them (a workspace user's pseudonym); else the organisation."""
     jurisdiction = deadlines.load_jurisdiction()
     if kind not in deadlines.CASE_KINDS:
         raise UsageError(
@@ -258,37 +260,45 @@ def new_case(
                 "event_date_given": event_date is not None,
                 "title": privacy.scrub(store.secret, title),
                 "from_discrepancy": from_discrepancy,
-                "actor": {"role": "legal-team", "id": store.config.org},
+                "actor": {"role": "legal-team", "id": by or store.config.org},
             }
         )
         for sha in evidence:
-            _add_evidence(w, cid, sha)
+            _add_evidence(w, cid, sha, by)
     return cid
 
 
-def _add_evidence(w: Writer, cid: str, sha: str) -> None:
+def _actor(by: str | None) -> dict[str, Any]:
+    return {"actor": {"role": "legal-team", "id": by}} if by else {}
+
+
+def _add_evidence(w: Writer, cid: str, sha: str, by: str | None = None) -> None:
     if w.index.item(sha) is None:
         raise UsageError(
             f"no item {sha[:16]}… in the store", fix="ingest the file first, or check the hash"
         )
-    w.append({"event": events.CASE_EVIDENCE, "case": cid, "subject": sha})
+    w.append({"event": events.CASE_EVIDENCE, "case": cid, "subject": sha, **_actor(by)})
 
 
-def add_evidence(store: Store, case_id: str, shas: list[str]) -> int:
+def add_evidence(store: Store, case_id: str, shas: list[str], by: str | None = None) -> int:
     """Attach items to a case (an item already attached is not attached twice)."""
     attached = set(get_case(store, case_id).evidence)
     added = 0
     with store.writer() as w:
         for sha in shas:
             if sha not in attached:
-                _add_evidence(w, case_id, sha)
+                _add_evidence(w, case_id, sha, by)
                 attached.add(sha)
                 added += 1
     return added
 
 
 def set_fields(
-    store: Store, case_id: str, public: dict[str, str], personal: dict[str, str]
+    store: Store,
+    case_id: str,
+    public: dict[str, str],
+    personal: dict[str, str],
+    by: str | None = None,
 ) -> None:
     """Set public fields (logged) and complainant fields (sealed, never logged)."""
     get_case(store, case_id)
@@ -317,6 +327,7 @@ def set_fields(
                     "case": case_id,
                     "field": name,
                     "value": privacy.scrub(store.secret, v) if isinstance(v, str) else v,
+                    **_actor(by),
                 }
             )
         if personal:
@@ -331,6 +342,7 @@ def set_fields(
                     "personal": True,
                     "value": None,
                     "fields": sorted(personal),
+                    **_actor(by),
                 }
             )
 
@@ -389,6 +401,7 @@ def open_case(
     event_date: date | None = None,
     title: str = "",
     from_discrepancy: str | None = None,
+    by: str | None = None,
 ) -> CaseOpened:
     """Open a case for ``precinct`` of ``kind``; or, with ``from_discrepancy`` (a precinct), a
     ``protocol-figures`` case (unless another ``kind`` is given) for that precinct with its
@@ -416,6 +429,7 @@ def open_case(
         title=title,
         evidence=evidence,
         from_discrepancy=bool(from_discrepancy),
+        by=by,
     )
     return CaseOpened(cid, str(precinct), kind, evidence)
 
@@ -434,10 +448,12 @@ class EvidenceAttached:
         return {"case": self.case_id, "added": self.added}
 
 
-def attach_evidence(store: Store, case_id: str, items_given: Sequence[str]) -> EvidenceAttached:
+def attach_evidence(
+    store: Store, case_id: str, items_given: Sequence[str], by: str | None = None
+) -> EvidenceAttached:
     """Attach stored items, each given by its SHA-256 or a unique prefix, to a case."""
     shas = [items.resolve(store, i) for i in items_given]
-    return EvidenceAttached(case_id, add_evidence(store, case_id, shas))
+    return EvidenceAttached(case_id, add_evidence(store, case_id, shas, by))
 
 
 @dataclass(frozen=True)
@@ -503,13 +519,15 @@ class DetailsSet:
         return {"case": self.case_id, "set": list(self.names)}
 
 
-def set_details(store: Store, case_id: str, details: CaseDetails) -> DetailsSet:
+def set_details(
+    store: Store, case_id: str, details: CaseDetails, by: str | None = None
+) -> DetailsSet:
     """Set a case's details: the public ones are logged, the complainant's sealed. A usage error
     when none is given, or when the complainant's IIN fails its check digit."""
     public, personal = details.public(), details.personal()
     if not public and not personal:
         raise UsageError("nothing to set", fix="see: dalel case set --help")
-    set_fields(store, case_id, public, personal)
+    set_fields(store, case_id, public, personal, by)
     return DetailsSet(case_id, tuple(sorted([*public, *personal])))
 
 

@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OBSERVER = "870412300416"
 
 
-def dalel(*args: object, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run the CLI; a failure raises with its output."""
+def dalel(
+    *args: object, timeout: float = 900, ok: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess:
+    """Run the CLI; an exit code not in ``ok`` raises with its output."""
     p = subprocess.run(
         [sys.executable, "-m", "cli", *map(str, args)],
         cwd=ROOT,
@@ -24,7 +26,7 @@ def dalel(*args: object, timeout: float = 900) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
-    if p.returncode != 0:
+    if p.returncode not in ok:
         raise RuntimeError(f"dalel {' '.join(map(str, args))}: {p.returncode}\n{p.stderr}")
     return p
 

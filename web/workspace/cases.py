@@ -28,11 +28,13 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+import ocr
 from app import cases, dossiers, official, users
 from app import verify as verifying
 from base.errors import DalelError
 from evidence.core import events
 from evidence.storage.store import Store
+from pipeline.figures import store_form
 from web.workspace.core import Context, Endpoint, Refusal, json_body
 
 _CASE = re.compile(r"case-\d{4,6}")
@@ -209,10 +211,15 @@ def _board(store: Store, lang: str) -> dict[str, Any]:
     index = store.index
     in_case = {c.precinct for c in cases.all_cases(index).values() if c.from_discrepancy}
     open_ones: dict[str, list[dict[str, Any]]] = {}
+    form = ocr.load_form(store_form(store))
     for d in official.discrepancies(store, only_differences=True):
         if d.precinct in in_case:
             continue
-        open_ones.setdefault(d.precinct, []).append(d.to_dict())
+        try:
+            label = getattr(form.label(d.field), lang, "") or d.field
+        except (KeyError, ValueError):
+            label = d.field
+        open_ones.setdefault(d.precinct, []).append({**d.to_dict(), "label": label})
     return {
         "cases": [
             {**r.to_dict(), "title": r.case.title, "evidence": len(r.case.evidence)}

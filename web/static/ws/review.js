@@ -86,7 +86,7 @@
     p.fields.forEach((f, i) => {
       const row = el("div", { class: "figure", id: `row-${f.key}` });
       const id = `fig-${f.key}`;
-      row.append(el("label", { class: "label", for: id }, `${i + 1}. ${f.label}`));
+      row.append(el("label", { class: "label", for: id, title: f.label }, `${i + 1}. ${f.label}`));
       const input = el("input", {
         id, name: f.key, inputmode: "numeric", pattern: "[0-9]*", maxlength: "8",
         "aria-describedby": `hint-${f.key}`,
@@ -97,7 +97,7 @@
       hints.push(`${T("Machine")}: ${f.machine_value ?? T("None")}`);
       if (f.candidates.length) hints.push(`${T("Candidates")}: ${f.candidates.join(", ")}`);
       if (f.words) hints.push(`${T("Words")}: «${f.words}»`);
-      row.append(el("div", { class: "hints", id: `hint-${f.key}` }, hints.join(" · ")));
+      row.append(el("div", { class: "hints", id: `hint-${f.key}`, title: hints.join(" · ") }, hints.join(" · ")));
       row.append(el("div", { class: "state", id: `state-${f.key}`, role: "status" }, ""));
       input.addEventListener("input", () => {
         input.value = input.value.replace(/\D/g, "");

@@ -5,6 +5,7 @@ substitution)."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def protocol_store(
         inbox.mkdir(parents=True, exist_ok=True)
         name = f"protocol-{precinct}-{index}.{s.ext}"
         (inbox / name).write_bytes(s.image)
-        truths[name] = s.truth
+        truths[name] = {**s.truth, "sha256": hashlib.sha256(s.image).hexdigest()}
         dalel(
             "--store",
             root,

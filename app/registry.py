@@ -14,6 +14,7 @@ its regions.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -162,5 +163,17 @@ def current(store: Store, index: Index | None = None) -> Registry | None:
     imports = list(index.entries_by_event(events.PRECINCT_IMPORT))
     if not imports:
         return None
-    with store.objects.open(imports[-1]["subject"]) as f:
-        return parse(f.read())
+    sha = imports[-1]["subject"]
+    if sha not in _PARSED:
+        with store.objects.open(sha) as f:
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != sha:
+            return parse(data)
+        if len(_PARSED) >= 4:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[sha] = parse(data)
+    return _PARSED[sha]
+
+
+_PARSED: dict[str, Registry] = {}
+"""Parsed registries by their object's SHA-256 (an object never changes)."""

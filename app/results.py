@@ -24,6 +24,7 @@ from typing import Any
 
 import ocr
 from app import official, registry
+from evidence.core import events
 from evidence.storage.store import Store
 from pipeline.figures import store_form
 
@@ -171,10 +172,32 @@ def _order(p: str) -> tuple[int, str]:
     return (int(digits) if digits and len(digits) < 12 else 10**12, p)
 
 
+DEPENDS_ON = (
+    events.OCR,
+    events.CONFIRM,
+    events.OFFICIAL_IMPORT,
+    events.PRECINCT_IMPORT,
+    events.INGEST,
+)
+"""The entries the table is made from: while none is added, the table stays the same."""
+_MADE: dict[str, Results] = {}
+
+
 def results(store: Store) -> Results:
-    """The alternative-results table of the store."""
+    """The alternative-results table of the store (made again only when an entry it depends
+    on was added: many people look at it while few entries change it)."""
     index = store.index
     index.catch_up()
+    key = f"{store.root.resolve()}:{index.line_hash(0)}:{index.last_seq_of(DEPENDS_ON)}"
+    if key not in _MADE:
+        if len(_MADE) >= 4:
+            _MADE.pop(next(iter(_MADE)))
+        _MADE[key] = _make(store)
+    return _MADE[key]
+
+
+def _make(store: Store) -> Results:
+    index = store.index
     form = ocr.load_form(store_form(store))
     reg = registry.current(store, index)
     off = official.current(store, index)

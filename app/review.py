@@ -15,7 +15,7 @@ review that they have not entered, oldest protocol first.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,6 @@ from app import figures as fg
 from app import items
 from base.errors import UsageError
 from evidence.core import events
-from evidence.storage.index import Index
 from evidence.storage.store import Store
 
 MAX_FIGURE = 10_000_000
@@ -89,35 +88,104 @@ class FieldState:
         return any(e.by == who for e in self.entries)
 
 
-def _entries(index: Index) -> dict[tuple[str, str], list[Entry]]:
-    out: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-    for e in index.entries_by_event(events.REVIEW_ENTRY):
-        out[(e["subject"], e["field"])].append(
-            Entry(int(e["value"]), (e.get("actor") or {}).get("id", ""), e["time"], e["seq"])
+@dataclass
+class _Photo:
+    """One protocol photo as review sees it: its latest reading, people's values."""
+
+    item: str
+    precinct: str
+    form: str
+    reading_seq: int
+    perceptual_hash: str | None
+    figures: dict[str, dict[str, Any]]
+    crops: dict[str, str]
+    reading_object: str | None
+    confirmed: dict[str, int] = field(default_factory=dict)
+    entries: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def figure(self, key: str) -> fg.Figure:
+        f = self.figures[key]
+        confirmations = (
+            (fg.Confirmation(self.confirmed[key], "", "", 0),) if key in self.confirmed else ()
         )
-    return out
+        return fg.Figure(
+            key,
+            f.get("value") if isinstance(f.get("value"), int) else None,
+            str(f.get("status", "unreadable")),
+            float(f.get("confidence", 0.0)),
+            confirmations,
+            str(f.get("reason") or ""),
+        )
+
+    def state(self, key: str) -> FieldState:
+        return FieldState(self.item, key, self.figure(key), self.entries.get(key, []))
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """Every protocol photo's reading and its review state, as the index has them now."""
+@dataclass
+class _View:
+    """Review's view of one store's log, kept up to date entry by entry: at 10,000 protocols
+    reading every entry again for each request would take seconds."""
 
-    photos: list[fg.ProtocolFigures]
-    states: dict[tuple[str, str], FieldState]
+    seq: int = -1
+    photos: dict[str, _Photo] = field(default_factory=dict)
+    crops: set[str] = field(default_factory=set)
 
 
-def snapshot(store: Store) -> Snapshot:
-    """The readings and every figure's review state."""
+_VIEWS: dict[str, _View] = {}
+_VIEWS_LOCK = threading.Lock()
+_WATCHED = (events.OCR, events.CONFIRM, events.REVIEW_ENTRY)
+
+
+def _view(store: Store) -> _View:
+    """The review view of ``store``, with every entry the index has."""
     index = store.index
     index.catch_up()
-    photos = fg.readings(index)
-    entries = _entries(index)
-    states = {
-        (p.item, k): FieldState(p.item, k, f, entries.get((p.item, k), []))
-        for p in photos
-        for k, f in p.figures.items()
-    }
-    return Snapshot(photos, states)
+    # a store made again at the same place (a test, a restore) starts its own view
+    where = f"{store.root.resolve()}:{index.line_hash(0)}"
+    with _VIEWS_LOCK:
+        view = _VIEWS.setdefault(where, _View())
+        last = index.last_seq()
+        if last < view.seq:  # the log is shorter than what was seen: start again
+            view = _VIEWS[where] = _View()
+        if last == view.seq:
+            return view
+        for e in index.entries_by_events_after(_WATCHED, view.seq):
+            _apply(view, e)
+        view.seq = last
+        return view
+
+
+def _apply(view: _View, e: dict[str, Any]) -> None:
+    sha = e.get("subject", "")
+    if e["event"] == events.OCR:
+        objects = e.get("objects", [])
+        crops = {
+            o["field"]: o["sha256"] for o in objects if o.get("role") == "crop" and "field" in o
+        }
+        view.crops.update(crops.values())
+        reading = next((o["sha256"] for o in objects if o.get("role") == "reading"), None)
+        old = view.photos.get(sha)
+        view.photos[sha] = _Photo(
+            sha,
+            str(e.get("precinct", "")),
+            e["form"],
+            e["seq"],
+            e.get("perceptual_hash"),
+            dict(e.get("figures", {})),
+            crops,
+            reading,
+            old.confirmed if old else {},
+            old.entries if old else {},
+        )
+    elif sha in view.photos:
+        photo = view.photos[sha]
+        key = e.get("field", "")
+        if e["event"] == events.CONFIRM:
+            photo.confirmed[key] = int(e["value"])
+        else:
+            photo.entries.setdefault(key, []).append(
+                Entry(int(e["value"]), (e.get("actor") or {}).get("id", ""), e["time"], e["seq"])
+            )
 
 
 def _linear(e: Any, groups: dict[str, tuple[str, ...]], sign: int = 1) -> tuple[int, dict]:
@@ -154,82 +222,61 @@ def relations_for_page(form: ocr.Form) -> list[dict[str, Any]]:
     return out
 
 
-def _reading_object(store: Store, item: str, seq: int) -> dict[str, Any]:
+def _reading_object(store: Store, sha: str | None) -> dict[str, Any]:
     """The full reading (every reader's candidates, the words) kept beside the entry."""
-    for e in store.index.history(item):
-        if e.get("seq") == seq:
-            for o in e.get("objects", []):
-                if o.get("role") == "reading":
-                    try:
-                        with store.objects.open(o["sha256"]) as f:
-                            return dict(json.loads(f.read()))
-                    except (OSError, ValueError):
-                        return {}
-    return {}
-
-
-def _crops(store: Store, item: str, seq: int) -> dict[str, str]:
-    for e in store.index.history(item):
-        if e.get("seq") == seq:
-            return {
-                o["field"]: o["sha256"]
-                for o in e.get("objects", [])
-                if o.get("role") == "crop" and "field" in o
-            }
-    return {}
+    if sha is None:
+        return {}
+    try:
+        with store.objects.open(sha) as f:
+            return dict(json.loads(f.read()))
+    except (OSError, ValueError):
+        return {}
 
 
 def crop_shas(store: Store) -> set[str]:
     """Every crop object an ``ocr`` entry made (what the crop route may serve)."""
-    index = store.index
-    index.catch_up()
-    return {
-        o["sha256"]
-        for e in index.entries_by_event(events.OCR)
-        for o in e.get("objects", [])
-        if o.get("role") == "crop"
-    }
+    return _view(store).crops
 
 
 def protocol_items(store: Store) -> set[str]:
     """Every photo read as a protocol (what the photo route may serve)."""
-    index = store.index
-    index.catch_up()
-    return {e["subject"] for e in index.entries_by_event(events.OCR)}
+    return set(_view(store).photos)
+
+
+def _todo(photo: _Photo, who: str) -> list[str]:
+    """The figures of ``photo`` waiting for reviewer ``who`` (as :class:`FieldState` says,
+    without making one per figure: the queue looks at every figure of every photo)."""
+    out = []
+    for k, f in photo.figures.items():
+        if f.get("status") == "accepted" or k in photo.confirmed:
+            continue
+        entered = photo.entries.get(k)
+        if entered and (len({e.value for e in entered}) > 1 or any(e.by == who for e in entered)):
+            continue
+        out.append(k)
+    return out
 
 
 def next_for(store: Store, who: str, lang: str = "ru") -> dict[str, Any] | None:
     """The next protocol for reviewer ``who`` (a pseudonym): the oldest photo with figures in
     review that they have not entered and that are not in disagreement; None when none."""
-    snap = snapshot(store)
-    for p in sorted(snap.photos, key=lambda p: p.reading_seq):
-        todo = [
-            k
-            for k in p.figures
-            if (s := snap.states[(p.item, k)]).in_review
-            and not s.disagreement
-            and not s.entered_by(who)
-        ]
+    view = _view(store)
+    for photo in sorted(view.photos.values(), key=lambda p: p.reading_seq):
+        todo = _todo(photo, who)
         if todo:
-            return _protocol(store, snap, p, todo, lang)
+            return _protocol(store, view, photo, todo, lang)
     return None
 
 
 def waiting(store: Store, who: str) -> dict[str, int]:
     """How many protocols and figures are left for ``who``, and what they entered."""
-    snap = snapshot(store)
-    protocols = figures_left = 0
-    for p in snap.photos:
-        n = sum(
-            1
-            for k in p.figures
-            if (s := snap.states[(p.item, k)]).in_review
-            and not s.disagreement
-            and not s.entered_by(who)
-        )
+    view = _view(store)
+    protocols = figures_left = done = 0
+    for photo in view.photos.values():
+        n = len(_todo(photo, who))
         protocols += bool(n)
         figures_left += n
-    done = sum(1 for s in snap.states.values() for e in s.entries if e.by == who)
+        done += sum(1 for es in photo.entries.values() for e in es if e.by == who)
     return {"protocols": protocols, "figures": figures_left, "entered": done}
 
 
@@ -241,41 +288,57 @@ def _label(form: ocr.Form, key: str, lang: str) -> str:
     return getattr(label, lang, "") or label.ru or key
 
 
+def _as_figures(photo: _Photo) -> fg.ProtocolFigures:
+    figs = {k: photo.figure(k) for k in photo.figures}
+    return fg.ProtocolFigures(
+        photo.item,
+        photo.precinct,
+        photo.form,
+        photo.reading_seq,
+        photo.perceptual_hash,
+        figs,
+        (),
+        None,
+    )
+
+
 def _protocol(
-    store: Store, snap: Snapshot, p: fg.ProtocolFigures, todo: list[str], lang: str
+    store: Store, view: _View, photo: _Photo, todo: list[str], lang: str
 ) -> dict[str, Any]:
-    form = ocr.load_form(p.form)
-    reading = _reading_object(store, p.item, p.reading_seq).get("fields", {})
-    crops = _crops(store, p.item, p.reading_seq)
+    form = ocr.load_form(photo.form)
+    reading = _reading_object(store, photo.reading_object).get("fields", {})
     fields = []
     for k in todo:
-        f = p.figures[k]
+        f = photo.figure(k)
         r = reading.get(k, {})
         fields.append(
             {
                 "key": k,
                 "label": _label(form, k, lang),
-                "candidates": [c for c in r.get("candidates", []) if c is not None],
+                "candidates": [c for c in r.get("candidates", []) if isinstance(c, int)],
                 "words": r.get("words") or "",
                 "words_value": r.get("words_value"),
                 "machine_value": f.machine_value,
                 "machine_status": f.machine_status,
                 "reason": f.reason,
-                "crop_url": f"/api/crops/{crops[k]}" if k in crops else None,
+                "crop_url": f"/api/crops/{photo.crops[k]}" if k in photo.crops else None,
             }
         )
-    known = {k: f.value for k, f in p.figures.items() if f.value is not None and k not in set(todo)}
-    group = next(
-        g
-        for g in fg.group([x for x in snap.photos if x.precinct == p.precinct])
-        if g.form == p.form
-    )
-    others = [o.item for o in group.photos if o.item != p.item]
+    known = {
+        k: v
+        for k in photo.figures
+        if k not in set(todo) and (v := photo.figure(k).value) is not None
+    }
+    same = [
+        p for p in view.photos.values() if p.precinct == photo.precinct and p.form == photo.form
+    ]
+    (group,) = fg.group([_as_figures(p) for p in same])
+    others = [p.item for p in same if p.item != photo.item]
     return {
-        "item": p.item,
-        "precinct": p.precinct,
-        "form": p.form,
-        "photo_url": f"/api/items/{p.item}/photo",
+        "item": photo.item,
+        "precinct": photo.precinct,
+        "form": photo.form,
+        "photo_url": f"/api/items/{photo.item}/photo",
         "fields": fields,
         "known": known,
         "labels": {k: _label(form, k, lang) for k in form.keys},
@@ -286,13 +349,12 @@ def _protocol(
 
 
 def _state(store: Store, item: str, key: str) -> FieldState:
-    snap = snapshot(store)
-    state = snap.states.get((item, key))
-    if state is None:
-        if not any(p.item == item for p in snap.photos):
-            raise ReviewRefused("NOT_FOUND", f"no protocol reading of {item[:16]}…", 404)
+    photo = _view(store).photos.get(item)
+    if photo is None:
+        raise ReviewRefused("NOT_FOUND", f"no protocol reading of {item[:16]}…", 404)
+    if key not in photo.figures:
         raise ReviewRefused("NOT_FOUND", f"the form has no figure {key!r}", 404)
-    return state
+    return photo.state(key)
 
 
 def check_value(value: Any) -> int:
@@ -363,27 +425,25 @@ def enter(store: Store, item: str, key: str, value: Any, who: str) -> str:
 
 def disagreements(store: Store, lang: str = "ru") -> list[dict[str, Any]]:
     """Every figure in disagreement, oldest first, with every entry (for a coordinator)."""
-    snap = snapshot(store)
+    view = _view(store)
+    found = []
+    for photo in view.photos.values():
+        for key in photo.figures:
+            s = photo.state(key)
+            if s.disagreement:
+                found.append((min(e.seq for e in s.entries), photo, key, s))
     out = []
-    by_item = {p.item: p for p in snap.photos}
-    for (item, key), s in sorted(
-        snap.states.items(),
-        key=lambda kv: min(e.seq for e in kv[1].entries or [Entry(0, "", "", 0)]),
-    ):
-        if not s.disagreement:
-            continue
-        p = by_item[item]
-        crops = _crops(store, item, p.reading_seq)
+    for _, photo, key, s in sorted(found, key=lambda x: x[0]):
         out.append(
             {
-                "item": item,
-                "precinct": p.precinct,
+                "item": photo.item,
+                "precinct": photo.precinct,
                 "field": key,
-                "label": _label(ocr.load_form(p.form), key, lang),
+                "label": _label(ocr.load_form(photo.form), key, lang),
                 "machine_value": s.figure.machine_value,
                 "entries": [e.to_dict() for e in s.entries],
-                "crop_url": f"/api/crops/{crops[key]}" if key in crops else None,
-                "photo_url": f"/api/items/{item}/photo",
+                "crop_url": f"/api/crops/{photo.crops[key]}" if key in photo.crops else None,
+                "photo_url": f"/api/items/{photo.item}/photo",
             }
         )
     return out

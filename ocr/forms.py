@@ -7,6 +7,7 @@ with its Russian and Kazakh label, and the control relations between figures.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -122,8 +123,10 @@ def form_from_dict(data: dict[str, object]) -> Form:
     return form
 
 
+@functools.lru_cache(maxsize=32)
 def load_form(form_id: str) -> Form:
-    """Load and validate the form ``form_id``; raises :class:`FormNotFound` if absent."""
+    """Load and validate the form ``form_id``; raises :class:`FormNotFound` if absent. Loaded
+    once per process (a form is a frozen value; figures and results ask for it per photo)."""
     if form_id not in list_forms():
         raise FormNotFound(f"unknown form {form_id!r}; known forms: {', '.join(list_forms())}")
     text = _forms_dir().joinpath(f"{form_id}.json").read_text(encoding="utf-8")

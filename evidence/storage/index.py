@@ -360,6 +360,22 @@ class Index:
         """Entries of any of ``events``, in log order."""
         yield from self._entries(select(entries).where(entries.c.event.in_(events)))
 
+    def last_seq_of(self, events: tuple[str, ...]) -> int:
+        """The last entry of any of ``events``, -1 when there is none (what a view built
+        from those entries depends on)."""
+        with self.engine.connect() as c:
+            v = c.execute(select(func.max(entries.c.seq)).where(entries.c.event.in_(events)))
+            found = v.scalar()
+        return -1 if found is None else int(found)
+
+    def entries_by_events_after(
+        self, events: tuple[str, ...], seq: int
+    ) -> Iterator[dict[str, Any]]:
+        """Entries of any of ``events`` after entry ``seq``, in log order (what a reader that
+        keeps its own view of the log has not seen yet)."""
+        query = select(entries).where(entries.c.event.in_(events), entries.c.seq > seq)
+        yield from self._entries(query)
+
     def items_where(
         self, *, kind: str | None = None, precinct: str | None = None
     ) -> list[dict[str, Any]]:

@@ -144,3 +144,23 @@ def test_the_queue_ends_when_everything_is_entered(store: Store) -> None:
             review.enter(store, p["item"], f["key"], 1, A)
     assert review.waiting(store, A)["protocols"] == 0
     assert review.next_for(store, B) is not None  # B still has them all
+
+
+def test_the_results_table_follows_a_confirmation(store: Store) -> None:
+    from app import results
+
+    photo = next(
+        p
+        for p in fg.readings(store.index)
+        if p.precinct == "32" and any(f.machine_status != "accepted" for f in p.figures.values())
+    )
+    key = next(k for k, f in photo.figures.items() if f.machine_status != "accepted")
+    before = results.results(store)
+    assert results.results(store) is before  # nothing changed: the same table
+    row = next(r for r in before.rows if r.precinct == "32")
+    assert row.protocol[key] is None  # in review: no value yet
+    review.enter(store, photo.item, key, 4321, A)
+    assert results.results(store).rows == before.rows  # one entry confirms nothing
+    review.enter(store, photo.item, key, 4321, B)
+    after = next(r for r in results.results(store).rows if r.precinct == "32")
+    assert after.protocol[key] == 4321

@@ -58,6 +58,7 @@ bench: deps venv
 	$(BIN)/python bench/timestamp_bench.py --ingest
 	$(BIN)/python bench/ocr_bench.py
 	$(BIN)/python bench/dossier_bench.py
+	$(BIN)/python bench/workspace_bench.py
 
 clean-demo:
 	rm -rf demo/out

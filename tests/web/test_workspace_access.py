@@ -164,3 +164,10 @@ def test_every_word_is_in_russian_kazakh_and_english() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([\w.]*\w)["']""", path.read_text("utf-8")))
     missing = {k for k in used if k not in texts}
     assert not missing, f"words without a translation: {sorted(missing)}"
+
+
+def test_the_readme_shows_the_access_table_of_the_code() -> None:
+    from tests.conftest import ROOT
+    from web.workspace import access_table
+
+    assert access_table() in (ROOT / "README.md").read_text(encoding="utf-8")

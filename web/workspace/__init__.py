@@ -23,3 +23,21 @@ def routes(store: Store) -> list[Route | Mount]:
             continue
         endpoints += module.ENDPOINTS
     return core.routes(store, endpoints)
+
+
+def access_table() -> str:
+    """The access table as the README shows it (a test keeps the two the same)."""
+    from app.users import Role
+    from web.workspace import cases, core, results, review
+    from web.workspace.access import ACCESS
+
+    rows = [
+        "| route | coordinator | lawyer | reviewer | auditor | no session |",
+        "|---|:-:|:-:|:-:|:-:|:-:|",
+    ]
+    for e in core.ENDPOINTS + review.ENDPOINTS + cases.ENDPOINTS + results.ENDPOINTS:
+        roles = ACCESS[e.name]
+        cells = ["✓" if not roles or r in roles else "" for r in Role]
+        none = "✓" if not roles else ("→ sign-in" if e.is_page else "401")
+        rows.append(f"| `{e.method} {e.path}` | " + " | ".join(cells) + f" | {none} |")
+    return "\n".join(rows)

@@ -133,8 +133,10 @@ def build(
     password_env: str | None = None,
     today: date | None = None,
     draft: bool = False,
+    by: str | None = None,
 ) -> Built:
-    """Assemble, render, sign and write the dossier; record what it made.
+    """Assemble, render, sign and write the dossier; record what it made (``by``: who built
+    it, as the log names them: a workspace user's pseudonym).
 
     A court edition (the one filed) is refused while the case lacks what a complaint needs
     (:func:`filing_gaps`), naming each gap and the option that fills it; ``draft`` builds it
@@ -193,6 +195,7 @@ def build(
                 "deadline_passed": dossier.deadline.passed,
                 "draft": draft,
                 "objects": [{"sha256": kept.sha256, "role": role, "size": kept.size}],
+                **({"actor": {"role": "legal-team", "id": by}} if by else {}),
             }
         )
     checklist = []

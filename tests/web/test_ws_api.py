@@ -274,6 +274,8 @@ def test_a_lawyer_opens_a_case_from_a_discrepancy_and_builds_a_dossier(served, t
     pdf = client.get(f"/api/dossiers/{done['dossier']}")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert hashlib.sha256(pdf.content).hexdigest() == done["dossier"]
+    built = [e for e in _log(store) if e["event"] == "dossier"]
+    assert built[-1]["actor"]["id"] == me
     report = client.get(f"/api/dossiers/{done['dossier']}/verify").json()
     assert report["ok"] is True and report["sha256"] == done["dossier"]
     case = client.get(f"/api/cases/{cid}").json()

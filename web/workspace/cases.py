@@ -130,10 +130,10 @@ class Jobs:
     def start(self, ctx: Context, case: str, edition: str, language: str, draft: bool) -> Job:
         job = Job(secrets.token_urlsafe(18), case, edition, language, draft)
         self.jobs[job.id] = job
-        self.pool.submit(self._run, job, ctx.store, ctx.lock)
+        self.pool.submit(self._run, job, ctx.store, ctx.lock, ctx.user.pseudonym)
         return job
 
-    def _run(self, job: Job, store: Store, lock: threading.Lock) -> None:
+    def _run(self, job: Job, store: Store, lock: threading.Lock, by: str) -> None:
         job.state, job.step, job.progress = "running", "cases.step.waiting", 0.05
         with lock:
             job.step, job.progress = "cases.step.building", 0.1
@@ -149,6 +149,7 @@ class Jobs:
                         language=job.language,
                         edition=job.edition,
                         draft=job.draft,
+                        by=by,
                     )
                 job.dossier = built.result.sha256
                 job.state, job.step, job.progress = "done", "cases.step.done", 1.0

@@ -4,38 +4,37 @@ results (``results``). Served by the same server as the observers' side (:mod:`w
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.routing import Mount, Route
 
 from evidence.storage.store import Store
+
+
+def endpoints() -> list[Any]:
+    """Every workspace endpoint (:class:`web.workspace.core.Endpoint`), part by part."""
+    from web.workspace import cases, core, results, review
+
+    return [*core.ENDPOINTS, *review.ENDPOINTS, *cases.ENDPOINTS, *results.ENDPOINTS]
 
 
 def routes(store: Store) -> list[Route | Mount]:
     """Every workspace route, each behind its access check."""
     from web.workspace import core
 
-    endpoints = list(core.ENDPOINTS)
-    for part in ("review", "cases", "results"):
-        try:
-            module = __import__(f"web.workspace.{part}", fromlist=["ENDPOINTS"])
-        except ModuleNotFoundError as e:
-            if e.name != f"web.workspace.{part}":
-                raise
-            continue
-        endpoints += module.ENDPOINTS
-    return core.routes(store, endpoints)
+    return core.routes(store, endpoints())
 
 
 def access_table() -> str:
     """The access table as the README shows it (a test keeps the two the same)."""
     from app.users import Role
-    from web.workspace import cases, core, results, review
     from web.workspace.access import ACCESS
 
     rows = [
         "| route | coordinator | lawyer | reviewer | auditor | no session |",
         "|---|:-:|:-:|:-:|:-:|:-:|",
     ]
-    for e in core.ENDPOINTS + review.ENDPOINTS + cases.ENDPOINTS + results.ENDPOINTS:
+    for e in endpoints():
         roles = ACCESS[e.name]
         cells = ["✓" if not roles or r in roles else "" for r in Role]
         none = "✓" if not roles else ("→ sign-in" if e.is_page else "401")

@@ -169,6 +169,13 @@ def test_two_reviewers_confirm_by_keyboard_and_a_disagreement_reaches_the_coordi
     assert b.find_element(By.ID, "substitution").is_displayed()  # precinct 31: two sheets
     b.switch_to.active_element.send_keys("1")  # a relation turns while typing
     _shot(b, "ws-review.png")
+    # a protocol of 14 figures is one screen of a 1366x768 laptop: the rows' height says so
+    fits = b.execute_script(
+        "const rows = document.querySelectorAll('#figures .figure');"
+        "const first = rows[0].getBoundingClientRect();"
+        "return first.top + window.scrollY + 14 * (first.height + 1);"
+    )
+    assert fits <= 768, fits
     b.switch_to.active_element.send_keys(Keys.BACKSPACE)
     first = _review_protocol(b, world, change=None)
     assert all("күтуде" in x for x in first["states"].values())  # waiting for a second

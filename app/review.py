@@ -308,7 +308,10 @@ def _protocol(
     form = ocr.load_form(photo.form)
     reading = _reading_object(store, photo.reading_object).get("fields", {})
     fields = []
-    for k in todo:
+    # in the protocol's order, top to bottom as on the sheet (an entry's figures are in
+    # the key order of canonical JSON)
+    line = {k: i for i, k in enumerate(form.keys)}
+    for k in sorted(todo, key=lambda k: (line.get(k, len(line)), k)):
         f = photo.figure(k)
         r = reading.get(k, {})
         fields.append(

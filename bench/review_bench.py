@@ -21,7 +21,8 @@ The timed part, through Starlette's TestClient in this process (no network): a r
 signed in, ``GET /api/review/next`` and ``GET /w/review``, each ``--rounds`` times; before
 the first round the workspace has not seen the store (the first call reads every reading:
 reported apart, as "cold"). Between rounds a second reviewer enters one figure, so that
-every timed ``next`` follows a change in the log (the work a real queue does). Prints
+every timed ``next`` follows a change in the log (the work a real queue does); then the
+photo and every crop the page shows are fetched one after another (timed together). Prints
 median and p95, the store's size (entries, protocols, bytes) and the machine (nproc, CPU
 model); writes bench/out/review.json.
 """
@@ -212,6 +213,7 @@ def main() -> None:
     protocols = _protocols(store)
     next_ms: list[float] = []
     page_ms: list[float] = []
+    images_ms: list[float] = []
     with (
         TestClient(create_app(store), base_url="http://127.0.0.1") as a,
         TestClient(create_app(store), base_url="http://127.0.0.1") as b,
@@ -241,10 +243,17 @@ def main() -> None:
             r = a.get("/api/review/next")
             next_ms.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 200 and r.json()["fields"], r.text
+            p = r.json()
             t = time.perf_counter()
             r = a.get("/w/review")
             page_ms.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 200
+            # what the page then loads: the photo and each figure's crop
+            urls = [p["photo_url"], *(f["crop_url"] for f in p["fields"] if f["crop_url"])]
+            t = time.perf_counter()
+            for url in urls:
+                assert a.get(url).status_code == 200, url
+            images_ms.append((time.perf_counter() - t) * 1000)
     result = {
         "store": {
             "protocols": protocols,
@@ -257,6 +266,7 @@ def main() -> None:
         "next_cold_ms": round(cold, 1),
         "api_review_next": _stats(next_ms),
         "page_review": _stats(page_ms),
+        "photo_and_crops": _stats(images_ms),
         "target_ms": TARGET_MS,
     }
     out = ROOT / "bench" / "out" / "review.json"
@@ -275,6 +285,7 @@ def main() -> None:
     for name, key in (
         ("GET /api/review/next", "api_review_next"),
         ("GET /w/review", "page_review"),
+        ("the photo and every crop, one after another", "photo_and_crops"),
     ):
         st = result[key]
         ok = "ok" if st["p95_ms"] < TARGET_MS else "OVER"

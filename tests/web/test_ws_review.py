@@ -170,6 +170,12 @@ def test_next_has_the_shape_the_page_needs_in_the_users_language(served: Served)
         assert isinstance(f["words"], str)
         r = c.get(f["crop_url"])
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    # top to bottom as on the sheet: in the form's order (not the log's key order)
+    order = list(p["labels"])
+    assert [order.index(f["key"]) for f in p["fields"]] == sorted(
+        order.index(f["key"]) for f in p["fields"]
+    )
+    assert len(p["fields"]) > 1
     # the figures the machine accepted are given as known, so relations can be evaluated
     fields = {f["key"] for f in p["fields"]}
     assert set(p["known"]) == {k for k, f in machine.items() if f.value is not None} - fields

@@ -25,6 +25,22 @@
     ">=": (a) => a >= 0, "<": (a) => a < 0, ">": (a) => a > 0,
   };
 
+  // The protocol's line of a figure (the form's order, as printed on the sheet).
+  function line(key) { return Object.keys(current.labels).indexOf(key) + 1; }
+
+  // A relation in the protocol's line numbers: "№2 = №3 + №6" (the figure keys stay in the
+  // title).
+  function readable(r) {
+    const side = (sign) => Object.entries(r.terms)
+      .filter(([, c]) => c * sign > 0)
+      .map(([k, c]) => (Math.abs(c) === 1 ? "" : `${Math.abs(c)}×`) + `№${line(k)}`)
+      .sort((a, b) => parseInt(a.slice(a.indexOf("№") + 1), 10) - parseInt(b.slice(b.indexOf("№") + 1), 10))
+      .join(" + ") || "0";
+    const op = { "==": "=", "!=": "≠", "<=": "≤", ">=": "≥", "<": "<", ">": ">" }[r.op] || r.op;
+    const c = r.constant ? (r.constant > 0 ? ` + ${r.constant}` : ` − ${-r.constant}`) : "";
+    return `${side(1)}${c} ${op} ${side(-1)}`;
+  }
+
   function relations() {
     const values = typed();
     const list = document.getElementById("relations");
@@ -38,7 +54,7 @@
       }
       const state = !known ? "unknown" : COMPARE[r.op](total) ? "holds" : "breaks";
       const mark = { holds: "✓ " + T("Holds"), breaks: "✗ " + T("Breaks"), unknown: "? " + T("Unknown") }[state];
-      list.append(el("li", { class: state }, `${r.text}  ${mark}`));
+      list.append(el("li", { class: state, title: r.text }, `${readable(r)}  ${mark}`));
     }
   }
 
@@ -83,10 +99,10 @@
     }
     const form = document.getElementById("figures");
     form.replaceChildren();
-    p.fields.forEach((f, i) => {
+    p.fields.forEach((f) => {
       const row = el("div", { class: "figure", id: `row-${f.key}` });
       const id = `fig-${f.key}`;
-      row.append(el("label", { class: "label", for: id, title: f.label }, `${i + 1}. ${f.label}`));
+      row.append(el("label", { class: "label", for: id, title: f.label }, `№${line(f.key)}. ${f.label}`));
       const input = el("input", {
         id, name: f.key, inputmode: "numeric", pattern: "[0-9]*", maxlength: "8",
         "aria-describedby": `hint-${f.key}`,

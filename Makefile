@@ -59,6 +59,7 @@ bench: deps venv
 	$(BIN)/python bench/ocr_bench.py
 	$(BIN)/python bench/dossier_bench.py
 	$(BIN)/python bench/workspace_bench.py
+	$(BIN)/python bench/review_bench.py
 
 clean-demo:
 	rm -rf demo/out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,15 +270,19 @@ def next_for(store: Store, who: str, lang: str = "ru") -> dict[str, Any] | None:
 
 
 def waiting(store: Store, who: str) -> dict[str, int]:
-    """How many protocols and figures are left for ``who``, and what they entered."""
+    """How many protocols and figures are left for ``who``, and how many figures they
+    entered: in all, and today (UTC, as the log's times are)."""
     view = _view(store)
-    protocols = figures_left = done = 0
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    protocols = figures_left = done = done_today = 0
     for photo in view.photos.values():
         n = len(_todo(photo, who))
         protocols += bool(n)
         figures_left += n
-        done += sum(1 for es in photo.entries.values() for e in es if e.by == who)
-    return {"protocols": protocols, "figures": figures_left, "entered": done}
+        mine = [e for es in photo.entries.values() for e in es if e.by == who]
+        done += len(mine)
+        done_today += sum(1 for e in mine if e.time.startswith(today))
+    return {"protocols": protocols, "figures": figures_left, "entered": done, "today": done_today}
 
 
 def _label(form: ocr.Form, key: str, lang: str) -> str:

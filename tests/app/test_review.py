@@ -61,7 +61,13 @@ def test_two_reviewers_agreeing_confirm_and_the_rest_of_dalel_sees_it(store: Sto
     p = review.next_for(store, A)
     assert p is not None
     item, key = p["item"], p["fields"][0]["key"]
+    mine, theirs = review.waiting(store, A), review.waiting(store, B)
     assert review.enter(store, item, key, 517, A) == "waiting_second"
+    # the reviewer's progress: one more entered, today; the other reviewer's unchanged
+    now = review.waiting(store, A)
+    assert (now["entered"], now["today"]) == (mine["entered"] + 1, mine["today"] + 1)
+    assert now["figures"] == mine["figures"] - 1
+    assert review.waiting(store, B) == theirs
     # blind: B is offered the figure, and nothing of A's value
     q = review.next_for(store, B)
     assert q is not None and key in {f["key"] for f in q["fields"]}

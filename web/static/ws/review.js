@@ -86,7 +86,7 @@
     document.getElementById("substitution").hidden = !p.substitution;
     document.getElementById("where").textContent = `${T("Precinct")} ${p.precinct} · ${p.item.slice(0, 12)}…`;
     const w = p.waiting || {};
-    document.getElementById("left").textContent = `${T("Left")}: ${w.protocols ?? "?"} / ${w.figures ?? "?"}`;
+    document.getElementById("left").textContent = `${T("Left")}: ${w.protocols ?? "?"} / ${w.figures ?? "?"} · ${T("Today")}: ${w.today ?? "?"}`;
     document.getElementById("photo").src = p.photo_url;
     document.getElementById("photo-link").href = p.photo_url;
     const others = document.getElementById("others");

@@ -72,3 +72,38 @@ def test_a_failed_job_says_why_in_plain_words_and_saves_the_traceback(
     name = message.rsplit("logs/", 1)[1]
     saved = (store.root / "logs" / name).read_text()
     assert "Traceback" in saved and "ZeroDivisionError" in saved
+
+
+def test_the_server_answers_polls_while_a_dossier_builds(tmp_path: Path, monkeypatch) -> None:
+    from starlette.testclient import TestClient
+
+    from app import users
+    from web.app import create_app
+
+    store = Store.create(tmp_path / "store")
+    added = users.add(Store.open(tmp_path / "store"), "Lawyer", "lawyer")
+    release = threading.Event()
+
+    def build(*a: Any, **kw: Any) -> Any:
+        assert release.wait(20)
+        return SimpleNamespace(result=SimpleNamespace(sha256="a" * 64))
+
+    monkeypatch.setattr(ws_cases.dossiers, "build", build)
+    monkeypatch.setattr(ws_cases, "_get_case", lambda store, cid: None)
+    with TestClient(create_app(store), base_url="http://127.0.0.1") as client:
+        csrf = client.post("/api/session", json={"name": "Lawyer", "password": added.password})
+        headers = {"X-CSRF-Token": csrf.json()["csrf"]}
+        r = client.post("/api/cases/case-0001/dossiers", json={"edition": "court"}, headers=headers)
+        assert r.status_code == 202
+        job = r.json()["job"]
+        for _ in range(20):
+            t0 = time.monotonic()
+            polled = client.get(f"/api/jobs/{job}").json()
+            assert time.monotonic() - t0 < 1.0
+            assert polled["state"] in ("queued", "running")
+        release.set()
+        end = time.monotonic() + 10
+        while client.get(f"/api/jobs/{job}").json()["state"] != "done":
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        assert client.get(f"/api/jobs/{job}").json()["dossier"] == "a" * 64

@@ -282,10 +282,31 @@ def test_a_lawyer_opens_a_case_from_a_discrepancy_and_builds_a_dossier(served, t
     assert case["dossiers"][0]["sha256"] == done["dossier"]
     page = client.get(f"/w/cases/{cid}?lang=kk")
     assert page.status_code == 200 and done["dossier"][:16] in page.text
+    # the board: red at 3 days or fewer, a passed deadline said plainly
+    import datetime as dt
+
+    (row,) = client.get("/api/deadlines").json()["cases"]
+    day = dt.date(2026, 12, 1) - dt.timedelta(days=row["days_left"] - 2)
+    assert (
+        client.post(
+            f"/api/cases/{cid}", json={"event_date": day.isoformat()}, headers=h
+        ).status_code
+        == 200
+    )
+    (row,) = client.get("/api/deadlines").json()["cases"]
+    assert row["days_left"] == 2 and row["warning"] and not row["passed"]
+    board = client.get("/w/deadlines?lang=ru").text
+    assert f'class="card case urgent" href="/w/cases/{cid}"' in board
+    past = (day - dt.timedelta(days=30)).isoformat()
+    assert client.post(f"/api/cases/{cid}", json={"event_date": past}, headers=h).status_code == 200
+    board = client.get("/w/deadlines?lang=ru").text
+    assert f'class="card case passed" href="/w/cases/{cid}"' in board and "Срок истёк" in board
     # the auditor reads, and may not change
     _as(served, "Auditor")
     assert client.get(f"/api/dossiers/{done['dossier']}/verify").json()["ok"] is True
-    assert 'id="build"' not in client.get(f"/w/cases/{cid}").text
+    page = client.get(f"/w/cases/{cid}").text
+    assert 'id="build"' not in page and 'id="f-respondent" name="respondent"' in page
+    assert 'name="respondent" value="УИК № 31" disabled' in page
 
 
 def test_case_routes_answer_unknown_things_with_404(served) -> None:

@@ -313,5 +313,8 @@ def test_results_and_the_phone_views(world: World, tmp_path: Path) -> None:
         )
         assert phone.execute_script("return document.documentElement.scrollWidth") <= 400
         _shot(phone, "ws-review-phone.png")
+        phone.get(f"{world.server.url}/w/deadlines")
+        assert phone.execute_script("return document.documentElement.scrollWidth") <= 400
+        _shot(phone, "ws-deadlines-phone.png")
     finally:
         phone.quit()

@@ -20,6 +20,11 @@
   }
   window.dalel = { api, meta, lang: meta("lang") };
   document.addEventListener("DOMContentLoaded", () => {
+    // on a phone the sections scroll sideways: show the one open
+    const here = document.querySelector('nav.sections a[aria-current="page"]');
+    if (here && here.parentElement.scrollWidth > here.parentElement.clientWidth) {
+      here.parentElement.scrollLeft = here.offsetLeft - 12;
+    }
     const out = document.getElementById("sign-out");
     if (out) out.addEventListener("click", async () => {
       await api("DELETE", "/api/session");

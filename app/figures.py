@@ -9,6 +9,7 @@ each other; figures that differ are flagged as a possible substitution.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -208,18 +209,60 @@ class ProtocolGroup:
         }
 
 
+@dataclass
+class _Logged:
+    """The ``ocr`` and ``confirm`` entries of one store's log, kept up to date entry by entry:
+    at 10,000 protocols reading them all from the log again for each call takes seconds."""
+
+    seq: int = -1
+    """The last entry of the log seen."""
+    line_hash: str | None = None
+    """That entry's line hash (a log cut back and written again starts a new view)."""
+    ocr: list[dict[str, Any]] = field(default_factory=list)
+    confirm: list[dict[str, Any]] = field(default_factory=list)
+
+
+_LOGGED: dict[str, _Logged] = {}
+_LOGGED_LOCK = threading.Lock()
+
+
+def _logged(index: Index) -> _Logged:
+    """The ``ocr`` and ``confirm`` entries the index has, in log order."""
+    # a store made again at the same place (a test, a restore) starts its own view
+    where = f"{index.store.root.resolve()}:{index.line_hash(0)}"
+    with _LOGGED_LOCK:
+        view = _LOGGED.get(where)
+        last = index.last_seq()
+        if view is None or last < view.seq or index.line_hash(view.seq) != view.line_hash:
+            if view is None and len(_LOGGED) >= 8:
+                _LOGGED.pop(next(iter(_LOGGED)))
+            view = _LOGGED[where] = _Logged()
+        if last > view.seq:
+            for e in index.entries_by_events_after((events.OCR, events.CONFIRM), view.seq):
+                (view.ocr if e["event"] == events.OCR else view.confirm).append(e)
+            view.seq, view.line_hash = last, index.line_hash(last)
+        return view
+
+
 def readings(index: Index, precinct: str | None = None) -> list[ProtocolFigures]:
     """The latest reading of each protocol photo (optionally of one precinct)."""
     latest: dict[str, dict[str, Any]] = {}
     confirms: dict[tuple[str, str], list[Confirmation]] = defaultdict(list)
-    sheets = sheet_precinct.checks(index, precinct)
-    for e in index.entries_by_event(events.OCR):
+    sheet_confirms: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    logged = _logged(index)
+    for e in logged.ocr:
         if precinct is None or e.get("precinct") == str(precinct):
             latest[e["subject"]] = e
-    for e in index.entries_by_event(events.CONFIRM):
+    for e in logged.confirm:
+        if precinct is not None and e["subject"] not in latest:
+            continue  # another precinct's photo
         confirms[(e["subject"], e["field"])].append(
             Confirmation(int(e["value"]), (e.get("actor") or {}).get("id", ""), e["time"], e["seq"])
         )
+        if e.get("field") == PRECINCT_FIELD and e["subject"] in latest:
+            sheet_confirms[e["subject"]].append(e)
+    # as sheet_precinct.checks(index, precinct) gives them, from the entries read above
+    sheets = {sha: sheet_precinct.check_of(e, sheet_confirms[sha]) for sha, e in latest.items()}
     out = []
     for sha, e in latest.items():
         figs = {
@@ -235,7 +278,8 @@ def readings(index: Index, precinct: str | None = None) -> list[ProtocolFigures]
         }
         form = ocr.load_form(e["form"])
         values = {k: f.value for k, f in figs.items() if f.value is not None}
-        relations = tuple((r.text, r.evaluate(values, form.groups)) for r in form.relations)
+        groups = form.groups
+        relations = tuple((r.text, r.evaluate(values, groups)) for r in form.relations)
         out.append(
             ProtocolFigures(
                 sha,

@@ -273,7 +273,7 @@ def discrepancies(
                 key in disagreeing,
                 mismatches,
             )
-            hidden = any(
+            hidden = bool(left_out) and any(
                 (v := p.figures[key].value) is not None
                 and ((off is not None and v != off) or (chosen[0] not in (None, v)))
                 for p in left_out

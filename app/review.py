@@ -156,6 +156,11 @@ def _view(store: Store) -> _View:
         return view
 
 
+def warm(store: Store) -> None:
+    """Read the log into the review view now (as a server starts), not at the first request."""
+    _view(store)
+
+
 def _apply(view: _View, e: dict[str, Any]) -> None:
     sha = e.get("subject", "")
     if e["event"] == events.OCR:

@@ -18,6 +18,8 @@ after one warm-up:
   the precinct it names is made again, the rest of the table is kept;
 - ``results_page_after_start``: as the first request after the server starts (nothing kept:
   every reading is read from the log and the whole table made);
+- ``results_page_first_after_warm_up_ms``: the first request to a server started afresh once
+  its warm-up (reading the log as it starts, ``warm_up_s``) is done;
 - ``results_json`` and ``results_csv``: GET /api/results, the whole table.
 
 The target is met when the first two are under 1 s at the 95th percentile (the third is
@@ -210,7 +212,20 @@ def main(argv: list[str] | None = None) -> int:
             results.forget()
             figures._LOGGED.clear()
 
-        with TestClient(create_app(store, batch_every=600), base_url="http://127.0.0.1") as c:
+        start_again()
+        app = create_app(store, batch_every=600)
+        with TestClient(app, base_url="http://127.0.0.1") as c:
+            c.post("/api/session", json={"name": "Coordinator", "password": made["password"]})
+            while len(app.state.warmed) < 2:
+                time.sleep(0.05)
+            out["warm_up_s"] = dict(app.state.warmed)
+            t = time.perf_counter()
+            assert c.get("/w/results").status_code == 200
+            out["results_page_first_after_warm_up_ms"] = round((time.perf_counter() - t) * 1000, 1)
+        start_again()
+        with TestClient(
+            create_app(store, batch_every=600, warm=False), base_url="http://127.0.0.1"
+        ) as c:
             c.post("/api/session", json={"name": "Coordinator", "password": made["password"]})
             t = time.perf_counter()
             c.get("/w/results")

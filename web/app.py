@@ -37,6 +37,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -576,13 +577,22 @@ CANNOT_WRITE = (
 )
 
 
-def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
-    """The ASGI application serving ``store``."""
+def create_app(store: Store, *, batch_every: float = 2.0, warm: bool = True) -> Starlette:
+    """The ASGI application serving ``store``. With ``warm``, a thread reads the log into what
+    the workspace keeps between requests as it starts (``app.state.warmed`` then holds the
+    seconds each part took)."""
     service = Service(store, batch_every=batch_every)
+    lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.start()
+        if warm:
+            threading.Thread(
+                target=lambda: app.state.warmed.update(workspace.warm_up(store, lock)),
+                name="dalel-warm-up",
+                daemon=True,
+            ).start()
         try:
             yield
         finally:
@@ -609,7 +619,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
         Route("/verify/", service.verify_page, methods=["GET"]),
         Route("/verify/page.js", service.verify_script, methods=["GET"]),
         Mount("/static/verify", StaticFiles(directory=STATIC / "verify")),
-        *workspace.routes(store),
+        *workspace.routes(store, lock),
     ]
     app = Starlette(
         routes=routes,
@@ -622,6 +632,7 @@ def create_app(store: Store, *, batch_every: float = 2.0) -> Starlette:
         },
     )
     app.state.service = service
+    app.state.warmed = {}
     return app
 
 

@@ -326,3 +326,42 @@ def test_case_routes_answer_unknown_things_with_404(served) -> None:
     assert client.get(f"/api/items/{'b' * 64}/thumb").status_code == 404
     g = client.get("/api/gallery?precinct=31").json()
     assert len(g["items"]) == 2 and all(i["thumb_url"] for i in g["items"])
+
+
+# --- warm-up ---------------------------------------------------------------------------------
+def test_warm_up_reads_the_log_for_review_and_results_as_the_server_starts(
+    read_store, tmp_path
+) -> None:
+    """Nobody's first page waits for the log to be read: the server's warm-up has made the
+    review view and the results table before any request (a server without it has not)."""
+    from app import figures, results, review
+
+    root = tmp_path / "store"
+    shutil.copytree(read_store, root, symlinks=True)
+    store = open_store(root)
+    where = f"{store.root.resolve()}:{store.index.line_hash(0)}"
+
+    def forget() -> None:
+        review._VIEWS.pop(where, None)
+        results.forget()
+        figures._LOGGED.clear()
+
+    forget()
+    cold = create_app(store, batch_every=60, warm=False)
+    with TestClient(cold, base_url="http://127.0.0.1"):
+        time.sleep(0.5)
+        assert cold.state.warmed == {}
+        assert where not in review._VIEWS and not results._MADE
+
+    app = create_app(store, batch_every=60)
+    with TestClient(app, base_url="http://127.0.0.1"):
+        deadline = time.monotonic() + 60
+        while len(app.state.warmed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert set(app.state.warmed) == {"review", "results"}
+        assert review._VIEWS[where].seq == store.index.last_seq()
+        assert review._VIEWS[where].photos  # the protocols read into the view
+        made = [k for k in results._MADE if k.startswith(where)]
+        assert made, "the results table was not made as the server started"
+        assert results._MADE[made[0]].rows
+    forget()

@@ -41,6 +41,8 @@ MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 """How long a locked account stays locked."""
 PASSWORD_WORDS = 4
+MIN_PASSWORD = 12
+"""The shortest password a user may choose for themselves."""
 _NAME = re.compile(r"[\w.@ -]{1,64}")
 
 
@@ -51,6 +53,15 @@ class Role(StrEnum):
     LAWYER = "lawyer"
     REVIEWER = "reviewer"
     AUDITOR = "auditor"
+
+
+class PasswordRefused(UsageError):
+    """A new password refused: the current one was wrong (``WRONG_PASSWORD``), or the new one
+    is too short, too long, the name or the given one (``WEAK_PASSWORD``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SignInRefused(UsageError):
@@ -76,6 +87,9 @@ class User:
     """When the account was made (RFC 3339 UTC)."""
     disabled: bool = False
     """A disabled account cannot sign in; its sessions ended when it was disabled."""
+    given_password: bool = False
+    """Still signing in with the password ``user add`` or ``user reset`` printed (which
+    someone else has seen): the workspace asks them to choose their own."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (no password hash)."""
@@ -85,6 +99,7 @@ class User:
             "pseudonym": self.pseudonym,
             "created": self.created,
             "disabled": self.disabled,
+            "given_password": self.given_password,
         }
 
 
@@ -194,17 +209,20 @@ def _db(store: Store) -> Iterator[sqlite3.Connection]:
             CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """
         )
+        columns = {r[1] for r in con.execute("PRAGMA table_info(users)")}
+        if "given" not in columns:  # a store made before users chose their own passwords
+            con.execute("ALTER TABLE users ADD COLUMN given INTEGER DEFAULT 0")
         yield con
     finally:
         con.close()
 
 
 def _user(row: tuple[Any, ...]) -> User:
-    name, role, pseudo, created, disabled = row
-    return User(name, Role(role), pseudo, created, bool(disabled))
+    name, role, pseudo, created, disabled, given = row
+    return User(name, Role(role), pseudo, created, bool(disabled), bool(given))
 
 
-_USER_COLUMNS = "name, role, pseudonym, created, disabled"
+_USER_COLUMNS = "name, role, pseudonym, created, disabled, given"
 
 
 def _log(store: Store, event: str, actor: str, **fields: Any) -> None:
@@ -230,11 +248,12 @@ def add(store: Store, name: str, role: str, *, by: str = "cli") -> Added:
             f"{role!r} is not a role", fix="roles: " + ", ".join(x.value for x in Role)
         ) from None
     password = _password()
-    user = User(name, r, pseudonym(store.secret, name), _iso(_now()))
+    user = User(name, r, pseudonym(store.secret, name), _iso(_now()), given_password=True)
     with _db(store) as con:
         try:
             con.execute(
-                "INSERT INTO users(name, role, hash, pseudonym, created) VALUES (?,?,?,?,?)",
+                "INSERT INTO users(name, role, hash, pseudonym, created, given) "
+                "VALUES (?,?,?,?,?,1)",
                 (name, r.value, _hasher().hash(password), user.pseudonym, user.created),
             )
         except sqlite3.IntegrityError:
@@ -252,12 +271,12 @@ def reset(store: Store, name: str, *, by: str = "cli") -> Added:
     password = _password()
     with _db(store) as con:
         con.execute(
-            "UPDATE users SET hash=?, failures=0, locked_until=NULL WHERE name=?",
+            "UPDATE users SET hash=?, failures=0, locked_until=NULL, given=1 WHERE name=?",
             (_hasher().hash(password), user.name),
         )
         con.execute("DELETE FROM sessions WHERE name=?", (user.name,))
     _log(store, events.USER_CHANGE, by, user=user.pseudonym, change="password")
-    return Added(user, password)
+    return Added(get(store, name), password)
 
 
 def set_disabled(store: Store, name: str, disabled: bool, *, by: str = "cli") -> User:
@@ -351,6 +370,59 @@ def sign_in(store: Store, name: str, password: str, now: datetime | None = None)
     _log(store, events.USER_SIGN_IN, pseudo, user=pseudo)
     user = get(store, uname)
     return SignedIn(token, Session(user, csrf, _iso(now + SESSION_IDLE)))
+
+
+def change_password(
+    store: Store, token: str, current: str, new: str, now: datetime | None = None
+) -> User:
+    """The signed-in user (the session holding ``token``) chooses their own password, giving
+    the current one again. A wrong current password counts towards the lock-out as at
+    sign-in; their other sessions end; recorded in the log under their pseudonym."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    now = now or _now()
+    live = session(store, token, now)
+    if live is None:
+        raise PasswordRefused("SIGN_IN_REQUIRED", "sign in first")
+    name = live.user.name
+    with _db(store) as con:
+        hashed, failures, locked_until = con.execute(
+            "SELECT hash, failures, locked_until FROM users WHERE name=?", (name,)
+        ).fetchone()
+    if locked_until and _parse(locked_until) > now:
+        raise PasswordRefused("LOCKED", f"too many wrong passwords: locked until {locked_until}")
+    ph = _hasher()
+    try:
+        ph.verify(hashed, current[:1024])
+    except (VerificationError, InvalidHashError):
+        failures = (failures or 0) + 1
+        until = _iso(now + LOCK_FOR) if failures >= MAX_FAILURES else None
+        with _db(store) as con:
+            con.execute(
+                "UPDATE users SET failures=?, locked_until=? WHERE name=?",
+                (0 if until else failures, until, name),
+            )
+            if until:  # whoever holds this session is guessing: it ends with the lock
+                con.execute("DELETE FROM sessions WHERE name=?", (name,))
+        if until:
+            _log(store, events.USER_LOCKED, live.user.pseudonym, user=live.user.pseudonym,
+                 until=until)  # fmt: skip
+        raise PasswordRefused("WRONG_PASSWORD", "the current password is wrong") from None
+    if len(new) < MIN_PASSWORD or len(new) > 1024:
+        raise PasswordRefused("WEAK_PASSWORD", f"a password has {MIN_PASSWORD} to 1024 characters")
+    if new == current or new.strip().casefold() == name.casefold():
+        raise PasswordRefused("WEAK_PASSWORD", "choose a password other than the given one")
+    with _db(store) as con:
+        con.execute(
+            "UPDATE users SET hash=?, failures=0, locked_until=NULL, given=0 WHERE name=?",
+            (ph.hash(new), name),
+        )
+        con.execute(
+            "DELETE FROM sessions WHERE name=? AND token_sha256<>?", (name, _token_sha(token))
+        )
+    _log(store, events.USER_CHANGE, live.user.pseudonym, user=live.user.pseudonym,
+         change="password-chosen")  # fmt: skip
+    return get(store, name)
 
 
 def _token_sha(token: str) -> str:

@@ -42,7 +42,7 @@ def _added(r: users.Added) -> Lines:
     yield Text.assemble(("User ", "bold"), r.user.name, f" ({r.user.role.value})")
     yield Text("Password (give it to them yourself; it is shown this once):")
     yield Text(r.password, style="bold")
-    yield Text("They sign in at https://YOUR-SERVER/w/ (dalel serve)")
+    yield Text("They sign in at https://YOUR-SERVER/w/ (dalel serve), then choose their own.")
 
 
 @formats(UserList)

@@ -115,3 +115,66 @@ def test_cli_user_add_json_is_the_public_interface(store: Store, dalel) -> None:
     assert listed[0]["name"] == "Нұрлан" and "password" not in listed[0]
     again = dalel("--store", store.root, "user", "add", "Нұрлан", "--role", "lawyer")
     assert again.code != 0 and "already" in again.err
+
+
+def test_a_user_chooses_their_own_password_in_place_of_the_given_one(store: Store) -> None:
+    added = users.add(store, "Марат", "lawyer")
+    assert added.user.given_password and users.get(store, "Марат").given_password
+    here = users.sign_in(store, "Марат", added.password)
+    elsewhere = users.sign_in(store, "Марат", added.password)
+    assert here.session.user.given_password
+
+    for new, why in (("short", "WEAK_PASSWORD"), (added.password, "WEAK_PASSWORD"),
+                     ("  марат  ", "WEAK_PASSWORD"), ("x" * 1025, "WEAK_PASSWORD")):  # fmt: skip
+        with pytest.raises(users.PasswordRefused) as refused:
+            users.change_password(store, here.token, added.password, new)
+        assert refused.value.reason == why, new
+    with pytest.raises(users.PasswordRefused) as refused:
+        users.change_password(store, here.token, "not the password", "a long new password")
+    assert refused.value.reason == "WRONG_PASSWORD"
+    with pytest.raises(users.PasswordRefused) as refused:
+        users.change_password(store, "no such token", added.password, "a long new password")
+    assert refused.value.reason == "SIGN_IN_REQUIRED"
+
+    user = users.change_password(store, here.token, added.password, "тау мен дала 2026")
+    assert not user.given_password and not users.get(store, "Марат").given_password
+    assert users.session(store, here.token) is not None  # this session goes on
+    assert users.session(store, elsewhere.token) is None  # the others end
+    with pytest.raises(users.SignInRefused):
+        users.sign_in(store, "Марат", added.password)
+    assert not users.sign_in(store, "Марат", "тау мен дала 2026").session.user.given_password
+    entries = [e for e in _log(store) if e["event"] == "user-change"]
+    assert entries[-1]["change"] == "password-chosen"
+    assert entries[-1]["user"] == entries[-1]["actor"]["id"] == user.pseudonym
+    raw = store.log_path.read_text(encoding="utf-8")
+    assert "тау мен дала" not in raw and "Марат" not in raw
+    # a reset gives a password someone else has seen again
+    assert users.reset(store, "Марат").user.given_password
+
+
+def test_guessing_the_current_password_in_a_session_locks_the_account_and_ends_it(
+    store: Store,
+) -> None:
+    added = users.add(store, "anna", "reviewer")
+    held = users.sign_in(store, "anna", added.password)
+    for _ in range(users.MAX_FAILURES):
+        with pytest.raises(users.PasswordRefused) as refused:
+            users.change_password(store, held.token, "guess", "a long new password")
+        assert refused.value.reason == "WRONG_PASSWORD"
+    assert users.session(store, held.token) is None
+    assert [e for e in _log(store) if e["event"] == "user-locked"]
+    with pytest.raises(users.SignInRefused) as locked:
+        users.sign_in(store, "anna", added.password)
+    assert locked.value.reason == "LOCKED"
+
+
+def test_accounts_made_before_users_chose_their_passwords_still_sign_in(store: Store) -> None:
+    added = users.add(store, "old", "auditor")
+    db = store.root / users.DIR / users.DB
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE users DROP COLUMN given")
+    con.commit()
+    con.close()
+    signed = users.sign_in(store, "old", added.password)
+    assert not signed.session.user.given_password
+    assert "given" in {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(users)")}

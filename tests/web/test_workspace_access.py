@@ -171,3 +171,45 @@ def test_the_readme_shows_the_access_table_of_the_code() -> None:
     from web.workspace import access_table
 
     assert access_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_user_is_led_to_choose_their_own_password_and_then_to_their_section(served) -> None:
+    client, store, _ = served
+    given = users.add(store, "Жаңа заңгер", "lawyer").password
+    client.cookies.clear()
+    r = client.post("/api/session", json={"name": "Жаңа заңгер", "password": given})
+    assert r.status_code == 200 and r.json()["given_password"] is True
+    assert r.json()["home"] == "/w/password"
+    h = {"X-CSRF-Token": r.json()["csrf"]}
+    assert client.get("/api/session").json()["given_password"] is True
+    assert client.get("/w/", follow_redirects=False).headers["location"] == "/w/password"
+    banner = core.translate("password.banner", "kk")
+    assert banner in client.get("/w/deadlines?lang=kk").text  # every page says so
+    page = client.get("/w/password?lang=kk")
+    assert page.status_code == 200 and core.translate("password.title", "kk") in page.text
+    assert banner not in page.text
+    # the API still answers a script that has not changed it (the public interface)
+    assert client.get("/api/deadlines").status_code == 200
+
+    wrong = client.post("/api/password", json={"current": "nope", "new": "x" * 20}, headers=h)
+    assert wrong.status_code == 403 and wrong.json()["error"] == "WRONG_PASSWORD"
+    weak = client.post(
+        "/api/password", json={"current": given, "new": "short"},
+        headers={**h, "Accept-Language": "kk"},
+    )  # fmt: skip
+    assert weak.status_code == 400 and weak.json()["error"] == "WEAK_PASSWORD"
+    assert weak.json()["message"] == core.translate("error.weak_password", "kk", n=12)
+    bad = client.post("/api/password", json={"current": given}, headers=h)
+    assert bad.status_code == 400 and bad.json()["error"] == "BAD_REQUEST"
+    assert "Traceback" not in bad.text + weak.text + wrong.text
+
+    ok = client.post("/api/password", json={"current": given, "new": "Орал 125 учаске"}, headers=h)
+    assert ok.status_code == 200 and ok.json() == {"changed": True, "home": "/w/deadlines"}
+    assert client.get("/api/session").json()["given_password"] is False
+    assert banner not in client.get("/w/deadlines?lang=kk").text
+    assert client.get("/w/", follow_redirects=False).headers["location"] == "/w/deadlines"
+    client.cookies.clear()
+    old = client.post("/api/session", json={"name": "Жаңа заңгер", "password": given})
+    assert old.status_code == 401
+    new = client.post("/api/session", json={"name": "Жаңа заңгер", "password": "Орал 125 учаске"})
+    assert new.status_code == 200 and new.json()["home"] == "/w/deadlines"

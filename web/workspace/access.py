@@ -22,6 +22,8 @@ ACCESS: dict[str, frozenset[Role]] = {
     "page.home": EVERYONE,
     "api.session.show": EVERYONE,
     "api.session.end": EVERYONE,
+    "page.password": EVERYONE,
+    "api.password": EVERYONE,
     # review by double entry
     "page.review": frozenset({R, C}),
     "api.review.next": frozenset({R, C}),

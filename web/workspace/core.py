@@ -236,11 +236,10 @@ def _wrap(endpoint: Endpoint, store: Store, lock: threading.Lock) -> Callable[..
     return handle
 
 
-def routes(store: Store, endpoints: list[Endpoint]) -> list[Route | Mount]:
+def routes(store: Store, endpoints: list[Endpoint], lock: threading.Lock) -> list[Route | Mount]:
     """The Starlette routes of ``endpoints``, each behind the checks above, and the
     workspace's static files. Every endpoint must be in the access table, once (and every
     row of the table served: ``tests/web/test_workspace_access.py``)."""
-    lock = threading.Lock()
     names = [e.name for e in endpoints]
     unknown = set(names) - set(ACCESS)
     if unknown or len(set(names)) != len(names):
@@ -291,9 +290,16 @@ async def sign_in_page(ctx: Context) -> Response:
     return ctx.page("sign_in.html", next=nxt)
 
 
+def _home(user: users.User) -> str:
+    """Where a user lands: their section, or first the page to choose their own password."""
+    return PASSWORD_PAGE if user.given_password else dict(HOME).get(user.role, "/w/results")
+
+
+PASSWORD_PAGE = "/w/password"
+
+
 async def home(ctx: Context) -> Response:
-    role = ctx.user.role
-    return RedirectResponse(dict(HOME).get(role, "/w/results"), status_code=303)
+    return RedirectResponse(_home(ctx.user), status_code=303)
 
 
 async def session_create(ctx: Context) -> Response:
@@ -309,13 +315,14 @@ async def session_create(ctx: Context) -> Response:
         if r.reason == "LOCKED":
             return error(429, "LOCKED", ctx.t("error.locked", until=r.until or ""))
         return error(401, "WRONG_PASSWORD", ctx.t("error.wrong_password"))
-    role = done.session.user.role
+    user = done.session.user
     response = JSONResponse(
         {
             "csrf": done.session.csrf,
-            "name": done.session.user.name,
-            "role": role.value,
-            "home": dict(HOME).get(role, "/w/results"),
+            "name": user.name,
+            "role": user.role.value,
+            "home": _home(user),
+            "given_password": user.given_password,
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -335,7 +342,13 @@ async def session_show(ctx: Context) -> Response:
     s = ctx.session
     assert s is not None
     return JSONResponse(
-        {"name": s.user.name, "role": s.user.role.value, "csrf": s.csrf, "expires": s.expires},
+        {
+            "name": s.user.name,
+            "role": s.user.role.value,
+            "csrf": s.csrf,
+            "expires": s.expires,
+            "given_password": s.user.given_password,
+        },
         headers={"Cache-Control": "no-store"},
     )
 
@@ -348,8 +361,35 @@ async def session_end(ctx: Context) -> Response:
     return response
 
 
+async def password_page(ctx: Context) -> Response:
+    return ctx.page("password.html", min_length=users.MIN_PASSWORD)
+
+
+async def password_change(ctx: Context) -> Response:
+    body = await json_body(ctx)
+    current, new = body.get("current"), body.get("new")
+    if not isinstance(current, str) or not isinstance(new, str):
+        raise Refusal(400, "BAD_REQUEST", "error.current_new")
+    token = ctx.request.cookies.get(COOKIE, "")
+    try:
+        user = await ctx.run(users.change_password, ctx.store, token, current, new)
+    except users.PasswordRefused as r:
+        if r.reason == "WEAK_PASSWORD":
+            return error(400, r.reason, ctx.t("error.weak_password", n=users.MIN_PASSWORD))
+        if r.reason == "LOCKED":
+            return error(429, r.reason, ctx.t("error.locked_now"))
+        if r.reason == "SIGN_IN_REQUIRED":
+            return error(401, r.reason, ctx.t("error.sign_in"))
+        return error(403, r.reason, ctx.t("error.wrong_current"))
+    return JSONResponse(
+        {"changed": True, "home": _home(user)}, headers={"Cache-Control": "no-store"}
+    )
+
+
 ENDPOINTS = [
     Endpoint("page.sign_in", "GET", "/w/sign-in", sign_in_page),
+    Endpoint("page.password", "GET", PASSWORD_PAGE, password_page),
+    Endpoint("api.password", "POST", "/api/password", password_change),
     Endpoint("page.home", "GET", "/w/", home),
     Endpoint("api.session.create", "POST", "/api/session", session_create),
     Endpoint("api.session.show", "GET", "/api/session", session_show),

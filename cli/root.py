@@ -71,6 +71,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "run": ("cli.commands.intake",),
     "serve": ("cli.commands.web",),
     "show": ("cli.commands.items",),
+    "signup": ("cli.commands.signups",),
     "timestamp": ("cli.commands.admin",),
     "user": ("cli.commands.users",),
 }

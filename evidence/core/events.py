@@ -38,6 +38,9 @@ USER_SIGN_OUT = "user-sign-out"
 USER_LOCKED = "user-locked"
 REVIEW_ENTRY = "review-entry"
 PRECINCT_IMPORT = "precinct-import"
+SIGNUP = "signup"
+SIGNUP_APPROVE = "signup-approve"
+SIGNUP_DECLINE = "signup-decline"
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -191,6 +194,22 @@ KINDS: dict[str, EventKind] = {
             PRECINCT_IMPORT,
             {"subject": "str", "rows": "int", "objects": "array"},
             doc="a precinct registry imported (number, region, district, address, place)",
+        ),
+        EventKind(
+            SIGNUP,
+            {"signup": "str", "precinct": "str", "shift": "str"},
+            doc="a volunteer signed up on the public page (its id, precinct and shift; the "
+            "name and contact stay in the workspace's own file, never here)",
+        ),
+        EventKind(
+            SIGNUP_APPROVE,
+            {"signup": "str", "actor": "object", "invite": "str"},
+            doc="a sign-up approved by a coordinator (their pseudonym), with the invite made",
+        ),
+        EventKind(
+            SIGNUP_DECLINE,
+            {"signup": "str", "actor": "object"},
+            doc="a sign-up declined by a coordinator (their pseudonym)",
         ),
         EventKind(
             REVIEW_ENTRY,

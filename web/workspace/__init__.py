@@ -16,9 +16,15 @@ from evidence.storage.store import Store
 
 def endpoints() -> list[Any]:
     """Every workspace endpoint (:class:`web.workspace.core.Endpoint`), part by part."""
-    from web.workspace import cases, core, results, review
+    from web.workspace import cases, core, results, review, signups
 
-    return [*core.ENDPOINTS, *review.ENDPOINTS, *cases.ENDPOINTS, *results.ENDPOINTS]
+    return [
+        *core.ENDPOINTS,
+        *review.ENDPOINTS,
+        *cases.ENDPOINTS,
+        *results.ENDPOINTS,
+        *signups.ENDPOINTS,
+    ]
 
 
 def routes(store: Store, lock: threading.Lock | None = None) -> list[Route | Mount]:

@@ -13,7 +13,8 @@ C, L, R, A = Role.COORDINATOR, Role.LAWYER, Role.REVIEWER, Role.AUDITOR
 EVERYONE = frozenset(Role)
 PUBLIC: frozenset[Role] = frozenset()
 """Routes anyone may reach, signed in or not (the sign-in itself; the public results page,
-which answers 404 unless a coordinator switched it on)."""
+which answers 404 unless a coordinator switched it on; the sign-up page, which answers 404
+without the organisation's current link)."""
 
 ACCESS: dict[str, frozenset[Role]] = {
     # signing in and out (core)
@@ -53,6 +54,16 @@ ACCESS: dict[str, frozenset[Role]] = {
     "api.results.public.set": frozenset({C}),
     "page.results.public": PUBLIC,
     "api.results.public": PUBLIC,
+    # sign-ups: the organisation's public page (a link it shares), the coordinator's decisions
+    "page.signups": frozenset({C}),
+    "api.signups": frozenset({C}),
+    "api.signups.link": frozenset({C}),
+    "api.signups.settings": frozenset({C}),
+    "api.signups.approve": frozenset({C}),
+    "api.signups.decline": frozenset({C}),
+    "page.signup.public": PUBLIC,
+    "api.signup.precincts": PUBLIC,
+    "api.signup.submit": PUBLIC,
 }
 
 

@@ -165,6 +165,7 @@ NAV = (
     ("/w/disagreements", "page.disagreements", "nav.disagreements"),
     ("/w/deadlines", "page.deadlines", "nav.deadlines"),
     ("/w/results", "page.results", "nav.results"),
+    ("/w/signups", "page.signups", "nav.signups"),
 )
 """The workspace's sections, in the order the header shows them (each shown to the roles
 that may open it)."""

@@ -1,0 +1,231 @@
+"""Sign-ups over HTTP: the public page's refusals (a wrong link, a form from another site, another
+origin, too large, unknown or bad fields, the same person twice: each a named error in the
+volunteer's language, never a stack trace), the precinct search, and the coordinator's flow
+(approve: an invite the phone's API accepts, shown with its QR code; decline; a new link; the
+IIN asked, kept as a pseudonym only)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from app import observers, registry, signups, users
+from evidence.content import privacy
+from evidence.storage.store import Store
+from web.app import create_app
+from web.workspace import core
+
+REGISTRY = (
+    "number,region,district,address,latitude,longitude\n"
+    '31,Алматы қаласы,Бостандық ауданы,"Әл-Фараби даңғылы, 71",43.22,76.92\n'
+    "32,Алматы қаласы,Әуезов ауданы,Абай көшесі 1,,\n"
+    "33,Батыс Қазақстан облысы,Орал қаласы,Құрманғазы көшесі 12,51.2,51.4\n"
+)
+IIN = "870412300416"
+NAME = "Гүлнар Серікқызы Әбдіхалықова-Нұрмағамбетова"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[TestClient, Store, dict[str, str]]]:
+    from tests.conftest import dalel_subprocess
+
+    root = tmp_path / "store"
+    assert dalel_subprocess("--store", root, "init", "--org", "Орал бақылаушылары").returncode == 0
+    store = Store.open(root)
+    passwords = {r.value: users.add(store, f"user {r.value}", r.value).password for r in users.Role}
+    app = create_app(store, batch_every=60, warm=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client, store, passwords
+
+
+def _as(client: TestClient, passwords: dict[str, str], role: str) -> dict[str, str]:
+    client.cookies.clear()
+    r = client.post("/api/session", json={"name": f"user {role}", "password": passwords[role]})
+    assert r.status_code == 200
+    return {"X-CSRF-Token": r.json()["csrf"]}
+
+
+def _body(**fields: object) -> dict[str, object]:
+    return {"precinct": "31", "shift": "day", "name": NAME, "contact": "+7 701 555 12 34", **fields}
+
+
+def test_a_wrong_or_old_link_is_a_plain_404_in_each_language(served) -> None:
+    client, store, _ = served
+    for lang in core.LANGUAGES:
+        r = client.get(f"/s/{'A' * 22}?lang={lang}")
+        assert r.status_code == 404
+        assert core.translate("signup.missing.title", lang) in r.text
+        assert core.translate("signup.missing.text", lang) in r.text
+    client.cookies.clear()
+    assert client.get("/s/x/precincts").json()["error"] == "NOT_FOUND"
+    r = client.post(f"/s/{'A' * 22}", json=_body())
+    assert r.status_code == 404 and r.json()["error"] == "NOT_FOUND"
+    old = signups.link(store)
+    new = signups.link(store, new=True)
+    assert client.get(f"/s/{old.token}").status_code == 404
+    assert client.get(f"/s/{new.token}").status_code == 200
+    assert client.post(f"/s/{old.token}", json=_body()).status_code == 404
+    assert signups.counts(store)["pending"] == 0
+
+
+def test_the_public_post_refuses_hostile_input_by_name(served) -> None:
+    client, store, _ = served
+    url = "/s/" + signups.link(store).token
+    kk = {"Accept-Language": "kk"}
+    form = client.post(url, data={"precinct": "31", "shift": "day", "name": "x", "contact": "123"})
+    assert form.status_code == 415 and form.json()["error"] == "JSON_REQUIRED"
+    plain = client.post(url, content=json.dumps(_body()), headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415
+    evil = client.post(url, json=_body(), headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403 and evil.json()["error"] == "BAD_ORIGIN"
+    big = client.post(url, json=_body(name="ә" * 3000))
+    assert big.status_code == 413 and big.json()["error"] == "TOO_LARGE"
+    assert client.post(url, json=[_body()]).json()["error"] == "BAD_REQUEST"
+    assert (
+        client.post(url, content=b"{", headers={"Content-Type": "application/json"}).json()["error"]
+        == "BAD_REQUEST"
+    )
+    extra = client.post(url, json=_body(admin=True))
+    assert extra.status_code == 400 and extra.json()["error"] == "BAD_REQUEST"
+    for fields, reason in (
+        ({"precinct": IIN}, "BAD_PRECINCT"),
+        ({"shift": "night"}, "BAD_SHIFT"),
+        ({"name": ""}, "BAD_NAME"),
+        ({"name": "x" * 101}, "BAD_NAME"),
+        ({"contact": 77011234567}, "BAD_CONTACT"),
+    ):
+        r = client.post(url, json=_body(**fields), headers=kk)
+        assert r.status_code == 400, fields
+        assert r.json() == {
+            "error": reason,
+            "message": core.translate(f"signup.error.{reason}", "kk"),
+        }
+    ok = client.post(url, json=_body(), headers={**kk, "Origin": "http://127.0.0.1"})
+    assert ok.status_code == 201 and ok.json()["status"] == "pending"
+    assert ok.json()["message"] == core.translate("signup.done", "kk")
+    assert NAME not in ok.text  # nothing personal echoed back
+    again = client.post(url, json=_body(contact="8 701 555-12-34"), headers=kk)
+    assert again.status_code == 409 and again.json()["error"] == "DUPLICATE"
+    assert again.json()["message"] == core.translate("signup.error.DUPLICATE", "kk")
+    for r in (form, plain, evil, big, extra, again):
+        assert "Traceback" not in r.text
+    assert signups.counts(store)["pending"] == 1
+
+
+def test_the_precinct_search_and_the_registry(served) -> None:
+    client, store, _ = served
+    url = "/s/" + signups.link(store).token
+    page = client.get(url + "?lang=kk")
+    assert 'id="precinct-search"' not in page.text and 'name="precinct"' in page.text
+    assert client.get(url + "/precincts").json() == {
+        "registry": False, "precincts": [], "more": False,
+    }  # fmt: skip
+    registry.import_csv(store, REGISTRY.encode())
+    page = client.get(url + "?lang=kk")
+    assert page.status_code == 200 and 'id="precinct-search"' in page.text
+    assert "Орал бақылаушылары" in page.text
+    assert "<script>" not in page.text.replace('<script src="', "")  # no inline script (CSP)
+    every = client.get(url + "/precincts").json()
+    assert [p["number"] for p in every["precincts"]] == ["31", "32", "33"]
+    found = client.get(url + "/precincts", params={"q": "құрманғазы"}).json()["precincts"]
+    assert [p["number"] for p in found] == ["33"] and found[0]["region"].startswith("Батыс")
+    assert [p["number"] for p in client.get(url + "/precincts?q=32").json()["precincts"]] == ["32"]
+    unknown = client.post(url, json=_body(precinct="99"))
+    assert unknown.status_code == 400 and unknown.json()["error"] == "UNKNOWN_PRECINCT"
+    made = client.post(url, json=_body(precinct="33", shift="count"))
+    assert made.status_code == 201
+    signups.approve(store, made.json()["signup"], by="usr-x")
+    taken = client.get(url + "/precincts?q=33").json()["precincts"][0]["taken"]
+    assert taken == ["count"]
+    assert NAME not in client.get(url + "/precincts?q=33").text
+
+
+def test_a_coordinator_approves_and_the_phone_accepts_the_invite(served) -> None:
+    client, store, passwords = served
+    h = _as(client, passwords, "coordinator")
+    page = client.get("/w/signups?lang=kk")
+    assert page.status_code == 200
+    assert core.translate("nav.signups", "kk") in page.text
+    link = signups.link(store)
+    assert link.url in page.text  # the page made the link and shows it
+    client.cookies.clear()
+    first = client.post("/s/" + link.token, json=_body(precinct="32", shift="evening")).json()
+    second = client.post("/s/" + link.token, json=_body(contact="@marat_tg")).json()
+    h = _as(client, passwords, "coordinator")
+    page = client.get("/w/signups?lang=kk").text
+    assert NAME in page and "@marat_tg" in page
+    assert page.index(second["signup"]) < page.index(first["signup"])  # by precinct: 31, 32
+
+    r = client.post(f"/api/signups/{second['signup']}/approve", json={}, headers=h)
+    assert r.status_code == 200
+    invite = r.json()["invite"]
+    assert invite["url"] == f"{observers.public_url(store)}/o/#{invite['token']}"
+    assert base64.b64decode(r.json()["qr"].split(",", 1)[1])[:4] == b"\x89PNG"
+    assert r.json()["signup"]["status"] == "approved"
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {invite['token']}"})
+    assert me.status_code == 200 and me.json()["precinct"] == "31"
+    again = client.post(f"/api/signups/{second['signup']}/approve", json={}, headers=h)
+    assert again.status_code == 409 and again.json()["error"] == "ALREADY_DECIDED"
+    assert client.post("/api/signups/sgn-nope/decline", json={}, headers=h).status_code == 404
+
+    r = client.post(f"/api/signups/{first['signup']}/decline", json={}, headers=h)
+    assert r.status_code == 200 and r.json()["signup"]["status"] == "declined"
+    listed = client.get("/api/signups").json()
+    assert listed["counts"] == {"pending": 0, "approved": 1, "declined": 1}
+    assert listed["link"]["url"] == link.url
+    assert invite["token"] not in client.get("/w/signups").text  # the invite link: shown once
+
+    made = client.post("/api/signups/link", json={}, headers=h).json()
+    assert made["url"] != link.url
+    assert client.get("/s/" + link.token).status_code == 404
+    log = store.log_path.read_text(encoding="utf-8")
+    assert NAME not in log and "marat_tg" not in log and invite["token"] not in log
+
+
+def test_the_iin_setting_asks_for_it_and_keeps_a_pseudonym(served) -> None:
+    client, store, passwords = served
+    h = _as(client, passwords, "coordinator")
+    bad = client.post("/api/signups/settings", json={"ask_iin": "yes"}, headers=h)
+    assert bad.status_code == 400 and bad.json()["error"] == "BAD_REQUEST"
+    on = client.post("/api/signups/settings", json={"ask_iin": True}, headers=h)
+    assert on.status_code == 200 and on.json() == {"ask_iin": True}
+    url = "/s/" + signups.link(store).token
+    client.cookies.clear()
+    assert 'id="iin"' in client.get(url).text
+    missing = client.post(url, json=_body())
+    assert missing.status_code == 400 and missing.json()["error"] == "IIN_REQUIRED"
+    wrong = client.post(url, json=_body(iin="870412300417"))
+    assert wrong.status_code == 400 and wrong.json()["error"] == "IIN_INVALID"
+    ok = client.post(url, json=_body(iin=IIN))
+    assert ok.status_code == 201 and IIN not in ok.text
+    _as(client, passwords, "coordinator")
+    listed = client.get("/api/signups").text
+    assert IIN not in listed and privacy.pseudonym(store.secret, IIN) in listed
+    assert IIN not in store.log_path.read_text() and IIN not in client.get("/w/signups").text
+
+
+def test_only_the_coordinator_sees_sign_ups(served) -> None:
+    client, _, passwords = served
+    for role in ("lawyer", "reviewer", "auditor"):
+        _as(client, passwords, role)
+        assert client.get("/w/signups").status_code == 403
+        assert client.get("/api/signups").json()["error"] == "FORBIDDEN"
+        assert core.translate("nav.signups", "ru") not in client.get("/w/results").text
+
+
+def test_every_sign_up_word_is_in_russian_kazakh_and_english() -> None:
+    path = core.I18N / "signups.json"
+    texts = json.loads(path.read_text(encoding="utf-8"))
+    assert texts
+    for key, by_lang in texts.items():
+        assert set(by_lang) == set(core.LANGUAGES), key
+        assert all(isinstance(v, str) and v.strip() for v in by_lang.values()), key
+    for reason in signups.Reason:
+        assert f"signup.error.{reason.value}" in texts, reason
+    for shift in signups.SHIFTS:
+        assert f"signup.shift.{shift}" in texts, shift

@@ -229,3 +229,115 @@ def test_every_sign_up_word_is_in_russian_kazakh_and_english() -> None:
         assert f"signup.error.{reason.value}" in texts, reason
     for shift in signups.SHIFTS:
         assert f"signup.shift.{shift}" in texts, shift
+
+
+@pytest.mark.slow
+def test_in_chromium_a_volunteer_signs_up_a_coordinator_approves_and_the_phone_opens_it(
+    tmp_path: Path,
+) -> None:
+    """A volunteer on a 390 px phone signs up in Kazakh (the precinct found by its street), a
+    coordinator approves in the workspace and reads the invite's link, and the volunteer's phone
+    opens it and reaches the observers' page. Screenshots for the README on the way."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.conftest import dalel_subprocess
+    from tests.web.test_server import Server
+    from tests.web.test_ws_browser import _browser, _shot
+
+    root = tmp_path / "store"
+    assert dalel_subprocess("--store", root, "init", "--org", "Орал бақылаушылары").returncode == 0
+    server = Server(root)
+    with (root / "config.toml").open("a", encoding="utf-8") as f:
+        f.write(f'\n[web]\npublic_url = "{server.url}"\n')
+    store = Store.open(root)
+    registry.import_csv(store, REGISTRY.encode())
+    coordinator = "Гүлнар Ахметова"
+    given = users.add(store, coordinator, "coordinator").password
+    chosen = "өз құпиясөзім әңғқөұүһі"
+    users.change_password(store, users.sign_in(store, coordinator, given).token, given, chosen)
+    for name, precinct, shift, contact in (
+        ("Нұрсұлтан Қайратұлы Әбілқайыров", "31", "morning", "@nursultan_q"),
+        ("Айгерім Жұмабекқызы", "32", "day", "+7 702 000 11 22"),
+        ("Марат Өтегенов", "31", "count", "+7 705 333 44 55"),
+    ):
+        signups.submit(store, precinct=precinct, shift=shift, name=name, contact=contact)
+    declined = signups.submit(
+        store, precinct="32", shift="evening", name="Ержан", contact="@erzhan"
+    )
+    signups.decline(store, declined.id, by="usr-x")
+    link = signups.link(store)
+    assert link.url.startswith(server.url + "/s/")
+    server.start()
+    phone = _browser(tmp_path, phone=True)
+    desk = _browser(tmp_path)
+    try:
+        # the volunteer, on a phone, in Kazakh
+        phone.get(link.url + "?lang=kk")
+        search = WebDriverWait(phone, 20).until(lambda d: d.find_element(By.ID, "precinct-search"))
+        WebDriverWait(phone, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#precinct-list li")
+        )
+        search.send_keys("Құрманғазы")
+        WebDriverWait(phone, 20).until(
+            lambda d: [li.get_attribute("data-number") for li in d.find_elements(
+                By.CSS_SELECTOR, "#precinct-list li")] == ["33"]
+        )  # fmt: skip
+        phone.find_element(By.CSS_SELECTOR, "#precinct-list li").click()
+        assert "33" in phone.find_element(By.ID, "precinct-chosen").text
+        phone.find_element(By.CSS_SELECTOR, 'input[name="shift"][value="count"]').click()
+        phone.find_element(By.ID, "name").send_keys(NAME)
+        phone.find_element(By.ID, "contact").send_keys("+7 701 555 12 34")
+        wide = phone.execute_script("return document.documentElement.scrollWidth")
+        assert wide <= 390, wide
+        _shot(phone, "ws-signup-phone.png")
+        phone.find_element(By.ID, "contact").send_keys(Keys.ENTER)
+        done = phone.find_element(By.ID, "signup-done")
+        WebDriverWait(phone, 20).until(lambda d: done.is_displayed())
+        assert phone.find_element(By.ID, "signup-done-text").text == core.translate(
+            "signup.done", "kk"
+        )
+        mine = done.get_attribute("data-signup")
+        assert signups.get(store, mine).name == NAME
+
+        # the coordinator approves in the workspace and reads the invite's link
+        desk.get(f"{server.url}/w/sign-in?lang=kk")
+        field = WebDriverWait(desk, 20).until(lambda d: d.find_element(By.ID, "name"))
+        field.send_keys(coordinator, Keys.TAB, chosen, Keys.ENTER)
+        WebDriverWait(desk, 20).until(lambda d: "/w/sign-in" not in d.current_url)
+        desk.find_element(By.LINK_TEXT, core.translate("nav.signups", "kk")).click()
+        WebDriverWait(desk, 20).until(lambda d: d.current_url.endswith("/w/signups"))
+        cards = [c.get_attribute("id") for c in desk.find_elements(By.CSS_SELECTOR, ".signup-row")]
+        assert cards[-1] == f"row-{declined.id}"  # pending first, the declined last
+        assert desk.find_element(By.ID, "signup-link").get_attribute("value") == link.url
+        row = desk.find_element(By.ID, f"row-{mine}")
+        assert NAME in row.text and "+7 701 555 12 34" in row.text
+        row.find_element(By.CSS_SELECTOR, 'button[data-action="approve"]').click()
+        url_field = WebDriverWait(desk, 20).until(lambda d: d.find_element(By.ID, f"invite-{mine}"))
+        invite = url_field.get_attribute("value")
+        assert invite.startswith(f"{server.url}/o/#")
+        assert (
+            row.find_element(By.CSS_SELECTOR, "img.qr")
+            .get_attribute("src")
+            .startswith("data:image/png;base64,")
+        )
+        assert core.translate("signups.status.approved", "kk") in row.text
+        assert desk.find_element(By.CSS_SELECTOR, "#count-approved .n").text == "1"
+        assert desk.find_element(By.CSS_SELECTOR, "#count-pending .n").text == "3"
+        desk.set_window_size(1366, 1100)
+        desk.execute_script("window.scrollTo(0, 0)")
+        _shot(desk, "ws-signups.png")
+        assert signups.approved_shifts(store) == {"33": frozenset({"count"})}
+
+        # the volunteer's phone opens the invite and reaches the observers' page
+        phone.get(invite)
+        WebDriverWait(phone, 20).until(lambda d: d.find_element(By.ID, "app").is_displayed())
+        assert not phone.find_element(By.ID, "nolink").is_displayed()
+        assert "#" not in phone.current_url  # the token left the address bar
+        precinct = phone.execute_script("return document.getElementById('precinct').value")
+        assert precinct == "33", precinct
+    finally:
+        phone.quit()
+        desk.quit()
+        server.stop()

@@ -9,6 +9,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const list = document.getElementById("precinct-list");
   const note = document.getElementById("precinct-note");
   const chosen = document.getElementById("precinct-chosen");
+  // the page's language (the volunteer may have switched it): answers and errors in it
+  const lang = (document.querySelector('meta[name="lang"]') || {}).content || "";
+  const accept = lang ? { "Accept-Language": lang } : {};
   const shiftName = (s) => form.dataset["shift" + s.charAt(0).toUpperCase() + s.slice(1)] || s;
 
   function choose(p) {
@@ -54,7 +57,7 @@ document.addEventListener("DOMContentLoaded", () => {
     let data;
     try {
       const r = await fetch(here + "/precincts?q=" + encodeURIComponent(search.value.trim()),
-        { headers: { Accept: "application/json" }, credentials: "omit" });
+        { headers: { Accept: "application/json", ...accept }, credentials: "omit" });
       data = await r.json();
     } catch (e) { note.textContent = "⚠"; return; }
     if (mine !== asked) return;
@@ -88,7 +91,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       r = await fetch(here, {
         method: "POST", credentials: "omit",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...accept },
         body: JSON.stringify(body),
       });
       try { data = await r.json(); } catch (e) { data = null; }

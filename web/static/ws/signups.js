@@ -55,6 +55,10 @@ document.addEventListener("DOMContentLoaded", () => {
       return;
     }
     const status = b.dataset.action === "approve" ? "approved" : "declined";
+    for (const [which, by] of [["pending", -1], [status, 1]]) {
+      const n = document.querySelector(`#count-${which} .n`);
+      if (n) n.textContent = String(Number(n.textContent) + by);
+    }
     card.classList.remove("pending");
     card.classList.add(status);
     const badge = card.querySelector(".status");

@@ -337,7 +337,37 @@ def test_in_chromium_a_volunteer_signs_up_a_coordinator_approves_and_the_phone_o
         assert "#" not in phone.current_url  # the token left the address bar
         precinct = phone.execute_script("return document.getElementById('precinct').value")
         assert precinct == "33", precinct
+
+        # the coordinator's page fits a phone too
+        phone.get(f"{server.url}/w/sign-in?lang=kk")
+        field = WebDriverWait(phone, 20).until(lambda d: d.find_element(By.ID, "name"))
+        field.send_keys(coordinator, Keys.TAB, chosen, Keys.ENTER)
+        WebDriverWait(phone, 20).until(lambda d: "/w/sign-in" not in d.current_url)
+        phone.get(f"{server.url}/w/signups")
+        WebDriverWait(phone, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".signup-row"))
+        wide = phone.execute_script("return document.documentElement.scrollWidth")
+        assert wide <= 390, wide
     finally:
         phone.quit()
         desk.quit()
         server.stop()
+
+
+def test_the_access_log_never_names_the_sign_up_token(tmp_path: Path, caplog) -> None:
+    import logging
+
+    from tests.conftest import dalel_subprocess
+    from web.app import guarded
+
+    root = tmp_path / "store"
+    assert dalel_subprocess("--store", root, "init", "--org", "Coalition").returncode == 0
+    store = Store.open(root)
+    token = signups.link(store).token
+    caplog.set_level(logging.INFO, logger="dalel.web.access")
+    with TestClient(guarded(store, batch_every=60), base_url="http://127.0.0.1") as client:
+        assert client.get(f"/s/{token}").status_code == 200
+        assert client.get(f"/s/{token}/precincts?q=31").status_code == 200
+        assert client.post(f"/s/{token}", json=_body()).status_code == 201
+    lines = [r.getMessage() for r in caplog.records if r.name == "dalel.web.access"]
+    assert len(lines) >= 3 and all(token not in line for line in lines), lines
+    assert all(NAME not in line for line in lines)

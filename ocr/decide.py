@@ -517,11 +517,59 @@ def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
                 )
 
 
+#: A figure accepted without the arithmetic's support needs this many digit readers sure
+#: of it (UNSUPPORTED_SURE), or its number in words: two readers agreeing can be two readers
+#: misreading a hand alike (real hands, fresh seeds: "28" read 18 by PP-OCR, 0.96, and the
+#: whole-figure network, 0.92; "103" read 163 by PP-OCR and Tesseract, the networks unsure).
+UNSUPPORTED_WITNESSES = 3
+UNSUPPORTED_SURE = 0.85
+
+
+def sure_witnesses(f: FieldReading) -> int:
+    """How many digit readers read ``f``'s value UNSUPPORTED_SURE sure (its words, when they
+    say the same, count as enough: a figure in words is read apart from its digits)."""
+    said = str(f.value)
+    if any(n == "words" and d == said for n, d, _ in f.readers):
+        return UNSUPPORTED_WITNESSES
+    return sum(
+        1 for n, d, c in f.readers if n in _DIGIT_READERS and d == said and c >= UNSUPPORTED_SURE
+    )
+
+
+def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
+    """Send to review, in place, every accepted figure read by fewer sure readers than
+    UNSUPPORTED_WITNESSES (and not by its words) unless the arithmetic supports it: a control
+    equality it is in holds, every figure of it accepted (``UNSUPPORTED``). A wrong figure in an
+    equality breaks it (two wrong figures cancelling out exactly is what the arithmetic
+    cannot see); a figure in no equality that can be checked has only its readers, and two
+    readers are not enough. Never changes a value, never accepts one.
+
+    Call it after :func:`doubt_by_relations` (a figure of a broken relation is already in
+    review, and no longer counts as accepted here)."""
+    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    supported: set[str] = set()
+    for rel in form.relations:
+        keys = rel.keys(form.groups)
+        if rel.op == "==" and all(k in accepted for k in keys):
+            if rel.evaluate(accepted, form.groups) is True:
+                supported.update(keys)
+    for k, f in fields.items():
+        if (
+            f.status is Status.ACCEPTED
+            and k not in supported
+            and sure_witnesses(f) < UNSUPPORTED_WITNESSES
+        ):
+            fields[k] = replace(
+                f, status=Status.REVIEW, reason=Reason.UNSUPPORTED, confidence=f.confidence * 0.5
+            )
+
+
 __all__ = [
     "decide",
     "decide_digits",
     "doubt_by_relations",
     "doubt_misread_digits",
+    "doubt_unsupported",
     "misread_digits",
     "rank_by_relations",
     "words_cut_short",

@@ -19,7 +19,13 @@ from dataclasses import replace
 import numpy as np
 
 from ocr import figures as fig
-from ocr.decide import decide, doubt_by_relations, doubt_misread_digits, rank_by_relations
+from ocr.decide import (
+    decide,
+    doubt_by_relations,
+    doubt_misread_digits,
+    doubt_unsupported,
+    rank_by_relations,
+)
 from ocr.digits import load_model, load_model_b
 from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract
 from ocr.errors import MissingDependency
@@ -786,6 +792,7 @@ def read_prepared(
     accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
     doubt_by_relations(form, fields)  # (the relations are reported as the figures were read)
+    doubt_unsupported(form, fields)
     return ProtocolReading(
         form.id,
         sha,

@@ -8,6 +8,7 @@ from dataclasses import replace
 from ocr.decide import (
     decide,
     doubt_misread_digits,
+    doubt_unsupported,
     misread_digits,
     rank_by_relations,
     words_cut_short,
@@ -537,3 +538,52 @@ def test_readers_alike_but_unsure_are_not_beyond_doubt_when_a_relation_breaks() 
     assert not unanimous(reading((0.40, 0.09, 0.65, 0.86, 0.92)))
     assert unanimous(reading((0.97, 0.98, 0.99, 0.96, 0.99)))
     assert unanimous(reading((0.97, 0.09, 0.99, 0.96, 0.99)))  # the MLP unsure: four sure
+
+
+def test_two_sure_readers_need_the_arithmetic_three_or_the_words_do_not() -> None:
+    # real hands, fresh seeds: "28" read 18 by PP-OCR (0.96) and the whole-figure network
+    # (0.92), the glyph network 0.55 sure; the sum it is in could not be checked
+    form = load_form("kz-mazhilis-party-list-2023")
+    acc = Status.ACCEPTED
+
+    def two(key: str, value: int) -> FieldReading:
+        return _reading(key, value, acc, Reason.READINGS_AGREE, (
+            ("glyphs_a", str(value), 0.55), ("glyphs_b", "10", 0.09),
+            ("sequence", str(value), 0.92), ("tesseract", None, 0.0),
+            ("ppocr", str(value), 0.96), ("words", None, 1.0)))  # fmt: skip
+
+    def three(key: str, value: int) -> FieldReading:
+        return _reading(key, value, acc, Reason.GLYPHS_AND_FIGURE_AGREE, (
+            ("glyphs_a", str(value), 0.97), ("sequence", str(value), 0.99),
+            ("ppocr", str(value), 0.86), ("tesseract", str(value), 0.2)))  # fmt: skip
+
+    fields = {
+        "ak_zhol": two("ak_zhol", 18),
+        "voters_on_list": two("voters_on_list", 1500),  # in no equality at all
+        "ballots_received": two("ballots_received", 900),  # 900 == 700 + 200: holds
+        "ballots_issued": three("ballots_issued", 700),
+        "ballots_cancelled": two("ballots_cancelled", 200),
+        "amanat": _reading(
+            "amanat",
+            44,
+            acc,
+            Reason.DIGITS_AND_WORDS_AGREE,
+            (("sequence", "44", 0.9), ("words", "44", 1.0)),
+            words_value=44,
+        ),
+        "auyl": three("auyl", 5),
+    }
+    doubt_unsupported(form, fields)
+    status = {k: (f.status, f.reason) for k, f in fields.items()}
+    assert status["ak_zhol"] == (Status.REVIEW, Reason.UNSUPPORTED)
+    assert status["voters_on_list"] == (Status.REVIEW, Reason.UNSUPPORTED)
+    assert fields["ak_zhol"].value == 18 and fields["ak_zhol"].candidates == (18,)  # unchanged
+    for k in ("ballots_received", "ballots_cancelled", "ballots_issued", "amanat", "auyl"):
+        assert fields[k].status is acc, k
+    # the sum no longer holds with another value: its two-reader figures go to review
+    fields = {**fields, "ballots_received": two("ballots_received", 901)}
+    fields["ballots_cancelled"] = two("ballots_cancelled", 200)
+    doubt_unsupported(form, fields)
+    assert fields["ballots_received"].reason is Reason.UNSUPPORTED
+    assert fields["ballots_cancelled"].reason is Reason.UNSUPPORTED
+    assert fields["ballots_issued"].status is acc  # three sure readers

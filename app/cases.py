@@ -25,7 +25,7 @@ from evidence.storage import vault
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from evidence.storage.writer import Writer
-from pipeline.intake import check_precinct
+from pipeline.registry import check_precinct
 
 PUBLIC_FIELDS = (
     "title",

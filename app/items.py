@@ -19,7 +19,8 @@ from evidence.content.privacy import observer_pseudonym
 from evidence.core import events
 from evidence.storage.store import Store
 from pipeline import intake, order
-from pipeline.intake import Rejected, check_precinct, collect, validate_kind
+from pipeline.intake import Rejected, collect, validate_kind
+from pipeline.registry import check_precinct
 from pipeline.run import BatchResult, Stopped, run_submissions
 from pipeline.stages import Stage, StageResult, Status, Submission
 

@@ -27,7 +27,7 @@ from base.fsio import atomic_write
 from evidence.content import privacy
 from evidence.core import custody, events
 from evidence.storage.store import Store
-from pipeline import hooks, intake
+from pipeline import hooks, registry
 
 INVITES_DIR = "observers"
 INVITES_FILE = "invites.json"
@@ -118,7 +118,7 @@ def parse_expiry(text: str) -> timedelta:
 
 def check_precinct(precinct: str) -> str:
     """A precinct number as observers write it, never an IIN (as ``dalel ingest`` checks it)."""
-    return intake.check_precinct(precinct)
+    return registry.check_precinct(precinct)
 
 
 def _dir(store: Store) -> Path:

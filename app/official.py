@@ -30,22 +30,9 @@ from evidence.core import events
 from evidence.storage.index import Index
 from evidence.storage.store import Store
 from pipeline.figures import store_form
+from pipeline.registry import BadRow
 
 COLUMNS = ("precinct", "field", "value")
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A row of the CSV that was skipped."""
-
-    line: int
-    """Its line number (the header is line 1)."""
-    reason: str
-    """Why it was skipped."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {"line": self.line, "reason": self.reason}
 
 
 @dataclass(frozen=True)

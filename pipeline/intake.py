@@ -12,7 +12,6 @@ import csv
 import errno
 import itertools
 import os
-import re
 import stat
 import tomllib
 import unicodedata
@@ -32,6 +31,8 @@ from evidence.core import custody, events
 from evidence.storage.objects import CHUNK, Stored, sha256_stream
 from evidence.storage.store import Store
 from pipeline.kinds import KINDS
+from pipeline.registry import location as registry_location
+from pipeline.registry import valid_precinct
 from pipeline.stages import Context, Item, StageResult, Status, Submission
 
 MANIFEST = "manifest.csv"
@@ -50,31 +51,6 @@ SECRET_KEY = "SECRET_KEY"
 FOLDER_UNREADABLE = "FOLDER_UNREADABLE"
 NOT_IN_FOLDER = "NOT_IN_FOLDER"
 PRECINCT_INVALID = "PRECINCT_INVALID"
-
-_PRECINCT = re.compile(r"[^\W_][\w\-/]{0,15}")
-_MANY_DIGITS = re.compile(r"\d(?:[ \-./]?\d){9,}")
-
-
-def valid_precinct(precinct: str) -> bool:
-    """A precinct number as commissions write it (letters and digits, perhaps a hyphen or a
-    slash; up to 16), and never ten digits or more (an IIN or a phone number typed in the
-    wrong box)."""
-    p = precinct.strip()
-    return bool(_PRECINCT.fullmatch(p)) and not _MANY_DIGITS.search(p)
-
-
-def check_precinct(precinct: str) -> str:
-    """``precinct`` stripped, or a usage error (exit 2) before anything is read."""
-    p = precinct.strip()
-    if not valid_precinct(p):
-        raise UsageError(
-            "the precinct is not a precinct number"
-            + ("" if _MANY_DIGITS.search(p) else f": {p[:40]!r}"),
-            fix="give the precinct's number, e.g. 31 or 101-A (up to 16 letters and digits); "
-            "an IIN never goes in the precinct",
-        )
-    return p
-
 
 #: Refusals whose bytes are never copied into quarantine: nothing to copy, or a store's own
 #: files and private keys, which must never become evidence (nor sit in its quarantine).
@@ -571,7 +547,10 @@ def _described(prepared: Prepared, sub: Submission, store: Store) -> Prepared:
     stored = prepared.stored
     assert stored is not None
     received = datetime.now(UTC)
-    location = store.config.precinct_location(sub.precinct)
+    # the config's place for the precinct, else the registry's (dalel precinct import)
+    location = store.config.precinct_location(sub.precinct) or registry_location(
+        store, sub.precinct
+    )
     # the first bytes kept from the hashing pass stand for the file's own when they hold
     # all that the readers look at (or the whole file)
     head = stored.head if len(stored.head) >= min(HEAD_SCAN, stored.size) else None

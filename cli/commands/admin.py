@@ -97,7 +97,7 @@ def precinct_import(ctx: click.Context, csv_file: Path, as_json: bool) -> None:
     render(registry.import_csv(store_of(ctx), csv_file.read_bytes()), as_json)
 
 
-@formats("app.registry.Registry")
+@formats("pipeline.registry.Registry")
 def _registry(r: Any) -> Lines:
     regions = len({p.region for p in r.precincts.values()})
     yield Text(f"Imported {len(r.precincts)} precinct(s) in {regions} region(s).")

@@ -217,3 +217,35 @@ def test_photo_far_from_its_precinct_is_flagged(store_dir, tmp_path, dalel):
     ).json()["results"][0]
     assert "gps-far-from-precinct" not in near["flags"]
     assert "gps-far-from-precinct" in far["flags"]
+
+
+def test_the_precinct_registry_gives_the_place_when_the_config_gives_none(
+    store_dir, tmp_path, dalel
+):
+    """`dalel precinct import` feeds the GPS check: a precinct placed only by the registry
+    flags a photo taken far from it; the config's own place, when set, wins."""
+    from testing.samples import PhotoExif, write_jpeg
+
+    photo = write_jpeg(tmp_path / "p.jpg", 3, PhotoExif(gps=(43.2389, 76.8897)))  # Almaty
+    reg = tmp_path / "reg.csv"
+    reg.write_text(
+        "number,region,district,address,latitude,longitude\n"
+        "21,Алматы қаласы,Бостандық ауданы,,43.2391,76.8893\n"
+        "22,Астана қаласы,Есіл ауданы,,51.1694,71.4491\n"
+        "23,Астана қаласы,Есіл ауданы,,51.1694,71.4491\n"
+        "24,Астана қаласы,Есіл ауданы,,,\n",
+        encoding="utf-8",
+    )
+    assert dalel("--store", store_dir, "precinct", "import", reg).code == 0
+    set_ = ("precinct", "set", "23", "--lat", "43.2390", "--lon", "76.8890")
+    assert dalel("--store", store_dir, *set_).code == 0  # the config places 23 in Almaty
+
+    def flags(precinct: str) -> list[str]:
+        r = dalel("--store", store_dir, "ingest", photo, "--observer", "o", "--precinct",
+                  precinct, "--json")  # fmt: skip
+        return r.json()["results"][0]["flags"]
+
+    assert "gps-far-from-precinct" not in flags("21")
+    assert "gps-far-from-precinct" in flags("22")
+    assert "gps-far-from-precinct" not in flags("23")
+    assert "gps-far-from-precinct" not in flags("24")  # no place known: nothing to check

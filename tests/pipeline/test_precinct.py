@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.intake import valid_precinct
+from pipeline.registry import valid_precinct
 from tests.conftest import VALID_IIN, make_photo
 
 

@@ -60,6 +60,8 @@ bench: deps venv
 	$(BIN)/python bench/dossier_bench.py
 	$(BIN)/python bench/workspace_bench.py
 	$(BIN)/python bench/review_bench.py
+	$(BIN)/python bench/results_bench.py
+	$(BIN)/python bench/coverage_bench.py
 
 clean-demo:
 	rm -rf demo/out

@@ -54,6 +54,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "audit": ("cli.commands.verify",),
     "case": ("cli.commands.cases",),
     "checkpoint": ("cli.commands.checkpoints",),
+    "coverage": ("cli.commands.coverage",),
     "deadlines": ("cli.commands.cases",),
     "discrepancies": ("cli.commands.cases",),
     "dossier": ("cli.commands.cases", "cli.commands.verify"),

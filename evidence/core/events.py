@@ -41,6 +41,8 @@ PRECINCT_IMPORT = "precinct-import"
 SIGNUP = "signup"
 SIGNUP_APPROVE = "signup-approve"
 SIGNUP_DECLINE = "signup-decline"
+COVERAGE_EXPORT = "coverage-export"
+COVERAGE_IMPORT = "coverage-import"
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -194,6 +196,24 @@ KINDS: dict[str, EventKind] = {
             PRECINCT_IMPORT,
             {"subject": "str", "rows": "int", "objects": "array"},
             doc="a precinct registry imported (number, region, district, address, place)",
+        ),
+        EventKind(
+            COVERAGE_EXPORT,
+            {"subject": "str", "precincts": "int"},
+            doc="this store's coverage exported as a signed note (its hash; which precincts "
+            "are taken and for which shifts, never who the observers are)",
+        ),
+        EventKind(
+            COVERAGE_IMPORT,
+            {
+                "subject": "str",
+                "origin": "str",
+                "organisation": "str",
+                "verifier": "str",
+                "precincts": "int",
+                "objects": "array",
+            },
+            doc="another organisation's coverage note imported, its signature checked",
         ),
         EventKind(
             SIGNUP,

@@ -389,6 +389,16 @@ class Index:
             rows = c.execute(q.order_by(items.c.first_seq)).mappings().all()
         return self._checked_items(rows)
 
+    def precincts_with_kind(self, kind: str) -> set[str]:
+        """The precincts with at least one original item of ``kind`` (one query)."""
+        q = (
+            select(items.c.precinct)
+            .where(items.c.derived_from.is_(None), items.c.kind == kind)
+            .distinct()
+        )
+        with self.engine.connect() as c:
+            return {str(r[0]) for r in c.execute(q) if r[0] is not None}
+
     def line_hash(self, seq: int) -> str | None:
         """SHA-256 of log line ``seq`` (what the next entry's ``prev`` names), checked
         against the log; None when it is not indexed."""

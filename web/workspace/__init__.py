@@ -16,7 +16,7 @@ from evidence.storage.store import Store
 
 def endpoints() -> list[Any]:
     """Every workspace endpoint (:class:`web.workspace.core.Endpoint`), part by part."""
-    from web.workspace import cases, core, results, review, signups
+    from web.workspace import cases, core, coverage, results, review, signups
 
     return [
         *core.ENDPOINTS,
@@ -24,6 +24,7 @@ def endpoints() -> list[Any]:
         *cases.ENDPOINTS,
         *results.ENDPOINTS,
         *signups.ENDPOINTS,
+        *coverage.ENDPOINTS,
     ]
 
 

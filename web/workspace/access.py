@@ -64,6 +64,9 @@ ACCESS: dict[str, frozenset[Role]] = {
     "page.signup.public": PUBLIC,
     "api.signup.precincts": PUBLIC,
     "api.signup.submit": PUBLIC,
+    # coverage: the board (counts, map, gaps; no observer named) and its export
+    "page.coverage": EVERYONE,
+    "api.coverage": EVERYONE,
 }
 
 

@@ -107,3 +107,45 @@ def histogram(
     body.append(f'<line x1="{left}" y1="{bottom}" x2="{WIDTH - 8}" y2="{bottom}" stroke="{GREY}"/>')
     body.append(f'<text x="4" y="{top + 8}">{largest}</text><text x="4" y="{bottom}">0</text>')
     return _svg(height, title, body)
+
+
+AMBER = "#8a5a00"
+MAP_HEIGHT = 420
+
+
+def dot_map(
+    title: str,
+    points: list[tuple[str, float, float, str, bool]],
+    colours: dict[str, str],
+    *,
+    empty: str = "",
+) -> str:
+    """Precincts as dots at their latitude and longitude (an equirectangular view of their
+    bounding box, narrowed by the cosine of its middle latitude), coloured by state: ``points``
+    are (label, latitude, longitude, state, ringed). No tiles, nothing from elsewhere."""
+    if not points:
+        return _svg(40, title, [f'<text x="8" y="24" fill="{GREY}">{escape(empty)}</text>'])
+    import math
+
+    lats = [p[1] for p in points]
+    lons = [p[2] for p in points]
+    lat0, lat1, lon0, lon1 = min(lats), max(lats), min(lons), max(lons)
+    k = math.cos(math.radians((lat0 + lat1) / 2))
+    w_deg = max((lon1 - lon0) * k, 1e-6)
+    h_deg = max(lat1 - lat0, 1e-6)
+    pad = 12
+    scale = min((WIDTH - 2 * pad) / w_deg, (MAP_HEIGHT - 2 * pad) / h_deg)
+    height = round(h_deg * scale + 2 * pad)
+    r = 4 if len(points) < 500 else 2.5 if len(points) < 3000 else 1.6
+    body = [f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#f3f4f1"/>']
+    named = len(points) <= 3000  # (each dot's name as a tooltip: not for a whole country)
+    for label, lat, lon, state, ringed in points:
+        x = pad + (lon - lon0) * k * scale
+        y = pad + (lat1 - lat) * scale
+        ring = f' stroke="{BLUE}" stroke-width="1.5"' if ringed else ""
+        tip = f"<title>{escape(label)}</title>" if named else ""
+        body.append(
+            f'<circle class="dot {escape(state)}" cx="{x:.1f}" cy="{y:.1f}" r="{r}" '
+            f'fill="{colours.get(state, GREY)}"{ring}>{tip}</circle>'
+        )
+    return _svg(height, title, body)

@@ -166,6 +166,7 @@ NAV = (
     ("/w/deadlines", "page.deadlines", "nav.deadlines"),
     ("/w/results", "page.results", "nav.results"),
     ("/w/signups", "page.signups", "nav.signups"),
+    ("/w/coverage", "page.coverage", "nav.coverage"),
 )
 """The workspace's sections, in the order the header shows them (each shown to the roles
 that may open it)."""

@@ -192,8 +192,11 @@ def invite(
     name: str = "",
     expires: timedelta = DEFAULT_EXPIRY,
     now: datetime | None = None,
+    observer: str | None = None,
 ) -> Issued:
-    """Make an invite for one observer of ``precinct``; log it; return the link (once)."""
+    """Make an invite for one observer of ``precinct``; log it; return the link (once).
+    ``observer``: their pseudonym when it is known already (a sign-up that gave the IIN):
+    the phone then does not ask for the IIN again."""
     precinct = check_precinct(precinct)
     now = now or datetime.now(UTC)
     token = secrets.token_urlsafe(16)  # 128 random bits
@@ -204,6 +207,7 @@ def invite(
         created=custody.rfc3339(now),
         expires=custody.rfc3339(now + expires),
         token_sha256=token_hash(token),
+        observer=observer,
     )
     hooks.attach(store)
     with store.writer() as w:

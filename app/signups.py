@@ -418,7 +418,9 @@ def approve(
     volunteer's name), whose link is returned this once; logged under ``by`` (a pseudonym)."""
     with _lock:
         s = _decide(store, signup_id)
-        issued = observers.invite(store, s.precinct, name=s.name, expires=expires)
+        issued = observers.invite(
+            store, s.precinct, name=s.name, expires=expires, observer=s.observer
+        )
         decided = _iso(_now())
         with _db(store) as con:
             con.execute(

@@ -76,6 +76,17 @@ def test_the_iin_is_asked_only_when_the_organisation_says_so(store: Store) -> No
     assert e.value.reason is signups.Reason.IIN_INVALID
     made = _sign(store, shift="count", iin="8704 1230 0416")
     assert made.observer == privacy.pseudonym(store.secret, IIN)
+    # approved, the invite already knows them: the phone does not ask for the IIN again,
+    # and refuses it as given (no one can test guesses of it with the link)
+    approved = signups.approve(store, made.id, by=coordinator.pseudonym)
+    inv = observers.authenticate(store, approved.issued.token)
+    assert inv is not None and inv.observer == made.observer
+    with pytest.raises(observers.IinRefused) as given:
+        observers.give_iin(store, inv.id, IIN)
+    assert given.value.reason == "IIN_ALREADY_GIVEN"
+    # one that gave none is asked on the phone, as before
+    plain = signups.approve(store, dropped.id, by=coordinator.pseudonym)
+    assert observers.authenticate(store, plain.issued.token).observer is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

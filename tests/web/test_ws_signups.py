@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,16 @@ REGISTRY = (
 )
 IIN = "870412300416"
 NAME = "Гүлнар Серікқызы Әбдіхалықова-Нұрмағамбетова"
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_sign_ups() -> Iterator[None]:
+    """Each test's client starts with no sign-ups counted against its address."""
+    from web.workspace import signups as page
+
+    page._TRIES.clear()
+    yield
+    page._TRIES.clear()
 
 
 @pytest.fixture
@@ -371,3 +382,24 @@ def test_the_access_log_never_names_the_sign_up_token(tmp_path: Path, caplog) ->
     lines = [r.getMessage() for r in caplog.records if r.name == "dalel.web.access"]
     assert len(lines) >= 3 and all(token not in line for line in lines), lines
     assert all(NAME not in line for line in lines)
+
+
+def test_one_address_is_slowed_down_after_ten_sign_ups_an_hour(served) -> None:
+    from web.workspace import signups as page
+
+    client, store, _ = served
+    url = "/s/" + signups.link(store).token
+    for _ in range(3):  # refused input is not counted: a mistyped form can be sent again
+        assert client.post(url, json=_body(shift="night")).json()["error"] == "BAD_SHIFT"
+    for i in range(page.PER_CLIENT):
+        r = client.post(url, json=_body(contact=f"+7 701 000 00{i:02d}"))
+        assert r.status_code == 201, r.text
+    # the eleventh is held back, and nothing of it is kept
+    r = client.post(url, json=_body(contact="+7 701 000 0099"), headers={"Accept-Language": "kk"})
+    assert r.status_code == 429 and r.json() == {
+        "error": "TOO_MANY", "message": core.translate("signup.error.TOO_MANY", "kk")}  # fmt: skip
+    assert signups.counts(store)["pending"] == page.PER_CLIENT
+    # another address is not held back, and the first is let through an hour later
+    assert not page._too_many("10.0.0.2")
+    later = time.monotonic() + page.WINDOW + 1
+    assert not page._too_many("testclient", now=later)

@@ -12,6 +12,9 @@ in the volunteer's language). A wrong or old token is a plain 404 page.
 from __future__ import annotations
 
 import base64
+import threading
+import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +38,38 @@ _STATUS = {
     su.Reason.FULL: 429,
 }
 NO_STORE = {"Cache-Control": "no-store"}
+PER_CLIENT = 10
+"""Sign-ups taken from one client address per :data:`WINDOW` seconds: one person signs up
+for a shift or two; a script filling the waiting list from one address is slowed down."""
+WINDOW = 3600.0
+_TRIES: dict[str, deque[float]] = {}
+_TRIES_LOCK = threading.Lock()
+
+
+def _recent(client: str, now: float) -> deque[float]:
+    """``client``'s sign-ups taken in the last :data:`WINDOW` seconds (call under the lock).
+    Memory stays bounded: addresses with nothing recent are forgotten when the table grows."""
+    if len(_TRIES) > 50_000:
+        for k in [k for k, q in _TRIES.items() if not q or now - q[-1] > WINDOW]:
+            del _TRIES[k]
+    seen = _TRIES.setdefault(client, deque())
+    while seen and now - seen[0] > WINDOW:
+        seen.popleft()
+    return seen
+
+
+def _too_many(client: str, now: float | None = None) -> bool:
+    """Whether :data:`PER_CLIENT` sign-ups were taken from ``client`` in the last hour."""
+    with _TRIES_LOCK:
+        return len(_recent(client, time.monotonic() if now is None else now)) >= PER_CLIENT
+
+
+def _taken(client: str, now: float | None = None) -> None:
+    """Count a sign-up taken from ``client`` (refused ones are not counted)."""
+    with _TRIES_LOCK:
+        _recent(client, time.monotonic() if now is None else now).append(
+            time.monotonic() if now is None else now
+        )
 
 
 def _refusal(r: su.SignupRefused) -> Refusal:
@@ -128,6 +163,9 @@ async def public_submit(ctx: Context) -> Response:
     body = await json_body(ctx, limit=MAX_BODY)
     if set(body) - FIELDS:
         raise Refusal(400, "BAD_REQUEST", "signup.error.fields")
+    client = ctx.request.client.host if ctx.request.client else ""
+    if _too_many(client):  # (behind the proxy, the address it forwards: uvicorn trusts it)
+        raise Refusal(429, "TOO_MANY", "signup.error.TOO_MANY")
 
     def take() -> su.Signup:
         reg = _registry(ctx)
@@ -145,6 +183,7 @@ async def public_submit(ctx: Context) -> Response:
         made = await ctx.run(take)
     except su.SignupRefused as r:
         raise _refusal(r) from None
+    _taken(client)
     return JSONResponse(
         {
             "signup": made.id,

@@ -14,9 +14,10 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-
 	fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-humor-sans fonts-comic-neue \
 	fonts-kristi fonts-dancingscript fonts-bwht fonts-ecolier-court fonts-rufscript \
 	fonts-kaushanscript fonts-klee \
-	chromium chromium-driver nodejs
+	chromium chromium-driver nodejs golang-go golang-golang-x-mod-dev
 # (the handwriting fonts render the synthetic protocols the OCR tests, demo and benchmark use;
-# chromium, chromium-driver and nodejs run the observers' pages and their JavaScript in tests)
+# chromium, chromium-driver and nodejs run the observers' pages and their JavaScript in tests;
+# Go and golang.org/x/mod read the published log tiles with Go's own sumdb code in a test)
 
 .PHONY: demo test lint deps venv bench clean-demo
 

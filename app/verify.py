@@ -154,17 +154,23 @@ def receipt(
     key: Supplied | None = None,
     tsa_roots: Supplied | None = None,
     store: Store | None = None,
+    log: str | None = None,
 ) -> receipts.ReceiptReport:
     """Check a receipt offline against the pinned log ``key`` and ``tsa_roots`` (else the
-    store's), and, with a ``store``, against the store too. Every problem is a check in the
-    report; a usage error only when the receipt is not JSON, the key not a log key, or the
-    roots file holds no certificate."""
+    store's), and, with a ``store``, against the store too; with ``log`` (a tiles folder or
+    web address, :mod:`app.logtiles`), against the log as published. Every problem is a
+    check in the report; a usage error only when the receipt is not JSON, the key not a log
+    key, or the roots file holds no certificate."""
     data = _receipt_data(receipt)
     pinned = _pinned_key(key, store)
     roots = receipt_tsa_roots(data, tsa_roots, store)
     report = receipts.verify(data, pinned, tsa_roots=roots)
     if store is not None:
         report = receipts.verify_against_store(data, report, store)
+    if log is not None and isinstance(data, dict):
+        from app import logtiles
+
+        report = receipts.verify_against_log(data, report, logtiles.fetcher(log), pinned)
     return report
 
 

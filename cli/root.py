@@ -62,6 +62,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "figures": ("cli.commands.items",),
     "ingest": ("cli.commands.intake",),
     "init": ("cli.commands.intake",),
+    "log": ("cli.commands.log",),
     "observer": ("cli.commands.web",),
     "ocr": ("cli.commands.items",),
     "ocr-image": ("cli.commands.items",),

@@ -49,6 +49,13 @@ def receipt() -> None:
     help="Also check against this store: the log only grew, the object is intact. "
     "Pins the store's log key and TSA roots.",
 )
+@click.option(
+    "--log",
+    "log_source",
+    default=None,
+    help="Also check against the log as published in tiles (dalel log tiles): a folder or "
+    "a web address. Its checkpoint must be signed by the log's key and hold the entry.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def receipt_verify(
@@ -57,6 +64,7 @@ def receipt_verify(
     key_file: Path | None,
     tsa_root_file: Path | None,
     store_dir: Path | None,
+    log_source: str | None,
     as_json: bool,
 ) -> None:
     """Check a receipt offline with nothing but the receipt and the log's public key."""
@@ -65,6 +73,7 @@ def receipt_verify(
         key=verify_app.Supplied.read_optional(key_file),
         tsa_roots=verify_app.Supplied.read_optional(tsa_root_file),
         store=optional_store_of(ctx, store_dir),
+        log=log_source,
     )
     render_report(
         report,

@@ -13,7 +13,7 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -23,7 +23,7 @@ from cryptography import x509
 
 from base.errors import UsageError
 from evidence.core import checkpoint as cp
-from evidence.core import custody, merkle, tokens
+from evidence.core import custody, merkle, tiles, tokens
 from evidence.core.checks import Check, Report, Status
 from evidence.core.keys import PublicKey
 
@@ -114,6 +114,8 @@ class Reason(StrEnum):
     TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
     TSA_ROOT_NOT_PINNED = "TSA_ROOT_NOT_PINNED"
     NO_TIMESTAMP = "NO_TIMESTAMP"
+    LOG_UNREACHABLE = "LOG_UNREACHABLE"
+    TILES_INVALID = "TILES_INVALID"
 
 
 @dataclass(frozen=True)
@@ -464,4 +466,73 @@ def verify_against_store(
             )
         else:
             more.append(Check("object", Status.PASSED))
+    return extend(report, more)
+
+
+def verify_against_log(
+    receipt: dict[str, Any],
+    report: ReceiptReport,
+    fetch: Callable[[str], bytes],
+    pinned_key: PublicKey | None = None,
+) -> ReceiptReport:
+    """Add the checks against the log as published in C2SP tlog-tiles, read through
+    ``fetch(path)`` (a folder, a web server, a CDN): its ``checkpoint`` is signed by the log's
+    key (``pinned_key``, else the receipt's); the tiles give that checkpoint's root; the
+    receipt's tree is a prefix of it (the same root at the receipt's size); and the published
+    log holds the receipted entry at its index (an inclusion proof made from the tiles alone).
+    A source that cannot be read gives one INDETERMINATE check, never an exception."""
+    if report.leaf_index is None:
+        return report
+    index = report.leaf_index
+    try:
+        key = pinned_key or PublicKey.from_verifier(str(receipt["log"]["key"]))
+        head = cp.parse(receipt["checkpoint"]).checkpoint
+        line = str(receipt["entry_line"]).encode()
+    except (KeyError, TypeError, ValueError):
+        return report  # (the receipt's own checks already say what is wrong with it)
+    more: list[Check] = []
+    try:
+        published = cp.parse(fetch("checkpoint").decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        more.append(Check("published-log", Status.INDETERMINATE, Reason.LOG_UNREACHABLE,
+                          f"the published checkpoint cannot be read: {e}"))  # fmt: skip
+        return extend(report, more)
+    pc = published.checkpoint
+    if not published.signed_by(key) or pc.origin != head.origin:
+        more.append(Check("published-checkpoint", Status.FAILED,
+                          Reason.CHECKPOINT_SIGNATURE_INVALID,
+                          "the published checkpoint is not signed by this log's key"))  # fmt: skip
+        return extend(report, more)
+    more.append(Check("published-checkpoint", Status.PASSED, detail=f"size {pc.size}"))
+    read = tiles.TileProofs(fetch, pc.size)
+    try:
+        if read.root() != pc.root:
+            more.append(Check("published-tiles", Status.FAILED, Reason.TILES_INVALID,
+                              "the tiles do not give the published checkpoint's root"))  # fmt: skip
+            return extend(report, more)
+        more.append(Check("published-tiles", Status.PASSED))
+        if head.size > pc.size or read.root(head.size) != head.root:
+            more.append(Check("published-log-consistent", Status.FAILED,
+                              Reason.CONSISTENCY_INVALID,
+                              f"the published log of {pc.size} entries does not extend the "
+                              f"receipt's tree of {head.size}"))  # fmt: skip
+        else:
+            more.append(Check("published-log-consistent", Status.PASSED))
+        leaf = merkle.leaf_hash(line)
+        ok = index < pc.size and merkle.verify_inclusion(
+            index, pc.size, leaf, read.inclusion_proof(index), pc.root
+        )
+        more.append(
+            Check("in-published-log", Status.PASSED)
+            if ok
+            else Check(
+                "in-published-log",
+                Status.FAILED,
+                Reason.NOT_IN_LOG,
+                "the published log does not hold this entry at this index",
+            )
+        )
+    except (OSError, tiles.TileError, KeyError) as e:
+        more.append(Check("published-tiles", Status.INDETERMINATE, Reason.LOG_UNREACHABLE,
+                          f"a tile cannot be read: {e}"))  # fmt: skip
     return extend(report, more)

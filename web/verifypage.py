@@ -44,12 +44,19 @@ def _safe_inline(script: str) -> str:
 
 
 def render(
-    key: PublicKey | None, *, log_url: str = "", inline: bool = False, published_url: str = ""
+    key: PublicKey | None,
+    *,
+    log_url: str = "",
+    inline: bool = False,
+    published_url: str = "",
+    tiles_url: str = "",
 ) -> str:
     """The page pinning ``key``; ``log_url`` (the server's public address) is asked for the
     log's latest checkpoint and a consistency proof when online (served, the page asks its
-    own server); ``inline`` makes the self-contained file; ``published_url``: where the page
-    says the key is published (default ``log_url``)."""
+    own server); ``tiles_url``: instead, the log published as tiles (``dalel log tiles``,
+    served by any static server or CDN), the proof made from them in the browser; ``inline``
+    makes the self-contained file; ``published_url``: where the page says the key is
+    published (default ``log_url``)."""
     published = []
     if published_url or log_url:
         published.append(f"{published_url or log_url}/log/key")
@@ -59,19 +66,22 @@ def render(
         key=key.verifier() if key else "",
         fingerprint=fingerprint(key) if key else "",
         log_url=log_url,
+        tiles_url=tiles_url.rstrip("/"),
         published=published,
         inline=inline,
         css=css,
         script=script,
     )
     if inline:
-        origin = ""
-        if log_url:
-            u = urlsplit(log_url)
-            origin = f"{u.scheme}://{u.netloc}"
+        origins = []
+        for url in (log_url, tiles_url):
+            if url:
+                u = urlsplit(url)
+                origins.append(f"{u.scheme}://{u.netloc}")
+        connect = " ".join(dict.fromkeys(origins)) or "'none'"
         policy = (
             f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(css)}; "
-            f"connect-src {origin or chr(39) + 'none' + chr(39)}; img-src data: blob:; "
+            f"connect-src {connect}; img-src data: blob:; "
             "media-src blob: mediastream:; base-uri 'none'; form-action 'none'"
         )
         meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'

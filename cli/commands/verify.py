@@ -135,18 +135,33 @@ def _page(r: PageWritten) -> Lines:
     help="The server's public address, asked for the latest checkpoint when online "
     "(default: the store's [web] public_url, if set).",
 )
+@click.option(
+    "--tiles-url",
+    default="",
+    help="The log published as tiles (dalel log tiles) on a static server or CDN: asked "
+    "instead of the server, the consistency proof made from the tiles in the browser.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def receipt_page(
-    ctx: click.Context, out: Path, key_file: Path | None, log_url: str | None, as_json: bool
+    ctx: click.Context,
+    out: Path,
+    key_file: Path | None,
+    log_url: str | None,
+    tiles_url: str,
+    as_json: bool,
 ) -> None:
     """Write the receipt-check page as one self-contained HTML file (works offline)."""
     from web import verifypage
 
+    if tiles_url and not tiles_url.startswith(("https://", "http://")):
+        raise UsageError(
+            "--tiles-url must be a web address", fix="e.g. https://cdn.example.org/log"
+        )
     store = None if key_file is not None and log_url is not None else optional_store_of(ctx)
     key = verify_app.page_key(verify_app.Supplied.read_optional(key_file), store)
     url = verify_app.page_log_url(log_url, store)
-    html = verifypage.render(key, log_url=url, inline=True).encode()
+    html = verifypage.render(key, log_url=url, inline=True, tiles_url=tiles_url).encode()
     if out.exists():
         raise UsageError(f"{out} exists; name a new file (a page is never written over)")
     atomic_write(out, html, mode=0o644)

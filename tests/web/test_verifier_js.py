@@ -185,3 +185,84 @@ def test_the_bundler_refuses_what_it_cannot_read(tmp_path, monkeypatch):
     (static / "x" / "c.js").write_text('import { q } from "../../../etc/passwd";\n')
     with pytest.raises(BundleError, match="leaves the static folder"):
         bundle(static / "x" / "c.js")
+
+
+TILES_HARNESS = """
+const v = globalThis.__dalelModules['verify/verifier.js'];
+const fs = require('fs');
+const path = require('path');
+const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const read = (dir) => async (p) => new Uint8Array(fs.readFileSync(path.join(dir, p)));
+(async () => {
+  const out = { proofs: [], checks: {}, paths: job.paths.map((n) => v.tileIndexPath(n)) };
+  const tiles = new v.TileHashes(read(job.dir), job.size);
+  for (const m of job.froms) {
+    const proof = await tiles.consistencyProof(m, job.size);
+    out.proofs.push(proof.map((h) => Buffer.from(h).toString('base64')));
+  }
+  for (const [name, dir] of Object.entries(job.dirs)) {
+    try {
+      const { latestText, hashes } = await v.latestFromTiles(job.receipt, read(dir));
+      out.checks[name] = v.consistencyCheck(job.receipt, latestText, hashes, job.key);
+    } catch (e) {
+      out.checks[name] = { status: 'ERROR', detail: e.message };
+    }
+  }
+  process.stdout.write(JSON.stringify(out));
+})();
+"""
+
+
+def test_the_page_proves_consistency_from_the_tiles_alone(filled_store, tmp_path, dalel):
+    """The receipt-check page, given the log's tiles (`receipt page --tiles-url`), makes the
+    consistency proof itself from static files: equal to the store's own proof for every old
+    size, accepted for a real receipt, refused when a tile was changed."""
+    from tests.conftest import VALID_IIN, make_photo
+
+    files = [make_photo(tmp_path / "in" / f"p{i}.jpg", (i % 250, 9, 99)) for i in range(300)]
+    r = dalel("--store", filled_store, "ingest", *files, "--observer", VALID_IIN, "--precinct", "5")
+    assert r.code == 0, r.err
+    out = tmp_path / "pub"
+    assert dalel("--store", filled_store, "log", "tiles", "--out", out).code == 0
+    store = Store.open(filled_store)
+    size = store.latest_checkpoint().checkpoint.size
+    tree = store.load_tree()
+    froms = [1, 2, 3, 7, 100, 255, 256, 257, size - 1, size]
+    changed = tmp_path / "changed"
+    shutil.copytree(out, changed)
+    tile = changed / "tile/0/000"
+    raw = bytearray(tile.read_bytes())
+    raw[7] ^= 1
+    tile.write_bytes(bytes(raw))
+    receipt = json.loads(sorted((filled_store / "receipts").glob("*.json"))[0].read_text())
+    script = tmp_path / "tiles.js"
+    script.write_text(verifier_script() + TILES_HARNESS)
+    job = tmp_path / "tiles.json"
+    job.write_text(json.dumps({
+        "dir": str(out), "size": size, "froms": froms, "receipt": receipt,
+        "key": store.public_key().verifier(), "dirs": {"good": str(out), "changed": str(changed)},
+        "paths": [0, 5, 1000, 1234067],
+    }))  # fmt: skip
+    p = subprocess.run([NODE, str(script), str(job)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["paths"] == ["000", "005", "x001/000", "x001/x234/067"]
+    for m, proof in zip(froms, got["proofs"], strict=True):
+        expected = [base64.b64encode(h).decode() for h in tree.consistency_proof(m, size)]
+        assert proof == expected, m
+    assert got["checks"]["good"]["status"] == "PASSED", got["checks"]
+    assert got["checks"]["changed"]["status"] == "FAILED"
+    assert got["checks"]["changed"]["reason"] == "CONSISTENCY_INVALID"
+
+
+def test_a_page_written_with_tiles_asks_them_and_its_policy_lets_it(tmp_path, filled_store, dalel):
+    out = tmp_path / "page.html"
+    r = dalel("--store", filled_store, "receipt", "page", out, "--tiles-url",
+              "https://cdn.example.org/log/", "--log-url", "https://dalel.example.org")  # fmt: skip
+    assert r.code == 0, r.err
+    html = out.read_text()
+    assert 'data-tiles="https://cdn.example.org/log"' in html
+    assert "connect-src https://dalel.example.org https://cdn.example.org;" in html
+    bad = dalel("--store", filled_store, "receipt", "page", tmp_path / "p2.html",
+                "--tiles-url", "file:///etc")  # fmt: skip
+    assert bad.code == 2 and "web address" in bad.err

@@ -216,3 +216,52 @@ def test_the_page_and_the_public_log_as_served(served):
     for path in ("/log/checkpoint", "/log/key", "/log/proof/consistency?from=2&to=3"):
         r = httpx.get(served.url + path)
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_page_checks_a_receipt_against_the_log_published_as_tiles(served, browser, tmp_path):  # noqa: F811
+    """`receipt page --tiles-url`: the page reads the checkpoint and the tiles from a plain
+    static server (as a CDN serves `dalel log tiles`), makes the consistency proof from them
+    in the browser, and refuses a changed tile."""
+    import functools
+    import http.server
+    import threading
+
+    out = tmp_path / "www" / "log"
+    p = dalel_subprocess("--store", served.store, "log", "tiles", "--out", out)
+    assert p.returncode == 0, p.stderr
+
+    class Cors(http.server.SimpleHTTPRequestHandler):
+        def end_headers(self) -> None:
+            self.send_header("Access-Control-Allow-Origin", "*")
+            super().end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    cdn = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Cors, directory=str(tmp_path / "www"))
+    )
+    threading.Thread(target=cdn.serve_forever, daemon=True).start()
+    try:
+        page = tmp_path / "tiles.html"
+        url = f"http://127.0.0.1:{cdn.server_address[1]}/log"
+        key = served.store / "public" / "log.pub"
+        p = dalel_subprocess("receipt", "page", page, "--key", key, "--log-url", "",
+                             "--tiles-url", url)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        receipt, _ = _good(served.store)  # its checkpoint: one the log has grown past
+        browser.get(page.as_uri())
+        got = _check(browser, receipt)
+        assert got["ok"], got
+        assert ("consistency", "PASSED") in {(c[0], c[1]) for c in got["checks"]}
+        # the newest entry's hash changed (the proof to the latest checkpoint holds it)
+        (leaf_tile,) = [p for p in (out / "tile" / "0").rglob("*") if p.is_file()]
+        raw = bytearray(leaf_tile.read_bytes())
+        raw[-1] ^= 1
+        leaf_tile.write_bytes(bytes(raw))
+        browser.get(page.as_uri())
+        got = _check(browser, receipt)
+        assert not got["ok"]
+        assert ["consistency", "FAILED", "CONSISTENCY_INVALID"] in [c[:3] for c in got["checks"]]
+    finally:
+        cdn.shutdown()

@@ -4,6 +4,7 @@
 import {
   consistencyCheck,
   fingerprint,
+  latestFromTiles,
   loadReceipt,
   parseCheckpoint,
   parseVerifierKey,
@@ -252,6 +253,13 @@ function show(result) {
   $("result").scrollIntoView({ block: "start" });
 }
 
+async function fetchBytes(url, fresh) {
+  // A tile never changes (the browser may keep it); the checkpoint is asked for afresh.
+  const res = await fetch(url, fresh ? { cache: "no-store" } : {});
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
 async function latestFrom(base, receipt) {
   // The log's latest checkpoint and a consistency proof to it from the receipt's checkpoint.
   const latestText = await (await fetch(`${base}/log/checkpoint`, { cache: "no-store" })).text();
@@ -302,11 +310,15 @@ async function run() {
     $("busy").hidden = true;
     checks.push(photoCheck(result, digest));
   }
-  // Served, the page asks its own server; as a file, the log address written into it.
+  // Served, the page asks its own server; as a file, the log address written into it, or the
+  // log's tiles (static files, `dalel log tiles`) when it was written with --tiles-url.
+  const tiles = document.body.dataset.tiles;
   const base = document.body.dataset.log || (location.protocol.startsWith("http") ? location.origin : "");
-  if (base && result.leaf_index !== null) {
+  if ((tiles || base) && result.leaf_index !== null) {
     try {
-      const { latestText, hashes } = await latestFrom(base, receipt);
+      const { latestText, hashes } = tiles
+        ? await latestFromTiles(receipt, (path) => fetchBytes(`${tiles}/${path}`, path === "checkpoint"))
+        : await latestFrom(base, receipt);
       checks.push(consistencyCheck(receipt, latestText, hashes, key));
     } catch {
       checks.push({ check: "consistency", status: "SKIPPED", reason: null, detail: t("offline") });

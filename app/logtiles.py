@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import UsageError
-from base.fsio import atomic_write, fsync_dir
-from evidence.core import tiles
+from evidence.storage import tiles_out
 from evidence.storage.store import Store
 
 MAX_FETCH = 1 << 20
@@ -33,46 +32,29 @@ class TilesWritten:
     """Tiles written now."""
     kept: int
     """Full tiles that were there already (they never change)."""
+    follow: bool = False
+    """Every commit keeps the folder up to date from now on."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "size": self.size, "written": self.written,
-                "kept": self.kept}  # fmt: skip
+                "kept": self.kept, "follow": self.follow}  # fmt: skip
 
 
-def write(store: Store, out: Path) -> TilesWritten:
-    """Write or bring up to date the tiles of the store's latest signed checkpoint in ``out``,
+def write(store: Store, out: Path, *, follow: bool = False) -> TilesWritten:
+    """Write or bring up to date in ``out`` the tiles of the store's latest signed checkpoint,
     then the checkpoint itself (last: a reader never finds a checkpoint whose tiles are not
-    there yet). A full tile already there with other bytes is refused: the folder holds
-    another log, or this log was rewritten."""
+    there yet). A full tile already there with other bytes is refused. With ``follow``, the
+    config names the folder (``[log] tiles_dir``): every writer keeps it up to date after
+    each commit from then on."""
     latest = store.latest_checkpoint()
     if latest is None:
         raise UsageError("the log has no checkpoint yet", fix="hand in a file first")
-    size = latest.checkpoint.size
-    tree = store.load_tree()
-    if tree.size < size:
-        raise UsageError("the log is shorter than its latest checkpoint", fix="run dalel audit")
-    out.mkdir(parents=True, exist_ok=True)
-    written = kept = 0
-    dirs: set[Path] = set()
-    for path, data in tiles.tiles_of(tree, size):
-        dest = out / path
-        if dest.exists():
-            if dest.read_bytes() == data:
-                kept += ".p/" not in path
-                continue
-            if ".p/" not in path:
-                raise UsageError(
-                    f"{dest} holds another tile than this log's",
-                    fix="publish into an empty folder, or the one this store published to",
-                )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dest, data, durable=False)
-        dirs.add(dest.parent)
-        written += 1
-    for d in dirs:
-        fsync_dir(d)
-    atomic_write(out / "checkpoint", latest.text.encode())
-    return TilesWritten(out, size, written, kept)
+    done = tiles_out.write(store.load_tree(), latest, out)
+    if follow:
+        raw = dict(store.config.raw)
+        raw["log"] = {**raw.get("log", {}), tiles_out.CONFIG_KEY: str(out.resolve())}
+        store.write_config(raw)
+    return TilesWritten(out, done.size, done.written, done.kept, follow)
 
 
 def fetcher(source: str) -> Callable[[str], bytes]:

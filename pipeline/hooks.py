@@ -12,6 +12,7 @@ from pathlib import Path
 
 from evidence.core import events
 from evidence.receipting import ReceiptHook
+from evidence.storage import tiles_out
 from evidence.storage.index import IndexHook
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
@@ -24,6 +25,9 @@ def attach(store: Store) -> Store:
         if stamping.has_tsa(store):
             store.add_hook(stamping.CheckpointStampHook())
         store.add_hook(IndexHook())
+        tiles_dir = tiles_out.configured(store)
+        if tiles_dir is not None:  # the log's tiles kept up to date for a static server
+            store.add_hook(tiles_out.TilesHook(tiles_dir))
     return store
 
 

@@ -154,3 +154,47 @@ def test_a_receipt_is_checked_against_tiles_served_over_http(
     assert down.code != 0
     assert _checks(down)["published-log"] == ("INDETERMINATE", "LOG_UNREACHABLE")
     assert cp.parse((root / "log" / "checkpoint").read_text()).checkpoint.size >= 5
+
+
+def test_with_follow_every_commit_keeps_the_tiles_up_to_date(
+    store_dir: Path, tmp_path: Path, dalel
+) -> None:
+    """`log tiles --follow`: from then on each writer's commits write the tiles they changed
+    and the new checkpoint, from the tree in memory; what they write equals a full
+    publication of the same log."""
+    _ingest(dalel, store_dir, tmp_path, 2)
+    out = tmp_path / "followed"
+    r = dalel("--store", store_dir, "log", "tiles", "--out", out, "--follow", "--json")
+    assert r.code == 0 and r.json()["follow"] is True
+    assert Store.open(store_dir).config.raw["log"]["tiles_dir"] == str(out.resolve())
+    for batch in range(3):  # three more commands, each its own writer and commits
+        _ingest(dalel, store_dir, tmp_path, 120, start=10 + 200 * batch)
+        head = Store.open(store_dir).latest_checkpoint()
+        assert (out / "checkpoint").read_text() == head.text
+    size = Store.open(store_dir).latest_checkpoint().checkpoint.size
+    assert size > 256 and (out / "tile/0/000").exists()
+    fresh = tmp_path / "fresh"
+    assert dalel("--store", store_dir, "log", "tiles", "--out", fresh).code == 0
+    for f in fresh.rglob("*"):
+        if f.is_file():
+            assert (out / f.relative_to(fresh)).read_bytes() == f.read_bytes(), f
+    receipt = sorted((store_dir / "receipts").glob("*.json"))[-1]
+    ok = dalel("receipt", "verify", receipt, "--log", out, "--json")
+    assert ok.code == 0 and _checks(ok)["in-published-log"] == ("PASSED", None)
+    # a folder that cannot be written does not stop a commit: the log goes on, the folder
+    # catches up at the next commit that can write it
+    (out / "tile").rename(out / "tile.away")
+    (out / "tile").write_bytes(b"not a folder")
+    _ingest(dalel, store_dir, tmp_path, 3, start=900)
+    assert (out / "checkpoint").read_text() == receipt_head(receipt)
+    (out / "tile").unlink()
+    (out / "tile.away").rename(out / "tile")
+    _ingest(dalel, store_dir, tmp_path, 2, start=950)
+    assert (out / "checkpoint").read_text() == Store.open(store_dir).latest_checkpoint().text
+
+
+def receipt_head(receipt: Path) -> str:
+    """The checkpoint a receipt names (the latest when it was written)."""
+    import json
+
+    return json.loads(receipt.read_text())["checkpoint"]

@@ -63,6 +63,7 @@ bench: deps venv
 	$(BIN)/python bench/review_bench.py
 	$(BIN)/python bench/results_bench.py
 	$(BIN)/python bench/coverage_bench.py
+	$(BIN)/python bench/tiles_bench.py
 
 clean-demo:
 	rm -rf demo/out

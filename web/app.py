@@ -65,6 +65,9 @@ STATIC = Path(__file__).parent / "static"
 ``/o/``), ``verify/`` (the receipt-check page, at ``/verify/``)."""
 TUS_VERSION = "1.0.0"
 MAX_SMALL_BODY = 64 * 1024
+LARGER_BODIES = {"/api/coverage/import": 8 * 2**20}
+"""Routes whose bodies may be larger: another organisation's coverage note (a whole country's
+precincts; ``app.coverage.MAX_NOTE``)."""
 WRITE_EVERY = 256 * 1024
 """An upload's bytes are written (and hashed) in pieces of about this size: 200 uploads at
 once hold some 50 MB of them."""
@@ -530,7 +533,8 @@ class Guard:
 
         try:
             length = dict(scope.get("headers", [])).get(b"content-length")
-            if scope["method"] != "PATCH" and length and int(length) > MAX_SMALL_BODY:
+            limit = LARGER_BODIES.get(scope.get("path", ""), MAX_SMALL_BODY)
+            if scope["method"] != "PATCH" and length and int(length) > limit:
                 await _error(413, "TOO_LARGE", "this request's body is too large")(
                     scope, receive, send_guarded
                 )

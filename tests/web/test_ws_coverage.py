@@ -153,6 +153,34 @@ def test_our_approved_sign_ups_count_overlap_the_others_and_name_no_one(served) 
     assert 'stroke="#1a73e8"' in client.get("/w/coverage").text
 
 
+def test_a_coordinator_exchanges_coverage_notes_through_the_workspace(served, tmp_path) -> None:
+    client, store, _ = served
+    _as(served, "coordinator")
+    h = {"X-CSRF-Token": client.get("/api/session").json()["csrf"]}
+    ours = client.get("/api/coverage/note")
+    assert ours.status_code == 200 and ours.text.startswith(coverage.FORMAT + "\n")
+    assert "attachment" in ours.headers["content-disposition"]
+    logged = [json.loads(x)["entry"]["event"] for x in store.log_path.read_text().splitlines()]
+    assert "coverage-export" in logged
+    third = _init(tmp_path / "third", "Үшінші ұйым")
+    note = coverage.export(third, {"103": {"day"}})
+    kk = {**h, "Accept-Language": "kk", "Content-Type": "text/plain"}
+    changed = client.post("/api/coverage/import", content=note.replace(b"103", b"104"), headers=kk)
+    assert changed.status_code == 400 and changed.json()["error"] == "BAD_SIGNATURE"
+    assert changed.json()["message"] == translate("coverage.error.BAD_SIGNATURE", "kk")
+    own = client.post("/api/coverage/import", content=ours.content, headers=kk)
+    assert own.json()["error"] == "OWN_NOTE"
+    assert client.post("/api/coverage/import", content=note).status_code == 403  # no CSRF
+    ok = client.post("/api/coverage/import", content=note, headers=kk)
+    assert ok.status_code == 200 and ok.json()["organisation"] == "Үшінші ұйым"
+    data = client.get("/api/coverage").json()
+    assert {n["organisation"] for n in data["imported"]} == {"Адал сайлау", "Үшінші ұйым"}
+    assert data["total"]["uncovered"] == 0  # 103: the third organisation's whole day
+    _as(served, "lawyer")
+    assert client.get("/api/coverage/note").status_code == 403
+    assert 'id="note-import"' not in client.get("/w/coverage").text
+
+
 @pytest.mark.slow
 def test_in_chromium_the_board_after_an_exchange_on_a_laptop_and_a_phone(stores, tmp_path) -> None:
     from selenium.webdriver.common.by import By
@@ -168,9 +196,11 @@ def test_in_chromium_the_board_after_an_exchange_on_a_laptop_and_a_phone(stores,
     password = "Орал қаласы 125 учаске"  # her own, chosen at her first sign-in
     users.change_password(store, users.sign_in(store, added.user.name, added.password).token,
                           added.password, password)  # fmt: skip
+    third = tmp_path / "third.note"
+    third.write_bytes(coverage.export(_init(tmp_path / "t", "Үшінші ұйым"), {"103": {"day"}}))
     server = Server(root).start()
     try:
-        for phone in (False, True):
+        for phone in (True, False):  # the laptop last: it imports a third note
             b = _browser(tmp_path, phone=phone)
             try:
                 b.get(f"{server.url}/w/sign-in?lang=kk")
@@ -191,6 +221,13 @@ def test_in_chromium_the_board_after_an_exchange_on_a_laptop_and_a_phone(stores,
                 b.save_screenshot(
                     str(SCREENSHOTS / ("ws-coverage-phone.png" if phone else "ws-coverage.png"))
                 )
+                if not phone:  # a third organisation's note, imported from the page
+                    b.find_element(By.ID, "note-file").send_keys(str(third))
+                    b.find_element(By.ID, "note-import").click()
+                    WebDriverWait(b, 20).until(
+                        lambda d: d.find_element(By.ID, "n-uncovered").text == "0"
+                    )
+                    assert b.find_element(By.ID, "n-covered").text == "2"
             finally:
                 b.quit()
     finally:

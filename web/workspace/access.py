@@ -67,6 +67,8 @@ ACCESS: dict[str, frozenset[Role]] = {
     # coverage: the board (counts, map, gaps; no observer named) and its export
     "page.coverage": EVERYONE,
     "api.coverage": EVERYONE,
+    "api.coverage.note": frozenset({C}),
+    "api.coverage.import": frozenset({C}),
 }
 
 

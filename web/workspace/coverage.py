@@ -15,6 +15,7 @@ from markupsafe import Markup
 from starlette.responses import JSONResponse, Response
 
 from app import coverage as cov
+from app import users
 from web.workspace import charts
 from web.workspace.core import Context, Endpoint, Refusal
 
@@ -57,7 +58,12 @@ def _view(ctx: Context, b: cov.Board) -> dict[str, Any]:
 
 async def page(ctx: Context) -> Response:
     b = await ctx.run(cov.board, ctx.store)
-    return ctx.page("coverage.html", v=_view(ctx, b), shifts=cov.SHIFTS)
+    return ctx.page(
+        "coverage.html",
+        v=_view(ctx, b),
+        shifts=cov.SHIFTS,
+        coordinator=ctx.user.role is users.Role.COORDINATOR,
+    )
 
 
 async def data(ctx: Context) -> Response:
@@ -72,7 +78,35 @@ async def data(ctx: Context) -> Response:
     return JSONResponse(b.to_dict(), headers=headers)
 
 
+async def note(ctx: Context) -> Response:
+    """This organisation's coverage as a signed note, to give to another one (logged)."""
+    data = await ctx.run(cov.export, ctx.store)
+    return Response(
+        data,
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": 'attachment; filename="coverage.note"',
+        },
+    )
+
+
+async def import_note(ctx: Context) -> Response:
+    """Another organisation's note, sent as the request's body: checked and kept."""
+    raw = await ctx.request.body()
+    if len(raw) > cov.MAX_NOTE:
+        raise Refusal(413, "TOO_LARGE", "error.too_large")
+    new_key = ctx.request.query_params.get("new_key") == "1"
+    try:
+        kept = await ctx.run(lambda: cov.import_note(ctx.store, raw, new_key=new_key))
+    except cov.CoverageRefused as r:
+        raise Refusal(400, r.reason, f"coverage.error.{r.reason}") from None
+    return JSONResponse(kept.to_dict(), headers={"Cache-Control": "no-store"})
+
+
 ENDPOINTS = [
     Endpoint("page.coverage", "GET", "/w/coverage", page),
     Endpoint("api.coverage", "GET", "/api/coverage", data),
+    Endpoint("api.coverage.note", "GET", "/api/coverage/note", note),
+    Endpoint("api.coverage.import", "POST", "/api/coverage/import", import_note),
 ]

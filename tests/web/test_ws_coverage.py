@@ -176,6 +176,18 @@ def test_a_coordinator_exchanges_coverage_notes_through_the_workspace(served, tm
     data = client.get("/api/coverage").json()
     assert {n["organisation"] for n in data["imported"]} == {"Адал сайлау", "Үшінші ұйым"}
     assert data["total"]["uncovered"] == 0  # 103: the third organisation's whole day
+    # a whole city's note is larger than the guard's 64 KiB for other requests
+    from web.app import guarded
+
+    big = coverage.export(third, {str(n): {"day"} for n in range(1000, 9000)})
+    assert len(big) > 64 * 1024
+    password = served[2]["coordinator"]
+    with TestClient(guarded(store, batch_every=60), base_url="http://127.0.0.1") as g:
+        signed = g.post("/api/session", json={"name": "user coordinator", "password": password})
+        gh = {"X-CSRF-Token": signed.json()["csrf"], "Content-Type": "text/plain"}
+        assert g.post("/api/coverage/import", content=big, headers=gh).status_code == 200
+        other = g.post("/api/session", content=b"x" * (65 * 1024), headers=gh)
+        assert other.status_code == 413  # the guard's limit still holds everywhere else
     _as(served, "lawyer")
     assert client.get("/api/coverage/note").status_code == 403
     assert 'id="note-import"' not in client.get("/w/coverage").text

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app import coverage
 from base.errors import EXIT_REFUSED
@@ -179,3 +181,42 @@ def test_the_board_as_csv_is_safe_for_spreadsheets(two, tmp_path: Path, dalel) -
     rows = coverage.to_csv(coverage.board(b)).splitlines()
     assert rows[0].startswith("precinct,region,district,state,morning,evening,count")
     assert rows[1].startswith("41,'=HYPERLINK(1),'-x,uncovered")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_are_a_named_refusal_never_a_crash(data: bytes) -> None:
+    with pytest.raises(coverage.CoverageRefused):
+        coverage.parse_note(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_change_to_a_signed_note_is_refused(tmp_path_factory, data) -> None:
+    """Flip, cut or insert anywhere in a real note: it is refused by name, never taken."""
+    global _NOTE
+    if _NOTE is None:
+        from evidence.provision import init_store
+
+        root = tmp_path_factory.mktemp("fuzz") / "s"
+        init_store(root, org="Fuzz")
+        _NOTE = coverage.make_note(Store.open(root), {"31": {"day"}, "101-A": {"count"}})
+    note = bytearray(_NOTE)
+    at = data.draw(st.integers(0, len(note) - 1))
+    how = data.draw(st.sampled_from(("flip", "cut", "insert")))
+    if how == "flip":
+        note[at] ^= data.draw(st.integers(1, 255))
+    elif how == "cut":
+        del note[at]
+    else:
+        note.insert(at, data.draw(st.integers(0, 255)))
+    try:
+        coverage.parse_note(bytes(note))
+    except coverage.CoverageRefused:
+        return
+    # taken only if the change left the signed body and a valid signature line as they were
+    # (a trailing byte after the last newline of the signatures is the only such place)
+    assert bytes(note).startswith(_NOTE.split(b"\n\n")[0])
+
+
+_NOTE: bytes | None = None

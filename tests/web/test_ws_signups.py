@@ -403,3 +403,30 @@ def test_one_address_is_slowed_down_after_ten_sign_ups_an_hour(served) -> None:
     assert not page._too_many("10.0.0.2")
     later = time.monotonic() + page.WINDOW + 1
     assert not page._too_many("testclient", now=later)
+
+
+def test_sign_ups_sent_at_once_from_one_address_cannot_pass_the_limit_together(served) -> None:
+    """Forty requests at the same moment from one address: ten are taken, the rest are held
+    back (a place is taken in one step, before the sign-up is made)."""
+    import asyncio
+
+    import httpx
+
+    from web.workspace import signups as page
+
+    client, store, _ = served
+    url = "/s/" + signups.link(store).token
+
+    async def burst(address: str, n: int, first: int) -> list[int]:
+        transport = httpx.ASGITransport(app=client.app, client=(address, 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            sent = [
+                c.post(url, json=_body(contact=f"+7 702 000 {first + i:04d}")) for i in range(n)
+            ]
+            return [r.status_code for r in await asyncio.gather(*sent)]
+
+    codes = asyncio.run(burst("10.9.9.9", 40, 0))
+    assert codes.count(201) == page.PER_CLIENT and codes.count(429) == 40 - page.PER_CLIENT
+    assert signups.counts(store)["pending"] == page.PER_CLIENT
+    # this machine itself (a proxy that forwards no address) is not held back
+    assert asyncio.run(burst("127.0.0.1", 12, 100)) == [201] * 12

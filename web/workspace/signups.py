@@ -58,18 +58,35 @@ def _recent(client: str, now: float) -> deque[float]:
     return seen
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+"""Addresses not held back: this machine itself (a proxy that forwards no address would
+otherwise put every volunteer in one bucket; see the README's nginx block)."""
+
+
+def _reserve(client: str, now: float | None = None) -> float | None:
+    """Take one of ``client``'s :data:`PER_CLIENT` places of the last hour, in one step (two
+    requests at once cannot both take the last one): the place's time, or None when none is
+    left. :func:`_give_back` returns it when the sign-up is refused."""
+    at = time.monotonic() if now is None else now
+    with _TRIES_LOCK:
+        seen = _recent(client, at)
+        if len(seen) >= PER_CLIENT:
+            return None
+        seen.append(at)
+        return at
+
+
+def _give_back(client: str, at: float) -> None:
+    with _TRIES_LOCK:
+        seen = _TRIES.get(client)
+        if seen is not None and at in seen:
+            seen.remove(at)
+
+
 def _too_many(client: str, now: float | None = None) -> bool:
     """Whether :data:`PER_CLIENT` sign-ups were taken from ``client`` in the last hour."""
     with _TRIES_LOCK:
         return len(_recent(client, time.monotonic() if now is None else now)) >= PER_CLIENT
-
-
-def _taken(client: str, now: float | None = None) -> None:
-    """Count a sign-up taken from ``client`` (refused ones are not counted)."""
-    with _TRIES_LOCK:
-        _recent(client, time.monotonic() if now is None else now).append(
-            time.monotonic() if now is None else now
-        )
 
 
 def _refusal(r: su.SignupRefused) -> Refusal:
@@ -163,9 +180,13 @@ async def public_submit(ctx: Context) -> Response:
     body = await json_body(ctx, limit=MAX_BODY)
     if set(body) - FIELDS:
         raise Refusal(400, "BAD_REQUEST", "signup.error.fields")
+    # behind the proxy, the address it forwards (X-Forwarded-For: uvicorn trusts loopback's)
     client = ctx.request.client.host if ctx.request.client else ""
-    if _too_many(client):  # (behind the proxy, the address it forwards: uvicorn trusts it)
-        raise Refusal(429, "TOO_MANY", "signup.error.TOO_MANY")
+    slot = None
+    if client not in LOOPBACK:
+        slot = _reserve(client)
+        if slot is None:
+            raise Refusal(429, "TOO_MANY", "signup.error.TOO_MANY")
 
     def take() -> su.Signup:
         reg = _registry(ctx)
@@ -181,9 +202,12 @@ async def public_submit(ctx: Context) -> Response:
 
     try:
         made = await ctx.run(take)
-    except su.SignupRefused as r:
-        raise _refusal(r) from None
-    _taken(client)
+    except BaseException as e:  # refused input (or anything else) is not counted
+        if slot is not None:
+            _give_back(client, slot)
+        if isinstance(e, su.SignupRefused):
+            raise _refusal(e) from None
+        raise
     return JSONResponse(
         {
             "signup": made.id,

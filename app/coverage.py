@@ -167,6 +167,10 @@ def parse_note(data: bytes) -> Note:
             raise CoverageRefused("BAD_NOTE", f"the note's line {name!r} is missing or empty")
         head[name] = value
     try:
+        made_at(head["made"])
+    except ValueError:
+        raise CoverageRefused("BAD_NOTE", "the note's time is not an RFC 3339 time") from None
+    try:
         key = PublicKey.from_verifier(head["verifier"])
     except ValueError:
         raise CoverageRefused("BAD_NOTE", "the note's verifier key cannot be read") from None
@@ -200,8 +204,14 @@ def parse_note(data: bytes) -> Note:
     for n, line in enumerate(lines[5:], start=6):
         if not line:
             continue
-        word, number, *shifts = line.split(" ")
-        if word != "precinct" or not valid_precinct(number) or not shifts:
+        parts = line.split(" ")
+        number, shifts = (parts[1], parts[2:]) if len(parts) >= 3 else ("", [])
+        if (
+            parts[0] != "precinct"
+            or not shifts
+            or number != number.strip()
+            or not valid_precinct(number)
+        ):
             raise CoverageRefused("BAD_NOTE", f"line {n} of the note is not 'precinct N SHIFT…'")
         if number in precincts or any(s not in KNOWN for s in shifts):
             raise CoverageRefused("BAD_NOTE", f"line {n}: a precinct twice or an unknown shift")
@@ -210,6 +220,14 @@ def parse_note(data: bytes) -> Note:
         head["origin"], head["organisation"], head["made"], head["verifier"], precincts,
         hashlib.sha256(data).hexdigest(),
     )  # fmt: skip
+
+
+def made_at(text: str) -> datetime:
+    """A note's ``made`` time (RFC 3339, UTC); ValueError when it is not one."""
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        raise ValueError(text)
+    return t
 
 
 def export(store: Store, precincts: Mapping[str, Iterable[str]] | None = None) -> bytes:
@@ -249,6 +267,12 @@ def import_note(store: Store, data: bytes, *, new_key: bool = False) -> Note:
             f"{note.origin} signed its earlier notes with another key",
             fix="if the organisation says its key changed, import with --new-key",
         )
+    if seen and made_at(note.made) <= made_at(str(seen[-1].get("made"))):
+        raise CoverageRefused(
+            "STALE_NOTE",
+            f"{note.origin}'s note held here is as new as this one or newer ({seen[-1]['made']})",
+            fix="ask the organisation for its latest export",
+        )
     with store.writer() as w:
         stored = store.objects.put_bytes(data)
         w.append(
@@ -280,9 +304,23 @@ def imported(store: Store) -> list[Note]:
     for sha in latest.values():
         if sha not in _NOTES:
             with store.objects.open(sha) as f:
+                if len(_NOTES) >= 64:
+                    _NOTES.pop(next(iter(_NOTES)))
                 _NOTES[sha] = parse_note(f.read())
         out.append(_NOTES[sha])
     return sorted(out, key=lambda n: (n.organisation, n.origin))
+
+
+def labels(notes: list[Note]) -> dict[str, str]:
+    """How the board names each origin's organisation: its name, and where two origins give
+    the same name (a second store, or one posing as the first), its origin too."""
+    names: dict[str, int] = {}
+    for n in notes:
+        names[n.organisation] = names.get(n.organisation, 0) + 1
+    return {
+        n.origin: n.organisation if names[n.organisation] == 1 else f"{n.organisation} ({n.origin})"
+        for n in notes
+    }
 
 
 def ours(store: Store) -> dict[str, frozenset[str]]:
@@ -417,8 +455,9 @@ def board(store: Store) -> Board:
     mine = {p: held(s) for p, s in ours(store).items()}
     notes = imported(store)
     theirs: dict[str, dict[str, frozenset[str]]] = defaultdict(dict)
+    named = labels(notes)
     for n in notes:
-        name = n.organisation
+        name = named[n.origin]  # one row per origin: a name is only what a note says
         for p, s in n.precincts.items():
             theirs[p][name] = theirs[p].get(name, frozenset()) | held(s)
     photos = index.precincts_with_kind("protocol")

@@ -109,7 +109,7 @@ def test_a_changed_byte_a_stranger_key_or_the_stores_own_note_is_refused(two) ->
     # the same origin signing with another key: refused unless told
     coverage.import_note(b, note)
     other = SigningKey.generate(a.config.origin)
-    body = coverage.note_body(a.config.origin, "Адал сайлау", "2026-12-04T10:00:00Z",
+    body = coverage.note_body(a.config.origin, "Адал сайлау", "2099-12-04T10:00:00.000000Z",
                               other.public.verifier(), {"32": {"day"}}).encode()  # fmt: skip
     import base64
 
@@ -119,7 +119,9 @@ def test_a_changed_byte_a_stranger_key_or_the_stores_own_note_is_refused(two) ->
     assert coverage.import_note(b, forged, new_key=True).precincts == {"32": frozenset({"day"})}
     # a note whose shifts or lines are not the format's is refused even when signed
     bad = (
-        coverage.note_body(a.config.origin, "x", "t", other.public.verifier(), {})
+        coverage.note_body(
+            a.config.origin, "x", "2099-12-05T00:00:00.000000Z", other.public.verifier(), {}
+        )
         + "precinct 31 noon\n"
     )
     sig = base64.b64encode(other.public.id + other.sign(bad.encode())).decode()
@@ -167,7 +169,11 @@ def test_cli_exports_imports_and_shows_the_counts(two, tmp_path: Path, dalel) ->
     refused = dalel("--store", b.root, "coverage", "import", changed)
     assert refused.code == EXIT_REFUSED and "BAD_SIGNATURE" in refused.err
     assert "Traceback" not in refused.err
-    ok = dalel("--store", b.root, "coverage", "import", out, "--json")
+    stale = dalel("--store", b.root, "coverage", "import", out)  # older than the one held
+    assert stale.code == EXIT_REFUSED and "STALE_NOTE" in stale.err
+    newer = tmp_path / "newer.note"
+    assert dalel("--store", a.root, "coverage", "export", "-o", newer).code == 0
+    ok = dalel("--store", b.root, "coverage", "import", newer, "--json")
     assert ok.code == 0 and ok.json()["organisation"] == "Адал сайлау"
 
 
@@ -220,3 +226,51 @@ def test_any_change_to_a_signed_note_is_refused(tmp_path_factory, data) -> None:
 
 
 _NOTE: bytes | None = None
+
+
+def _signed(key: SigningKey, body: str) -> bytes:
+    import base64
+
+    sig = base64.b64encode(key.public.id + key.sign(body.encode())).decode()
+    return body.encode() + f"\n— {key.name} {sig}\n".encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["precinct", "junk", "precinct 31", "precinct 31\t day", "precinct 31  day",
+     "precinct 870412300416 day", "precinct 31 day extra-shift", "PRECINCT 31 day"],
+)  # fmt: skip
+def test_a_signed_note_with_a_bad_line_is_refused_by_name(line: str) -> None:
+    """Anyone can sign a note with a key of their own: what it says is checked as closely as
+    what an unsigned file says (a line without spaces crashed the import before)."""
+    key = SigningKey.generate("dalel.kz/stranger/0001")
+    body = coverage.note_body(key.name, "Stranger", "2026-12-04T10:00:00.000000Z",
+                              key.public.verifier(), {"32": {"day"}}) + line + "\n"  # fmt: skip
+    with pytest.raises(coverage.CoverageRefused) as r:
+        coverage.parse_note(_signed(key, body))
+    assert r.value.reason == "BAD_NOTE"
+    bad_time = coverage.note_body(key.name, "S", "yesterday", key.public.verifier(), {})
+    with pytest.raises(coverage.CoverageRefused) as r:
+        coverage.parse_note(_signed(key, bad_time))
+    assert r.value.reason == "BAD_NOTE"
+
+
+def test_an_older_note_cannot_roll_coverage_back_and_a_borrowed_name_is_told_apart(
+    two, tmp_path: Path, dalel
+) -> None:
+    a, b = two
+    first = coverage.export(a, {"31": {"day"}})
+    second = coverage.export(a, {"31": {"day"}, "32": {"day"}})
+    coverage.import_note(b, second)
+    for older in (first, second):  # an older note, or the same one again
+        with pytest.raises(coverage.CoverageRefused) as r:
+            coverage.import_note(b, older)
+        assert r.value.reason == "STALE_NOTE"
+    assert {p.number for p in coverage.board(b).precincts if p.others} == {"31", "32"}
+    # another store giving the same organisation's name is its own row, named apart
+    impostor = _store(tmp_path / "imp", "Адал сайлау", dalel)
+    coverage.import_note(b, coverage.export(impostor, {"33": {"day"}}))
+    by = {p.number: p for p in coverage.board(b).precincts}
+    (real,) = by["31"].others
+    (fake,) = by["33"].others
+    assert real != fake and impostor.config.origin in fake and a.config.origin in real

@@ -49,7 +49,7 @@ def write(store: Store, out: Path, *, follow: bool = False) -> TilesWritten:
     latest = store.latest_checkpoint()
     if latest is None:
         raise UsageError("the log has no checkpoint yet", fix="hand in a file first")
-    done = tiles_out.write(store.load_tree(), latest, out)
+    done = tiles_out.write(store.load_tree(), latest, out, keep_newer=True)
     if follow:
         raw = dict(store.config.raw)
         raw["log"] = {**raw.get("log", {}), tiles_out.CONFIG_KEY: str(out.resolve())}
@@ -63,6 +63,12 @@ def fetcher(source: str) -> Callable[[str], bytes]:
         import httpx
 
         base = source.rstrip("/")
+        try:
+            httpx.URL(base)
+        except (httpx.InvalidURL, ValueError):
+            raise UsageError(
+                f"{source!r} is not a web address", fix="e.g. https://cdn.example.org/log"
+            ) from None
         client = httpx.Client(timeout=15, follow_redirects=False)
 
         def get(path: str) -> bytes:
@@ -76,7 +82,7 @@ def fetcher(source: str) -> Callable[[str], bytes]:
                         if len(data) > MAX_FETCH:
                             raise OSError(f"{base}/{path}: more than {MAX_FETCH} bytes")
                     return data
-            except httpx.HTTPError as e:  # refused, timed out, cut: the source is unreachable
+            except (httpx.HTTPError, httpx.InvalidURL) as e:  # refused, timed out, cut
                 raise OSError(f"{base}/{path}: {e}") from None
 
         return get

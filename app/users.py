@@ -211,7 +211,11 @@ def _db(store: Store) -> Iterator[sqlite3.Connection]:
         )
         columns = {r[1] for r in con.execute("PRAGMA table_info(users)")}
         if "given" not in columns:  # a store made before users chose their own passwords
-            con.execute("ALTER TABLE users ADD COLUMN given INTEGER DEFAULT 0")
+            try:
+                con.execute("ALTER TABLE users ADD COLUMN given INTEGER DEFAULT 0")
+            except sqlite3.OperationalError as e:  # another process added it this moment
+                if "duplicate column" not in str(e):
+                    raise
         yield con
     finally:
         con.close()

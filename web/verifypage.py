@@ -43,6 +43,26 @@ def _safe_inline(script: str) -> str:
     return out.replace("<!--", "<\\!--")
 
 
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+_IPV6 = re.compile(r"[0-9a-f:.]+")
+
+
+def web_origin(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) address, checked strictly: it goes into the
+    page's security policy, where nothing may end the policy or add a source. ValueError for
+    anything else."""
+    u = urlsplit(url)
+    try:
+        port = u.port
+    except ValueError:
+        raise ValueError(f"{url!r} is not a web address") from None
+    host = u.hostname or ""
+    ok = _HOSTNAME.fullmatch(host) or (":" in host and _IPV6.fullmatch(host))
+    if u.scheme not in ("http", "https") or u.username or u.password or not ok:
+        raise ValueError(f"{url!r} is not a web address")
+    return f"{u.scheme}://{f'[{host}]' if ':' in host else host}" + (f":{port}" if port else "")
+
+
 def render(
     key: PublicKey | None,
     *,
@@ -76,8 +96,7 @@ def render(
         origins = []
         for url in (log_url, tiles_url):
             if url:
-                u = urlsplit(url)
-                origins.append(f"{u.scheme}://{u.netloc}")
+                origins.append(web_origin(url))
         connect = " ".join(dict.fromkeys(origins)) or "'none'"
         policy = (
             f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(css)}; "

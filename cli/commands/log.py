@@ -23,7 +23,8 @@ def _written(r: logtiles.TilesWritten) -> Lines:
     yield Text(f"The log up to its checkpoint of {r.size} entries is in {r.out}")
     yield Text(f"({r.written} tile(s) written, {r.kept} full tile(s) already there).")
     if r.follow:
-        yield Text("Every commit keeps it up to date from now on ([log] tiles_dir in config.toml).")
+        yield Text("Every commit keeps it up to date from now on ([log] tiles_dir in config.toml);")
+        yield Text("a server already running takes it up when it is started again.")
     yield Text("Serve the folder as it is; check a receipt with: "
                "dalel receipt verify RECEIPT --log URL_OR_DIR")  # fmt: skip
 

@@ -154,10 +154,14 @@ def receipt_page(
     """Write the receipt-check page as one self-contained HTML file (works offline)."""
     from web import verifypage
 
-    if tiles_url and not tiles_url.startswith(("https://", "http://")):
-        raise UsageError(
-            "--tiles-url must be a web address", fix="e.g. https://cdn.example.org/log"
-        )
+    for given in (tiles_url, log_url or ""):
+        try:
+            if given:
+                verifypage.web_origin(given)
+        except ValueError:
+            raise UsageError(
+                f"{given!r} is not a web address", fix="e.g. https://cdn.example.org/log"
+            ) from None
     store = None if key_file is not None and log_url is not None else optional_store_of(ctx)
     key = verify_app.page_key(verify_app.Supplied.read_optional(key_file), store)
     url = verify_app.page_log_url(log_url, store)

@@ -36,7 +36,12 @@ class Written:
 
 
 def write(
-    tree: merkle.MerkleTree, head: cp.SignedCheckpoint, out: Path, *, since: int = 0
+    tree: merkle.MerkleTree,
+    head: cp.SignedCheckpoint,
+    out: Path,
+    *,
+    since: int = 0,
+    keep_newer: bool = False,
 ) -> Written:
     """Write the tiles of ``tree`` at the size of ``head`` into ``out`` (only those that may
     differ from a publication at size ``since``: 0 writes or checks them all), then the
@@ -67,8 +72,19 @@ def write(
         atomic_write(dest, data, durable=width == tiles.WIDTH)  # a full tile is final
         written += 1
     out.mkdir(parents=True, exist_ok=True)
+    if keep_newer and _held_size(out, head) > size:
+        return Written(size, written, kept)  # a writer published a newer one meanwhile
     atomic_write(out / "checkpoint", head.text.encode())
     return Written(size, written, kept)
+
+
+def _held_size(out: Path, head: cp.SignedCheckpoint) -> int:
+    """The size of the checkpoint the folder holds, when it is this log's (same origin)."""
+    try:
+        held = cp.parse((out / "checkpoint").read_text())
+    except (OSError, ValueError):
+        return 0
+    return held.checkpoint.size if held.checkpoint.origin == head.checkpoint.origin else 0
 
 
 def configured(store: Store) -> Path | None:

@@ -198,3 +198,44 @@ def receipt_head(receipt: Path) -> str:
     import json
 
     return json.loads(receipt.read_text())["checkpoint"]
+
+
+def test_a_receipt_newer_than_the_published_log_is_not_yet_checkable_not_failed(
+    store_dir: Path, tmp_path: Path, dalel
+) -> None:
+    """Tiles published on a schedule (or cached by a CDN) lag behind the newest receipts:
+    that is INDETERMINATE 'LOG_BEHIND', not a broken log."""
+    _ingest(dalel, store_dir, tmp_path, 3)
+    out = tmp_path / "pub"
+    assert dalel("--store", store_dir, "log", "tiles", "--out", out).code == 0
+    _ingest(dalel, store_dir, tmp_path, 2, start=10)
+    newest = sorted((store_dir / "receipts").glob("*.json"))[-1]
+    r = dalel("receipt", "verify", newest, "--log", out, "--json")
+    assert r.code != 0
+    got = _checks(r)
+    assert got["published-log-consistent"] == ("INDETERMINATE", "LOG_BEHIND")
+    assert "in-published-log" not in got and got["published-tiles"] == ("PASSED", None)
+    # a bad address is a usage error, plainly, never an internal error
+    bad = dalel("receipt", "verify", newest, "--log", "http://[::1/log")
+    assert bad.code == 2 and "not a web address" in bad.err
+
+
+def test_a_slower_publication_never_puts_an_older_checkpoint_over_a_newer_one(
+    tmp_path: Path,
+) -> None:
+    from evidence.core import merkle
+    from evidence.core.keys import SigningKey
+    from evidence.storage import tiles_out
+
+    key = SigningKey.generate("dalel.kz/test/0001")
+    tree = merkle.MerkleTree(merkle.leaf_hash(b"%d" % i) for i in range(300))
+
+    def head(n: int) -> cp.SignedCheckpoint:
+        return cp.parse(cp.sign(cp.Checkpoint(key.name, n, tree.root(n)), key))
+
+    out = tmp_path / "t"
+    tiles_out.write(tree, head(300), out)  # a writer's hook, first
+    tiles_out.write(tree, head(200), out, keep_newer=True)  # `log tiles` from an older tree
+    assert cp.parse((out / "checkpoint").read_text()).checkpoint.size == 300
+    tiles_out.write(tree, head(200), out)  # (a hook publishes what its commit signed)
+    assert cp.parse((out / "checkpoint").read_text()).checkpoint.size == 200

@@ -202,8 +202,10 @@ const read = (dir) => async (p) => new Uint8Array(fs.readFileSync(path.join(dir,
   }
   for (const [name, dir] of Object.entries(job.dirs)) {
     try {
-      const { latestText, hashes } = await v.latestFromTiles(job.receipt, read(dir));
-      out.checks[name] = v.consistencyCheck(job.receipt, latestText, hashes, job.key);
+      const { latestText, hashes, behind } = await v.latestFromTiles(job.receipt, read(dir));
+      out.checks[name] = behind
+        ? { status: 'BEHIND' }
+        : v.consistencyCheck(job.receipt, latestText, hashes, job.key);
     } catch (e) {
       out.checks[name] = { status: 'ERROR', detail: e.message };
     }
@@ -235,12 +237,22 @@ def test_the_page_proves_consistency_from_the_tiles_alone(filled_store, tmp_path
     raw[7] ^= 1
     tile.write_bytes(bytes(raw))
     receipt = json.loads(sorted((filled_store / "receipts").glob("*.json"))[0].read_text())
+    # tiles published before the receipt's commit (a CDN's cached copy, say)
+    early = tmp_path / "early"
+    tree_early = merkle.MerkleTree(tree.leaf(i) for i in range(2))
+    from evidence.core import checkpoint as cp
+    from evidence.storage import tiles_out
+
+    old_head = cp.parse(cp.sign(cp.Checkpoint(store.config.origin, 2, tree_early.root()),
+                                store.log_key))  # fmt: skip
+    tiles_out.write(tree_early, old_head, early)
     script = tmp_path / "tiles.js"
     script.write_text(verifier_script() + TILES_HARNESS)
     job = tmp_path / "tiles.json"
     job.write_text(json.dumps({
         "dir": str(out), "size": size, "froms": froms, "receipt": receipt,
-        "key": store.public_key().verifier(), "dirs": {"good": str(out), "changed": str(changed)},
+        "key": store.public_key().verifier(),
+        "dirs": {"good": str(out), "changed": str(changed), "early": str(early)},
         "paths": [0, 5, 1000, 1234067],
     }))  # fmt: skip
     p = subprocess.run([NODE, str(script), str(job)], capture_output=True, text=True, timeout=120)
@@ -253,6 +265,7 @@ def test_the_page_proves_consistency_from_the_tiles_alone(filled_store, tmp_path
     assert got["checks"]["good"]["status"] == "PASSED", got["checks"]
     assert got["checks"]["changed"]["status"] == "FAILED"
     assert got["checks"]["changed"]["reason"] == "CONSISTENCY_INVALID"
+    assert got["checks"]["early"]["status"] == "BEHIND"  # not yet published: not a failure
 
 
 def test_a_page_written_with_tiles_asks_them_and_its_policy_lets_it(tmp_path, filled_store, dalel):
@@ -266,3 +279,16 @@ def test_a_page_written_with_tiles_asks_them_and_its_policy_lets_it(tmp_path, fi
     bad = dalel("--store", filled_store, "receipt", "page", tmp_path / "p2.html",
                 "--tiles-url", "file:///etc")  # fmt: skip
     assert bad.code == 2 and "web address" in bad.err
+
+
+def test_only_a_plain_web_origin_goes_into_the_pages_policy() -> None:
+    from web import verifypage
+
+    assert verifypage.web_origin("https://cdn.example.org/log/") == "https://cdn.example.org"
+    assert verifypage.web_origin("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080"
+    assert verifypage.web_origin("https://[::1]:9/log") == "https://[::1]:9"
+    for bad in ("https://a;script-src *", 'https://a"b', "https://a b/", "file:///etc",
+                "javascript:alert(1)", "https://user:pw@cdn.example.org", "https://x:99999",
+                "https://", "https://a'/"):  # fmt: skip
+        with pytest.raises(ValueError):
+            verifypage.web_origin(bad)

@@ -786,7 +786,8 @@ export async function latestFromTiles(receipt, fetchBytes) {
   const latestText = new TextDecoder("utf-8", { fatal: true }).decode(await fetchBytes("checkpoint"));
   const from = parseCheckpoint(receipt.checkpoint).size;
   const to = parseCheckpoint(latestText).size;
-  if (from >= to) return { latestText, hashes: [] };
+  if (from > to) return { latestText, hashes: [], behind: true }; // published behind the receipt
+  if (from === to) return { latestText, hashes: [] };
   const proof = await new TileHashes(fetchBytes, to).consistencyProof(from, to);
   return { latestText, hashes: proof.map(b64encode) };
 }

@@ -174,8 +174,11 @@ def current(store: Store, index: Index | None = None) -> Registry | None:
     if sha not in _PARSED:
         with store.objects.open(sha) as f:
             data = f.read()
-        if hashlib.sha256(data).hexdigest() != sha:
-            return parse(data)
+        if hashlib.sha256(data).hexdigest() != sha:  # the stored object was changed
+            raise UsageError(
+                f"the precinct registry's object {sha[:16]}… no longer matches its hash",
+                fix="run dalel audit, then import the registry again",
+            )
         if len(_PARSED) >= 4:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[sha] = parse(data)

@@ -89,3 +89,23 @@ def test_files_that_are_not_a_registry_are_refused_without_logging(store: Store)
     with pytest.raises(UsageError, match="no good row"):
         registry.import_csv(store, (HEADER + "31,,,,,\n").encode())
     assert _imports(store) == [] and registry.current(store) is None
+
+
+def test_a_registry_object_changed_on_disk_is_refused_not_read(store: Store, tmp_path) -> None:
+    """The registry feeds the GPS check and the results: a stored CSV changed behind the
+    store's back is refused (run audit), and ingest then knows no place for the precinct."""
+    from pipeline import registry as stored
+
+    data = (HEADER + "31,Алматы қаласы,Бостандық,Мектеп,43.2,76.9\n").encode()
+    made = registry.import_csv(store, data)
+    assert made.precincts["31"].lat == 43.2
+    sha = _imports(store)[-1]["subject"]
+    obj = next(p for p in (store.root / "objects").rglob(sha[2:] + "*") if p.is_file())
+    obj.chmod(0o644)
+    obj.write_bytes(data.replace(b"43.2", b"51.2"))
+    stored._PARSED.clear()
+    store = Store.open(store.root)  # (an index that has seen the import)
+    store.index.catch_up()
+    with pytest.raises(UsageError, match="no longer matches its hash"):
+        registry.current(store)
+    assert registry.location(store, "31") is None

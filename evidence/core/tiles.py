@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from base.errors import DalelError
 from evidence.core import merkle
 
 HEIGHT = 8
@@ -73,8 +74,9 @@ def tiles_of(tree: merkle.MerkleTree, size: int) -> Iterator[tuple[str, bytes]]:
         yield tile_path(level, index, width), raw
 
 
-class TileError(Exception):
-    """A tile is missing, or not the size its path says."""
+class TileError(DalelError):
+    """A tile is missing, or not the size its path says (a published log that cannot be
+    read: what it would prove is undecided)."""
 
 
 class TileProofs:

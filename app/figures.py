@@ -9,7 +9,6 @@ each other; figures that differ are flagged as a possible substitution.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from app import items
 from app import precinct as sheet_precinct
 from app.precinct import PRECINCT_FIELD, PrecinctCheck
 from app.precinct import precinct_check as precinct_check  # for the dossier and front ends
+from app.views import Kept
 from base.errors import UsageError
 from evidence.content import privacy
 from evidence.core import events
@@ -222,25 +222,18 @@ class _Logged:
     confirm: list[dict[str, Any]] = field(default_factory=list)
 
 
-_LOGGED: dict[str, _Logged] = {}
-_LOGGED_LOCK = threading.Lock()
+_LOGGED: Kept[_Logged] = Kept(_Logged, most=8)
 
 
 def _logged(index: Index) -> _Logged:
     """The ``ocr`` and ``confirm`` entries the index has, in log order."""
-    # a store made again at the same place (a test, a restore) starts its own view
-    where = f"{index.store.root.resolve()}:{index.line_hash(0)}"
-    with _LOGGED_LOCK:
-        view = _LOGGED.get(where)
+    with _LOGGED.lock:
+        view = _LOGGED.of(index)
         last = index.last_seq()
-        if view is None or last < view.seq or index.line_hash(view.seq) != view.line_hash:
-            if view is None and len(_LOGGED) >= 8:
-                _LOGGED.pop(next(iter(_LOGGED)))
-            view = _LOGGED[where] = _Logged()
         if last > view.seq:
             for e in index.entries_by_events_after((events.OCR, events.CONFIRM), view.seq):
                 (view.ocr if e["event"] == events.OCR else view.confirm).append(e)
-            view.seq, view.line_hash = last, index.line_hash(last)
+            Kept.seen(view, index, last)
         return view
 
 

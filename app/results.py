@@ -25,6 +25,7 @@ from typing import Any
 
 import ocr
 from app import official, registry
+from app.views import Kept
 from evidence.core import events
 from evidence.storage.store import Store
 from pipeline.figures import store_form
@@ -210,7 +211,7 @@ class _View:
     """Each read photo's precinct (a photo read again under another one: made again whole)."""
 
 
-_VIEWS: dict[str, _View] = {}
+_VIEWS: Kept[_View] = Kept(_View, most=4)
 _LOCK = threading.Lock()
 
 
@@ -218,6 +219,7 @@ def forget() -> None:
     """Drop what is kept between calls (the next table is made from the log alone)."""
     with _LOCK:
         _MADE.clear()
+    with _VIEWS.lock:
         _VIEWS.clear()
 
 
@@ -236,14 +238,9 @@ def _protocol_side(store: Store) -> dict[str, _Protocol]:
     photos, and figures the photos disagree on."""
     index = store.index
     index.catch_up()
-    where = f"{store.root.resolve()}:{index.line_hash(0)}"
-    with _LOCK:
-        view = _VIEWS.get(where)
+    with _VIEWS.lock:
+        view = _VIEWS.of(index)
         last = index.last_seq()
-        if view is None or last < view.seq or index.line_hash(view.seq) != view.line_hash:
-            if view is None and len(_VIEWS) >= 4:
-                _VIEWS.pop(next(iter(_VIEWS)))
-            view = _VIEWS[where] = _View()
         if last == view.seq:
             return view.precincts
         whole = view.seq < 0
@@ -265,7 +262,7 @@ def _protocol_side(store: Store) -> dict[str, _Protocol]:
                 side = _sides(official.discrepancies(store, precinct=p, only_differences=False))
                 view.precincts.pop(p, None)
                 view.precincts.update(side)
-        view.seq, view.line_hash = last, index.line_hash(last)
+        Kept.seen(view, index, last)
         return view.precincts
 
 

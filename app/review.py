@@ -15,7 +15,6 @@ review that they have not entered, oldest protocol first.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import ocr
 from app import figures as fg
 from app import items
+from app.views import Kept
 from base.errors import UsageError
 from evidence.core import events
 from evidence.storage.store import Store
@@ -128,12 +128,12 @@ class _View:
     reading every entry again for each request would take seconds."""
 
     seq: int = -1
+    line_hash: str | None = None
     photos: dict[str, _Photo] = field(default_factory=dict)
     crops: set[str] = field(default_factory=set)
 
 
-_VIEWS: dict[str, _View] = {}
-_VIEWS_LOCK = threading.Lock()
+_VIEWS: Kept[_View] = Kept(_View, most=4)
 _WATCHED = (events.OCR, events.CONFIRM, events.REVIEW_ENTRY)
 
 
@@ -141,18 +141,14 @@ def _view(store: Store) -> _View:
     """The review view of ``store``, with every entry the index has."""
     index = store.index
     index.catch_up()
-    # a store made again at the same place (a test, a restore) starts its own view
-    where = f"{store.root.resolve()}:{index.line_hash(0)}"
-    with _VIEWS_LOCK:
-        view = _VIEWS.setdefault(where, _View())
+    with _VIEWS.lock:
+        view = _VIEWS.of(index)
         last = index.last_seq()
-        if last < view.seq:  # the log is shorter than what was seen: start again
-            view = _VIEWS[where] = _View()
         if last == view.seq:
             return view
         for e in index.entries_by_events_after(_WATCHED, view.seq):
             _apply(view, e)
-        view.seq = last
+        Kept.seen(view, index, last)
         return view
 
 

@@ -94,6 +94,8 @@ def test_the_board_counts_the_other_organisations_coverage_by_region(served) -> 
 
     page = client.get("/w/coverage?lang=kk").text
     assert translate("nav.coverage", "kk") in page
+    # what the page's scripts say when the network is cut, in the user's language
+    assert f'<meta name="t-network" content="{translate("error.network", "kk")}">' in page
     assert 'id="n-covered">1<' in page and 'id="n-uncovered">1<' in page
     assert 'id="n-gaps">2<' in page
     assert "Бөкей ордасы ауданы (Сайхин ауылы, өте ұзын атауы бар)" in page

@@ -26,7 +26,7 @@ document.addEventListener("DOMContentLoaded", () => {
         body: await file.arrayBuffer(),
       });
     } catch (e) {
-      err.textContent = "⚠";
+      err.textContent = window.dalel.meta("t-network");
       err.hidden = false;
       return;
     }

@@ -18,7 +18,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       r = await window.dalel.api("POST", "/api/password", { current: form.current.value, new: form.new.value });
     } catch (e) {
-      err.textContent = "⚠"; err.hidden = false; return;
+      err.textContent = window.dalel.meta("t-network"); err.hidden = false; return;
     }
     if (r.status === 200) {
       done.textContent = form.dataset.done;

@@ -13,7 +13,7 @@ document.addEventListener("DOMContentLoaded", () => {
         body: JSON.stringify({ name: form.name.value, password: form.password.value }),
       });
     } catch (e) {
-      err.textContent = "⚠"; err.hidden = false; return;
+      err.textContent = window.dalel.meta("t-network"); err.hidden = false; return;
     }
     const body = await r.json().catch(() => ({}));
     if (r.ok) {

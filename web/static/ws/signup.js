@@ -59,7 +59,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await fetch(here + "/precincts?q=" + encodeURIComponent(search.value.trim()),
         { headers: { Accept: "application/json", ...accept }, credentials: "omit" });
       data = await r.json();
-    } catch (e) { note.textContent = "⚠"; return; }
+    } catch (e) { note.textContent = window.dalel.meta("t-network"); return; }
     if (mine !== asked) return;
     list.replaceChildren(...(data.precincts || []).map(row));
     note.textContent = !(data.precincts || []).length ? form.dataset.none : (data.more ? form.dataset.more : "");
@@ -96,7 +96,7 @@ document.addEventListener("DOMContentLoaded", () => {
       });
       try { data = await r.json(); } catch (e) { data = null; }
     } catch (e) {
-      err.textContent = "⚠"; err.hidden = false; button.disabled = false; return;
+      err.textContent = window.dalel.meta("t-network"); err.hidden = false; button.disabled = false; return;
     }
     button.disabled = false;
     if (r.status === 201) {

@@ -14,10 +14,11 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-rus tesseract-ocr-kaz tesseract-ocr-
 	fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-humor-sans fonts-comic-neue \
 	fonts-kristi fonts-dancingscript fonts-bwht fonts-ecolier-court fonts-rufscript \
 	fonts-kaushanscript fonts-klee \
-	chromium chromium-driver nodejs golang-go golang-golang-x-mod-dev
+	chromium chromium-driver nodejs golang-go golang-golang-x-mod-dev postgresql
 # (the handwriting fonts render the synthetic protocols the OCR tests, demo and benchmark use;
 # chromium, chromium-driver and nodejs run the observers' pages and their JavaScript in tests;
-# Go and golang.org/x/mod read the published log tiles with Go's own sumdb code in a test)
+# Go and golang.org/x/mod read the published log tiles with Go's own sumdb code in a test;
+# PostgreSQL's server is started by the tests in a temporary folder, never as a service)
 
 .PHONY: demo test lint deps venv bench clean-demo
 

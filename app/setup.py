@@ -110,13 +110,21 @@ class Initialized:
         }
 
 
-def init(root: Path, org: str) -> Initialized:
+def init(
+    root: Path,
+    org: str,
+    *,
+    db: str | None = None,
+    objects: str | None = None,
+    retain_days: int | None = None,
+) -> Initialized:
     """Create a new store at ``root`` for ``org``: folders, the log key, the pseudonym secret,
     the local TSA, the organisation's signing identity and the public keys. Refuses to touch an
-    existing store (``StoreExists``)."""
+    existing store (``StoreExists``). ``db``: its index in that PostgreSQL database;
+    ``objects``, ``retain_days``: its objects in that S3 bucket under Object Lock."""
     from evidence.provision import init_store
 
-    store = init_store(root, org=org)
+    store = init_store(root, org=org, db=db, objects=objects, retain_days=retain_days)
     return Initialized(store.root, org, store.config.origin, store.public_dir / "log.pub")
 
 

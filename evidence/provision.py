@@ -8,23 +8,46 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from base.errors import UsageError
 from base.fsio import atomic_write
 from evidence.core.tokens import load_certificates
 from evidence.pdf import sign as pdfsign
+from evidence.storage import backends
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
 from evidence.timestamping.tsa import ROOT_CERT_FILE
 
 
-def init_store(root: Path, org: str = "Dalel") -> Store:
+def init_store(
+    root: Path,
+    org: str = "Dalel",
+    *,
+    db: str | None = None,
+    objects: str | None = None,
+    retain_days: int | None = None,
+) -> Store:
     """Create a store at ``root`` for ``org`` (refusing an existing one): the storage and log
     key, the local TSA (``public/tsa-root.pem``), the organisation's certificate for signing
-    dossiers and the trust bundle (``public/trust-bundle.pem``).
+    dossiers and the trust bundle (``public/trust-bundle.pem``). ``db``: a PostgreSQL URL for
+    the index; ``objects`` and ``retain_days``: an S3 bucket and prefix with Object Lock for
+    the objects (see :mod:`evidence.storage.backends`).
 
-    An organisation name that is empty or longer than a certificate holds is refused
-    (``OrgNameInvalid``, exit code 2) before anything is created."""
+    An organisation name that is empty or longer than a certificate holds, or a database or
+    bucket URL that is not one, is refused (exit code 2) before anything is created."""
     pdfsign.check_org_name(org)
-    store = Store.create(root, org)
+    index_url = backends.db_url(db) if db is not None else None
+    where = None
+    if objects is not None:
+        where = (backends.objects_url(objects).url, backends.retain_days(retain_days))
+    elif retain_days is not None:
+        raise UsageError("--retain-days goes with --objects s3://BUCKET/PREFIX")
+    if index_url is not None:
+        backends.check_database(index_url)
+    if where is not None:  # before anything is made: a refused bucket leaves no store behind
+        from evidence.storage.s3objects import prepare_bucket
+
+        prepare_bucket(*where)
+    store = Store.create(root, org, index_url=index_url, objects=where)
     stamping.create(root, org)
     pdfsign.create_org_identity(root / "keys", root / "public", org)
     write_trust_bundle(root / "public")

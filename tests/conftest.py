@@ -61,13 +61,63 @@ def make_photo(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
     return path
 
 
-@pytest.fixture
-def store_dir(tmp_path) -> Path:
+#: The backends every test that takes ``store_dir`` (or ``filled_store``) runs against: the
+#: embedded default (a folder, SQLite) and the national one (the index in PostgreSQL, a real
+#: server the tests start: ``testing/postgres.py``).
+BACKENDS = ("folder", "postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the session (a database per store)."""
+    from testing.postgres import PostgresServer
+
+    with PostgresServer.start() as pg:
+        yield pg
+
+
+@pytest.fixture(params=BACKENDS)
+def store_dir(request, tmp_path, monkeypatch) -> Path:
+    """A new store, once per backend."""
     from evidence.provision import init_store
 
     d = tmp_path / "store"
-    init_store(d, org="Test Coalition")
-    return d
+    if request.param == "postgres":
+        pg = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("PGPASSWORD", pg.password)  # as an operator gives it
+        url = pg.create_database()
+        init_store(d, org="Test Coalition", db=url)
+        yield d
+        pg.drop_database(url)
+    else:
+        init_store(d, org="Test Coalition")
+        yield d
+
+
+@pytest.fixture
+def backend(request) -> str:
+    """The backend of this test's ``store_dir`` ("folder" when it takes none)."""
+    callspec = getattr(request.node, "callspec", None)
+    return callspec.params.get("store_dir", "folder") if callspec else "folder"
+
+
+def lose_index(store: Path) -> None:
+    """The index lost, whatever holds it: the SQLite file deleted, or the PostgreSQL tables
+    dropped (``dalel reindex`` makes it again from the log)."""
+    from evidence.storage.index_schema import metadata
+    from evidence.storage.store import Store
+
+    opened = Store.open(store)
+    if opened.index_url == f"sqlite:///{opened.index_path}":
+        opened.index_path.unlink()
+        return
+    from sqlalchemy import create_engine
+
+    engine = create_engine(opened.index_url)
+    try:
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -22,10 +22,34 @@ else:
 
 @cli.command()
 @click.option("--org", default="Dalel", show_default=True, help="Organisation name.")
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Keep the index in PostgreSQL: postgresql://USER@HOST:PORT/DB "
+    "(the password from PGPASSWORD or ~/.pgpass). Default: SQLite in the store.",
+)
+@click.option(
+    "--objects",
+    metavar="URL",
+    help="Keep the objects in S3 with Object Lock: s3://BUCKET/PREFIX (endpoint and keys "
+    "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Default: the store.",
+)
+@click.option(
+    "--retain-days",
+    type=int,
+    metavar="N",
+    help="With --objects: days during which no one can delete or change an object.",
+)
 @click.pass_context
-def init(ctx: click.Context, org: str) -> None:
+def init(
+    ctx: click.Context,
+    org: str,
+    db: str | None,
+    objects: str | None,
+    retain_days: int | None,
+) -> None:
     """Create a new store: folders, the log key, the pseudonym secret, public keys."""
-    render(setup.init(store_choice(ctx).path, org))
+    render(setup.init(store_choice(ctx).path, org, db=db, objects=objects, retain_days=retain_days))
 
 
 _submission_options = [

@@ -116,13 +116,15 @@ class Index:
 
     def _make_schema(self) -> None:
         with self.engine.begin() as c:
-            try:
-                version = c.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
-            except SQLAlchemyError:
-                version = None
+            found = inspect(c)
+            # (asked first: a failed query would end a PostgreSQL transaction)
+            version = (
+                c.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
+                if found.has_table(meta.name)
+                else None
+            )
             if version == SCHEMA:
                 return
-            found = inspect(c)
             old_layout = any(
                 found.has_table(t.name)
                 and {col["name"] for col in found.get_columns(t.name)} != set(t.columns.keys())

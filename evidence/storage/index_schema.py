@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
 from base.errors import StoreCorrupt
 from evidence.core import custody, events
@@ -36,15 +36,15 @@ entries = Table(
     Column("precinct", String, index=True),
     Column("kind", String),
     Column("line_hash", String(64)),
-    Column("offset", Integer),
-    Column("length", Integer),
+    Column("offset", BigInteger),  # (a log, a file, past 2 GiB: 64 bits in PostgreSQL)
+    Column("length", BigInteger),
 )
 
 items = Table(
     "items",
     metadata,
     Column("sha256", String(64), primary_key=True),
-    Column("size", Integer),
+    Column("size", BigInteger),
     Column("media_type", String),
     Column("precinct", String, index=True),
     Column("kind", String, index=True),

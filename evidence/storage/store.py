@@ -40,7 +40,9 @@ from evidence.storage.log import read_log_lines
 from evidence.storage.objects import FileBlobStore
 
 if TYPE_CHECKING:  # the writer loads with the first write: a store only read needs none of it
+    from evidence.storage.headlock import HeadGuard
     from evidence.storage.index import Index
+    from evidence.storage.s3objects import S3BlobStore
     from evidence.storage.writer import CommitHook, Writer
 
 LOG_KEY_FILE = "log.ed25519.pem"
@@ -74,13 +76,24 @@ class StoreConfig:
         return float(p.get("radius_km", default))
 
 
+def blob_store(root: Path, config: StoreConfig) -> FileBlobStore | S3BlobStore:
+    """Where the store's objects are: ``objects/`` in its folder, or the S3 bucket of its
+    ``[objects]`` section (boto3 is only loaded for such a store)."""
+    section = config.raw.get("objects")
+    if not section:
+        return FileBlobStore(root / "objects")
+    from evidence.storage.s3objects import S3BlobStore
+
+    return S3BlobStore.from_config(section, root / "objects" / "tmp")
+
+
 class Store:
     """An opened store. Use :meth:`init` or :meth:`open`."""
 
     def __init__(self, root: Path, config: StoreConfig) -> None:
         self.root = root
         self.config = config
-        self.objects = FileBlobStore(root / "objects")
+        self.objects = blob_store(root, config)
         self._log_key: SigningKey | None = None
         self._secret: bytes | None = None
         self._index: Index | None = None
@@ -139,11 +152,21 @@ class Store:
 
     # --- creation and opening --------------------------------------------------------
     @classmethod
-    def create(cls, root: Path, org: str = "Dalel") -> Store:
+    def create(
+        cls,
+        root: Path,
+        org: str = "Dalel",
+        *,
+        index_url: str | None = None,
+        objects: tuple[str, int] | None = None,
+    ) -> Store:
         """Create the storage of a new store at ``root`` (folders, config, the log key, the
         pseudonym secret, the public key); refuse to touch an existing one. A whole store,
         with its TSA and its organisation's certificate, is made by
-        :func:`evidence.provision.init_store`."""
+        :func:`evidence.provision.init_store`. ``index_url``: the index in that database
+        (``[index] url``; default: ``index.sqlite``); ``objects``: (``s3://BUCKET/PREFIX``,
+        retention in days) for objects kept in S3 under Object Lock (``[objects]``; default:
+        ``objects/``), both checked by :mod:`evidence.storage.backends`."""
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise StoreExists(
                 f"{root} already exists and is not empty; Dalel never touches an existing store",
@@ -165,6 +188,10 @@ class Store:
             },
             "precincts": {},
         }
+        if index_url is not None:
+            config["index"] = {"url": index_url}
+        if objects is not None:
+            config["objects"] = {"url": objects[0], "retain_days": objects[1]}
         key = SigningKey.generate(origin)
         write_private(root / "keys" / LOG_KEY_FILE, key.private_pem())
         write_private(root / "keys" / SECRET_FILE, secrets.token_bytes(32))
@@ -260,6 +287,16 @@ class Store:
         return merkle.MerkleTree(merkle.leaf_hash(line) for line in self.log_lines())
 
     # --- writing ---------------------------------------------------------------------
+    def head_guard(self) -> HeadGuard | None:
+        """What keeps one sequencer on this store's log across machines: its head in the
+        index's PostgreSQL database (:mod:`evidence.storage.headlock`); None for SQLite."""
+        url = self.index_url
+        if not url.startswith(("postgresql", "postgres")):
+            return None
+        from evidence.storage.headlock import HeadGuard
+
+        return HeadGuard(url, self.config.store_id)
+
     def writer(
         self, *, wait: float | None = None, on_wait: Callable[[], None] | None = None
     ) -> Writer:

@@ -15,6 +15,7 @@ crash anywhere leaves a store that passes audit; the next writer finishes what w
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -141,6 +142,11 @@ class Writer:
         self.store = store
         self.hooks = tuple(hooks)
         self._lock = FileLock(store.root / "lock", wait=wait, on_wait=on_wait)
+        self._wait, self._on_wait = wait, on_wait
+        #: the log's head in a shared database, for a store written from several machines
+        #: (:mod:`evidence.storage.headlock`); None: the folder's lock is enough
+        self._guard = store.head_guard()
+        #: the hash of the last line in the log (not queued): where the head is
         self._log_fd: int | None = None
         self._frontier = logfile.Frontier(store.log_path)
         self._pending: list[Appended] = []
@@ -169,6 +175,11 @@ class Writer:
             self._log_bytes = loaded.log_bytes
             self._frontier_size = loaded.persisted
             self._load_uncovered()
+            self._durable_hash = self.last_hash
+            if self._guard is not None:
+                self._guard.acquire(
+                    self.tree.size, self.last_hash, wait=self._wait, on_wait=self._on_wait
+                )
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
             self._keep_reserve()
             self.store.objects.durable_each = False  # a commit syncs the file system once
@@ -235,6 +246,8 @@ class Writer:
             os.close(self._log_fd)
             self._log_fd = None
         self.store.objects.durable_each = True
+        if self._guard is not None:
+            self._guard.release()
         self._lock.release()
 
     def __enter__(self) -> Self:
@@ -332,6 +345,10 @@ class Writer:
             sync_filesystem(self.store.root)
         else:
             self.store.objects.make_durable(objects)
+        old = (self.tree.size - len(self._pending), self._durable_hash)
+        new = (self.tree.size, self.last_hash)
+        if self._guard is not None:  # the head moves first: a refused swap writes nothing
+            self._guard.advance(old, new)
         data = b"".join(a.line + b"\n" for a in self._pending)
         view = memoryview(data)
         try:
@@ -341,8 +358,12 @@ class Writer:
             os.fsync(self._log_fd)
         except OSError as e:
             self._fail(e)
+            if self._guard is not None:  # the log ends where it did: so does the head
+                with contextlib.suppress(Exception):  # (else the next writer's check says)
+                    self._guard.advance(new, old)
             raise
         self._log_bytes += len(data)
+        self._durable_hash = self.last_hash
         self.committed.extend(self._pending)
         self._pending = []
         self._frontier.extend(self._frontier_size, self.tree, self._log_bytes, self.last_hash)

@@ -14,7 +14,7 @@ from evidence import audit
 from evidence.provision import init_store
 from evidence.storage.index import Index
 from evidence.storage.store import Store
-from tests.conftest import OTHER_IIN, VALID_IIN, make_photo
+from tests.conftest import OTHER_IIN, VALID_IIN, lose_index, make_photo
 
 
 def test_init_creates_layout_and_private_keys(store_dir):
@@ -149,7 +149,7 @@ def test_index_is_rebuilt_from_the_log(filled_store, dalel):
             "item"
         ]["sha256"],
     ).json()
-    (filled_store / "index.sqlite").unlink()
+    lose_index(filled_store)
     r = dalel("--store", filled_store, "reindex")
     n = len((filled_store / "log" / "custody.jsonl").read_bytes().splitlines())
     assert r.code == 0 and f"Indexed {n} entries" in r.out

@@ -1,0 +1,135 @@
+"""One sequencer per log across machines: the log's head in PostgreSQL (a real server).
+
+"Machines" here are copies of one store's folder sharing its PostgreSQL database, as a store
+written from several hosts is: each has its own folder lock, so only the database can keep
+two of them from writing at once, or one from writing past the other.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from base.errors import StoreBusy
+from evidence.core import events
+from evidence.provision import init_store
+from evidence.storage.headlock import TABLE, HeadMoved
+from evidence.storage.store import Store
+from tests.conftest import ROOT, VALID_IIN, make_photo
+
+
+@pytest.fixture
+def shared(postgres_server, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A store in PostgreSQL and a second copy of its folder (another machine)."""
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    a = tmp_path / "machine-a"
+    init_store(a, org="Coalition", db=postgres_server.create_database())
+    _ingest(a, tmp_path / "first.jpg", (10, 20, 30))
+    b = tmp_path / "machine-b"
+    shutil.copytree(a, b)
+    return a, b
+
+
+def _ingest(store: Path, photo: Path, colour: tuple[int, int, int]) -> subprocess.CompletedProcess:
+    make_photo(photo, colour)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "--store", store, "ingest", photo,
+         "--observer", VALID_IIN, "--precinct", "7"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def _head(pg, store: Path) -> tuple[int, str]:
+    s = Store.open(store)
+    with psycopg.connect(pg.dsn(s.index_url.rsplit("/", 1)[1])) as c:
+        row = c.execute(
+            f"SELECT size, last_hash FROM {TABLE} WHERE store = %s", (s.config.store_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def test_a_copy_behind_the_head_writes_nothing_and_says_why(shared, postgres_server, tmp_path):
+    a, b = shared
+    assert _ingest(a, tmp_path / "second.jpg", (40, 50, 60)).returncode == 0
+    log_b = (b / "log" / "custody.jsonl").read_bytes()
+    r = _ingest(b, tmp_path / "third.jpg", (70, 80, 90))
+    assert r.returncode == 1, r.stderr
+    assert "another machine has written to the log" in r.stderr and "Traceback" not in r.stderr
+    assert (b / "log" / "custody.jsonl").read_bytes() == log_b  # nothing written
+    lines = (a / "log" / "custody.jsonl").read_bytes().splitlines()
+    from evidence.core import custody
+
+    assert _head(postgres_server, a) == (len(lines), custody.line_hash(lines[-1]))
+    audit = subprocess.run(
+        [sys.executable, "-m", "cli", "--store", a, "audit"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout
+
+
+def test_two_sequencers_at_once_one_waits_then_gives_up(shared):
+    a, b = shared
+    first = Store.open(a).writer(wait=5).open()
+    try:
+        t = time.monotonic()
+        with pytest.raises(StoreBusy, match="another sequencer"):
+            Store.open(b).writer(wait=0.5).open()
+        assert 0.4 < time.monotonic() - t < 5
+    finally:
+        first.close()
+    second = Store.open(b).writer(wait=0.5).open()  # the lock is free again: b may write
+    second.close()
+
+
+def test_a_sequencer_whose_lock_was_lost_writes_no_line(shared, postgres_server, tmp_path):
+    """A's connection to the database is cut while it holds the log (its advisory lock ends
+    with it); B takes over and writes; A's next commit is refused before its lines reach A's
+    log: the two never fork."""
+    a, b = shared
+    writer_a = Store.open(a).writer(wait=1).open()
+    try:
+        db = Store.open(a).index_url.rsplit("/", 1)[1]
+        with psycopg.connect(postgres_server.dsn(db), autocommit=True) as c:
+            cut = c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert cut == [(True,)]  # A's session, the one holding the lock
+        assert _ingest(b, tmp_path / "b.jpg", (1, 1, 1)).returncode == 0  # B took over
+        log_a = (a / "log" / "custody.jsonl").read_bytes()
+        writer_a.append({"event": events.USER_SIGN_OUT, "user": "someone"})
+        with pytest.raises(HeadMoved):
+            writer_a.commit()
+        assert (a / "log" / "custody.jsonl").read_bytes() == log_a  # no line written
+    finally:
+        writer_a.close()
+
+
+def test_two_commands_at_once_on_one_folder_both_land(shared, tmp_path):
+    """The folder's lock and the database's together: two ingests started at once on one
+    machine both land, one after the other, and the log audits intact."""
+    a, _ = shared
+    photos = [make_photo(tmp_path / f"p{i}.jpg", (i * 40, 9, 9)) for i in range(2)]
+    cmd = [sys.executable, "-m", "cli", "--store", a, "ingest"]
+    cmd += ["--observer", VALID_IIN, "--precinct"]
+    pipe = subprocess.PIPE
+    procs = [
+        subprocess.Popen([*cmd, "7", p], stdout=pipe, stderr=pipe, text=True, cwd=ROOT)
+        for p in photos
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    audit = subprocess.run(
+        [sys.executable, "-m", "cli", "--store", a, "audit", "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout
+    assert '"entries": ' in audit.stdout

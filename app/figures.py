@@ -12,7 +12,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ocr
 from app import items
@@ -25,9 +25,12 @@ from evidence.content import privacy
 from evidence.core import events
 from evidence.storage.index import Index
 from evidence.storage.store import Store
-from pipeline.figures import OcrStage
+from pipeline.figures import OcrStage, store_form
 from pipeline.run import run_stage_over_store
 from pipeline.stages import StageResult, Status
+
+if TYPE_CHECKING:
+    from pipeline import jobs
 
 SAME_SHEET_DISTANCE = 12
 """Perceptual-hash bits within which two photos look like one sheet (see ``ocr.phash`` for what
@@ -462,6 +465,35 @@ def read_protocols(
             store, OcrStage(form_id), kind="protocol", precinct=precinct, progress=progress
         )
     return OcrRun(tuple(results))
+
+
+def queue_protocols(
+    store: Store,
+    *,
+    precinct: str | None = None,
+    form_id: str | None = None,
+    only: Sequence[str] = (),
+) -> jobs.Queued:
+    """What :func:`read_protocols` reads, put on the store's job queue instead, for
+    ``dalel worker`` on any machine (a store whose index is in PostgreSQL): each photo once
+    per form and reader, never twice on the queue."""
+    from pipeline import jobs
+
+    if only and precinct is not None:
+        raise UsageError(
+            "give the photos to read or a precinct, not both",
+            fix="drop --precinct: the photos named by --item are read whatever their precinct",
+        )
+    jobs.conninfo(store)  # (a store on SQLite is refused before anything else)
+    ocr.check_environment()
+    form = form_id or store_form(store)
+    ocr.load_form(form)  # (an unknown form is refused here, not by every job)
+    if only:
+        shas = [items.resolve(store, prefix) for prefix in only]
+        return jobs.queue_readings(store, shas, form=form, asked=True)
+    rows = store.index.items_where(kind="protocol", precinct=precinct)
+    shas = [r["sha256"] for r in rows if str(r["media_type"]).startswith("image/")]
+    return jobs.queue_readings(store, shas, form=form)
 
 
 def read_photo(image: bytes, form_id: str) -> ocr.ProtocolReading:

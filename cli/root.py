@@ -62,6 +62,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "figures": ("cli.commands.items",),
     "ingest": ("cli.commands.intake",),
     "init": ("cli.commands.intake",),
+    "jobs": ("cli.commands.jobs",),
     "log": ("cli.commands.log",),
     "observer": ("cli.commands.web",),
     "ocr": ("cli.commands.items",),
@@ -76,6 +77,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "signup": ("cli.commands.signups",),
     "timestamp": ("cli.commands.admin",),
     "user": ("cli.commands.users",),
+    "worker": ("cli.commands.jobs",),
 }
 
 

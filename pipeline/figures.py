@@ -15,6 +15,7 @@ non-protocol never becomes one, and its result says why it was not read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import ocr
@@ -79,6 +80,23 @@ def why_not_protocol(reading: ocr.ProtocolReading) -> str:
     return ocr.Reason.LABEL_NOT_FOUND.value
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A protocol photo read, and the ``ocr`` entry that records it, not yet logged."""
+
+    item: Item
+    entry: dict[str, Any]
+    """The custody entry to log (its objects already stored)."""
+    detail: str
+    data: dict[str, Any]
+
+    def recorded(self, seq: int) -> StageResult:
+        """The stage's result once the entry is logged as line ``seq``."""
+        return StageResult(
+            OcrStage.name, self.item.sha256, Status.DONE, self.detail, self.item, (seq,), self.data
+        )
+
+
 class OcrStage:
     """Read the figures of every protocol photo; idempotent per form and engine."""
 
@@ -94,19 +112,29 @@ class OcrStage:
         """Read every photo given as a protocol, whatever its kind (``ocr --item``)."""
 
     def run(self, item: Item, ctx: Context) -> StageResult:
+        prepared = self.prepare(item, ctx.store)
+        if isinstance(prepared, StageResult):
+            return prepared
+        return prepared.recorded(ctx.writer.append(prepared.entry).seq)
+
+    def prepare(self, item: Item, store: Store) -> Prepared | StageResult:
+        """Read ``item`` and make the ``ocr`` entry to log, without logging it: what a
+        worker on another machine does (:mod:`pipeline.jobs`), the sequencer logging the
+        entry later. A :class:`StageResult` when there is nothing to log (already read with
+        this form and engine, not a protocol photo, not looked at)."""
         if not item.media_type.startswith("image/"):
             return StageResult(self.name, item.sha256, Status.SKIPPED, "not a protocol photo", item)
         declared = item.kind == "protocol" or self.asked
         if not declared and not (self.detect and item.kind == UNDECLARED):
             return StageResult(self.name, item.sha256, Status.SKIPPED, "not a protocol photo", item)
-        form = ocr.load_form(self.form_id or store_form(ctx.store))
+        form = ocr.load_form(self.form_id or store_form(store))
         try:
             engine = ocr.engine_versions()
         except ocr.MissingDependency as missing:
             if declared:
                 raise
             return self._not_read(item, OCR_UNAVAILABLE, f"not looked at: {missing.message}")
-        for e in ctx.index.history(item.sha256):
+        for e in store.index.history(item.sha256):
             if e.get("event") == "ocr" and e.get("form") == form.id and e.get("engine") == engine:
                 return StageResult(
                     self.name,
@@ -115,7 +143,7 @@ class OcrStage:
                     "already read with this form and engine",
                     item,
                 )
-        with ctx.store.objects.open(item.sha256) as f:
+        with store.objects.open(item.sha256) as f:
             image = f.read()
         try:
             reading = ocr.read_protocol(image, form)
@@ -134,7 +162,7 @@ class OcrStage:
             )
         objects: list[dict[str, Any]] = []
         full = _exact(reading.to_dict(reasons=True))
-        stored = ctx.store.objects.put_bytes(custody.canonical(full))
+        stored = store.objects.put_bytes(custody.canonical(full))
         objects.append(
             {
                 "sha256": stored.sha256,
@@ -144,7 +172,7 @@ class OcrStage:
             }
         )
         for key, png in sorted(reading.crops.items()):
-            crop = ctx.store.objects.put_bytes(png)
+            crop = store.objects.put_bytes(png)
             objects.append(
                 {
                     "sha256": crop.sha256,
@@ -155,7 +183,7 @@ class OcrStage:
                 }
             )
         if reading.precinct.crop is not None:  # the precinct number in the header
-            crop = ctx.store.objects.put_bytes(reading.precinct.crop)
+            crop = store.objects.put_bytes(reading.precinct.crop)
             objects.append(
                 {
                     "sha256": crop.sha256,
@@ -199,15 +227,11 @@ class OcrStage:
         if item.kind != "protocol":
             # why a photo not handed in as a protocol was read as one
             entry["protocol_by"] = data["protocol_by"] = "request" if self.asked else "content"
-        appended = ctx.writer.append(entry)
         accepted = sum(1 for f in reading.fields if f.status is ocr.Status.ACCEPTED)
-        return StageResult(
-            self.name,
-            item.sha256,
-            Status.DONE,
-            f"{accepted}/{len(reading.fields)} figures accepted",
+        return Prepared(
             item,
-            (appended.seq,),
+            entry,
+            f"{accepted}/{len(reading.fields)} figures accepted",
             {"accepted": accepted, "fields": len(reading.fields), **data},
         )
 

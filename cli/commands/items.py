@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.text import Text
 
 from base.lazy import lazy
-from cli.output import progress_bar, render
+from cli.output import Lines, formats, progress_bar, render
 from cli.root import cli, store_of
 
 if TYPE_CHECKING:
     from app import figures, items
+    from pipeline import jobs
 else:
     figures, items = lazy("app.figures"), lazy("app.items")
 
@@ -49,6 +51,12 @@ def ocr_image(image: Path, form_id: str, as_json: bool) -> None:
     "repeatable).",
 )
 @click.option("--form", "form_id", default=None, help="Form id (default: the store's).")
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Put the reading on the store's job queue for dalel worker, on any machine, instead "
+    "of reading here (a store whose index is in PostgreSQL).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def ocr_cmd(
@@ -56,16 +64,34 @@ def ocr_cmd(
     precinct: str | None,
     only: tuple[str, ...],
     form_id: str | None,
+    queue: bool,
     as_json: bool,
 ) -> None:
     """Read the figures of every photo handed in as a protocol (each once per form/engine),
     or of the photos given with --item."""
     store = store_of(ctx)
+    if queue:
+        queued = figures.queue_protocols(store, precinct=precinct, form_id=form_id, only=only)
+        render(queued, as_json)
+        return
     with progress_bar("reading protocols") as advance:
         run = figures.read_protocols(
             store, precinct=precinct, form_id=form_id, only=only, progress=advance
         )
     render(run, as_json)
+
+
+@formats("pipeline.jobs.Queued")
+def _queued(r: jobs.Queued) -> Lines:
+    yield Text(
+        f"{len(r.queued)} protocol photo(s) put on the queue for reading, "
+        f"{len(r.waiting)} waiting already, {len(r.done)} read before."
+    )
+    if r.queued or r.waiting:
+        yield Text(
+            "Run dalel worker (on this machine or any other that reaches the store's database "
+            "and objects) to read them; dalel jobs shows how far it is."
+        )
 
 
 @cli.group("figures")

@@ -1,0 +1,498 @@
+"""Jobs on a PostgreSQL queue (Procrastinate): protocols read on any number of machines,
+their readings logged by one sequencer.
+
+A store whose index is in PostgreSQL (``dalel init --db``) can hand the reading of its
+protocol photos to workers: ``dalel ocr --queue`` puts a job on the ``ocr`` queue for each
+photo not yet read with the store's form and reader, and ``dalel worker`` runs jobs, on as
+many machines as there are. The embedded default (SQLite) reads in the command's own process,
+through the same code (:meth:`pipeline.figures.OcrStage.prepare`, then one line in the log).
+
+Exactly one reading per photo, whatever dies when:
+
+- a reading is keyed by the photo's SHA-256, the form and the reader's versions
+  (:func:`reading_key`); one job with that key waits at a time (Procrastinate's queueing
+  lock), and one runs at a time (its lock);
+- a worker reads the photo, stores what the reading made (content-addressed: storing it twice
+  stores it once) and saves the entry to log in ``dalel_readings`` in one statement, which
+  does nothing when that key is saved already;
+- the ``log`` job, run by the one sequencer, logs the saved entries not yet logged, skips
+  any the log already holds for that photo, form and reader (a job killed after its commit
+  and before it marked them), and marks each saved entry with its line;
+- a worker killed mid-job stops sending its heartbeat: after ``stalled_after`` seconds any
+  other worker (or the same one started again) puts its jobs back on the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from base.errors import BrokenEnvironment, UsageError
+from evidence.core import custody
+from evidence.storage.store import Store
+
+if TYPE_CHECKING:
+    import procrastinate
+    from procrastinate import JobContext
+
+QUEUES = ("ocr", "log")
+"""The queues there are: ``ocr`` (any machine that can read the store's objects and index)
+and ``log`` (the machine that holds the store's log: it logs what the readers saved)."""
+
+OCR_TASK = "dalel.ocr"
+LOG_TASK = "dalel.log"
+
+STALLED_AFTER = 30.0
+"""Seconds a worker may send no heartbeat before its running jobs are given to another."""
+
+LOG_BATCH = 500
+"""Saved readings logged in one commit by the ``log`` job."""
+
+DIE_AT = "DALEL_TEST_DIE_AT"
+"""Fault injection for the tests: a worker whose environment names one of
+:data:`DIE_POINTS` here dies (``os._exit``, as a SIGKILL would leave it) when it gets there."""
+
+DIE_POINTS = ("ocr-read", "ocr-saved", "log-committed")
+
+_meta = MetaData()
+readings = Table(
+    "dalel_readings",
+    _meta,
+    Column("key", String(160), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("entry", Text, nullable=False),
+    Column("saved", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("seq", BigInteger, nullable=True),
+    Column("attempts", BigInteger, nullable=False, server_default=text("1")),
+)
+"""Readings made by workers, each waiting to be logged (``seq`` null) or logged as line
+``seq``: the one hand-over between a worker and the sequencer."""
+
+
+class JobsNeedPostgres(UsageError):
+    """Jobs on a queue need the store's index in PostgreSQL."""
+
+    fix = (
+        "read in this process instead (dalel ocr without --queue), or make the store with "
+        "its index in PostgreSQL: dalel init --db postgresql://USER@HOST/DB"
+    )
+
+
+class QueueUnavailable(BrokenEnvironment):
+    """The job queue's database cannot be reached or set up."""
+
+
+def _die_if_asked(point: str) -> None:
+    if os.environ.get(DIE_AT) == point:
+        os._exit(137)
+
+
+def conninfo(store: Store) -> str:
+    """libpq's connection string for the store's PostgreSQL database (the password, as for
+    the index, comes from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    from psycopg.conninfo import make_conninfo
+    from sqlalchemy.engine import make_url
+
+    url = store.index_url
+    if not url.startswith(("postgresql", "postgres")):
+        raise JobsNeedPostgres(
+            f"the store at {store.root} keeps its index in SQLite: jobs on a queue need PostgreSQL"
+        )
+    u = make_url(url)
+    parts = {"host": u.host, "port": u.port, "dbname": u.database, "user": u.username}
+    return make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None})
+
+
+def reading_key(sha256: str, form: str, engine: dict[str, Any]) -> str:
+    """What a reading is known by: the photo, the form, and the reader's versions."""
+    version = hashlib.sha256(custody.canonical(engine)).hexdigest()[:16]
+    return f"{sha256}:{form}:{version}"
+
+
+def ensure_schema(store: Store) -> None:
+    """Procrastinate's tables and ``dalel_readings`` in the store's database, made once
+    (two workers starting at once take turns: an advisory lock)."""
+    from procrastinate.schema import SchemaManager
+    from sqlalchemy.exc import SQLAlchemyError
+
+    conninfo(store)  # (refuses SQLite in plain words)
+    engine = store.index.engine
+    try:
+        with engine.begin() as c:
+            c.execute(text("SELECT pg_advisory_xact_lock(hashtext('dalel-jobs-schema'))"))
+            if not inspect(c).has_table("procrastinate_jobs"):
+                # (straight to the driver: the schema's own '%' are not placeholders)
+                c.connection.cursor().execute(SchemaManager.get_schema())
+            _meta.create_all(c, checkfirst=True)
+    except SQLAlchemyError as e:
+        first = str(getattr(e, "orig", e) or e).strip().splitlines()
+        raise QueueUnavailable(
+            f"cannot set up the job queue in the store's database: "
+            f"{first[0] if first else type(e).__name__}",
+            fix="check that PostgreSQL runs and the store's user may create tables there",
+        ) from None
+
+
+def make_app(store: Store) -> procrastinate.App:
+    """The Procrastinate app of ``store``'s queue, with Dalel's tasks on it."""
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(store)))
+    retry = procrastinate.RetryStrategy(max_attempts=5, wait=2, linear_wait=3)
+    app.task(name=OCR_TASK, queue="ocr", pass_context=True, retry=retry)(_ocr_job)
+    app.task(name=LOG_TASK, queue="log", pass_context=True, retry=retry)(_log_job)
+    return app
+
+
+# --- queueing -------------------------------------------------------------------------
+@dataclass
+class Queued:
+    """What ``dalel ocr --queue`` did, photo by photo."""
+
+    queued: list[str] = field(default_factory=list)
+    """Photos a reading job was put on the queue for."""
+    waiting: list[str] = field(default_factory=list)
+    """Photos whose job was already on the queue, or whose reading waits to be logged."""
+    done: list[str] = field(default_factory=list)
+    """Photos already read with this form and reader (their reading is in the log)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"queued": self.queued, "waiting": self.waiting, "done": self.done}
+
+
+def queue_readings(store: Store, shas: Iterable[str], *, form: str, asked: bool = False) -> Queued:
+    """Put a reading job on the ``ocr`` queue for each photo of ``shas`` not yet read with
+    ``form`` and this reader; ``asked``: read them as protocols whatever their kind."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    import ocr
+
+    ensure_schema(store)
+    engine_v = ocr.engine_versions()
+    out = Queued()
+    app = make_app(store)
+    with app.open(), store.index.engine.connect() as c:
+        for sha in shas:
+            if _logged_seq(store, sha, form, engine_v) is not None:
+                out.done.append(sha)
+                continue
+            key = reading_key(sha, form, engine_v)
+            if c.execute(select(readings.c.key).where(readings.c.key == key)).first():
+                out.waiting.append(sha)
+                continue
+            try:
+                app.configure_task(OCR_TASK, queueing_lock=key, lock=key).defer(
+                    sha256=sha, form=form, asked=asked
+                )
+            except AlreadyEnqueued:
+                out.waiting.append(sha)
+            else:
+                out.queued.append(sha)
+    return out
+
+
+def _defer_log(app: procrastinate.App) -> None:
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    try:
+        app.configure_task(LOG_TASK, queueing_lock="log", lock="log").defer()
+    except AlreadyEnqueued:
+        pass  # one waiting is enough: it logs everything saved before it runs
+
+
+# --- the jobs -------------------------------------------------------------------------
+def _logged_seq(store: Store, sha: str, form: str, engine_v: dict[str, Any]) -> int | None:
+    """The line that logged a reading of ``sha`` with ``form`` and that reader, if any."""
+    for e in store.index.history(sha):
+        if e.get("event") == "ocr" and e.get("form") == form and e.get("engine") == engine_v:
+            return int(e["seq"])
+    return None
+
+
+_stores: dict[str, Store] = {}
+
+
+def _store(context: JobContext) -> Store:
+    """The store this worker serves (opened once per process, with its commit hooks)."""
+    from pipeline import hooks
+
+    root = str((context.additional_context or {})["store"])
+    if root not in _stores:
+        _stores[root] = hooks.open_store(Path(root))
+    return _stores[root]
+
+
+def _ocr_job(context: JobContext, sha256: str, form: str, asked: bool = False) -> str:
+    """Read one protocol photo and save the entry that records it (not logged here)."""
+    import ocr
+    from pipeline.figures import OcrStage
+    from pipeline.stages import Item, StageResult
+
+    store = _store(context)
+    row = store.index.item(sha256)
+    if row is None:
+        return f"{sha256[:12]}: no such item in the store"
+    engine_v = ocr.engine_versions()
+    key = reading_key(sha256, form, engine_v)
+    engine = store.index.engine
+    with engine.connect() as c:
+        saved = c.execute(select(readings.c.seq).where(readings.c.key == key)).first()
+    if saved is None:
+        item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"], row["size"])
+        prepared = OcrStage(form, asked=asked).prepare(item, store)
+        if isinstance(prepared, StageResult):  # already logged, or not a protocol photo
+            return f"{sha256[:12]}: {prepared.detail}"
+        _die_if_asked("ocr-read")
+        entry = custody.canonical(prepared.entry).decode()
+        with engine.begin() as c:
+            c.execute(
+                pg_insert(readings)
+                .values(key=key, sha256=sha256, entry=entry)
+                .on_conflict_do_update(
+                    index_elements=[readings.c.key], set_={"attempts": readings.c.attempts + 1}
+                )
+            )
+        _die_if_asked("ocr-saved")
+        detail = f"{sha256[:12]}: {prepared.detail}"
+    else:
+        detail = f"{sha256[:12]}: read already"
+    if saved is None or saved.seq is None:
+        _defer_log(context.app)
+    return detail
+
+
+def _log_job(context: JobContext) -> str:
+    """Log the readings workers saved and not yet logged (the sequencer's job)."""
+    store = _store(context)
+    engine = store.index.engine
+    logged = skipped = 0
+    while True:
+        with engine.connect() as c:
+            rows = c.execute(
+                select(readings.c.key, readings.c.sha256, readings.c.entry)
+                .where(readings.c.seq.is_(None))
+                .order_by(readings.c.saved, readings.c.key)
+                .limit(LOG_BATCH)
+            ).all()
+        if not rows:
+            break
+        marks: list[tuple[str, int]] = []
+        with store.writer() as writer:
+            for key, sha, text_ in rows:
+                entry = json.loads(text_)
+                seq = _logged_seq(store, sha, entry["form"], entry["engine"])
+                if seq is None:
+                    seq = writer.append(entry).seq
+                    logged += 1
+                else:
+                    skipped += 1
+                marks.append((key, seq))
+        _die_if_asked("log-committed")
+        with engine.begin() as c:
+            for key, seq in marks:
+                c.execute(update(readings).where(readings.c.key == key).values(seq=seq))
+    return f"{logged} reading(s) logged" + (f", {skipped} logged before" if skipped else "")
+
+
+# --- workers --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueueCounts:
+    """How many jobs of a queue are waiting, running, done and given up."""
+
+    name: str
+    todo: int = 0
+    doing: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.name,
+            "todo": self.todo,
+            "doing": self.doing,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+        }
+
+
+def counts(store: Store) -> list[QueueCounts]:
+    """Every queue of the store with its jobs by status."""
+    ensure_schema(store)
+    found = {q: QueueCounts(q) for q in QUEUES}
+    with store.index.engine.connect() as c:
+        for queue, status, n in c.execute(
+            text(
+                "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs "
+                "GROUP BY queue_name, status"
+            )
+        ):
+            q = found.setdefault(queue, QueueCounts(queue))
+            if status in ("todo", "doing", "succeeded", "failed", "cancelled"):
+                found[queue] = QueueCounts(**{**q.__dict__, status: int(n)})
+    return list(found.values())
+
+
+def check_queues(queues: Iterable[str]) -> tuple[str, ...]:
+    """The queues named, each one there is (a usage error names one that is not)."""
+    out = tuple(q.strip() for q in queues if q.strip())
+    unknown = [q for q in out if q not in QUEUES]
+    if unknown or not out:
+        raise UsageError(
+            f"no such queue: {', '.join(unknown) or '(none given)'}",
+            fix=f"name some of: {', '.join(QUEUES)}",
+        )
+    return out
+
+
+async def _retry_stalled(app: procrastinate.App, queues: tuple[str, ...], after: float) -> int:
+    """Put back on the queue the running jobs of workers silent for ``after`` seconds."""
+    from procrastinate.exceptions import ConnectorException
+
+    again = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=after):
+        if job.queue not in queues:
+            continue
+        try:
+            await app.job_manager.retry_job(job)
+            again += 1
+        except ConnectorException:
+            pass  # another worker put it back first, or it ended meanwhile
+    return again
+
+
+async def _unfinished(store: Store, queues: tuple[str, ...]) -> int:
+    return sum(q.todo + q.doing for q in counts(store) if q.name in queues)
+
+
+async def _work(
+    store: Store,
+    queues: tuple[str, ...],
+    stalled_after: float,
+    until_done: bool,
+    say: Callable[[str], None],
+) -> None:
+    app = make_app(store)
+    options: dict[str, Any] = {
+        "queues": list(queues),
+        "concurrency": 1,
+        "update_heartbeat_interval": max(stalled_after / 4, 0.2),
+        "stalled_worker_timeout": stalled_after,
+        "additional_context": {"store": str(store.root)},
+        "fetch_job_polling_interval": 1.0,
+        "shutdown_graceful_timeout": 5.0 if until_done else None,
+    }
+    async with app.open_async():
+        if not until_done:
+            back = await _retry_stalled(app, queues, stalled_after)
+            if back:
+                say(f"{back} job(s) of a stopped worker put back on the queue")
+
+            async def keep_retrying() -> None:
+                while True:
+                    await asyncio.sleep(max(stalled_after / 2, 0.5))
+                    n = await _retry_stalled(app, queues, stalled_after)
+                    if n:
+                        say(f"{n} job(s) of a stopped worker put back on the queue")
+
+            watcher = asyncio.create_task(keep_retrying())
+            try:  # (until SIGINT or SIGTERM: Procrastinate ends the running job first)
+                await app.run_worker_async(wait=True, **options)
+            finally:
+                watcher.cancel()
+            return
+        while True:
+            back = await _retry_stalled(app, queues, stalled_after)
+            if back:
+                say(f"{back} job(s) of a stopped worker put back on the queue")
+            await app.run_worker_async(wait=False, install_signal_handlers=False, **options)
+            if not await _unfinished(store, queues):
+                return
+            await asyncio.sleep(max(stalled_after / 4, 0.2))  # a stalled job is still running
+
+
+def work(
+    store: Store,
+    queues: Iterable[str] = QUEUES,
+    *,
+    concurrency: int = 1,
+    stalled_after: float = STALLED_AFTER,
+    until_done: bool = False,
+    say: Callable[[str], None] = lambda _m: None,
+) -> list[QueueCounts]:
+    """Run jobs of ``queues`` for ``store`` until stopped (SIGINT/SIGTERM), or with
+    ``until_done`` until none is waiting or running; ``concurrency`` worker processes.
+    Returns the queues' counts at the end."""
+    qs = check_queues(queues)
+    if stalled_after <= 0:
+        raise UsageError("--stalled-after must be more than 0 seconds")
+    ensure_schema(store)
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    if concurrency > 1:
+        _work_in_processes(store, qs, concurrency, stalled_after, until_done)
+    else:
+        asyncio.run(_work(store, qs, stalled_after, until_done, say))
+    return [q for q in counts(store) if q.name in qs]
+
+
+def _work_in_processes(
+    store: Store, queues: tuple[str, ...], n: int, stalled_after: float, until_done: bool
+) -> None:
+    """``n`` worker processes (reading is CPU work: one process per core), stopped together."""
+    args = [sys.executable, "-m", "cli", "--store", str(store.root), "worker"]
+    args += ["--queues", ",".join(queues), "--stalled-after", str(stalled_after)]
+    if until_done:
+        args.append("--until-done")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL)
+
+    children = [start() for _ in range(n)]
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        for ch in children:
+            if ch.poll() is None:
+                ch.send_signal(signum)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while any(ch.poll() is None for ch in children) or not (until_done or stopping):
+            time.sleep(0.2)
+            for i, ch in enumerate(children):
+                # a worker that died (killed, out of memory) is started again; its job goes
+                # back on the queue once its heartbeat is stale
+                if ch.poll() not in (None, 0) and not stopping and not until_done:
+                    children[i] = start()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,0 +1,221 @@
+"""OCR as jobs on the PostgreSQL queue (Procrastinate): ``dalel ocr --queue`` and
+``dalel worker``, against a real PostgreSQL server the tests start. Workers are separate
+processes, killed at named points and at random moments; each protocol photo must end with
+exactly one reading in the log, the same reading the in-process path makes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from evidence import audit
+from evidence.provision import init_store
+from evidence.storage.store import Store
+from ocr.synth.generate import make_sample
+from pipeline import jobs
+from tests.conftest import ROOT, VALID_IIN, dalel_subprocess
+
+PHOTOS = 3
+
+
+@pytest.fixture
+def national(postgres_server, tmp_path, monkeypatch) -> Path:
+    """A store with its index (and so its job queue) in PostgreSQL, holding PHOTOS protocol
+    photos handed in as protocols and not yet read."""
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    url = postgres_server.create_database()
+    store = tmp_path / "store"
+    init_store(store, org="Test Coalition", db=url)
+    photos = tmp_path / "protocols"
+    photos.mkdir()
+    for i in range(PHOTOS):
+        s = make_sample(i, 7, tier="clean", script="typed", layout="table", adds_up=True)
+        (photos / f"p{i}.{s.ext}").write_bytes(s.image)
+    r = dalel_subprocess(
+        "--store", store, "ingest", photos, "--observer", VALID_IIN, "--precinct", "12",
+        "--kind", "protocol",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    yield store
+    postgres_server.drop_database(url)
+
+
+def _entries(store: Path, event: str) -> list[dict]:
+    lines = (store / "log" / "custody.jsonl").read_bytes().splitlines()
+    return [e for e in (json.loads(ln)["entry"] for ln in lines) if e["event"] == event]
+
+
+def _protocols(store: Path) -> set[str]:
+    return {e["item"]["sha256"] for e in _entries(store, "ingest")}
+
+
+def _one_reading_each(store: Path) -> list[dict]:
+    """Each protocol photo has exactly one reading in the log; every saved reading is
+    marked with its line; the store audits clean."""
+    readings = _entries(store, "ocr")
+    subjects = [e["subject"] for e in readings]
+    assert sorted(subjects) == sorted(_protocols(store)), subjects
+    opened = Store.open(store)
+    engine = create_engine(opened.index_url)
+    try:
+        with engine.connect() as c:
+            saved = c.execute(select(jobs.readings.c.sha256, jobs.readings.c.seq)).all()
+    finally:
+        engine.dispose()
+    assert sorted(s for s, _ in saved) == sorted(subjects)
+    by_subject = {e["subject"]: e["seq"] for e in readings}
+    assert all(seq == by_subject[sha] for sha, seq in saved), saved
+    assert audit.run(audit.StoreSource(opened)).ok
+    return readings
+
+
+def _worker(store: Path, *args: str, env: dict | None = None, timeout: int = 240):
+    return dalel_subprocess(
+        "--store", store, "worker", "--until-done", *args,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def _counts(store: Path) -> dict[str, dict]:
+    r = dalel_subprocess("--store", store, "jobs", "--json")
+    assert r.returncode == 0, r.stderr
+    return {q["queue"]: q for q in json.loads(r.stdout)}
+
+
+def test_queued_readings_are_the_readings_made_in_process(national, tmp_path):
+    r = dalel_subprocess("--store", national, "ocr", "--queue", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["queued"]) == PHOTOS
+    # queued again before any worker ran: nothing is queued twice
+    again = json.loads(dalel_subprocess("--store", national, "ocr", "--queue", "--json").stdout)
+    assert again["queued"] == [] and len(again["waiting"]) == PHOTOS
+    assert _counts(national)["ocr"]["todo"] == PHOTOS
+
+    done = _worker(national, "--json")
+    assert done.returncode == 0, done.stderr
+    ended = {q["queue"]: q for q in json.loads(done.stdout)}
+    assert ended["ocr"]["succeeded"] == PHOTOS and ended["ocr"]["todo"] == 0
+    assert ended["log"]["succeeded"] >= 1 and ended["log"]["failed"] == 0
+    queued = {e["subject"]: e for e in _one_reading_each(national)}
+
+    # the same photos read in the command's own process, in a store on SQLite
+    local = tmp_path / "local"
+    init_store(local, org="Local")
+    photos = tmp_path / "protocols"
+    r = dalel_subprocess(
+        "--store", local, "run", photos, "--observer", VALID_IIN, "--precinct", "12",
+        "--kind", "protocol",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    here = {e["subject"]: e for e in _entries(local, "ocr")}
+    assert set(here) == set(queued)
+    national_store, local_store = Store.open(national), Store.open(local)
+    for sha, e in here.items():
+        for k in ("figures", "form", "engine", "relations", "precinct_on_sheet"):
+            assert queued[sha][k] == e[k], k
+        crops = [[o for o in x["objects"] if o["role"] == "crop"] for x in (queued[sha], e)]
+        assert crops[0] == crops[1] and crops[0]  # the same crops, byte for byte
+
+        def full(store: Store, entry: dict) -> dict:
+            (o,) = [o for o in entry["objects"] if o["role"] == "reading"]
+            with store.objects.open(o["sha256"]) as f:
+                return {k: v for k, v in json.loads(f.read()).items() if k != "seconds"}
+
+        assert full(national_store, queued[sha]) == full(local_store, e)  # (but its wall time)
+
+    # everything read: queuing again queues nothing, reading here reads nothing
+    after = json.loads(dalel_subprocess("--store", national, "ocr", "--queue", "--json").stdout)
+    assert after["queued"] == [] and len(after["done"]) == PHOTOS
+    r = dalel_subprocess("--store", national, "ocr", "--json")
+    assert [x["status"] for x in json.loads(r.stdout)] == ["skipped"] * PHOTOS
+    assert len(_entries(national, "ocr")) == PHOTOS
+
+
+@pytest.mark.parametrize("point", jobs.DIE_POINTS)
+def test_a_worker_killed_mid_job_leaves_one_reading(national, point):
+    assert dalel_subprocess("--store", national, "ocr", "--queue").returncode == 0
+    died = _worker(national, env={jobs.DIE_AT: point})
+    assert died.returncode == 137, (died.returncode, died.stderr)
+    left = _counts(national)
+    assert left["ocr"]["doing"] + left["log"]["doing"] == 1  # its job, still "running"
+    if point == "log-committed":  # the lines were in the log before it died
+        assert len(_entries(national, "ocr")) == PHOTOS
+    # another worker gives the dead one's job back to the queue once its heartbeat is stale
+    again = _worker(national, "--stalled-after", "1")
+    assert again.returncode == 0, again.stderr
+    assert "put back on the queue" in again.stderr
+    _one_reading_each(national)
+    left = _counts(national)
+    assert left["ocr"]["doing"] == left["log"]["doing"] == 0
+    assert left["ocr"]["failed"] == left["log"]["failed"] == 0
+
+
+def _running(store: Path) -> int:
+    """Jobs running in the newest worker (not those of one killed before)."""
+    engine = create_engine(Store.open(store).index_url)
+    try:
+        with engine.connect() as c:
+            return int(
+                c.exec_driver_sql(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing' "
+                    "AND worker_id = (SELECT max(id) FROM procrastinate_workers)"
+                ).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_workers_killed_at_random_moments_leave_one_reading_each(national):
+    assert dalel_subprocess("--store", national, "ocr", "--queue").returncode == 0
+    rng = random.Random(17)
+    args = [sys.executable, "-m", "cli", "--store", str(national), "worker"]
+    killed_running = 0
+    for _ in range(4):
+        w = subprocess.Popen(
+            [*args, "--stalled-after", "1"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not _running(national) and w.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until it has taken a job
+        time.sleep(rng.uniform(0.0, 2.5))  # then somewhere in reading or logging it
+        killed_running += _running(national) > 0
+        w.send_signal(signal.SIGKILL)
+        w.wait(timeout=30)
+    assert killed_running >= 2  # (the kills did land mid-job)
+    done = _worker(national, "--stalled-after", "1", "--concurrency", "2")
+    assert done.returncode == 0, done.stderr
+    _one_reading_each(national)
+
+
+def test_two_workers_at_once_read_each_photo_once(national):
+    assert dalel_subprocess("--store", national, "ocr", "--queue").returncode == 0
+    done = _worker(national, "--concurrency", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    ended = {q["queue"]: q for q in json.loads(done.stdout)}
+    assert ended["ocr"]["succeeded"] == PHOTOS
+    _one_reading_each(national)
+
+
+def test_jobs_need_postgresql_and_name_real_queues(national, tmp_path):
+    r = dalel_subprocess("--store", national, "worker", "--queues", "ocr,bogus")
+    assert r.returncode == 2 and "no such queue: bogus" in r.stderr
+    r = dalel_subprocess("--store", national, "jobs")
+    assert r.returncode == 0 and "ocr" in r.stdout and "Traceback" not in r.stderr
+    local = tmp_path / "local"  # the embedded default: reading happens in the command
+    init_store(local, org="Local")
+    for cmd in (("ocr", "--queue"), ("worker", "--until-done"), ("jobs",)):
+        r = dalel_subprocess("--store", local, *cmd)
+        assert r.returncode == 2, (cmd, r.stderr)
+        assert "PostgreSQL" in r.stderr and "Traceback" not in r.stderr

@@ -429,7 +429,7 @@ class S3BlobStore:
             raise ValueError(f"not a SHA-256: {sha256!r}")
         return f"{self.prefix}{sha256[:2]}/{sha256[2:]}"
 
-    def _until(self) -> datetime:
+    def until(self) -> datetime:
         return datetime.now(UTC) + timedelta(days=self.retain_days)
 
     # --- finding the version the store wrote -------------------------------------------
@@ -590,7 +590,7 @@ class S3BlobStore:
         return {
             "ChecksumSHA256": _b64(digest),
             "ObjectLockMode": "COMPLIANCE",
-            "ObjectLockRetainUntilDate": self._until(),
+            "ObjectLockRetainUntilDate": self.until(),
             "Metadata": {"sha256": sha256},
             "ContentType": "application/octet-stream",
         }

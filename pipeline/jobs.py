@@ -72,6 +72,10 @@ LOG_TASK = "dalel.log"
 STALLED_AFTER = 30.0
 """Seconds a worker may send no heartbeat before its running jobs are given to another."""
 
+LOG_AFTER = 1.0
+"""Seconds the ``log`` job waits after the first reading saved, so that one commit takes
+the readings of every worker saved meanwhile (as Tessera batches its integration)."""
+
 LOG_BATCH = 500
 """Saved readings logged in one commit by the ``log`` job."""
 
@@ -222,7 +226,10 @@ def _defer_log(app: procrastinate.App) -> None:
     from procrastinate.exceptions import AlreadyEnqueued
 
     try:
-        app.configure_task(LOG_TASK, queueing_lock="log", lock="log").defer()
+        # a second from now: the readings saved meanwhile by every worker go in one commit
+        app.configure_task(
+            LOG_TASK, queueing_lock="log", lock="log", schedule_in={"seconds": LOG_AFTER}
+        ).defer()
     except AlreadyEnqueued:
         pass  # one waiting is enough: it logs everything saved before it runs
 
@@ -436,7 +443,9 @@ async def _work(
             await app.run_worker_async(wait=False, install_signal_handlers=False, **options)
             if not await _unfinished(store, queues):
                 return
-            await asyncio.sleep(max(stalled_after / 4, 0.2))  # a stalled job is still running
+            # another worker's job is running (it may queue a log job), one is due later, or
+            # a dead worker's job waits to be given back: look again soon
+            await asyncio.sleep(min(max(stalled_after / 4, 0.2), 0.5))
 
 
 def work(

@@ -21,7 +21,7 @@ from evidence import provision
 from evidence.core.tokens import response_from_token
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
-from evidence.timestamping.timestamps import TimestampUnavailableError
+from pipeline.stamp import upgrade_external
 
 LOCAL_SIGNER_FILE = "tsa.pem"
 """The local TSA's signing certificate in ``public/`` (openssl's ``-untrusted``)."""
@@ -97,25 +97,7 @@ class Upgraded:
 def upgrade(store: Store) -> Upgraded:
     """Add an external token to every item and checkpoint that has only a local one. A usage
     error when no external TSA is configured; when none answers, the TSA's error (exit 4)."""
-    if not stamping.external_config(store):
-        raise UsageError(
-            "no external TSA is configured",
-            fix="add one: dalel timestamp add-tsa NAME URL --roots ROOTS.pem",
-        )
-    index = store.index
-    index.catch_up()
-    todo = stamping.needs_external(index)
-    if not todo:
-        return Upgraded(0)
-    # the TSAs are asked holding no lock; what they gave is recorded under it
-    pre = stamping.prestamp(store, [s for s, _ in todo])
-    if pre is not None and not pre.results:
-        raise TimestampUnavailableError(next(iter(pre.refused.values()), ()))
-    with store.writer() as w:
-        still = {s for s, _ in stamping.needs_external(w.index)}
-        todo = [(s, t) for s, t in todo if s in still]
-        entry = stamping.stamp(w, todo, external_only=True, prestamped=pre) if todo else None
-    return Upgraded(len(entry["tokens"]) if entry else 0)
+    return Upgraded(upgrade_external(store))
 
 
 @dataclass(frozen=True)

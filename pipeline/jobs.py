@@ -68,6 +68,12 @@ and ``log`` (the machine that holds the store's log: it logs what the readers sa
 
 OCR_TASK = "dalel.ocr"
 LOG_TASK = "dalel.log"
+STAMP_TASK = "dalel.timestamp-upgrade"
+
+UPGRADE_EVERY = 60.0
+"""Seconds between two tries, by the workers of the ``log`` queue, to give every item and
+checkpoint stamped by the store's own TSA (the external ones did not answer) an external
+token, as ``dalel timestamp --upgrade`` does."""
 
 STALLED_AFTER = 30.0
 """Seconds a worker may send no heartbeat before its running jobs are given to another."""
@@ -164,14 +170,32 @@ def ensure_schema(store: Store) -> None:
         ) from None
 
 
-def make_app(store: Store) -> procrastinate.App:
-    """The Procrastinate app of ``store``'s queue, with Dalel's tasks on it."""
+def cron_every(seconds: float) -> str:
+    """Procrastinate's cron (a sixth column for seconds) for "every ``seconds``": under a
+    minute, a divisor of 60 at most ``seconds``; else whole minutes."""
+    if seconds < 60:
+        step = max(d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d <= max(seconds, 1))
+        return f"* * * * * */{step}"
+    return f"*/{min(int(seconds // 60), 59)} * * * *"
+
+
+def make_app(store: Store, *, upgrade_every: float = UPGRADE_EVERY) -> procrastinate.App:
+    """The Procrastinate app of ``store``'s queue, with Dalel's tasks on it (and, unless
+    ``upgrade_every`` is 0, the periodic upgrade of local timestamps to external ones)."""
     import procrastinate
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(store)))
     retry = procrastinate.RetryStrategy(max_attempts=5, wait=2, linear_wait=3)
     app.task(name=OCR_TASK, queue="ocr", pass_context=True, retry=retry)(_ocr_job)
     app.task(name=LOG_TASK, queue="log", pass_context=True, retry=retry)(_log_job)
+    stamp = app.task(name=STAMP_TASK, queue="log", pass_context=True)(_stamp_job)
+    if upgrade_every > 0:  # (one waiting at a time, whoever defers it)
+        app.periodic(
+            cron=cron_every(upgrade_every),
+            periodic_id="upgrade",
+            queueing_lock=STAMP_TASK,
+            lock=STAMP_TASK,
+        )(stamp)
     return app
 
 
@@ -243,17 +267,22 @@ def _logged_seq(store: Store, sha: str, form: str, engine_v: dict[str, Any]) -> 
     return None
 
 
-_stores: dict[str, Store] = {}
+_stores: dict[str, tuple[int, Store]] = {}
 
 
 def _store(context: JobContext) -> Store:
-    """The store this worker serves (opened once per process, with its commit hooks)."""
+    """The store this worker serves, with its commit hooks: opened once per process, and
+    again when its config changed (a TSA added while the worker runs)."""
     from pipeline import hooks
 
-    root = str((context.additional_context or {})["store"])
-    if root not in _stores:
-        _stores[root] = hooks.open_store(Path(root))
-    return _stores[root]
+    root = Path(str((context.additional_context or {})["store"]))
+    changed = (root / "config.toml").stat().st_mtime_ns
+    held = _stores.get(str(root))
+    if held is None or held[0] != changed:
+        if held is not None:
+            held[1].close()
+        _stores[str(root)] = (changed, hooks.open_store(root))
+    return _stores[str(root)][1]
 
 
 def _ocr_job(context: JobContext, sha256: str, form: str, asked: bool = False) -> str:
@@ -326,6 +355,23 @@ def _log_job(context: JobContext) -> str:
             for key, seq in marks:
                 c.execute(update(readings).where(readings.c.key == key).values(seq=seq))
     return f"{logged} reading(s) logged" + (f", {skipped} logged before" if skipped else "")
+
+
+def _stamp_job(context: JobContext, timestamp: int) -> str:
+    """The periodic upgrade: external tokens for what has only a local one, when the store
+    has external TSAs and they answer (else the next period tries again)."""
+    from base.errors import DalelError
+    from evidence.timestamping import stamping
+    from pipeline.stamp import upgrade_external
+
+    store = _store(context)
+    if not stamping.external_config(store):
+        return "no external TSA configured"
+    try:
+        n = upgrade_external(store)
+    except DalelError as e:  # no TSA answered: said, and tried again next time
+        return f"not upgraded now: {e.message}"
+    return f"{n} external token(s) added"
 
 
 # --- workers --------------------------------------------------------------------------
@@ -406,8 +452,9 @@ async def _work(
     stalled_after: float,
     until_done: bool,
     say: Callable[[str], None],
+    upgrade_every: float,
 ) -> None:
-    app = make_app(store)
+    app = make_app(store, upgrade_every=0 if until_done else upgrade_every)
     options: dict[str, Any] = {
         "queues": list(queues),
         "concurrency": 1,
@@ -456,28 +503,38 @@ def work(
     stalled_after: float = STALLED_AFTER,
     until_done: bool = False,
     say: Callable[[str], None] = lambda _m: None,
+    upgrade_every: float = UPGRADE_EVERY,
 ) -> list[QueueCounts]:
     """Run jobs of ``queues`` for ``store`` until stopped (SIGINT/SIGTERM), or with
-    ``until_done`` until none is waiting or running; ``concurrency`` worker processes.
-    Returns the queues' counts at the end."""
+    ``until_done`` until none is waiting or running; ``concurrency`` worker processes; every
+    ``upgrade_every`` seconds (0: never; not with ``until_done``) a worker of the ``log``
+    queue upgrades local timestamps. Returns the queues' counts at the end."""
     qs = check_queues(queues)
     if stalled_after <= 0:
         raise UsageError("--stalled-after must be more than 0 seconds")
+    if upgrade_every < 0:
+        raise UsageError("--upgrade-every must be 0 (never) or more seconds")
     ensure_schema(store)
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     if concurrency > 1:
-        _work_in_processes(store, qs, concurrency, stalled_after, until_done)
+        _work_in_processes(store, qs, concurrency, stalled_after, until_done, upgrade_every)
     else:
-        asyncio.run(_work(store, qs, stalled_after, until_done, say))
+        asyncio.run(_work(store, qs, stalled_after, until_done, say, upgrade_every))
     return [q for q in counts(store) if q.name in qs]
 
 
 def _work_in_processes(
-    store: Store, queues: tuple[str, ...], n: int, stalled_after: float, until_done: bool
+    store: Store,
+    queues: tuple[str, ...],
+    n: int,
+    stalled_after: float,
+    until_done: bool,
+    upgrade_every: float,
 ) -> None:
     """``n`` worker processes (reading is CPU work: one process per core), stopped together."""
     args = [sys.executable, "-m", "cli", "--store", str(store.root), "worker"]
     args += ["--queues", ",".join(queues), "--stalled-after", str(stalled_after)]
+    args += ["--upgrade-every", str(upgrade_every)]
     if until_done:
         args.append("--until-done")
 

@@ -13,6 +13,7 @@ from base.lazy import lazy
 from pipeline.stages import Context, Item, StageResult, Status
 
 if TYPE_CHECKING:
+    from evidence.storage.store import Store
     from evidence.timestamping import stamping
 else:
     stamping = lazy("evidence.timestamping.stamping")
@@ -44,3 +45,31 @@ class TimestampStage:
             f"{len(subjects)} token(s) from {'/'.join(kinds)} TSA",
             data={"tokens": len(subjects), "kinds": kinds},
         )
+
+
+def upgrade_external(store: Store) -> int:
+    """Add an external token to every item and checkpoint that has only a local one (the
+    store was offline); how many got one. A usage error when no external TSA is configured;
+    :class:`~evidence.timestamping.timestamps.TimestampUnavailableError` (exit 4) when none
+    answers. The TSAs are asked holding no lock; what they gave is recorded under it."""
+    from base.errors import UsageError
+    from evidence.timestamping.timestamps import TimestampUnavailableError
+
+    if not stamping.external_config(store):
+        raise UsageError(
+            "no external TSA is configured",
+            fix="add one: dalel timestamp add-tsa NAME URL --roots ROOTS.pem",
+        )
+    index = store.index
+    index.catch_up()
+    todo = stamping.needs_external(index)
+    if not todo:
+        return 0
+    pre = stamping.prestamp(store, [s for s, _ in todo])
+    if pre is not None and not pre.results:
+        raise TimestampUnavailableError(next(iter(pre.refused.values()), ()))
+    with store.writer() as w:
+        still = {s for s, _ in stamping.needs_external(w.index)}
+        todo = [(s, t) for s, t in todo if s in still]
+        entry = stamping.stamp(w, todo, external_only=True, prestamped=pre) if todo else None
+    return len(entry["tokens"]) if entry else 0

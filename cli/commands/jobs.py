@@ -76,6 +76,14 @@ def _table(r: QueueTable) -> Lines:
     help="Seconds a worker may go silent before its running jobs are given to another.",
 )
 @click.option(
+    "--upgrade-every",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between tries to give what the store's own TSA stamped (the external ones "
+    "did not answer) an external token, by the workers of the log queue (0: never).",
+)
+@click.option(
     "--until-done",
     is_flag=True,
     help="Stop when no job is waiting or running (default: run until stopped).",
@@ -87,6 +95,7 @@ def worker(
     queues: str,
     concurrency: int,
     stalled_after: float,
+    upgrade_every: float,
     until_done: bool,
     as_json: bool,
 ) -> None:
@@ -104,6 +113,7 @@ def worker(
         stalled_after=stalled_after,
         until_done=until_done,
         say=lambda m: err.print(Text(m)),
+        upgrade_every=upgrade_every,
     )
     render(QueueTable(tuple(ended), ended=True), as_json)
 

@@ -114,6 +114,13 @@ class Store:
             self._index = Index(self)
         return self._index
 
+    def close(self) -> None:
+        """Let go of the index's database connections (a long-lived process that opens the
+        store again, e.g. after its config changed); the store can still be used after."""
+        if self._index is not None:
+            self._index.engine.dispose()
+            self._index = None
+
     # --- paths -----------------------------------------------------------------------
     @property
     def log_path(self) -> Path:

@@ -219,3 +219,64 @@ def test_jobs_need_postgresql_and_name_real_queues(national, tmp_path):
         r = dalel_subprocess("--store", local, *cmd)
         assert r.returncode == 2, (cmd, r.stderr)
         assert "PostgreSQL" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_running_worker_upgrades_local_timestamps_once_a_tsa_answers(
+    postgres_server, tmp_path, monkeypatch
+):
+    from cryptography.hazmat.primitives import serialization
+
+    from testing.tsa_server import LoopbackTSA, down_url
+
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    url = postgres_server.create_database()
+    store = tmp_path / "store"
+    init_store(store, org="Test Coalition", db=url)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(2):
+        (inbox / f"act{i}.txt").write_text(f"act {i}\n")
+
+    def status() -> dict:
+        r = dalel_subprocess("--store", store, "timestamp", "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    with LoopbackTSA() as tsa:
+        pem = tmp_path / "root.pem"
+        pem.write_bytes(tsa.root_certificate.public_bytes(serialization.Encoding.PEM))
+
+        def add_tsa(where: str) -> None:
+            r = dalel_subprocess(
+                "--store", store, "timestamp", "add-tsa", "loopback", where, "--roots", pem,
+                "--timeout", "1",
+            )  # fmt: skip
+            assert r.returncode == 0, r.stderr
+
+        add_tsa(down_url())  # the internet is cut: the store's own TSA stamps
+        r = dalel_subprocess(
+            "--store", store, "ingest", inbox, "--observer", VALID_IIN, "--precinct", "12"
+        )
+        assert r.returncode == 0, r.stderr
+        assert status()["items_local_only"] == 2
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--store", str(store), "worker", "--queues", "log",
+             "--upgrade-every", "1"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            time.sleep(3)  # it tries while the TSA cannot be reached: nothing changes
+            assert worker.poll() is None
+            assert status()["items_local_only"] == 2
+            add_tsa(tsa.url)  # the internet is back
+            deadline = time.monotonic() + 60
+            while status()["items_local_only"] and time.monotonic() < deadline:
+                time.sleep(0.5)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    now = status()
+    assert now["items_local_only"] == 0 and now["items_external"] == 2, err
+    assert audit.run(audit.StoreSource(Store.open(store))).ok
+    postgres_server.drop_database(url)

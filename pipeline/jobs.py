@@ -324,11 +324,40 @@ def _ocr_job(context: JobContext, sha256: str, form: str, asked: bool = False) -
     return detail
 
 
+REFUSED = -1
+"""``seq`` of a saved reading the ``log`` job would not log (see :func:`_refusal`)."""
+
+
+def _refusal(store: Store, key: str, sha: str, text_: str) -> tuple[dict[str, Any], str | None]:
+    """The saved entry, and why it may not be logged (None: it may). Whoever can write to
+    the database could save anything there; the log signs only readings of photos it holds,
+    under the key they were saved by, that keep the ``ocr`` entry's schema."""
+    from evidence.core import events
+
+    try:
+        entry = json.loads(text_)
+    except ValueError:
+        return {}, "not JSON"
+    if not isinstance(entry, dict) or entry.get("event") != "ocr":
+        return {}, "not a reading"
+    if entry.get("subject") != sha or store.index.item(sha) is None:
+        return entry, "not a reading of a photo in the store"
+    engine_v = entry.get("engine")
+    form = entry.get("form")
+    if not isinstance(engine_v, dict) or not isinstance(form, str):
+        return entry, "no form or reader named"
+    if reading_key(sha, form, engine_v) != key:
+        return entry, "saved under another key than its own"
+    if events.problems(entry):
+        return entry, "; ".join(events.problems(entry))
+    return entry, None
+
+
 def _log_job(context: JobContext) -> str:
     """Log the readings workers saved and not yet logged (the sequencer's job)."""
     store = _store(context)
     engine = store.index.engine
-    logged = skipped = 0
+    logged = skipped = refused = 0
     while True:
         with engine.connect() as c:
             rows = c.execute(
@@ -342,7 +371,12 @@ def _log_job(context: JobContext) -> str:
         marks: list[tuple[str, int]] = []
         with store.writer() as writer:
             for key, sha, text_ in rows:
-                entry = json.loads(text_)
+                entry, why = _refusal(store, key, sha, text_)
+                if why is not None:
+                    logging.getLogger("dalel").warning("saved reading %s not logged: %s", key, why)
+                    marks.append((key, REFUSED))
+                    refused += 1
+                    continue
                 seq = _logged_seq(store, sha, entry["form"], entry["engine"])
                 if seq is None:
                     seq = writer.append(entry).seq
@@ -354,7 +388,11 @@ def _log_job(context: JobContext) -> str:
         with engine.begin() as c:
             for key, seq in marks:
                 c.execute(update(readings).where(readings.c.key == key).values(seq=seq))
-    return f"{logged} reading(s) logged" + (f", {skipped} logged before" if skipped else "")
+    return (
+        f"{logged} reading(s) logged"
+        + (f", {skipped} logged before" if skipped else "")
+        + (f", {refused} refused (not a reading of this store)" if refused else "")
+    )
 
 
 def _stamp_job(context: JobContext, timestamp: int) -> str:

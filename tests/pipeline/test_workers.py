@@ -280,3 +280,44 @@ def test_a_running_worker_upgrades_local_timestamps_once_a_tsa_answers(
     assert now["items_local_only"] == 0 and now["items_external"] == 2, err
     assert audit.run(audit.StoreSource(Store.open(store))).ok
     postgres_server.drop_database(url)
+
+
+def test_the_log_signs_only_readings_of_its_own_photos(national):
+    """Whoever can write to the database can save anything as a reading: the log job signs
+    only a reading of a photo in the store, under its own key, in the ``ocr`` schema."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    assert dalel_subprocess("--store", national, "ocr", "--queue").returncode == 0
+    assert _worker(national).returncode == 0
+    real = _entries(national, "ocr")[0]
+    stranger = "ab" * 32
+    forged = {
+        "not-a-reading": (real["subject"], {**real, "event": "ingest"}),
+        "another-photo": (stranger, {**real, "subject": stranger}),
+        "wrong-key": (real["subject"], {**real, "figures": {}}),
+        "not-json": (real["subject"], "{"),
+    }
+    opened = Store.open(national)
+    engine = create_engine(opened.index_url)
+    try:
+        with engine.begin() as c:
+            for key, (sha, entry) in forged.items():
+                text = entry if isinstance(entry, str) else json.dumps(entry)
+                c.execute(insert(jobs.readings).values(key=key, sha256=sha, entry=text))
+    finally:
+        engine.dispose()
+    app = jobs.make_app(opened, upgrade_every=0)
+    with app.open():
+        jobs._defer_log(app)
+    done = _worker(national, "--json")
+    assert done.returncode == 0, done.stderr
+    assert {q["queue"]: q for q in json.loads(done.stdout)}["log"]["failed"] == 0
+    assert len(_entries(national, "ocr")) == PHOTOS  # nothing forged was signed
+    engine = create_engine(opened.index_url)
+    try:
+        with engine.connect() as c:
+            marks = dict(c.execute(select(jobs.readings.c.key, jobs.readings.c.seq)).all())
+    finally:
+        engine.dispose()
+    assert all(marks[k] == jobs.REFUSED for k in forged)
+    assert audit.run(audit.StoreSource(Store.open(national))).ok

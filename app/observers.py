@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app import statedb
 from base.errors import UsageError
 from base.fsio import atomic_write
 from evidence.content import privacy
@@ -127,9 +128,22 @@ def _dir(store: Store) -> Path:
     return d
 
 
+DOCUMENT = "observers/invites"
+"""The invites' document in the store's PostgreSQL database (:mod:`app.statedb`), for a
+store whose index is there: every intake server of the coalition reads the same invites."""
+
+
 @contextmanager
 def _locked(store: Store) -> Iterator[dict[str, dict[str, Any]]]:
     """The invites, read under a lock and written back when the block ends normally."""
+    if statedb.on_postgres(store):
+        with statedb.document_locked(store, DOCUMENT) as held:
+            data = _parse(held[0], DOCUMENT) if held[0] else {}  # ("": never written)
+            before = json.dumps(data, sort_keys=True)
+            yield data
+            if json.dumps(data, sort_keys=True) != before:
+                held[0] = json.dumps(data, indent=1)
+        return
     d = _dir(store)
     with open(d / ".lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -140,17 +154,30 @@ def _locked(store: Store) -> Iterator[dict[str, dict[str, Any]]]:
             atomic_write(d / INVITES_FILE, json.dumps(data, indent=1).encode(), mode=0o600)
 
 
+def _parse(text: str | bytes, where: object) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise UsageError(
+            f"{where} cannot be read: {e}", fix="restore it from a backup, or invite again"
+        ) from None
+    return data if isinstance(data, dict) else {}
+
+
 def _read(store: Store) -> dict[str, dict[str, Any]]:
+    if statedb.on_postgres(store):
+        held = statedb.document(store, DOCUMENT)
+        return _parse(held[1], DOCUMENT) if held else {}
     path = store.root / INVITES_DIR / INVITES_FILE
     try:
-        data = json.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as e:
+    except OSError as e:
         raise UsageError(
             f"{path} cannot be read: {e}", fix="restore it from a backup, or invite again"
         ) from None
-    return data if isinstance(data, dict) else {}
+    return _parse(raw, path)
 
 
 _by_token: dict[str, tuple[tuple[int, int, int], dict[str, dict[str, Any]]]] = {}
@@ -162,11 +189,17 @@ as it replaces the file."""
 
 def _token_index(store: Store) -> dict[str, dict[str, Any]]:
     path = store.root / INVITES_DIR / INVITES_FILE
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return {}
-    seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+    if statedb.on_postgres(store):  # (its version: one small query a request)
+        version = statedb.document_version(store, DOCUMENT)
+        if version is None:
+            return {}
+        seen = (version, 0, 0)
+    else:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
     held = _by_token.get(str(path))
     if held is not None and held[0] == seen:
         return held[1]

@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from app import observers
+from app import observers, statedb
 from base.errors import UsageError
 from evidence.content import privacy
 from evidence.core import events
@@ -178,38 +177,30 @@ def _path(store: Store) -> Path:
     return store.root / DIR / DB
 
 
+_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS signups(
+        id TEXT PRIMARY KEY, precinct TEXT NOT NULL, shift TEXT NOT NULL,
+        name TEXT NOT NULL, contact TEXT NOT NULL, contact_key TEXT NOT NULL,
+        observer TEXT, status TEXT NOT NULL, created TEXT NOT NULL,
+        decided TEXT, decided_by TEXT, invite TEXT);
+    CREATE UNIQUE INDEX IF NOT EXISTS signups_once
+        ON signups(contact_key, precinct, shift);
+    CREATE INDEX IF NOT EXISTS signups_status ON signups(status, precinct);
+    CREATE TABLE IF NOT EXISTS link(
+        id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL, created TEXT NOT NULL);
+"""
+
+
 @contextmanager
-def _db(store: Store) -> Iterator[sqlite3.Connection]:
-    path = _path(store)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    fresh = not path.exists()
-    con = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        if fresh:
-            path.chmod(0o600)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS signups(
-                id TEXT PRIMARY KEY, precinct TEXT NOT NULL, shift TEXT NOT NULL,
-                name TEXT NOT NULL, contact TEXT NOT NULL, contact_key TEXT NOT NULL,
-                observer TEXT, status TEXT NOT NULL, created TEXT NOT NULL,
-                decided TEXT, decided_by TEXT, invite TEXT);
-            CREATE UNIQUE INDEX IF NOT EXISTS signups_once
-                ON signups(contact_key, precinct, shift);
-            CREATE INDEX IF NOT EXISTS signups_status ON signups(status, precinct);
-            CREATE TABLE IF NOT EXISTS link(
-                id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL,
-                token_sha256 TEXT NOT NULL, created TEXT NOT NULL);
-            """
-        )
-        for suffix in ("-wal", "-shm"):  # SQLite makes them with the umask's mode
-            side = path.with_name(path.name + suffix)
-            if side.exists() and side.stat().st_mode & 0o077:
-                side.chmod(0o600)
+def _db(store: Store) -> Iterator[statedb.Connection]:
+    with statedb.connect(store, _path(store), _SCHEMA) as con:
         yield con
-    finally:
-        con.close()
+
+
+def _made(store: Store) -> bool:
+    """Whether sign-ups were ever kept (nothing to look up before)."""
+    return statedb.exists(store, _path(store))
 
 
 def _log(store: Store, entry: dict[str, Any]) -> None:
@@ -257,7 +248,7 @@ def link(store: Store, *, new: bool = False, by: str = "cli") -> Link:
 
 def check_token(store: Store, token: str) -> bool:
     """Whether ``token`` is the organisation's current sign-up link."""
-    if not token or len(token) > 64 or not _path(store).exists():
+    if not token or len(token) > 64 or not _made(store):
         return False
     with _db(store) as con:
         row = con.execute("SELECT token_sha256 FROM link WHERE id=1").fetchone()
@@ -395,7 +386,7 @@ def _signup(row: tuple[Any, ...]) -> Signup:
 
 def get(store: Store, signup_id: str) -> Signup:
     """The sign-up ``signup_id``; refused with ``NOT_FOUND`` when there is none."""
-    if not isinstance(signup_id, str) or len(signup_id) > 40 or not _path(store).exists():
+    if not isinstance(signup_id, str) or len(signup_id) > 40 or not _made(store):
         raise SignupRefused(Reason.NOT_FOUND, f"no sign-up {str(signup_id)[:40]!r}")
     with _db(store) as con:
         row = con.execute(f"SELECT {_COLUMNS} FROM signups WHERE id=?", (signup_id,)).fetchone()
@@ -461,7 +452,7 @@ def _natural(precinct: str) -> tuple[Any, ...]:
 def signups(store: Store, *, status: str | None = None, precinct: str = "") -> list[Signup]:
     """Sign-ups, pending first, then by precinct (in number order) and time; only those of
     ``status`` and of precincts starting with ``precinct`` when given."""
-    if not _path(store).exists():
+    if not _made(store):
         return []
     where: list[str] = []
     args: list[Any] = []
@@ -482,20 +473,22 @@ def signups(store: Store, *, status: str | None = None, precinct: str = "") -> l
 def approved_shifts(store: Store) -> dict[str, frozenset[str]]:
     """Precinct number -> the shifts with at least one approved sign-up (``day`` kept as
     ``day``, not expanded into the others). One query."""
-    if not _path(store).exists():
+    if not _made(store):
         return {}
     with _db(store) as con:
-        rows = con.execute(
-            "SELECT precinct, group_concat(DISTINCT shift) FROM signups "
-            "WHERE status='approved' GROUP BY precinct"
+        rows = con.execute(  # (plain SQL: the same on SQLite and PostgreSQL)
+            "SELECT DISTINCT precinct, shift FROM signups WHERE status='approved'"
         ).fetchall()
-    return {p: frozenset(shifts.split(",")) for p, shifts in rows}
+    found: dict[str, set[str]] = {}
+    for p, shift in rows:
+        found.setdefault(p, set()).add(shift)
+    return {p: frozenset(shifts) for p, shifts in found.items()}
 
 
 def counts(store: Store) -> dict[str, int]:
     """How many sign-ups are ``pending``, ``approved`` and ``declined``. One query."""
     out = dict.fromkeys(STATUSES, 0)
-    if not _path(store).exists():
+    if not _made(store):
         return out
     with _db(store) as con:
         for status, n in con.execute("SELECT status, count(*) FROM signups GROUP BY status"):

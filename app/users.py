@@ -26,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app import statedb
 from base.errors import UsageError
 from evidence.core import events
 from evidence.storage.store import Store
@@ -183,42 +184,31 @@ def check_name(name: str) -> str:
 
 
 def _db_path(store: Store) -> Path:
-    d = store.root / DIR
-    d.mkdir(mode=0o700, exist_ok=True)
-    return d / DB
+    return store.root / DIR / DB
+
+
+_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS users(
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
+        pseudonym TEXT NOT NULL, created TEXT NOT NULL, disabled INTEGER DEFAULT 0,
+        failures INTEGER DEFAULT 0, locked_until TEXT, given INTEGER DEFAULT 0);
+    CREATE TABLE IF NOT EXISTS sessions(
+        token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
+        created TEXT NOT NULL, last_seen TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
 
 
 @contextmanager
-def _db(store: Store) -> Iterator[sqlite3.Connection]:
-    path = _db_path(store)
-    fresh = not path.exists()
-    con = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        if fresh:
-            path.chmod(0o600)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS users(
-                name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
-                pseudonym TEXT NOT NULL, created TEXT NOT NULL, disabled INTEGER DEFAULT 0,
-                failures INTEGER DEFAULT 0, locked_until TEXT);
-            CREATE TABLE IF NOT EXISTS sessions(
-                token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
-                created TEXT NOT NULL, last_seen TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            """
-        )
-        columns = {r[1] for r in con.execute("PRAGMA table_info(users)")}
-        if "given" not in columns:  # a store made before users chose their own passwords
+def _db(store: Store) -> Iterator[statedb.Connection]:
+    with statedb.connect(store, _db_path(store), _SCHEMA) as con:
+        if "given" not in con.columns("users"):  # a store made before users chose passwords
             try:
                 con.execute("ALTER TABLE users ADD COLUMN given INTEGER DEFAULT 0")
             except sqlite3.OperationalError as e:  # another process added it this moment
                 if "duplicate column" not in str(e):
                     raise
         yield con
-    finally:
-        con.close()
 
 
 def _user(row: tuple[Any, ...]) -> User:
@@ -260,7 +250,9 @@ def add(store: Store, name: str, role: str, *, by: str = "cli") -> Added:
                 "VALUES (?,?,?,?,?,1)",
                 (name, r.value, _hasher().hash(password), user.pseudonym, user.created),
             )
-        except sqlite3.IntegrityError:
+        except Exception as e:
+            if not statedb.is_integrity_error(e):
+                raise
             raise UsageError(
                 f"there is already a user {name!r}",
                 fix=f"give them a new password: dalel user reset {name!r}",

@@ -4,21 +4,33 @@ custody log naming users by pseudonym only."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from app import users
+from app import statedb, users
 from base.errors import UsageError
 from evidence.storage.store import Store
 
 
-@pytest.fixture
-def store(tmp_path: Path, dalel) -> Store:
-    assert dalel("--store", tmp_path / "s", "init", "--org", "Coalition").code == 0
+@pytest.fixture(params=["folder", "national"])
+def store(request, tmp_path: Path, dalel, monkeypatch) -> Store:
+    """A store whose accounts are in a SQLite file in its folder, or in its PostgreSQL
+    database (every web server of a coalition then shares them)."""
+    args = ["--store", tmp_path / "s", "init", "--org", "Coalition"]
+    if request.param == "national":
+        pg = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("PGPASSWORD", pg.password)
+        args += ["--db", pg.create_database()]
+    assert dalel(*args).code == 0
     return Store.open(tmp_path / "s")
+
+
+def _rows(store: Store, sql: str) -> list[tuple]:
+    """What the accounts' tables hold, read straight from the database."""
+    with users._db(store) as con:
+        return [tuple(r) for r in con.execute(sql).fetchall()]
 
 
 def _log(store: Store) -> list[dict]:
@@ -29,10 +41,14 @@ def test_add_prints_the_password_once_and_keeps_only_its_argon2_hash(store: Stor
     added = users.add(store, "Әлия Сейітқызы", "reviewer")
     assert added.user.role is users.Role.REVIEWER and len(added.password) >= 20
     db = store.root / users.DIR / users.DB
-    assert db.stat().st_mode & 0o077 == 0
-    (hashed,) = sqlite3.connect(db).execute("SELECT hash FROM users").fetchone()
+    if statedb.on_postgres(store):
+        assert not db.exists()  # kept in the database, nothing on this machine's disk
+    else:
+        assert db.stat().st_mode & 0o077 == 0
+        assert added.password.encode() not in db.read_bytes()
+    ((hashed,),) = _rows(store, "SELECT hash FROM users")
     assert hashed.startswith("$argon2id$") and added.password not in hashed
-    assert added.password.encode() not in db.read_bytes()
+    assert added.password not in repr(_rows(store, "SELECT * FROM users"))
     entry = _log(store)[-2] if _log(store)[-1]["event"] == "timestamp" else _log(store)[-1]
     assert entry["event"] == "user-add" and entry["user"] == added.user.pseudonym
     raw = store.log_path.read_text(encoding="utf-8")
@@ -59,10 +75,8 @@ def test_sign_in_gives_a_session_with_its_own_csrf_token(store: Store) -> None:
     live = users.session(store, a.token)
     assert live is not None and live.user.name == "anna" and live.csrf == a.session.csrf
     assert users.session(store, "not-a-token") is None
-    stored = sqlite3.connect(store.root / users.DIR / users.DB).execute(
-        "SELECT token_sha256 FROM sessions"
-    )
-    assert a.token not in {r[0] for r in stored}  # only its hash is kept
+    stored = _rows(store, "SELECT token_sha256 FROM sessions")
+    assert a.token not in {r[0] for r in stored} and len(stored) == 2  # only its hash is kept
     assert users.sign_out(store, a.token) and users.session(store, a.token) is None
     assert users.session(store, b.token) is not None
     events = [e["event"] for e in _log(store)]
@@ -170,11 +184,10 @@ def test_guessing_the_current_password_in_a_session_locks_the_account_and_ends_i
 
 def test_accounts_made_before_users_chose_their_passwords_still_sign_in(store: Store) -> None:
     added = users.add(store, "old", "auditor")
-    db = store.root / users.DIR / users.DB
-    con = sqlite3.connect(db)
-    con.execute("ALTER TABLE users DROP COLUMN given")
-    con.commit()
-    con.close()
+    with statedb.connect(store, store.root / users.DIR / users.DB, "") as con:
+        con.execute("ALTER TABLE users DROP COLUMN given")
+        assert "given" not in con.columns("users")
     signed = users.sign_in(store, "old", added.password)
     assert not signed.session.user.given_password
-    assert "given" in {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(users)")}
+    with users._db(store) as con:
+        assert "given" in con.columns("users")

@@ -26,8 +26,11 @@ def national(postgres_server, tmp_path: Path, monkeypatch) -> Path:
     postgres_server.drop_database(url)
 
 
-def test_invites_made_and_revoked_by_one_server_count_at_once_on_another(national):
-    made = dalel_subprocess("--store", national, "observer", "invite", "--precinct", "12", "--json")
+def test_invites_made_and_revoked_by_one_server_count_at_once_on_another(national, tmp_path):
+    made = dalel_subprocess(
+        "--store", national, "observer", "invite", "--precinct", "12", "--json",
+        "--qr", tmp_path / "qr.png",
+    )  # fmt: skip
     assert made.returncode == 0, made.stderr
     issued = json.loads(made.stdout)
     store = Store.open(national)

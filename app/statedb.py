@@ -127,6 +127,7 @@ _pools_lock = threading.Lock()
 def _pool(store: Store) -> Any:
     """One small pool of connections per database and process (autocommit, the workspace's
     schema first on the search path)."""
+    import psycopg
     from psycopg_pool import ConnectionPool
 
     from pipeline.jobs import conninfo
@@ -135,11 +136,19 @@ def _pool(store: Store) -> Any:
     with _pools_lock:
         pool = _pools.get(info)
         if pool is None:
+            # one connection first, on its own: a server that is down is said at once (the
+            # pool would keep trying until its timeout)
+            psycopg.connect(info, connect_timeout=10).close()
             pool = ConnectionPool(
                 info,
                 min_size=0,
                 max_size=8,
-                kwargs={"autocommit": True, "options": f"-c search_path={SCHEMA}"},
+                kwargs={
+                    "autocommit": True,
+                    "options": f"-c search_path={SCHEMA}",
+                    "connect_timeout": 10,
+                },
+                timeout=10,  # (a server that does not answer is said within seconds)
                 open=True,
             )
             with pool.connection() as con:

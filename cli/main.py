@@ -22,6 +22,7 @@ from app import setup
 from base.errors import EXIT_INTERNAL, EXIT_USAGE, DalelError, cannot_write
 from cli.output import Exit, err
 from cli.root import cli
+from evidence.storage.backends import database_unavailable
 
 LOGS_DIR = "logs"
 """The folder of a store where crash reports go."""
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"  fix: {e.fix}", markup=False)
         return e.exit_code
     except Exception as e:  # anything else is a bug: saved, never shown, exit 70
-        # unless the disk refused a write: the environment's fault, not a bug
-        refused = cannot_write(e, disk=_store_named(args))
+        # unless the disk refused a write or the database went away: the environment's fault
+        refused = cannot_write(e, disk=_store_named(args)) or database_unavailable(e)
         if refused is not None:
             err.print(f"[red]error:[/] {escape(refused.message)}", markup=True)
             err.print(f"  fix: {refused.fix}", markup=False)

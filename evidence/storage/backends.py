@@ -115,6 +115,30 @@ class DatabaseUnavailable(BrokenEnvironment):
     refuses us (exit code 4)."""
 
 
+def database_unavailable(e: BaseException) -> DatabaseUnavailable | None:
+    """``e`` said in plain words when it is the store's PostgreSQL server not answering (or
+    refusing us) in the middle of a command, else None. Only looks at drivers already
+    loaded: a store on SQLite never loads them."""
+    import sys
+
+    found: list[type[BaseException]] = []
+    if "psycopg" in sys.modules:
+        found.append(sys.modules["psycopg"].OperationalError)
+    if "psycopg_pool" in sys.modules:
+        found.append(sys.modules["psycopg_pool"].PoolTimeout)
+    cause: BaseException | None = e
+    if "sqlalchemy" in sys.modules and isinstance(e, sys.modules["sqlalchemy"].exc.DBAPIError):
+        cause = e.orig
+    if cause is None or not found or not isinstance(cause, tuple(found)):
+        return None
+    first = str(cause).strip().splitlines()
+    return DatabaseUnavailable(
+        "cannot reach the store's database: " + (first[0] if first else type(cause).__name__),
+        fix="check that PostgreSQL runs there and accepts us (the password in PGPASSWORD or "
+        "~/.pgpass), then run the command again: nothing was lost",
+    )
+
+
 #: Tables of a Dalel index: a database holding any of them already serves another store.
 INDEX_TABLES = ("entries", "items", "tokens", "meta", "dalel_head")
 

@@ -58,3 +58,28 @@ def test_accounts_and_sessions_are_shared_by_every_server(national):
     assert users.session(store, signed.token) is None  # its sessions ended everywhere
     assert not (national / users.DIR / users.DB).exists()
     assert not (national / signups.DIR / signups.DB).exists()
+
+
+def test_a_database_that_went_away_is_said_plainly(tmp_path, monkeypatch):
+    """The server stopped under a national store: each command says so in one line and
+    leaves with exit 4 (the environment), never a traceback nor exit 70."""
+    from testing.postgres import PostgresServer
+
+    root = tmp_path / "store"
+    with PostgresServer.start() as pg:
+        monkeypatch.setenv("PGPASSWORD", pg.password)
+        url = pg.create_database()
+        r = dalel_subprocess("--store", root, "init", "--org", "Coalition", "--db", url)
+        assert r.returncode == 0, r.stderr
+    for command in (
+        ("jobs",),
+        ("worker", "--until-done"),
+        ("ocr", "--queue"),
+        ("user", "list"),
+        ("observer", "list"),
+        ("signup", "link"),
+    ):
+        r = dalel_subprocess("--store", root, *command, timeout=120)
+        assert r.returncode == 4, (command, r.returncode, r.stderr)
+        assert "cannot reach the store's database" in r.stderr, (command, r.stderr)
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr

@@ -117,11 +117,15 @@ class OcrStage:
             return prepared
         return prepared.recorded(ctx.writer.append(prepared.entry).seq)
 
-    def prepare(self, item: Item, store: Store) -> Prepared | StageResult:
+    def prepare(
+        self, item: Item, store: Store, *, look_in_log: bool = True
+    ) -> Prepared | StageResult:
         """Read ``item`` and make the ``ocr`` entry to log, without logging it: what a
         worker on another machine does (:mod:`pipeline.jobs`), the sequencer logging the
         entry later. A :class:`StageResult` when there is nothing to log (already read with
-        this form and engine, not a protocol photo, not looked at)."""
+        this form and engine, not a protocol photo, not looked at). ``look_in_log``: whether
+        to look for a reading already logged first (a worker without the log leaves it to
+        the sequencer, which never logs a second one)."""
         if not item.media_type.startswith("image/"):
             return StageResult(self.name, item.sha256, Status.SKIPPED, "not a protocol photo", item)
         declared = item.kind == "protocol" or self.asked
@@ -134,7 +138,7 @@ class OcrStage:
             if declared:
                 raise
             return self._not_read(item, OCR_UNAVAILABLE, f"not looked at: {missing.message}")
-        for e in store.index.history(item.sha256):
+        for e in store.index.history(item.sha256) if look_in_log else ():
             if e.get("event") == "ocr" and e.get("form") == form.id and e.get("engine") == engine:
                 return StageResult(
                     self.name,

@@ -235,9 +235,13 @@ def queue_readings(store: Store, shas: Iterable[str], *, form: str, asked: bool 
             if c.execute(select(readings.c.key).where(readings.c.key == key)).first():
                 out.waiting.append(sha)
                 continue
-            try:
+            row = store.index.item(sha)
+            if row is None:
+                continue
+            item = {k: row[k] for k in ("precinct", "kind", "media_type", "size")}
+            try:  # (what the photo is goes with the job: a worker needs no copy of the log)
                 app.configure_task(OCR_TASK, queueing_lock=key, lock=key).defer(
-                    sha256=sha, form=form, asked=asked
+                    sha256=sha, form=form, asked=asked, item=item
                 )
             except AlreadyEnqueued:
                 out.waiting.append(sha)
@@ -285,25 +289,39 @@ def _store(context: JobContext) -> Store:
     return _stores[str(root)][1]
 
 
-def _ocr_job(context: JobContext, sha256: str, form: str, asked: bool = False) -> str:
-    """Read one protocol photo and save the entry that records it (not logged here)."""
+def _ocr_job(
+    context: JobContext,
+    sha256: str,
+    form: str,
+    asked: bool = False,
+    item: dict[str, Any] | None = None,
+) -> str:
+    """Read one protocol photo and save the entry that records it (not logged here). What
+    the photo is (its precinct, kind, type, size) comes with the job, so that a worker needs
+    only the store's config, its database and its objects, not the log; the log job checks
+    it against the log before it signs anything."""
     import ocr
     from pipeline.figures import OcrStage
     from pipeline.stages import Item, StageResult
 
     store = _store(context)
-    row = store.index.item(sha256)
-    if row is None:
-        return f"{sha256[:12]}: no such item in the store"
+    if item is None:  # (a job queued without it: found in the index, which reads the log)
+        row = store.index.item(sha256)
+        if row is None:
+            return f"{sha256[:12]}: no such item in the store"
+        item = {k: row[k] for k in ("precinct", "kind", "media_type", "size")}
     engine_v = ocr.engine_versions()
     key = reading_key(sha256, form, engine_v)
     engine = store.index.engine
     with engine.connect() as c:
         saved = c.execute(select(readings.c.seq).where(readings.c.key == key)).first()
     if saved is None:
-        item = Item(row["sha256"], row["precinct"], row["kind"], row["media_type"], row["size"])
-        prepared = OcrStage(form, asked=asked).prepare(item, store)
-        if isinstance(prepared, StageResult):  # already logged, or not a protocol photo
+        photo = Item(
+            sha256, str(item["precinct"]), str(item["kind"]), str(item["media_type"]),
+            int(item["size"]),
+        )  # fmt: skip
+        prepared = OcrStage(form, asked=asked).prepare(photo, store, look_in_log=False)
+        if isinstance(prepared, StageResult):  # not a protocol photo, not looked at
             return f"{sha256[:12]}: {prepared.detail}"
         _die_if_asked("ocr-read")
         entry = custody.canonical(prepared.entry).decode()
@@ -340,8 +358,11 @@ def _refusal(store: Store, key: str, sha: str, text_: str) -> tuple[dict[str, An
         return {}, "not JSON"
     if not isinstance(entry, dict) or entry.get("event") != "ocr":
         return {}, "not a reading"
-    if entry.get("subject") != sha or store.index.item(sha) is None:
+    photo = store.index.item(sha)  # (read from the log itself)
+    if entry.get("subject") != sha or photo is None:
         return entry, "not a reading of a photo in the store"
+    if entry.get("precinct") != photo["precinct"]:
+        return entry, "names another precinct than the photo's"
     engine_v = entry.get("engine")
     form = entry.get("form")
     if not isinstance(engine_v, dict) or not isinstance(form, str):

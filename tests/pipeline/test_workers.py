@@ -295,6 +295,12 @@ def test_the_log_signs_only_readings_of_its_own_photos(national):
         "not-a-reading": (real["subject"], {**real, "event": "ingest"}),
         "another-photo": (stranger, {**real, "subject": stranger}),
         "wrong-key": (real["subject"], {**real, "figures": {}}),
+        # under the very key of a real reading of that photo, but of another precinct (as a
+        # job queued with a forged precinct would make it): the log knows the photo's
+        jobs.reading_key(real["subject"], real["form"], real["engine"]) + "x": (
+            real["subject"],
+            {**real, "precinct": "999"},
+        ),
         "not-json": (real["subject"], "{"),
     }
     opened = Store.open(national)
@@ -321,3 +327,45 @@ def test_the_log_signs_only_readings_of_its_own_photos(national):
         engine.dispose()
     assert all(marks[k] == jobs.REFUSED for k in forged)
     assert audit.run(audit.StoreSource(Store.open(national))).ok
+
+
+def test_a_worker_on_another_machine_needs_only_the_config(postgres_server, tmp_path, monkeypatch):
+    """The objects in S3 and the index in PostgreSQL: a worker whose folder holds nothing but
+    a copy of the store's config.toml reads the protocols (no log, no keys there); the
+    machine that holds the log logs them."""
+    import shutil
+
+    from testing.seaweed import SeaweedServer
+
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    url = postgres_server.create_database()
+    with SeaweedServer.start() as s3:
+        for name, value in s3.environ().items():
+            monkeypatch.setenv(name, value)
+        store = tmp_path / "store"
+        init_store(store, org="Coalition", db=url, objects="s3://dalel-workers/p", retain_days=1)
+        photos = tmp_path / "protocols"
+        photos.mkdir()
+        for i in range(2):
+            s = make_sample(i, 9, tier="clean", script="typed", layout="table", adds_up=True)
+            (photos / f"p{i}.{s.ext}").write_bytes(s.image)
+        r = dalel_subprocess(
+            "--store", store, "ingest", photos, "--observer", VALID_IIN, "--precinct", "12",
+            "--kind", "protocol",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert dalel_subprocess("--store", store, "ocr", "--queue").returncode == 0
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        shutil.copy(store / "config.toml", elsewhere / "config.toml")
+        read = _worker(elsewhere, "--queues", "ocr")
+        assert read.returncode == 0, read.stderr
+        assert not (elsewhere / "log").exists() and not (elsewhere / "keys").exists()
+        assert _entries(store, "ocr") == []  # read, saved, not yet logged
+        logged = _worker(store, "--queues", "log")
+        assert logged.returncode == 0, logged.stderr
+        readings = _entries(store, "ocr")
+        assert sorted(e["subject"] for e in readings) == sorted(_protocols(store))
+        assert all(e["precinct"] == "12" for e in readings)
+        assert audit.run(audit.StoreSource(Store.open(store))).ok
+    postgres_server.drop_database(url)

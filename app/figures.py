@@ -473,10 +473,12 @@ def queue_protocols(
     precinct: str | None = None,
     form_id: str | None = None,
     only: Sequence[str] = (),
+    follow: bool | None = None,
 ) -> jobs.Queued:
     """What :func:`read_protocols` reads, put on the store's job queue instead, for
     ``dalel worker`` on any machine (a store whose index is in PostgreSQL): each photo once
-    per form and reader, never twice on the queue."""
+    per form and reader, never twice on the queue. ``follow``: from now on (or no more),
+    each protocol photo the store's writers log goes on the queue too."""
     from pipeline import jobs
 
     if only and precinct is not None:
@@ -488,12 +490,17 @@ def queue_protocols(
     ocr.check_environment()
     form = form_id or store_form(store)
     ocr.load_form(form)  # (an unknown form is refused here, not by every job)
+    if follow is not None:  # (before queuing: nothing logged meanwhile is missed)
+        jobs.set_following(store, follow)
     if only:
         shas = [items.resolve(store, prefix) for prefix in only]
-        return jobs.queue_readings(store, shas, form=form, asked=True)
-    rows = store.index.items_where(kind="protocol", precinct=precinct)
-    shas = [r["sha256"] for r in rows if str(r["media_type"]).startswith("image/")]
-    return jobs.queue_readings(store, shas, form=form)
+        out = jobs.queue_readings(store, shas, form=form, asked=True)
+    else:
+        rows = store.index.items_where(kind="protocol", precinct=precinct)
+        shas = [r["sha256"] for r in rows if str(r["media_type"]).startswith("image/")]
+        out = jobs.queue_readings(store, shas, form=form)
+    out.following = follow
+    return out
 
 
 def read_photo(image: bytes, form_id: str) -> ocr.ProtocolReading:

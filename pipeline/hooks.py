@@ -28,6 +28,10 @@ def attach(store: Store) -> Store:
         tiles_dir = tiles_out.configured(store)
         if tiles_dir is not None:  # the log's tiles kept up to date for a static server
             store.add_hook(tiles_out.TilesHook(tiles_dir))
+        if store.config.raw.get("ocr", {}).get("queue"):  # (dalel ocr --queue --follow)
+            from pipeline.jobs import QueueReadingsHook
+
+            store.add_hook(QueueReadingsHook())
         bucket = tiles_out.bucket_of(store)
         if bucket is not None:  # and in the store's bucket, for a CDN in front of it
             store.add_hook(tiles_out.TilesHook(bucket))

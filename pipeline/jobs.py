@@ -210,9 +210,15 @@ class Queued:
     """Photos whose job was already on the queue, or whose reading waits to be logged."""
     done: list[str] = field(default_factory=list)
     """Photos already read with this form and reader (their reading is in the log)."""
+    following: bool | None = None
+    """Whether the store's writers now queue the protocol photos they log (None: not
+    changed now)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"queued": self.queued, "waiting": self.waiting, "done": self.done}
+        out: dict[str, Any] = {"queued": self.queued, "waiting": self.waiting, "done": self.done}
+        if self.following is not None:
+            out["following"] = self.following
+        return out
 
 
 def queue_readings(store: Store, shas: Iterable[str], *, form: str, asked: bool = False) -> Queued:
@@ -621,3 +627,60 @@ def _work_in_processes(
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+# --- reading what arrives ----------------------------------------------------------------
+FOLLOW_KEY = "queue"
+"""``[ocr] queue = true`` in config.toml (``dalel ocr --queue --follow``): every writer of the
+store (the server's sequencer, each ingest) puts each protocol photo it logs on the queue."""
+
+
+def following(store: Store) -> bool:
+    """Whether the store's writers queue the protocol photos they log."""
+    return bool(store.config.raw.get("ocr", {}).get(FOLLOW_KEY))
+
+
+def set_following(store: Store, on: bool) -> None:
+    """Record in the config whether the store's writers queue the protocol photos they log."""
+    raw = dict(store.config.raw)
+    raw["ocr"] = {**raw.get("ocr", {}), FOLLOW_KEY: on}
+    store.write_config(raw)
+
+
+class QueueReadingsHook:
+    """A commit hook: the protocol photos a commit logged go on the ``ocr`` queue, once the
+    writer has let the store go (the database is a network away). A queue that cannot be
+    reached is said in the store's log of errors and does not stop the commit: ``dalel ocr
+    --queue`` puts what was missed on the queue."""
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._found: list[str] = []
+
+    def on_open(self, writer: Any) -> None:
+        self._seen = writer.tree.size
+
+    def on_commit(self, writer: Any, commit: Any) -> None:
+        size = writer.tree.size
+        for _, _, e in writer.entries(self._seen, size):
+            item = e.get("item") or {}
+            if (
+                e.get("event") == "ingest"
+                and e.get("kind") == "protocol"
+                and str(item.get("media_type", "")).startswith("image/")
+            ):
+                self._found.append(str(item["sha256"]))
+        self._seen = size
+
+    def after_release(self, writer: Any) -> None:
+        found, self._found = self._found, []
+        if not found:
+            return
+        from pipeline.figures import store_form
+
+        try:
+            queue_readings(writer.store, dict.fromkeys(found), form=store_form(writer.store))
+        except Exception as e:  # the photos are logged; reading them can be asked again
+            logging.getLogger("dalel").warning(
+                "%d protocol photo(s) not put on the reading queue: %s", len(found), e
+            )

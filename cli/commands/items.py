@@ -57,6 +57,12 @@ def ocr_image(image: Path, form_id: str, as_json: bool) -> None:
     help="Put the reading on the store's job queue for dalel worker, on any machine, instead "
     "of reading here (a store whose index is in PostgreSQL).",
 )
+@click.option(
+    "--follow/--no-follow",
+    default=None,
+    help="With --queue: from now on, every protocol photo the store logs (uploads committed "
+    "by the server, each ingest) goes on the queue too (--no-follow: no more).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def ocr_cmd(
@@ -65,13 +71,18 @@ def ocr_cmd(
     only: tuple[str, ...],
     form_id: str | None,
     queue: bool,
+    follow: bool | None,
     as_json: bool,
 ) -> None:
     """Read the figures of every photo handed in as a protocol (each once per form/engine),
     or of the photos given with --item."""
     store = store_of(ctx)
+    if follow is not None and not queue:
+        raise click.UsageError("--follow and --no-follow go with --queue")
     if queue:
-        queued = figures.queue_protocols(store, precinct=precinct, form_id=form_id, only=only)
+        queued = figures.queue_protocols(
+            store, precinct=precinct, form_id=form_id, only=only, follow=follow
+        )
         render(queued, as_json)
         return
     with progress_bar("reading protocols") as advance:
@@ -87,6 +98,12 @@ def _queued(r: jobs.Queued) -> Lines:
         f"{len(r.queued)} protocol photo(s) put on the queue for reading, "
         f"{len(r.waiting)} waiting already, {len(r.done)} read before."
     )
+    if r.following is not None:
+        yield Text(
+            "From now on each protocol photo the store logs goes on the queue as well."
+            if r.following
+            else "Protocol photos the store logs no longer go on the queue by themselves."
+        )
     if r.queued or r.waiting:
         yield Text(
             "Run dalel worker (on this machine or any other that reaches the store's database "

@@ -55,7 +55,7 @@ def _entries(store: Path, event: str) -> list[dict]:
 
 
 def _protocols(store: Path) -> set[str]:
-    return {e["item"]["sha256"] for e in _entries(store, "ingest")}
+    return {e["item"]["sha256"] for e in _entries(store, "ingest") if e["kind"] == "protocol"}
 
 
 def _one_reading_each(store: Path) -> list[dict]:
@@ -369,3 +369,35 @@ def test_a_worker_on_another_machine_needs_only_the_config(postgres_server, tmp_
         assert all(e["precinct"] == "12" for e in readings)
         assert audit.run(audit.StoreSource(Store.open(store))).ok
     postgres_server.drop_database(url)
+
+
+def test_following_queues_each_protocol_photo_the_store_logs(national, tmp_path):
+    r = dalel_subprocess("--store", national, "ocr", "--queue", "--follow", "--json")
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert len(made["queued"]) == PHOTOS and made["following"] is True
+    assert _worker(national).returncode == 0
+    assert len(_entries(national, "ocr")) == PHOTOS
+
+    def hand_in(name: str, index: int, kind: str) -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        s = make_sample(index, 11, tier="clean", script="typed", layout="table", adds_up=True)
+        (folder / f"{name}.{s.ext}").write_bytes(s.image)
+        r = dalel_subprocess(
+            "--store", national, "ingest", folder, "--observer", VALID_IIN, "--precinct", "12",
+            "--kind", kind,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+
+    hand_in("later", 5, "protocol")  # the ingest's commit puts it on the queue by itself
+    hand_in("scene", 6, "violation")  # not a protocol: not queued
+    assert _counts(national)["ocr"]["todo"] == 1
+    assert _worker(national).returncode == 0
+    _one_reading_each(national)  # (every protocol photo, the new one too)
+    assert len(_entries(national, "ocr")) == PHOTOS + 1
+
+    r = dalel_subprocess("--store", national, "ocr", "--queue", "--no-follow", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["following"] is False
+    hand_in("after", 7, "protocol")
+    assert _counts(national)["ocr"]["todo"] == 0  # no more by itself

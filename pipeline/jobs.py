@@ -283,15 +283,15 @@ _stores: dict[str, tuple[int, Store]] = {}
 def _store(context: JobContext) -> Store:
     """The store this worker serves, with its commit hooks: opened once per process, and
     again when its config changed (a TSA added while the worker runs)."""
-    from pipeline import hooks
-
-    root = Path(str((context.additional_context or {})["store"]))
+    extra = context.additional_context or {}
+    root = Path(str(extra["store"]))
+    open_store: Callable[[Path], Store] = extra.get("open") or Store.open
     changed = (root / "config.toml").stat().st_mtime_ns
     held = _stores.get(str(root))
     if held is None or held[0] != changed:
         if held is not None:
             held[1].close()
-        _stores[str(root)] = (changed, hooks.open_store(root))
+        _stores[str(root)] = (changed, open_store(root))
     return _stores[str(root)][1]
 
 
@@ -375,6 +375,13 @@ def _refusal(store: Store, key: str, sha: str, text_: str) -> tuple[dict[str, An
         return entry, "no form or reader named"
     if reading_key(sha, form, engine_v) != key:
         return entry, "saved under another key than its own"
+    if set(entry) & {"time", "seq", "prev", "v", "actor"}:
+        return entry, "carries what only the log sets (its time, place or actor)"
+    named = entry.get("objects")
+    if not isinstance(named, list) or not all(
+        isinstance(o, dict) and store.objects.exists(str(o.get("sha256", ""))) for o in named
+    ):
+        return entry, "names objects the store does not hold"
     if events.problems(entry):
         return entry, "; ".join(events.problems(entry))
     return entry, None
@@ -518,6 +525,7 @@ async def _work(
     until_done: bool,
     say: Callable[[str], None],
     upgrade_every: float,
+    open_store: Callable[[Path], Store] | None = None,
 ) -> None:
     app = make_app(store, upgrade_every=0 if until_done else upgrade_every)
     options: dict[str, Any] = {
@@ -525,7 +533,7 @@ async def _work(
         "concurrency": 1,
         "update_heartbeat_interval": max(stalled_after / 4, 0.2),
         "stalled_worker_timeout": stalled_after,
-        "additional_context": {"store": str(store.root)},
+        "additional_context": {"store": str(store.root), "open": open_store},
         "fetch_job_polling_interval": 1.0,
         "shutdown_graceful_timeout": 5.0 if until_done else None,
     }
@@ -569,6 +577,7 @@ def work(
     until_done: bool = False,
     say: Callable[[str], None] = lambda _m: None,
     upgrade_every: float = UPGRADE_EVERY,
+    open_store: Callable[[Path], Store] | None = None,
 ) -> list[QueueCounts]:
     """Run jobs of ``queues`` for ``store`` until stopped (SIGINT/SIGTERM), or with
     ``until_done`` until none is waiting or running; ``concurrency`` worker processes; every
@@ -584,7 +593,7 @@ def work(
     if concurrency > 1:
         _work_in_processes(store, qs, concurrency, stalled_after, until_done, upgrade_every)
     else:
-        asyncio.run(_work(store, qs, stalled_after, until_done, say, upgrade_every))
+        asyncio.run(_work(store, qs, stalled_after, until_done, say, upgrade_every, open_store))
     return [q for q in counts(store) if q.name in qs]
 
 

@@ -15,8 +15,7 @@ from cli.output import Lines, formats, progress_bar, render
 from cli.root import cli, store_of
 
 if TYPE_CHECKING:
-    from app import figures, items
-    from pipeline import jobs
+    from app import figures, items, jobs
 else:
     figures, items = lazy("app.figures"), lazy("app.items")
 

@@ -14,9 +14,9 @@ from cli.output import Lines, err, formats, render
 from cli.root import cli, store_of
 
 if TYPE_CHECKING:
-    from pipeline import jobs
+    from app import jobs
 else:
-    jobs = lazy("pipeline.jobs")
+    jobs = lazy("app.jobs")
 
 
 @dataclass(frozen=True)

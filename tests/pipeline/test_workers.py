@@ -302,6 +302,18 @@ def test_the_log_signs_only_readings_of_its_own_photos(national):
             {**real, "precinct": "999"},
         ),
         "not-json": (real["subject"], "{"),
+        # under the right key, but back-dated, or naming an object the store does not hold
+        # (each under its own right key: a form of its own, so that the key check passes)
+        jobs.reading_key(real["subject"], "forged-a", real["engine"]): (
+            real["subject"],
+            {k: v for k, v in real.items() if k not in ("seq", "prev", "v")}
+            | {"time": "2020-01-01T00:00:00Z", "form": "forged-a"},
+        ),
+        jobs.reading_key(real["subject"], "forged-b", real["engine"]): (
+            real["subject"],
+            {k: v for k, v in real.items() if k not in ("seq", "prev", "v", "time")}
+            | {"objects": [{"sha256": "cd" * 32, "role": "reading"}], "form": "forged-b"},
+        ),
     }
     opened = Store.open(national)
     engine = create_engine(opened.index_url)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,17 +13,10 @@ from base.errors import UsageError
 from evidence.storage.store import Store
 
 
-@pytest.fixture(params=["folder", "national"])
-def store(request, tmp_path: Path, dalel, monkeypatch) -> Store:
-    """A store whose accounts are in a SQLite file in its folder, or in its PostgreSQL
-    database (every web server of a coalition then shares them)."""
-    args = ["--store", tmp_path / "s", "init", "--org", "Coalition"]
-    if request.param == "national":
-        pg = request.getfixturevalue("postgres_server")
-        monkeypatch.setenv("PGPASSWORD", pg.password)
-        args += ["--db", pg.create_database()]
-    assert dalel(*args).code == 0
-    return Store.open(tmp_path / "s")
+@pytest.fixture
+def store(either_store: Store) -> Store:
+    """A store whose accounts are in its folder, or in its PostgreSQL database."""
+    return either_store
 
 
 def _rows(store: Store, sql: str) -> list[tuple]:

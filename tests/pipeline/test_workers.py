@@ -27,6 +27,19 @@ from tests.conftest import ROOT, VALID_IIN, dalel_subprocess
 PHOTOS = 3
 
 
+def _hand_in(store: Path, folder: Path, indices, *, seed: int, kind: str = "protocol") -> None:
+    """Clean typed protocol photos from the generator, handed in to precinct 12 as ``kind``."""
+    folder.mkdir()
+    for i in indices:
+        s = make_sample(i, seed, tier="clean", script="typed", layout="table", adds_up=True)
+        (folder / f"p{i}.{s.ext}").write_bytes(s.image)
+    r = dalel_subprocess(
+        "--store", store, "ingest", folder, "--observer", VALID_IIN, "--precinct", "12",
+        "--kind", kind,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.fixture
 def national(postgres_server, tmp_path, monkeypatch) -> Path:
     """A store with its index (and so its job queue) in PostgreSQL, holding PHOTOS protocol
@@ -35,16 +48,7 @@ def national(postgres_server, tmp_path, monkeypatch) -> Path:
     url = postgres_server.create_database()
     store = tmp_path / "store"
     init_store(store, org="Test Coalition", db=url)
-    photos = tmp_path / "protocols"
-    photos.mkdir()
-    for i in range(PHOTOS):
-        s = make_sample(i, 7, tier="clean", script="typed", layout="table", adds_up=True)
-        (photos / f"p{i}.{s.ext}").write_bytes(s.image)
-    r = dalel_subprocess(
-        "--store", store, "ingest", photos, "--observer", VALID_IIN, "--precinct", "12",
-        "--kind", "protocol",
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    _hand_in(store, tmp_path / "protocols", range(PHOTOS), seed=7)
     yield store
     postgres_server.drop_database(url)
 
@@ -356,16 +360,7 @@ def test_a_worker_on_another_machine_needs_only_the_config(postgres_server, tmp_
             monkeypatch.setenv(name, value)
         store = tmp_path / "store"
         init_store(store, org="Coalition", db=url, objects="s3://dalel-workers/p", retain_days=1)
-        photos = tmp_path / "protocols"
-        photos.mkdir()
-        for i in range(2):
-            s = make_sample(i, 9, tier="clean", script="typed", layout="table", adds_up=True)
-            (photos / f"p{i}.{s.ext}").write_bytes(s.image)
-        r = dalel_subprocess(
-            "--store", store, "ingest", photos, "--observer", VALID_IIN, "--precinct", "12",
-            "--kind", "protocol",
-        )  # fmt: skip
-        assert r.returncode == 0, r.stderr
+        _hand_in(store, tmp_path / "protocols", range(2), seed=9)
         assert dalel_subprocess("--store", store, "ocr", "--queue").returncode == 0
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
@@ -392,15 +387,7 @@ def test_following_queues_each_protocol_photo_the_store_logs(national, tmp_path)
     assert len(_entries(national, "ocr")) == PHOTOS
 
     def hand_in(name: str, index: int, kind: str) -> None:
-        folder = tmp_path / name
-        folder.mkdir()
-        s = make_sample(index, 11, tier="clean", script="typed", layout="table", adds_up=True)
-        (folder / f"{name}.{s.ext}").write_bytes(s.image)
-        r = dalel_subprocess(
-            "--store", national, "ingest", folder, "--observer", VALID_IIN, "--precinct", "12",
-            "--kind", kind,
-        )  # fmt: skip
-        assert r.returncode == 0, r.stderr
+        _hand_in(national, tmp_path / name, [index], seed=11, kind=kind)
 
     hand_in("later", 5, "protocol")  # the ingest's commit puts it on the queue by itself
     hand_in("scene", 6, "violation")  # not a protocol: not queued

@@ -1,6 +1,9 @@
 """Uploads from observers' phones: received in pieces (tus), committed in batches, receipted.
 
-An upload lives in ``uploads/ID/`` (0700) until it is committed:
+A store with its index in PostgreSQL and its objects in S3 keeps its uploads in progress
+there, for every intake server to share (:mod:`app.upload_parts`: the same states, a row and
+parts in the bucket). Any other store keeps each upload in ``uploads/ID/`` (0700) until it
+is committed:
 
 - ``info.json``: who may touch it (the invite's id), its declared length and metadata;
 - ``data``: the bytes so far (the offset is its size: a cut connection resumes there);
@@ -27,16 +30,18 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from app import observers
+from app import observers, upload_parts
 from app.observers import Invite, check_precinct
 from base.errors import UsageError
 from base.fsio import atomic_write
@@ -146,6 +151,15 @@ class Upload:
     """``outcome.json``: receipted (with the entry's seq) or refused (with the reason)."""
 
 
+def intake_only(store: Store) -> bool:
+    """Whether a server of ``store`` takes uploads only: its uploads in progress are shared
+    (:mod:`app.upload_parts`) and its folder holds no log (another machine's server, the one
+    that holds the log, commits them and answers the workspace). Such a server needs the
+    store's ``config.toml`` and ``keys/`` (it signs the acknowledgements), the database's
+    password and the bucket's credentials."""
+    return upload_parts.shared(store) and not store.log_path.exists()
+
+
 def _root(store: Store) -> Path:
     d = store.root / UPLOADS_DIR
     d.mkdir(mode=0o700, exist_ok=True)
@@ -167,6 +181,8 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def _load(store: Store, upload_id: str) -> Upload | None:
+    if upload_parts.shared(store):
+        return _load_shared(store, upload_id)
     d = _dir(store, upload_id)
     info = _json(d / "info.json")
     if info is None:
@@ -184,6 +200,24 @@ def _load(store: Store, upload_id: str) -> Upload | None:
         info["created"],
         received,
         outcome,
+    )
+
+
+def _load_shared(store: Store, upload_id: str) -> Upload | None:
+    if not _ID.fullmatch(upload_id):
+        raise UploadRefused(Reason.NOT_FOUND, "no such upload")
+    row = upload_parts.SharedUploads(store).row(upload_id)
+    if row is None or row.terminated:
+        return None
+    return Upload(
+        row.id,
+        row.invite,
+        row.length,
+        row.length if row.received else row.offset,
+        Declared(**row.declared),
+        row.created,
+        row.received,
+        row.outcome,
     )
 
 
@@ -234,12 +268,25 @@ def create(store: Store, invite: Invite, length: int, meta: dict[str, str]) -> U
         filename=privacy.scrub(store.secret, declared.filename),
         note=privacy.scrub(store.secret, declared.note),
     )
-    if _counted(store, invite, timedelta(hours=1)) >= limits.per_hour:
-        raise UploadRefused(
-            Reason.RATE_LIMITED,
-            f"more than {limits.per_hour} files in an hour from this link; try again later",
-        )
+    limited = UploadRefused(
+        Reason.RATE_LIMITED,
+        f"more than {limits.per_hour} files in an hour from this link; try again later",
+    )
     upload_id = secrets.token_urlsafe(16)
+    if upload_parts.shared(store):
+        now = datetime.now(UTC)
+        row = upload_parts.Row(
+            upload_id, invite.id, length, 0, declared.__dict__, custody.utc_now(), None, None, False
+        )
+        since = (now - timedelta(hours=1)).timestamp()
+        shared = upload_parts.SharedUploads(store)
+        if not shared.start(row, now.timestamp(), since=since, per_hour=limits.per_hour):
+            raise limited
+        up = _load(store, upload_id)
+        assert up is not None
+        return up
+    if _counted(store, invite, timedelta(hours=1)) >= limits.per_hour:
+        raise limited
     d = _dir(store, upload_id)
     d.mkdir(mode=0o700)
     info = {
@@ -274,6 +321,10 @@ def _hash_state(store: Store, upload_id: str, offset: int) -> Any:
         return held[1]
     h = hashlib.sha256()
     if offset == 0:
+        return h
+    if upload_parts.shared(store):  # (another server may have taken the bytes so far)
+        for chunk in upload_parts.SharedUploads(store).read(upload_id, offset):
+            h.update(chunk)
         return h
     with open(_dir(store, upload_id) / "data", "rb") as f:  # the bytes so far, read once
         left = offset
@@ -357,7 +408,82 @@ class Appender:
         return now
 
 
-def open_append(store: Store, invite: Invite, upload_id: str, offset: int) -> Appender:
+PART_BYTES = 8 * 1024**2
+"""A shared upload's bytes (:mod:`app.upload_parts`) are put in the bucket this many at a
+time, and what is left when the request ends: an intake server that dies in the middle of a
+request loses at most this much of it, the phone sends it again from the last byte kept."""
+
+
+class PartAppender:
+    """:class:`Appender` for an upload kept in PostgreSQL and the bucket: the bytes of one
+    PATCH are gathered in a temporary file and kept as a part every :data:`PART_BYTES`, and
+    when the request ends. A part counts only if the upload was still where it starts (two
+    servers sending one upload: the second is told the upload moved on)."""
+
+    def __init__(self, store: Store, up: Upload) -> None:
+        self.store = store
+        self.upload = up
+        self.offset = up.offset
+        self.shared = upload_parts.SharedUploads(store)
+        self._start = up.offset
+        self._lost = False
+        self._hash = _hash_state(store, up.id, up.offset)
+        tmp = self.shared.blobs.tmp
+        tmp.mkdir(parents=True, exist_ok=True)
+        self._buf: BinaryIO = tempfile.TemporaryFile(dir=tmp, prefix="upload-")
+
+    def write(self, chunk: bytes) -> None:
+        """Take ``chunk``; TOO_LARGE past the declared length (nothing of it taken)."""
+        if self._lost:
+            raise UploadRefused(Reason.OFFSET_MISMATCH, "the upload moved on; ask for its offset")
+        if self.offset + len(chunk) > self.upload.length:
+            raise UploadRefused(Reason.TOO_LARGE, "more bytes than the upload declared")
+        self._buf.write(chunk)
+        self._hash.update(chunk)
+        self.offset += len(chunk)
+        if self.offset - self._start >= PART_BYTES:
+            self._keep()
+
+    def _keep(self) -> None:
+        size = self.offset - self._start
+        if size == 0 or self._lost:
+            return
+        self._buf.seek(0)
+        try:
+            kept = self.shared.add_part(self.upload.id, self._start, self._buf, size)
+        except BaseException:
+            self._lost = True  # (what was gathered is sent again by the phone)
+            raise
+        if not kept:
+            self._lost = True
+            raise UploadRefused(
+                Reason.OFFSET_MISMATCH, "another request is sending this upload's bytes"
+            )
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._start = self.offset
+
+    def close(self) -> Upload:
+        """Keep what is gathered; when the last byte is in, receive the upload."""
+        try:
+            self._keep()
+        finally:
+            self._buf.close()
+        if self._lost:
+            _drop_hash_state(self.store, self.upload.id)
+        elif self.offset == self.upload.length and self.upload.received is None:
+            _drop_hash_state(self.store, self.upload.id)
+            _receive(self.store, self.upload, self._hash.hexdigest())
+        else:
+            _keep_hash_state(self.store, self.upload.id, self.offset, self._hash)
+        now = _load(self.store, self.upload.id)
+        assert now is not None
+        return now
+
+
+def open_append(
+    store: Store, invite: Invite, upload_id: str, offset: int
+) -> Appender | PartAppender:
     """Start appending at ``offset`` (tus PATCH): OFFSET_MISMATCH unless the upload is at
     ``offset``, ALREADY_RECEIVED when every byte is in. May read the bytes so far (to hash
     them) when the server no longer holds their hash: call it off the event loop."""
@@ -368,6 +494,8 @@ def open_append(store: Store, invite: Invite, upload_id: str, offset: int) -> Ap
         raise UploadRefused(
             Reason.OFFSET_MISMATCH, f"the upload is at byte {up.offset}, not {offset}"
         )
+    if upload_parts.shared(store):
+        return PartAppender(store, up)
     return Appender(store, up)
 
 
@@ -387,8 +515,12 @@ def append(
 def _receive(store: Store, up: Upload, sha: str) -> None:
     """Every byte is in (``sha`` their SHA-256, hashed as they were written): sign the
     acknowledgement, mark the upload received."""
-    d = _dir(store, up.id)
     ack = acknowledgement(store, up, sha)
+    if upload_parts.shared(store):
+        received = {"sha256": sha, "ack": ack}
+        upload_parts.SharedUploads(store).receive(up.id, received, time.time())
+        return
+    d = _dir(store, up.id)
     atomic_write(d / "complete.json", json.dumps({"sha256": sha, "ack": ack}).encode(), mode=0o600)
     queue = _root(store) / "queue"
     queue.mkdir(mode=0o700, exist_ok=True)
@@ -424,6 +556,12 @@ def terminate(store: Store, invite: Invite, upload_id: str) -> None:
             Reason.ALREADY_RECEIVED, "this file was received; evidence is never deleted"
         )
     _drop_hash_state(store, upload_id)
+    if upload_parts.shared(store):
+        if not upload_parts.SharedUploads(store).terminate(upload_id):
+            raise UploadRefused(
+                Reason.ALREADY_RECEIVED, "this file was received; evidence is never deleted"
+            )
+        return
     shutil.rmtree(_dir(store, upload_id))
 
 
@@ -431,6 +569,8 @@ def terminate(store: Store, invite: Invite, upload_id: str) -> None:
 def pending(store: Store) -> list[str]:
     """Uploads received and not yet committed, oldest first (``uploads/queue/`` marks them;
     an upload whose mark was lost in a crash is found again by :func:`recover`)."""
+    if upload_parts.shared(store):
+        return upload_parts.SharedUploads(store).waiting()
     queue = _root(store) / "queue"
     if not queue.is_dir():
         return []
@@ -447,6 +587,8 @@ def pending(store: Store) -> list[str]:
 def recover(store: Store) -> int:
     """Mark for the sequencer every upload received and not committed (run at start: a
     crash between ``complete.json`` and its mark leaves one unmarked). Returns how many."""
+    if upload_parts.shared(store):  # (the rows say it: nothing is marked apart)
+        return len(pending(store))
     queue = _root(store) / "queue"
     queue.mkdir(mode=0o700, exist_ok=True)
     n = 0
@@ -476,6 +618,9 @@ def commit_received(store: Store, limit: int = BATCH) -> list[str]:
     One batch at a time per store, whoever runs it: a sequencer left running by a server
     killed at the wrong moment, and the next server's, never take the same upload twice (the
     second finds the first one's outcome, or its custody entry, once it holds the lock)."""
+    if upload_parts.shared(store):  # one batch at a time across every server
+        with upload_parts.SharedUploads(store).sequencing():
+            return _commit_received(store, limit)
     lock = FileLock(_root(store) / ".sequencer.lock", wait=_SEQUENCER_WAIT, on_wait=None)
     lock.acquire()
     try:
@@ -495,20 +640,25 @@ def _commit_received(store: Store, limit: int) -> list[str]:
     store.index.catch_up()
     subs: list[Submission | Rejected] = []
     opened = []
-    todo: list[tuple[str, Path]] = []
+    todo: list[str] = []
+    fetched: list[Path] = []  # (a shared upload's bytes, fetched from the bucket)
     given = observers.pseudonyms(store)
     try:
         for upload_id in ids:
-            d = _dir(store, upload_id)
             up = _load(store, upload_id)
             if up is None or up.received is None:
                 continue
             sha = up.received["sha256"]
             seq = _logged(store, upload_id, sha)
             if seq is not None:
-                _finish(store, d, {"status": "receipted", "seq": seq, "sha256": sha})
+                _finish(store, upload_id, {"status": "receipted", "seq": seq, "sha256": sha})
                 continue
-            f = open(d / "data", "rb")
+            if upload_parts.shared(store):
+                data = _fetch(store, up)
+                fetched.append(data)
+            else:
+                data = _dir(store, upload_id) / "data"
+            f = open(data, "rb")
             opened.append(f)
             sub = Submission.of_stream(
                 f,
@@ -520,12 +670,12 @@ def _commit_received(store: Store, limit: int) -> list[str]:
                 channel=CHANNEL_PREFIX + upload_id,
                 note=up.declared.note,
                 sha256=sha,
-                held=d / "data",  # hashed as it arrived: linked into the store, not copied
+                held=data,  # hashed as it arrived: linked into the store, not copied
             )
             if up.declared.sha256 is not None and up.declared.sha256 != sha:
                 subs.append(
                     Rejected(
-                        d / "data",
+                        data,
                         up.declared.filename,
                         SHA256_MISMATCH,
                         f"the phone computed {up.declared.sha256}, the server received {sha}",
@@ -534,13 +684,15 @@ def _commit_received(store: Store, limit: int) -> list[str]:
                 )
             else:
                 subs.append(sub)
-            todo.append((upload_id, d))
+            todo.append(upload_id)
         batch = run_submissions(store, subs, stages=order.INGEST_STAGES)
     finally:
         for f in opened:
             f.close()
+        for path in fetched:
+            path.unlink(missing_ok=True)
     intake = [r for r in batch.results if r.stage == "intake"] if subs else []
-    for (_upload_id, d), result in zip(todo, intake, strict=True):
+    for upload_id, result in zip(todo, intake, strict=True):
         if result.status is Status.REFUSED:
             outcome = {
                 "status": "refused",
@@ -550,11 +702,36 @@ def _commit_received(store: Store, limit: int) -> list[str]:
             }
         else:
             outcome = {"status": "receipted", "seq": result.entries[0]}
-        _finish(store, d, outcome)
+            kept = batch.receipt_for(result)
+            if upload_parts.shared(store) and kept is not None:
+                # every intake server answers with it, not only the one holding the log
+                outcome["receipt"] = json.loads(kept.read_bytes())
+        _finish(store, upload_id, outcome)
     return ids
 
 
-def _finish(store: Store, d: Path, outcome: dict[str, Any]) -> None:
+def _fetch(store: Store, up: Upload) -> Path:
+    """A shared upload's bytes, from its parts in the bucket, in a temporary file (the
+    store's own for what it puts in the bucket)."""
+    shared = upload_parts.SharedUploads(store)
+    tmp = shared.blobs.tmp
+    tmp.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp, prefix="upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in shared.read(up.id, up.length):
+                out.write(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+def _finish(store: Store, upload_id: str, outcome: dict[str, Any]) -> None:
+    if upload_parts.shared(store):
+        upload_parts.SharedUploads(store).finish(upload_id, outcome)
+        return
+    d = _dir(store, upload_id)
     # Not synced: the custody entry is durable already, and an outcome lost in a crash is
     # found again from it (:func:`recover`, then :func:`_logged`), the bytes not needed.
     atomic_write(d / "outcome.json", json.dumps(outcome).encode(), mode=0o600, durable=False)
@@ -581,6 +758,8 @@ def receipt(store: Store, invite: Invite, upload_id: str) -> UploadState:
         return UploadState("received", {"ack": up.received["ack"]})
     if out["status"] == "refused":
         return UploadState("refused", {"reason": out.get("reason"), "detail": out.get("detail")})
+    if isinstance(out.get("receipt"), dict):
+        return UploadState("receipted", out["receipt"])
     path = store.receipts_dir / f"{int(out['seq']):08d}.json"
     try:
         return UploadState("receipted", json.loads(path.read_bytes()))

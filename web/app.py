@@ -54,7 +54,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import observers, uploads
+from app import observers, upload_parts, uploads
 from app.publiclog import PublicLog
 from base.errors import DalelError, cannot_write
 from evidence.storage.store import Store
@@ -157,6 +157,8 @@ class Service:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committed = asyncio.Event()
         """Set (and replaced) each time the sequencer has committed a batch."""
+        self.shared = upload_parts.shared(store)
+        """Whether uploads in progress are shared with other servers (PostgreSQL and S3)."""
 
     # --- the sequencer ---------------------------------------------------------------------
     def start(self) -> None:
@@ -164,7 +166,8 @@ class Service:
         first commits what a previous run received."""
         self._loop = asyncio.get_running_loop()
         self._committed = asyncio.Event()
-        self._spawn()
+        if not uploads.intake_only(self.store):  # (the server holding the log commits)
+            self._spawn()
 
     def _spawn(self) -> None:
         if self._stopping or self._loop is None:
@@ -385,7 +388,8 @@ class Service:
             left = deadline - time.monotonic()
             if state.state != "received" or left <= 0:
                 break
-            with anyio.move_on_after(left):
+            # a batch committed by another server is not heard of here: look again each second
+            with anyio.move_on_after(min(left, 1.0) if self.shared else left):
                 await committed.wait()
         status = {"uploading": 409, "received": 202, "receipted": 200, "refused": 422}[state.state]
         body = {"state": state.state, **state.body} if state.state != "receipted" else state.body
@@ -446,7 +450,9 @@ class Service:
                 "status": "ok",
                 "log_size": head.checkpoint.size if head else 0,
                 "uploads_waiting": len(uploads.pending(self.store)),
-                "sequencer": "running"
+                "sequencer": "on the server that holds the log"
+                if uploads.intake_only(self.store)
+                else "running"
                 if self._proc is not None and self._proc.poll() is None
                 else "starting again",
             },
@@ -587,6 +593,10 @@ def create_app(store: Store, *, batch_every: float = 2.0, warm: bool = True) -> 
     seconds each part took)."""
     service = Service(store, batch_every=batch_every)
     lock = threading.Lock()
+    # A server on a machine without the log takes observers' uploads only (what it would
+    # show of the log, the workspace and the receipt-check page is the log's server's).
+    whole = not uploads.intake_only(store)
+    warm = warm and whole
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -612,19 +622,12 @@ def create_app(store: Store, *, batch_every: float = 2.0, warm: bool = True) -> 
         Route("/api/uploads/{upload_id}", service.patch, methods=["PATCH"]),
         Route("/api/uploads/{upload_id}", service.delete, methods=["DELETE"]),
         Route("/api/uploads/{upload_id}/receipt", service.receipt, methods=["GET"]),
-        Route("/log/checkpoint", service.checkpoint, methods=["GET"]),
-        Route("/log/key", service.key, methods=["GET"]),
-        Route("/log/proof/inclusion", service.inclusion, methods=["GET"]),
-        Route("/log/proof/consistency", service.consistency, methods=["GET"]),
         Mount("/static/vendor", StaticFiles(directory=STATIC / "vendor")),
         Mount("/o", StaticFiles(directory=STATIC / "phone", html=True, check_dir=False)),
         Route("/api/uploads/{upload_id}/receipt/qr", service.receipt_qr, methods=["GET"]),
-        Route("/verify", service.verify_page, methods=["GET"]),
-        Route("/verify/", service.verify_page, methods=["GET"]),
-        Route("/verify/page.js", service.verify_script, methods=["GET"]),
-        Mount("/static/verify", StaticFiles(directory=STATIC / "verify")),
-        *workspace.routes(store, lock),
     ]
+    if whole:
+        routes += _log_and_workspace_routes(service, store, lock)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -638,6 +641,21 @@ def create_app(store: Store, *, batch_every: float = 2.0, warm: bool = True) -> 
     app.state.service = service
     app.state.warmed = {}
     return app
+
+
+def _log_and_workspace_routes(service: Service, store: Store, lock: threading.Lock) -> list[Any]:
+    """What the server that holds the log serves besides uploads."""
+    return [
+        Route("/log/checkpoint", service.checkpoint, methods=["GET"]),
+        Route("/log/key", service.key, methods=["GET"]),
+        Route("/log/proof/inclusion", service.inclusion, methods=["GET"]),
+        Route("/log/proof/consistency", service.consistency, methods=["GET"]),
+        Route("/verify", service.verify_page, methods=["GET"]),
+        Route("/verify/", service.verify_page, methods=["GET"]),
+        Route("/verify/page.js", service.verify_script, methods=["GET"]),
+        Mount("/static/verify", StaticFiles(directory=STATIC / "verify")),
+        *workspace.routes(store, lock),
+    ]
 
 
 def guarded(store: Store, *, batch_every: float = 2.0) -> ASGIApp:

@@ -16,9 +16,10 @@ from cli.output import Lines, err, formats, render
 from cli.root import cli, store_of
 
 if TYPE_CHECKING:
-    from app import observers
+    from app import observers, uploads
 else:
     observers = lazy("app.observers")
+    uploads = lazy("app.uploads")
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,19 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     store = store_of(ctx)
     err.print(Text(f"Serving {store.root} on http://{host}:{port} (Ctrl+C to stop)"))
-    err.print(
-        Text(f"The coalition's workspace: http://{host}:{port}/w/ (dalel user add NAME --role R)")
-    )
+    if uploads.intake_only(store):
+        err.print(
+            Text(
+                "Observers' uploads only: this folder holds no log. They are committed, and "
+                "the workspace is served, by the server of the folder that holds it."
+            )
+        )
+    else:
+        err.print(
+            Text(
+                f"The coalition's workspace: http://{host}:{port}/w/ (dalel user add NAME --role R)"
+            )
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(Text("Listening beyond this machine: put HTTPS in front of it.", style="yellow"))
     server.run(store, host, port)

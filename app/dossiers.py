@@ -70,6 +70,24 @@ def filing_gaps(store: Store, case_id: str) -> list[tuple[str, str]]:
     return [(what, option) for what, option in FILING_NEEDS if not have[option]]
 
 
+def check_buildable(
+    store: Store, case_id: str, *, edition: str, draft: bool
+) -> list[tuple[str, str]]:
+    """Refuse (:class:`DossierIncomplete`) a court edition, not a draft, of a case that
+    lacks what a complaint needs, naming each gap and the option that fills it (an unknown
+    case is refused by :func:`app.cases.get_case`); the gaps of a dossier that may be
+    built (a draft's, a public edition's)."""
+    gaps = filing_gaps(store, case_id)
+    if edition == "court" and gaps and not draft:
+        raise DossierIncomplete(
+            f"{case_id} cannot be filed yet: it has no " + ", no ".join(w for w, _ in gaps),
+            fix=f"dalel case set {case_id} "
+            + " ".join(f"{o} …" for _, o in gaps)
+            + f" (or read a draft first: dalel dossier build {case_id} --draft --out FILE)",
+        )
+    return gaps
+
+
 @dataclass(frozen=True)
 class Built:
     """What ``build`` made and recorded."""
@@ -143,14 +161,7 @@ def build(
     anyway, with DRAFT across every page."""
     identity = signing_identity(store, p12, password_env)
     dossier = assemble(store, case_id, language=language, edition=edition, today=today, draft=draft)
-    gaps = filing_gaps(store, case_id)
-    if edition == "court" and gaps and not draft:
-        raise DossierIncomplete(
-            f"{case_id} cannot be filed yet: it has no " + ", no ".join(w for w, _ in gaps),
-            fix=f"dalel case set {case_id} "
-            + " ".join(f"{o} …" for _, o in gaps)
-            + f" (or read a draft first: dalel dossier build {case_id} --draft --out FILE)",
-        )
+    gaps = check_buildable(store, case_id, edition=edition, draft=draft)
     stamper = pdfsign.CallableTimeStamper(response_callable(stamping.sources(store)))
     result = build_dossier(dossier, out, identity=identity, timestamper=stamper)
     with store.writer() as w:

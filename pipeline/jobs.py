@@ -62,11 +62,14 @@ if TYPE_CHECKING:
     import procrastinate
     from procrastinate import JobContext
 
-QUEUES = ("ocr", "log")
-"""The queues there are: ``ocr`` (any machine that can read the store's objects and index)
-and ``log`` (the machine that holds the store's log: it logs what the readers saved)."""
+QUEUES = ("ocr", "log", "dossier")
+"""The queues there are: ``ocr`` (any machine that can read the store's objects and index),
+``log`` (the machine that holds the store's log: it logs what the readers saved) and
+``dossier`` (building a case's dossier, with its stills: the machine that holds the log, as
+the dossier is assembled from it and recorded in it)."""
 
 OCR_TASK = "dalel.ocr"
+DOSSIER_TASK = "dalel.dossier"
 LOG_TASK = "dalel.log"
 STAMP_TASK = "dalel.timestamp-upgrade"
 
@@ -90,6 +93,8 @@ DIE_AT = "DALEL_TEST_DIE_AT"
 :data:`DIE_POINTS` here dies (``os._exit``, as a SIGKILL would leave it) when it gets there."""
 
 DIE_POINTS = ("ocr-read", "ocr-saved", "log-committed")
+"""(The dossier's job, :mod:`app.jobs`, has two of its own: ``dossier-started`` and
+``dossier-logged``.)"""
 
 _meta = MetaData()
 readings = Table(
@@ -119,14 +124,16 @@ class QueueUnavailable(BrokenEnvironment):
     """The job queue's database cannot be reached or set up."""
 
 
-def _die_if_asked(point: str) -> None:
+def die_if_asked(point: str) -> None:
     if os.environ.get(DIE_AT) == point:
         os._exit(137)
 
 
 def conninfo(store: Store) -> str:
-    """libpq's connection string for the store's PostgreSQL database (the password, as for
-    the index, comes from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    """libpq's connection string for the store's PostgreSQL database: its host, port, name
+    and user, and every parameter of the URL's query (``sslmode``, ``host`` as a socket
+    directory, ...), which win as they do for libpq. The password, as for the index, comes
+    from ``PGPASSWORD`` or ``~/.pgpass``."""
     from psycopg.conninfo import make_conninfo
     from sqlalchemy.engine import make_url
 
@@ -136,7 +143,14 @@ def conninfo(store: Store) -> str:
             f"the store at {store.root} keeps its index in SQLite: jobs on a queue need PostgreSQL"
         )
     u = make_url(url)
-    parts = {"host": u.host, "port": u.port, "dbname": u.database, "user": u.username}
+    parts: dict[str, object] = {
+        "host": u.host,
+        "port": u.port,
+        "dbname": u.database,
+        "user": u.username,
+    }
+    for key, value in u.query.items():  # (a key given twice: libpq's comma-separated list)
+        parts[key] = ",".join(value) if isinstance(value, tuple) else value
     return make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None})
 
 
@@ -179,9 +193,16 @@ def cron_every(seconds: float) -> str:
     return f"*/{min(int(seconds // 60), 59)} * * * *"
 
 
-def make_app(store: Store, *, upgrade_every: float = UPGRADE_EVERY) -> procrastinate.App:
+Tasks = Callable[["procrastinate.App"], None]
+"""What adds the tasks of a layer above this one (the dossier's) to a queue's app."""
+
+
+def make_app(
+    store: Store, *, upgrade_every: float = UPGRADE_EVERY, tasks: Tasks | None = None
+) -> procrastinate.App:
     """The Procrastinate app of ``store``'s queue, with Dalel's tasks on it (and, unless
-    ``upgrade_every`` is 0, the periodic upgrade of local timestamps to external ones)."""
+    ``upgrade_every`` is 0, the periodic upgrade of local timestamps to external ones);
+    ``tasks`` adds more."""
     import procrastinate
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(store)))
@@ -196,6 +217,8 @@ def make_app(store: Store, *, upgrade_every: float = UPGRADE_EVERY) -> procrasti
             queueing_lock=STAMP_TASK,
             lock=STAMP_TASK,
         )(stamp)
+    if tasks is not None:
+        tasks(app)
     return app
 
 
@@ -280,7 +303,7 @@ def _logged_seq(store: Store, sha: str, form: str, engine_v: dict[str, Any]) -> 
 _stores: dict[str, tuple[int, Store]] = {}
 
 
-def _store(context: JobContext) -> Store:
+def job_store(context: JobContext) -> Store:
     """The store this worker serves, with its commit hooks: opened once per process, and
     again when its config changed (a TSA added while the worker runs)."""
     extra = context.additional_context or {}
@@ -310,7 +333,7 @@ def _ocr_job(
     from pipeline.figures import OcrStage
     from pipeline.stages import Item, StageResult
 
-    store = _store(context)
+    store = job_store(context)
     if item is None:  # (a job queued without it: found in the index, which reads the log)
         row = store.index.item(sha256)
         if row is None:
@@ -329,7 +352,7 @@ def _ocr_job(
         prepared = OcrStage(form, asked=asked).prepare(photo, store, look_in_log=False)
         if isinstance(prepared, StageResult):  # not a protocol photo, not looked at
             return f"{sha256[:12]}: {prepared.detail}"
-        _die_if_asked("ocr-read")
+        die_if_asked("ocr-read")
         entry = custody.canonical(prepared.entry).decode()
         with engine.begin() as c:
             c.execute(
@@ -339,7 +362,7 @@ def _ocr_job(
                     index_elements=[readings.c.key], set_={"attempts": readings.c.attempts + 1}
                 )
             )
-        _die_if_asked("ocr-saved")
+        die_if_asked("ocr-saved")
         detail = f"{sha256[:12]}: {prepared.detail}"
     else:
         detail = f"{sha256[:12]}: read already"
@@ -389,7 +412,7 @@ def _refusal(store: Store, key: str, sha: str, text_: str) -> tuple[dict[str, An
 
 def _log_job(context: JobContext) -> str:
     """Log the readings workers saved and not yet logged (the sequencer's job)."""
-    store = _store(context)
+    store = job_store(context)
     engine = store.index.engine
     logged = skipped = refused = 0
     while True:
@@ -418,7 +441,7 @@ def _log_job(context: JobContext) -> str:
                 else:
                     skipped += 1
                 marks.append((key, seq))
-        _die_if_asked("log-committed")
+        die_if_asked("log-committed")
         with engine.begin() as c:
             for key, seq in marks:
                 c.execute(update(readings).where(readings.c.key == key).values(seq=seq))
@@ -436,7 +459,7 @@ def _stamp_job(context: JobContext, timestamp: int) -> str:
     from evidence.timestamping import stamping
     from pipeline.stamp import upgrade_external
 
-    store = _store(context)
+    store = job_store(context)
     if not stamping.external_config(store):
         return "no external TSA configured"
     try:
@@ -526,8 +549,9 @@ async def _work(
     say: Callable[[str], None],
     upgrade_every: float,
     open_store: Callable[[Path], Store] | None = None,
+    tasks: Tasks | None = None,
 ) -> None:
-    app = make_app(store, upgrade_every=0 if until_done else upgrade_every)
+    app = make_app(store, upgrade_every=0 if until_done else upgrade_every, tasks=tasks)
     options: dict[str, Any] = {
         "queues": list(queues),
         "concurrency": 1,
@@ -578,6 +602,7 @@ def work(
     say: Callable[[str], None] = lambda _m: None,
     upgrade_every: float = UPGRADE_EVERY,
     open_store: Callable[[Path], Store] | None = None,
+    tasks: Tasks | None = None,
 ) -> list[QueueCounts]:
     """Run jobs of ``queues`` for ``store`` until stopped (SIGINT/SIGTERM), or with
     ``until_done`` until none is waiting or running; ``concurrency`` worker processes; every
@@ -588,12 +613,21 @@ def work(
         raise UsageError("--stalled-after must be more than 0 seconds")
     if upgrade_every < 0:
         raise UsageError("--upgrade-every must be 0 (never) or more seconds")
+    needs_log = [q for q in qs if q in ("log", "dossier")]
+    if needs_log and not store.log_path.exists():
+        raise UsageError(
+            f"the {' and '.join(needs_log)} queue(s) need the store's log, which this folder "
+            "does not hold",
+            fix="run them on the machine that holds the log; here: dalel worker --queues ocr",
+        )
     ensure_schema(store)
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     if concurrency > 1:
         _work_in_processes(store, qs, concurrency, stalled_after, until_done, upgrade_every)
     else:
-        asyncio.run(_work(store, qs, stalled_after, until_done, say, upgrade_every, open_store))
+        asyncio.run(
+            _work(store, qs, stalled_after, until_done, say, upgrade_every, open_store, tasks)
+        )
     return [q for q in counts(store) if q.name in qs]
 
 

@@ -166,7 +166,12 @@ def discrepancies_cmd(
 
 @dossier.command("build")
 @click.argument("case_id")
-@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the PDF (the store keeps its own copy).",
+)
 @click.option(
     "--lang",
     "language",
@@ -193,6 +198,13 @@ def discrepancies_cmd(
     is_flag=True,
     help="Build even what cannot be filed yet (details missing), with DRAFT on every page.",
 )
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Put the build on the store's job queue (PostgreSQL): `dalel worker --queues dossier` "
+    "on the machine holding the log builds it, `dalel dossier copy` writes it out after.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def dossier_build(
@@ -204,6 +216,7 @@ def dossier_build(
     p12: Path | None,
     password_env: str | None,
     draft: bool,
+    queued: bool,
     as_json: bool,
 ) -> None:
     """Build, sign (PAdES B-T) and write a case's dossier.
@@ -212,6 +225,21 @@ def dossier_build(
     respondent, the complainant, the event date, the facts or the relief; --draft builds it
     anyway, marked DRAFT."""
     store = store_of(ctx)
+    if queued:
+        if p12 is not None or password_env:
+            raise click.UsageError(
+                "a queued dossier is signed with the organization's certificate: "
+                "leave out --sign and --password-env, or build it here without --queue"
+            )
+        from app import jobs
+
+        render(
+            jobs.queue_dossier(store, case_id, language=language, edition=edition, draft=draft),
+            as_json,
+        )
+        return
+    if out_file is None:
+        raise click.UsageError("say where to write the dossier: --out FILE (or --queue)")
     with busy("building the dossier…"):
         built = dossiers.build(
             store,

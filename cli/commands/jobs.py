@@ -45,11 +45,26 @@ def _table(r: QueueTable) -> Lines:
     yield t
     if any(q.failed for q in r.queues):
         yield Text(
-            "Jobs given up failed five times; their errors are in the workers' output. Put "
-            "them back with dalel ocr --queue once the cause is fixed."
+            "Jobs given up failed every try; their errors are in the workers' output. Once "
+            "the cause is fixed put them back with dalel ocr --queue (readings) or dalel "
+            "dossier build --queue (dossiers)."
         )
     elif r.ended:
         yield Text("Nothing left to do.")
+
+
+@formats("app.jobs.DossierQueued")
+def _dossier_queued(r: jobs.DossierQueued) -> Lines:
+    draft = ", draft" if r.draft else ""
+    what = f"the {r.edition} edition of {r.case}'s dossier ({r.language}{draft})"
+    if r.queued:
+        yield Text(f"Queued: {what}.")
+    else:
+        yield Text(f"Already waiting on the queue: {what}.")
+    yield Text(
+        "A worker of the dossier queue on the machine holding the log builds it "
+        "(dalel worker --queues dossier); dalel jobs shows where it stands."
+    )
 
 
 @cli.command("worker")
@@ -58,8 +73,8 @@ def _table(r: QueueTable) -> Lines:
     default="ocr,log",
     show_default=True,
     help="Queues to take jobs from, comma-separated: ocr (reading protocols: any machine that "
-    "reaches the store's database and objects) and log (logging the readings: the machine "
-    "that holds the store's log).",
+    "reaches the store's database and objects), log (logging the readings: the machine "
+    "that holds the store's log) and dossier (building dossiers: the machine holding the log).",
 )
 @click.option(
     "--concurrency",

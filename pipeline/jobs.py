@@ -46,6 +46,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     func,
     inspect,
     select,
@@ -233,12 +234,20 @@ class Queued:
     """Photos whose job was already on the queue, or whose reading waits to be logged."""
     done: list[str] = field(default_factory=list)
     """Photos already read with this form and reader (their reading is in the log)."""
+    refused_before: list[str] = field(default_factory=list)
+    """Photos queued again whose last saved reading the log refused (forged, or made
+    wrong): that reading is dropped, the photo is read anew (among :attr:`queued`)."""
     following: bool | None = None
     """Whether the store's writers now queue the protocol photos they log (None: not
     changed now)."""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"queued": self.queued, "waiting": self.waiting, "done": self.done}
+        out: dict[str, Any] = {
+            "queued": self.queued,
+            "waiting": self.waiting,
+            "done": self.done,
+            "refused_before": self.refused_before,
+        }
         if self.following is not None:
             out["following"] = self.following
         return out
@@ -261,7 +270,16 @@ def queue_readings(store: Store, shas: Iterable[str], *, form: str, asked: bool 
                 out.done.append(sha)
                 continue
             key = reading_key(sha, form, engine_v)
-            if c.execute(select(readings.c.key).where(readings.c.key == key)).first():
+            saved = c.execute(select(readings.c.seq).where(readings.c.key == key)).first()
+            if saved is not None and saved[0] == REFUSED:
+                # refused by the log, it would block the photo's key for good: dropped, so
+                # that the photo is read again (the log's warning named why it was refused)
+                with store.index.engine.begin() as w:
+                    w.execute(
+                        delete(readings).where(readings.c.key == key, readings.c.seq == REFUSED)
+                    )
+                out.refused_before.append(sha)
+            elif saved is not None:
                 out.waiting.append(sha)
                 continue
             row = store.index.item(sha)

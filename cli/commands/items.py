@@ -97,6 +97,11 @@ def _queued(r: jobs.Queued) -> Lines:
         f"{len(r.queued)} protocol photo(s) put on the queue for reading, "
         f"{len(r.waiting)} waiting already, {len(r.done)} read before."
     )
+    if r.refused_before:
+        yield Text(
+            f"{len(r.refused_before)} of them had a reading the log refused (the workers' "
+            "output says why): it was dropped, they are read again."
+        )
     if r.following is not None:
         yield Text(
             "From now on each protocol photo the store logs goes on the queue as well."

@@ -345,6 +345,41 @@ def test_the_log_signs_only_readings_of_its_own_photos(national):
     assert audit.run(audit.StoreSource(Store.open(national))).ok
 
 
+def test_a_reading_the_log_refused_does_not_block_its_photo(national, tmp_path):
+    """A reading saved under a photo's own key and refused by the log (here: naming another
+    precinct) would hold that key for good; queued again, it is dropped and the photo read."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    assert dalel_subprocess("--store", national, "ocr", "--queue").returncode == 0
+    assert _worker(national).returncode == 0
+    real = _entries(national, "ocr")[0]
+    _hand_in(national, tmp_path / "later", [PHOTOS], seed=7)
+    (later,) = _protocols(national) - {e["subject"] for e in _entries(national, "ocr")}
+    key = jobs.reading_key(later, real["form"], real["engine"])
+    forged = {k: v for k, v in real.items() if k not in ("seq", "prev", "v", "time")}
+    forged |= {"subject": later, "precinct": "999"}
+    opened = Store.open(national)
+    engine = create_engine(opened.index_url)
+    try:
+        with engine.begin() as c:
+            c.execute(insert(jobs.readings).values(key=key, sha256=later, entry=json.dumps(forged)))
+    finally:
+        engine.dispose()
+    app = jobs.make_app(opened, upgrade_every=0)
+    with app.open():
+        jobs._defer_log(app)
+    assert _worker(national, "--queues", "log").returncode == 0
+    assert later not in {e["subject"] for e in _entries(national, "ocr")}  # refused
+    r = dalel_subprocess("--store", national, "ocr", "--queue", "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
+    assert again["queued"] == [later] and again["refused_before"] == [later]
+    assert _worker(national).returncode == 0
+    readings = [e for e in _entries(national, "ocr") if e["subject"] == later]
+    assert [e["precinct"] for e in readings] == ["12"]
+    _one_reading_each(national)
+
+
 def test_a_worker_on_another_machine_needs_only_the_config(postgres_server, tmp_path, monkeypatch):
     """The objects in S3 and the index in PostgreSQL: a worker whose folder holds nothing but
     a copy of the store's config.toml reads the protocols (no log, no keys there); the

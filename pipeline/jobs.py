@@ -55,7 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from base.errors import BrokenEnvironment, UsageError
+from base.errors import BrokenEnvironment, DalelError, UsageError
 from evidence.core import custody
 from evidence.storage.store import Store
 
@@ -94,8 +94,8 @@ DIE_AT = "DALEL_TEST_DIE_AT"
 :data:`DIE_POINTS` here dies (``os._exit``, as a SIGKILL would leave it) when it gets there."""
 
 DIE_POINTS = ("ocr-read", "ocr-saved", "log-committed")
-"""(The dossier's job, :mod:`app.jobs`, has two of its own: ``dossier-started`` and
-``dossier-logged``.)"""
+"""(The dossier's job, :mod:`app.jobs`, has two of its own, ``dossier-started`` and
+``dossier-logged``; a worker process dies as it starts at ``worker-start``.)"""
 
 _meta = MetaData()
 readings = Table(
@@ -186,12 +186,17 @@ def ensure_schema(store: Store) -> None:
 
 
 def cron_every(seconds: float) -> str:
-    """Procrastinate's cron (a sixth column for seconds) for "every ``seconds``": under a
-    minute, a divisor of 60 at most ``seconds``; else whole minutes."""
+    """Procrastinate's cron (a sixth column for seconds) for "every ``seconds``", rounded
+    down to a step that divides its unit evenly: seconds under a minute, minutes under an
+    hour, hours under a day, then once a day."""
     if seconds < 60:
         step = max(d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d <= max(seconds, 1))
         return f"* * * * * */{step}"
-    return f"*/{min(int(seconds // 60), 59)} * * * *"
+    if seconds < 3600:
+        step = max(d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d <= seconds // 60)
+        return f"*/{step} * * * *"
+    hours = max(d for d in (1, 2, 3, 4, 6, 8, 12) if d <= seconds // 3600)
+    return f"0 */{hours} * * *" if seconds < 86400 else "0 0 * * *"
 
 
 Tasks = Callable[["procrastinate.App"], None]
@@ -569,6 +574,7 @@ async def _work(
     open_store: Callable[[Path], Store] | None = None,
     tasks: Tasks | None = None,
 ) -> None:
+    die_if_asked("worker-start")
     app = make_app(store, upgrade_every=0 if until_done else upgrade_every, tasks=tasks)
     options: dict[str, Any] = {
         "queues": list(queues),
@@ -649,6 +655,25 @@ def work(
     return [q for q in counts(store) if q.name in qs]
 
 
+QUICK_DEATH = 5.0
+"""A worker process that ends with an error within this many seconds of its start counts as
+dying at start (its store, its database or its configuration is wrong, not one job)."""
+
+QUICK_DEATHS = 5
+"""A worker process dying at start this many times in a row is not started again: the
+command stops every worker and says so."""
+
+
+class WorkersFailed(DalelError):
+    """Worker processes ended with an error (their own output above says why)."""
+
+
+def _restart_delay(quick_deaths: int) -> float:
+    """Seconds before a worker process that died is started again: at once after a death
+    mid-work, then doubling (0.5, 1, 2, ... at most 30) while it keeps dying at start."""
+    return 0.0 if quick_deaths == 0 else min(30.0, 0.5 * 2 ** (quick_deaths - 1))
+
+
 def _work_in_processes(
     store: Store,
     queues: tuple[str, ...],
@@ -657,7 +682,11 @@ def _work_in_processes(
     until_done: bool,
     upgrade_every: float,
 ) -> None:
-    """``n`` worker processes (reading is CPU work: one process per core), stopped together."""
+    """``n`` worker processes (reading is CPU work: one process per core), stopped together:
+    the first SIGINT or SIGTERM lets each finish its job, a second one kills them. One that
+    dies is started again (after a pause growing while it keeps dying at start; given up
+    after :data:`QUICK_DEATHS`); with ``until_done``, one that ended with an error is said
+    (:class:`WorkersFailed`)."""
     args = [sys.executable, "-m", "cli", "--store", str(store.root), "worker"]
     args += ["--queues", ",".join(queues), "--stalled-after", str(stalled_after)]
     args += ["--upgrade-every", str(upgrade_every)]
@@ -668,26 +697,56 @@ def _work_in_processes(
         return subprocess.Popen(args, stdout=subprocess.DEVNULL)
 
     children = [start() for _ in range(n)]
+    started = [time.monotonic()] * n
+    quick = [0] * n
+    due: list[float | None] = [None] * n
     stopping: list[int] = []
+    failed: list[int] = []
 
     def stop(signum: int, _frame: object) -> None:
         stopping.append(signum)
+        again = len(stopping) > 1  # a second Ctrl-C: at once, the jobs go back on the queue
         for ch in children:
             if ch.poll() is None:
-                ch.send_signal(signum)
+                ch.send_signal(signal.SIGKILL if again else signum)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while any(ch.poll() is None for ch in children) or not (until_done or stopping):
             time.sleep(0.2)
+            if stopping or until_done:
+                continue
+            now = time.monotonic()
             for i, ch in enumerate(children):
+                code = ch.poll()
+                if code in (None, 0):
+                    continue
                 # a worker that died (killed, out of memory) is started again; its job goes
                 # back on the queue once its heartbeat is stale
-                if ch.poll() not in (None, 0) and not stopping and not until_done:
-                    children[i] = start()
+                when = due[i]
+                if when is None:
+                    quick[i] = quick[i] + 1 if now - started[i] < QUICK_DEATH else 0
+                    if quick[i] >= QUICK_DEATHS:
+                        stop(signal.SIGTERM, None)
+                        raise WorkersFailed(
+                            f"a worker process ended with an error (exit {code}) at its start "
+                            f"{QUICK_DEATHS} times in a row: stopped every worker",
+                            fix="see the error it printed above; fix that, then start again",
+                        )
+                    due[i] = now + _restart_delay(quick[i])
+                elif now >= when:
+                    children[i], started[i], due[i] = start(), now, None
+        if until_done:
+            failed = [ch.returncode for ch in children if ch.returncode not in (0, None)]
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if failed and not stopping:
+        raise WorkersFailed(
+            f"{len(failed)} of {n} worker processes ended with an error "
+            f"(exit {', '.join(str(c) for c in failed)}): some jobs may be left",
+            fix="see the errors printed above; dalel jobs shows what is left",
+        )
 
 
 # --- reading what arrives ----------------------------------------------------------------

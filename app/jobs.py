@@ -184,3 +184,57 @@ def _dossier_job(
         )
     queue.die_if_asked("dossier-logged")
     return f"built {built.result.sha256}"
+
+
+# --- the workspace's dossiers on the queue -------------------------------------------------
+WORKSPACE_KEY = "queue"
+"""``[dossier] queue = true`` in config.toml (``dalel dossier queue on``): the workspace's
+"build" button puts the dossier on the ``dossier`` queue instead of building it in the web
+server's own process (a worker of that queue must run on the machine holding the log)."""
+
+
+def workspace_queues_dossiers(store: Store) -> bool:
+    """Whether the workspace puts its dossier builds on the queue."""
+    return bool(store.config.raw.get("dossier", {}).get(WORKSPACE_KEY))
+
+
+def set_workspace_queues_dossiers(store: Store, on: bool) -> None:
+    """Record whether the workspace puts its dossier builds on the queue (refused for a
+    store without PostgreSQL: it has no queue)."""
+    if on:
+        try:
+            queue.ensure_schema(store)
+        except queue.JobsNeedPostgres as e:
+            raise queue.JobsNeedPostgres(
+                e.message, fix="leave it off: the workspace then builds dossiers itself"
+            ) from None
+    raw = dict(store.config.raw)
+    raw["dossier"] = {**raw.get("dossier", {}), WORKSPACE_KEY: on}
+    store.write_config(raw)
+
+
+@dataclass(frozen=True)
+class DossierQueueSetting:
+    """``dalel dossier queue on|off``: where the workspace builds dossiers now."""
+
+    on: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workspace_queues_dossiers": self.on}
+
+
+def dossier_job_status(store: Store, key: str) -> str | None:
+    """The newest job of the dossier request ``key`` (:attr:`DossierQueued.key`): ``todo``,
+    ``doing``, ``succeeded``, ``failed``, ``cancelled`` or ``aborted``; None when there is
+    none."""
+    from sqlalchemy import text
+
+    with store.index.engine.connect() as c:
+        row = c.execute(
+            text(
+                "SELECT status::text FROM procrastinate_jobs WHERE lock = :key "
+                "ORDER BY id DESC LIMIT 1"
+            ),
+            {"key": key},
+        ).first()
+    return None if row is None else str(row[0])

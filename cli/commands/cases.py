@@ -254,6 +254,21 @@ def dossier_build(
     render(built, as_json)
 
 
+@dossier.command("queue")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dossier_queue(ctx: click.Context, state: str, as_json: bool) -> None:
+    """Whether the workspace's "build" button puts dossiers on the store's job queue
+    (PostgreSQL; built by `dalel worker --queues dossier` where the log is) or builds them
+    in the web server itself (the default). Counts from the server's next start."""
+    from app import jobs
+
+    store = store_of(ctx)
+    jobs.set_workspace_queues_dossiers(store, state == "on")
+    render(jobs.DossierQueueSetting(state == "on"), as_json)
+
+
 @dossier.command("copy")
 @click.argument("sha256")
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)

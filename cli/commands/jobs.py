@@ -67,6 +67,18 @@ def _dossier_queued(r: jobs.DossierQueued) -> Lines:
     )
 
 
+@formats("app.jobs.DossierQueueSetting")
+def _dossier_queue_setting(r: jobs.DossierQueueSetting) -> Lines:
+    if r.on:
+        yield Text(
+            "The workspace puts dossiers on the queue from its next start: keep a worker of "
+            "the dossier queue running on the machine holding the log "
+            "(dalel worker --queues dossier)."
+        )
+    else:
+        yield Text("The workspace builds dossiers itself from its next start.")
+
+
 @cli.command("worker")
 @click.option(
     "--queues",

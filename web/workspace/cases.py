@@ -29,7 +29,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 import ocr
-from app import cases, dossiers, official, users
+from app import cases, dossiers, jobs, official, users
 from app import verify as verifying
 from base.errors import DalelError
 from evidence.core import events
@@ -95,6 +95,10 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     dossier: str | None = None
     error: dict[str, Any] | None = None
+    queued_as: str | None = None
+    """On the store's job queue (``[dossier] queue = true``): the request's key."""
+    since: int = 0
+    """On the queue: the log's length when the build was asked for."""
 
     def to_dict(self, t: Any) -> dict[str, Any]:
         error = self.error
@@ -130,8 +134,63 @@ class Jobs:
     def start(self, ctx: Context, case: str, edition: str, language: str, draft: bool) -> Job:
         job = Job(secrets.token_urlsafe(18), case, edition, language, draft)
         self.jobs[job.id] = job
-        self.pool.submit(self._run, job, ctx.store, ctx.lock, ctx.user.pseudonym)
+        run = self._queue if jobs.workspace_queues_dossiers(ctx.store) else self._run
+        self.pool.submit(run, job, ctx.store, ctx.lock, ctx.user.pseudonym)
         return job
+
+    def _queue(self, job: Job, store: Store, lock: threading.Lock, by: str) -> None:
+        """Put the build on the store's job queue (a worker of the ``dossier`` queue, where
+        the log is, builds it); :meth:`refresh` follows it."""
+        try:
+            queued = jobs.queue_dossier(
+                store,
+                job.case,
+                language=job.language,
+                edition=job.edition,
+                draft=job.draft,
+                by=by,
+            )
+            job.queued_as, job.since = queued.key, int(queued.key.rsplit(":", 1)[1])
+            job.step, job.progress = "cases.step.queued_worker", 0.05
+            job.started = time.monotonic()
+        except dossiers.DossierIncomplete as e:
+            job.state, job.step = "failed", "cases.step.failed"
+            job.error = {"reason": "INCOMPLETE", "message": e.message, "gaps": _gaps(store, job)}
+        except DalelError as e:
+            job.state, job.step = "failed", "cases.step.failed"
+            job.error = {"reason": type(e).__name__, "message": e.message}
+        except Exception:
+            job.state, job.step = "failed", "cases.step.failed"
+            job.error = {"reason": "INTERNAL", "message": _save(store)}
+
+    @staticmethod
+    def refresh(store: Store, job: Job) -> None:
+        """Where a build put on the queue stands: its dossier once logged, else its job's
+        status (waiting for a worker, being built, given up)."""
+        if job.queued_as is None or job.state in ("done", "failed"):
+            return
+        found = jobs.built_since(
+            store,
+            job.case,
+            language=job.language,
+            edition=job.edition,
+            draft=job.draft,
+            since=job.since,
+        )
+        if found is not None:
+            job.dossier = found
+            job.state, job.step, job.progress = "done", "cases.step.done", 1.0
+            return
+        status = jobs.dossier_job_status(store, job.queued_as)
+        if status == "doing":
+            if job.state != "running":
+                job.state, job.started = "running", time.monotonic()
+            job.step = "cases.step.building"
+            elapsed = time.monotonic() - job.started
+            job.progress = min(0.95, 0.1 + 0.85 * elapsed / (elapsed + EXPECTED_SECONDS))
+        elif status in ("failed", "cancelled", "aborted"):
+            job.state, job.step = "failed", "cases.step.failed"
+            job.error = {"reason": "WORKER_FAILED", "message": "the worker could not build it"}
 
     def _run(self, job: Job, store: Store, lock: threading.Lock, by: str) -> None:
         job.state, job.step, job.progress = "running", "cases.step.waiting", 0.05
@@ -387,6 +446,8 @@ async def job(ctx: Context) -> Response:
     found = jobs_of(ctx).jobs.get(jid) if _JOB.fullmatch(jid) else None
     if found is None:
         raise Refusal(404, "NOT_FOUND", "cases.error.no_job")
+    if found.queued_as is not None:
+        await ctx.run(Jobs.refresh, ctx.store, found)
     return _nocache(found.to_dict(ctx.t))
 
 

@@ -60,7 +60,8 @@ ASK_IIN = "signup_ask_iin"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _CONTACT_NOISE = re.compile(r"[\s\-().+@]")
 _lock = threading.Lock()
-"""Sign-ups taken one at a time in this process (SQLite's own lock between processes)."""
+"""Sign-ups taken one at a time in this process (the database's own lock between processes);
+decisions are serialised by the database alone (:func:`_deciding`)."""
 
 
 class Reason(StrEnum):
@@ -395,30 +396,55 @@ def get(store: Store, signup_id: str) -> Signup:
     return _signup(row)
 
 
+def _already(signup_id: str, status: str) -> SignupRefused:
+    return SignupRefused(
+        Reason.ALREADY_DECIDED, f"sign-up {signup_id} was already decided: it is {status}"
+    )
+
+
 def _decide(store: Store, signup_id: str) -> Signup:
     s = get(store, signup_id)
     if s.status != "pending":
-        raise SignupRefused(Reason.ALREADY_DECIDED, f"{signup_id} was {s.status} already")
+        raise _already(signup_id, s.status)
     return s
+
+
+@contextmanager
+def _deciding(store: Store, s: Signup, status: str, by: str) -> Iterator[statedb.Connection]:
+    """Turn the pending sign-up ``s`` into ``status`` in one transaction that the block joins
+    (committed when it ends normally, rolled back otherwise). The change is conditional
+    (``WHERE status='pending'``): of two servers deciding the same sign-up at once, the one
+    that comes second changes no row and is refused with ``ALREADY_DECIDED``."""
+    with _db(store) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            changed = con.execute(
+                "UPDATE signups SET status=?, decided=?, decided_by=? "
+                "WHERE id=? AND status='pending'",
+                (status, _iso(_now()), by, s.id),
+            ).rowcount
+            if changed != 1:
+                row = con.execute("SELECT status FROM signups WHERE id=?", (s.id,)).fetchone()
+                raise _already(s.id, row[0] if row else "gone")
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def approve(
     store: Store, signup_id: str, *, by: str, expires: timedelta = INVITE_EXPIRY
 ) -> Approved:
     """Approve a pending sign-up: an observer invite for its precinct (labelled with the
-    volunteer's name), whose link is returned this once; logged under ``by`` (a pseudonym)."""
-    with _lock:
-        s = _decide(store, signup_id)
+    volunteer's name), whose link is returned this once; logged under ``by`` (a pseudonym).
+    Decided once, whichever server asks: see :func:`_deciding`."""
+    s = _decide(store, signup_id)
+    with _deciding(store, s, "approved", by) as con:
         issued = observers.invite(
             store, s.precinct, name=s.name, expires=expires, observer=s.observer
         )
-        decided = _iso(_now())
-        with _db(store) as con:
-            con.execute(
-                "UPDATE signups SET status='approved', decided=?, decided_by=?, invite=? "
-                "WHERE id=?",
-                (decided, by, issued.invite.id, s.id),
-            )
+        con.execute("UPDATE signups SET invite=? WHERE id=?", (issued.invite.id, s.id))
         _log(
             store,
             {
@@ -433,14 +459,10 @@ def approve(
 
 
 def decline(store: Store, signup_id: str, *, by: str) -> Signup:
-    """Decline a pending sign-up; logged under ``by`` (a pseudonym)."""
-    with _lock:
-        s = _decide(store, signup_id)
-        with _db(store) as con:
-            con.execute(
-                "UPDATE signups SET status='declined', decided=?, decided_by=? WHERE id=?",
-                (_iso(_now()), by, s.id),
-            )
+    """Decline a pending sign-up; logged under ``by`` (a pseudonym). Decided once, whichever
+    server asks: see :func:`_deciding`."""
+    s = _decide(store, signup_id)
+    with _deciding(store, s, "declined", by):
         _log(store, {"event": events.SIGNUP_DECLINE, "signup": s.id, "actor": _actor(by)})
     return get(store, s.id)
 

@@ -310,6 +310,23 @@ def all_users(store: Store) -> list[User]:
     return [_user(r) for r in rows]
 
 
+def _count_failure(con: statedb.Connection, name: str, now: datetime) -> str | None:
+    """Count one wrong password for ``name``, in the database itself (one statement: failures
+    counted at once by several servers are all counted); at the :data:`MAX_FAILURES`-th the
+    account is locked and the count starts again. The end of the lock when this failure made
+    it, else None."""
+    until = _iso(now + LOCK_FOR)
+    rows = con.execute(  # (every row fetched: SQLite ends the statement, and commits)
+        "UPDATE users SET "
+        "failures = CASE WHEN COALESCE(failures, 0) + 1 >= ? THEN 0 "
+        "ELSE COALESCE(failures, 0) + 1 END, "
+        "locked_until = CASE WHEN COALESCE(failures, 0) + 1 >= ? THEN ? ELSE locked_until END "
+        "WHERE name=? RETURNING failures, locked_until",
+        (MAX_FAILURES, MAX_FAILURES, until, name),
+    ).fetchall()
+    return until if rows and rows[0][0] == 0 else None
+
+
 def sign_in(store: Store, name: str, password: str, now: datetime | None = None) -> SignedIn:
     """Check a name and password; a new session when right. Wrong passwords in a row lock the
     account for a while (recorded in the log); a wrong name is answered as a wrong password,
@@ -320,8 +337,7 @@ def sign_in(store: Store, name: str, password: str, now: datetime | None = None)
     ph = _hasher()
     with _db(store) as con:
         row = con.execute(
-            "SELECT name, hash, disabled, failures, locked_until, pseudonym FROM users "
-            "WHERE name=?",
+            "SELECT name, hash, disabled, locked_until, pseudonym FROM users WHERE name=?",
             (name.strip(),),
         ).fetchone()
     wrong = SignInRefused("WRONG_PASSWORD", "wrong name or password")
@@ -333,7 +349,7 @@ def sign_in(store: Store, name: str, password: str, now: datetime | None = None)
         except (VerificationError, InvalidHashError):
             pass
         raise wrong
-    uname, hashed, disabled, failures, locked_until, pseudo = row
+    uname, hashed, disabled, locked_until, pseudo = row
     if locked_until and _parse(locked_until) > now:
         raise SignInRefused(
             "LOCKED",
@@ -346,13 +362,8 @@ def sign_in(store: Store, name: str, password: str, now: datetime | None = None)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
-        failures = (failures or 0) + 1
-        until = _iso(now + LOCK_FOR) if failures >= MAX_FAILURES else None
         with _db(store) as con:
-            con.execute(
-                "UPDATE users SET failures=?, locked_until=? WHERE name=?",
-                (0 if until else failures, until, uname),
-            )
+            until = _count_failure(con, uname, now)
         if until:
             _log(store, events.USER_LOCKED, pseudo, user=pseudo, until=until)
         raise wrong
@@ -382,8 +393,8 @@ def change_password(
         raise PasswordRefused("SIGN_IN_REQUIRED", "sign in first")
     name = live.user.name
     with _db(store) as con:
-        hashed, failures, locked_until = con.execute(
-            "SELECT hash, failures, locked_until FROM users WHERE name=?", (name,)
+        hashed, locked_until = con.execute(
+            "SELECT hash, locked_until FROM users WHERE name=?", (name,)
         ).fetchone()
     if locked_until and _parse(locked_until) > now:
         raise PasswordRefused("LOCKED", f"too many wrong passwords: locked until {locked_until}")
@@ -391,13 +402,8 @@ def change_password(
     try:
         ph.verify(hashed, current[:1024])
     except (VerificationError, InvalidHashError):
-        failures = (failures or 0) + 1
-        until = _iso(now + LOCK_FOR) if failures >= MAX_FAILURES else None
         with _db(store) as con:
-            con.execute(
-                "UPDATE users SET failures=?, locked_until=? WHERE name=?",
-                (0 if until else failures, until, name),
-            )
+            until = _count_failure(con, name, now)
             if until:  # whoever holds this session is guessing: it ends with the lock
                 con.execute("DELETE FROM sessions WHERE name=?", (name,))
         if until:

@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import observers, upload_parts, uploads
 from app.publiclog import PublicLog
 from base.errors import DalelError, cannot_write
+from evidence.storage.backends import DatabaseUnavailable, database_unavailable
 from evidence.storage.store import Store
 from web import bundle, verifypage, workspace
 
@@ -546,12 +547,13 @@ class Guard:
                 )
             else:
                 await self.app(scope, receive, send_guarded)
-        except Exception:
-            _save_traceback(self.store, "request")
-            if not sent["started"]:
-                await _error(500, "INTERNAL", "an internal error; it was logged")(
-                    scope, receive, send_guarded
-                )
+        except Exception as e:
+            down = database_unavailable(e)
+            if down is None:
+                _save_traceback(self.store, "request")
+            if not sent["started"]:  # (else the app's handler answered, and said why)
+                answer = _database_down(down) if down else _internal()
+                await answer(scope, receive, send_guarded)
         finally:
             line: dict[str, Any] = {
                 "method": scope["method"],
@@ -565,11 +567,41 @@ class Guard:
             access_log.info(json.dumps(line))
 
 
+DATABASE_DOWN = (
+    "the server cannot reach its database just now; nothing was lost: try again in a minute"
+)
+RETRY_AFTER = 30
+"""Seconds a client is asked to wait (``Retry-After``) when the database is down."""
+
+
+def _internal() -> Response:
+    return _error(500, "INTERNAL", "an internal error; it was logged")
+
+
+def _database_down(down: DatabaseUnavailable) -> Response:
+    """503, in plain words, for the store's database not answering: the server's log says
+    why (one line, no traceback: it is the environment, not a bug); the client, when to
+    try again."""
+    log.warning("%s (answered 503)", down.message)
+    answer = _error(503, "DATABASE_UNAVAILABLE", DATABASE_DOWN)
+    answer.headers["Retry-After"] = str(RETRY_AFTER)
+    return answer
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    """What an exception no other handler took is answered: 503 when it is the database
+    down, else 500 (:class:`Guard` keeps its traceback in the store's ``logs/``)."""
+    down = database_unavailable(exc)
+    return _database_down(down) if down else _internal()
+
+
 def _refused(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Refused):
         return _error(exc.status, exc.reason, exc.message)
     if isinstance(exc, uploads.UploadRefused):
         return _error(_STATUS[exc.reason], exc.reason.value, exc.message)
+    if isinstance(exc, DatabaseUnavailable):
+        return _database_down(exc)
     if isinstance(exc, DalelError):
         return _error(400 if exc.exit_code == 2 else 500, type(exc).__name__, exc.message)
     service = getattr(request.app.state, "service", None)
@@ -636,6 +668,7 @@ def create_app(store: Store, *, batch_every: float = 2.0, warm: bool = True) -> 
             uploads.UploadRefused: _refused,
             DalelError: _refused,
             OSError: _refused,
+            Exception: _unexpected,  # (Starlette's last resort: the database down, or a bug)
         },
     )
     app.state.service = service

@@ -90,15 +90,20 @@ class Bucket:
         return f"s3://{self.blobs.bucket}/{self.prefix}"
 
     def get(self, path: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+        """The bytes held at ``path``, None when there are none; a bucket that refuses or
+        cannot be reached (no connection, a timeout, a body cut short) is an ``OSError``,
+        as a folder's disk would be: the hook's callers let the tiles fall behind."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             got = self.blobs.client.get_object(Bucket=self.blobs.bucket, Key=self.prefix + path)
+            return bytes(got["Body"].read())
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise OSError(f"reading {self}{path}: {e}") from None
-        return bytes(got["Body"].read())
+        except BotoCoreError as e:
+            raise OSError(f"reading {self}{path}: {e}") from None
 
     def put(self, path: str, data: bytes, *, final: bool) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

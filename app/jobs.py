@@ -15,7 +15,15 @@ from evidence.core import events
 from evidence.storage.store import Store
 from pipeline import hooks
 from pipeline import jobs as queue
-from pipeline.jobs import QUEUES, UPGRADE_EVERY, QueueCounts, Queued, check_queues, counts
+from pipeline.jobs import (
+    QUEUES,
+    UPGRADE_EVERY,
+    QueueCounts,
+    Queued,
+    check_queues,
+    counts,
+    grant_reader,
+)
 
 if TYPE_CHECKING:
     import procrastinate
@@ -28,6 +36,7 @@ __all__ = [
     "Queued",
     "check_queues",
     "counts",
+    "grant_reader",
     "queue_dossier",
     "work",
 ]

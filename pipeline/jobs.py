@@ -804,3 +804,71 @@ class QueueReadingsHook:
             logging.getLogger("dalel").warning(
                 "%d protocol photo(s) not put on the reading queue: %s", len(found), e
             )
+
+
+# --- a role for reading workers ------------------------------------------------------------
+class NoSuchRole(UsageError):
+    """The PostgreSQL role named does not exist (Dalel does not make roles or passwords)."""
+
+
+def grant_reader(store: Store, role: str) -> list[str]:
+    """Give the existing PostgreSQL ``role`` what a worker of the ``ocr`` queue on another
+    machine needs, and no more: read the index, save readings, take jobs. Nothing of the
+    workspace (accounts, sessions, invites, uploads), nothing of the index to change: a
+    reading machine that is taken over cannot make itself an administrator or rewrite what
+    the log says. Returns the statements run (as the store's own user)."""
+    import psycopg
+    from psycopg import sql
+
+    from evidence.storage.index_schema import metadata as index_tables
+
+    ensure_schema(store)
+    with psycopg.connect(conninfo(store), autocommit=True) as con:
+        if con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            raise NoSuchRole(
+                f"there is no PostgreSQL role {role!r}",
+                fix=f"make it first, as the database's administrator: CREATE ROLE {role} "
+                "LOGIN PASSWORD '…'",
+            )
+        queue_tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename LIKE 'procrastinate%%' ORDER BY tablename"
+            )
+        ]
+        sequences = [
+            r[0]
+            for r in con.execute(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() "
+                "AND sequencename LIKE 'procrastinate%%' ORDER BY sequencename"
+            )
+        ]
+        who = sql.Identifier(role)
+        schema = con.execute("SELECT current_schema()").fetchone()
+        assert schema is not None
+
+        def names(tables: Iterable[str]) -> sql.Composable:
+            return sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+
+        statements = [
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(str(schema[0])), who),
+            sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(
+                names(sorted(index_tables.tables)), who
+            ),
+            sql.SQL("GRANT SELECT, INSERT, UPDATE ON TABLE {} TO {}").format(
+                names([readings.name]), who
+            ),
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {} TO {}").format(
+                names(queue_tables), who
+            ),
+        ]
+        if sequences:
+            statements.append(
+                sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(names(sequences), who)
+            )
+        done = []
+        for statement in statements:
+            con.execute(statement)
+            done.append(statement.as_string(con))
+    return done

@@ -151,3 +151,36 @@ def worker(
 def jobs_cmd(ctx: click.Context, as_json: bool) -> None:
     """The store's job queues: how many jobs wait, run, are done or were given up."""
     render(QueueTable(tuple(jobs.counts(store_of(ctx)))), as_json)
+
+
+@dataclass(frozen=True)
+class Granted:
+    """What ``dalel worker-role`` granted."""
+
+    role: str
+    statements: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "granted": list(self.statements)}
+
+
+@formats(Granted)
+def _granted(r: Granted) -> Lines:
+    for statement in r.statements:
+        yield Text(statement + ";")
+    yield Text(
+        f"A reading worker on another machine may now connect as {r.role} (its copy of "
+        "config.toml naming that user): it reads the index, saves readings and takes jobs, "
+        "and cannot read or change the workspace's accounts, sessions and invites."
+    )
+
+
+@cli.command("worker-role")
+@click.argument("role")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def worker_role(ctx: click.Context, role: str, as_json: bool) -> None:
+    """Give an existing PostgreSQL ROLE what a reading worker (the ocr queue) on another
+    machine needs and nothing more: no workspace, no writing to the index."""
+    store = store_of(ctx)
+    render(Granted(role, tuple(jobs.grant_reader(store, role))), as_json)

@@ -126,6 +126,28 @@ class Bucket:
             self.blobs.client.put_object(**args)
         except (ClientError, BotoCoreError) as e:
             raise OSError(f"writing {self}{path}: {e}") from None
+        if not final:
+            self._drop_older_versions(path)
+
+    def _drop_older_versions(self, path: str) -> None:
+        """Delete what a versioned bucket keeps of ``path`` besides its newest version (the
+        checkpoint is written again at every commit: some 20,000 versions a night else).
+        Not locked, so they may go; one that cannot is left, said in the log, for the next."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.prefix + path
+        client, bucket = self.blobs.client, self.blobs.bucket
+        try:
+            listed = client.list_object_versions(Bucket=bucket, Prefix=key)
+            older = [
+                v["VersionId"]
+                for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+                if v.get("Key") == key and not v.get("IsLatest") and v.get("VersionId")
+            ]
+            for version in older:
+                client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        except (ClientError, BotoCoreError) as e:
+            logging.getLogger("dalel").warning("older versions of %s%s left: %s", self, path, e)
 
 
 def _dest(out: Path | Destination) -> Destination:

@@ -78,3 +78,22 @@ def test_a_full_tile_is_final_locked_and_cached_for_ever(s3_store, dalel, raw, t
     assert checkpoint["CacheControl"] == "no-cache"  # asked again each time
     fresh = _folder(dalel, store, tmp_path / "tiles")
     assert {k: v for k, v in _published(raw, store).items() if k in fresh} == fresh
+
+
+def test_the_bucket_keeps_one_version_of_the_checkpoint(s3_store, dalel, raw, tmp_path):
+    """The checkpoint is written again at every commit; a versioned bucket would keep each
+    one (some 20,000 a night): only the newest stays. Full tiles are never rewritten."""
+    store, _, _ = s3_store
+    for i in range(3):
+        inbox = tmp_path / f"more-{i}"
+        make_photo(inbox / "act.jpg", (10 * i, 10, 200))
+        _ingest(dalel, store, inbox)
+    objects = Store.open(store).objects
+    key = f"{objects.prefix}log/checkpoint"
+    listed = raw.list_object_versions(Bucket=objects.bucket, Prefix=key)
+    versions = [v for v in listed.get("Versions", []) if v["Key"] == key]
+    assert len(versions) == 1 and versions[0]["IsLatest"]
+    latest = Store.open(store).latest_checkpoint()
+    assert latest is not None
+    held = raw.get_object(Bucket=objects.bucket, Key=key)["Body"].read()
+    assert held == latest.text.encode()

@@ -651,7 +651,11 @@ def _commit_received(store: Store, limit: int) -> list[str]:
             sha = up.received["sha256"]
             seq = _logged(store, upload_id, sha)
             if seq is not None:
-                _finish(store, upload_id, {"status": "receipted", "seq": seq, "sha256": sha})
+                outcome: dict[str, Any] = {"status": "receipted", "seq": seq, "sha256": sha}
+                kept = store.receipts_dir / f"{seq:08d}.json"
+                if upload_parts.shared(store) and kept.exists():
+                    outcome["receipt"] = json.loads(kept.read_bytes())
+                _finish(store, upload_id, outcome)
                 continue
             if upload_parts.shared(store):
                 data = _fetch(store, up)
@@ -702,10 +706,10 @@ def _commit_received(store: Store, limit: int) -> list[str]:
             }
         else:
             outcome = {"status": "receipted", "seq": result.entries[0]}
-            kept = batch.receipt_for(result)
-            if upload_parts.shared(store) and kept is not None:
+            made = batch.receipt_for(result)
+            if upload_parts.shared(store) and made is not None:
                 # every intake server answers with it, not only the one holding the log
-                outcome["receipt"] = json.loads(kept.read_bytes())
+                outcome["receipt"] = json.loads(made.read_bytes())
         _finish(store, upload_id, outcome)
     return ids
 

@@ -238,3 +238,32 @@ def test_two_sequencers_never_take_one_upload_twice(national, photo):
         assert [e.get("channel") for e in entries] == [uploads.CHANNEL_PREFIX + upload_id]
         assert uploads.receipt(b, inv, upload_id).state == "receipted"
     assert uploads.pending(a) == []
+
+
+def test_a_batch_that_died_before_its_outcomes_is_not_taken_twice(
+    national, photo, monkeypatch, tmp_path
+):
+    """The sequencer died after the commit and before writing the outcome: the next batch
+    finds the upload's entry in the log, writes the outcome with its receipt (for every
+    server), and logs nothing twice."""
+    store = Store.open(national)
+    inv = observers.authenticate(store, observers.invite(store, "31").token)
+    assert inv is not None
+    up = uploads.create(store, inv, len(photo), {"kind": "protocol"})
+    uploads.append(store, inv, up.id, 0, [photo])
+
+    def dies(*_a: object) -> None:
+        raise RuntimeError("the sequencer died here")
+
+    with monkeypatch.context() as m:
+        m.setattr(uploads, "_finish", dies)
+        with pytest.raises(RuntimeError):
+            uploads.commit_received(store)
+    assert uploads.pending(store) == [up.id]
+    assert uploads.commit_received(store) == [up.id]
+    far = Store.open(_elsewhere(national, tmp_path / "far"))  # (no receipts of its own)
+    state = uploads.receipt(far, inv, up.id)
+    assert state.state == "receipted"
+    sha = hashlib.sha256(photo).hexdigest()
+    entries = [e for e in store.index.history(sha) if e.get("event") == "ingest"]
+    assert len(entries) == 1 and state.body["entry"]["seq"] == entries[0]["seq"]

@@ -78,6 +78,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "timestamp": ("cli.commands.admin",),
     "user": ("cli.commands.users",),
     "worker": ("cli.commands.jobs",),
+    "worker-role": ("cli.commands.jobs",),
 }
 
 

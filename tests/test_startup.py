@@ -113,7 +113,7 @@ def test_checking_a_receipt_loads_no_other_command_and_no_tsa(
     assert code == 0
     commands = {m for m in modules if m.startswith("cli.commands.")}
     assert commands == {"cli.commands.verify"}, sorted(commands)
-    assert not modules & {
+    unwanted = modules & {
         "app.deadlines",
         "evidence.timestamping.stamping",
         "evidence.timestamping.tsa",
@@ -124,7 +124,12 @@ def test_checking_a_receipt_loads_no_other_command_and_no_tsa(
         "tempfile",
         "ctypes",
         "rich.table",  # (a report prints no table)
-    }, sorted(modules)
+    }
+    if with_store and "[objects]" in (filled_store / "config.toml").read_text():
+        # the item is hashed again from S3, and boto3's urllib3 loads tempfile (through
+        # importlib.metadata): the one write-time module a read of S3 needs
+        unwanted.discard("tempfile")
+    assert not unwanted, sorted(unwanted)
 
 
 def test_each_command_is_loaded_from_the_modules_that_define_it():

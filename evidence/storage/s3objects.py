@@ -33,7 +33,6 @@ import base64
 import errno
 import hashlib
 import os
-import tempfile
 import threading
 import weakref
 from collections import OrderedDict
@@ -496,6 +495,8 @@ class S3BlobStore:
     # --- writing ---------------------------------------------------------------------
     def _temp(self) -> tuple[int, str]:
         self.tmp.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (with the first write: a store only read does without it)
+
         return tempfile.mkstemp(dir=self.tmp, prefix="s3-")
 
     def put_stream(self, stream: BinaryIO) -> Stored:
@@ -722,6 +723,8 @@ class S3BlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         """The object, downloaded into a temporary file (in memory when small) that can seek."""
+        import tempfile
+
         out = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=self._tmp_dir())
         try:
             self._copy_body(sha256, out)  # type: ignore[arg-type]

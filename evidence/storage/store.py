@@ -28,6 +28,7 @@ import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,12 +94,17 @@ class Store:
     def __init__(self, root: Path, config: StoreConfig) -> None:
         self.root = root
         self.config = config
-        self.objects = blob_store(root, config)
         self._log_key: SigningKey | None = None
         self._secret: bytes | None = None
         self._index: Index | None = None
         #: what every writer of this store does on commit, in order (see ``add_hook``)
         self.hooks: list[CommitHook] = []
+
+    @cached_property
+    def objects(self) -> FileBlobStore | S3BlobStore:
+        """Where the objects are, opened when first used (a command that only reads the log,
+        such as checking a receipt, loads no S3 client)."""
+        return blob_store(self.root, self.config)
 
     def add_hook(self, hook: CommitHook) -> None:
         """Register work every writer of this store does on each commit (receipts,

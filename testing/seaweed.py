@@ -20,6 +20,7 @@ must not be reachable (or use AWS S3 or Ceph RGW, which enforce the lock in the 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -67,6 +68,17 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in held:
             s.close()
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """One version of an S3 object as the filer keeps it: a file ``v_VERSIONID``."""
+
+    url: str
+    """Its URL in the filer's HTTP API."""
+    headers: dict[str, str]
+    """The S3 attributes kept with it (``Seaweed-X-Amz-Object-Lock-Mode``…), as the headers
+    the filer takes them back in."""
 
 
 @dataclass
@@ -212,6 +224,47 @@ class SeaweedServer:
         """The filer URL of an object's folder of versions (``KEY.versions/``), where each
         version is a file ``v_VERSIONID``."""
         return f"{self.filer_url}/buckets/{bucket}/{key}.versions/"
+
+    def version_files(self, bucket: str, key: str) -> list[VersionFile]:
+        """The filer's files of an object's versions (in ``KEY.versions/``), each with the S3
+        attributes the filer keeps beside it."""
+        ask = urllib.request.Request(
+            self.filer_path(bucket, key), headers={"Accept": "application/json"}
+        )
+        with urllib.request.urlopen(ask, timeout=10) as r:
+            entries = json.load(r)["Entries"] or []
+        return [
+            VersionFile(
+                self.filer_url + e["FullPath"],
+                {
+                    k: base64.b64decode(v).decode("latin-1")
+                    for k, v in (e["Extended"] or {}).items()
+                },
+            )
+            for e in entries
+        ]
+
+    def filer(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> int:
+        """A request to the filer's HTTP API, around the S3 gateway and its Object Lock: its
+        status."""
+        ask = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        with urllib.request.urlopen(ask, timeout=10) as r:
+            return int(r.status)
+
+    def alter_version(self, version: VersionFile, data: bytes) -> None:
+        """Write ``data`` over a version's file, its S3 attributes kept (its lock, its
+        checksum): S3 then serves ``data`` as that locked version."""
+        self.filer("PUT", version.url, data, version.headers)
+
+    def delete_version(self, version: VersionFile) -> None:
+        """Remove a version's file, locked or not."""
+        self.filer("DELETE", version.url)
 
     def stop(self) -> None:
         """Kill the server's process group and remove its folder (a test server keeps

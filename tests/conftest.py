@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
+
+if TYPE_CHECKING:
+    from testing.seaweed import SeaweedServer, VersionFile
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID_IIN = "870412300416"  # a valid check digit
@@ -62,9 +67,27 @@ def make_photo(path: Path, colour=(200, 30, 30), size=(64, 48)) -> Path:
 
 
 #: The backends every test that takes ``store_dir`` (or ``filled_store``) runs against: the
-#: embedded default (a folder, SQLite) and the national one (the index in PostgreSQL, a real
-#: server the tests start: ``testing/postgres.py``).
-BACKENDS = ("folder", "postgres")
+#: embedded default (a folder: objects in ``objects/``, the index in SQLite) and the national
+#: one (the index in PostgreSQL, the objects in S3 under Object Lock: real servers the tests
+#: start, ``testing/postgres.py`` and ``testing/seaweed.py``).
+BACKENDS = ("folder", "national")
+#: The bucket of the national stores' objects (a prefix per store), and their retention.
+NATIONAL_BUCKET = "dalel-tests"
+NATIONAL_RETAIN_DAYS = 1
+#: The variables boto3 reads an endpoint, keys or a profile from: none but the test server's.
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+#: The session's SeaweedFS server once started (``delete_object`` and ``tamper_object`` go
+#: through its filer).
+_SEAWEED: list[SeaweedServer] = []
 
 
 @pytest.fixture(scope="session")
@@ -76,19 +99,49 @@ def postgres_server():
         yield pg
 
 
+@pytest.fixture(scope="session")
+def seaweed_server():
+    """One SeaweedFS server (S3 with Object Lock) for the session (a prefix per store)."""
+    from testing.seaweed import SeaweedServer
+
+    with SeaweedServer.start() as server:
+        _SEAWEED.append(server)
+        try:
+            yield server
+        finally:
+            _SEAWEED.remove(server)
+
+
+def use_s3(monkeypatch: pytest.MonkeyPatch, server: SeaweedServer) -> None:
+    """The server's endpoint and keys in the standard AWS variables, and no others (as an
+    operator gives them)."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in server.environ().items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(params=BACKENDS)
 def store_dir(request, tmp_path, monkeypatch) -> Path:
     """A new store, once per backend."""
     from evidence.provision import init_store
 
     d = tmp_path / "store"
-    if request.param == "postgres":
+    if request.param == "national":
         pg = request.getfixturevalue("postgres_server")
         monkeypatch.setenv("PGPASSWORD", pg.password)  # as an operator gives it
+        use_s3(monkeypatch, request.getfixturevalue("seaweed_server"))
         url = pg.create_database()
-        init_store(d, org="Test Coalition", db=url)
+        objects = f"s3://{NATIONAL_BUCKET}/t-{secrets.token_hex(6)}"
+        init_store(
+            d,
+            org="Test Coalition",
+            db=url,
+            objects=objects,
+            retain_days=NATIONAL_RETAIN_DAYS,
+        )
         yield d
-        pg.drop_database(url)
+        pg.drop_database(url)  # (the objects stay: locked for a day, in a server soon gone)
     else:
         init_store(d, org="Test Coalition")
         yield d
@@ -118,6 +171,55 @@ def lose_index(store: Path) -> None:
         metadata.drop_all(engine)
     finally:
         engine.dispose()
+
+
+def _locked_version(store: Path, sha256: str) -> tuple[SeaweedServer, VersionFile] | None:
+    """The filer's file of the S3 version the store reads for an object (None for a folder
+    store)."""
+    from evidence.storage.s3objects import S3BlobStore
+    from evidence.storage.store import Store
+
+    blobs = Store.open(store).objects
+    if not isinstance(blobs, S3BlobStore):
+        return None
+    [server] = _SEAWEED
+    version = blobs.version(sha256)
+    assert version is not None and version.locked, f"{sha256} is not in the bucket"
+    [found] = [
+        v
+        for v in server.version_files(blobs.bucket, blobs.key(sha256))
+        if v.url.endswith("/v_" + version.version_id)
+    ]
+    return server, found
+
+
+def tamper_object(store: Path, sha256: str, data: bytes) -> None:
+    """An object's bytes replaced behind the store's back, wherever it is: its file in
+    ``objects/`` written over, or in S3 the file of its locked version written over through
+    SeaweedFS's filer, its lock and checksum kept (S3 then serves ``data`` for it)."""
+    from evidence.storage.store import Store
+
+    behind = _locked_version(store, sha256)
+    if behind is None:
+        path = Store.open(store).objects.path(sha256)
+        path.chmod(0o644)
+        path.write_bytes(data)
+    else:
+        server, version = behind
+        server.alter_version(version, data)
+
+
+def delete_object(store: Path, sha256: str) -> None:
+    """An object removed behind the store's back, wherever it is: its file in ``objects/``
+    deleted, or in S3 the file of its locked version deleted through SeaweedFS's filer."""
+    from evidence.storage.store import Store
+
+    behind = _locked_version(store, sha256)
+    if behind is None:
+        Store.open(store).objects.path(sha256).unlink()
+    else:
+        server, version = behind
+        server.delete_version(version)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from evidence.core import receipts, tokens
 from evidence.core.checks import Check, Status
 from evidence.core.tokenverdicts import TokenVerdicts
 from evidence.storage.store import Store
+from tests.conftest import tamper_object
 from tests.evidence.test_timestamps import memory_tsa, sha
 
 
@@ -95,16 +96,13 @@ def _tamper_item_token(store_dir: Path, where: str) -> tuple[Path, str]:
     token = bytearray(base64.b64decode(receipt["timestamp"]["token"]))
     token[len(token) // 3 if where == "certificate" else len(token) - 5] ^= 0x04
     token = bytes(token)
-    store = Store.open(store_dir)
     entry = next(
         t
         for e in _timestamp_entries(store_dir)
         for t in e["tokens"]
         if t["subject"] == receipt["entry"]["item"]["sha256"]
     )
-    stored = store.objects.path(entry["token_sha256"])
-    stored.chmod(0o644)
-    stored.write_bytes(token)
+    tamper_object(store_dir, entry["token_sha256"], token)
     receipt["timestamp"]["token"] = base64.b64encode(token).decode()
     path.write_bytes(receipts.dumps(receipt))
     return path, receipt["entry"]["item"]["sha256"]

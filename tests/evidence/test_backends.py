@@ -80,5 +80,5 @@ def test_a_lost_postgres_index_is_made_again_from_the_log(store_dir, dalel, inbo
     assert Store.open(store_dir).index.last_seq() == n - 1
     assert dalel("--store", store_dir, "audit").code == 0
     assert Store.open(store_dir).index.engine.dialect.name == (
-        "postgresql" if backend == "postgres" else "sqlite"
+        "postgresql" if backend == "national" else "sqlite"
     )

@@ -67,17 +67,20 @@ def _start_ingest(
 
 
 @pytest.mark.slow
-def test_kill_at_many_points_leaves_a_store_that_passes_audit(store_dir, tmp_path):
+def test_kill_at_many_points_leaves_a_store_that_passes_audit(store_dir, tmp_path, backend):
+    # With the objects in S3 each round's audit downloads every object again: fewer files a
+    # batch there (the points killed at are the same: the writer's, not the backend's)
+    n = 150 if backend == "folder" else 40
     rng = random.Random(20261121)
     t0 = time.monotonic()
-    p = _start_ingest(store_dir, _folder(tmp_path / "warm", 150, "warm"), "obs-warm", 7)
+    p = _start_ingest(store_dir, _folder(tmp_path / "warm", n, "warm"), "obs-warm", 7)
     p.communicate(timeout=300)
     full = time.monotonic() - t0
     assert p.returncode == 0
     receipted = _check_intact(store_dir)
     kills = 0
     for round_ in range(16):
-        folder = _folder(tmp_path / f"batch{round_}", 150, f"b{round_}")
+        folder = _folder(tmp_path / f"batch{round_}", n, f"b{round_}")
         p = _start_ingest(store_dir, folder, f"obs-{round_}", 7)
         time.sleep(rng.uniform(0.05, full * 1.1))
         if p.poll() is None:
@@ -88,7 +91,7 @@ def test_kill_at_many_points_leaves_a_store_that_passes_audit(store_dir, tmp_pat
         assert now >= receipted, "a receipt disappeared"
         receipted = now
     assert kills >= 8, f"only {kills} of 16 runs were killed mid-way"
-    assert receipted > 150, "kills mid-batch left no committed receipts to check"
+    assert receipted > n, "kills mid-batch left no committed receipts to check"
     # The next writer finishes what was owed: every logged ingest gets its receipt.
     r = dalel_subprocess(
         "--store",

@@ -1,24 +1,21 @@
 """A store's objects in S3 under Object Lock (COMPLIANCE mode), against a real server.
 
-SeaweedFS (``testing/seaweed.py``) runs once for the module, on 127.0.0.1, with an S3 gateway
+SeaweedFS (``testing/seaweed.py``) runs once for the session, on 127.0.0.1, with an S3 gateway
 that requires keys; each test takes a prefix (or a bucket) of its own. Its filer's HTTP API
 is the back door around Object Lock that the audit tests go through.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import gc
 import hashlib
 import inspect
 import io
-import json
 import os
 import secrets
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,36 +25,23 @@ from evidence.storage import s3objects
 from evidence.storage.backends import objects_url
 from evidence.storage.s3objects import S3BlobStore, prepare_bucket
 from evidence.storage.store import Store
-from testing.seaweed import SeaweedServer, free_ports
-from tests.conftest import ROOT, VALID_IIN, make_photo
+from testing.seaweed import free_ports
+from tests.conftest import ROOT, VALID_IIN, make_photo, use_s3
 
 BUCKET = "dalel-evidence"
-AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_PROFILE",
-)
 
 
 @pytest.fixture(scope="module")
-def seaweed():
-    """One SeaweedFS server for the module (killed, its folder removed, even on failure)."""
-    with SeaweedServer.start() as server:
-        yield server
+def seaweed(seaweed_server):
+    """The session's SeaweedFS server (``tests/conftest.py``; killed, its folder removed,
+    even on failure)."""
+    return seaweed_server
 
 
 @pytest.fixture
 def s3_env(seaweed, monkeypatch):
     """The server's endpoint and keys in the standard AWS variables, and no others."""
-    for name in AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in seaweed.environ().items():
-        monkeypatch.setenv(name, value)
+    use_s3(monkeypatch, seaweed)
     return seaweed
 
 
@@ -89,31 +73,6 @@ def versions(raw, blobs: S3BlobStore, sha: str) -> list[dict]:
     key = blobs.key(sha)
     page = raw.list_object_versions(Bucket=blobs.bucket, Prefix=key)
     return [v for v in page.get("Versions", []) if v["Key"] == key]
-
-
-def filer_versions(seaweed: SeaweedServer, blobs: S3BlobStore, sha: str) -> list[dict]:
-    """The filer's entries of the object's versions (files ``v_ID`` in ``KEY.versions/``):
-    ``url`` and ``headers``, the S3 attributes the filer keeps with each (as it takes them)."""
-    folder = seaweed.filer_path(blobs.bucket, blobs.key(sha))
-    ask = urllib.request.Request(folder, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(ask, timeout=10) as r:
-        entries = json.load(r)["Entries"] or []
-    return [
-        {
-            "url": seaweed.filer_url + e["FullPath"],
-            "headers": {
-                k: base64.b64decode(v).decode("latin-1") for k, v in (e["Extended"] or {}).items()
-            },
-        }
-        for e in entries
-    ]
-
-
-def filer(method: str, url: str, data: bytes | None = None, headers: dict | None = None) -> int:
-    """A request to the filer's HTTP API, around the S3 gateway and its Object Lock."""
-    ask = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    with urllib.request.urlopen(ask, timeout=10) as r:
-        return int(r.status)
 
 
 # --- the blob store -----------------------------------------------------------------------
@@ -312,15 +271,15 @@ def test_audit_names_an_object_changed_behind_the_s3_gateway(s3_store, dalel, se
     blobs = Store.open(store).objects
     assert isinstance(blobs, S3BlobStore)
     original = blobs.read(victim)
-    [version] = filer_versions(seaweed, blobs, victim)
-    assert version["headers"]["Seaweed-X-Amz-Object-Lock-Mode"] == "COMPLIANCE"
+    [version] = seaweed.version_files(blobs.bucket, blobs.key(victim))  # around the gateway
+    assert version.headers["Seaweed-X-Amz-Object-Lock-Mode"] == "COMPLIANCE"
     if how == "deleted":
-        filer("DELETE", version["url"])
+        seaweed.delete_version(version)
     elif how == "replaced":
-        filer("PUT", version["url"], b"\xff\xd8 a different picture")
+        seaweed.filer("PUT", version.url, b"\xff\xd8 a different picture")
     else:
         forged = original[:-3] + bytes([original[-3] ^ 1]) + original[-2:]
-        filer("PUT", version["url"], forged, version["headers"])
+        seaweed.alter_version(version, forged)
         assert fresh(blobs).read(victim) == forged  # what S3 now serves for it
     r = dalel("--store", store, "audit", "--json")
     assert r.code == 1, r.out + r.err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from evidence.provision import init_store
 from evidence.storage.store import Store
 from evidence.timestamping import stamping
 from testing.tsa_server import LoopbackTSA, Mode, down_url
-from tests.conftest import make_photo
+from tests.conftest import make_photo, tamper_object
 
 
 def _ingest(dalel, store_dir: Path, folder: Path, *extra) -> dict:
@@ -57,7 +56,7 @@ def _add_tsa(dalel, store_dir: Path, tmp_path: Path, name: str, url: str, root) 
 def _openssl_verify(store_dir: Path, tmp_path: Path, t: dict) -> subprocess.CompletedProcess:
     store = Store.open(store_dir)
     out = tmp_path / "t.tsr"
-    out.write_bytes(response_from_token(store.objects.path(t["token_sha256"]).read_bytes()))
+    out.write_bytes(response_from_token(store.objects.read(t["token_sha256"])))
     ca = (
         store.public_dir / "tsa-root.pem"
         if t["source"] == "local"
@@ -323,11 +322,9 @@ def _token_findings(store_dir: Path) -> list[audit.Finding]:
 
 def test_audit_names_a_flipped_byte_in_a_stored_token(filled_store):
     t = _first_item_token(filled_store)
-    p = Store.open(filled_store).objects.path(t["token_sha256"])
-    os.chmod(p, 0o644)
-    data = bytearray(p.read_bytes())
+    data = bytearray(Store.open(filled_store).objects.read(t["token_sha256"]))
     data[len(data) // 3] ^= 0x04
-    p.write_bytes(bytes(data))
+    tamper_object(filled_store, t["token_sha256"], bytes(data))
     report = audit.run(audit.StoreSource(Store.open(filled_store)))
     assert audit.Reason.HASH_MISMATCH in report.reasons()
     assert audit.Reason.TIMESTAMP_INVALID in report.reasons()

@@ -60,8 +60,9 @@ def test_openssl_verifies_every_log_signature_and_sha256sum_every_object(filled_
         if i:
             assert json.loads(line)["entry"]["prev"] == hashlib.sha256(lines[i - 1]).hexdigest()
     store = Store.open(filled_store)
-    for sha in store.objects.list():
-        out = subprocess.run(
-            ["sha256sum", store.objects.path(sha)], capture_output=True, text=True, check=True
-        ).stdout
+    for sha in store.objects.list():  # the object's own file, or in S3 a download of it
+        with store.objects.local_copy(sha) as path:
+            out = subprocess.run(
+                ["sha256sum", path], capture_output=True, text=True, check=True
+            ).stdout
         assert out.split()[0] == sha

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from evidence import audit
 from evidence.core import custody, receipts
 from evidence.core.keys import SigningKey
 from evidence.storage.store import Store
+from tests.conftest import delete_object, tamper_object
 
 
 def run_audit(store_dir: Path) -> audit.AuditReport:
@@ -24,9 +24,9 @@ def write_lines(store_dir: Path, lines: list[bytes]) -> None:
     (store_dir / "log" / "custody.jsonl").write_bytes(b"".join(ln + b"\n" for ln in lines))
 
 
-def first_object(store_dir: Path) -> Path:
-    entry = custody.parse_line(log_lines(store_dir)[0]).entry
-    return Store.open(store_dir).objects.path(entry["item"]["sha256"])
+def first_object(store_dir: Path) -> str:
+    """The SHA-256 of the first object ingested."""
+    return custody.parse_line(log_lines(store_dir)[0]).entry["item"]["sha256"]
 
 
 def test_intact_store_passes(filled_store, dalel):
@@ -40,21 +40,19 @@ def test_intact_store_passes(filled_store, dalel):
 
 
 def test_one_byte_of_an_object_flipped(filled_store, dalel):
-    p = first_object(filled_store)
-    os.chmod(p, 0o644)
-    data = bytearray(p.read_bytes())
+    sha = first_object(filled_store)
+    data = bytearray(Store.open(filled_store).objects.read(sha))
     data[len(data) // 2] ^= 0x01
-    p.write_bytes(bytes(data))
+    tamper_object(filled_store, sha, bytes(data))
     report = run_audit(filled_store)
     assert audit.Reason.HASH_MISMATCH in report.reasons()
-    assert any(f.item == p.parent.name + p.name for f in report.failures)
+    assert any(f.item == sha for f in report.failures)
     r = dalel("--store", filled_store, "audit")
     assert r.code == 1 and "HASH_MISMATCH" in r.out
 
 
 def test_an_object_deleted(filled_store):
-    p = first_object(filled_store)
-    p.unlink()
+    delete_object(filled_store, first_object(filled_store))
     assert audit.Reason.OBJECT_MISSING in run_audit(filled_store).reasons()
 
 
@@ -200,9 +198,8 @@ def test_receipt_with_checkpoint_altered(filled_store):
 
 def test_receipt_against_a_store_whose_object_changed(filled_store, dalel):
     p, r = _receipt(filled_store)
-    obj = Store.open(filled_store).objects.path(r["entry"]["item"]["sha256"])
-    os.chmod(obj, 0o644)
-    obj.write_bytes(obj.read_bytes() + b"x")
+    sha = r["entry"]["item"]["sha256"]
+    tamper_object(filled_store, sha, Store.open(filled_store).objects.read(sha) + b"x")
     res = dalel("receipt", "verify", p, "--store", filled_store, "--json")
     assert res.code == 1
     assert {"HASH_MISMATCH"} <= {c["reason"] for c in res.json()["checks"]}

@@ -52,7 +52,7 @@ def test_run_reads_protocols_as_derivative_records(store_dir, tmp_path, dalel):
     assert roles.count("reading") == 1 and roles.count("crop") >= 1
     for o in entry["objects"]:
         assert o["parent"] == entry["subject"] and store.objects.exists(o["sha256"])
-    reading = json.loads(store.objects.path(entry["objects"][0]["sha256"]).read_bytes())
+    reading = json.loads(store.objects.read(entry["objects"][0]["sha256"]))
     assert reading["image_sha256"] == entry["subject"]
     assert set(reading["fields"]) == set(entry["figures"])
     assert audit.run(audit.StoreSource(store)).ok

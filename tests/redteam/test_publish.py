@@ -132,7 +132,7 @@ def test_a_witness_refuses_a_forked_history(filled_store, dalel, tmp_path, witne
     cosigned = tmp_path / "cosigned.note"
     cosigned.write_text(witnessed.latest[Store.open(filled_store).config.origin][2])
     resign(filled_store, same_key=True)  # the same key, another history
-    if backend == "postgres":
+    if backend == "national":
         # the sequencer's head in the database names the real last entry: the forked log
         # takes no new line at all (tests/evidence/test_headlock.py)
         before = (filled_store / "log" / "custody.jsonl").read_bytes()

@@ -46,8 +46,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy base evidence ocr pipeline app cli web testing
 
+# Two test processes (pytest-xdist): each starts its own PostgreSQL, SeaweedFS and TSA servers
+# on free ports of 127.0.0.1; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: deps venv lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 demo: deps venv
 	$(BIN)/python demo/demo.py

@@ -398,14 +398,24 @@ class Appender:
             finally:
                 os.close(self._fd)
                 self._fd = None
-        if self.offset == self.upload.length and self.upload.received is None:
-            _drop_hash_state(self.store, self.upload.id)
-            _receive(self.store, self.upload, self._hash.hexdigest())
-        else:
-            _keep_hash_state(self.store, self.upload.id, self.offset, self._hash)
-        now = _load(self.store, self.upload.id)
-        assert now is not None
-        return now
+        return _settle(self.store, self.upload, self.offset, self._hash)
+
+
+def _settle(store: Store, up: Upload, offset: int, state: Any, *, lost: bool = False) -> Upload:
+    """The end of a request's appending: the upload received when its last byte is in (its
+    acknowledgement signed with the hash of what was written), else the hash so far kept for
+    the next request (dropped when the request ``lost`` the upload to another); the upload as
+    it now stands."""
+    if lost:
+        _drop_hash_state(store, up.id)
+    elif offset == up.length and up.received is None:
+        _drop_hash_state(store, up.id)
+        _receive(store, up, state.hexdigest())
+    else:
+        _keep_hash_state(store, up.id, offset, state)
+    now = _load(store, up.id)
+    assert now is not None
+    return now
 
 
 PART_BYTES = 8 * 1024**2
@@ -469,16 +479,7 @@ class PartAppender:
             self._keep()
         finally:
             self._buf.close()
-        if self._lost:
-            _drop_hash_state(self.store, self.upload.id)
-        elif self.offset == self.upload.length and self.upload.received is None:
-            _drop_hash_state(self.store, self.upload.id)
-            _receive(self.store, self.upload, self._hash.hexdigest())
-        else:
-            _keep_hash_state(self.store, self.upload.id, self.offset, self._hash)
-        now = _load(self.store, self.upload.id)
-        assert now is not None
-        return now
+        return _settle(self.store, self.upload, self.offset, self._hash, lost=self._lost)
 
 
 def open_append(

@@ -153,15 +153,8 @@ class Jobs:
             job.queued_as, job.since = queued.key, int(queued.key.rsplit(":", 1)[1])
             job.step, job.progress = "cases.step.queued_worker", 0.05
             job.started = time.monotonic()
-        except dossiers.DossierIncomplete as e:
-            job.state, job.step = "failed", "cases.step.failed"
-            job.error = {"reason": "INCOMPLETE", "message": e.message, "gaps": _gaps(store, job)}
-        except DalelError as e:
-            job.state, job.step = "failed", "cases.step.failed"
-            job.error = {"reason": type(e).__name__, "message": e.message}
-        except Exception:
-            job.state, job.step = "failed", "cases.step.failed"
-            job.error = {"reason": "INTERNAL", "message": _save(store)}
+        except Exception as e:  # (said on the job's page, kept in the log when unforeseen)
+            _failed(job, store, e)
 
     @staticmethod
     def refresh(store: Store, job: Job) -> None:
@@ -186,8 +179,7 @@ class Jobs:
             if job.state != "running":
                 job.state, job.started = "running", time.monotonic()
             job.step = "cases.step.building"
-            elapsed = time.monotonic() - job.started
-            job.progress = min(0.95, 0.1 + 0.85 * elapsed / (elapsed + EXPECTED_SECONDS))
+            job.progress = _progress(job)
         elif status in ("failed", "cancelled", "aborted"):
             job.state, job.step = "failed", "cases.step.failed"
             job.error = {"reason": "WORKER_FAILED", "message": "the worker could not build it"}
@@ -212,26 +204,33 @@ class Jobs:
                     )
                 job.dossier = built.result.sha256
                 job.state, job.step, job.progress = "done", "cases.step.done", 1.0
-            except dossiers.DossierIncomplete as e:
-                job.state, job.step = "failed", "cases.step.failed"
-                job.error = {
-                    "reason": "INCOMPLETE",
-                    "message": e.message,
-                    "gaps": _gaps(store, job),
-                }
-            except DalelError as e:
-                job.state, job.step = "failed", "cases.step.failed"
-                job.error = {"reason": type(e).__name__, "message": e.message}
-            except Exception:
-                job.state, job.step = "failed", "cases.step.failed"
-                job.error = {"reason": "INTERNAL", "message": _save(store)}
+            except Exception as e:
+                _failed(job, store, e)
 
     @staticmethod
     def _tick(job: Job) -> None:
         while job.state == "running":
-            elapsed = time.monotonic() - job.started
-            job.progress = min(0.95, 0.1 + 0.85 * elapsed / (elapsed + EXPECTED_SECONDS))
+            job.progress = _progress(job)
             time.sleep(0.5)
+
+
+def _progress(job: Job) -> float:
+    """How far a build that started ``job.started`` has likely gone (never quite there: the
+    end is said when it comes)."""
+    elapsed = time.monotonic() - job.started
+    return min(0.95, 0.1 + 0.85 * elapsed / (elapsed + EXPECTED_SECONDS))
+
+
+def _failed(job: Job, store: Store, e: Exception) -> None:
+    """The job failed with ``e``: what the case lacks, a Dalel error's message, or, for
+    anything unforeseen, where its trace was kept (never the trace itself)."""
+    job.state, job.step = "failed", "cases.step.failed"
+    if isinstance(e, dossiers.DossierIncomplete):
+        job.error = {"reason": "INCOMPLETE", "message": e.message, "gaps": _gaps(store, job)}
+    elif isinstance(e, DalelError):
+        job.error = {"reason": type(e).__name__, "message": e.message}
+    else:
+        job.error = {"reason": "INTERNAL", "message": _save(store)}
 
 
 def gap_keys(store: Store, case_id: str) -> list[str]:

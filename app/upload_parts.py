@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ SCHEMA = """
         received_at DOUBLE PRECISION,
         outcome TEXT,
         terminated BOOLEAN NOT NULL DEFAULT false);
+    ALTER TABLE uploads ADD COLUMN IF NOT EXISTS touched DOUBLE PRECISION;
     CREATE INDEX IF NOT EXISTS uploads_by_invite ON uploads(invite, started);
     CREATE INDEX IF NOT EXISTS uploads_waiting ON uploads(received_at)
         WHERE received IS NOT NULL AND outcome IS NULL;
@@ -194,6 +196,31 @@ class SharedUploads:
         self.drop_parts(upload_id)
         return True
 
+    def idle_since(self, before: float) -> list[str]:
+        """Uploads not received whose last part was kept (or that began, with none) before
+        ``before`` (seconds since the epoch)."""
+        with self._db() as con:
+            rows = con.execute(
+                "SELECT id FROM uploads WHERE received IS NULL AND NOT terminated "
+                "AND coalesce(touched, started) < ? ORDER BY started",
+                (before,),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def expire(self, upload_id: str, before: float) -> bool:
+        """:meth:`terminate` the upload if it is still idle since before ``before`` (a part
+        kept meanwhile, by any server, keeps it); False when it is not."""
+        with self._db() as con:
+            cur = con.execute(
+                "UPDATE uploads SET terminated=true WHERE id=? AND received IS NULL "
+                "AND NOT terminated AND coalesce(touched, started) < ?",
+                (upload_id, before),
+            )
+            if cur.rowcount != 1:
+                return False
+        self.drop_parts(upload_id)
+        return True
+
     def waiting(self) -> list[str]:
         """Uploads received and not yet committed, oldest first."""
         with self._db() as con:
@@ -244,9 +271,9 @@ class SharedUploads:
             con.execute("BEGIN")
             try:
                 cur = con.execute(
-                    "UPDATE uploads SET upload_offset=? WHERE id=? AND upload_offset=? "
-                    "AND received IS NULL AND NOT terminated",
-                    (start + size, upload_id, start),
+                    "UPDATE uploads SET upload_offset=?, touched=? WHERE id=? "
+                    "AND upload_offset=? AND received IS NULL AND NOT terminated",
+                    (start + size, time.time(), upload_id, start),
                 )
                 if cur.rowcount == 1:
                     con.execute(

@@ -58,6 +58,9 @@ UPLOADS_DIR = "uploads"
 CHANNEL_PREFIX = "web:"
 DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_PER_HOUR = 300
+DEFAULT_ABANDONED_DAYS = 7.0
+"""An upload not received that has had no byte for this many days is abandoned: its bytes
+are deleted (the phone still holds the file: it sends it again as a new upload)."""
 MAX_NOTE = 2000
 MAX_NAME = 255
 BATCH = 500
@@ -92,6 +95,8 @@ class Limits:
 
     max_bytes: int = DEFAULT_MAX_BYTES
     per_hour: int = DEFAULT_PER_HOUR
+    abandoned_days: float = DEFAULT_ABANDONED_DAYS
+    """``abandoned_upload_days``: 0 keeps every upload in progress for ever."""
 
     @classmethod
     def of(cls, store: Store) -> Limits:
@@ -99,6 +104,7 @@ class Limits:
         return cls(
             int(web.get("max_upload_bytes", DEFAULT_MAX_BYTES)),
             int(web.get("uploads_per_hour", DEFAULT_PER_HOUR)),
+            float(web.get("abandoned_upload_days", DEFAULT_ABANDONED_DAYS)),
         )
 
 
@@ -414,7 +420,9 @@ def _settle(store: Store, up: Upload, offset: int, state: Any, *, lost: bool = F
     else:
         _keep_hash_state(store, up.id, offset, state)
     now = _load(store, up.id)
-    assert now is not None
+    if now is None:  # (deleted meanwhile as abandoned: expire_abandoned)
+        _drop_hash_state(store, up.id)
+        raise UploadRefused(Reason.NOT_FOUND, "no such upload")
     return now
 
 
@@ -564,6 +572,35 @@ def terminate(store: Store, invite: Invite, upload_id: str) -> None:
             )
         return
     shutil.rmtree(_dir(store, upload_id))
+
+
+def expire_abandoned(store: Store, now: float | None = None) -> list[str]:
+    """Delete the uploads not received that have had no byte for ``abandoned_upload_days``
+    (``[web]``, 7 by default; 0: never), as a phone's termination does: the upload is then
+    unknown (404), and the phone, which still holds the file, sends it as a new upload. A
+    received upload is never touched. The ids deleted."""
+    days = Limits.of(store).abandoned_days
+    if days <= 0:
+        return []
+    before = (time.time() if now is None else now) - days * 86400
+    gone = []
+    if upload_parts.shared(store):
+        shared = upload_parts.SharedUploads(store)
+        for upload_id in shared.idle_since(before):
+            if shared.expire(upload_id, before):
+                gone.append(upload_id)
+        return gone
+    for d in sorted(_root(store).iterdir()):
+        if not _ID.fullmatch(d.name) or (d / "complete.json").exists():
+            continue
+        try:
+            last = max(f.stat().st_mtime for f in (d / "info.json", d / "data") if f.exists())
+        except (OSError, ValueError):  # (no info.json: one being made, or made by hand)
+            continue
+        if last < before:
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d.name)
+    return gone
 
 
 # --- the sequencer -------------------------------------------------------------------------

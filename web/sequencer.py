@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 from app import uploads
+from evidence.core import custody
 from evidence.storage.store import Store
 
 PR_SET_PDEATHSIG = 1
@@ -56,15 +58,38 @@ def _say_done() -> None:
         pass  # the server is gone: this process follows it
 
 
+EXPIRE_EVERY = 3600.0
+"""Seconds between two looks for abandoned uploads (:func:`app.uploads.expire_abandoned`)."""
+
+
+def _expire(store: Store) -> None:
+    """Delete the abandoned uploads, and say which in ``logs/abandoned-uploads.jsonl``."""
+    gone = uploads.expire_abandoned(store)
+    if gone:
+        line = {"at": custody.utc_now(), "uploads": gone}
+        logs = store.root / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / "abandoned-uploads.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
 def run(store: Store, every: float, woken: threading.Event, ended: threading.Event) -> None:
-    """Commit batches until ``ended`` is set and nothing received is left."""
+    """Commit batches until ``ended`` is set and nothing received is left; once an hour,
+    delete the uploads abandoned (no byte for days, never received)."""
     from web.app import _save_traceback
 
     try:
         uploads.recover(store)
     except Exception:
         _save_traceback(store, "sequencer")
+    next_expiry = time.monotonic()
     while True:
+        if time.monotonic() >= next_expiry:
+            next_expiry = time.monotonic() + EXPIRE_EVERY
+            try:
+                _expire(store)
+            except Exception:  # (tried again in an hour)
+                _save_traceback(store, "sequencer")
         try:
             while uploads.commit_received(store):
                 _say_done()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Self
 
@@ -311,3 +312,105 @@ def test_a_receipt_request_waits_for_its_batch(observer, photo):
             assert r.json()["entry"]["item"]["sha256"] == hashlib.sha256(photo).hexdigest()
 
     asyncio.run(main())
+
+
+# --- uploads abandoned ---------------------------------------------------------------------
+def _age(store: Store, upload_id: str, days: float) -> None:
+    """Make an upload look as if its last byte came ``days`` ago (its row's times, or its
+    files' modification times)."""
+    from app import upload_parts
+
+    then = time.time() - days * 86400
+    if upload_parts.shared(store):
+        with upload_parts.SharedUploads(store)._db() as con:
+            con.execute(
+                "UPDATE uploads SET started=?, touched=? WHERE id=?", (then, then, upload_id)
+            )
+    else:
+        for f in (store.root / uploads.UPLOADS_DIR / upload_id).iterdir():
+            os.utime(f, (then, then))
+
+
+def _left_of(store: Store, upload_id: str) -> list[str]:
+    """What is left of an upload's bytes: its folder's files, or its parts' versions in the
+    bucket."""
+    from app import upload_parts
+
+    if upload_parts.shared(store):
+        blobs = upload_parts.SharedUploads(store).blobs
+        got = blobs.client.list_object_versions(
+            Bucket=blobs.bucket, Prefix=f"{blobs.prefix}uploads/{upload_id}/"
+        )
+        return [v["Key"] for v in got.get("Versions", [])]
+    d = store.root / uploads.UPLOADS_DIR / upload_id
+    return [f.name for f in d.iterdir()] if d.exists() else []
+
+
+def test_an_upload_without_a_byte_for_a_week_is_deleted_and_a_received_one_never(observer, photo):
+    store, inv, _ = observer
+    half = len(photo) // 2
+    made = {}
+    for name in ("idle", "recent", "received"):
+        up = uploads.create(store, inv, len(photo), {"filename": f"{name}.jpg"})
+        uploads.append(store, inv, up.id, 0, [photo if name == "received" else photo[:half]])
+        made[name] = up.id
+    _age(store, made["idle"], 8)
+    _age(store, made["received"], 8)
+    _age(store, made["recent"], 6)
+    assert _left_of(store, made["idle"])
+
+    assert uploads.expire_abandoned(store) == [made["idle"]]
+    assert _left_of(store, made["idle"]) == []
+    for asked in (
+        lambda: uploads.get(store, inv, made["idle"]),
+        lambda: uploads.append(store, inv, made["idle"], half, [photo[half:]]),
+    ):
+        with pytest.raises(uploads.UploadRefused) as e:
+            asked()
+        assert e.value.reason == uploads.Reason.NOT_FOUND
+    assert uploads.get(store, inv, made["recent"]).offset == half
+    # the received one is committed as any other, a week late or not
+    assert uploads.commit_received(store) == [made["received"]]
+    assert uploads.receipt(store, inv, made["received"]).state == "receipted"
+    assert uploads.expire_abandoned(store) == []
+
+
+def test_a_byte_sent_later_keeps_an_upload_and_zero_days_keeps_every_one(
+    observer, photo, store_dir
+):
+    import tomli_w
+
+    store, inv, _ = observer
+    third = len(photo) // 3
+    up = uploads.create(store, inv, len(photo), {"filename": "slow.jpg"})
+    uploads.append(store, inv, up.id, 0, [photo[:third]])
+    _age(store, up.id, 8)
+    uploads.append(store, inv, up.id, third, [photo[third : 2 * third]])  # (a week later)
+    assert uploads.expire_abandoned(store) == []
+    assert uploads.get(store, inv, up.id).offset == 2 * third
+
+    _age(store, up.id, 30)
+    config = tomllib.loads((store_dir / "config.toml").read_text())
+    config.setdefault("web", {})["abandoned_upload_days"] = 0
+    (store_dir / "config.toml").write_text(tomli_w.dumps(config))
+    assert uploads.expire_abandoned(Store.open(store_dir)) == []
+    done = uploads.append(store, inv, up.id, 2 * third, [photo[2 * third :]])
+    assert done.received is not None
+    assert done.received["sha256"] == hashlib.sha256(photo).hexdigest()
+
+
+def test_the_sequencer_deletes_abandoned_uploads_and_says_which(observer, photo):
+    import json
+
+    from web import sequencer
+
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "left.jpg"})
+    uploads.append(store, inv, up.id, 0, [photo[:1000]])
+    _age(store, up.id, 8)
+    woken, ended = threading.Event(), threading.Event()
+    ended.set()  # (one pass: what it does at its start, then it ends)
+    sequencer.run(store, 0.1, woken, ended)
+    assert _left_of(store, up.id) == []
+    said = (store.root / "logs" / "abandoned-uploads.jsonl").read_text().splitlines()
+    assert json.loads(said[-1])["uploads"] == [up.id]

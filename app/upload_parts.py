@@ -50,6 +50,8 @@ SCHEMA = """
         outcome TEXT,
         terminated BOOLEAN NOT NULL DEFAULT false);
     ALTER TABLE uploads ADD COLUMN IF NOT EXISTS touched DOUBLE PRECISION;
+    UPDATE uploads SET touched = extract(epoch FROM now())
+        WHERE touched IS NULL AND received IS NULL AND NOT terminated;
     CREATE INDEX IF NOT EXISTS uploads_by_invite ON uploads(invite, started);
     CREATE INDEX IF NOT EXISTS uploads_waiting ON uploads(received_at)
         WHERE received IS NOT NULL AND outcome IS NULL;
@@ -135,14 +137,15 @@ class SharedUploads:
                     con.execute("ROLLBACK")
                     return False
                 con.execute(
-                    "INSERT INTO uploads(id, invite, length, declared, created, started) "
-                    "VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO uploads(id, invite, length, declared, created, started, "
+                    "touched) VALUES (?,?,?,?,?,?,?)",
                     (
                         row.id,
                         row.invite,
                         row.length,
                         json.dumps(row.declared),
                         row.created,
+                        started,
                         started,
                     ),
                 )

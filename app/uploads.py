@@ -364,7 +364,10 @@ class Appender:
         self.store = store
         self.upload = up
         self.offset = up.offset
-        fd = os.open(_dir(store, up.id) / "data", os.O_WRONLY | os.O_APPEND)
+        try:
+            fd = os.open(_dir(store, up.id) / "data", os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:  # (deleted as abandoned since it was looked up)
+            raise UploadRefused(Reason.NOT_FOUND, "no such upload") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -372,7 +375,11 @@ class Appender:
             raise UploadRefused(
                 Reason.OFFSET_MISMATCH, "another request is sending this upload's bytes"
             ) from None
-        if os.fstat(fd).st_size != up.offset:  # a request that finished meanwhile
+        st = os.fstat(fd)
+        if st.st_nlink == 0:  # deleted as abandoned while this request waited for the lock
+            os.close(fd)
+            raise UploadRefused(Reason.NOT_FOUND, "no such upload")
+        if st.st_size != up.offset:  # a request that finished meanwhile
             os.close(fd)
             raise UploadRefused(Reason.OFFSET_MISMATCH, "the upload moved on; ask for its offset")
         self._fd: int | None = fd
@@ -591,16 +598,38 @@ def expire_abandoned(store: Store, now: float | None = None) -> list[str]:
                 gone.append(upload_id)
         return gone
     for d in sorted(_root(store).iterdir()):
-        if not _ID.fullmatch(d.name) or (d / "complete.json").exists():
-            continue
-        try:
-            last = max(f.stat().st_mtime for f in (d / "info.json", d / "data") if f.exists())
-        except (OSError, ValueError):  # (no info.json: one being made, or made by hand)
-            continue
-        if last < before:
-            shutil.rmtree(d, ignore_errors=True)
+        if _ID.fullmatch(d.name) and _expire_folder(d, before):
             gone.append(d.name)
     return gone
+
+
+def _expire_folder(d: Path, before: float) -> bool:
+    """Delete the upload in folder ``d`` if it is idle since before ``before`` and not
+    received, holding its lock (a request sending its bytes holds it: the upload is kept);
+    the folder is renamed away first, so that no request finds half of it."""
+    try:
+        fd = os.open(d / "data", os.O_RDONLY)
+    except OSError:  # (no data: one being made, or made by hand)
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # being sent right now
+            return False
+        if (d / "complete.json").exists():
+            return False
+        try:
+            last = max(os.fstat(fd).st_mtime, (d / "info.json").stat().st_mtime)
+        except OSError:
+            return False
+        if last >= before:
+            return False
+        away = d.with_name(".abandoned-" + d.name)
+        os.rename(d, away)
+    finally:
+        os.close(fd)  # (the lock goes with it: a request waiting finds the file unlinked)
+    shutil.rmtree(away, ignore_errors=True)
+    return True
 
 
 # --- the sequencer -------------------------------------------------------------------------
@@ -615,7 +644,11 @@ def pending(store: Store) -> list[str]:
     out = []
     for mark in queue.iterdir():
         d = _root(store) / mark.name
-        if (d / "outcome.json").exists() or not (d / "complete.json").exists():
+        if (
+            (d / "outcome.json").exists()
+            or not (d / "complete.json").exists()
+            or not (d / "info.json").exists()  # (not an upload any more: nothing to commit)
+        ):
             mark.unlink(missing_ok=True)
             continue
         out.append((mark.stat().st_mtime, mark.name))

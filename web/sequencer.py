@@ -84,12 +84,6 @@ def run(store: Store, every: float, woken: threading.Event, ended: threading.Eve
         _save_traceback(store, "sequencer")
     next_expiry = time.monotonic()
     while True:
-        if time.monotonic() >= next_expiry:
-            next_expiry = time.monotonic() + EXPIRE_EVERY
-            try:
-                _expire(store)
-            except Exception:  # (tried again in an hour)
-                _save_traceback(store, "sequencer")
         try:
             while uploads.commit_received(store):
                 _say_done()
@@ -98,6 +92,12 @@ def run(store: Store, every: float, woken: threading.Event, ended: threading.Eve
             time.sleep(1.0)
             if not ended.is_set():
                 continue
+        if time.monotonic() >= next_expiry:  # (after the receipts owed, never before them)
+            next_expiry = time.monotonic() + EXPIRE_EVERY
+            try:
+                _expire(store)
+            except Exception:  # (tried again in an hour)
+                _save_traceback(store, "sequencer")
         if ended.is_set():
             return
         woken.wait(every)

@@ -414,3 +414,62 @@ def test_the_sequencer_deletes_abandoned_uploads_and_says_which(observer, photo)
     assert _left_of(store, up.id) == []
     said = (store.root / "logs" / "abandoned-uploads.jsonl").read_text().splitlines()
     assert json.loads(said[-1])["uploads"] == [up.id]
+
+
+# The folder only: a request sending bytes holds the upload's file locked (a shared upload is
+# kept by the time of its last part, above).
+@pytest.mark.parametrize("store_dir", ["folder"], indirect=True)
+def test_an_upload_being_sent_is_not_deleted_however_long_it_was_idle(observer, photo):
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "resumed.jpg"})
+    uploads.append(store, inv, up.id, 0, [photo[:1000]])
+    _age(store, up.id, 8)
+    sending = uploads.open_append(store, inv, up.id, 1000)  # (its first bytes not yet in)
+    try:
+        assert uploads.expire_abandoned(store) == []
+        sending.write(photo[1000:])
+    finally:
+        done = sending.close()
+    assert done.received is not None
+    assert done.received["sha256"] == hashlib.sha256(photo).hexdigest()
+    # a request that opened the file and waits for its lock while the upload is deleted,
+    # and one that looked the upload up just before, are each told it is gone
+    import fcntl
+
+    for opened_first in (True, False):
+        later = uploads.create(store, inv, len(photo), {"filename": "late.jpg"})
+        uploads.append(store, inv, later.id, 0, [photo[:1000]])
+        _age(store, later.id, 8)
+        looked_up = uploads._load(store, later.id)
+        assert looked_up is not None
+        real_flock = fcntl.flock
+
+        def flock_after_expiry(fd, op, later=later, real_flock=real_flock):
+            fcntl.flock = real_flock
+            assert uploads.expire_abandoned(store) == [later.id]
+            return real_flock(fd, op)
+
+        if opened_first:
+            fcntl.flock = flock_after_expiry
+        else:
+            assert uploads.expire_abandoned(store) == [later.id]
+        try:
+            with pytest.raises(uploads.UploadRefused) as e:
+                uploads.Appender(store, looked_up)
+        finally:
+            fcntl.flock = real_flock
+        assert e.value.reason == uploads.Reason.NOT_FOUND
+        assert not (store.root / uploads.UPLOADS_DIR / later.id).exists()
+
+
+@pytest.mark.parametrize("store_dir", ["folder"], indirect=True)
+def test_a_mark_left_for_a_folder_that_is_no_upload_is_dropped_not_tried_for_ever(observer, photo):
+    """A received upload whose folder lost its info.json is not an upload any more: its mark
+    is dropped (the sequencer would otherwise find it waiting at every pass, and spin)."""
+    store, inv, _ = observer
+    up = uploads.create(store, inv, len(photo), {"filename": "a.jpg"})
+    uploads.append(store, inv, up.id, 0, [photo])
+    assert uploads.pending(store) == [up.id]
+    (store.root / uploads.UPLOADS_DIR / up.id / "info.json").unlink()
+    assert uploads.pending(store) == []
+    assert uploads.commit_received(store) == []

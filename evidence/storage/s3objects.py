@@ -45,7 +45,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from base.errors import BrokenEnvironment, UsageError
-from evidence.storage.backends import ObjectsURL, objects_url
+from evidence.storage.backends import MAX_RETAIN_DAYS, ObjectsURL, objects_url
 from evidence.storage.objects import CHUNK, HASH_PIECE, Stored, copy_file, is_sha256
 
 #: Seconds to wait for a connection, and for each answer.
@@ -407,7 +407,14 @@ class S3BlobStore:
     @classmethod
     def from_config(cls, section: dict[str, Any], tmp: Path) -> S3BlobStore:
         """The store of a config's ``[objects]`` section (``url``, ``retain_days``)."""
-        return cls(objects_url(str(section.get("url", ""))), int(section["retain_days"]), tmp)
+        days = section.get("retain_days")
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RETAIN_DAYS:
+            raise UsageError(
+                "config.toml's [objects] section needs retain_days, a whole number of days "
+                f"from 1 to {MAX_RETAIN_DAYS}",
+                fix="the number given as --retain-days to dalel init (retain_days = N)",
+            )
+        return cls(objects_url(str(section.get("url", ""))), days, tmp)
 
     # --- requests --------------------------------------------------------------------
     @property

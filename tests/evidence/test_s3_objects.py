@@ -16,6 +16,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -371,3 +372,23 @@ def test_a_folder_store_never_loads_boto3(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("days", [None, "seven", -1.5])
+def test_a_config_without_a_number_of_days_is_said_plainly(tmp_path, dalel, days):
+    """An [objects] section edited by hand without a whole number of days is named when the
+    objects are first used (no trace)."""
+    import tomli_w
+
+    from evidence.provision import init_store
+
+    init_store(tmp_path / "s", org="Test Coalition")
+    config = tomllib.loads((tmp_path / "s" / "config.toml").read_text())
+    config["objects"] = {"url": f"s3://{BUCKET}/x"}
+    if days is not None:
+        config["objects"]["retain_days"] = days
+    (tmp_path / "s" / "config.toml").write_text(tomli_w.dumps(config))
+    r = dalel("--store", tmp_path / "s", "audit")
+    assert r.code == 2, (r.code, r.err)
+    assert "retain_days" in r.err and "--retain-days" in r.err, r.err
+    assert "Traceback" not in r.err

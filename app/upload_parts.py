@@ -186,14 +186,18 @@ class SharedUploads:
             )
             return cur.rowcount == 1
 
-    def terminate(self, upload_id: str) -> bool:
+    def terminate(self, upload_id: str, *, idle_before: float | None = None) -> bool:
         """Mark an upload not yet received as abandoned (the row stays: it counted against
-        its invite's limit) and delete its parts; False when it was received meanwhile."""
+        its invite's limit) and delete its parts; False when it was received meanwhile. With
+        ``idle_before``, only if no part was kept since (a part kept meanwhile, by any server,
+        keeps it)."""
+        sql = "UPDATE uploads SET terminated=true WHERE id=? AND received IS NULL"
+        args: tuple[Any, ...] = (upload_id,)
+        if idle_before is not None:
+            sql += " AND NOT terminated AND coalesce(touched, started) < ?"
+            args += (idle_before,)
         with self._db() as con:
-            cur = con.execute(
-                "UPDATE uploads SET terminated=true WHERE id=? AND received IS NULL",
-                (upload_id,),
-            )
+            cur = con.execute(sql, args)
             if cur.rowcount != 1:
                 return False
         self.drop_parts(upload_id)
@@ -209,20 +213,6 @@ class SharedUploads:
                 (before,),
             ).fetchall()
         return [str(r[0]) for r in rows]
-
-    def expire(self, upload_id: str, before: float) -> bool:
-        """:meth:`terminate` the upload if it is still idle since before ``before`` (a part
-        kept meanwhile, by any server, keeps it); False when it is not."""
-        with self._db() as con:
-            cur = con.execute(
-                "UPDATE uploads SET terminated=true WHERE id=? AND received IS NULL "
-                "AND NOT terminated AND coalesce(touched, started) < ?",
-                (upload_id, before),
-            )
-            if cur.rowcount != 1:
-                return False
-        self.drop_parts(upload_id)
-        return True
 
     def waiting(self) -> list[str]:
         """Uploads received and not yet committed, oldest first."""

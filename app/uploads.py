@@ -594,7 +594,7 @@ def expire_abandoned(store: Store, now: float | None = None) -> list[str]:
     if upload_parts.shared(store):
         shared = upload_parts.SharedUploads(store)
         for upload_id in shared.idle_since(before):
-            if shared.expire(upload_id, before):
+            if shared.terminate(upload_id, idle_before=before):
                 gone.append(upload_id)
         return gone
     for d in sorted(_root(store).iterdir()):

@@ -18,7 +18,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -52,9 +51,10 @@ def _version(path: str) -> int:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server of the tests (:mod:`testing.ports`)."""
+    from testing.ports import free_port as port_of_this_process
+
+    return port_of_this_process()
 
 
 @dataclass

@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,17 +56,10 @@ def weed_binary() -> Path:
 
 
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports on 127.0.0.1 (held open together while chosen)."""
-    held: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            held.append(s)
-        return [int(s.getsockname()[1]) for s in held]
-    finally:
-        for s in held:
-            s.close()
+    """``n`` distinct ports for a server of the tests (:mod:`testing.ports`)."""
+    from testing.ports import free_ports as ports_of_this_process
+
+    return ports_of_this_process(n)
 
 
 @dataclass(frozen=True)

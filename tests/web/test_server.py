@@ -22,19 +22,14 @@ from app import observers, uploads
 from evidence.core import checkpoint as cp
 from evidence.core import merkle
 from evidence.storage.store import Store
+from testing.ports import free_port
 from tests.conftest import ROOT, VALID_IIN, dalel_subprocess, make_photo
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
     def __init__(self, store: Path) -> None:
         self.store = store
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = store.parent / f"serve-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -720,6 +720,12 @@ def render_dossier(
     attachments, entries, names, token_names = attachment_plan(dossier)
     manifest = manifest_bytes(dossier, entries, prepared)
     attachments.append(AttachmentSpec(MANIFEST_NAME, manifest, "Data", "Dalel hash manifest"))
+    with tempfile.TemporaryFile() as out:
+        if split_allowed(dossier) and _write_split(
+            out, dossier, jurisdiction, prepared, tr, names, token_names, attachments
+        ):
+            out.seek(0)
+            return out.read(), prepared, manifest
     # The images are made printable on the other core while WeasyPrint parses and styles.
     with ThreadPoolExecutor(max_workers=DISPLAY_WORKERS) as pool, cyclic_gc_paused():
         images = MediaFetcher()
@@ -738,3 +744,67 @@ def render_dossier(
             out.seek(0)
             pdf = out.read()
     return pdf, prepared, manifest
+
+
+def split_allowed(dossier: Dossier) -> bool:
+    """True when ``dossier`` is laid out on both cores (:mod:`app.dossier.split`): long
+    enough, on a system with ``fork``, in a process running one thread (another thread
+    could hold a lock the forked copy would wait on: a web server or a job worker lays the
+    dossier out whole)."""
+    import threading
+
+    from app.dossier import split
+
+    return (
+        len(dossier.exhibits) >= split.SPLIT_MIN_EXHIBITS
+        and hasattr(os, "fork")
+        and threading.active_count() == 1
+        and split.weasyprint_has_hooks()
+    )
+
+
+def _write_split(
+    out: BinaryIO,
+    dossier: Dossier,
+    jurisdiction: Jurisdiction,
+    prepared: PreparedMedia,
+    tr: Translator,
+    names: dict[str, str],
+    token_names: dict[str, str],
+    attachments: list[AttachmentSpec],
+) -> bool:
+    """Lay the dossier out in three parts on both cores and write the joined PDF to ``out``;
+    False (nothing written) when the HTML cannot be cut or an image could not be made (the
+    whole document is then laid out here, with the note on the image's page)."""
+    from app.dossier import split
+
+    images = MediaFetcher()
+    html = render_html(
+        dossier, jurisdiction, prepared, tr, names, token_names, images, split.DeferredExecutor()
+    )
+    k = split.cut_at(html, len(dossier.exhibits))
+    if k is None:
+        return False
+    parts = split.split_html(html, k)
+    prefetch, images_ok, stop = split.prefetcher(images)
+
+    def write(document: Any, file: BinaryIO, with_attachments: bool) -> None:
+        write_pdf_to(document, attachments if with_attachments else [], file)
+
+    try:
+        with cyclic_gc_paused():
+            laid = split.lay_out_in_parts(
+                parts, lambda part: layout(part, images), write, prefetch, images_ok
+            )
+    except split.SplitLayoutFailed:  # the other process was killed: lay it out whole here
+        return False
+    finally:
+        stop()
+    if laid is None:
+        return False
+    try:
+        split.join(laid, parts.owners, out)
+    finally:
+        for part in laid:
+            part.pdf.close()
+    return True

@@ -181,8 +181,8 @@ class Jobs:
             job.step = "cases.step.building"
             job.progress = _progress(job)
         elif status in ("failed", "cancelled", "aborted"):
-            job.state, job.step = "failed", "cases.step.failed"
             job.error = {"reason": "WORKER_FAILED", "message": "the worker could not build it"}
+            job.state, job.step = "failed", "cases.step.failed"
 
     def _run(self, job: Job, store: Store, lock: threading.Lock, by: str) -> None:
         job.state, job.step, job.progress = "running", "cases.step.waiting", 0.05
@@ -223,14 +223,15 @@ def _progress(job: Job) -> float:
 
 def _failed(job: Job, store: Store, e: Exception) -> None:
     """The job failed with ``e``: what the case lacks, a Dalel error's message, or, for
-    anything unforeseen, where its trace was kept (never the trace itself)."""
-    job.state, job.step = "failed", "cases.step.failed"
+    anything unforeseen, where its trace was kept (never the trace itself). The reason is
+    set before the state: a page polling in between never sees "failed" without it."""
     if isinstance(e, dossiers.DossierIncomplete):
         job.error = {"reason": "INCOMPLETE", "message": e.message, "gaps": _gaps(store, job)}
     elif isinstance(e, DalelError):
         job.error = {"reason": type(e).__name__, "message": e.message}
     else:
         job.error = {"reason": "INTERNAL", "message": _save(store)}
+    job.state, job.step = "failed", "cases.step.failed"
 
 
 def gap_keys(store: Store, case_id: str) -> list[str]:

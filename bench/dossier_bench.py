@@ -12,13 +12,14 @@ Making it takes minutes (OCR), so it is kept in ``--store DIR`` (default under b
 and reused when it is there.
 
 The timed part is ``dalel --store S dossier build case-0001 --out F`` as a process of its
-own: wall time from its start to its exit, and its peak resident set size: the larger of
-``ru_maxrss`` from ``wait4`` and the largest sum, sampled every 10 ms, of the resident sizes
-of the process and the one it forks to lay out part of a long dossier (shared pages counted
-twice: an upper bound). Each round runs it once per checkout; with ``--before REV`` an earlier
-commit is checked out into a temporary worktree (run with this checkout's virtualenv) and
-timed in turn with this one (A B A B ...), so that the machine's load touches both alike,
-and the ratio of the medians is printed. Every PDF made is checked with ``dalel dossier
+own: wall time from its start to its exit, and its peak memory: the larger of its peak
+resident set size (``ru_maxrss`` from ``wait4``: the largest single process) and the largest
+sum, sampled every 50 ms, of the proportional set sizes (PSS) of the process and the one it
+forks to lay out part of a long dossier (each page they share counted once). Each round
+runs it once per checkout; with ``--before REV`` an earlier commit is checked out into a
+temporary worktree (run with this checkout's virtualenv) and timed in turn with this one
+(A B A B ...), so that the machine's load touches both alike, and the ratio of the medians
+is printed. Every PDF made is checked with ``dalel dossier
 verify``. One more run per checkout, through bench/dossier_phases.py, says where the time
 goes. The CPU time of the build process and the load average are printed too: on a shared
 machine the wall time depends on what else runs. Writes bench/out/dossier.json.
@@ -136,9 +137,9 @@ def build_once(checkout: Path, store: Path, out: Path, edition: str, lang: str) 
 
 
 class _TreeMemory:
-    """The largest sum of the resident sizes of a process and its children, sampled every
-    10 ms (a long dossier's part B is laid out by a forked process at the same time; pages
-    they share are counted twice, so this is an upper bound)."""
+    """The largest sum of the proportional set sizes (PSS: each shared page counted once, in
+    shares) of a process and its children, sampled every 50 ms: the memory a long dossier's
+    two processes (part B is laid out by a forked copy) take together."""
 
     def __init__(self, pid: int) -> None:
         import threading
@@ -155,18 +156,32 @@ class _TreeMemory:
             root = psutil.Process(pid)
         except psutil.Error:
             return
-        while not self._done.wait(0.01):
+        while not self._done.wait(0.05):
             total = 0
-            for proc in (root, *root.children(recursive=True)):
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.peak_mb = max(self.peak_mb, total / 2**20)
+            try:
+                tree = (root, *root.children(recursive=True))
+            except psutil.Error:
+                continue
+            for proc in tree:
+                total += _pss_kb(proc.pid)
+            self.peak_mb = max(self.peak_mb, total / 1024)
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
+
+
+def _pss_kb(pid: int) -> int:
+    """A process's proportional set size in KiB (``smaps_rollup``: one line, cheap enough to
+    read every 50 ms without slowing what is measured); 0 once it has ended."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def verified(store: Path, pdf: Path) -> bool:

@@ -37,6 +37,9 @@ out, language, photos, fault = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
 split.SPLIT_MIN_EXHIBITS = 3
 juris = load_jurisdiction()
 dossier = sample_dossier(juris, language=language, photos=photos, today=date(2026, 11, 20))
+if fault == "draft":
+    from dataclasses import replace
+    dossier = replace(dossier, draft=True)
 if fault == "broken-image":
     import hashlib
     from dataclasses import replace
@@ -159,9 +162,12 @@ def _structure(path: Path) -> dict[str, Any]:
         }
 
 
-@pytest.mark.parametrize("language", ["kk", "ru"])
-def test_a_dossier_laid_out_in_parts_is_the_whole_document(tmp_path: Path, language: str) -> None:
-    report = _build(tmp_path, language, photos=5)
+@pytest.mark.parametrize(("language", "variant"), [("kk", ""), ("ru", "draft")])
+def test_a_dossier_laid_out_in_parts_is_the_whole_document(
+    tmp_path: Path, language: str, variant: str
+) -> None:
+    """Kazakh, and a Russian draft (DRAFT across every page: a box repeated on each)."""
+    report = _build(tmp_path, language, photos=5, fault=variant)
     assert report["split"] and report["split"][0] >= 1  # it was split, part B has exhibits
     parts, whole = _same_text(tmp_path)
     total = len(whole) - 1  # pdftotext ends with a form feed
@@ -170,10 +176,12 @@ def test_a_dossier_laid_out_in_parts_is_the_whole_document(tmp_path: Path, langu
     for key in want:
         assert got[key] == want[key], key
     assert len(got["outline"]) > 5 and len(got["dests"]) > 5 and any(got["links"])
+    if variant == "draft":
+        assert all("ЧЕРНОВИК" in page for page in parts[:total])
     assert report["children_left"] == []
 
 
-def test_the_parts_pdf_is_a_signed_dossier_that_verifies(tmp_path: Path) -> None:
+def test_the_joined_pdf_reads_strictly_and_stays_pdfa_3b(tmp_path: Path) -> None:
     """The joined PDF reads strictly and keeps PDF/A-3b's identification."""
     import io
     import re

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from concurrent.futures import Future
 from typing import Any
 
@@ -94,6 +95,11 @@ class MediaFetcher:
         """Register an image still being made (None: it could not be made) and return its URL."""
         self._items.append((data, media_type))
         return f"{self.SCHEME}{len(self._items) - 1}"
+
+    def shown_in(self, html: str) -> list[bytes | Future[bytes | None]]:
+        """The registered items ``html`` refers to (its ``dalel-media:N`` URLs)."""
+        found = {int(n) for n in re.findall(re.escape(self.SCHEME) + r"(\d+)", html)}
+        return [self._items[i][0] for i in sorted(found) if i < len(self._items)]
 
     def any_missing(self) -> bool:
         """True when an image registered pending could not be made (waits for each)."""

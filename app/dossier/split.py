@@ -57,7 +57,6 @@ _SECTION = re.compile(r"<section\b")
 _PAGEREF = re.compile(r'<a class="pageref" href="#([^"]+)"></a>')
 _HREF = re.compile(r'href="#([^"]+)"')
 _ID = re.compile(r'\sid="([^"]+)"')
-_MEDIA = re.compile(r"dalel-media:(\d+)")
 
 #: The parts start on a page that is not the document's first: their first page keeps the
 #: header the ``@page :first`` rule removes from the cover.
@@ -185,11 +184,6 @@ def write_in_pages(front: str, pages: dict[str, int] | None) -> str:
         return f'<a class="pageref" href="#{m.group(1)}" data-page="{text}"></a>'
 
     return _PAGEREF.sub(number, front).replace("</head>", _WRITTEN_IN + "</head>", 1)
-
-
-def media_of(html: str) -> set[int]:
-    """Indexes of the ``dalel-media:N`` images ``html`` shows."""
-    return {int(n) for n in _MEDIA.findall(html)}
 
 
 def weasyprint_has_hooks() -> bool:
@@ -538,17 +532,15 @@ def prefetcher(
     (all of them made) and ``stop()`` (end the thread) over a MediaFetcher's items."""
     pool = ThreadPoolExecutor(max_workers=1)
 
-    def items(html: str) -> list[Any]:
-        return [images._items[i][0] for i in sorted(media_of(html)) if i < len(images._items)]
-
     def prefetch(html: str) -> None:
-        for item in items(html):
+        for item in images.shown_in(html):
             if isinstance(item, Deferred):
                 pool.submit(item.run)
 
     def images_ok(html: str) -> bool:
         return all(
-            not isinstance(item, Future) or item.result() is not None for item in items(html)
+            not isinstance(item, Future) or item.result() is not None
+            for item in images.shown_in(html)
         )
 
     return prefetch, images_ok, lambda: pool.shutdown(wait=True)

@@ -611,12 +611,15 @@ def write_pdf(document: Any, attachments: list[AttachmentSpec]) -> bytes:
         return out.read()
 
 
-def write_pdf_to(document: Any, attachments: list[AttachmentSpec], out: BinaryIO) -> None:
+def write_pdf_to(
+    document: Any, attachments: list[AttachmentSpec], out: BinaryIO, *, identified: bool = True
+) -> None:
     """Write ``document`` as PDF/A-3b with ``attachments`` to the file ``out``.
 
     Written to a file rather than returned: WeasyPrint builds the PDF in a growing buffer and
     copies it at the end, two copies of every embedded original held beside the laid-out
-    pages (the peak of a dossier's memory); read back once the pages are freed, it is one."""
+    pages (the peak of a dossier's memory); read back once the pages are freed, it is one.
+    ``identified``: with the trailer's ``/ID`` (a part of a split dossier gets it when joined)."""
     import weasyprint
 
     created = datetime.now(UTC)
@@ -640,7 +643,8 @@ def write_pdf_to(document: Any, attachments: list[AttachmentSpec], out: BinaryIO
             attachments=files,
             finisher=_store_compressed_media,
         )
-    _add_file_identifier(out, start)
+    if identified:
+        _add_file_identifier(out, start)
 
 
 def _add_file_identifier(out: BinaryIO, start: int) -> None:
@@ -789,7 +793,7 @@ def _write_split(
     prefetch, images_ok, stop = split.prefetcher(images)
 
     def write(document: Any, file: BinaryIO, with_attachments: bool) -> None:
-        write_pdf_to(document, attachments if with_attachments else [], file)
+        write_pdf_to(document, attachments if with_attachments else [], file, identified=False)
 
     try:
         with cyclic_gc_paused():

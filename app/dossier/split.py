@@ -75,8 +75,9 @@ class SplitLayoutFailed(DalelError):
 
 
 class DeferredExecutor(Executor):
-    """An executor that runs nothing yet: its futures are computed when first asked for,
-    or by :func:`prefetch` in the process that shows them (a fork copies no thread)."""
+    """An executor that runs nothing yet: its futures are computed when first asked for, or
+    by the ``prefetch`` of :func:`prefetcher` in the process that shows them (a fork copies
+    no thread)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         return Deferred(fn, *args, **kwargs)
@@ -112,7 +113,8 @@ class Parts:
     """The dossier's HTML cut into three documents that paginate on their own."""
 
     front: str
-    """Cover, statement, contents and figures, with a placeholder for each page number."""
+    """Cover, statement, contents and figures (:func:`write_in_pages` writes the contents'
+    page numbers in)."""
     part_a: str
     part_b: str
     owners: dict[str, int]
@@ -287,11 +289,9 @@ class _Channel:
 
 @dataclass
 class Laid:
-    """What one part gave once written: its PDF, pages, anchors and bookmarks."""
+    """What one part gave once written: its PDF and its pages' bookmarks."""
 
     pdf: BinaryIO
-    pages: int
-    anchors: dict[str, int]
     marks: list[tuple[float, list[tuple[Any, ...]]]]
 
 
@@ -331,7 +331,7 @@ def lay_out_in_parts(
         front_anchors = anchor_pages(front_once)
         del front_once
 
-        agreed: list[tuple[int, int, dict[str, int]]] = []  # total, B's pages, B's anchors
+        agreed: list[tuple[int, dict[str, int]]] = []  # the total, B's anchors
 
         def agree_a(pages: list[Any]) -> tuple[int, int]:
             message = channel.receive()
@@ -340,7 +340,7 @@ def lay_out_in_parts(
             _, b_pages, b_anchors = message
             total = front_pages + len(pages) + b_pages
             channel.send((front_pages + len(pages), total))
-            agreed.append((total, b_pages, b_anchors))
+            agreed.append((total, b_anchors))
             return front_pages, total
 
         with page_numbers(agree_a):
@@ -350,13 +350,14 @@ def lay_out_in_parts(
         files.append(a_file)
         if a_ok:
             write(doc_a, a_file, False)
-        a = Laid(a_file, len(doc_a.pages), anchor_pages(doc_a), bookmarks(doc_a))
+        a = Laid(a_file, bookmarks(doc_a))
+        a_pages, a_anchors = len(doc_a.pages), anchor_pages(doc_a)
         del doc_a
-        total, b_pages, b_anchors = agreed[0]
+        total, b_anchors = agreed[0]
         where = {n: p for n, p in front_anchors.items() if parts.owners.get(n) == 0}
-        where.update({n: front_pages + p for n, p in a.anchors.items() if parts.owners.get(n) == 1})
+        where.update({n: front_pages + p for n, p in a_anchors.items() if parts.owners.get(n) == 1})
         where.update(
-            {n: front_pages + a.pages + p for n, p in b_anchors.items() if parts.owners.get(n) == 2}
+            {n: front_pages + a_pages + p for n, p in b_anchors.items() if parts.owners.get(n) == 2}
         )
         front_html = write_in_pages(parts.front, {n: p + 1 for n, p in where.items()})
 
@@ -373,7 +374,7 @@ def lay_out_in_parts(
         f_file = tempfile.TemporaryFile()
         files.append(f_file)
         write(doc_f, f_file, True)
-        f = Laid(f_file, len(doc_f.pages), anchor_pages(doc_f), bookmarks(doc_f))
+        f = Laid(f_file, bookmarks(doc_f))
         del doc_f
         message = channel.receive()  # part B written
         os.waitpid(pid, 0)
@@ -383,7 +384,7 @@ def lay_out_in_parts(
         _, b_marks, b_ok = message
         if not (a_ok and b_ok):
             return None
-        laid = (f, a, Laid(b_file, b_pages, b_anchors, b_marks))
+        laid = (f, a, Laid(b_file, b_marks))
         return laid
     finally:
         if not reaped:
@@ -419,6 +420,7 @@ def _part_b(
         ok = images_ok(parts.part_b)
         if ok:
             write(document, out, False)
+            out.flush()  # (os._exit flushes no buffer)
         channel.send(("written", bookmarks(document), ok))
     except BaseException as e:  # every error goes back to the parent
         code = 1

@@ -1,5 +1,5 @@
 """The ``dalel`` command line: click commands and one text/JSON renderer, no business logic."""
 
-from cli.main import main
+from cli.main import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

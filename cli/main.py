@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from app import setup
+from base import oneshot
 from base.errors import EXIT_INTERNAL, EXIT_USAGE, DalelError, cannot_write
 from cli.output import Exit, err
 from cli.root import cli
@@ -108,5 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """``dalel`` as a program (its console script, ``python -m cli``): one command, then the
+    process ends, so the cycle collection that would only free what the end frees is skipped
+    (:mod:`base.oneshot`). Exits with :func:`main`'s code."""
+    oneshot.program()
+    code = main()
+    oneshot.end()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

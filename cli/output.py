@@ -219,9 +219,27 @@ def waiting() -> None:
     err.print("waiting for another dalel process to finish writing…")
 
 
-def busy(message: str) -> contextlib.AbstractContextManager[Any]:
-    """A spinner with ``message`` on stderr while something long runs (on a terminal)."""
-    return err.status(escape(message)) if err.is_terminal else contextlib.nullcontext()
+@contextlib.contextmanager
+def busy(message: str) -> Iterator[None]:
+    """``message`` on stderr while something long runs (on a terminal), gone when it ends.
+
+    Drawn once, not animated: a spinner is redrawn by a thread of its own, and a process
+    running another thread lays a long dossier out whole, on one core, instead of on both
+    (:func:`app.dossier.render.split_allowed`: only a process of one thread forks)."""
+    if not err.is_terminal:
+        yield
+        return
+    from rich.live import Live
+
+    with Live(
+        Text(message),
+        console=err,
+        auto_refresh=False,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ):
+        yield
 
 
 # --- setup and items ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_entry_point_is_dalel():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["dalel"] == "cli:main"
+    assert scripts["dalel"] == "cli:run"
 
 
 def test_the_demo_says_how_to_run_dalel_and_what_it_says_works():

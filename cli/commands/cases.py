@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from app import deadlines
+from base import oneshot
 from base.lazy import lazy
 from cli.output import busy, render
 from cli.root import cli, dossier, store_of
@@ -240,6 +241,7 @@ def dossier_build(
         return
     if out_file is None:
         raise click.UsageError("say where to write the dossier: --out FILE (or --queue)")
+    oneshot.declare()  # the process ends with this build (base.oneshot)
     with busy("building the dossier…"):
         built = dossiers.build(
             store,

@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 #: Builds ``photos`` exhibits laid out whole and in parts (SPLIT_MIN lowered to 3), writes
 #: both PDFs and what the split did, as JSON, to OUT.
 _BUILD = """
-import json, os, sys
+import gc, json, os, sys
 from datetime import date
 from pathlib import Path
 from app.deadlines import load_jurisdiction
@@ -37,6 +37,10 @@ out, language, photos, fault = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
 split.SPLIT_MIN_EXHIBITS = 3
 juris = load_jurisdiction()
 dossier = sample_dossier(juris, language=language, photos=photos, today=date(2026, 11, 20))
+if fault == "one-shot":  # as the dalel program runs it (base.oneshot)
+    from base import oneshot
+    oneshot.program()
+    oneshot.declare()
 if fault == "draft":
     from dataclasses import replace
     dossier = replace(dossier, draft=True)
@@ -74,6 +78,7 @@ try:
 except Exception as e:
     report["error"] = [type(e).__name__, str(e), "".join(getattr(e, "__notes__", []))]
 else:
+    report["set_aside"] = gc.get_freeze_count()
     (out / "parts.pdf").write_bytes(parts_pdf)
     render.split_allowed = lambda d: False
     whole_pdf, _, _ = render.render_dossier(dossier, juris, tr)
@@ -162,11 +167,13 @@ def _structure(path: Path) -> dict[str, Any]:
         }
 
 
-@pytest.mark.parametrize(("language", "variant"), [("kk", ""), ("ru", "draft")])
+@pytest.mark.parametrize(("language", "variant"), [("kk", "one-shot"), ("ru", "draft")])
 def test_a_dossier_laid_out_in_parts_is_the_whole_document(
     tmp_path: Path, language: str, variant: str
 ) -> None:
-    """Kazakh, and a Russian draft (DRAFT across every page: a box repeated on each)."""
+    """Kazakh, in a process that ends with its command as ``dalel`` does (the layout's
+    garbage set aside, not collected), and a Russian draft (DRAFT across every page: a box
+    repeated on each) in any other process."""
     report = _build(tmp_path, language, photos=5, fault=variant)
     assert report["split"] and report["split"][0] >= 1  # it was split, part B has exhibits
     parts, whole = _same_text(tmp_path)
@@ -178,6 +185,8 @@ def test_a_dossier_laid_out_in_parts_is_the_whole_document(
     assert len(got["outline"]) > 5 and len(got["dests"]) > 5 and any(got["links"])
     if variant == "draft":
         assert all("ЧЕРНОВИК" in page for page in parts[:total])
+    # what the layout left was set aside (kept from every later collection) only there
+    assert (report["set_aside"] > 0) is (variant == "one-shot")
     assert report["children_left"] == []
 
 
@@ -269,3 +278,93 @@ def test_a_deferred_image_is_made_once_by_whoever_needs_it_first() -> None:
     failing = split.DeferredExecutor().submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         failing.result()
+
+
+#: Loaded by the ``dalel`` program under test before anything else (``sitecustomize``): three
+#: exhibits are enough to split, and each split, and the threads running then, is noted.
+_SPY = """
+import json, os, threading
+from app.dossier import split
+from base import oneshot
+split.SPLIT_MIN_EXHIBITS = 2
+lay_out_in_parts = split.lay_out_in_parts
+def spy(*a, **k):
+    with open(os.environ["SPLIT_REPORT"], "a") as f:
+        seen = {"threads": threading.active_count(), "one_shot": oneshot.active()}
+        f.write(json.dumps(seen) + "\\n")
+    return lay_out_in_parts(*a, **k)
+split.lay_out_in_parts = spy
+"""
+
+
+def test_on_a_terminal_the_program_still_lays_a_long_dossier_out_on_both_cores(
+    filled_store: Path, dalel: Any, tmp_path: Path
+) -> None:
+    """What a lawyer at a terminal runs: the message shown while the dossier is built is
+    drawn without a thread of its own (a spinner's thread made it lay out whole)."""
+    import os
+    import pty
+
+    from tests.conftest import filing_details
+
+    r = dalel(
+        "--store", filled_store, "case", "new", "--precinct", "101", "--kind", "other", "--json"
+    )
+    assert r.code == 0, r.err
+    case = r.json()["id"]
+    shas = [
+        json.loads(p.read_text())["entry"]["item"]["sha256"]
+        for p in sorted((filled_store / "receipts").rglob("*.json"))
+    ]
+    assert len(set(shas)) == 3
+    for sha in set(shas):
+        assert dalel("--store", filled_store, "case", "add-evidence", case, sha[:12]).code == 0
+    assert dalel("--store", filled_store, "case", "set", case, *filing_details()).code == 0
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "sitecustomize.py").write_text(_SPY)
+    report = tmp_path / "split.jsonl"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{spy}{os.pathsep}{ROOT}",
+        "SPLIT_REPORT": str(report),
+        "TERM": "xterm",
+    }
+    env.pop("NO_COLOR", None)
+    leader, follower = pty.openpty()
+    seen = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    pdf = tmp_path / "d.pdf"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "--store", str(filled_store), "dossier", "build"]
+            + [case, "--out", str(pdf), "--lang", "kk"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=600,
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    assert done.returncode == 0, bytes(seen)[-2000:]
+    assert "building the dossier" in bytes(seen).decode(errors="replace")  # it was shown
+    splits = report.read_text().splitlines() if report.exists() else []
+    assert splits, "laid out whole"
+    assert [json.loads(line) for line in splits] == [{"threads": 1, "one_shot": True}]
+    assert pdf.read_bytes().startswith(b"%PDF-")

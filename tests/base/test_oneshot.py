@@ -1,0 +1,119 @@
+"""A command that ends with its process skips the collections its end makes moot
+(:mod:`base.oneshot`); any other process, or command, collects as before."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+from base import oneshot
+from tests.conftest import ROOT
+
+#: Cyclic garbage made inside a paused collector, then a full collection: does it survive?
+_PAUSE = """
+import gc, sys, weakref
+from app.dossier import render
+from base import oneshot
+if "program" in sys.argv[1]:
+    oneshot.program()
+if "declared" in sys.argv[1]:
+    oneshot.declare()
+class Node:
+    pass
+with render.cyclic_gc_paused():
+    node = Node()
+    node.me = node  # a cycle: only the collector frees it
+    alive = weakref.ref(node)
+    del node
+assert gc.isenabled()
+gc.collect()
+print(alive() is not None, gc.get_freeze_count() > 0)
+"""
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def _pause(how: str) -> list[str]:
+    done = _python(_PAUSE, how)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_command_ending_with_the_program_sets_the_paused_collectors_garbage_aside() -> None:
+    assert _pause("program+declared") == ["True", "True"]  # kept until the process ends
+
+
+def test_any_other_process_or_command_collects_what_the_pause_left() -> None:
+    assert _pause("program") == ["False", "False"]  # a command that did not declare (serve)
+    assert _pause("declared") == ["False", "False"]  # not the program: declaring is moot
+    assert _pause("-") == ["False", "False"]
+
+
+#: The program run from here, with what it says of itself printed at its very end.
+_PROGRAM = (
+    "import atexit, gc, sys\n"
+    "from base import oneshot\n"
+    "atexit.register(lambda: print('end', oneshot.active(), gc.get_freeze_count() > 0))\n"
+    "sys.argv = ['dalel', *sys.argv[1:]]\n"
+    "from cli.main import run\n"
+    "run()\n"
+)
+
+
+def test_the_program_sets_everything_aside_at_its_end() -> None:
+    done = _python(_PROGRAM, "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "end False True"  # no command declared
+    usage = _python(_PROGRAM, "no-such-command")
+    assert usage.returncode == 2  # main's exit code, unchanged
+    assert usage.stdout.splitlines()[-1] == "end False True"
+
+
+def test_the_cli_called_in_process_is_not_the_program() -> None:
+    from cli.main import main
+
+    assert main(["--version"]) == 0
+    oneshot.declare()  # as dossier build does: moot outside the program
+    assert not oneshot.active()
+    frozen = gc.get_freeze_count()
+    oneshot.set_aside()
+    oneshot.end()
+    assert gc.get_freeze_count() == frozen
+
+
+def test_python_minus_m_cli_is_the_program(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(
+        "import atexit, gc\natexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--version"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "frozen True"
+
+
+def test_nothing_is_collected_by_set_aside_alone() -> None:
+    class Node:
+        me: object
+
+    node = Node()
+    node.me = node
+    alive = weakref.ref(node)
+    del node
+    oneshot.set_aside()  # not the program: no freeze, so the collector still frees the cycle
+    gc.collect()
+    assert alive() is None

@@ -65,6 +65,37 @@ def test_put_file_names_the_blob_by_the_hash_of_its_bytes_and_keeps_its_head(tmp
     assert list((tmp_path / "objects" / "tmp").iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "size", [1, 4095, objects_module.MAP_FROM - 1, objects_module.MAP_FROM, 9 * 2**20 + 3]
+)
+@pytest.mark.parametrize("head", [0, 7, HEAD_SCAN, 4 * 2**20 + 1, 20 * 2**20])
+def test_hash_file_read_or_mapped_gives_the_hash_and_the_head(tmp_path, monkeypatch, size, head):
+    """Under MAP_FROM the copy is read, from it on mapped a window after another (4 MiB
+    here: a head and a file over several of them): the same hash and first bytes."""
+    monkeypatch.setattr(objects_module, "MAP_WINDOW", 4 * 2**20)
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data + b"after")  # bytes past ``size`` are not hashed
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        digest, first = objects_module.hash_file(fd, size, head)
+    finally:
+        os.close(fd)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert first == data[:head] and isinstance(first, bytes)
+
+
+@pytest.mark.parametrize("size", [4096, objects_module.MAP_FROM + 10])
+def test_hash_file_of_a_copy_shorter_than_copied_is_an_error(tmp_path, size):
+    (tmp_path / "f").write_bytes(b"x" * (size - 10))
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as e:
+            objects_module.hash_file(fd, size)
+    finally:
+        os.close(fd)
+    assert e.value.errno == errno.EIO
+
+
 def test_a_file_that_changes_while_it_is_copied_is_stored_as_read(tmp_path, monkeypatch):
     """Between two pieces of the copy the rest of the file is overwritten and it grows: the
     object holds the first piece as it was and the rest as it became, and is named by the

@@ -7,11 +7,11 @@ moment later:
 
 - the one at the interpreter's exit (0.3 s after a court dossier of 50 exhibits: WeasyPrint
   leaves millions of objects): skipped for every command of the program (:func:`end`);
-- the one that follows a long layout, when the collector is switched back on
-  (:func:`app.dossier.render.cyclic_gc_paused`): 0.26 s for the same dossier. Skipped only
-  for a command that says it ends with the process (:func:`declare`: ``dossier build``);
-  a long-lived one (``serve`` and its job workers, ``worker``) never says so and collects
-  as before, so that its memory does not grow with each dossier it builds.
+- the one that follows a dossier's layout on both cores, when the collector is switched
+  back on (:func:`app.dossier.render.cyclic_gc_paused`): 0.26 s for the same dossier.
+  Skipped only for a command that says it ends with the process (:func:`declare`: ``dossier
+  build``); a long-lived one (``serve`` and its job workers, ``worker``) never says so and
+  collects as before, so that its memory does not grow with each dossier it builds.
 
 Nothing changes in a process that is not the program (a test calling the CLI's ``main``
 in-process, a script using the library).

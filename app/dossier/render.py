@@ -540,17 +540,13 @@ def cyclic_gc_paused() -> Iterator[None]:
 
     WeasyPrint makes millions of small objects (boxes, styles) that live until the PDF is
     written; each full collection walks all of them again, and they took about a third of
-    its layout and drawing time. Restores the collector's previous state. In a process that
-    ends with its command (:mod:`base.oneshot`), what the pause made is set aside first: the
-    collection that would follow, walking all of it (0.26 s for 50 exhibits), only frees
-    memory the process's end gives back anyway."""
+    its layout and drawing time. Restores the collector's previous state."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
-            oneshot.set_aside()
             gc.enable()
 
 
@@ -805,6 +801,12 @@ def _write_split(
             laid = split.lay_out_in_parts(
                 parts, lambda part: layout(part, images), write, prefetch, images_ok
             )
+            if laid is not None:
+                # In a process that ends with this build, what the parts' layout left is kept
+                # to the end: the collection that would follow, walking all of it (0.26 s for
+                # 50 exhibits), only frees memory the end gives back (:mod:`base.oneshot`).
+                # When the dossier is laid out whole instead, it is collected first.
+                oneshot.set_aside()
     except split.SplitLayoutFailed:  # the other process was killed: lay it out whole here
         return False
     finally:

@@ -37,7 +37,7 @@ out, language, photos, fault = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
 split.SPLIT_MIN_EXHIBITS = 3
 juris = load_jurisdiction()
 dossier = sample_dossier(juris, language=language, photos=photos, today=date(2026, 11, 20))
-if fault == "one-shot":  # as the dalel program runs it (base.oneshot)
+if fault in ("one-shot", "broken-image"):  # as the dalel program runs it (base.oneshot)
     from base import oneshot
     oneshot.program()
     oneshot.declare()
@@ -206,8 +206,11 @@ def test_the_joined_pdf_reads_strictly_and_stays_pdfa_3b(tmp_path: Path) -> None
 
 
 def test_a_damaged_image_lays_the_dossier_out_whole_with_its_note(tmp_path: Path) -> None:
+    """In the program, too (base.oneshot): what the split tried left is collected, not kept
+    while the whole dossier is laid out."""
     report = _build(tmp_path, "en", photos=4, fault="broken-image")
     assert report["split"]  # tried, then laid out whole
+    assert report["set_aside"] == 0
     parts, _ = _same_text(tmp_path)
     assert "The image cannot be shown: the file is damaged" in " ".join(parts)
     assert report["children_left"] == []

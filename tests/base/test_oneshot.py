@@ -13,10 +13,9 @@ from pathlib import Path
 from base import oneshot
 from tests.conftest import ROOT
 
-#: Cyclic garbage made inside a paused collector, then a full collection: does it survive?
-_PAUSE = """
+#: Cyclic garbage, set aside, then a full collection: does it survive?
+_SET_ASIDE = """
 import gc, sys, weakref
-from app.dossier import render
 from base import oneshot
 if "program" in sys.argv[1]:
     oneshot.program()
@@ -24,12 +23,11 @@ if "declared" in sys.argv[1]:
     oneshot.declare()
 class Node:
     pass
-with render.cyclic_gc_paused():
-    node = Node()
-    node.me = node  # a cycle: only the collector frees it
-    alive = weakref.ref(node)
-    del node
-assert gc.isenabled()
+node = Node()
+node.me = node  # a cycle: only the collector frees it
+alive = weakref.ref(node)
+del node
+oneshot.set_aside()
 gc.collect()
 print(alive() is not None, gc.get_freeze_count() > 0)
 """
@@ -41,20 +39,20 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _pause(how: str) -> list[str]:
-    done = _python(_PAUSE, how)
+def _set_aside(how: str) -> list[str]:
+    done = _python(_SET_ASIDE, how)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
 
-def test_a_command_ending_with_the_program_sets_the_paused_collectors_garbage_aside() -> None:
-    assert _pause("program+declared") == ["True", "True"]  # kept until the process ends
+def test_a_command_ending_with_the_program_sets_its_garbage_aside() -> None:
+    assert _set_aside("program+declared") == ["True", "True"]  # kept until the process ends
 
 
-def test_any_other_process_or_command_collects_what_the_pause_left() -> None:
-    assert _pause("program") == ["False", "False"]  # a command that did not declare (serve)
-    assert _pause("declared") == ["False", "False"]  # not the program: declaring is moot
-    assert _pause("-") == ["False", "False"]
+def test_any_other_process_or_command_collects_as_before() -> None:
+    assert _set_aside("program") == ["False", "False"]  # a command that did not declare (serve)
+    assert _set_aside("declared") == ["False", "False"]  # not the program: declaring is moot
+    assert _set_aside("-") == ["False", "False"]
 
 
 #: The program run from here, with what it says of itself printed at its very end.

@@ -75,6 +75,13 @@ def main() -> int:
     imported = time.perf_counter() - START
     from cli import main as cli_main
 
+    try:  # run as the dalel program runs (base.oneshot), where the checkout has it
+        from base import oneshot
+    except ImportError:
+        pass
+    else:
+        oneshot.program()
+
     # A long dossier's part B is laid out in a forked process (app/dossier/split.py), which
     # ends with os._exit: there its phases and peak are left in a file for this process.
     child_report = out.with_name(out.name + ".child")

@@ -6,12 +6,17 @@ collections there buy nothing, since the operating system takes the whole memory
 moment later:
 
 - the one at the interpreter's exit (0.3 s after a court dossier of 50 exhibits: WeasyPrint
-  leaves millions of objects): skipped for every command of the program (:func:`end`);
+  leaves millions of objects) (:func:`end`);
 - the one that follows a dossier's layout on both cores, when the collector is switched
   back on (:func:`app.dossier.render.cyclic_gc_paused`): 0.26 s for the same dossier.
-  Skipped only for a command that says it ends with the process (:func:`declare`: ``dossier
-  build``); a long-lived one (``serve`` and its job workers, ``worker``) never says so and
-  collects as before, so that its memory does not grow with each dossier it builds.
+
+Both are skipped only for a command that says it ends with the process (:func:`declare`:
+``dossier build``); a long-lived one (``serve`` and its job workers, ``worker``) never says
+so and collects as before, so that its memory does not grow with each dossier it builds.
+What the last collection would have closed is closed first (:func:`close_at_end`): a
+database engine's connections, since SQLite folds its write-ahead log back into the index
+only when the last connection closes (left behind, a store mounted read-only could not
+read its index).
 
 Nothing changes in a process that is not the program (a test calling the CLI's ``main``
 in-process, a script using the library).
@@ -23,9 +28,12 @@ collections saved, 40 MB more at the peak, since what signing drops is then kept
 from __future__ import annotations
 
 import gc
+import weakref
+from collections.abc import Callable
 
 _program = False
 _declared = False
+_at_end: list[weakref.WeakMethod[Callable[[], object]]] = []
 
 
 def program() -> None:
@@ -33,6 +41,11 @@ def program() -> None:
     :func:`cli.main.run` says so)."""
     global _program
     _program = True
+
+
+def in_program() -> bool:
+    """Whether this process is the ``dalel`` program."""
+    return _program
 
 
 def declare() -> None:
@@ -55,8 +68,22 @@ def set_aside() -> None:
         gc.freeze()
 
 
-def end() -> None:
-    """Called by the program last, before the interpreter exits: its final collection then
-    skips what is held. Elsewhere this does nothing."""
+def close_at_end(close: Callable[[], object]) -> None:
+    """``close`` (a bound method, its object held weakly) runs at :func:`end`, before what
+    the process holds is set aside: what the collector would otherwise have closed (an
+    engine's ``dispose``). Outside the program, nothing is kept."""
     if _program:
-        gc.freeze()
+        _at_end.append(weakref.WeakMethod(close))  # type: ignore[arg-type]
+
+
+def end() -> None:
+    """Called by the program last, before the interpreter exits: where :func:`active`,
+    what :func:`close_at_end` named is closed, and the final collection then skips what is
+    held. Elsewhere this does nothing."""
+    if not _declared:
+        return
+    for ref in _at_end:
+        close = ref()
+        if close is not None:
+            close()
+    gc.freeze()

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, delete, event, func, insert, inspect, sele
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from base import oneshot
 from base.errors import cannot_write
 from evidence.core import custody
 from evidence.storage import index_check
@@ -63,6 +64,12 @@ def _read_only_medium(path: Path) -> bool:
 
 
 def _engine(store: Store) -> Engine:
+    engine = _make_engine(store)
+    oneshot.close_at_end(engine.dispose)  # its connections closed before a one-shot end
+    return engine
+
+
+def _make_engine(store: Store) -> Engine:
     if store.index_url == f"sqlite:///{store.index_path}" and _read_only_medium(store.root):
         # A store on a read-only medium (a copy kept for an audit, a read-only mount): SQLite
         # cannot make the files write-ahead logging needs, so the index is opened as the

@@ -155,7 +155,7 @@ def copy_file(fd_in: int, fd_out: int) -> int:
 
 
 #: Files from this size on are hashed through read-only maps of their pages (no copy into
-#: this process: 0.07 CPU-s less per GiB); smaller ones are read.
+#: this process: 0.06-0.1 CPU-s less per GiB); smaller ones are read.
 MAP_FROM = 1 << 20
 #: Bytes mapped at a time: the pages mapped count in the process's resident size, so a file
 #: of several GB is hashed a window after another.

@@ -66,13 +66,52 @@ _PROGRAM = (
 )
 
 
-def test_the_program_sets_everything_aside_at_its_end() -> None:
+def test_the_program_ends_as_before_unless_its_command_declared() -> None:
     done = _python(_PROGRAM, "--version")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "end False True"  # no command declared
+    assert done.stdout.splitlines()[-1] == "end False False"  # nothing set aside
     usage = _python(_PROGRAM, "no-such-command")
     assert usage.returncode == 2  # main's exit code, unchanged
-    assert usage.stdout.splitlines()[-1] == "end False True"
+    assert usage.stdout.splitlines()[-1] == "end False False"
+
+
+#: The program's end after a declared command that read a store's index (its engine held in
+#: a cycle, as only the collector would free it): is SQLite's write-ahead log left behind?
+_INDEX_END = """
+import gc, sys
+from pathlib import Path
+from base import oneshot
+oneshot.program()
+oneshot.declare()
+from evidence.storage.store import Store
+store = Store.open(Path(sys.argv[1]))
+list(store.index.entries_by_event("ingest"))
+holder = [store]
+holder.append(holder)
+del store
+oneshot.end()
+print(gc.get_freeze_count() > 0)
+"""
+
+
+def test_a_declared_command_closes_the_index_before_its_end_sets_everything_aside(
+    tmp_path: Path,
+) -> None:
+    """Left open, SQLite's write-ahead log stays beside the index, and the store mounted
+    read-only afterwards could not read it."""
+    store = tmp_path / "st"
+    init = subprocess.run(
+        [sys.executable, "-m", "cli", "--store", str(store), "init", "--org", "X"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert init.returncode == 0, init.stderr
+    done = _python(_INDEX_END, str(store))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True"]  # set aside
+    assert (store / "index.sqlite").exists()
+    assert not (store / "index.sqlite-wal").exists()  # the last connection closed
 
 
 def test_the_cli_called_in_process_is_not_the_program() -> None:
@@ -80,7 +119,7 @@ def test_the_cli_called_in_process_is_not_the_program() -> None:
 
     assert main(["--version"]) == 0
     oneshot.declare()  # as dossier build does: moot outside the program
-    assert not oneshot.active()
+    assert not oneshot.active() and not oneshot.in_program()
     frozen = gc.get_freeze_count()
     oneshot.set_aside()
     oneshot.end()
@@ -89,7 +128,11 @@ def test_the_cli_called_in_process_is_not_the_program() -> None:
 
 def test_python_minus_m_cli_is_the_program(tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text(
-        "import atexit, gc\natexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "import atexit\n"
+        "def said():\n"
+        "    from base import oneshot\n"
+        "    print('program', oneshot.in_program())\n"
+        "atexit.register(said)\n"
     )
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
     done = subprocess.run(
@@ -101,7 +144,7 @@ def test_python_minus_m_cli_is_the_program(tmp_path: Path) -> None:
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "frozen True"
+    assert done.stdout.splitlines()[-1] == "program True"
 
 
 def test_nothing_is_collected_by_set_aside_alone() -> None:

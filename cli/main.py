@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """``dalel`` as a program (its console script, ``python -m cli``): one command, then the
-    process ends, so the cycle collection that would only free what the end frees is skipped
-    (:mod:`base.oneshot`). Exits with :func:`main`'s code."""
+    process ends; a command that says so (``dossier build``) skips the cycle collections
+    that would only free what the end frees (:mod:`base.oneshot`). Exits with
+    :func:`main`'s code."""
     oneshot.program()
     code = main()
     oneshot.end()

@@ -287,6 +287,164 @@ def test_a_failure_while_reading_ahead_is_raised_at_that_files_turn(
     assert list((store_dir / "objects" / "tmp").iterdir()) == []  # no copy left behind
 
 
+@pytest.mark.parametrize("store_dir", ["folder"], indirect=True)
+def test_files_are_stored_while_the_writer_loads_and_described_once_it_is_open(
+    store_dir, tmp_path, monkeypatch
+):
+    """The batch takes the lock and keeps its reserve, then reads: the first files are copied
+    and hashed before the writer has opened (while the index and the stampers load), with the
+    lock held; each is described only once the writer is open (the precinct's place comes
+    from the index), and each precinct's place is looked up once for the batch."""
+    import fcntl
+    import threading
+
+    from evidence.storage.index import IndexHook
+    from pipeline.intake import IntakeStage
+
+    folder = tmp_path / "in"
+    for i in range(8):
+        make_photo(folder / f"p{i}.jpg", (i * 30, 60, 0))
+    (folder / "manifest.csv").write_text("file,precinct\np5.jpg,8\np6.jpg,8\n")
+    events: list[str] = []
+    first_stored = threading.Event()
+    real_copy_in, real_seal, real_on_open = (
+        FileBlobStore.copy_in,
+        FileBlobStore.seal,
+        IndexHook.on_open,
+    )
+    real_place = IntakeStage.place
+
+    def copy_in(self, src):
+        fd = os.open(store_dir / "lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            events.append("copied without the lock")
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+        if not (store_dir / writer_module.RESERVE_FILE).exists():
+            events.append("copied without the reserve")
+        return real_copy_in(self, src)
+
+    def seal(self, copied, **kw):
+        stored = real_seal(self, copied, **kw)
+        events.append("stored")
+        first_stored.set()
+        return stored
+
+    def on_open(self, writer):  # the writer loading: waits (10 s at most) for a first file
+        events.append("writer opening" if first_stored.wait(10) else "nothing read yet")
+        real_on_open(self, writer)
+        events.append("writer open")
+
+    def place(store, precinct):
+        events.append(f"place {precinct}")
+        return real_place(store, precinct)
+
+    monkeypatch.setattr(FileBlobStore, "copy_in", copy_in)
+    monkeypatch.setattr(FileBlobStore, "seal", seal)
+    monkeypatch.setattr(IndexHook, "on_open", on_open)
+    monkeypatch.setattr(IntakeStage, "place", staticmethod(place))
+    store = Store.open(store_dir)  # no hooks yet, as `dalel ingest` opens it
+    batch = run_batch(store, [folder], _defaults(), dedupe=False)
+    assert len(batch.of(Status.DONE)) == 8 and len(batch.receipts) == 8
+    assert "copied without the lock" not in events
+    assert "copied without the reserve" not in events
+    assert "nothing read yet" not in events
+    assert events.index("stored") < events.index("writer opening")
+    opened = events.index("writer open")
+    places = [(i, e) for i, e in enumerate(events) if e.startswith("place")]
+    assert sorted(e for _, e in places) == ["place 7", "place 8"]
+    assert all(i > opened for i, _ in places)
+    assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
+
+
+@pytest.mark.parametrize("store_dir", ["folder"], indirect=True)
+def test_a_disk_filled_before_the_writer_opened_gives_back_the_reserve_to_open_it(
+    store_dir, tmp_path, monkeypatch
+):
+    """The files read while the writer loads fill the disk (from the third one on), and the
+    writer's index then cannot be written: reading stops, the reserve is given back, the
+    writer opens in its room, and the batch stops at the third file, committing and
+    receipting the two it took. Nothing is lost; audit passes."""
+    import threading
+
+    from evidence.storage.index import IndexHook
+
+    folder = tmp_path / "in"
+    for i in range(6):
+        make_photo(folder / f"p{i}.jpg", (i * 30, 0, 90))
+    refused = threading.Event()
+    real_copy_in, real_on_open = FileBlobStore.copy_in, IndexHook.on_open
+    opened = []
+
+    def copy_in(self, src):
+        if src.name.endswith(("p2.jpg", "p3.jpg", "p4.jpg", "p5.jpg")):
+            refused.set()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy_in(self, src)
+
+    real_keep = writer_module.keep_reserve
+    reserve_was_there = []
+
+    def keep_reserve(root):  # at the claim, then at each open of a writer
+        reserve_was_there.append((root / writer_module.RESERVE_FILE).exists())
+        real_keep(root)  # (the disk is not really full: it is made again)
+
+    def on_open(self, writer):
+        opened.append(True)
+        if len(opened) == 1:
+            assert refused.wait(10)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_on_open(self, writer)
+
+    monkeypatch.setattr(FileBlobStore, "copy_in", copy_in)
+    monkeypatch.setattr(IndexHook, "on_open", on_open)
+    monkeypatch.setattr(writer_module, "keep_reserve", keep_reserve)
+    batch = run_batch(Store.open(store_dir), [folder], _defaults(), dedupe=False)
+    assert len(opened) == 2
+    assert reserve_was_there[-2:] == [True, False]  # given back before the second open
+    assert batch.stopped is not None and batch.stopped.not_taken == 4
+    assert batch.stopped.first == "p2.jpg"
+    assert [r.subject for r in batch.results if r.stage == "intake"] == ["p0.jpg", "p1.jpg"]
+    assert len(batch.receipts) == 2
+    assert list((store_dir / "objects" / "tmp").iterdir()) == []
+    assert audit.run(audit.StoreSource(Store.open(store_dir))).ok
+
+
+@pytest.mark.parametrize("store_dir", ["folder"], indirect=True)
+def test_ingest_starts_reading_before_it_loads_the_index(tmp_path, store_dir):
+    """`dalel ingest` as a process: its files begin to be read before SQLAlchemy (the index)
+    and the stampers are loaded; they load while the files are read."""
+    (tmp_path / "in").mkdir()
+    make_photo(tmp_path / "in" / "a.jpg")
+    out = tmp_path / "loaded.json"
+    code = f"""
+import json, sys
+from pipeline import readahead
+real = readahead.ReadAhead.__init__
+seen = []
+def init(self, *a, **k):
+    seen.append(sorted(m for m in ("sqlalchemy", "evidence.timestamping.stamping")
+                       if m in sys.modules))
+    real(self, *a, **k)
+readahead.ReadAhead.__init__ = init
+from cli.main import main
+code = main(["--store", {str(store_dir)!r}, "ingest", {str(tmp_path / "in")!r},
+             "--observer", "o1", "--precinct", "3"])
+open({str(out)!r}, "w").write(json.dumps({{"code": code, "seen": seen,
+    "now": "sqlalchemy" in sys.modules}}))
+"""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    result = json.loads(out.read_text())
+    assert result == {"code": 0, "seen": [[]], "now": True}
+
+
 def test_reading_ahead_logs_what_reading_in_turn_logs(tmp_path):
     """The same folder through the runner reading ahead and reading each file in its turn:
     the same entries, apart from the clock."""

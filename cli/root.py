@@ -30,10 +30,9 @@ def store_choice(ctx: click.Context, local: Path | None = None) -> setup.StoreCh
     return choice
 
 
-def store_of(ctx: click.Context, local: Path | None = None, *, hooks: bool = True) -> Store:
-    """The store the command works on (it must exist); ``hooks=False``: opened without the
-    commit hooks, which a batch of files handed in attaches once it reads them."""
-    return setup.open_store(store_choice(ctx, local).path, hooks=hooks)
+def store_of(ctx: click.Context, local: Path | None = None) -> Store:
+    """The store the command works on (it must exist)."""
+    return setup.open_store(store_choice(ctx, local).path)
 
 
 def optional_store_of(ctx: click.Context, local: Path | None = None) -> Store | None:

@@ -15,7 +15,7 @@ import os
 import stat
 import tomllib
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,7 +389,7 @@ class IntakeStage:
             )
         ctx.seen.add(key)
         if prepared.meta is None:
-            prepared = described(prepared, sub, store)
+            prepared = _described(prepared, sub, store)
         media, meta, received = prepared.media, prepared.meta, prepared.received
         assert media is not None and meta is not None and received is not None
         first = next((e for e in history if e.get("event") == events.INGEST), None)
@@ -459,17 +459,10 @@ class IntakeStage:
             return _unreadable(e, sub, store)
         if refused is not None:
             return Prepared(refused=refused)
-        prepared = Prepared(stored=stored, received=datetime.now(UTC))
+        prepared = Prepared(stored=stored)
         if describe and stored is not None and stored.size:
-            prepared = described(prepared, sub, store)
+            prepared = _described(prepared, sub, store)
         return prepared
-
-    @staticmethod
-    def place(store: Store, precinct: str) -> Place:
-        """Where ``precinct`` is, for the GPS check: the config's place, else the precinct
-        registry's (``dalel precinct import``; read from the index); None when neither
-        says."""
-        return store.config.precinct_location(precinct) or registry_location(store, precinct)
 
 
 def _unreadable(e: OSError, sub: Submission, store: Store) -> Prepared:
@@ -549,23 +542,15 @@ def _read_in(
         )
 
 
-Place = tuple[float, float] | None
-"""A precinct's latitude and longitude, when known."""
-
-
-def described(
-    prepared: Prepared,
-    sub: Submission,
-    store: Store,
-    place: Callable[[str], Place] | None = None,
-) -> Prepared:
-    """``prepared`` with the stored file's media type and metadata; ``place``: where a
-    precinct is (default: :meth:`IntakeStage.place` asked each time)."""
+def _described(prepared: Prepared, sub: Submission, store: Store) -> Prepared:
+    """``prepared`` with the stored file's media type and metadata."""
     stored = prepared.stored
     assert stored is not None
-    received = prepared.received or datetime.now(UTC)  # when it was stored
-    precinct = str(sub.precinct)
-    location = place(precinct) if place is not None else IntakeStage.place(store, precinct)
+    received = datetime.now(UTC)
+    # the config's place for the precinct, else the registry's (dalel precinct import)
+    location = store.config.precinct_location(sub.precinct) or registry_location(
+        store, sub.precinct
+    )
     # the first bytes kept from the hashing pass stand for the file's own when they hold
     # all that the readers look at (or the whole file)
     head = stored.head if len(stored.head) >= min(HEAD_SCAN, stored.size) else None

@@ -10,14 +10,12 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from base.errors import EXIT_OK, EXIT_REFUSED, UsageError
 from evidence.core import events
+from evidence.storage.index import Index
 from evidence.storage.store import Store
-
-if TYPE_CHECKING:  # (loaded with the store's index: reading a file in needs none of it)
-    from evidence.storage.index import Index
 
 _PRECINCT = re.compile(r"[^\W_][\w\-/]{0,15}")
 _MANY_DIGITS = re.compile(r"\d(?:[ \-./]?\d){9,}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,7 +19,7 @@ from pipeline.readahead import ReadAhead
 from pipeline.stages import Context, Stage, StageResult, Status, Submission
 
 if TYPE_CHECKING:
-    from evidence.storage.writer import Commit, FileLock, Writer
+    from evidence.storage.writer import Commit
     from evidence.timestamping import stamping
     from pipeline import hooks
 else:  # loaded by a batch while its first files are read (SQLAlchemy, the stampers)
@@ -104,96 +103,48 @@ def run_submissions(
     stages = order.ITEM_STAGES if stages is None else stages
     batch = BatchResult()
     prestamped = None
-    if any(s.name == "timestamp" for s in stages) and store.config.external_tsas():
+    if any(s.name == "timestamp" for s in stages) and stamping.external_config(store):
         submissions = list(submissions)
         prestamped = stamping.prestamp(store, _known_hashes(submissions))
-    # The lock is taken and the reserve of disk space kept before any file is copied (a
-    # batch that fills the disk can still commit what it took). Where the reserve is kept,
-    # the files are read from then on, while the index, the stampers and the writer load,
-    # and described once the writer is open (the precinct's place is in the index); where
-    # the disk had no room for it, the writer opens first, then the files are read.
-    with contextlib.ExitStack() as held:
-        lock = held.enter_context(store.claim(on_wait=on_wait))
-        pending = _reading(submissions, store, read_ahead) if store.has_reserve() else None
-        if pending is not None:
-            held.push(pending)
-        writer = _open_writer(hooks.attach(store), lock, pending, on_wait)
-        if pending is None:
-            pending = _reading(submissions, store, read_ahead)
-            held.push(pending)
-        with writer:
+    # The writer opens first: it holds the lock and keeps its reserve of disk space before
+    # any file is copied (a batch that fills the disk can still commit what it took).
+    with (
+        hooks.attach(store).writer(on_wait=on_wait) as writer,
+        _reading(submissions, store, read_ahead) as pending,
+    ):
+        ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)
+        since_commit = 0
+        for sub, prepared in pending:
             try:
-                _run_in(pending, store, writer, stages, batch, dedupe, prestamped, progress)
-            finally:
-                pending.close()  # reading stops before the commit
+                if isinstance(prepared, BaseException):
+                    raise prepared  # what reading it ahead raised, at its turn
+                result = order.INTAKE.run(sub, ctx, prepared)
+            except Exception as exc:
+                refused = cannot_write(exc)
+                if refused is None:
+                    raise
+                # The disk refuses: what was taken is committed (and receipted) below, the
+                # rest is named; nothing already received is lost.
+                first = privacy.scrub(store.secret, safe_text(sub.relpath or sub.path.name))
+                pending.stop_reading()
+                batch.stopped = Stopped(refused, 1 + sum(1 for _ in pending), first)
+                writer.release_reserve()  # room to commit and receipt what was taken
+                break
+            batch.results.append(result)
+            if progress:
+                progress(result)
+            if result.item is not None:
+                for stage in stages:
+                    batch.results.append(stage.run(result.item, ctx))
+            since_commit += 1
+            if since_commit >= COMMIT_EVERY:
+                flush(stages, ctx, batch.results)
+                _absorb(batch, writer.commit())
+                since_commit = 0
+        flush(stages, ctx, batch.results)
     if writer.commit_result is not None:
         _absorb(batch, writer.commit_result)
     return batch
-
-
-def _open_writer(
-    store: Store,
-    lock: FileLock,
-    reading: ReadAhead | _InTurn | None,
-    on_wait: Callable[[], None] | None,
-) -> Writer:
-    """The store's writer, opened on ``lock``. When the files ``reading`` reads have filled
-    the disk before it could open (its index, its recovery), they stop, the reserve is given
-    back, and it opens in that room; the batch then stops at the first file the disk
-    refused, and commits what it took."""
-    try:
-        return store.writer(lock=lock, on_wait=on_wait).open()
-    except Exception as exc:
-        if reading is None or cannot_write(exc) is None:
-            raise
-    reading.halt()  # the files not begun are read in turn (and refused by the disk)
-    store.writer(on_wait=on_wait).release_reserve()
-    return store.writer(on_wait=on_wait).open()
-
-
-def _run_in(
-    pending: ReadAhead | _InTurn,
-    store: Store,
-    writer: Writer,
-    stages: tuple[Stage, ...],
-    batch: BatchResult,
-    dedupe: bool,
-    prestamped: stamping.Prestamped | None,
-    progress: Callable[[StageResult], None] | None,
-) -> None:
-    """The batch's files in turn, under the writer: each taken in (or refused), then each
-    of ``stages`` over it, committing every :data:`COMMIT_EVERY` files."""
-    ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)
-    pending.describe_from_now()
-    since_commit = 0
-    for sub, prepared in pending:
-        try:
-            if isinstance(prepared, BaseException):
-                raise prepared  # what reading it ahead raised, at its turn
-            result = order.INTAKE.run(sub, ctx, prepared)
-        except Exception as exc:
-            refused = cannot_write(exc)
-            if refused is None:
-                raise
-            # The disk refuses: what was taken is committed (and receipted) below, the
-            # rest is named; nothing already received is lost.
-            first = privacy.scrub(store.secret, safe_text(sub.relpath or sub.path.name))
-            pending.stop_reading()
-            batch.stopped = Stopped(refused, 1 + sum(1 for _ in pending), first)
-            writer.release_reserve()  # room to commit and receipt what was taken
-            break
-        batch.results.append(result)
-        if progress:
-            progress(result)
-        if result.item is not None:
-            for stage in stages:
-                batch.results.append(stage.run(result.item, ctx))
-        since_commit += 1
-        if since_commit >= COMMIT_EVERY:
-            flush(stages, ctx, batch.results)
-            _absorb(batch, writer.commit())
-            since_commit = 0
-    flush(stages, ctx, batch.results)
 
 
 class _InTurn:
@@ -208,15 +159,6 @@ class _InTurn:
     def stop_reading(self) -> None:
         pass
 
-    def describe_from_now(self) -> None:
-        pass
-
-    def halt(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
     def __enter__(self) -> Self:
         return self
 
@@ -227,9 +169,7 @@ class _InTurn:
 def _reading(
     submissions: Iterable[Submission | Rejected], store: Store, read_ahead: bool
 ) -> ReadAhead | _InTurn:
-    if not read_ahead:
-        return _InTurn(submissions)
-    return ReadAhead(submissions, store, describe=False)  # until the writer is open
+    return ReadAhead(submissions, store) if read_ahead else _InTurn(submissions)
 
 
 def _known_hashes(submissions: list[Submission | Rejected]) -> list[str]:

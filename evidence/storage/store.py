@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # the writer loads with the first write: a store only read ne
     from evidence.storage.headlock import HeadGuard
     from evidence.storage.index import Index
     from evidence.storage.s3objects import S3BlobStore
-    from evidence.storage.writer import CommitHook, FileLock, Writer
+    from evidence.storage.writer import CommitHook, Writer
 
 LOG_KEY_FILE = "log.ed25519.pem"
 SECRET_FILE = "pseudonym.secret"
@@ -75,10 +75,6 @@ class StoreConfig:
     def precinct_radius_km(self, precinct: str, default: float = 2.0) -> float:
         p = self.precincts.get(str(precinct)) or {}
         return float(p.get("radius_km", default))
-
-    def external_tsas(self) -> list[dict[str, Any]]:
-        """The external TSAs of its ``[timestamp]`` section (name, url, timeout), in order."""
-        return list(self.raw.get("timestamp", {}).get("external", []))
 
 
 def blob_store(root: Path, config: StoreConfig) -> FileBlobStore | S3BlobStore:
@@ -315,37 +311,13 @@ class Store:
         return HeadGuard(url, self.config.store_id)
 
     def writer(
-        self,
-        *,
-        wait: float | None = None,
-        on_wait: Callable[[], None] | None = None,
-        lock: FileLock | None = None,
+        self, *, wait: float | None = None, on_wait: Callable[[], None] | None = None
     ) -> Writer:
         """The store's exclusive writer, with the store's commit hooks; use it as a context
         manager (commits on a clean exit), or ``open()`` it and keep it. ``wait``: how long
         to wait for the lock another writer holds (default
-        :data:`~evidence.storage.writer.DEFAULT_LOCK_WAIT`); ``lock``: the lock
-        :meth:`claim` took, which the writer takes over."""
+        :data:`~evidence.storage.writer.DEFAULT_LOCK_WAIT`)."""
         from evidence.storage.writer import DEFAULT_LOCK_WAIT, Writer
 
         wait = DEFAULT_LOCK_WAIT if wait is None else wait
-        return Writer(self, hooks=self.hooks, wait=wait, on_wait=on_wait, lock=lock)
-
-    def has_reserve(self) -> bool:
-        """Whether the reserve of disk space a writer keeps is there (it is not where the
-        disk had no room for it, or gave it back when it filled up)."""
-        from evidence.storage.writer import RESERVE_FILE
-
-        return (self.root / RESERVE_FILE).exists()
-
-    def claim(
-        self, *, wait: float | None = None, on_wait: Callable[[], None] | None = None
-    ) -> FileLock:
-        """The store's write lock, taken now, with its reserve of disk space kept, for a
-        writer opened later on it (:meth:`writer` with ``lock``): what a batch holds before
-        it copies a file in, while it loads what its writer needs. A context manager that
-        lets the lock go at its end, unless the writer let it go already."""
-        from evidence.storage.writer import DEFAULT_LOCK_WAIT, claim
-
-        wait = DEFAULT_LOCK_WAIT if wait is None else wait
-        return claim(self, wait=wait, on_wait=on_wait)
+        return Writer(self, hooks=self.hooks, wait=wait, on_wait=on_wait)

@@ -95,16 +95,8 @@ class FileLock:
         self.on_wait = on_wait
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        """Whether this lock is held (taken and not let go)."""
-        return self._fd is not None
-
     def acquire(self) -> None:
-        """Take the lock, or raise :class:`StoreBusy` after ``wait`` seconds; nothing when
-        this lock is already held (a writer opened on a lock taken before it)."""
-        if self._fd is not None:
-            return
+        """Take the lock, or raise :class:`StoreBusy` after ``wait`` seconds."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.wait
         told = False
@@ -135,46 +127,6 @@ class FileLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def claim(store: Store, *, wait: float, on_wait: Callable[[], None] | None) -> FileLock:
-    """The store's write lock taken, and its reserve of disk space kept, before a writer is
-    opened on them (:meth:`evidence.storage.store.Store.claim`); use it as a context manager
-    (it lets the lock go at its end, unless a writer took it over and let it go already)."""
-    lock = FileLock(store.root / "lock", wait=wait, on_wait=on_wait)
-    lock.acquire()
-    try:
-        keep_reserve(store.root)
-    except BaseException:
-        lock.release()
-        raise
-    return lock
-
-
-def keep_reserve(root: Path) -> None:
-    """Hold :data:`RESERVE_BYTES` of the disk in ``reserve`` (made when there is room), so that
-    when the disk fills up in the middle of a batch, :meth:`Writer.release_reserve` leaves room
-    to commit and receipt what the batch took."""
-    path = root / RESERVE_FILE
-    if path.exists():
-        return
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:
-        return
-    try:
-        os.posix_fallocate(fd, 0, RESERVE_BYTES)
-    except OSError:  # no room for it now: none is kept
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        return
-    os.close(fd)
-
 
 class Writer:
     """Holds the store's write lock; appends entries; commits them in batches."""
@@ -186,13 +138,10 @@ class Writer:
         hooks: Sequence[CommitHook] = (),
         wait: float = DEFAULT_LOCK_WAIT,
         on_wait: Callable[[], None] | None = None,
-        lock: FileLock | None = None,
     ) -> None:
         self.store = store
         self.hooks = tuple(hooks)
-        #: ``lock``: the store's lock taken before (:func:`claim`); the writer takes it over
-        #: and lets it go when it closes
-        self._lock = lock or FileLock(store.root / "lock", wait=wait, on_wait=on_wait)
+        self._lock = FileLock(store.root / "lock", wait=wait, on_wait=on_wait)
         self._wait, self._on_wait = wait, on_wait
         #: the log's head in a shared database, for a store written from several machines
         #: (:mod:`evidence.storage.headlock`); None: the folder's lock is enough
@@ -232,7 +181,7 @@ class Writer:
                     self.tree.size, self.last_hash, wait=self._wait, on_wait=self._on_wait
                 )
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
-            keep_reserve(self.store.root)
+            self._keep_reserve()
             self.store.objects.durable_each = False  # a commit syncs the file system once
             for hook in self.hooks:
                 hook.on_open(self)
@@ -240,6 +189,25 @@ class Writer:
             self._close_files()
             raise
         return self
+
+    def _keep_reserve(self) -> None:
+        """Hold :data:`RESERVE_BYTES` of the disk in ``reserve`` (made when there is room), so
+        that when the disk fills up in the middle of a batch, :meth:`release_reserve` leaves
+        room to commit and receipt what the batch took."""
+        path = self.store.root / RESERVE_FILE
+        if path.exists():
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except OSError:  # no room for it now: none is kept
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            return
+        os.close(fd)
 
     def release_reserve(self) -> bool:
         """Give the reserve back to the disk (it is full): whether there was one."""
@@ -283,7 +251,7 @@ class Writer:
         self._lock.release()
 
     def __enter__(self) -> Self:
-        return self if self._log_fd is not None else self.open()  # (opened already: kept)
+        return self.open()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:

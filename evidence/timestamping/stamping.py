@@ -69,7 +69,7 @@ def tolerance(store: Store) -> dt.timedelta:
 
 
 def external_config(store: Store) -> list[dict[str, Any]]:
-    return store.config.external_tsas()
+    return list(store.config.raw.get("timestamp", {}).get("external", []))
 
 
 def external_sources(store: Store) -> list[TimestampSource]:

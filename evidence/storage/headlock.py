@@ -15,8 +15,15 @@ not to be trusted). Two things keep its log from forking:
   database does atomically. A writer whose log is not the head's (another machine wrote, or
   this copy is an old one) writes nothing and says so; a writer whose lock was lost (its
   connection cut) finds its swap refused before a line reaches the log.
+- **a move is confirmed once its lines are durable**: the swap keeps where the head was and
+  marks the move unwritten; once the lines are in the log and synced, the writer confirms
+  it (before any receipt names them). A writer stopped between the two (killed, or the
+  machine lost power) leaves the head ahead of every log: the next writer whose log ends
+  exactly where the unconfirmed move started moves the head back there (no receipt can
+  name lines that were never confirmed), and a note in the quarantine says so. A log that
+  holds the move's lines only confirms it. Any other difference is refused as before.
 
-The writer (:mod:`evidence.storage.writer`) calls it through :class:`HeadGuard`'s three
+The writer (:mod:`evidence.storage.writer`) calls it through :class:`HeadGuard`'s four
 methods and knows nothing of databases.
 """
 
@@ -54,6 +61,9 @@ class HeadGuard:
         self.store_id = store_id
         self._engine: Any = None
         self._conn: Any = None
+        #: set by :meth:`acquire` when it moved the head back over a move never written:
+        #: (the head's size and last hash as found, the log's size it was moved back to)
+        self.moved_back: tuple[int, str, int] | None = None
 
     # --- the writer's three calls ------------------------------------------------------
     def acquire(
@@ -88,9 +98,11 @@ class HeadGuard:
                 text(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (store TEXT PRIMARY KEY, "
                     "size BIGINT NOT NULL, last_hash TEXT NOT NULL, holder TEXT, "
-                    "moved TIMESTAMPTZ NOT NULL DEFAULT now())"
+                    "moved TIMESTAMPTZ NOT NULL DEFAULT now(), prev_size BIGINT, "
+                    "prev_hash TEXT, written BOOLEAN NOT NULL DEFAULT true)"
                 )
             )
+            self._add_confirmation_columns()
             self._conn.execute(
                 text(
                     f"INSERT INTO {TABLE} (store, size, last_hash, holder) "
@@ -99,24 +111,38 @@ class HeadGuard:
                 {"s": self.store_id, "n": size, "h": last_hash, "who": _holder()},
             )
             row = self._conn.execute(
-                text(f"SELECT size, last_hash, holder FROM {TABLE} WHERE store = :s"),
+                text(
+                    f"SELECT size, last_hash, holder, prev_size, prev_hash, written FROM {TABLE} "
+                    "WHERE store = :s"
+                ),
                 {"s": self.store_id},
             ).one()
-            if (int(row.size), row.last_hash) != (size, last_hash):
-                differs = (
-                    f"has {size} entries here, but its sequencer's head in the database says "
-                    f"{int(row.size)}"
-                    if int(row.size) != size
-                    else f"ends here with another entry {size - 1} than the one its "
-                    "sequencer's head in the database names"
-                )
-                raise HeadMoved(
-                    f"this store's log {differs} (last written by {row.holder}): another "
-                    "machine has written to the log, or this copy of the store is an older or "
-                    "altered one; nothing was written",
-                    fix="write from the machine that holds the current log (or bring this "
-                    "copy up to date from it), then run `dalel audit`",
-                )
+            head = (int(row.size), row.last_hash)
+            if head == (size, last_hash):
+                if not row.written:  # its writer stopped after the lines were durable
+                    self._confirm(head)
+                return
+            unwritten = not row.written and row.prev_size is not None
+            if unwritten and (int(row.prev_size), row.prev_hash) == (size, last_hash):
+                # its writer stopped between moving the head and making the lines durable:
+                # they are in no log a receipt was given from; the head goes back to this log
+                if self._swap(head, (size, last_hash), written=True, expect_written=False):
+                    self.moved_back = (head[0], head[1], size)
+                    return
+            differs = (
+                f"has {size} entries here, but its sequencer's head in the database says "
+                f"{int(row.size)}"
+                if int(row.size) != size
+                else f"ends here with another entry {size - 1} than the one its "
+                "sequencer's head in the database names"
+            )
+            raise HeadMoved(
+                f"this store's log {differs} (last written by {row.holder}): another "
+                "machine has written to the log, or this copy of the store is an older or "
+                "altered one; nothing was written",
+                fix="write from the machine that holds the current log (or bring this "
+                "copy up to date from it), then run `dalel audit`",
+            )
         except BaseException:
             self.release()
             raise
@@ -128,7 +154,7 @@ class HeadGuard:
 
         assert self._conn is not None, "the head is not held"
         try:
-            moved = self._swap(old, new)
+            moved = self._swap(old, new, written=False)
         except SQLAlchemyError:
             raise HeadMoved(
                 "the connection to the database holding this log's head was lost (its lock "
@@ -143,14 +169,64 @@ class HeadGuard:
                 "current log",
             )
 
-    def _swap(self, old: tuple[int, str], new: tuple[int, str]) -> int:
+    def give_back(self, new: tuple[int, str], old: tuple[int, str]) -> None:
+        """Move the head back from ``new`` to ``old`` after the lines of that move could not be
+        written (the log ends where it did); best effort: when it fails, the next writer's
+        open moves it back (the move was never confirmed)."""
+        with contextlib.suppress(Exception):
+            self._swap(new, old, written=True)
+
+    def confirm(self, new: tuple[int, str]) -> None:
+        """Say that the lines of the last :meth:`advance` (to ``new``) are durable in the log:
+        from now on no writer may move the head back over them. Refused (:class:`HeadMoved`)
+        when the head is no longer ``new``."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        assert self._conn is not None, "the head is not held"
+        try:
+            confirmed = self._confirm(new)
+        except SQLAlchemyError:
+            confirmed = 0
+        if confirmed != 1:
+            raise HeadMoved(
+                "the lines just written could not be confirmed in the database holding this "
+                "log's head (the connection or its lock was lost); no receipt was given for "
+                "them and nothing more was written",
+                fix="stop this writer and start it again; then run `dalel audit`",
+            )
+
+    def _confirm(self, new: tuple[int, str]) -> int:
         from sqlalchemy import text
 
         return int(
             self._conn.execute(
                 text(
-                    f"UPDATE {TABLE} SET size = :n, last_hash = :h, holder = :who, moved = now() "
-                    "WHERE store = :s AND size = :on AND last_hash = :oh"
+                    f"UPDATE {TABLE} SET written = true "
+                    "WHERE store = :s AND size = :n AND last_hash = :h"
+                ),
+                {"s": self.store_id, "n": new[0], "h": new[1]},
+            ).rowcount
+        )
+
+    def _swap(
+        self,
+        old: tuple[int, str],
+        new: tuple[int, str],
+        *,
+        written: bool,
+        expect_written: bool | None = None,
+    ) -> int:
+        """Move the head from ``old`` to ``new`` (keeping ``old`` as where it was), marked
+        ``written`` or not; with ``expect_written``, only a head so marked moves."""
+        from sqlalchemy import text
+
+        only = "" if expect_written is None else " AND written = :ew"
+        return int(
+            self._conn.execute(
+                text(
+                    f"UPDATE {TABLE} SET size = :n, last_hash = :h, holder = :who, moved = now(), "
+                    "prev_size = :on, prev_hash = :oh, written = :w "
+                    "WHERE store = :s AND size = :on AND last_hash = :oh" + only
                 ),
                 {
                     "s": self.store_id,
@@ -158,10 +234,36 @@ class HeadGuard:
                     "h": new[1],
                     "on": old[0],
                     "oh": old[1],
+                    "w": written,
+                    "ew": expect_written,
                     "who": _holder(),
                 },
             ).rowcount
         )
+
+    def _add_confirmation_columns(self) -> None:
+        """A table made before moves were confirmed gets their columns (a head there counts
+        as written)."""
+        from sqlalchemy import text
+
+        have = {
+            r[0]
+            for r in self._conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = :t AND table_schema = current_schema()"
+                ),
+                {"t": TABLE},
+            )
+        }
+        if "written" not in have:
+            self._conn.execute(
+                text(
+                    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS prev_size BIGINT, "
+                    "ADD COLUMN IF NOT EXISTS prev_hash TEXT, "
+                    "ADD COLUMN IF NOT EXISTS written BOOLEAN NOT NULL DEFAULT true"
+                )
+            )
 
     def release(self) -> None:
         """Let the lock go and close the connection (idempotent)."""

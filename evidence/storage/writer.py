@@ -9,13 +9,14 @@ commit hooks the layers above registered on the store: receipts, checkpoint time
 index. The writer itself knows nothing of what they do, nor of any kind of entry.
 
 Order of durability: objects (synced before an entry names them), log lines (one write,
-fsync), the saved tree, the signed checkpoint (temp, fsync, rename), then the hooks. A
+fsync; with a head in PostgreSQL, moved before and confirmed after, see
+:mod:`evidence.storage.headlock`), the saved tree, the signed checkpoint (temp, fsync,
+rename), then the hooks. A
 crash anywhere leaves a store that passes audit; the next writer finishes what was owed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -159,7 +160,7 @@ class Writer:
         self.commit_result: Commit | None = None
         self._index_caught_up = False
         #: what stopped the log taking lines; the writer refuses to go on after it
-        self._broken: OSError | None = None
+        self._broken: Exception | None = None
 
     # --- life ------------------------------------------------------------------------
     def open(self) -> Self:
@@ -180,6 +181,8 @@ class Writer:
                 self._guard.acquire(
                     self.tree.size, self.last_hash, wait=self._wait, on_wait=self._on_wait
                 )
+                if self._guard.moved_back is not None:
+                    self._note_head_moved_back(*self._guard.moved_back)
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
             self._keep_reserve()
             self.store.objects.durable_each = False  # a commit syncs the file system once
@@ -287,6 +290,26 @@ class Writer:
         fsync_dir(qdir)
         os.truncate(path, size - n)
 
+    def _note_head_moved_back(self, size: int, last_hash: str, back_to: int) -> None:
+        """Leave in the quarantine why the head in the database was moved back (a writer
+        stopped between moving it and writing its lines)."""
+        qdir = self.store.quarantine_dir / f"{_stamp()}-head-moved-back"
+        qdir.mkdir(parents=True)
+        (qdir / "reason.json").write_bytes(
+            custody.canonical(
+                {
+                    "reason": "HEAD_MOVED_BACK",
+                    "detail": "the log's head in the database named entries a writer never "
+                    "made durable (it stopped between moving the head and writing them; no "
+                    "receipt was given for them): the head was moved back to this log's end",
+                    "head_size": size,
+                    "head_last_hash": last_hash,
+                    "log_size": back_to,
+                }
+            )
+        )
+        fsync_dir(qdir)
+
     @property
     def index(self) -> Index:
         """The store's index, caught up with the log's committed entries under this writer's
@@ -359,8 +382,7 @@ class Writer:
         except OSError as e:
             self._fail(e)
             if self._guard is not None:  # the log ends where it did: so does the head
-                with contextlib.suppress(Exception):  # (else the next writer's check says)
-                    self._guard.advance(new, old)
+                self._guard.give_back(new, old)  # (else the next writer's open moves it back)
             raise
         self._log_bytes += len(data)
         self._durable_hash = self.last_hash
@@ -368,6 +390,12 @@ class Writer:
         self._pending = []
         self._frontier.extend(self._frontier_size, self.tree, self._log_bytes, self.last_hash)
         self._frontier_size = self.tree.size
+        if self._guard is not None:  # the lines are durable: no writer may move back over them
+            try:
+                self._guard.confirm(new)
+            except Exception as e:  # no receipt for them, and nothing more from this writer
+                self._broken = e
+                raise
 
     def _fail(self, e: OSError) -> None:
         """The log could not take the queued lines (a full or failing disk): cut what part of

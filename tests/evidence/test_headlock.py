@@ -133,3 +133,130 @@ def test_two_commands_at_once_on_one_folder_both_land(shared, tmp_path):
     )  # fmt: skip
     assert audit.returncode == 0, audit.stdout
     assert '"entries": ' in audit.stdout
+
+
+# A writer killed between moving the head and confirming its lines (the head's two steps).
+_DIE = """
+import os, signal, sys
+from evidence.storage import headlock
+
+point = sys.argv.pop(1)
+real = getattr(headlock.HeadGuard, point)
+
+
+def die(self, *args, **kwargs):
+    if point == "advance":  # the head moves, then the process is killed before the write
+        real(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # "confirm": the lines are durable, not confirmed
+
+
+setattr(headlock.HeadGuard, point, die)
+from cli.main import run
+
+run()
+"""
+
+
+def _ingest_killed_at(point: str, store: Path, photo: Path) -> subprocess.CompletedProcess:
+    make_photo(photo, (200, 100, 50))
+    return subprocess.run(
+        [sys.executable, "-c", _DIE, point, "--store", store, "ingest", photo,
+         "--observer", VALID_IIN, "--precinct", "7"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def _log_head(store: Path) -> tuple[int, str]:
+    from evidence.core import custody
+
+    lines = (store / "log" / "custody.jsonl").read_bytes().splitlines()
+    return len(lines), custody.line_hash(lines[-1])
+
+
+def _audit_ok(store: Path) -> None:
+    audit = subprocess.run(
+        [sys.executable, "-m", "cli", "--store", store, "audit"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def _written(pg, store: Path) -> bool:
+    s = Store.open(store)
+    with psycopg.connect(pg.dsn(s.index_url.rsplit("/", 1)[1])) as c:
+        row = c.execute(f"SELECT written FROM {TABLE} WHERE store = %s", (s.config.store_id,))
+        return bool(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_killed_after_moving_the_head_before_writing_the_next_writer_moves_it_back(
+    shared, postgres_server, tmp_path
+):
+    """The head is in PostgreSQL, durable as soon as it moves; the lines were never written.
+    The next writer must not take the store for another machine's: it moves the head back to
+    its log's end, says so in the quarantine, and writes on."""
+    a, _ = shared
+    before = _log_head(a)
+    killed = _ingest_killed_at("advance", a, tmp_path / "killed.jpg")
+    assert killed.returncode == -9, killed.stderr
+    assert _log_head(a) == before  # not a line written
+    assert _head(postgres_server, a)[0] > before[0]  # but the head had moved
+    assert not _written(postgres_server, a)
+    r = _ingest(a, tmp_path / "next.jpg", (5, 6, 7))
+    assert r.returncode == 0, r.stderr
+    assert _head(postgres_server, a) == _log_head(a)
+    assert _written(postgres_server, a)
+    notes = [q for q in (a / "quarantine").iterdir() if q.name.endswith("head-moved-back")]
+    assert len(notes) == 1
+    assert b'"log_size":%d' % before[0] in (notes[0] / "reason.json").read_bytes()
+    _audit_ok(a)
+
+
+def test_killed_after_writing_before_confirming_the_lines_stay_and_the_head_with_them(
+    shared, postgres_server, tmp_path
+):
+    """The lines are durable, the head not confirmed: the next writer of that folder confirms
+    it and writes on; a copy behind it is then refused as before."""
+    a, b = shared
+    before = _log_head(a)
+    killed = _ingest_killed_at("confirm", a, tmp_path / "killed.jpg")
+    assert killed.returncode == -9, killed.stderr
+    assert _log_head(a)[0] > before[0]  # its lines are in the log
+    assert _head(postgres_server, a) == _log_head(a) and not _written(postgres_server, a)
+    assert _ingest(a, tmp_path / "next.jpg", (5, 6, 7)).returncode == 0
+    assert _written(postgres_server, a) and _head(postgres_server, a) == _log_head(a)
+    r = _ingest(b, tmp_path / "b.jpg", (9, 9, 9))
+    assert r.returncode == 1 and "another machine has written to the log" in r.stderr
+    _audit_ok(a)
+
+
+def test_a_move_never_confirmed_is_no_ones_so_a_copy_behind_it_may_write_and_the_other_not(
+    shared, postgres_server, tmp_path
+):
+    """Machine A wrote its lines and was killed before confirming them (no receipt was given
+    for them). B's copy ends where A's move started: B moves the head back and writes; A's
+    unconfirmed lines are then a fork, and A is refused, not silently diverging."""
+    a, b = shared
+    assert _log_head(a) == _log_head(b)
+    killed = _ingest_killed_at("confirm", a, tmp_path / "killed.jpg")
+    assert killed.returncode == -9, killed.stderr
+    receipts_a = sorted(p.name for p in (a / "receipts").rglob("*") if p.is_file())
+    assert _ingest(b, tmp_path / "b.jpg", (9, 9, 9)).returncode == 0
+    assert _head(postgres_server, b) == _log_head(b)
+    log_a = (a / "log" / "custody.jsonl").read_bytes()
+    r = _ingest(a, tmp_path / "a.jpg", (8, 8, 8))
+    assert r.returncode == 1 and "another machine has written to the log" in r.stderr
+    assert (a / "log" / "custody.jsonl").read_bytes() == log_a
+    # no receipt was given for A's lines that were never confirmed
+    assert sorted(p.name for p in (a / "receipts").rglob("*") if p.is_file()) == receipts_a
+    _audit_ok(b)
+
+
+def test_a_head_table_from_before_confirmation_gets_its_columns(shared, postgres_server, tmp_path):
+    a, _ = shared
+    s = Store.open(a)
+    with psycopg.connect(postgres_server.dsn(s.index_url.rsplit("/", 1)[1])) as c:
+        c.execute(
+            f"ALTER TABLE {TABLE} DROP COLUMN prev_size, DROP COLUMN prev_hash, DROP COLUMN written"
+        )
+    assert _ingest(a, tmp_path / "next.jpg", (5, 6, 7)).returncode == 0
+    assert _written(postgres_server, a) and _head(postgres_server, a) == _log_head(a)

@@ -74,6 +74,7 @@ class HeadGuard:
         head's; a store's first writer records it as the head."""
         from sqlalchemy.exc import SQLAlchemyError
 
+        self.moved_back = None
         try:
             self._acquire(size, last_hash, wait=wait, on_wait=on_wait)
         except SQLAlchemyError as e:

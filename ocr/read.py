@@ -284,6 +284,14 @@ def _joined_right(
     return _union(run)
 
 
+def _reads_as_digits(mask: np.ndarray) -> bool:
+    """Whether the whole-figure network, which never cuts a figure into glyphs, reads
+    ``mask`` as digits (printed digits touching each other, "644" in a serif face, are no
+    glyphs to the glyph network, and still a figure). Only says where a figure stands: its
+    readers read it as any other."""
+    return load_sequence_model().read([mask])[0].digits is not None
+
+
 def _assign_runs_above(
     runs: list[WordsRun], tops: list[tuple[int, str]], label_lines: set[int]
 ) -> dict[str, WordsRun]:
@@ -655,7 +663,7 @@ def read_prepared(
                 )
                 if box[3] >= 0.75 * lh
                 for mread in [fig.read_with_model(mask, model, lh)]
-                if mread.digits is not None
+                if mread.digits is not None or _reads_as_digits(mask)
             ]
             if len(found) == 1:  # two figures between two labels: neither is sure
                 box, mask, mread = found[0]

@@ -398,6 +398,7 @@ def crowded_labels(
     hits: dict[str, list[LabelHit]],
     share: float = 0.75,
     lines: list[Line] | None = None,
+    out_of_order: bool = False,
 ) -> set[str]:
     """Keys of labels found much closer to the label found before them than the rows
     printed between take: fewer than ``share`` of the usual row pitch (from rows whose
@@ -410,16 +411,26 @@ def crowded_labels(
     two labels are not known: there, labels closer to the one above them (on the page)
     than ``share`` of a row and starting within a line of its end, and labels whose line
     another label of the form matches nearly as well (``lines`` given,
-    :func:`_unrivalled`), go to review."""
+    :func:`_unrivalled`), go to review.
+
+    Whether a page is printed in the form's order is a matter of the whole page: in a
+    two-column table (read column by column) one column's labels can follow the form's
+    order by chance while the page does not (``out_of_order``): the first party printed
+    under "6. Число погашенных бюллетеней" is not seven rows from it because the form lists
+    "Против всех" and six parties before it."""
     columns = label_columns(hits)
+    tops = {k: min(h.box[1] for h in hs) for k, hs in hits.items()}
     if len(columns) > 1:  # a two-column table: rows are spaced within each column
+        printed = [k for column in columns for k in sorted(column, key=lambda k: tops[k])]
+        out_of_order = out_of_order or printed != sorted(printed, key=form.keys.index)
         out_cols: set[str] = set()
         for column in columns:
-            out_cols |= crowded_labels(form, {k: hits[k] for k in column}, share, lines)
+            out_cols |= crowded_labels(
+                form, {k: hits[k] for k in column}, share, lines, out_of_order
+            )
         return out_cols
-    tops = {k: min(h.box[1] for h in hs) for k, hs in hits.items()}
     keys = [k for k in form.keys if k in tops]
-    if any(tops[b] < tops[a] for a, b in pairwise(keys)):
+    if out_of_order or any(tops[b] < tops[a] for a, b in pairwise(keys)):
         return _crowded_on_the_page(form, hits, tops, share, lines)
     index = {k: form.keys.index(k) for k in keys}
     steps = sorted(tops[b] - tops[a] for a, b in pairwise(keys) if index[b] == index[a] + 1)

@@ -719,6 +719,31 @@ def test_number_in_words_continued_on_a_line_with_a_figure_is_joined() -> None:
     assert [(r.value, r.text) for r in runs] == [(38, "тридцать восемь")]
 
 
+def test_in_a_two_column_table_the_pages_order_is_the_whole_pages() -> None:
+    """Dev pages (9643, 9663, 9703): a two-column table, parties shuffled, against all last.
+    The left column (1-6, then the first party printed) follows the form's order by chance,
+    and that party was crowded as standing "seven rows" from "6. Число погашенных
+    бюллетеней". Read column by column the page is out of the form's order, so no row count
+    between them is known."""
+    form = load_form(FORM_ID)
+
+    def hit(key: str, x: int, top: int) -> list[LabelHit]:
+        return [LabelHit(key, "ru", 0.95, (top,), (x, top, x + 300, top + 24))]
+
+    left = [*form.keys[:6], "osdp"]  # the first party printed is the form's last
+    right = ["respublica", "ak_zhol", "baytak", "auyl", "amanat", "people", "against_all"]
+    hits = {k: hit(k, 40, 200 + 110 * i) for i, k in enumerate(left)}
+    hits |= {k: hit(k, 620, 200 + 110 * i) for i, k in enumerate(right)}
+    assert crowded_labels(form, hits) == set()
+    # printed in the form's order after all, one column crowded as before
+    in_order = {k: hit(k, 40, 200 + 110 * i) for i, k in enumerate(form.keys[:7])}
+    in_order |= {k: hit(k, 620, 200 + 110 * i) for i, k in enumerate(form.keys[7:])}
+    assert crowded_labels(form, in_order) == set()
+    in_order["ballots_cancelled"] = hit("ballots_cancelled", 40, 200 + 110 * 3 + 30)
+    del in_order["voters_voted"], in_order["ballots_invalid"]
+    assert crowded_labels(form, in_order) == {"ballots_issued", "ballots_cancelled"}
+
+
 def test_label_found_far_closer_to_the_one_before_than_its_rows_take_is_doubtful() -> None:
     """Found on a fresh seed (3402), a bilingual hard photo with its labels found in part:
     "Народная партия Казахстана" matched the "«Ак жол»" row on their shared words, four

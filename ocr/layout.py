@@ -60,6 +60,19 @@ def fold(text: str) -> str:
     return " ".join(t.split())
 
 
+def _label_fold(folded: str) -> str:
+    """A folded text as labels are matched on it: "з" taken for "с" (a Latin "s" in a
+    party's name, "«Respublica»", comes out of Tesseract's Cyrillic models as either)."""
+    return folded.replace("з", "с")
+
+
+def fold_label(label: str) -> str:
+    """A printed label folded as its lines are (:func:`fold`, :func:`_label_fold`), its
+    capital Latin "R" as the "К" Tesseract's Cyrillic models read it as ("«Respublica»"
+    read "кезримиса", "керириса")."""
+    return _label_fold(fold(label.replace("R", "К")))
+
+
 @dataclass(frozen=True)
 class Line:
     """A text line of the page."""
@@ -184,7 +197,7 @@ def _label_text(line: Line) -> str:
         if prev_end is not None or sum(c.isalpha() for c in w.text) >= 2:
             prev_end = w.box[0] + w.box[2]
     text = fold(_strip_number(" ".join(kept)))
-    return " ".join(t for t in text.split() if not _number_word(t))
+    return _label_fold(" ".join(t for t in text.split() if not _number_word(t)))
 
 
 def _box(lines: list[Line]) -> tuple[int, int, int, int]:
@@ -254,7 +267,7 @@ def find_labels(
     scored = []
     for lab in form.labels:
         for lang, label in (("ru", lab.ru), ("kk", lab.kk)):
-            flabel = fold(label)
+            flabel = fold_label(label)
             for span, text in cands:
                 if abs(len(text) - len(flabel)) > max(len(flabel), 12) * 1.5:
                     continue
@@ -339,7 +352,7 @@ def _unrivalled(
             for lab in form.labels
             if lab.key != hit.key
             for label in (lab.ru, lab.kk)
-            for score in [_local_score(fold(label), text)[0]]
+            for score in [_local_score(fold_label(label), text)[0]]
             if not placed_better(lab.key, score)
         ),
         default=0.0,
@@ -513,7 +526,7 @@ def _fill_gaps(
     lying between the found labels printed just before and just after it (a form's
     keys are in printed order), and only if that text matches it better than any other
     label of the form, so a line of another row is never taken for it."""
-    labels = [(lab.key, lang, fold(text)) for lab in form.labels for lang, text in
+    labels = [(lab.key, lang, fold_label(text)) for lab in form.labels for lang, text in
               (("ru", lab.ru), ("kk", lab.kk))]  # fmt: skip
     keys = list(form.keys)
     for i, key in enumerate(keys):

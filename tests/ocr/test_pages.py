@@ -392,6 +392,26 @@ def test_label_garbled_by_ocr_is_found_in_its_place_only() -> None:
     assert "against_all" not in hits
 
 
+def test_a_latin_party_name_read_by_cyrillic_ocr_is_its_label_surely() -> None:
+    """Tesseract's Cyrillic models read "«Respublica»" as look-alikes: "Кезримиса",
+    "Керириса" (dev pages of 9643-9683). On a page with the parties shuffled a label must
+    match its line 0.85 well, and these stayed below it (0.79, 0.81): the figure went to
+    review. The capital "R" is matched as "К", and "з" and "с" as one letter."""
+    from ocr.layout import OUT_OF_ORDER_SURE
+
+    form = load_form(FORM_ID)
+    labels = {lab.key: lab.ru for lab in form.labels}
+    parties = ["osdp", "respublica", "people", "amanat", "ak_zhol", "auyl", "baytak"]
+    for garbled in ("11. Партия «Кезримиса»", "11. Партия Керириса"):
+        rows = [labels[k] for k in form.keys[:6]]
+        rows += [garbled if k == "respublica" else labels[k] for k in parties]
+        rows += [labels["against_all"]]
+        hits = find_labels(form, _page(rows))
+        (hit,) = hits["respublica"]
+        assert hit.box[1] == 100 + 50 * 7 and hit.score >= OUT_OF_ORDER_SURE
+        assert crowded_labels(form, hits, lines=_page(rows)) == set()
+
+
 def test_label_matched_on_shared_words_in_a_row_with_no_room_is_dropped() -> None:
     """Found on a fresh seed (2604): rows 8-11 of a Kazakh table garbled by a shadow. The
     garbled "«Respublica» партиясы" matched "«AMANAT» партиясы" on its quotes and

@@ -116,17 +116,19 @@ def test_one_broken_in_two_does_not_split_its_figure() -> None:
 def test_blurred_table_read_in_grey_keeps_its_figures() -> None:
     """A fresh seed (1806): a blurred hard photo of a typed table whose labels were found
     only in grey. The text height came out 37 px for 23 px letters and 10 of 14 figures
-    were lost ("not found", "cut short"); two were accepted. Two labels of it are not read
-    (placed by the form's order, with a third missing: their figures are shown for
-    review, the page's order not being the form's for sure); every other figure is."""
+    were lost ("not found", "cut short"); two were accepted. One label of it is not read
+    (placed by the form's order, with another missing: its figure is shown for review,
+    the page's order not being the form's for sure); every other figure is read, the
+    "«Respublica»" row's too (its Latin name matched as Tesseract reads it, since
+    2026-12-06; placed by order before)."""
     s = make_sample(40, 1806, tier="hard", script="typed", layout="table")
     reading = read_protocol(s.image, load_form("kz-mazhilis-party-list-2023"))
     truth = s.truth["figures"]
     accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
-    assert len(accepted) >= 11
+    assert len(accepted) >= 12
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
     placed = [f for f in reading.fields if f.reason is Reason.LABEL_PLACED_BY_ORDER]
-    assert len(placed) == 2 and all(f.value == truth[f.key] for f in placed)  # type: ignore[index]
+    assert len(placed) == 1 and all(f.value == truth[f.key] for f in placed)  # type: ignore[index]
 
 
 def test_slope_of_the_text_lines_is_measured_on_their_words() -> None:

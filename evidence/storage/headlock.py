@@ -65,7 +65,7 @@ class HeadGuard:
         #: (the head's size and last hash as found, the log's size it was moved back to)
         self.moved_back: tuple[int, str, int] | None = None
 
-    # --- the writer's three calls ------------------------------------------------------
+    # --- the writer's calls ------------------------------------------------------------
     def acquire(
         self, size: int, last_hash: str, *, wait: float, on_wait: Callable[[], None] | None
     ) -> None:

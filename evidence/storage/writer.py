@@ -11,8 +11,8 @@ index. The writer itself knows nothing of what they do, nor of any kind of entry
 Order of durability: objects (synced before an entry names them), log lines (one write,
 fsync; with a head in PostgreSQL, moved before and confirmed after, see
 :mod:`evidence.storage.headlock`), the saved tree, the signed checkpoint (temp, fsync,
-rename), then the hooks. A
-crash anywhere leaves a store that passes audit; the next writer finishes what was owed.
+rename), then the hooks. A crash anywhere leaves a store that passes audit; the next writer
+finishes what was owed.
 """
 
 from __future__ import annotations

@@ -274,40 +274,42 @@ class Writer:
         with open(path, "rb") as f:
             f.seek(size - n)
             fragment = f.read()
-        qdir = self.store.quarantine_dir / f"{_stamp()}-torn-log-append"
-        qdir.mkdir(parents=True)
-        (qdir / "fragment").write_bytes(fragment)
-        (qdir / "reason.json").write_bytes(
-            custody.canonical(
-                {
-                    "reason": "TORN_LOG_APPEND",
-                    "detail": "an append was interrupted before it "
-                    "completed; the fragment was never part of the log",
-                    "bytes": n,
-                }
-            )
+        self._quarantine_note(
+            "torn-log-append",
+            {
+                "reason": "TORN_LOG_APPEND",
+                "detail": "an append was interrupted before it "
+                "completed; the fragment was never part of the log",
+                "bytes": n,
+            },
+            fragment=fragment,
         )
-        fsync_dir(qdir)
         os.truncate(path, size - n)
 
     def _note_head_moved_back(self, size: int, last_hash: str, back_to: int) -> None:
         """Leave in the quarantine why the head in the database was moved back (a writer
         stopped between moving it and writing its lines)."""
-        qdir = self.store.quarantine_dir / f"{_stamp()}-head-moved-back"
-        qdir.mkdir(parents=True)
-        (qdir / "reason.json").write_bytes(
-            custody.canonical(
-                {
-                    "reason": "HEAD_MOVED_BACK",
-                    "detail": "the log's head in the database named entries a writer never "
-                    "made durable (it stopped between moving the head and writing them; no "
-                    "receipt was given for them): the head was moved back to this log's end",
-                    "head_size": size,
-                    "head_last_hash": last_hash,
-                    "log_size": back_to,
-                }
-            )
+        self._quarantine_note(
+            "head-moved-back",
+            {
+                "reason": "HEAD_MOVED_BACK",
+                "detail": "the log's head in the database named entries a writer never "
+                "made durable (it stopped between moving the head and writing them; no "
+                "receipt was given for them): the head was moved back to this log's end",
+                "head_size": size,
+                "head_last_hash": last_hash,
+                "log_size": back_to,
+            },
         )
+
+    def _quarantine_note(self, name: str, reason: dict[str, Any], **files: bytes) -> None:
+        """A folder of the quarantine, ``<stamp>-<name>``, holding ``reason.json`` and
+        ``files`` (name -> bytes), synced."""
+        qdir = self.store.quarantine_dir / f"{_stamp()}-{name}"
+        qdir.mkdir(parents=True)
+        for file, data in files.items():
+            (qdir / file).write_bytes(data)
+        (qdir / "reason.json").write_bytes(custody.canonical(reason))
         fsync_dir(qdir)
 
     @property

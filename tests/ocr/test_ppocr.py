@@ -77,6 +77,29 @@ def test_the_confidence_is_of_exactly_these_digits() -> None:
     assert b.digits != "4721" or b.confidence < a.confidence
 
 
+def test_only_other_digits_make_it_less_sure() -> None:
+    """A figure is known to be a number: the share of a column that a character no figure
+    holds (a Chinese stroke, a space) took is set aside; another digit's share is not."""
+    rec = load_recogniser()
+    chars = rec.characters
+    stroke = next(i for i, c in enumerate(chars) if c and not c.isascii())
+    seven, one, space = chars.index("7"), chars.index("1"), len(chars) - 1
+
+    def columns(rival: int) -> np.ndarray:
+        prob = np.zeros((6, len(chars)), np.float32)
+        prob[:, 0] = 0.6  # blank
+        prob[:, space] = 0.4
+        prob[2] = 0.0
+        prob[2, seven], prob[2, rival], prob[2, 0] = 0.5, 0.45, 0.05
+        return prob
+
+    beside_a_stroke = rec._decode(columns(stroke))
+    beside_a_one = rec._decode(columns(one))
+    assert beside_a_stroke.digits == beside_a_one.digits == "7"
+    assert beside_a_stroke.confidence > 0.9
+    assert beside_a_one.confidence < 0.6
+
+
 def test_the_model_is_recorded_beside_a_reading() -> None:
     v = text_model_version()
     assert v["package"] == "rapidocr-onnxruntime 1.4.4"

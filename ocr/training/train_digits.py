@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-font", type=int, default=50)
     ap.add_argument("--seed", type=int, default=20232)
     ap.add_argument(
-        "--mnist", type=int, default=2, help="drawings of each of MNIST's 4,000 train digits"
+        "--mnist", type=int, default=6, help="drawings of each of MNIST's 4,000 train digits"
     )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)

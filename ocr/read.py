@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from ocr import figures as fig
@@ -156,6 +157,38 @@ def _bands(hits: dict[str, list[LabelHit]], lh: float) -> dict[str, tuple[int, i
 #: Labels that start this many text heights apart stand in different columns of the table
 #: (a two-column table's rows hold two labels, each with its figure to its right).
 COLUMN_APART = 5.0
+
+
+#: A horizontal rule at least this share of the sheet's width long is a table's row rule.
+TABLE_RULE = 0.5
+
+
+def _table_rules(binary: np.ndarray, lh: float) -> list[int]:
+    """Heights of the sheet's table rules: unbroken horizontal lines across at least
+    TABLE_RULE of its width (a dotted leader, a digit box's side or an underline is none)."""
+    w = binary.shape[1]
+    horiz = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
+    )
+    ys = np.nonzero((horiz > 0).sum(axis=1) >= TABLE_RULE * w)[0]
+    rules: list[int] = []
+    for y in ys.tolist():
+        if not rules or y > rules[-1] + 2:
+            rules.append(y)
+    return rules
+
+
+def _ruled_cell(
+    rules: list[int], top: int, bottom: int, nxt: int, lh: float
+) -> tuple[int, int] | None:
+    """(y_top, y_bottom) of the table cell a label stands in, when the row is ruled: a table
+    rule just above the label and one below it, before the next label. A figure anywhere in
+    that cell is the row's, however low its cell centres it."""
+    above = [y for y in rules if top - 2 * lh <= y <= top + 0.5 * lh]
+    below = [y for y in rules if bottom <= y <= nxt]
+    if not above or not below:
+        return None
+    return max(above), min(below)
 
 
 def _own_column(starts: Sequence[tuple[float, str]], x: float, lh: float) -> set[str]:
@@ -556,6 +589,8 @@ def read_prepared(
     passed_over: set[str] = set()
     boxed: dict[str, float] = {}  # figures written one digit a box: the boxes' pitch
     shared_rows: set[str] = set()  # labels sharing their row with another column's
+    rules = _table_rules(prep.binary, lh)
+    ruled_rows: set[str] = set()  # labels whose figure may stand low in a ruled cell
     for key, hs in hits.items():
         x_end = max(
             (w.box[0] + w.box[2] for w in label_words[key]), default=max(h.box[2] for h in hs)
@@ -584,12 +619,22 @@ def read_prepared(
         )
         if shared_row:
             shared_rows.add(key)
+        # a ruled table's row: its figure may stand anywhere in its cell, below the
+        # label's lines too (a tall cell of words centres it low), never past its rule
+        cell = _ruled_cell(rules, top, bottom, nxt, lh)
+        reach = 0.5 * lh
+        if shared_row:
+            reach = 2.0 * lh
+        if cell is not None:
+            y_bot = min(y_bot, cell[1])
+            reach = max(reach, cell[1] - bottom - 0.75 * lh)
         clusters = [
             c
             for c in fig.find_clusters(masked, int(x_end + 0.3 * lh), top, y_bot, lh)
             if c[0][0] + c[0][2] <= x_stop
             and c[0][3] >= 0.75 * lh  # a figure is at least as tall as the label text
-            and c[0][1] <= bottom + (2.0 if shared_row else 0.5) * lh
+            and c[0][1] <= bottom + reach
+            and (cell is None or c[0][1] + c[0][3] <= cell[1])
             and _nearest_label(c[0], label_mids, lh, bands) == key
             and not _closer_to_orphan(c[0], label_mid, orphans, bottom, lh)
         ]
@@ -628,6 +673,8 @@ def read_prepared(
             chosen = (box, fig.read_with_model(mask, model, lh))
         located[key] = chosen
         masks[key] = mask
+        if cell is not None and chosen[0][1] > bottom + 0.5 * lh:
+            ruled_rows.add(key)
     if len(boxed) >= BOXED_PAGE:
         # figures in digit boxes stand right-aligned in them: one ending a box or more
         # left of the others lost its last digits to the box's sides (a typed "12" read 1)
@@ -674,7 +721,9 @@ def read_prepared(
             passed_over = set()
             run_of = _assign_runs_above(runs, tops, label_lines)
             stacked_page = True
-    below = set() if stacked_page else _maybe_the_next_rows(located, hits, shared_rows, lh)
+    below = (
+        set() if stacked_page else _maybe_the_next_rows(located, hits, shared_rows | ruled_rows, lh)
+    )
     # one figure, one label: a cluster claimed by two labels is nobody's for sure
     claimed: dict[tuple[int, int, int, int], list[str]] = {}
     for key, (box, _) in located.items():

@@ -13,6 +13,7 @@ from ocr.digits import load_model
 from ocr.engine import Word
 from ocr.figures import clean_binary, find_clusters, read_with_model, text_slope, word_height
 from ocr.layout import Line
+from ocr.read import _ruled_cell, _table_rules
 from ocr.result import Reason, Status
 from ocr.synth import make_sample
 
@@ -129,6 +130,38 @@ def test_blurred_table_read_in_grey_keeps_its_figures() -> None:
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
     placed = [f for f in reading.fields if f.reason is Reason.LABEL_PLACED_BY_ORDER]
     assert len(placed) == 1 and all(f.value == truth[f.key] for f in placed)  # type: ignore[index]
+
+
+def test_table_rules_are_the_long_unbroken_ones() -> None:
+    """A table's row rules run across the sheet; a dotted leader, a digit box's side and a
+    short underline are no row rule. A label between two of them stands in a ruled cell."""
+    binary = np.zeros((800, 1000), np.uint8)
+    binary[100:102, 50:950] = 255  # a row rule
+    binary[400:403, 50:950] = 255  # the next one
+    binary[250, 50:950:12] = 255  # a dotted leader
+    binary[300:302, 600:760] = 255  # a digit box's side
+    rules = _table_rules(binary, 20.0)
+    assert rules == [100, 400]
+    assert _ruled_cell(rules, 110, 150, 420, 20.0) == (100, 400)
+    assert _ruled_cell(rules, 110, 150, 380, 20.0) is None  # the next label inside the cell
+    assert _ruled_cell(rules, 200, 230, 500, 20.0) is None  # no rule just above the label
+
+
+@pytest.mark.slow
+def test_figures_centred_low_in_tall_ruled_cells_are_their_rows() -> None:
+    """A dev page (9682, clean, real hands): a table whose cells of words, written large over
+    four or five lines, are tall, each figure centred in its cell, below its label's lines.
+    Two figures were not found ("1384" a third of a line too low, "1128" more than a line
+    below its one-line label) and "1455" went to review as maybe the next row's. In a ruled
+    cell, a figure is its row's wherever it stands in it."""
+    s = make_sample(9, 9682, tier="clean", script="handwritten", layout="table", hand="mnist")
+    reading = read_protocol(s.image, load_form("kz-mazhilis-party-list-2023"))
+    truth = s.truth["figures"]
+    got = {f.key: f for f in reading.fields}
+    for key in ("voters_on_list", "ballots_received", "ballots_issued"):
+        assert got[key].status is Status.ACCEPTED, (key, got[key].reason)
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
 
 
 def test_slope_of_the_text_lines_is_measured_on_their_words() -> None:

@@ -36,12 +36,17 @@ class ModelReading:
 RULE_TALL = 2.6
 
 
+def horizontal_rules(binary: np.ndarray, lh: float) -> np.ndarray:
+    """The ink of ``binary`` in unbroken horizontal strokes three text heights long or more."""
+    return cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
+    )
+
+
 def clean_binary(binary: np.ndarray, lh: float, box_sides: bool = True) -> np.ndarray:
     """Ink mask with long horizontal and vertical rules removed, and (``box_sides``) the
     short sides of boxes."""
-    horiz = cv2.morphologyEx(
-        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
-    )
+    horiz = horizontal_rules(binary, lh)
     vert = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(RULE_TALL * lh)))
     )

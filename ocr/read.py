@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
 from ocr import figures as fig
@@ -166,11 +165,8 @@ TABLE_RULE = 0.5
 def _table_rules(binary: np.ndarray, lh: float) -> list[int]:
     """Heights of the sheet's table rules: unbroken horizontal lines across at least
     TABLE_RULE of its width (a dotted leader, a digit box's side or an underline is none)."""
-    w = binary.shape[1]
-    horiz = cv2.morphologyEx(
-        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(3 * lh), 1))
-    )
-    ys = np.nonzero((horiz > 0).sum(axis=1) >= TABLE_RULE * w)[0]
+    long_ink = (fig.horizontal_rules(binary, lh) > 0).sum(axis=1)
+    ys = np.nonzero(long_ink >= TABLE_RULE * binary.shape[1])[0]
     rules: list[int] = []
     for y in ys.tolist():
         if not rules or y > rules[-1] + 2:
@@ -622,9 +618,7 @@ def read_prepared(
         # a ruled table's row: its figure may stand anywhere in its cell, below the
         # label's lines too (a tall cell of words centres it low), never past its rule
         cell = _ruled_cell(rules, top, bottom, nxt, lh)
-        reach = 0.5 * lh
-        if shared_row:
-            reach = 2.0 * lh
+        reach = (2.0 if shared_row else 0.5) * lh
         if cell is not None:
             y_bot = min(y_bot, cell[1])
             reach = max(reach, cell[1] - bottom - 0.75 * lh)

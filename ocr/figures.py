@@ -222,7 +222,7 @@ def find_clusters(
             ):
                 cluster.append(p)
     out = []
-    for cluster in groups:
+    for cluster in (band for group in groups for band in _bands_of(group, lh)):
         bx0 = min(c[0] for c in cluster)
         by0 = min(c[1] for c in cluster)
         bx1 = max(c[0] + c[2] for c in cluster)
@@ -230,6 +230,31 @@ def find_clusters(
         mask = np.isin(labels[by0:by1, bx0:bx1], [c[4] for c in cluster]).astype(np.uint8) * 255
         out.append(((x0 + bx0, ys + by0, bx1 - bx0, by1 - by0), mask))
     return out
+
+
+#: A cluster taller than this many text lines whose ink leaves a level gap of BAND_GAP lines
+#: or more across its whole width is lines stacked one above the other, not one figure.
+BAND_TALL = 1.5
+BAND_GAP = 0.3
+
+
+def _bands_of(
+    cluster: list[tuple[int, int, int, int, int]], lh: float
+) -> list[list[tuple[int, int, int, int, int]]]:
+    """``cluster`` split into the lines of ink it stacks, top first: a figure with its
+    number in words printed close under it ("36" over "(отыз алты)", the words not read
+    as a line), two rows' figures one above the other. A single figure, however tall its
+    glyphs or broken its strokes, leaves no level gap of BAND_GAP lines across its width."""
+    if max(c[1] + c[3] for c in cluster) - min(c[1] for c in cluster) <= BAND_TALL * lh:
+        return [cluster]
+    bands: list[list[tuple[int, int, int, int, int]]] = []
+    bottom = -(10**9)
+    for c in sorted(cluster, key=lambda c: c[1]):
+        if c[1] - bottom >= BAND_GAP * lh:
+            bands.append([])
+        bands[-1].append(c)
+        bottom = max(bottom, c[1] + c[3])
+    return [sorted(b) for b in bands]
 
 
 def isolated(clean: np.ndarray, box: tuple[int, int, int, int], lh: float) -> bool:

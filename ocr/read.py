@@ -321,6 +321,22 @@ def _reads_as_digits(mask: np.ndarray) -> bool:
     return load_sequence_model().read([mask])[0].digits is not None
 
 
+def _words_under(
+    found: list[tuple[tuple[int, int, int, int], np.ndarray, fig.ModelReading]],
+) -> list[tuple[tuple[int, int, int, int], np.ndarray, fig.ModelReading]]:
+    """Of the clusters between two labels of a stacked page, the figure alone when its
+    number in words lies under it unread as a line of text: one cluster the glyph network
+    reads as digits, every other one below it and no taller, which only the whole-figure
+    network (that reads any ink as digits) takes for a figure."""
+    glyphed = [f for f in found if f[2].digits is not None]
+    if len(glyphed) != 1 or len(found) == 1:
+        return found
+    (_, y, _, h), _, _ = glyphed[0]
+    if all(f is glyphed[0] or (f[0][1] >= y + h and f[0][3] <= h) for f in found):
+        return glyphed
+    return found
+
+
 def _assign_runs_above(
     runs: list[WordsRun], tops: list[tuple[int, str]], label_lines: set[int]
 ) -> dict[str, WordsRun]:
@@ -706,6 +722,7 @@ def read_prepared(
                 for mread in [fig.read_with_model(mask, model, lh)]
                 if mread.digits is not None or _reads_as_digits(mask)
             ]
+            found = _words_under(found)
             if len(found) == 1:  # two figures between two labels: neither is sure
                 box, mask, mread = found[0]
                 above[key] = ((box, mread), mask)

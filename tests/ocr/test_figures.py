@@ -11,9 +11,16 @@ import pytest
 from ocr import load_form, read_protocol
 from ocr.digits import load_model
 from ocr.engine import Word
-from ocr.figures import clean_binary, find_clusters, read_with_model, text_slope, word_height
+from ocr.figures import (
+    ModelReading,
+    clean_binary,
+    find_clusters,
+    read_with_model,
+    text_slope,
+    word_height,
+)
 from ocr.layout import Line
-from ocr.read import _ruled_cell, _table_rules
+from ocr.read import _ruled_cell, _table_rules, _words_under
 from ocr.result import Reason, Status
 from ocr.synth import make_sample
 
@@ -111,6 +118,67 @@ def test_one_broken_in_two_does_not_split_its_figure() -> None:
     clusters = find_clusters(page, 80, 35, 65, lh)
     assert len(clusters) == 1
     assert clusters[0][0][0] == 100 and clusters[0][0][0] + clusters[0][0][2] == 260
+
+
+def _figure_over_words(gap: int) -> np.ndarray:
+    """A typed "36" (two glyphs 24 px tall, text 20 px) and, ``gap`` px under it, its
+    number in words in smaller print: six letters 13 px tall across a wider span."""
+    page = np.zeros((200, 500), np.uint8)
+    for x0 in (300, 320):
+        page[40:64, x0 : x0 + 15] = 255
+        page[45:59, x0 + 4 : x0 + 11] = 0
+    top = 64 + gap
+    for x0 in range(250, 340, 15):
+        page[top : top + 13, x0 : x0 + 10] = 255
+        page[top + 3 : top + 10, x0 + 3 : x0 + 7] = 0
+    return page
+
+
+def test_words_printed_close_under_a_figure_are_ink_of_their_own() -> None:
+    """A stacked page's figure with its words 13 px (0.65 lines) under it, the words not
+    read as a line of text: the two were one cluster, 2.2 lines tall, read "6225" for 36.
+    Now they are two clusters, the figure first; a figure whose glyphs leave no such gap
+    stays whole."""
+    lh = 20.0
+    clusters = find_clusters(_figure_over_words(13), 200, 35, 100, lh)
+    assert [c[0] for c in clusters] == [(300, 40, 35, 24), (250, 77, 85, 13)]
+    # four pixels apart: the words touch the figure's line; one cluster, as before
+    assert len(find_clusters(_figure_over_words(4), 200, 35, 100, lh)) == 1
+
+
+def test_a_stacked_row_takes_the_figure_over_its_words() -> None:
+    """Between two labels of a stacked page: the figure the glyph network reads, and under
+    it ink only the whole-figure network takes for digits (its words): the figure is the
+    row's. Ink it does not read above the figure, or a second figure it reads, leave both
+    (neither is sure)."""
+    blank = np.zeros((4, 4), np.uint8)
+    figure = ((300, 40, 35, 24), blank, ModelReading("36", 0.99, ()))
+    words = ((250, 77, 85, 13), blank, ModelReading(None, 0.5, ()))
+    assert _words_under([figure, words]) == [figure]
+    above = ((250, 5, 85, 13), blank, ModelReading(None, 0.5, ()))
+    assert _words_under([above, figure]) == [above, figure]
+    second = ((300, 90, 35, 24), blank, ModelReading("7", 0.99, ()))
+    assert _words_under([figure, second]) == [figure, second]
+
+
+@pytest.mark.slow
+def test_stacked_photo_reads_the_figures_over_unread_words() -> None:
+    """A dev page (9683, a typed photo, stacked, rows shuffled): the words under three
+    figures were not read as lines of text, and each figure was read with its words as
+    one ink ("6225", "222", "2" for 36, 18 and 7), by one reader only. Now all three are
+    accepted, right."""
+    s = make_sample(
+        15, 9683, tier="photo", script="typed", layout="stacked", hand="mnist",
+        against_all_last=True, shuffle_parties=True,
+    )  # fmt: skip
+    reading = read_protocol(s.image, load_form("kz-mazhilis-party-list-2023"))
+    truth = s.truth["figures"]
+    got = {f.key: f for f in reading.fields}
+    for key in ("people", "osdp", "baytak"):
+        assert got[key].status is Status.ACCEPTED, (key, got[key].reason)
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert len(accepted) >= 11
+    assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
 
 
 @pytest.mark.slow

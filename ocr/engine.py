@@ -177,9 +177,10 @@ def check_environment() -> None:
 
 @lru_cache(maxsize=1)
 def engine_versions() -> dict[str, object]:
-    """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz data, the
-    digit models, the figure model, PP-OCR's recogniser and the reader of the precinct
-    number (a reading made before it had one is read again)."""
+    """Versions to record beside a reading: Tesseract, SHA-256 of its rus/kaz/eng data
+    (eng reads the Latin words of labels), the digit models, the figure model, PP-OCR's
+    recogniser and the reader of the precinct number (a reading made before it had one is
+    read again)."""
     from ocr.digits import MODEL_B_NAME, MODEL_NAME, load_model, load_model_b
     from ocr.ppocr import text_model_version
     from ocr.sequence import MODEL_NAME as SEQUENCE_MODEL
@@ -192,7 +193,7 @@ def engine_versions() -> dict[str, object]:
     first = text.splitlines()[0] if text else "tesseract unknown"
     data: dict[str, str] = {}
     tdir = _tessdata_dir()
-    for lang in ("rus", "kaz"):
+    for lang in ("rus", "kaz", "eng"):
         p = tdir / f"{lang}.traineddata" if tdir else None
         data[lang] = hashlib.sha256(p.read_bytes()).hexdigest() if p and p.exists() else "missing"
     return {

@@ -10,6 +10,7 @@ words are found the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -592,6 +593,91 @@ def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]
             hits[key] = [LabelHit(key, "", 0.0, ids, _box(span))]
             placed.add(key)
     return placed
+
+
+def latin_words(label: str) -> list[str]:
+    """The Latin words of a printed label, lowercased ("respublica" of "«Respublica»
+    партиясы"): Tesseract's Cyrillic models read them as garbage past matching
+    ("КевраБаса", "Беврибһса", "БезриЫка"); its English model reads them right."""
+    return [w.lower() for w in re.findall(r"[A-Za-z]{4,}", label)]
+
+
+def find_latin_labels(
+    form: Form,
+    lines: list[Line],
+    hits: dict[str, list[LabelHit]],
+    read_latin: Callable[[list[Line]], list[str]],
+) -> set[str]:
+    """Keys found, in place in ``hits``: a label with a Latin word not found on the page
+    is looked for among the unclaimed lines that read like a label, read again in Latin
+    letters (``read_latin``: each line's text, read with Tesseract's English model). A
+    line whose Latin reading holds every Latin word of the label, within a letter or two
+    ("eRespubhica»"), is that label's; its language is the one whose other words the line
+    matches best. A label found so on two lines in one language is found on neither."""
+    missing = [
+        lab
+        for lab in form.labels
+        if lab.key not in hits and latin_words(lab.ru) and latin_words(lab.kk)
+    ]
+    if not missing:
+        return set()
+    used = {i for hs in hits.values() for h in hs for i in h.lines}
+    cands = [ln for ln in lines if ln.index not in used and _label_like(_label_text(ln))]
+    if not cands:
+        return set()
+    readings = read_latin(cands)
+    found: set[str] = set()
+    for lab in missing:
+        words = sorted(set(latin_words(lab.ru)) | set(latin_words(lab.kk)))
+        by_lang: dict[str, list[tuple[float, Line]]] = {}
+        for ln, latin in zip(cands, readings, strict=True):
+            tokens = re.sub(r"[^a-z]+", " ", latin.lower()).split()
+            misses = [min((_edits_within(w, t) for t in tokens), default=len(w)) for w in words]
+            if any(m > len(w) // 5 for m, w in zip(misses, words, strict=True)):
+                continue
+            score = 1.0 - max(m / len(w) for m, w in zip(misses, words, strict=True))
+            text = _label_text(ln)
+            rest = {
+                lang: _words_match(fold_label(_without_latin(label)), text)
+                for lang, label in (("ru", lab.ru), ("kk", lab.kk))
+            }
+            by_lang.setdefault(max(rest, key=lambda k: rest[k]), []).append((score, ln))
+        for lang, got in by_lang.items():
+            if len(got) != 1 or got[0][1].index in used:
+                continue
+            score, ln = got[0]
+            used.add(ln.index)
+            hits.setdefault(lab.key, []).append(LabelHit(lab.key, lang, score, (ln.index,), ln.box))
+            found.add(lab.key)
+    return found
+
+
+def _words_match(words: str, text: str) -> float:
+    """How well each of ``words`` is matched by a word of ``text``, on average."""
+    tokens = text.split()
+    if not words.split() or not tokens:
+        return 0.0
+    return sum(
+        max(SequenceMatcher(None, w, t, autojunk=False).ratio() for t in tokens)
+        for w in words.split()
+    ) / len(words.split())
+
+
+def _without_latin(label: str) -> str:
+    return re.sub(r"[A-Za-z]{4,}", " ", label)
+
+
+def _edits_within(word: str, token: str) -> int:
+    """Fewest edits turning ``word`` into a piece of ``token`` ("respublica" in
+    "terespublicas": 0), or more than a fifth of ``word`` when there is none so close."""
+    limit = len(word) // 5
+    best = limit + 1
+    for n in range(len(word) - limit, len(word) + limit + 1):
+        for i in range(0, len(token) - n + 1):
+            best = min(best, _lev(word, token[i : i + n], limit))
+            if best == 0:
+                return 0
+    return best
 
 
 def _label_like(text: str) -> bool:

@@ -36,6 +36,7 @@ from ocr.layout import (
     WordsRun,
     crowded_labels,
     find_labels,
+    find_latin_labels,
     find_words_runs,
     fold,
     group_lines,
@@ -435,6 +436,34 @@ def _maybe_the_next_rows(
     return out
 
 
+def _read_latin(binary: np.ndarray, lines: Sequence[Line]) -> list[str]:
+    """Each line's text read with Tesseract's English model (Latin letters): the lines'
+    ink stacked into one image, a blank line between each two, read at once."""
+    crops = []
+    for ln in lines:
+        x0, y0, x1, y1 = ln.box
+        pad = max(2, (y1 - y0) // 3)
+        crops.append(binary[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad])
+    width = max(c.shape[1] for c in crops) + 20
+    gap = max(10, max(c.shape[0] for c in crops))
+    sheet = np.full((sum(c.shape[0] + gap for c in crops) + gap, width), 255, np.uint8)
+    spans = []
+    y = gap
+    for c in crops:
+        sheet[y : y + c.shape[0], 10 : 10 + c.shape[1]] = np.where(c > 0, 0, 255)
+        spans.append((y, y + c.shape[0]))
+        y += c.shape[0] + gap
+    tess = run_tesseract(sheet, lang="eng", psm=6)
+    out: list[list[str]] = [[] for _ in crops]
+    for w in sorted(tess.words, key=lambda w: w.box[0]):
+        mid = w.box[1] + w.box[3] / 2
+        for n, (a, b) in enumerate(spans):
+            if a <= mid <= b:
+                out[n].append(w.text)
+                break
+    return [" ".join(ws) for ws in out]
+
+
 def read_prepared(
     prep: Prepared, factor: float, form: Form, sha: str, t0: float
 ) -> ProtocolReading:
@@ -527,6 +556,7 @@ def read_prepared(
             problem = _form_problem(form, lines, hits)
     if problem is not None:
         return _unreadable(form, sha, problem, t0)
+    find_latin_labels(form, lines, hits, lambda cands: _read_latin(prep.binary, cands))
     placed = place_by_order(form, lines, hits)
     lh = fig.word_height(prep.binary, lines)
     runs = find_words_runs(lines)

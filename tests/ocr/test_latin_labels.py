@@ -1,0 +1,109 @@
+"""A label with a Latin word ("«Respublica» партиясы") that Tesseract's Cyrillic models
+garble past matching is found by reading the unclaimed lines again in Latin letters."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocr import load_form, read_protocol
+from ocr.engine import Word
+from ocr.layout import LabelHit, Line, find_latin_labels, latin_words
+from ocr.result import Reason, Status
+from ocr.synth import make_sample
+
+FORM = load_form("kz-mazhilis-party-list-2023")
+
+
+def _line(index: int, text: str, y: int) -> Line:
+    words, x = [], 100
+    for t in text.split():
+        words.append(Word(t, 90.0, (x, y, 12 * len(t), 20), (1, 1, 1)))
+        x += 12 * len(t) + 10
+    return Line(index, tuple(words), text, (100, y, x - 10, y + 20), (1, index))
+
+
+def _found_but(missing: set[str]) -> dict[str, list[LabelHit]]:
+    return {
+        k: [LabelHit(k, "ru", 0.95, (100 + n,), (100, 1000 + 40 * n, 400, 1020 + 40 * n))]
+        for n, k in enumerate(FORM.keys)
+        if k not in missing
+    }
+
+
+def test_latin_words_of_a_label() -> None:
+    assert latin_words("«Respublica» партиясы") == ["respublica"]
+    assert latin_words("Партия «AMANAT»") == ["amanat"]
+    assert latin_words("Демократическая партия Казахстана «Ак жол»") == []
+
+
+def test_a_garbled_latin_name_is_found_in_its_latin_reading() -> None:
+    """Tesseract's Cyrillic models read "«Respublica» партиясы" "«КевраБаса» партиясы",
+    past matching; its English model reads "«Respublica» napruscer". That line is the
+    label's, in Kazakh (its other word is Kazakh's). A heading read in Latin letters
+    ("Bepinren faybictap canbt") is no one's."""
+    lines = [
+        _line(0, "Берілген дауыстар саны", 100),
+        _line(1, "12 «КевраБаса» партиясы", 300),
+    ]
+    hits = _found_but({"respublica"})
+    asked: list[list[int]] = []
+
+    def read_latin(cands: list[Line]) -> list[str]:
+        asked.append([ln.index for ln in cands])
+        latin = {0: "Bepinren faybictap canbt", 1: "12 «Respublica» napruscer"}
+        return [latin[ln.index] for ln in cands]
+
+    assert find_latin_labels(FORM, lines, hits, read_latin) == {"respublica"}
+    assert asked == [[0, 1]]
+    (hit,) = hits["respublica"]
+    assert (hit.lang, hit.lines, hit.score) == ("kk", (1,), 1.0)
+
+
+def test_a_latin_name_two_letters_off_still_counts_three_do_not() -> None:
+    """A Latin reading "eRespubhica»" (a letter off, glued to a quote read as "e") is
+    Respublica; "Rezpubhika" (three of ten letters off) is not. Two lines that both read
+    it in one language are neither its label (a page prints a label once a language)."""
+    lines = [_line(0, "Партия «Нехрибіксав", 300)]
+
+    def reading(text: str) -> dict[str, list[LabelHit]]:
+        hits = _found_but({"respublica"})
+        find_latin_labels(FORM, lines, hits, lambda cands: [text] * len(cands))
+        return hits
+
+    hit = reading("Naptua eRespubhica»").get("respublica")
+    assert hit is not None and hit[0].lang == "ru" and hit[0].score == pytest.approx(0.9)
+    assert "respublica" not in reading("Naptua Rezpubhika")
+    two = [_line(0, "Партия «Нехрибіксав", 300), _line(1, "Партия «КесрчиЫһса»", 400)]
+    hits = _found_but({"respublica"})
+    assert find_latin_labels(FORM, two, hits, lambda c: ["Partia Respublica"] * len(c)) == set()
+
+
+def test_nothing_is_read_again_when_no_latin_label_is_missing() -> None:
+    """Only a missing label with a Latin word costs a second reading."""
+    lines = [_line(0, "Партия «КевриЮікса»", 300)]
+    hits = _found_but({"people"})
+
+    def read_latin(cands: list[Line]) -> list[str]:
+        raise AssertionError("read again for nothing")
+
+    assert find_latin_labels(FORM, lines, hits, read_latin) == set()
+
+
+@pytest.mark.slow
+def test_shuffled_page_finds_its_respublica_row_read_in_latin() -> None:
+    """A dev page (9643, a clean typed scan with leader lines, the parties shuffled):
+    "12 «Respublica» партиясы" came out of Tesseract as "12 «КевраБаса» партиясы", and
+    its row was not found; on a shuffled page no row can be placed by the form's order.
+    Read again in Latin letters, it is found, and its figure accepted, right."""
+    s = make_sample(
+        1, 9643, tier="clean", script="typed", layout="leaders", hand="mnist",
+        against_all_last=True, shuffle_parties=True,
+    )  # fmt: skip
+    reading = read_protocol(s.image, FORM)
+    truth = s.truth["figures"]
+    got = {f.key: f for f in reading.fields}
+    assert got["respublica"].reason is not Reason.LABEL_NOT_FOUND
+    assert got["respublica"].status is Status.ACCEPTED, got["respublica"].reason
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert len(accepted) == len(FORM.keys)
+    assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]

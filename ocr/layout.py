@@ -710,9 +710,10 @@ def find_words_runs(lines: list[Line]) -> list[WordsRun]:
             continue
         j, text, value = best
         span = lines[i : j + 1]
-        # a figure Tesseract put on the same line ("663 шестьдесят") is not part of the
+        # a figure Tesseract put on the same line ("663 шестьдесят"), or on a line of its
+        # own just above ("1%" for a handwritten 18 over "(он сегіз)"), is not part of the
         # run: its box must not cover (and so hide) the figure
-        ws = [w for ln in span for w in ln.words if not _mostly_digits(w.text)] or [
+        ws = [w for ln in span for w in ln.words if _wordlike(w.text)] or [
             w for ln in span for w in ln.words
         ]
         runs.append(
@@ -734,6 +735,11 @@ def find_words_runs(lines: list[Line]) -> list[WordsRun]:
 
 def _mostly_digits(text: str) -> bool:
     return sum(c.isdigit() for c in text) * 2 > len(text)
+
+
+def _wordlike(text: str) -> bool:
+    """A word of a number in words, not a figure read as text ("663", "1%", "8!")."""
+    return not _mostly_digits(text) and any(c.isalpha() for c in text)
 
 
 def _touching(upper: Line, lower: Line) -> bool:

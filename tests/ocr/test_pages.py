@@ -691,6 +691,20 @@ def test_figure_on_the_line_of_its_words_is_not_covered_by_them() -> None:
     assert run.box[0] == 100 + 14 * 3 + 12
 
 
+def test_figure_read_as_text_right_over_its_words_is_not_covered_by_them() -> None:
+    """A stacked page's handwritten 18, right over its "(он сегіз)", read by Tesseract
+    as "1%", a line of its own: the run of words took that line in, its box covered the
+    figure, and the figure, hidden, was not found (four rows of a dev page). The run
+    still reads 18, its box only the words'."""
+    words = [Word("1%", 90.0, (1243, 708, 40, 30), (1, 1, 0))] + [
+        Word("(он", 90.0, (1190, 742, 40, 24), (1, 2, 0)),
+        Word("сегіз)", 90.0, (1240, 742, 80, 24), (1, 2, 0)),
+    ]
+    (run,) = find_words_runs(group_lines(tuple(words)))
+    assert run.value == 18
+    assert run.box == (1190, 742, 1320, 766)
+
+
 def test_table_row_read_as_one_line_matches_its_short_label() -> None:
     """Tesseract reads a table row as one line: number, label, figure, figure in words.
     The words no longer swamp a short label; "AMANAT" read in Cyrillic capitals matches."""

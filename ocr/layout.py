@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
 from itertools import pairwise
@@ -608,34 +608,60 @@ def find_latin_labels(
     hits: dict[str, list[LabelHit]],
     read_latin: Callable[[list[Line]], list[str]],
 ) -> set[str]:
-    """Keys found, in place in ``hits``: a label with a Latin word not found on the page
-    is looked for among the unclaimed lines that read like a label, read again in Latin
-    letters (``read_latin``: each line's text, read with Tesseract's English model). A
-    line whose Latin reading holds every Latin word of the label, within a letter or two
-    ("eRespubhica»"), is that label's; its language is the one whose other words the line
-    matches best. A label found so on two lines in one language is found on neither."""
-    missing = [
-        lab
+    """Keys found or confirmed, in place in ``hits``, by reading lines again in Latin
+    letters (``read_latin``: each line's text, read with Tesseract's English model).
+
+    A label with a Latin word not found on the page is looked for among the unclaimed
+    lines that read like a label: a line whose Latin reading holds every Latin word of the
+    label, within a letter or two ("eRespubhica»"), is that label's; its language is the
+    one whose other words the line matches best. A label found so on two lines in one
+    language is found on neither.
+
+    A label with a Latin word found on its line only weakly (below OUT_OF_ORDER_SURE:
+    "«КевраБаса» партиясы" matched "«Respublica» партиясы" 0.76, and "«AMANAT» партиясы"
+    0.83) is confirmed when that line's Latin reading holds its Latin words (the hit takes
+    the Latin reading's score), and dropped when it holds another such label's instead."""
+    latin = {
+        lab.key: sorted(set(latin_words(lab.ru)) | set(latin_words(lab.kk)))
         for lab in form.labels
-        if lab.key not in hits and latin_words(lab.ru) and latin_words(lab.kk)
+        if latin_words(lab.ru) and latin_words(lab.kk)
+    }
+    missing = [lab for lab in form.labels if lab.key in latin and lab.key not in hits]
+    weak = [
+        (key, h) for key in latin for h in hits.get(key, []) if 0.0 < h.score < OUT_OF_ORDER_SURE
     ]
-    if not missing:
-        return set()
     used = {i for hs in hits.values() for h in hs for i in h.lines}
-    cands = [ln for ln in lines if ln.index not in used and _label_like(_label_text(ln))]
+    unclaimed = (
+        [ln for ln in lines if ln.index not in used and _label_like(_label_text(ln))]
+        if missing
+        else []
+    )
+    checked = sorted({i for _, h in weak for i in h.lines})
+    cands = unclaimed + [lines[i] for i in checked]
     if not cands:
         return set()
-    readings = read_latin(cands)
+    reading = dict(zip((ln.index for ln in cands), read_latin(cands), strict=True))
     found: set[str] = set()
+    for key, h in weak:
+        own = max((_latin_score(latin[key], reading[i]) for i in h.lines), default=0.0)
+        other = any(
+            _latin_score(latin[k], reading[i]) > 0.0 for k in latin if k != key for i in h.lines
+        )
+        if own > 0.0 and not other:
+            hits[key] = [replace(x, score=max(x.score, own)) if x is h else x for x in hits[key]]
+            found.add(key)
+        elif other and own == 0.0:  # another label's line: freed, it may be found as its
+            hits[key] = [x for x in hits[key] if x is not h]
+            if not hits[key]:
+                del hits[key]
+            used.difference_update(h.lines)
+            unclaimed += [lines[i] for i in h.lines]
     for lab in missing:
-        words = sorted(set(latin_words(lab.ru)) | set(latin_words(lab.kk)))
         by_lang: dict[str, list[tuple[float, Line]]] = {}
-        for ln, latin in zip(cands, readings, strict=True):
-            tokens = re.sub(r"[^a-z]+", " ", latin.lower()).split()
-            misses = [min((_edits_within(w, t) for t in tokens), default=len(w)) for w in words]
-            if any(m > len(w) // 5 for m, w in zip(misses, words, strict=True)):
+        for ln in unclaimed:
+            score = _latin_score(latin[lab.key], reading[ln.index])
+            if score == 0.0:
                 continue
-            score = 1.0 - max(m / len(w) for m, w in zip(misses, words, strict=True))
             text = _label_text(ln)
             rest = {
                 lang: _words_match(fold_label(_without_latin(label)), text)
@@ -650,6 +676,17 @@ def find_latin_labels(
             hits.setdefault(lab.key, []).append(LabelHit(lab.key, lang, score, (ln.index,), ln.box))
             found.add(lab.key)
     return found
+
+
+def _latin_score(words: list[str], latin: str) -> float:
+    """How surely a Latin reading holds every one of ``words``: 1 less the share of
+    letters of the worst one that differ, or 0 when one is not there within a fifth of its
+    letters."""
+    tokens = re.sub(r"[^a-z]+", " ", latin.lower()).split()
+    misses = [min((_edits_within(w, t) for t in tokens), default=len(w)) for w in words]
+    if any(m > len(w) // 5 for m, w in zip(misses, words, strict=True)):
+        return 0.0
+    return 1.0 - max(m / len(w) for m, w in zip(misses, words, strict=True))
 
 
 def _words_match(words: str, text: str) -> float:

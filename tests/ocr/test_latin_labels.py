@@ -78,8 +78,25 @@ def test_a_latin_name_two_letters_off_still_counts_three_do_not() -> None:
     assert find_latin_labels(FORM, two, hits, lambda c: ["Partia Respublica"] * len(c)) == set()
 
 
+def test_a_weak_match_of_a_latin_label_is_confirmed_or_dropped_by_its_latin_reading() -> None:
+    """ "«Respublica» партиясы" read "«Нбосрабаса» партиясы" matched its label 0.76 and
+    AMANAT's 0.83: on a shuffled page neither is sure, and its figure went to review. Its
+    Latin reading, "«Respublica» napruscer", confirms it (the hit's score becomes the Latin
+    reading's). A weak AMANAT hit on a line that reads "Respublica" in Latin is dropped."""
+    lines = [_line(0, "11 «Нбосрабаса» партиясы", 300)]
+    hits = _found_but({"respublica"})
+    hits["respublica"] = [LabelHit("respublica", "kk", 0.76, (0,), lines[0].box)]
+    got = find_latin_labels(FORM, lines, hits, lambda c: ["11 «Respublica» napruscer"])
+    assert got == {"respublica"} and hits["respublica"][0].score == 1.0
+    hits = _found_but({"respublica", "amanat"})
+    hits["amanat"] = [LabelHit("amanat", "kk", 0.8, (0,), lines[0].box)]
+    find_latin_labels(FORM, lines, hits, lambda c: ["11 «Respublica» napruscer"] * len(c))
+    assert "amanat" not in hits
+    assert hits["respublica"][0].lines == (0,)  # the line freed is then found as its own
+
+
 def test_nothing_is_read_again_when_no_latin_label_is_missing() -> None:
-    """Only a missing label with a Latin word costs a second reading."""
+    """Only a missing (or weakly found) label with a Latin word costs a second reading."""
     lines = [_line(0, "Партия «КевриЮікса»", 300)]
     hits = _found_but({"people"})
 

@@ -1030,20 +1030,24 @@ def test_a_rival_label_found_on_its_own_line_is_no_rival() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("seed", "index", "tier", "layout", "key", "shuffled"),
+    ("seed", "index", "tier", "layout", "key", "shuffled", "read_now"),
     [
-        (9612, 21, "photo", "table", "voters_on_list", False),  # "1025" read 2025 alike
-        (9603, 26, "hard", "bilingual", "amanat", True),  # Respublica's row taken for it
+        (9612, 21, "photo", "table", "voters_on_list", False, False),  # "1025" read 2025 alike
+        (9603, 26, "hard", "bilingual", "amanat", True, True),  # Respublica's row taken for it
     ],
 )
 def test_the_silent_errors_of_the_first_fresh_seeds_of_real_hands_are_gone(
-    seed: int, index: int, tier: str, layout: str, key: str, shuffled: bool
+    seed: int, index: int, tier: str, layout: str, key: str, shuffled: bool, read_now: bool
 ) -> None:
     """The first fresh seeds run after the networks learnt real hands (9601-9613) had two
     wrong figures accepted: "1025" (a "1" with a flag and a foot) read 2025 by both
     networks, PP-OCR and Tesseract both reading 1035; and on a shuffled bilingual hard
     photo a garbled "«Respublica» партиясы" matched as "«AMANAT» партиясы", its figure and
-    words agreeing. Neither is accepted now, and every figure accepted is right."""
+    words agreeing. Neither wrong figure is accepted now, and every figure accepted is
+    right. The first is not accepted at all. AMANAT's own row went to review as too close
+    to a doubtful label; now the garbled line ("бесрчбиса партиясы", matched 0.85 by
+    Respublica's label and 0.8 by AMANAT's) reads "Respublica" in Latin letters, is
+    Respublica's for sure, and AMANAT's figure (497) is accepted, right."""
     s = make_sample(index, seed, tier=tier, script="typed" if shuffled else "handwritten",
                     layout=layout, hand="mnist", against_all_last=shuffled,
                     shuffle_parties=shuffled)  # fmt: skip
@@ -1052,7 +1056,7 @@ def test_the_silent_errors_of_the_first_fresh_seeds_of_real_hands_are_gone(
     accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
     assert len(accepted) >= 8
-    assert key not in {f.key for f in accepted}
+    assert (key in {f.key for f in accepted}) is read_now
 
 
 def test_ink_close_right_of_a_figure_is_read_with_it() -> None:

@@ -602,6 +602,11 @@ def latin_words(label: str) -> list[str]:
     return [w.lower() for w in re.findall(r"[A-Za-z]{4,}", label)]
 
 
+#: Unclaimed lines read again in Latin letters at most, in page order (a protocol has a
+#: dozen or so; a page of prose would make one slow reading of hundreds).
+LATIN_LINES_MAX = 24
+
+
 def find_latin_labels(
     form: Form,
     lines: list[Line],
@@ -632,7 +637,9 @@ def find_latin_labels(
     ]
     used = {i for hs in hits.values() for h in hs for i in h.lines}
     unclaimed = (
-        [ln for ln in lines if ln.index not in used and _label_like(_label_text(ln))]
+        [ln for ln in lines if ln.index not in used and _label_like(_label_text(ln))][
+            :LATIN_LINES_MAX
+        ]
         if missing
         else []
     )
@@ -650,7 +657,7 @@ def find_latin_labels(
         if own > 0.0 and not other:
             hits[key] = [replace(x, score=max(x.score, own)) if x is h else x for x in hits[key]]
             found.add(key)
-        elif other and own == 0.0:  # another label's line: freed, it may be found as its
+        elif other and own == 0.0:  # another label's line: freed, to be found as its own
             hits[key] = [x for x in hits[key] if x is not h]
             if not hits[key]:
                 del hits[key]

@@ -7,7 +7,7 @@ import pytest
 
 from ocr import load_form, read_protocol
 from ocr.engine import Word
-from ocr.layout import LabelHit, Line, find_latin_labels, latin_words
+from ocr.layout import LATIN_LINES_MAX, LabelHit, Line, find_latin_labels, latin_words
 from ocr.result import Reason, Status
 from ocr.synth import make_sample
 
@@ -124,3 +124,17 @@ def test_shuffled_page_finds_its_respublica_row_read_in_latin() -> None:
     accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
     assert len(accepted) == len(FORM.keys)
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
+
+
+def test_a_page_of_prose_is_read_again_a_bounded_number_of_lines() -> None:
+    """A page of 40 unclaimed lines that read like labels: at most LATIN_LINES_MAX of them
+    are read again (one Tesseract call on all of them would be slow), in page order."""
+    lines = [_line(i, f"Строка текста номер {'а' * (i % 5 + 3)}", 100 + 30 * i) for i in range(40)]
+    asked: list[int] = []
+
+    def read_latin(cands: list[Line]) -> list[str]:
+        asked.extend(ln.index for ln in cands)
+        return [""] * len(cands)
+
+    assert find_latin_labels(FORM, lines, _found_but({"respublica"}), read_latin) == set()
+    assert asked == list(range(LATIN_LINES_MAX))

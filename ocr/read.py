@@ -227,6 +227,9 @@ BOX_EVEN = 1.3
 #: With this many figures found in digit boxes, the page's figures are taken to stand in
 #: boxes, right-aligned.
 BOXED_PAGE = 3
+#: With this many figures ending level (within half a text line), the page's figures are
+#: taken to be right-aligned.
+ALIGNED_MIN = 5
 
 
 def _boxed_digits(
@@ -630,6 +633,7 @@ def read_prepared(
     masks: dict[str, np.ndarray] = {}
     passed_over: set[str] = set()
     boxed: dict[str, float] = {}  # figures written one digit a box: the boxes' pitch
+    joined_right: set[str] = set()  # figures read with the ink close right of them
     shared_rows: set[str] = set()  # labels sharing their row with another column's
     rules = _table_rules(prep.binary, lh)
     ruled_rows: set[str] = set()  # labels whose figure may stand low in a ruled cell
@@ -694,7 +698,8 @@ def read_prepared(
                         box, mask, mread = joined[0], joined[1], jread
                         boxed[key] = joined[2]
                 chosen = (box, mread)
-                if any(not _text_far_left(c[0], box, lh) for c in clusters[:n]):
+                left_passed = any(not _text_far_left(c[0], box, lh) for c in clusters[:n])
+                if left_passed:
                     passed_over.add(key)
                 if _more_digits_right(box, clusters[n + 1 :]):
                     # digit-sized ink close right of it: the figure may go on there (digits
@@ -707,6 +712,8 @@ def read_prepared(
                     if lread.digits is not None:
                         box, mask, mread = longer[0], longer[1], lread
                         chosen = (box, mread)
+                        if not left_passed:
+                            joined_right.add(key)
                 break
         if chosen is None:
             box, mask = clusters[0]
@@ -723,6 +730,19 @@ def read_prepared(
         for k, (box, _) in located.items():
             if box[0] + box[2] < right - 0.5 * pitch:
                 passed_over.add(k)
+    ends = sorted(box[0] + box[2] for box, _ in located.values())
+    if joined_right and len(ends) >= ALIGNED_MIN:
+        end = ends[len(ends) // 2]
+        if sum(abs(e - end) <= 0.5 * lh for e in ends) >= ALIGNED_MIN:
+            # the page's figures end level (right-aligned, in digit boxes or a column):
+            # ink joined right of a figure's first digits that ends there too is the
+            # rest of the figure ("1" in its box, "286" in the next three, their sides
+            # gone: two clusters), not a mark or another figure beyond it
+            passed_over -= {
+                k
+                for k in joined_right
+                if abs(located[k][0][0] + located[k][0][2] - end) <= 0.5 * lh
+            }
     stacked_page = False
     if len(located) <= STACKED_LEVEL_MAX and len(hits) >= STACKED_LABELS_MIN:
         # hardly a figure level with its label: the figures may stand above their labels,

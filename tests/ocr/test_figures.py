@@ -187,6 +187,21 @@ def test_stacked_photo_reads_the_figures_over_unread_words() -> None:
 
 
 @pytest.mark.slow
+def test_figure_in_digit_boxes_joined_right_to_where_the_figures_end() -> None:
+    """A dev page (9703, a photo, digit boxes, real hands): "1306" and "862" each came as
+    two clusters (the first digit alone in its box, the rest run together once the boxes'
+    sides are gone), were read whole by joining the ink right of the first, and went to
+    review as maybe cut short. The page's figures end level (right-aligned in their
+    boxes), and so do these: the ink joined is the rest of the figure, and both are
+    accepted, right."""
+    s = make_sample(
+        23, 9703, tier="photo", script="handwritten", layout="boxes", hand="mnist",
+        against_all_last=True, shuffle_parties=True,
+    )  # fmt: skip
+    _reads_rows(s, ("voters_on_list", "voters_voted"))
+
+
+@pytest.mark.slow
 def test_blurred_table_read_in_grey_keeps_its_figures() -> None:
     """A fresh seed (1806): a blurred hard photo of a typed table whose labels were found
     only in grey. The text height came out 37 px for 23 px letters and 10 of 14 figures

@@ -3,8 +3,9 @@
 The rule behind every decision: an accepted wrong figure is the worst outcome. A figure
 is accepted only on two agreeing readings of different kinds: the figure in words and in
 digits; or two digit readers of different kinds (:func:`decide_digits`). Control
-relations may reorder the candidates of a figure under review (:func:`rank_by_relations`)
-but never change or accept one.
+relations may reorder the candidates of a figure under review (:func:`rank_by_relations`);
+an equality holding with a reading two readers of different kinds made confirms it
+(:func:`accept_by_relations`); a relation never changes a reading or makes one.
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ ENGINES_VETO = 0.3
 #: "триста девяносто", and whose "1" the whole-figure network read as 0, 0.71 sure;
 #: Tesseract read 341, 0.52 sure).
 WORDS_ALONE_VETO = 0.5
+#: The glyph network, the whole-figure network and PP-OCR (three kinds of reader: one cuts
+#: the figure into glyphs, one never cuts, one was trained apart from ours on real text)
+#: reading the same digits, each at least this sure, Tesseract not TESS_MIN sure of other
+#: digits of the same length, are accepted. On the dev and fresh seed sets of the real
+#: hands (8,064 handwritten figures), 84 figures in review were so read, none wrong; at
+#: 0.7, 111 and 2 wrong ("1823" read 1873, the glyph network 0.77 sure). Past silent
+#: errors had a network at most 0.68 sure ("22" read 92; "28" read 18; "103" read 163).
+THREE_KINDS_MIN = 0.75
 
 
 def _parts(n: int) -> set[int]:
@@ -196,7 +205,17 @@ def _decide(
         if not text_veto and not engines_veto:
             return own
         return None
-    if p is None or p_conf < TEXT_MIN:
+    if p is None:
+        return None
+    if (
+        p == a == s
+        and min(p_conf, model.confidence, seq.confidence) >= THREE_KINDS_MIN
+        and not (t is not None and t != p and len(t) == len(p) and tess[1] >= TESS_MIN)
+    ):
+        # three kinds of reader, none of them very sure: the glyph network, the
+        # whole-figure network and PP-OCR read alike
+        return Reason.READINGS_AGREE, min(p_conf, model.confidence, seq.confidence), int(p)
+    if p_conf < TEXT_MIN:
         return None
 
     def sure_other(other: str | None, conf: float, level: float) -> bool:
@@ -525,11 +544,27 @@ UNSUPPORTED_WITNESSES = 3
 UNSUPPORTED_SURE = 0.85
 
 
+def three_kinds(f: FieldReading) -> bool:
+    """True when the glyph network, the whole-figure network and PP-OCR read ``f``'s value,
+    each THREE_KINDS_MIN sure, and Tesseract is not TESS_MIN sure of other digits of the
+    same length."""
+    said = str(f.value)
+    read = {n: (d, c) for n, d, c in f.readers}
+    alike = all(
+        read.get(n, (None, 0.0))[0] == said and read[n][1] >= THREE_KINDS_MIN
+        for n in ("glyphs_a", "sequence", "ppocr")
+    )
+    t, t_conf = read.get("tesseract", (None, 0.0))
+    tess_other = t is not None and t != said and len(t) == len(said) and t_conf >= TESS_MIN
+    return alike and not tess_other
+
+
 def sure_witnesses(f: FieldReading) -> int:
     """How many digit readers read ``f``'s value UNSUPPORTED_SURE sure (its words, when they
-    say the same, count as enough: a figure in words is read apart from its digits)."""
+    say the same, count as enough: a figure in words is read apart from its digits; so do
+    the three kinds of reader reading alike, :func:`three_kinds`)."""
     said = str(f.value)
-    if any(n == "words" and d == said for n, d, _ in f.readers):
+    if any(n == "words" and d == said for n, d, _ in f.readers) or three_kinds(f):
         return UNSUPPORTED_WITNESSES
     return sum(
         1 for n, d, c in f.readers if n in _DIGIT_READERS and d == said and c >= UNSUPPORTED_SURE
@@ -564,7 +599,97 @@ def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
             )
 
 
+#: Reasons a figure is in review for what its readers read (not where it was found): the
+#: ones :func:`accept_by_relations` may settle.
+_READ_DOUBTS = (
+    Reason.READINGS_DISAGREE,
+    Reason.LOW_CONFIDENCE,
+    Reason.RANKED_BY_RELATION,
+    Reason.DIGIT_MISREAD_ON_PAGE,
+    Reason.HAND_MISREAD_ON_PAGE,
+)
+#: Two digit readers reading a value, each at least this sure, make it a reading of the
+#: figure :func:`accept_by_relations` can check.
+RELATION_PAIR_MIN = 0.5
+
+
+def _read_by_two(f: FieldReading) -> set[int]:
+    """Values two digit readers of different kinds read for ``f``, each RELATION_PAIR_MIN
+    sure (the two glyph readers cut the figure alike: together they are one kind)."""
+    names: dict[str, set[str]] = {}
+    for n, d, c in f.readers:
+        if n in _DIGIT_READERS and d is not None and c >= RELATION_PAIR_MIN:
+            names.setdefault(d, set()).add(n)
+    return {
+        int(d)
+        for d, ns in names.items()
+        if len(ns) >= 2
+        and ns != {"glyphs_a", "glyphs_b"}
+        and not (len(d) > 1 and d[0] == "0")
+        and int(d) <= MAX_CANDIDATE
+    }
+
+
+def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: set[str]) -> None:
+    """Accept, in place, a figure in review for what its readers read when two readers of
+    different kinds read it alike and a control equality confirms it: the figure is the one
+    figure of the equality not accepted, the equality holds with that reading and with no
+    other reading two readers made, and no relation of the accepted figures breaks with it
+    (``RELATION_CONFIRMS``). Its readers still disagree in the record (``readers``).
+
+    The arithmetic confirms a reading, never makes one: a value no two readers read is never
+    accepted, and a protocol that does not add up leaves its figures in review. A figure
+    whose row or extent is in doubt (``misplaced``: a crowded label, a figure claimed twice,
+    below its label, maybe cut short) is not settled so: two parties' figures swapped keep
+    their sum. On the dev and fresh seed sets (8,064 handwritten figures), the figures so
+    read were 104, none wrong.
+
+    Call it last: the other figures of the equality must have passed every doubt. One pass:
+    a figure accepted here checks no other."""
+    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    settled: dict[str, int] = {}
+    for rel in form.relations:
+        if rel.op != "==":
+            continue
+        keys = rel.keys(form.groups)
+        open_keys = [k for k in keys if k not in accepted]
+        if len(open_keys) != 1:
+            continue
+        k = open_keys[0]
+        f = fields[k]
+        if f.status is not Status.REVIEW or f.reason not in _READ_DOUBTS or k in misplaced:
+            continue
+        fitting = [
+            v for v in _read_by_two(f) if rel.evaluate({**accepted, k: v}, form.groups) is True
+        ]
+        if len(fitting) != 1:
+            continue
+        v = fitting[0]
+        if (
+            f.words_value is not None
+            and f.words_value != v
+            and not words_cut_short(f.words_value, v)
+        ):
+            continue
+        if any(r.evaluate({**accepted, k: v}, form.groups) is False for r in form.relations):
+            continue
+        settled[k] = v
+    for k, v in settled.items():
+        f = fields[k]
+        # the weaker of the two surest readers of the value
+        sure = sorted((c for n, d, c in f.readers if n in _DIGIT_READERS and d == str(v)))
+        fields[k] = replace(
+            f,
+            value=v,
+            status=Status.ACCEPTED,
+            reason=Reason.RELATION_CONFIRMS,
+            confidence=sure[-2],
+            candidates=(v, *[x for x in f.candidates if x != v]),
+        )
+
+
 __all__ = [
+    "accept_by_relations",
     "decide",
     "decide_digits",
     "doubt_by_relations",

@@ -20,6 +20,7 @@ import numpy as np
 
 from ocr import figures as fig
 from ocr.decide import (
+    accept_by_relations,
     decide,
     doubt_by_relations,
     doubt_misread_digits,
@@ -911,6 +912,10 @@ def read_prepared(
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
     doubt_by_relations(form, fields)  # (the relations are reported as the figures were read)
     doubt_unsupported(form, fields)
+    misplaced = stacked | below | shared | lonely | set(crowded)
+    if not by_elimination:
+        misplaced |= set(placed)
+    accept_by_relations(form, fields, misplaced)
     return ProtocolReading(
         form.id,
         sha,

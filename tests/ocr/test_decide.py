@@ -587,3 +587,147 @@ def test_two_sure_readers_need_the_arithmetic_three_or_the_words_do_not() -> Non
     assert fields["ballots_received"].reason is Reason.UNSUPPORTED
     assert fields["ballots_cancelled"].reason is Reason.UNSUPPORTED
     assert fields["ballots_issued"].status is acc  # three sure readers
+
+
+def test_glyph_network_whole_figure_network_and_ppocr_alike_are_three_kinds() -> None:
+    """Dev set, real hands (9682): "1319" read alike by the glyph network (0.58 there), the
+    whole-figure network and PP-OCR, Tesseract reading 4317 (0.66). Three kinds of reader
+    each THREE_KINDS_MIN sure are accepted; one of them less sure, or Tesseract sure of
+    other digits, is not."""
+    from ocr.decide import THREE_KINDS_MIN
+    from ocr.ppocr import TextReading
+
+    def read(g: float, s: float, p: float, t: tuple[str | None, float]) -> tuple[Status, int]:
+        st, _, _, cands = decide(
+            glyphs("1319", g), glyphs("1319", 0.2), t, None, SequenceReading("1319", s),
+            TextReading("1319", "1319", p),
+        )  # fmt: skip
+        return st, cands[0]
+
+    m = THREE_KINDS_MIN
+    assert read(m, m, m, ("4317", 0.66)) == (Status.ACCEPTED, 1319)
+    st, reason, conf, _ = decide(
+        glyphs("1319", 0.8), NONE_M, (None, 0.0), None, SequenceReading("1319", 0.88),
+        TextReading("1319", "1319", 0.76),
+    )  # fmt: skip
+    assert (st, reason, conf) == (Status.ACCEPTED, Reason.READINGS_AGREE, 0.76)
+    for g, s, p in ((m - 0.01, m, m), (m, m - 0.01, m), (m, m, m - 0.01)):
+        assert read(g, s, p, ("4317", 0.66))[0] is Status.REVIEW, (g, s, p)
+    assert read(m, m, m, ("4317", 0.75))[0] is Status.REVIEW  # Tesseract sure otherwise
+    assert read(m, m, m, ("43170", 0.9))[0] is Status.ACCEPTED  # another length: no veto
+    # the dev set's wrong ones at 0.7: "1823" read 1873, the glyph network 0.77, PP-OCR 0.74
+    st, _, _, _ = decide(
+        glyphs("1873", 0.77), NONE_M, ("183", 0.0), None, SequenceReading("1873", 0.88),
+        TextReading("1873", "1873", 0.74),
+    )  # fmt: skip
+    assert st is Status.REVIEW
+
+
+def test_three_kinds_alike_need_no_relation_to_check_them() -> None:
+    """A figure the three kinds read alike, THREE_KINDS_MIN sure, stays accepted in no
+    equality that can be checked; with the glyph network less sure it goes to review."""
+    from ocr.decide import THREE_KINDS_MIN, three_kinds
+
+    form = load_form("kz-mazhilis-party-list-2023")
+
+    def read(g: float, tess: tuple[str | None, float] = (None, 0.0)) -> FieldReading:
+        return _reading("ak_zhol", 18, Status.ACCEPTED, Reason.READINGS_AGREE, (
+            ("glyphs_a", "18", g), ("glyphs_b", "10", 0.09), ("sequence", "18", 0.8),
+            ("tesseract", *tess), ("ppocr", "18", 0.8), ("words", None, 1.0)))  # fmt: skip
+
+    fields = {"ak_zhol": read(THREE_KINDS_MIN)}
+    assert three_kinds(fields["ak_zhol"])
+    doubt_unsupported(form, fields)
+    assert fields["ak_zhol"].status is Status.ACCEPTED
+    for f in (read(THREE_KINDS_MIN - 0.01), read(0.9, ("48", 0.8))):
+        fields = {"ak_zhol": f}
+        doubt_unsupported(form, fields)
+        assert (fields["ak_zhol"].status, fields["ak_zhol"].reason) == (
+            Status.REVIEW,
+            Reason.UNSUPPORTED,
+        )
+
+
+def _page_adding_up(
+    open_key: str, reason: Reason, readers: dict[str, tuple[str, float]]
+) -> dict[str, FieldReading]:
+    """Figures of a page whose second equality (voters_voted == invalid + against all +
+    parties) holds at 1000; every figure accepted on its words but ``open_key``, in review
+    for ``reason`` with ``readers``."""
+    form = load_form("kz-mazhilis-party-list-2023")
+    truth = {
+        "voters_on_list": 1500, "ballots_received": 1100, "ballots_issued": 1000,
+        "ballots_cancelled": 100, "voters_voted": 1000, "ballots_invalid": 12,
+        "against_all": 8, "amanat": 600, "ak_zhol": 150, "auyl": 80, "respublica": 70,
+        "baytak": 30, "people": 40, "osdp": 10,
+    }  # fmt: skip
+    assert set(truth) == set(form.keys)
+    fields = {
+        k: _reading(k, v, Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE,
+                    (("sequence", str(v), 0.95), ("words", str(v), 1.0)), words_value=v)
+        for k, v in truth.items()
+    }  # fmt: skip
+    all_readers = tuple(
+        (n, *readers.get(n, (None, 0.0)))
+        for n in ("glyphs_a", "glyphs_b", "sequence", "tesseract", "ppocr")
+    )
+    value = int(next(iter(readers.values()))[0])
+    fields[open_key] = replace(
+        _reading(open_key, value, Status.REVIEW, reason, all_readers), confidence=0.25
+    )
+    return fields
+
+
+def test_two_readers_and_the_one_equality_left_accept_a_figure() -> None:
+    """Real hands, dev sets: a figure whose readers disagree, two of them (different kinds,
+    each RELATION_PAIR_MIN sure) reading what makes the equality hold, the rest of it
+    accepted. The arithmetic confirms their reading; it never makes one."""
+    from ocr.decide import RELATION_PAIR_MIN, accept_by_relations
+
+    form = load_form("kz-mazhilis-party-list-2023")
+    m = RELATION_PAIR_MIN
+    agree = {"sequence": ("150", m), "ppocr": ("150", 0.9), "glyphs_a": ("130", 0.6)}
+    fields = _page_adding_up("ak_zhol", Reason.READINGS_DISAGREE, agree)
+    accept_by_relations(form, fields, set())
+    f = fields["ak_zhol"]
+    assert (f.status, f.reason, f.value, f.confidence) == (
+        Status.ACCEPTED, Reason.RELATION_CONFIRMS, 150, m,
+    )  # fmt: skip
+    assert (
+        f.readers == _page_adding_up("ak_zhol", Reason.READINGS_DISAGREE, agree)["ak_zhol"].readers
+    )
+    # each of these leaves it in review:
+    cases: list[tuple[dict[str, tuple[str, float]], Reason, set[str]]] = [
+        ({"sequence": ("150", m - 0.01), "ppocr": ("150", 0.9)}, Reason.READINGS_DISAGREE, set()),
+        ({"ppocr": ("150", 0.99), "tesseract": ("130", 0.9)}, Reason.READINGS_DISAGREE, set()),
+        # the two glyph readers cut the figure alike: one kind
+        ({"glyphs_a": ("150", 0.9), "glyphs_b": ("150", 0.9)}, Reason.READINGS_DISAGREE, set()),
+        # two readers alike on a value the sum does not hold with: the protocol, or the
+        # reading, does not add up; the arithmetic does not pick the other value
+        ({"sequence": ("160", 0.9), "ppocr": ("160", 0.9), "tesseract": ("150", 0.4)},
+         Reason.READINGS_DISAGREE, set()),
+        # its row is in doubt: two parties' figures swapped keep their sum
+        (agree, Reason.READINGS_DISAGREE, {"ak_zhol"}),
+        (agree, Reason.LABEL_CROWDED, set()),
+        (agree, Reason.FIGURE_NOT_ISOLATED, set()),
+    ]  # fmt: skip
+    for readers, reason, misplaced in cases:
+        fields = _page_adding_up("ak_zhol", reason, readers)
+        accept_by_relations(form, fields, misplaced)
+        assert fields["ak_zhol"].status is Status.REVIEW, (readers, reason, misplaced)
+    # another figure of the equality in review too: nothing to check it against
+    fields = _page_adding_up("ak_zhol", Reason.READINGS_DISAGREE, agree)
+    fields["auyl"] = replace(fields["auyl"], status=Status.REVIEW)
+    accept_by_relations(form, fields, set())
+    assert fields["ak_zhol"].status is Status.REVIEW
+    # the figure held alike by the sum but breaking an inequality of accepted figures
+    fields = _page_adding_up("voters_voted", Reason.READINGS_DISAGREE,
+                             {"sequence": ("1000", 0.9), "ppocr": ("1000", 0.9)})  # fmt: skip
+    accept_by_relations(form, fields, set())
+    assert fields["voters_voted"].status is Status.ACCEPTED
+    fields = _page_adding_up("voters_voted", Reason.READINGS_DISAGREE,
+                             {"sequence": ("1000", 0.9), "ppocr": ("1000", 0.9)})  # fmt: skip
+    fields["ballots_issued"] = replace(fields["ballots_issued"], value=999)
+    fields["ballots_received"] = replace(fields["ballots_received"], value=1099)
+    accept_by_relations(form, fields, set())
+    assert fields["voters_voted"].status is Status.REVIEW  # 1000 voted > 999 issued

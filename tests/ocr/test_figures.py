@@ -279,3 +279,29 @@ def test_page_left_turned_by_degrees_is_levelled_before_rows_are_matched() -> No
     )
     for key in ("ak_zhol", "auyl", "respublica", "baytak"):  # each on its own row now
         assert fields[key].candidates[:1] == (truth[key],)
+
+
+def test_a_figure_its_readers_disagree_on_is_accepted_by_its_sum_unless_its_row_is_in_doubt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dev page, real hands (MNIST's held-out digits), clean scan: Baytak's "142" read 142
+    by the whole-figure network and the MLP, 112 by PP-OCR, nothing by the glyph network.
+    Every other figure of the parties' sum is accepted, and the sum holds with 142: two
+    readers and the arithmetic accept it. Its label crowded, it stays in review."""
+    import ocr.read as read_module
+
+    s = make_sample(10, 9702, tier="clean", script="handwritten", layout="leaders", hand="mnist")
+    form = load_form("kz-mazhilis-party-list-2023")
+    truth = s.truth["figures"]
+    reading = {f.key: f for f in read_protocol(s.image, form).fields}
+    assert (reading["baytak"].status, reading["baytak"].reason) == (
+        Status.ACCEPTED,
+        Reason.RELATION_CONFIRMS,
+    )
+    assert all(f.value == truth[k] for k, f in reading.items() if f.status is Status.ACCEPTED)  # type: ignore[index]
+    crowded = read_module.crowded_labels
+    monkeypatch.setattr(
+        read_module, "crowded_labels", lambda *a, **kw: crowded(*a, **kw) | {"baytak"}
+    )
+    again = {f.key: f for f in read_protocol(s.image, form).fields}
+    assert again["baytak"].status is Status.REVIEW

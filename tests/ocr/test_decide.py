@@ -425,6 +425,29 @@ def test_words_one_reader_agrees_with_are_contradicted_by_a_fairly_sure_other_re
     assert (st, reason) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE)
 
 
+def test_whole_words_one_reader_agrees_with_are_not_contradicted_by_a_digit_misread() -> None:
+    """Real hands, a dev set: "54" in words "елу төрт", read 54 by the glyph network (0.72)
+    and 59 by the whole-figure network (0.71). Words that cannot be a figure cut short at
+    its end (more than one digit, not a round ten) are not contradicted by a reading of
+    other digits of their length; by one of another length they are, and words of one
+    digit or a round ten are contradicted as before."""
+    from ocr.decide import words_whole
+
+    st, reason, _, cands = decide(
+        glyphs("54", 0.72), NONE_M, (None, 0.0), words(54, "елу төрт"), SequenceReading("59", 0.71)
+    )
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, 54)
+    for value, other in ((54, "154"), (54, "5"), (40, "48"), (1, "2"), (7, "4")):
+        st, reason, _, _ = decide(
+            glyphs(str(value), 0.9), NONE_M, (None, 0.0), words(value),
+            SequenceReading(other, 0.71),
+        )  # fmt: skip
+        assert (st, reason) == (Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE), (value, other)
+    assert [words_whole(v) for v in (10, 11, 54, 100, 101, 386, 9)] == [
+        False, True, True, False, True, True, False,
+    ]  # fmt: skip
+
+
 def test_figures_of_a_relation_the_accepted_figures_break_go_to_review() -> None:
     # real hands: "254" whose "2" was written like a "1", read 154 by PP-OCR and
     # Tesseract; ballots received 1,000 = issued 746 + cancelled 254 then fails
@@ -720,6 +743,24 @@ def test_two_readers_and_the_one_equality_left_accept_a_figure() -> None:
     fields["auyl"] = replace(fields["auyl"], status=Status.REVIEW)
     accept_by_relations(form, fields, set())
     assert fields["ak_zhol"].status is Status.REVIEW
+    # another figure of it two sure readers read, in review for want of a relation to check
+    # it: it counts as read, and the equality holding accepts both
+    for auyl, accepted in ((80, True), (81, False)):
+        fields = _page_adding_up("ak_zhol", Reason.READINGS_DISAGREE, agree)
+        fields["auyl"] = replace(
+            fields["auyl"], value=auyl, status=Status.REVIEW, reason=Reason.UNSUPPORTED,
+            confidence=0.45,
+        )  # fmt: skip
+        accept_by_relations(form, fields, set())
+        got = {k: (fields[k].status, fields[k].reason) for k in ("ak_zhol", "auyl")}
+        if accepted:
+            assert got == dict.fromkeys(got, (Status.ACCEPTED, Reason.RELATION_CONFIRMS))
+            assert (fields["auyl"].value, fields["auyl"].confidence) == (80, 0.9)
+        else:  # 81: the sum does not hold, and neither is accepted
+            assert got == {
+                "ak_zhol": (Status.REVIEW, Reason.READINGS_DISAGREE),
+                "auyl": (Status.REVIEW, Reason.UNSUPPORTED),
+            }
     # the figure held alike by the sum but breaking an inequality of accepted figures
     fields = _page_adding_up("voters_voted", Reason.READINGS_DISAGREE,
                              {"sequence": ("1000", 0.9), "ppocr": ("1000", 0.9)})  # fmt: skip

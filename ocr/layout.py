@@ -625,7 +625,10 @@ def find_latin_labels(
     A label with a Latin word found on its line only weakly (below OUT_OF_ORDER_SURE:
     "«КевраБаса» партиясы" matched "«Respublica» партиясы" 0.76, and "«AMANAT» партиясы"
     0.83) is confirmed when that line's Latin reading holds its Latin words (the hit takes
-    the Latin reading's score), and dropped when it holds another such label's instead."""
+    the Latin reading's score), and dropped when it does not hold them: another such
+    label's line, or another row's ("12 «ПГьытжа Қаман ажылдар партиясы", Baytak's row
+    of a hard photo, matched "«AMANAT» партиясы" 0.79; its Latin reading held no
+    "AMANAT", and Baytak's 169 was accepted as AMANAT's)."""
     latin = {
         lab.key: sorted(set(latin_words(lab.ru)) | set(latin_words(lab.kk)))
         for lab in form.labels
@@ -657,7 +660,7 @@ def find_latin_labels(
         if own > 0.0 and not other:
             hits[key] = [replace(x, score=max(x.score, own)) if x is h else x for x in hits[key]]
             found.add(key)
-        elif other and own == 0.0:  # another label's line: freed, to be found as its own
+        elif own == 0.0:  # another label's line, or nobody's: freed, to be found as its own
             hits[key] = [x for x in hits[key] if x is not h]
             if not hits[key]:
                 del hits[key]

@@ -95,6 +95,29 @@ def test_a_weak_match_of_a_latin_label_is_confirmed_or_dropped_by_its_latin_read
     assert hits["respublica"][0].lines == (0,)  # the line freed is then found as its own
 
 
+def test_a_weak_match_of_a_latin_label_its_latin_reading_does_not_hold_is_dropped() -> None:
+    """A hard typed photo (a fresh seed, 9822): Baytak's row read "12 «ПГьытжа Қаман ажылдар
+    партиясы" matched "«AMANAT» партиясы" 0.79, AMANAT's own row being garbled past
+    matching; its Latin reading held no "AMANAT", yet the hit stayed, and Baytak's 169 was
+    accepted as AMANAT's. A weak hit its line's Latin reading does not confirm is dropped;
+    a sure one is kept, unread in Latin."""
+    lines = [_line(0, "12 «ПГьытжа Қаман ажылдар партиясы", 300)]
+    hits = _found_but({"amanat", "baytak"})
+    hits["amanat"] = [LabelHit("amanat", "kk", 0.79, (0,), lines[0].box)]
+    latin = "2 [tarzan Kanaact ot aati tiap maprace"
+    assert find_latin_labels(FORM, lines, hits, lambda c: [latin] * len(c)) == set()
+    assert "amanat" not in hits
+    hits = _found_but({"baytak"})
+    sure = hits["amanat"][0]
+    assert sure.score >= 0.85
+
+    def read_latin(cands: list[Line]) -> list[str]:
+        raise AssertionError("a sure hit read again")
+
+    find_latin_labels(FORM, lines, hits, read_latin)
+    assert hits["amanat"] == [sure]
+
+
 def test_nothing_is_read_again_when_no_latin_label_is_missing() -> None:
     """Only a missing (or weakly found) label with a Latin word costs a second reading."""
     lines = [_line(0, "Партия «КевриЮікса»", 300)]
@@ -138,3 +161,16 @@ def test_a_page_of_prose_is_read_again_a_bounded_number_of_lines() -> None:
 
     assert find_latin_labels(FORM, lines, _found_but({"respublica"}), read_latin) == set()
     assert asked == list(range(LATIN_LINES_MAX))
+
+
+@pytest.mark.slow
+def test_hard_photo_does_not_give_amanat_the_figure_of_baytaks_row() -> None:
+    """The fresh seed's page (9822, a hard typed photo of a table, at a slant): AMANAT's row
+    garbled past matching, Baytak's matched AMANAT's label 0.79, and Baytak's 169 was
+    accepted as AMANAT's (503 written). Every figure accepted is right now."""
+    s = make_sample(24, 9822, tier="hard", script="typed", layout="table", hand="mnist")
+    assert s.truth["figures"]["amanat"] == 503  # type: ignore[index]
+    reading = read_protocol(s.image, FORM)
+    accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
+    assert len(accepted) >= 6
+    assert all(f.value == s.truth["figures"][f.key] for f in accepted)  # type: ignore[index]

@@ -251,6 +251,18 @@ def test_a_digit_the_words_show_misread_puts_it_in_doubt_across_the_page() -> No
     assert fields["amanat"].status is Status.REVIEW
     assert fields["amanat"].reason is Reason.HAND_MISREAD_ON_PAGE
     assert fields["auyl"].status is Status.ACCEPTED  # its own words agree
+    # PP-OCR, trained apart from our networks, reading as both of them did: the three kinds
+    # (each THREE_KINDS_MIN sure) keep it accepted, the networks' misreading elsewhere
+    # notwithstanding; PP-OCR less sure, it goes to review
+    from ocr.decide import THREE_KINDS_MIN
+
+    for p_conf, status in ((THREE_KINDS_MIN, Status.ACCEPTED), (0.74, Status.REVIEW)):
+        read = (("glyphs_a", "580", 0.9), ("sequence", "580", 0.98), ("ppocr", "580", p_conf))
+        fields["people"] = _reading(
+            "people", 580, Status.ACCEPTED, Reason.GLYPHS_AND_FIGURE_AGREE, read
+        )
+        doubt_misread_digits(fields)
+        assert fields["people"].status is status, p_conf
     # words cut short or read otherwise (more than one digit apart) show no misreading
     fields["baytak"] = _field("baytak", 110, Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE,
                               "947", 110)  # fmt: skip

@@ -595,6 +595,33 @@ def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]
     return placed
 
 
+def _where_order_puts_it(
+    form: Form, key: str, hit: LabelHit, lines: list[Line], hits: dict[str, list[LabelHit]]
+) -> bool:
+    """True when ``hit`` (a match of ``key``'s label) is where the form's order puts it: below
+    the nearest label before it in the form that was found, with no more unclaimed lines
+    that read like a label between the two than the form's labels missing between them."""
+    keys = list(form.keys)
+    at = keys.index(key)
+    before = next((k for k in reversed(keys[:at]) if k in hits), None)
+    if before is None:
+        return True
+    low = max(h.box[3] for h in hits[before])
+    high = hit.box[1]
+    if high < low - 2:
+        return False
+    used = {i for hs in hits.values() for h in hs for i in h.lines}
+    between = [
+        ln
+        for ln in lines
+        if ln.index not in used
+        and low - 2 <= ln.box[1]
+        and ln.box[3] <= high + 2
+        and _label_like(_label_text(ln))
+    ]
+    return len(between) <= at - keys.index(before) - 1
+
+
 def latin_words(label: str) -> list[str]:
     """The Latin words of a printed label, lowercased ("respublica" of "«Respublica»
     партиясы"): Tesseract's Cyrillic models read them as garbage past matching
@@ -625,10 +652,13 @@ def find_latin_labels(
     A label with a Latin word found on its line only weakly (below OUT_OF_ORDER_SURE:
     "«КевраБаса» партиясы" matched "«Respublica» партиясы" 0.76, and "«AMANAT» партиясы"
     0.83) is confirmed when that line's Latin reading holds its Latin words (the hit takes
-    the Latin reading's score), and dropped when it does not hold them: another such
-    label's line, or another row's ("12 «ПГьытжа Қаман ажылдар партиясы", Baytak's row
-    of a hard photo, matched "«AMANAT» партиясы" 0.79; its Latin reading held no
-    "AMANAT", and Baytak's 169 was accepted as AMANAT's)."""
+    the Latin reading's score), and dropped when it holds another such label's instead, or
+    holds neither and the line is not where the form's order puts the label
+    (:func:`_where_order_puts_it`): "12 «ПГьытжа Қаман ажылдар партиясы", Baytak's row of a
+    hard photo, matched "«AMANAT» партиясы" 0.79 five rows below AMANAT's garbled one; its
+    Latin reading held no "AMANAT", and Baytak's 169 was accepted as AMANAT's. (Kept: a
+    hard photo's "| АМАМАГ» парты", 0.76, read "paar hope" in Latin, right after the row
+    before it.)"""
     latin = {
         lab.key: sorted(set(latin_words(lab.ru)) | set(latin_words(lab.kk)))
         for lab in form.labels
@@ -660,7 +690,8 @@ def find_latin_labels(
         if own > 0.0 and not other:
             hits[key] = [replace(x, score=max(x.score, own)) if x is h else x for x in hits[key]]
             found.add(key)
-        elif own == 0.0:  # another label's line, or nobody's: freed, to be found as its own
+        elif own == 0.0 and (other or not _where_order_puts_it(form, key, h, lines, hits)):
+            # another label's line, or another row's: freed, to be found as its own
             hits[key] = [x for x in hits[key] if x is not h]
             if not hits[key]:
                 del hits[key]

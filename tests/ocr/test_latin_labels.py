@@ -99,14 +99,21 @@ def test_a_weak_match_of_a_latin_label_its_latin_reading_does_not_hold_is_droppe
     """A hard typed photo (a fresh seed, 9822): Baytak's row read "12 «ПГьытжа Қаман ажылдар
     партиясы" matched "«AMANAT» партиясы" 0.79, AMANAT's own row being garbled past
     matching; its Latin reading held no "AMANAT", yet the hit stayed, and Baytak's 169 was
-    accepted as AMANAT's. A weak hit its line's Latin reading does not confirm is dropped;
-    a sure one is kept, unread in Latin."""
-    lines = [_line(0, "12 «ПГьытжа Қаман ажылдар партиясы", 300)]
-    hits = _found_but({"amanat", "baytak"})
-    hits["amanat"] = [LabelHit("amanat", "kk", 0.79, (0,), lines[0].box)]
+    accepted as AMANAT's. A weak hit its line's Latin reading does not confirm is dropped
+    when it is not where the form's order puts it: above the label before it in the form,
+    or below it past more unread label-like lines than labels missing between them. Right
+    after the label before it, it is kept ("| АМАМАГ» парты", 0.76, read "paar hope" in
+    Latin, on another hard photo). A sure hit is kept, unread in Latin."""
     latin = "2 [tarzan Kanaact ot aati tiap maprace"
-    assert find_latin_labels(FORM, lines, hits, lambda c: [latin] * len(c)) == set()
-    assert "amanat" not in hits
+    # against_all, the label before AMANAT in the form, is found at y 1240-1260
+    for y, lines_between, kept in ((300, 0, False), (1290, 0, True), (1400, 2, False)):
+        lines = [_line(0, "12 «ПГьытжа Қаман ажылдар партиясы", y)]
+        lines += [_line(1 + n, f"«Ақ жол» Қазақстан партиясы {n}", 1300 + 30 * n)
+                  for n in range(lines_between)]  # fmt: skip
+        hits = _found_but({"amanat", "ak_zhol", "baytak"})
+        hits["amanat"] = [LabelHit("amanat", "kk", 0.79, (0,), lines[0].box)]
+        find_latin_labels(FORM, lines, hits, lambda c: [latin] * len(c))
+        assert ("amanat" in hits) is kept, (y, lines_between)
     hits = _found_but({"baytak"})
     sure = hits["amanat"][0]
     assert sure.score >= 0.85

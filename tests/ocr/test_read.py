@@ -139,15 +139,25 @@ def _read_all_accepted_right(sample: Sample) -> dict[str, FieldReading]:
 def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> None:
     """A fresh seed (2402), a hand never trained on, hard photo: its "1" was read "2" by
     every reader, and "18" was accepted as 28. The words of two other rows show that
-    misreading (16 read 26, 110 read 120): figures with a "2" accepted without words go
-    to review. (Since the whole-figure network and the MLP no longer accept a figure on
-    their own, "28" is not accepted in the first place; the page still shows the
-    misreading.)"""
+    misreading (16 read 26, 110 read 120): figures with a "2" accepted on our networks
+    alone go to review (AMANAT's 263, PP-OCR reading 203). "18" is now accepted right, on
+    its words and PP-OCR, the networks' 28 being a digit misread; OSDP's 23,
+    which PP-OCR read as the networks did, stays accepted."""
     reading = _read_all_accepted_right(
         make_sample(59, 2402, tier="hard", script="handwritten", layout="table")
     )
-    assert reading["ballots_invalid"].status is Status.REVIEW
     assert "2" in misread_digits(reading)
+    assert (reading["amanat"].status, reading["amanat"].reason) == (
+        Status.REVIEW,
+        Reason.DIGIT_MISREAD_ON_PAGE,
+    )
+    invalid = reading["ballots_invalid"]
+    assert (invalid.status, invalid.reason, invalid.value) == (
+        Status.ACCEPTED,
+        Reason.DIGITS_AND_WORDS_AGREE,
+        18,
+    )
+    assert reading["osdp"].status is Status.ACCEPTED
 
 
 def test_figure_with_a_digit_other_readers_show_misread_goes_to_review() -> None:

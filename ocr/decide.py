@@ -10,12 +10,14 @@ an equality holding with a reading two readers of different kinds made confirms 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 from ocr import figures as fig
 from ocr.forms import Form
 from ocr.layout import WordsRun
 from ocr.ppocr import TextReading
+from ocr.relations import Relation
 from ocr.result import FieldReading, Reason, Status
 from ocr.sequence import SequenceReading
 
@@ -480,18 +482,25 @@ def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
             )
 
 
-def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
-    """Put first, in place, the candidate that makes an equality hold, when it is the only
-    unknown. The figure stays under review and keeps every reader's record (``readers``)."""
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+def _one_open(
+    form: Form, known: Mapping[str, int | None]
+) -> Iterator[tuple[Relation, set[str], str]]:
+    """Each control equality of ``form`` with exactly one figure not in ``known``: the
+    relation, its figures' keys, and that figure's key."""
     for rel in form.relations:
         if rel.op != "==":
             continue
         keys = rel.keys(form.groups)
-        open_keys = [k for k in keys if k not in accepted]
-        if len(open_keys) != 1:
-            continue
-        k = open_keys[0]
+        open_keys = [k for k in keys if k not in known]
+        if len(open_keys) == 1:
+            yield rel, keys, open_keys[0]
+
+
+def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
+    """Put first, in place, the candidate that makes an equality hold, when it is the only
+    unknown. The figure stays under review and keeps every reader's record (``readers``)."""
+    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    for rel, _, k in _one_open(form, accepted):
         f = fields[k]
         if f.status is not Status.REVIEW or len(f.candidates) < 2:
             continue
@@ -685,14 +694,7 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     }
     read = {**pending, **accepted}
     settled: dict[str, int] = {}
-    for rel in form.relations:
-        if rel.op != "==":
-            continue
-        keys = rel.keys(form.groups)
-        open_keys = [k for k in keys if k not in read]
-        if len(open_keys) != 1:
-            continue
-        k = open_keys[0]
+    for rel, keys, k in _one_open(form, read):
         f = fields[k]
         if f.status is not Status.REVIEW or f.reason not in _READ_DOUBTS or k in misplaced:
             continue

@@ -562,6 +562,19 @@ def _fill_gaps(
             hits[key] = [LabelHit(key, lang, score, ids, _box(span))]
 
 
+def _unread_label_lines(lines: list[Line], used: set[int], low: int, high: int) -> list[Line]:
+    """The lines between heights ``low`` and ``high`` (2 px of slack) that no label claimed
+    (``used``) and that read like a label."""
+    return [
+        ln
+        for ln in lines
+        if ln.index not in used
+        and low - 2 <= ln.box[1]
+        and ln.box[3] <= high + 2
+        and _label_like(_label_text(ln))
+    ]
+
+
 def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]]) -> set[str]:
     """Keys placed, in place in ``hits``: a label OCR garbled past matching ("н нецжыкае
     партижы" for "«Respublica» партиясы") that is the only one missing between two found
@@ -579,14 +592,7 @@ def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]
             continue
         low = max(h.box[3] for h in hits[before])
         high = min(h.box[1] for h in hits[after])
-        span = [
-            ln
-            for ln in lines
-            if ln.index not in used
-            and low - 2 <= ln.box[1]
-            and ln.box[3] <= high + 2
-            and _label_like(_label_text(ln))
-        ]
+        span = _unread_label_lines(lines, used, low, high)
         if span:
             ids = tuple(ln.index for ln in span)
             used.update(ids)
@@ -611,14 +617,7 @@ def _where_order_puts_it(
     if high < low - 2:
         return False
     used = {i for hs in hits.values() for h in hs for i in h.lines}
-    between = [
-        ln
-        for ln in lines
-        if ln.index not in used
-        and low - 2 <= ln.box[1]
-        and ln.box[3] <= high + 2
-        and _label_like(_label_text(ln))
-    ]
+    between = _unread_label_lines(lines, used, low, high)
     return len(between) <= at - keys.index(before) - 1
 
 

@@ -916,6 +916,13 @@ def read_prepared(
     if not by_elimination:
         misplaced |= set(placed)
     accept_by_relations(form, fields, misplaced)
+    # a relation its figures' acceptance by the arithmetic completed holds now (one that
+    # did not hold as the figures were read is still reported so)
+    final = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    rels = tuple(
+        RelationCheck(c.relation, r.evaluate(final, form.groups)) if c.holds is None else c
+        for c, r in zip(rels, form.relations, strict=True)
+    )
     return ProtocolReading(
         form.id,
         sha,

@@ -293,11 +293,15 @@ def test_a_figure_its_readers_disagree_on_is_accepted_by_its_sum_unless_its_row_
     s = make_sample(10, 9702, tier="clean", script="handwritten", layout="leaders", hand="mnist")
     form = load_form("kz-mazhilis-party-list-2023")
     truth = s.truth["figures"]
-    reading = {f.key: f for f in read_protocol(s.image, form).fields}
+    protocol = read_protocol(s.image, form)
+    reading = {f.key: f for f in protocol.fields}
     assert (reading["baytak"].status, reading["baytak"].reason) == (
         Status.ACCEPTED,
         Reason.RELATION_CONFIRMS,
     )
+    # the sum is reported as holding: every figure of it is accepted now
+    sums = [c for c in protocol.relations if "sum(parties)" in c.relation]
+    assert [c.holds for c in sums] == [True]
     assert all(f.value == truth[k] for k, f in reading.items() if f.status is Status.ACCEPTED)  # type: ignore[index]
     crowded = read_module.crowded_labels
     monkeypatch.setattr(

@@ -133,6 +133,26 @@ def words_cut_short(words_value: int, digits_value: int) -> bool:
     return _parts(words_value) < _parts(digits_value)
 
 
+Said = tuple[str | None, float]
+"""What a reader read, and how sure it was."""
+
+
+def _three_alike(said: str, glyphs: Said, seq: Said, text: Said, tess: Said) -> bool:
+    """The rule of the three kinds (THREE_KINDS_MIN): the glyph network, the whole-figure
+    network and PP-OCR read ``said``, each that sure, and Tesseract is not TESS_MIN sure of
+    other digits of its length."""
+    t, t_conf = tess
+    tess_other = t is not None and t != said and len(t) == len(said) and t_conf >= TESS_MIN
+    return (
+        all(d == said and c >= THREE_KINDS_MIN for d, c in (glyphs, seq, text)) and not tess_other
+    )
+
+
+def accepted_values(fields: dict[str, FieldReading]) -> dict[str, int | None]:
+    """The value of every accepted figure, by key."""
+    return {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+
+
 def words_whole(words_value: int) -> bool:
     """True when words read for a figure cannot be a figure cut short at its end: they say
     more than one digit and do not end in a round ten ("семьдесят восемь", not "семьдесят"
@@ -220,11 +240,7 @@ def _decide(
         return None
     if p is None:
         return None
-    if (
-        p == a == s
-        and min(p_conf, model.confidence, seq.confidence) >= THREE_KINDS_MIN
-        and not (t is not None and t != p and len(t) == len(p) and tess[1] >= TESS_MIN)
-    ):
+    if _three_alike(p, (a, model.confidence), (s, seq.confidence), (p, p_conf), tess):
         # three kinds of reader, none of them very sure: the glyph network, the
         # whole-figure network and PP-OCR read alike
         return Reason.READINGS_AGREE, min(p_conf, model.confidence, seq.confidence), int(p)
@@ -499,7 +515,7 @@ def _one_open(
 def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
     """Put first, in place, the candidate that makes an equality hold, when it is the only
     unknown. The figure stays under review and keeps every reader's record (``readers``)."""
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    accepted = accepted_values(fields)
     for rel, _, k in _one_open(form, accepted):
         f = fields[k]
         if f.status is not Status.REVIEW or len(f.candidates) < 2:
@@ -554,7 +570,7 @@ def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
     two networks and PP-OCR ("24" accepted as 34), a "2" written like a "1" read 154 for
     254 by PP-OCR and Tesseract, "92" whose words were read short ("девяносто") read 90.
     Each broke a relation that the other figures, accepted, made checkable."""
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    accepted = accepted_values(fields)
     for rel in form.relations:
         keys = rel.keys(form.groups)
         if not all(k in accepted for k in keys) or rel.evaluate(accepted, form.groups) is not False:
@@ -582,15 +598,15 @@ def three_kinds(f: FieldReading) -> bool:
     """True when the glyph network, the whole-figure network and PP-OCR read ``f``'s value,
     each THREE_KINDS_MIN sure, and Tesseract is not TESS_MIN sure of other digits of the
     same length."""
-    said = str(f.value)
     read = {n: (d, c) for n, d, c in f.readers}
-    alike = all(
-        read.get(n, (None, 0.0))[0] == said and read[n][1] >= THREE_KINDS_MIN
-        for n in ("glyphs_a", "sequence", "ppocr")
+    none: Said = (None, 0.0)
+    return _three_alike(
+        str(f.value),
+        read.get("glyphs_a", none),
+        read.get("sequence", none),
+        read.get("ppocr", none),
+        read.get("tesseract", none),
     )
-    t, t_conf = read.get("tesseract", (None, 0.0))
-    tess_other = t is not None and t != said and len(t) == len(said) and t_conf >= TESS_MIN
-    return alike and not tess_other
 
 
 def sure_witnesses(f: FieldReading) -> int:
@@ -615,7 +631,7 @@ def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
 
     Call it after :func:`doubt_by_relations` (a figure of a broken relation is already in
     review, and no longer counts as accepted here)."""
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    accepted = accepted_values(fields)
     supported: set[str] = set()
     for rel in form.relations:
         keys = rel.keys(form.groups)
@@ -686,11 +702,12 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
 
     Call it last: the other figures of the equality must have passed every doubt. One pass:
     a figure accepted here checks no other."""
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    accepted = accepted_values(fields)
+    # (accepted until then, they passed every doubt of where they were found)
     pending = {
         k: f.value
         for k, f in fields.items()
-        if f.reason is Reason.UNSUPPORTED and f.value is not None and k not in misplaced
+        if f.reason is Reason.UNSUPPORTED and f.value is not None
     }
     read = {**pending, **accepted}
     settled: dict[str, int] = {}
@@ -737,6 +754,7 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
 
 __all__ = [
     "accept_by_relations",
+    "accepted_values",
     "decide",
     "decide_digits",
     "doubt_by_relations",

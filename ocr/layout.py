@@ -602,11 +602,17 @@ def place_by_order(form: Form, lines: list[Line], hits: dict[str, list[LabelHit]
 
 
 def _where_order_puts_it(
-    form: Form, key: str, hit: LabelHit, lines: list[Line], hits: dict[str, list[LabelHit]]
+    form: Form,
+    key: str,
+    hit: LabelHit,
+    lines: list[Line],
+    hits: dict[str, list[LabelHit]],
+    used: set[int],
 ) -> bool:
     """True when ``hit`` (a match of ``key``'s label) is where the form's order puts it: below
-    the nearest label before it in the form that was found, with no more unclaimed lines
-    that read like a label between the two than the form's labels missing between them."""
+    the nearest label before it in the form that was found, with no more lines that no label
+    claimed (``used``) and that read like a label between the two than the form's labels
+    missing between them."""
     keys = list(form.keys)
     at = keys.index(key)
     before = next((k for k in reversed(keys[:at]) if k in hits), None)
@@ -616,7 +622,6 @@ def _where_order_puts_it(
     high = hit.box[1]
     if high < low - 2:
         return False
-    used = {i for hs in hits.values() for h in hs for i in h.lines}
     between = _unread_label_lines(lines, used, low, high)
     return len(between) <= at - keys.index(before) - 1
 
@@ -689,7 +694,7 @@ def find_latin_labels(
         if own > 0.0 and not other:
             hits[key] = [replace(x, score=max(x.score, own)) if x is h else x for x in hits[key]]
             found.add(key)
-        elif own == 0.0 and (other or not _where_order_puts_it(form, key, h, lines, hits)):
+        elif own == 0.0 and (other or not _where_order_puts_it(form, key, h, lines, hits, used)):
             # another label's line, or another row's: freed, to be found as its own
             hits[key] = [x for x in hits[key] if x is not h]
             if not hits[key]:

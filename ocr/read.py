@@ -21,6 +21,7 @@ import numpy as np
 from ocr import figures as fig
 from ocr.decide import (
     accept_by_relations,
+    accepted_values,
     decide,
     doubt_by_relations,
     doubt_misread_digits,
@@ -731,8 +732,8 @@ def read_prepared(
         for k, (box, _) in located.items():
             if box[0] + box[2] < right - 0.5 * pitch:
                 passed_over.add(k)
-    ends = sorted(box[0] + box[2] for box, _ in located.values())
-    if joined_right and len(ends) >= ALIGNED_MIN:
+    ends = sorted(box[0] + box[2] for box, _ in located.values()) if joined_right else []
+    if len(ends) >= ALIGNED_MIN:
         end = ends[len(ends) // 2]
         if sum(abs(e - end) <= 0.5 * lh for e in ends) >= ALIGNED_MIN:
             # the page's figures end level (right-aligned, in digit boxes or a column):
@@ -908,7 +909,7 @@ def read_prepared(
         )
     doubt_misread_digits(fields)
     rank_by_relations(form, fields)
-    accepted = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    accepted = accepted_values(fields)
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
     doubt_by_relations(form, fields)  # (the relations are reported as the figures were read)
     doubt_unsupported(form, fields)
@@ -918,7 +919,7 @@ def read_prepared(
     accept_by_relations(form, fields, misplaced)
     # a relation its figures' acceptance by the arithmetic completed holds now (one that
     # did not hold as the figures were read is still reported so)
-    final = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED}
+    final = accepted_values(fields)
     rels = tuple(
         RelationCheck(c.relation, r.evaluate(final, form.groups)) if c.holds is None else c
         for c, r in zip(rels, form.relations, strict=True)

@@ -259,13 +259,16 @@ def test_a_lawyer_builds_and_downloads_a_dossier_from_a_discrepancy(
         field.clear()
         field.send_keys(value)
     b.find_element(By.CSS_SELECTOR, "#fields button[type=submit]").click()
-    WebDriverWait(b, 20).until(
-        lambda d: (
-            d.find_element(By.ID, "saved").is_displayed()
-            or d.find_element(By.ID, "error").is_displayed()
-        )
-    )
-    assert not b.find_element(By.ID, "error").is_displayed(), b.find_element(By.ID, "error").text
+
+    def outcome(d: webdriver.Chrome) -> str | None:
+        # read in one look: once "saved" shows, the page reloads, and its error line with it
+        if d.find_element(By.ID, "saved").is_displayed():
+            return "saved"
+        error = d.find_element(By.ID, "error")
+        return f"error: {error.text}" if error.is_displayed() else None
+
+    shown = WebDriverWait(b, 20).until(outcome)
+    assert shown == "saved", shown
     WebDriverWait(b, 20).until(lambda d: d.find_element(By.ID, "build-button"))
     time.sleep(1)  # the page reloads after saving
     WebDriverWait(b, 20).until(lambda d: d.find_element(By.ID, "build-button").is_enabled())

@@ -65,9 +65,16 @@ def choose_store(option: Path | None, environ: dict[str, str] | None = None) -> 
     return StoreChoice(DEFAULT_STORE, StoreOrigin.DEFAULT)
 
 
-def open_store(root: Path) -> Store:
+def open_store(root: Path, *, hooks: bool = True) -> Store:
     """Open the store at ``root`` with the pipeline's commit hooks (receipts, checkpoint
-    stamping, the index); raises ``StoreNotFound`` (exit code 2) when there is none."""
+    stamping, the index); raises ``StoreNotFound`` (exit code 2) when there is none.
+    ``hooks=False``: without them, for a batch that attaches them itself once its files are
+    being read (:func:`pipeline.run.run_submissions`), so that the command's first file is
+    copied before SQLAlchemy and the stampers have loaded."""
+    if not hooks:
+        from evidence.storage.store import Store
+
+        return Store.open(root)
     from pipeline.hooks import open_store as _open_with_hooks
 
     return _open_with_hooks(root)

@@ -30,9 +30,10 @@ def store_choice(ctx: click.Context, local: Path | None = None) -> setup.StoreCh
     return choice
 
 
-def store_of(ctx: click.Context, local: Path | None = None) -> Store:
-    """The store the command works on (it must exist)."""
-    return setup.open_store(store_choice(ctx, local).path)
+def store_of(ctx: click.Context, local: Path | None = None, *, hooks: bool = True) -> Store:
+    """The store the command works on (it must exist); ``hooks=False``: without the commit
+    hooks, for a command whose batch attaches them (:func:`setup.open_store`)."""
+    return setup.open_store(store_choice(ctx, local).path, hooks=hooks)
 
 
 def optional_store_of(ctx: click.Context, local: Path | None = None) -> Store | None:

@@ -13,6 +13,7 @@ import errno
 import itertools
 import os
 import stat
+import threading
 import tomllib
 import unicodedata
 from collections.abc import Iterator
@@ -379,7 +380,7 @@ class IntakeStage:
         name = privacy.scrub(secret, safe_text(sub.path.name))
         relpath = shown
         key = (stored.sha256, actor, sub.precinct, relpath)
-        history = _history(ctx, stored.sha256)
+        history = _history(ctx, stored.sha256, prepared.history)
         if ctx.dedupe and (key in ctx.seen or any(_source_key(e) == key for e in history)):
             return StageResult(
                 self.name,
@@ -460,9 +461,20 @@ class IntakeStage:
         if refused is not None:
             return Prepared(refused=refused)
         prepared = Prepared(stored=stored)
-        if describe and stored is not None and stored.size:
-            prepared = _described(prepared, sub, store)
+        if describe:
+            prepared = self.describe(prepared, sub, store)
         return prepared
+
+    @staticmethod
+    def describe(
+        prepared: Prepared, sub: Submission, store: Store, places: Places | None = None
+    ) -> Prepared:
+        """``prepared`` with the stored file's media type and metadata (as it is when
+        nothing was stored, or nothing with a byte). ``places``: the precincts' places as
+        this batch looks them up."""
+        if prepared.stored is None or not prepared.stored.size:
+            return prepared
+        return _described(prepared, sub, store, places)
 
 
 def _unreadable(e: OSError, sub: Submission, store: Store) -> Prepared:
@@ -491,6 +503,8 @@ class Prepared:
     """Its media type, from its first bytes."""
     meta: Metadata | None = None
     """What it says about itself."""
+    history: list[dict[str, Any]] | None = None
+    """The index's entries about its object, looked up ahead (None: not looked up)."""
 
 
 #: First bytes of a stored file kept from the pass that hashes it: what the media type
@@ -542,15 +556,15 @@ def _read_in(
         )
 
 
-def _described(prepared: Prepared, sub: Submission, store: Store) -> Prepared:
-    """``prepared`` with the stored file's media type and metadata."""
+def _described(
+    prepared: Prepared, sub: Submission, store: Store, places: Places | None = None
+) -> Prepared:
+    """``prepared`` with the stored file's media type and metadata (``places``: see
+    :meth:`IntakeStage.describe`)."""
     stored = prepared.stored
     assert stored is not None
     received = datetime.now(UTC)
-    # the config's place for the precinct, else the registry's (dalel precinct import)
-    location = store.config.precinct_location(sub.precinct) or registry_location(
-        store, sub.precinct
-    )
+    location = (places or Places(store)).of(sub.precinct)
     # the first bytes kept from the hashing pass stand for the file's own when they hold
     # all that the readers look at (or the whole file)
     head = stored.head if len(stored.head) >= min(HEAD_SCAN, stored.size) else None
@@ -568,6 +582,28 @@ def _described(prepared: Prepared, sub: Submission, store: Store) -> Prepared:
     return Prepared(stored=stored, received=received, media=media, meta=meta)
 
 
+class Places:
+    """Where precincts are, for the GPS check: the config's place for one, else the
+    registry's (dalel precinct import). A batch keeps one, so that each precinct is looked
+    up once, whichever of its threads asks first (no registry is imported while a batch
+    holds the store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[str, tuple[float, float] | None] = {}
+        self._lock = threading.Lock()
+
+    def of(self, precinct: str) -> tuple[float, float] | None:
+        """The precinct's latitude and longitude, if they are known."""
+        with self._lock:
+            if precinct not in self._known:
+                store = self._store
+                self._known[precinct] = store.config.precinct_location(
+                    precinct
+                ) or registry_location(store, precinct)
+            return self._known[precinct]
+
+
 def _source_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     return (
         entry.get("item", {}).get("sha256"),
@@ -577,9 +613,15 @@ def _source_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _history(ctx: Context, sha256: str) -> list[dict[str, Any]]:
-    """Committed and uncommitted entries about ``sha256``."""
-    done = ctx.index.history(sha256)
+def _history(
+    ctx: Context, sha256: str, looked_up: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Committed and uncommitted entries about ``sha256`` (``looked_up``: the index's, read
+    ahead while this batch held the store: all but this batch's own, which ``received``
+    holds)."""
+    done = ctx.index.history(sha256) if looked_up is None else looked_up
+    if not done and sha256 not in ctx.received:
+        ctx.unknown.add(sha256)
     pending = ctx.received.get(sha256, [])
     seen = {e["seq"] for e in done}
     return done + [e for e in pending if e["seq"] not in seen]

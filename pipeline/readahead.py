@@ -4,14 +4,19 @@ Storing a file is mostly waiting on the kernel (copying its bytes into the store
 copy: Python's lock is let go meanwhile) and on libmagic and ffprobe, and logging it is mostly
 Python (its signed entry, the index). A :class:`ReadAhead` stores and describes the files
 handed in, several at once, up to ``depth`` files ahead of the runner, which logs them in the
-order they were handed in. It starts once the writer is open (the lock held, its reserve of
-disk space kept). Nothing about what is logged changes: the same checks refuse the same files
-before a byte of them is read, each file is stored as it was read, and an object is only ever
-named by an entry after the commit has made it durable. A failure while reading a file is
-raised at that file's turn, as if it had been read then; a failure of the walk itself (a
-manifest that cannot be read) likewise. Objects read ahead are not synced one by one: the
-commit syncs the file system before it writes the entries that name them
-(:meth:`evidence.storage.writer.Writer.flush`).
+order they were handed in. It starts as soon as the writer holds the lock and its reserve of
+disk space, before the writer opens: the files are copied and hashed while the commit's hooks
+load (SQLAlchemy, the stampers) and the log's tree is loaded. A file is described (its
+precinct's place read from the registry in the index), and what the index says of its object
+looked up, once the writer is open and has brought the index up to date with the log (the
+runner says so: :meth:`ReadAhead.opened`); while the batch holds the store only the batch adds
+to the index, and the runner has what it added. Nothing about what is logged changes: the
+same checks refuse the same files before a byte of them is read, each file is stored as it
+was read, and an object is only ever named by an entry after the commit has made it durable.
+A failure while reading a file is raised at that file's turn, as if it had been read then; a
+failure of the walk itself (a manifest that cannot be read) likewise. Objects read ahead are
+not synced one by one: the commit syncs the file system before it writes the entries that
+name them (:meth:`evidence.storage.writer.Writer.flush`).
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Self
 
 from evidence.storage.store import Store
 from pipeline import order
-from pipeline.intake import Prepared, Rejected
+from pipeline.intake import Places, Prepared, Rejected
 from pipeline.stages import Submission
 
 #: Files read ahead of the one being logged, at most: enough for the reading to go on while
@@ -56,6 +62,8 @@ class ReadAhead:
         self._store = store
         self._queue: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=depth)
         self._stop_reading = threading.Event()
+        self._opened = threading.Event()
+        self._places = Places(store)
         self._abandoned = threading.Event()
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="dalel-read")
         self._walker = threading.Thread(
@@ -78,7 +86,22 @@ class ReadAhead:
     def _read(self, sub: Submission) -> Prepared | None:
         if self._stop_reading.is_set():
             return None  # the batch stopped: only counted
-        return order.INTAKE.prepare(sub, self._store, describe=True, durable=False)
+        prepared = order.INTAKE.prepare(sub, self._store, durable=False)
+        # described once the writer is open: the precinct's place comes from the registry
+        # in the index, which the writer's opening brings up to date with the log
+        self._opened.wait()
+        if self._stop_reading.is_set():
+            return prepared  # (described at its turn, if it has one)
+        prepared = order.INTAKE.describe(prepared, sub, self._store, self._places)
+        if prepared.stored is None:
+            return prepared
+        # what the index says of it: only this batch adds to it while the batch holds the
+        # store, and the runner has what this batch added
+        return replace(prepared, history=self._store.index.history(prepared.stored.sha256))
+
+    def opened(self) -> None:
+        """The writer is open (the index caught up with the log): files are described."""
+        self._opened.set()
 
     def _reads(self, sub: Submission | Rejected) -> bool:
         """Whether to read ``sub`` ahead: a file on a path that intake will read, while the
@@ -130,5 +153,6 @@ class ReadAhead:
         """Stop the threads, after the file each is reading (those not begun are not)."""
         self._stop_reading.set()
         self._abandoned.set()
+        self._opened.set()  # (a reader waiting for the writer goes on, and describes none)
         self._walker.join()
         self._readers.shutdown(wait=True)

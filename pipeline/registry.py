@@ -10,12 +10,14 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from base.errors import EXIT_OK, EXIT_REFUSED, UsageError
 from evidence.core import events
-from evidence.storage.index import Index
 from evidence.storage.store import Store
+
+if TYPE_CHECKING:  # (the index is loaded by what reads it: intake imports this module)
+    from evidence.storage.index import Index
 
 _PRECINCT = re.compile(r"[^\W_][\w\-/]{0,15}")
 _MANY_DIGITS = re.compile(r"\d(?:[ \-./]?\d){9,}")

@@ -106,45 +106,65 @@ def run_submissions(
     if any(s.name == "timestamp" for s in stages) and stamping.external_config(store):
         submissions = list(submissions)
         prestamped = stamping.prestamp(store, _known_hashes(submissions))
-    # The writer opens first: it holds the lock and keeps its reserve of disk space before
-    # any file is copied (a batch that fills the disk can still commit what it took).
-    with (
-        hooks.attach(store).writer(on_wait=on_wait) as writer,
-        _reading(submissions, store, read_ahead) as pending,
-    ):
-        ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)
-        since_commit = 0
-        for sub, prepared in pending:
-            try:
-                if isinstance(prepared, BaseException):
-                    raise prepared  # what reading it ahead raised, at its turn
-                result = order.INTAKE.run(sub, ctx, prepared)
-            except Exception as exc:
-                refused = cannot_write(exc)
-                if refused is None:
-                    raise
-                # The disk refuses: what was taken is committed (and receipted) below, the
-                # rest is named; nothing already received is lost.
-                first = privacy.scrub(store.secret, safe_text(sub.relpath or sub.path.name))
-                pending.stop_reading()
-                batch.stopped = Stopped(refused, 1 + sum(1 for _ in pending), first)
-                writer.release_reserve()  # room to commit and receipt what was taken
-                break
-            batch.results.append(result)
-            if progress:
-                progress(result)
-            if result.item is not None:
-                for stage in stages:
-                    batch.results.append(stage.run(result.item, ctx))
-            since_commit += 1
-            if since_commit >= COMMIT_EVERY:
-                flush(stages, ctx, batch.results)
-                _absorb(batch, writer.commit())
-                since_commit = 0
-        flush(stages, ctx, batch.results)
+    # The writer holds the lock and keeps its reserve of disk space before any file is
+    # copied (a batch that fills the disk can still commit what it took); the files are
+    # then read while the commit's hooks load (SQLAlchemy, the stampers) and the writer
+    # opens, and described once it has. The lock is let go once the reading has stopped.
+    writer = store.writer(on_wait=on_wait).hold()
+    try:
+        with _reading(submissions, store, read_ahead) as pending:
+            writer.hooks = tuple(hooks.attach(store).hooks)  # (none when the store opened)
+            writer.open()
+            pending.opened()
+            ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)
+            _take_all(pending, ctx, stages, batch, progress)
+        writer.commit_result = writer.commit()
+    finally:
+        writer.close()
     if writer.commit_result is not None:
         _absorb(batch, writer.commit_result)
     return batch
+
+
+def _take_all(
+    pending: ReadAhead | _InTurn,
+    ctx: Context,
+    stages: tuple[Stage, ...],
+    batch: BatchResult,
+    progress: Callable[[StageResult], None] | None,
+) -> None:
+    """Intake each submission and run ``stages`` over each new item, committing every
+    ``COMMIT_EVERY`` files; the last ones are left to the writer's commit."""
+    store, writer = ctx.store, ctx.writer
+    since_commit = 0
+    for sub, prepared in pending:
+        try:
+            if isinstance(prepared, BaseException):
+                raise prepared  # what reading it ahead raised, at its turn
+            result = order.INTAKE.run(sub, ctx, prepared)
+        except Exception as exc:
+            refused = cannot_write(exc)
+            if refused is None:
+                raise
+            # The disk refuses: what was taken is committed (and receipted) below, the
+            # rest is named; nothing already received is lost.
+            first = privacy.scrub(store.secret, safe_text(sub.relpath or sub.path.name))
+            pending.stop_reading()
+            batch.stopped = Stopped(refused, 1 + sum(1 for _ in pending), first)
+            writer.release_reserve()  # room to commit and receipt what was taken
+            break
+        batch.results.append(result)
+        if progress:
+            progress(result)
+        if result.item is not None:
+            for stage in stages:
+                batch.results.append(stage.run(result.item, ctx))
+        since_commit += 1
+        if since_commit >= COMMIT_EVERY:
+            flush(stages, ctx, batch.results)
+            _absorb(batch, writer.commit())
+            since_commit = 0
+    flush(stages, ctx, batch.results)
 
 
 class _InTurn:
@@ -157,6 +177,9 @@ class _InTurn:
         return ((sub, None) for sub in self._subs)
 
     def stop_reading(self) -> None:
+        pass
+
+    def opened(self) -> None:
         pass
 
     def __enter__(self) -> Self:

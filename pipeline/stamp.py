@@ -23,7 +23,9 @@ class TimestampStage:
     name = "timestamp"
 
     def run(self, item: Item, ctx: Context) -> StageResult:
-        if item.sha256 in ctx.stamp_queue or ctx.index.token_for(item.sha256) is not None:
+        if item.sha256 in ctx.stamp_queue or (
+            item.sha256 not in ctx.unknown and ctx.index.token_for(item.sha256) is not None
+        ):
             return StageResult(self.name, item.sha256, Status.SKIPPED, "already has a token", item)
         ctx.stamp_queue.append(item.sha256)
         return StageResult(self.name, item.sha256, Status.DONE, "queued for a token", item)
@@ -34,6 +36,7 @@ class TimestampStage:
             return None
         subjects = [(sha, "item") for sha in ctx.stamp_queue]
         entry = stamping.stamp(ctx.writer, subjects, prestamped=ctx.prestamped)
+        ctx.unknown.difference_update(ctx.stamp_queue)  # (they have one now)
         ctx.stamp_queue.clear()
         if entry is None:
             return None

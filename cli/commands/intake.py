@@ -84,7 +84,7 @@ def ingest(
     as_json: bool,
 ) -> None:
     """Store files (folders are walked), log them and print a receipt for each."""
-    store = store_of(ctx)
+    store = store_of(ctx, hooks=False)  # (attached by the batch, once reading)
     declared = items.Declared(observer, precinct, kind, channel, note)
     with progress_bar("ingesting", show_subject=True) as advance:
         summary = items.ingest(store, paths, declared, progress=advance, on_wait=waiting)
@@ -110,7 +110,7 @@ def run(
     A manifest.csv in the folder (file, observer, precinct, kind, channel, note) overrides
     the options per file.
     """
-    store = store_of(ctx)
+    store = store_of(ctx, hooks=False)  # (attached by the batch, once reading)
     declared = items.Declared(observer, precinct, kind, channel, note)
     with progress_bar("ingesting", show_subject=True) as advance:
         summary = items.run_inbox(store, inbox, declared, progress=advance, on_wait=waiting)

@@ -121,6 +121,11 @@ class FileLock:
                 time.sleep(0.05)
         self._fd = fd
 
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the lock."""
+        return self._fd is not None
+
     def release(self) -> None:
         """Let the lock go (idempotent)."""
         if self._fd is not None:
@@ -163,9 +168,25 @@ class Writer:
         self._broken: Exception | None = None
 
     # --- life ------------------------------------------------------------------------
+    def hold(self) -> Self:
+        """Take the lock and keep the disk's reserve: what must be held before a file of a
+        batch is copied into the store. :meth:`open` then does the rest (it takes the lock
+        itself when this was not called); :meth:`close` lets it go."""
+        if not self._lock.held:
+            self._lock.acquire()
+            try:
+                self._keep_reserve()
+            except BaseException:
+                self._lock.release()
+                raise
+        return self
+
     def open(self) -> Self:
-        """Take the lock, recover an interrupted append, load the tree, run ``on_open``."""
-        self._lock.acquire()
+        """Take the lock (unless :meth:`hold` did), recover an interrupted append, load the
+        tree, run ``on_open``. When it fails, a lock :meth:`hold` took stays held until
+        :meth:`close` (what the caller began under it may still be going)."""
+        held_before = self._lock.held
+        self.hold()
         try:
             self._recover_torn_tail()
             self.head = self.store.latest_checkpoint()
@@ -184,12 +205,11 @@ class Writer:
                 if self._guard.moved_back is not None:
                     self._note_head_moved_back(*self._guard.moved_back)
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
-            self._keep_reserve()
             self.store.objects.durable_each = False  # a commit syncs the file system once
             for hook in self.hooks:
                 hook.on_open(self)
         except BaseException:
-            self._close_files()
+            self._close_files(release_lock=not held_before)
             raise
         return self
 
@@ -244,14 +264,15 @@ class Writer:
             if after is not None:
                 after(self)
 
-    def _close_files(self) -> None:
+    def _close_files(self, *, release_lock: bool = True) -> None:
         if self._log_fd is not None:
             os.close(self._log_fd)
             self._log_fd = None
         self.store.objects.durable_each = True
         if self._guard is not None:
             self._guard.release()
-        self._lock.release()
+        if release_lock:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self.open()

@@ -13,8 +13,10 @@
    installed dalel does (the untimed first round writes it), in a folder of the run's own
    (``PYTHONPYCACHEPREFIX``) even where ``PYTHONDONTWRITEBYTECODE`` is set (as
    ``bench/startup_bench.py`` does: without it every module is compiled at every start).
-   Every round uses a fresh store and a fresh copy destination (deleted between rounds, with
-   ``sync`` after, outside the timing). Figures: median wall seconds, MiB/s, the throughput
+   Every round uses a fresh store and a fresh copy destination, deleted after each contender
+   with ``sync``, and the file system is left ``--settle`` seconds (61) before the next
+   contender, so that none creates its files among inodes ext4 has just freed (see
+   :data:`SETTLE`). Figures: median wall seconds, MiB/s, the throughput
    ratios ingest/copy (copy_seconds / ingest_seconds, target at least 0.6) and ingest/openssl
    (openssl_seconds / ingest_seconds, target at least 0.5), ingest's CPU seconds (user +
    system of the child processes) per GiB, and the load average before each round.
@@ -28,7 +30,7 @@
    the timed ingests.
 
     python bench/ingest_bench.py [--rounds 5] [--size-gib 1.0] [--big 50000]
-        [--before REV] [--skip-ingest] [--skip-one-file] [--json]
+        [--before REV] [--settle 61] [--skip-ingest] [--skip-one-file] [--json]
 
 Writes bench/out/ingest.json and prints a table.
 """
@@ -149,6 +151,24 @@ def remove(path: Path) -> None:
     os.sync()
 
 
+#: Seconds to wait after deleting a contender's store or copy, before the next contender
+#: runs (``--settle``). On an ext4 without a journal (this machine's), a new file is not given
+#: an inode freed in the last 60 s (300 while its table is unwritten): ext4 looks up each
+#: such inode it passes over, so that every file created just after ~1,000 were deleted pays
+#: for them (``recently_deleted`` was 5-7 % of an ingest's CPU in ``perf``), a cost no real
+#: ingest pays. (Deleting only after each round instead made the contenders after the first
+#: write into memory this virtual machine had handed back, 2.4 s for the copy against 0.7.)
+SETTLE = 61.0
+
+
+def settle(paths: Sequence[Path]) -> None:
+    """Delete ``paths``, sync, and wait :data:`SETTLE` seconds."""
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    os.sync()
+    time.sleep(SETTLE)
+
+
 # --- 1. ingest of 1 GiB --------------------------------------------------------------------
 def checkout(rev: str, where: Path) -> Path:
     """The files of commit ``rev`` in ``where`` (``git archive``: no worktree is added)."""
@@ -169,24 +189,32 @@ def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = 
         f"made {len(files)} files, {total / MIB:,.0f} MiB, in {time.perf_counter() - t:.0f} s",
         file=sys.stderr,
     )
-    store, dest = work / "ingest-store", work / "copy"
+    out = work / "out"  # the contender's store or copy, deleted after it
     contenders = {
-        "ingest": lambda: [*DALEL, "--store", store, "ingest", folder, *INGEST],
-        "copy": lambda: ["sh", "-c", 'cp -r "$1" "$2" && sync -f "$2"', "sh", folder, dest],
+        "ingest": lambda: [*DALEL, "--store", out / "ingest", "ingest", folder, *INGEST],
+        "copy": lambda: ["sh", "-c", 'cp -r "$1" "$2" && sync -f "$2"', "sh", folder, out / "copy"],
         "openssl": lambda: ["openssl", "dgst", "-sha256", *files],
     }
     where = {"ingest": ROOT}
     if before:
         where["before"] = checkout(before, work / "before")
-        contenders["before"] = contenders["ingest"]
+        contenders["before"] = lambda: [
+            *DALEL,
+            "--store",
+            out / "before",
+            "ingest",
+            folder,
+            *INGEST,
+        ]
 
     def one(name: str) -> tuple[float, float]:
+        out.mkdir(exist_ok=True)
         if name in where:
-            dalel("--store", store, "init", where=where[name])
+            dalel("--store", out / name, "init", where=where[name])
         try:
             return timed(contenders[name](), where.get(name, ROOT))
         finally:
-            remove(store if name in where else dest)
+            settle([out])
 
     for name in contenders:  # warm: every file read once by each, untimed
         one(name)
@@ -234,6 +262,7 @@ def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = 
         "all_seconds": {k: [round(x, 3) for x in v] for k, v in wall.items()},
         "ratios_by_round": by_round,
         "load_before_each_round": loads,
+        "settle_seconds": SETTLE,
         "before": before,
     }
 
@@ -374,7 +403,14 @@ def main() -> int:
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-one-file", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE,
+        help="seconds to wait after deleting a round's stores and copies (0: none)",
+    )
     args = ap.parse_args()
+    globals()["SETTLE"] = args.settle
     start = time.perf_counter()
     result: dict = {"cpus": os.cpu_count(), "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="dalel-ingest-bench-") as tmp:

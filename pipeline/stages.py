@@ -137,7 +137,7 @@ class Context:
     #: ingest entries appended in this run, by item hash
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: items the index knew nothing of when they came in this run and not stamped since:
-    #: none has a token (a token is only ever asked for an item already logged)
+    #: none has a token as an item (an item is stamped only once it is logged)
     unknown: set[str] = field(default_factory=set)
 
 

@@ -407,7 +407,7 @@ def main() -> int:
         "--settle",
         type=float,
         default=SETTLE,
-        help="seconds to wait after deleting a round's stores and copies (0: none)",
+        help="seconds to wait after deleting a contender's store or copy (0: none)",
     )
     args = ap.parse_args()
     globals()["SETTLE"] = args.settle

@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -161,11 +161,9 @@ def remove(path: Path) -> None:
 SETTLE = 61.0
 
 
-def settle(paths: Sequence[Path]) -> None:
-    """Delete ``paths``, sync, and wait :data:`SETTLE` seconds."""
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
-    os.sync()
+def settle(path: Path) -> None:
+    """Delete ``path``, sync, and wait :data:`SETTLE` seconds."""
+    remove(path)
     time.sleep(SETTLE)
 
 
@@ -190,22 +188,20 @@ def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = 
         file=sys.stderr,
     )
     out = work / "out"  # the contender's store or copy, deleted after it
+
+    def ingest(name: str) -> Callable[[], list[object]]:
+        """The ingest of the checkout ``where[name]``, into the store ``out / name``."""
+        return lambda: [*DALEL, "--store", out / name, "ingest", folder, *INGEST]
+
     contenders = {
-        "ingest": lambda: [*DALEL, "--store", out / "ingest", "ingest", folder, *INGEST],
+        "ingest": ingest("ingest"),
         "copy": lambda: ["sh", "-c", 'cp -r "$1" "$2" && sync -f "$2"', "sh", folder, out / "copy"],
         "openssl": lambda: ["openssl", "dgst", "-sha256", *files],
     }
     where = {"ingest": ROOT}
     if before:
         where["before"] = checkout(before, work / "before")
-        contenders["before"] = lambda: [
-            *DALEL,
-            "--store",
-            out / "before",
-            "ingest",
-            folder,
-            *INGEST,
-        ]
+        contenders["before"] = ingest("before")
 
     def one(name: str) -> tuple[float, float]:
         out.mkdir(exist_ok=True)
@@ -214,7 +210,7 @@ def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = 
         try:
             return timed(contenders[name](), where.get(name, ROOT))
         finally:
-            settle([out])
+            settle(out)
 
     for name in contenders:  # warm: every file read once by each, untimed
         one(name)

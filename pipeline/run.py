@@ -113,7 +113,7 @@ def run_submissions(
     writer = store.writer(on_wait=on_wait).hold()
     try:
         with _reading(submissions, store, read_ahead) as pending:
-            writer.hooks = tuple(hooks.attach(store).hooks)  # (none when the store opened)
+            hooks.attach(store)  # (the writer takes them as it opens)
             writer.open()
             pending.opened()
             ctx = Context(store, writer, store.index, dedupe=dedupe, prestamped=prestamped)

@@ -313,7 +313,8 @@ class Store:
     def writer(
         self, *, wait: float | None = None, on_wait: Callable[[], None] | None = None
     ) -> Writer:
-        """The store's exclusive writer, with the store's commit hooks; use it as a context
+        """The store's exclusive writer, with the store's commit hooks (those registered when
+        it opens: a batch registers them while its files are read); use it as a context
         manager (commits on a clean exit), or ``open()`` it and keep it. ``wait``: how long
         to wait for the lock another writer holds (default
         :data:`~evidence.storage.writer.DEFAULT_LOCK_WAIT`)."""

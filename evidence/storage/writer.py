@@ -146,7 +146,9 @@ class Writer:
         on_wait: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
-        self.hooks = tuple(hooks)
+        self._hooks_given = hooks
+        #: the hooks as they were when the writer opened (those registered by then)
+        self.hooks: tuple[CommitHook, ...] = ()
         self._lock = FileLock(store.root / "lock", wait=wait, on_wait=on_wait)
         self._wait, self._on_wait = wait, on_wait
         #: the log's head in a shared database, for a store written from several machines
@@ -206,6 +208,7 @@ class Writer:
                     self._note_head_moved_back(*self._guard.moved_back)
             self._log_fd = os.open(self.store.log_path, os.O_WRONLY | os.O_APPEND)
             self.store.objects.durable_each = False  # a commit syncs the file system once
+            self.hooks = tuple(self._hooks_given)
             for hook in self.hooks:
                 hook.on_open(self)
         except BaseException:

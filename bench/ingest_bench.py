@@ -9,10 +9,12 @@
 
    With ``--before REV``, the ingest of that earlier commit (its files, this Python) runs as a
    fourth contender in the same rounds. All read warm files: each runs once untimed first,
-   and the page cache is not dropped. The commands run with Python's bytecode cache, as an
-   installed dalel does (the untimed first round writes it), in a folder of the run's own
-   (``PYTHONPYCACHEPREFIX``) even where ``PYTHONDONTWRITEBYTECODE`` is set (as
-   ``bench/startup_bench.py`` does: without it every module is compiled at every start).
+   the page cache is not dropped, and every file is read again just before each contender
+   (the kernel here takes back pages left cold for a minute). The commands run with
+   Python's bytecode cache, as an installed dalel does (the untimed first round writes it),
+   in a folder of the run's own (``PYTHONPYCACHEPREFIX``) even where
+   ``PYTHONDONTWRITEBYTECODE`` is set (as ``bench/startup_bench.py`` does: without it every
+   module is compiled at every start).
    Every round uses a fresh store and a fresh copy destination, deleted after each contender
    with ``sync``, and the file system is left ``--settle`` seconds (61) before the next
    contender, so that none creates its files among inodes ext4 has just freed (see
@@ -167,6 +169,18 @@ def settle(path: Path) -> None:
     time.sleep(SETTLE)
 
 
+def warm(files: Sequence[Path]) -> None:
+    """Read every file once, untimed, just before a contender runs: this machine's kernel
+    reclaims page cache it finds cold (DAMON: 3 % of the files' pages in 20 idle seconds),
+    and what it took back during :data:`SETTLE` was read again from the disk by whichever
+    contender came next."""
+    buf = bytearray(8 << 20)
+    for p in files:
+        with open(p, "rb", buffering=0) as f:
+            while f.readinto(buf):
+                pass
+
+
 # --- 1. ingest of 1 GiB --------------------------------------------------------------------
 def checkout(rev: str, where: Path) -> Path:
     """The files of commit ``rev`` in ``where`` (``git archive``: no worktree is added)."""
@@ -207,6 +221,7 @@ def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = 
         out.mkdir(exist_ok=True)
         if name in where:
             dalel("--store", out / name, "init", where=where[name])
+        warm(files)
         try:
             return timed(contenders[name](), where.get(name, ROOT))
         finally:
@@ -245,7 +260,7 @@ def bench_ingest(work: Path, size_gib: float, rounds: int, before: str | None = 
         "videos": sum(p.suffix == ".mp4" for p in files),
         "mib": round(total / MIB, 1),
         "rounds": rounds,
-        "cache": "warm: each contender ran once untimed first; page cache not dropped",
+        "cache": "warm: each contender ran once untimed first, every file read just before each",
         "median_seconds": {k: round(v, 3) for k, v in med.items()},
         "mib_per_s": {k: round(total / MIB / v, 1) for k, v in med.items()},
         "cpu_seconds_per_gib": {k: round(statistics.median(v) / gib, 2) for k, v in cpu.items()},

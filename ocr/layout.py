@@ -220,11 +220,19 @@ def _below(prev: Line, nxt: Line) -> bool:
     return -0.5 * lh <= gap < 1.2 * lh and overlap > 0 and nxt.box[1] > prev.box[1]
 
 
+def _far_below(prev: Line, nxt: Line) -> bool:
+    """True when ``nxt`` starts further under ``prev`` than the next line of a wrapped
+    label can (the gap :func:`_below` allows): in a table, the row under it."""
+    return nxt.box[1] - prev.box[3] >= 1.2 * (prev.box[3] - prev.box[1])
+
+
 def _spans(lines: list[Line], max_len: int = 3) -> list[list[Line]]:
     """Single lines and runs of up to ``max_len`` lines that may be one wrapped label:
     each the nearest line just under the one before, whatever Tesseract's block (it
     often puts a label's second line in another block, or numbers it after lines of
-    another column); failing that, the next line of the same block."""
+    another column); failing that, the next line of the same block, unless it lies
+    further down than a label's next line can (a figure read as text in a table's cell
+    is not the first line of the label in the row under it)."""
     out = []
     for i in range(len(lines)):
         run = [lines[i]]
@@ -236,7 +244,12 @@ def _spans(lines: list[Line], max_len: int = 3) -> list[list[Line]]:
             j = prev.index + 1
             if under:
                 nxt = min(under, key=lambda ln: ln.box[1])
-            elif j < len(lines) and j not in taken and lines[j].block == prev.block:
+            elif (
+                j < len(lines)
+                and j not in taken
+                and lines[j].block == prev.block
+                and not _far_below(prev, lines[j])
+            ):
                 nxt = lines[j]
             else:
                 break

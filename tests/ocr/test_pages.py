@@ -665,6 +665,39 @@ def test_label_wrapped_into_another_block_is_matched_whole() -> None:
     assert hit.score > 0.95
 
 
+def test_a_figure_in_the_row_above_is_not_the_first_line_of_a_label() -> None:
+    """In a table, Tesseract put a figure it read as text ("13/2", the 1316 of the row
+    above) and the first line of the next row's label, 76 px lower, in one block. They
+    were matched as one label, whose box then reached into the row above, and that row's
+    figure was accepted as this row's (a hard photo of fresh round 14, seed 9872). A
+    label's next line is no further under the line before than a wrapped label's can be;
+    one just under it, in the same block, is still its next line."""
+    from ocr.layout import _spans
+
+    def line(i: int, text: str, box: tuple[int, int, int, int]) -> Line:
+        x0, y0, x1, y1 = box
+        return Line(i, (Word(text, 90.0, (x0, y0, x1 - x0, y1 - y0), (1, 1, i)),), text, box,
+                    (1, 1))  # fmt: skip
+
+    figure = line(0, "13/2", (850, 667, 950, 707))
+    label = line(1, "Чесло ижерателей, преиммешия участие в", (206, 783, 682, 808))
+    wrapped = line(2, "голосовании", (206, 812, 380, 835))
+    spans = [[ln.index for ln in span] for span in _spans([figure, label, wrapped])]
+    assert [0, 1] not in spans and [0, 1, 2] not in spans
+    assert [1, 2] in spans  # (just under, overlapping: a wrapped label)
+    beside = line(2, "голосовании", (700, 783, 900, 808))  # the same line, split by a gap
+    assert [1, 2] in [[ln.index for ln in span] for span in _spans([figure, label, beside])]
+
+    s = make_sample(30, 9872, tier="hard", script="handwritten", layout="table", hand="mnist")
+    truth = s.truth["figures"]  # type: ignore[index]
+    fields = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
+    wrong = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED
+             and f.value != truth[k]}  # fmt: skip
+    assert wrong == {}
+    for key in ("ballots_issued", "voters_voted"):  # 1316 and 1313, each in its own row
+        assert fields[key].status is Status.ACCEPTED and fields[key].value == truth[key]
+
+
 def test_piece_of_a_number_in_words_gives_no_value() -> None:
     """A "Четыре" right under an unparsable line of number words is the end of a longer
     number (1924 read as 4 would agree with digits read short): no value. Alone, it is 4."""

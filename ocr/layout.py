@@ -210,20 +210,22 @@ def _box(lines: list[Line]) -> tuple[int, int, int, int]:
     )
 
 
+def _far_below(prev: Line, nxt: Line) -> bool:
+    """True when ``nxt`` starts further under ``prev`` than the next line of a wrapped
+    label can: in a table, the row under it."""
+    return nxt.box[1] - prev.box[3] >= 1.2 * (prev.box[3] - prev.box[1])
+
+
 def _below(prev: Line, nxt: Line) -> bool:
-    """True when ``nxt`` can continue the text of ``prev``: just under it (touching
-    allowed: a tall figure on ``prev`` can reach down to it) and overlapping it
-    horizontally."""
+    """True when ``nxt`` can continue the text of ``prev``: just under it, not
+    :func:`_far_below` (touching allowed: a tall figure on ``prev`` can reach down to it),
+    and overlapping it horizontally."""
     lh = prev.box[3] - prev.box[1]
     gap = nxt.box[1] - prev.box[3]
     overlap = min(prev.box[2], nxt.box[2]) - max(prev.box[0], nxt.box[0])
-    return -0.5 * lh <= gap < 1.2 * lh and overlap > 0 and nxt.box[1] > prev.box[1]
-
-
-def _far_below(prev: Line, nxt: Line) -> bool:
-    """True when ``nxt`` starts further under ``prev`` than the next line of a wrapped
-    label can (the gap :func:`_below` allows): in a table, the row under it."""
-    return nxt.box[1] - prev.box[3] >= 1.2 * (prev.box[3] - prev.box[1])
+    return (
+        -0.5 * lh <= gap and not _far_below(prev, nxt) and overlap > 0 and nxt.box[1] > prev.box[1]
+    )
 
 
 def _spans(lines: list[Line], max_len: int = 3) -> list[list[Line]]:

@@ -73,11 +73,10 @@ TESS_SCALE = 0.8
 RELEVEL = 1.0
 #: Share of unread ink next to a number in words that makes it a possible piece.
 STRAY_INK = 0.03
-#: A page with at most this many figures found level with their labels, of at least
-#: STACKED_LABELS_MIN labels found, is read again for figures standing above their labels;
-#: taken so when at least STACKED_SHARE of the labels have one figure so. The first
-#: label looks up to STACKED_FIRST text heights above itself.
-STACKED_LEVEL_MAX = 2
+#: A page with fewer than STACKED_SHARE of its labels given a figure level with them, of
+#: at least STACKED_LABELS_MIN labels found, is read again for figures standing above their
+#: labels; taken so when at least STACKED_SHARE of the labels have one figure so, more than
+#: were found level. The first label looks up to STACKED_FIRST text heights above itself.
 STACKED_LABELS_MIN = 5
 STACKED_SHARE = 0.6
 STACKED_FIRST = 4.0
@@ -746,8 +745,8 @@ def read_prepared(
                 if abs(located[k][0][0] + located[k][0][2] - end) <= 0.5 * lh
             }
     stacked_page = False
-    if len(located) <= STACKED_LEVEL_MAX and len(hits) >= STACKED_LABELS_MIN:
-        # hardly a figure level with its label: the figures may stand above their labels,
+    if len(located) < STACKED_SHARE * len(hits) and len(hits) >= STACKED_LABELS_MIN:
+        # few figures level with their labels: the figures may stand above their labels,
         # right-aligned on lines of their own (their words under them), the labels on
         # leader lines lower down. Then each label owns what is between it and the label
         # above it, and so do its words

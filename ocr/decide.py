@@ -695,6 +695,24 @@ def _read_by_two(f: FieldReading) -> set[int]:
     }
 
 
+#: The confidence of a figure read in words, its digits read otherwise, that a control
+#: equality confirms (``WORDS_AND_RELATION_AGREE``).
+WORDS_AND_RELATION_CONFIDENCE = 0.9
+
+
+def _words_to_check(f: FieldReading) -> bool:
+    """True when ``f``'s words may be checked by the arithmetic against its digits: they are
+    :func:`words_whole` (more than one digit, not a round ten: not a figure read short at its
+    end, "девяносто" for 92) and as long in digits as some digit reader's reading (a word
+    lost or gained in the middle changes the figure's length: "сто" for "сто тридцать")."""
+    w = f.words_value
+    if w is None or not words_whole(w):
+        return False
+    return any(
+        n in _DIGIT_READERS and d is not None and len(d) == len(str(w)) for n, d, _ in f.readers
+    )
+
+
 def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: set[str]) -> None:
     """Accept, in place, a figure in review for what its readers read when two readers of
     different kinds read it alike and a control equality confirms it: the figure is the one
@@ -707,13 +725,18 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     are accepted with it (``RELATION_CONFIRMS``), as :func:`doubt_unsupported` would have
     kept them had that figure been accepted.
 
-    The arithmetic confirms a reading, never makes one: a value no two readers read is never
-    accepted, and a protocol that does not add up leaves its figures in review. A figure
-    whose row or extent is in doubt (``misplaced``: a crowded label, a figure claimed twice,
-    below its label, maybe cut short) is not settled so: two parties' figures swapped keep
-    their sum. On the dev and fresh seed sets (8,064 handwritten figures), the figures so
-    read were 104, none wrong; with the figures of two sure readers, 86 more of every set
-    (typed too), none wrong.
+    The arithmetic confirms a reading, never makes one: a value neither two readers nor the
+    words read is never accepted, and a protocol that does not add up leaves its figures in
+    review. A figure whose row or extent is in doubt (``misplaced``: a crowded label, a
+    figure claimed twice, below its label, maybe cut short) is not settled so: two parties'
+    figures swapped keep their sum. On the dev and fresh seed sets (8,064 handwritten
+    figures), the figures so read were 104, none wrong; with the figures of two sure
+    readers, 86 more of every set (typed too), none wrong.
+
+    A figure whose words contradict its digits is settled so by its words alone: the figure
+    in words is read apart from the digits, and the equality, holding with that value, is
+    the second witness (``WORDS_AND_RELATION_AGREE``; :func:`_words_to_check` says which
+    words may be so checked).
 
     Call it last: the other figures of the equality must have passed every doubt. One pass:
     a figure accepted here checks no other."""
@@ -726,11 +749,20 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     }
     read = {**pending, **accepted}
     settled: dict[str, int] = {}
+    by_words: set[str] = set()
     for rel, keys, k in _one_open(form, read):
         f = fields[k]
-        if f.status is not Status.REVIEW or f.reason not in _READ_DOUBTS or k in misplaced:
+        if f.status is not Status.REVIEW or k in misplaced:
             continue
-        fitting = [v for v in _read_by_two(f) if rel.evaluate({**read, k: v}, form.groups) is True]
+        if f.reason in _READ_DOUBTS:
+            readings = _read_by_two(f)
+        elif f.reason is Reason.DIGITS_WORDS_DISAGREE and f.words_value and _words_to_check(f):
+            # the figure in words, read apart from its digits, is a reading of its own: the
+            # digit readers misread the hand alike ("2" written like a "1": 2114 read 1114)
+            readings = {f.words_value, *_read_by_two(f)}
+        else:
+            continue
+        fitting = [v for v in readings if rel.evaluate({**read, k: v}, form.groups) is True]
         if len(fitting) != 1:
             continue
         v = fitting[0]
@@ -744,9 +776,21 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
         if any(r.evaluate(with_it, form.groups) is False for r in form.relations):
             continue
         settled[k] = v
+        if f.reason is Reason.DIGITS_WORDS_DISAGREE:
+            by_words.add(k)
         settled.update({x: pending[x] for x in keys if x in pending})
     for k, v in settled.items():
         f = fields[k]
+        if k in by_words:
+            fields[k] = replace(
+                f,
+                value=v,
+                status=Status.ACCEPTED,
+                reason=Reason.WORDS_AND_RELATION_AGREE,
+                confidence=WORDS_AND_RELATION_CONFIDENCE,
+                candidates=(v, *[x for x in f.candidates if x != v]),
+            )
+            continue
         if f.reason is Reason.UNSUPPORTED:
             fields[k] = replace(
                 f,

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     GLYPHS_AND_FIGURE_AGREE = "glyph_and_whole_figure_readers_agree"
     TEXT_ENGINES_AGREE = "ppocr_and_tesseract_agree"
     RELATION_CONFIRMS = "two_readings_and_a_control_equality_agree"
+    WORDS_AND_RELATION_AGREE = "words_and_a_control_equality_agree"
     RELATION_FAILS = "a_relation_it_is_in_does_not_hold"
     UNSUPPORTED = "two_witnesses_and_no_relation_to_check_them"
     DIGITS_WORDS_DISAGREE = "digits_and_words_disagree"

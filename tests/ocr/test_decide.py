@@ -815,3 +815,53 @@ def test_two_readers_and_the_one_equality_left_accept_a_figure() -> None:
     fields["ballots_received"] = replace(fields["ballots_received"], value=1099)
     accept_by_relations(form, fields, set())
     assert fields["voters_voted"].status is Status.REVIEW  # 1000 voted > 999 issued
+
+
+def test_words_and_the_one_equality_left_accept_a_figure_whose_digits_were_misread() -> None:
+    """Real hands, dev sets: a "2" written like a "1", every digit reader reading 18 for 28,
+    and the words "двадцать восемь" read right (2114 read 1114, 290 read 190, 261 read 161).
+    The figure in words is read apart from its digits; the equality holding with it, and
+    with no other reading, is the second witness. Words that may be a figure read short (a
+    round ten, one digit), words no digit reader's reading is as long as, a row in doubt, or
+    another figure of the equality in review, leave it in review."""
+    from ocr.decide import WORDS_AND_RELATION_CONFIDENCE, accept_by_relations
+
+    form = load_form("kz-mazhilis-party-list-2023")
+    misread = {"glyphs_a": ("17", 0.9), "sequence": ("17", 0.95), "ppocr": ("17", 0.9)}
+
+    def page(key: str, words_value: int, readers: dict[str, tuple[str, float]],
+             reason: Reason = Reason.DIGITS_WORDS_DISAGREE) -> dict[str, FieldReading]:  # fmt: skip
+        fields = _page_adding_up(key, reason, readers)
+        f = fields[key]
+        fields[key] = replace(
+            f, words_value=words_value, readers=(*f.readers, ("words", str(words_value), 1.0))
+        )
+        return fields
+
+    fields = page("ballots_invalid", 12, misread)
+    accept_by_relations(form, fields, set())
+    f = fields["ballots_invalid"]
+    assert (f.status, f.reason, f.value, f.confidence, f.candidates[0]) == (
+        Status.ACCEPTED, Reason.WORDS_AND_RELATION_AGREE, 12, WORDS_AND_RELATION_CONFIDENCE, 12,
+    )  # fmt: skip
+    assert ("glyphs_a", "17", 0.9) in f.readers  # what each reader read stays in the record
+    # each of these leaves it in review:
+    cases: list[tuple[str, int, dict[str, tuple[str, float]], set[str]]] = [
+        ("ballots_invalid", 13, misread, set()),  # the words do not add up either
+        ("ballots_invalid", 12, {"glyphs_a": ("1", 0.9), "ppocr": ("127", 0.9)}, set()),
+        ("ballots_invalid", 12, misread, {"ballots_invalid"}),  # its row in doubt
+        ("osdp", 10, {"glyphs_a": ("16", 0.9), "sequence": ("16", 0.9)}, set()),  # a round ten
+        ("against_all", 8, {"glyphs_a": ("3", 0.9), "sequence": ("3", 0.9)}, set()),  # one digit
+    ]  # fmt: skip
+    for key, words_value, readers, misplaced in cases:
+        fields = page(key, words_value, readers)
+        accept_by_relations(form, fields, misplaced)
+        assert fields[key].status is Status.REVIEW, (key, words_value, readers, misplaced)
+    fields = page("ballots_invalid", 12, misread)
+    fields["auyl"] = replace(fields["auyl"], status=Status.REVIEW)  # nothing to check it by
+    accept_by_relations(form, fields, set())
+    assert fields["ballots_invalid"].status is Status.REVIEW
+    # in review for another reason (its words were not what kept it there): not by its words
+    fields = page("ballots_invalid", 12, misread, reason=Reason.FIGURE_NOT_ISOLATED)
+    accept_by_relations(form, fields, set())
+    assert fields["ballots_invalid"].status is Status.REVIEW

@@ -1144,3 +1144,21 @@ def test_ink_close_right_of_a_figure_is_read_with_it() -> None:
         581,
         Reason.DIGITS_AND_WORDS_AGREE,
     )
+
+
+def test_a_hand_every_reader_misreads_is_read_by_its_words_and_the_arithmetic() -> None:
+    """A dev page (9643, a photo of real hands in a table, parties shuffled): the "2" of
+    ballots_cancelled's 26 is written like a "1", and four digit readers read 16 (Tesseract
+    46); its words, "двадцать шесть", were read right. 1261 received = 1235 issued + 26
+    cancelled, every other figure of it accepted: the words and the equality are two
+    witnesses, and the figure is accepted at its words' value, every reader's reading kept."""
+    s = make_sample(18, 9643, tier="photo", script="handwritten", layout="table", hand="mnist",
+                    against_all_last=True, shuffle_parties=True)  # fmt: skip
+    truth = s.truth["figures"]  # type: ignore[index]
+    fields = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
+    wrong = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED
+             and f.value != truth[k]}  # fmt: skip
+    assert wrong == {}
+    f = fields["ballots_cancelled"]
+    assert (f.status, f.reason, f.value) == (Status.ACCEPTED, Reason.WORDS_AND_RELATION_AGREE, 26)
+    assert ("glyphs_a", "16") in [(n, d) for n, d, _ in f.readers]

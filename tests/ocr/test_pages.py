@@ -33,11 +33,21 @@ from ocr.prepare import (
     turn,
 )
 from ocr.read import _text_far_left
-from ocr.result import Reason, Status
-from ocr.synth import make_figures, make_sample
+from ocr.result import FieldReading, Reason, Status
+from ocr.synth import Sample, make_figures, make_sample
 from ocr.synth.render import SheetSpec, render_sheet
 
 FORM_ID = "kz-mazhilis-party-list-2023"
+
+
+def _read_page(s: Sample) -> tuple[dict[str, int], dict[str, FieldReading]]:
+    """The truth of a generated page and its reading, by key; no figure accepted wrong."""
+    truth: dict[str, int] = s.truth["figures"]  # type: ignore[assignment]
+    fields = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
+    wrong = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED
+             and f.value != truth[k]}  # fmt: skip
+    assert wrong == {}
+    return truth, fields
 
 
 def _sheet(seed: int, layout: str = "leaders") -> np.ndarray:
@@ -689,11 +699,7 @@ def test_a_figure_in_the_row_above_is_not_the_first_line_of_a_label() -> None:
     assert [1, 2] in [[ln.index for ln in span] for span in _spans([figure, label, beside])]
 
     s = make_sample(30, 9872, tier="hard", script="handwritten", layout="table", hand="mnist")
-    truth = s.truth["figures"]  # type: ignore[index]
-    fields = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
-    wrong = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED
-             and f.value != truth[k]}  # fmt: skip
-    assert wrong == {}
+    truth, fields = _read_page(s)
     for key in ("ballots_issued", "voters_voted"):  # 1316 and 1313, each in its own row
         assert fields[key].status is Status.ACCEPTED and fields[key].value == truth[key]
 
@@ -880,11 +886,7 @@ def test_a_slanted_stacked_page_with_a_few_figures_level_with_labels_is_still_st
     more of them."""
     s = make_sample(27, 9863, tier="hard", script="typed", layout="stacked", hand="mnist",
                     against_all_last=True, shuffle_parties=True)  # fmt: skip
-    truth = s.truth["figures"]  # type: ignore[index]
-    fields = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
-    wrong = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED
-             and f.value != truth[k]}  # fmt: skip
-    assert wrong == {}
+    truth, fields = _read_page(s)
     for key in ("ballots_issued", "voters_voted"):  # 1595 and 1593, each in its own row
         assert fields[key].status is Status.ACCEPTED and fields[key].value == truth[key]
 
@@ -1154,11 +1156,8 @@ def test_a_hand_every_reader_misreads_is_read_by_its_words_and_the_arithmetic() 
     witnesses, and the figure is accepted at its words' value, every reader's reading kept."""
     s = make_sample(18, 9643, tier="photo", script="handwritten", layout="table", hand="mnist",
                     against_all_last=True, shuffle_parties=True)  # fmt: skip
-    truth = s.truth["figures"]  # type: ignore[index]
-    fields = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
-    wrong = {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED
-             and f.value != truth[k]}  # fmt: skip
-    assert wrong == {}
+    truth, fields = _read_page(s)
     f = fields["ballots_cancelled"]
     assert (f.status, f.reason, f.value) == (Status.ACCEPTED, Reason.WORDS_AND_RELATION_AGREE, 26)
+    assert truth["ballots_cancelled"] == 26
     assert ("glyphs_a", "16") in [(n, d) for n, d, _ in f.readers]

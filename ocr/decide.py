@@ -756,10 +756,15 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
             continue
         if f.reason in _READ_DOUBTS:
             readings = _read_by_two(f)
-        elif f.reason is Reason.DIGITS_WORDS_DISAGREE and f.words_value and _words_to_check(f):
+        elif (
+            f.reason is Reason.DIGITS_WORDS_DISAGREE
+            and f.words_value is not None
+            and _words_to_check(f)
+        ):
             # the figure in words, read apart from its digits, is a reading of its own: the
-            # digit readers misread the hand alike ("2" written like a "1": 2114 read 1114)
-            readings = {f.words_value, *_read_by_two(f)}
+            # digit readers misread the hand alike ("2" written like a "1": 2114 read 1114);
+            # the words' value alone is checked (what readers read against them is not)
+            readings = {f.words_value}
         else:
             continue
         fitting = [v for v in readings if rel.evaluate({**read, k: v}, form.groups) is True]

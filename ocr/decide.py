@@ -700,17 +700,19 @@ def _read_by_two(f: FieldReading) -> set[int]:
 WORDS_AND_RELATION_CONFIDENCE = 0.9
 
 
-def _words_to_check(f: FieldReading) -> bool:
-    """True when ``f``'s words may be checked by the arithmetic against its digits: they are
-    :func:`words_whole` (more than one digit, not a round ten: not a figure read short at its
-    end, "девяносто" for 92) and as long in digits as some digit reader's reading (a word
-    lost or gained in the middle changes the figure's length: "сто" for "сто тридцать")."""
+def _words_to_check(f: FieldReading) -> int | None:
+    """The value of ``f``'s words when the arithmetic may check them against its digits:
+    they are :func:`words_whole` (more than one digit, not a round ten: not a figure read
+    short at its end, "девяносто" for 92) and as long in digits as some digit reader's
+    reading (a word lost or gained in the middle changes the figure's length: "сто" for
+    "сто тридцать"); else None."""
     w = f.words_value
     if w is None or not words_whole(w):
-        return False
-    return any(
+        return None
+    long_as = any(
         n in _DIGIT_READERS and d is not None and len(d) == len(str(w)) for n, d, _ in f.readers
     )
+    return w if long_as else None
 
 
 def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: set[str]) -> None:
@@ -749,22 +751,17 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     }
     read = {**pending, **accepted}
     settled: dict[str, int] = {}
-    by_words: set[str] = set()
     for rel, keys, k in _one_open(form, read):
         f = fields[k]
         if f.status is not Status.REVIEW or k in misplaced:
             continue
         if f.reason in _READ_DOUBTS:
             readings = _read_by_two(f)
-        elif (
-            f.reason is Reason.DIGITS_WORDS_DISAGREE
-            and f.words_value is not None
-            and _words_to_check(f)
-        ):
+        elif f.reason is Reason.DIGITS_WORDS_DISAGREE and (w := _words_to_check(f)) is not None:
             # the figure in words, read apart from its digits, is a reading of its own: the
             # digit readers misread the hand alike ("2" written like a "1": 2114 read 1114);
             # the words' value alone is checked (what readers read against them is not)
-            readings = {f.words_value}
+            readings = {w}
         else:
             continue
         fitting = [v for v in readings if rel.evaluate({**read, k: v}, form.groups) is True]
@@ -781,12 +778,10 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
         if any(r.evaluate(with_it, form.groups) is False for r in form.relations):
             continue
         settled[k] = v
-        if f.reason is Reason.DIGITS_WORDS_DISAGREE:
-            by_words.add(k)
         settled.update({x: pending[x] for x in keys if x in pending})
     for k, v in settled.items():
         f = fields[k]
-        if k in by_words:
+        if f.reason is Reason.DIGITS_WORDS_DISAGREE:  # settled by its words
             fields[k] = replace(
                 f,
                 value=v,

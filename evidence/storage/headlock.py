@@ -21,10 +21,16 @@ not to be trusted). Two things keep its log from forking:
   machine lost power) leaves the head ahead of every log: the next writer whose log ends
   exactly where the unconfirmed move started moves the head back there (no receipt can
   name lines that were never confirmed), and a note in the quarantine says so. A log that
-  holds the move's lines only confirms it. Any other difference is refused as before.
+  holds the move's lines only confirms it. A writer killed in the middle of writing them
+  (a write cut short by the kill) leaves a log that holds the first of them: it goes on
+  from where the move started, and none of its lines past there was confirmed, so the head
+  comes back to its end, with the same note (the next writer gives those lines their
+  receipts). Any other difference is refused as before. Before a writer confirms lines
+  another writer left unconfirmed, it makes them durable.
 
 The writer (:mod:`evidence.storage.writer`) calls it through :class:`HeadGuard`'s four
-methods and knows nothing of databases.
+methods (giving :meth:`HeadGuard.acquire` a view of its log, :class:`LogView`) and knows
+nothing of databases.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from base.errors import StoreBusy, StoreCorrupt
 
@@ -45,6 +51,19 @@ TABLE = "dalel_head"
 class HeadMoved(StoreCorrupt):
     """The log in this folder is not the one the database's head names: another sequencer
     wrote to it, or this copy is older than the log (exit code 1). Nothing was written."""
+
+
+class LogView(Protocol):
+    """What the head's checks read of the writer's log, besides its size and last hash."""
+
+    def hash_at(self, size: int) -> str | None:
+        """The hash of line ``size - 1`` (what a log of ``size`` lines ends with; the
+        genesis hash for 0), None when the log has fewer lines."""
+        ...
+
+    def make_durable(self) -> None:
+        """Sync the log's lines (another writer may have left them unsynced)."""
+        ...
 
 
 def lock_key(store_id: str) -> int:
@@ -67,16 +86,22 @@ class HeadGuard:
 
     # --- the writer's calls ------------------------------------------------------------
     def acquire(
-        self, size: int, last_hash: str, *, wait: float, on_wait: Callable[[], None] | None
+        self,
+        size: int,
+        last_hash: str,
+        log: LogView,
+        *,
+        wait: float,
+        on_wait: Callable[[], None] | None,
     ) -> None:
         """Take the advisory lock (waiting up to ``wait`` seconds), then check that the log
-        the writer loaded (``size`` lines, the last one hashing to ``last_hash``) is the
-        head's; a store's first writer records it as the head."""
+        the writer loaded (``size`` lines, the last one hashing to ``last_hash``; ``log``
+        reads more of it) is the head's; a store's first writer records it as the head."""
         from sqlalchemy.exc import SQLAlchemyError
 
         self.moved_back = None
         try:
-            self._acquire(size, last_hash, wait=wait, on_wait=on_wait)
+            self._acquire(size, last_hash, log, wait=wait, on_wait=on_wait)
         except SQLAlchemyError as e:
             from evidence.storage.backends import DatabaseUnavailable
 
@@ -87,7 +112,13 @@ class HeadGuard:
             ) from None
 
     def _acquire(
-        self, size: int, last_hash: str, *, wait: float, on_wait: Callable[[], None] | None
+        self,
+        size: int,
+        last_hash: str,
+        log: LogView,
+        *,
+        wait: float,
+        on_wait: Callable[[], None] | None,
     ) -> None:
         from sqlalchemy import create_engine, text
 
@@ -120,16 +151,24 @@ class HeadGuard:
             ).one()
             head = (int(row.size), row.last_hash)
             if head == (size, last_hash):
-                if not row.written:  # its writer stopped after the lines were durable
+                if not row.written:  # its writer stopped once the lines were written
+                    log.make_durable()
                     self._confirm(head)
                 return
-            unwritten = not row.written and row.prev_size is not None
-            if unwritten and (int(row.prev_size), row.prev_hash) == (size, last_hash):
-                # its writer stopped between moving the head and making the lines durable:
-                # they are in no log a receipt was given from; the head goes back to this log
-                if self._swap(head, (size, last_hash), written=True, expect_written=False):
-                    self.moved_back = (head[0], head[1], size)
-                    return
+            if not row.written and row.prev_size is not None:
+                prev = (int(row.prev_size), row.prev_hash)
+                # its writer stopped between moving the head and writing the lines, or in
+                # the middle of writing them: the lines past ``prev`` are in no log a
+                # receipt was given from; the head comes back to this log's end, when this
+                # log goes on from where the move started (and not past where it ended)
+                if prev == (size, last_hash) or (
+                    prev[0] < size < head[0] and log.hash_at(prev[0]) == prev[1]
+                ):
+                    if size > prev[0]:
+                        log.make_durable()
+                    if self._swap(head, (size, last_hash), written=True, expect_written=False):
+                        self.moved_back = (head[0], head[1], size)
+                        return
             differs = (
                 f"has {size} entries here, but its sequencer's head in the database says "
                 f"{int(row.size)}"

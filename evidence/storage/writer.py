@@ -202,7 +202,7 @@ class Writer:
             self._durable_hash = self.last_hash
             if self._guard is not None:
                 self._guard.acquire(
-                    self.tree.size, self.last_hash, wait=self._wait, on_wait=self._on_wait
+                    self.tree.size, self.last_hash, self, wait=self._wait, on_wait=self._on_wait
                 )
                 if self._guard.moved_back is not None:
                     self._note_head_moved_back(*self._guard.moved_back)
@@ -310,16 +310,39 @@ class Writer:
         )
         os.truncate(path, size - n)
 
+    def hash_at(self, size: int) -> str | None:
+        """The hash of line ``size - 1`` of the loaded log (the genesis hash for 0), None
+        when it has fewer lines (:class:`evidence.storage.headlock.LogView`)."""
+        if not 0 <= size <= self.tree.size:
+            return None
+        if size == self.tree.size:
+            return self.last_hash
+        if size == 0:
+            return custody.GENESIS_PREV
+        lines = logfile.last_lines(
+            self.store.log_path, self.tree.size - size + 1, end=self._log_bytes
+        )
+        return custody.line_hash(lines[0])
+
+    def make_durable(self) -> None:
+        """Sync the log as loaded (a writer killed before its fsync left lines unsynced)."""
+        fd = os.open(self.store.log_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def _note_head_moved_back(self, size: int, last_hash: str, back_to: int) -> None:
         """Leave in the quarantine why the head in the database was moved back (a writer
-        stopped between moving it and writing its lines)."""
+        stopped between moving it and writing all its lines)."""
         self._quarantine_note(
             "head-moved-back",
             {
                 "reason": "HEAD_MOVED_BACK",
                 "detail": "the log's head in the database named entries a writer never "
-                "made durable (it stopped between moving the head and writing them; no "
-                "receipt was given for them): the head was moved back to this log's end",
+                "made durable (it stopped after moving the head, before all of them were "
+                "written; no receipt was given for any of them): the head was moved back "
+                "to this log's end",
                 "head_size": size,
                 "head_last_hash": last_hash,
                 "log_size": back_to,

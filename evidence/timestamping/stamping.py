@@ -272,6 +272,29 @@ def status(index: Any) -> dict[str, int]:
     }
 
 
+def owed_items(writer: Writer) -> list[str]:
+    """The items (hex SHA-256) that entries after the latest checkpoint log without any
+    token covering them, in log order: what a writer killed in the middle of writing a
+    batch's lines left (its items' entries reached the log, the timestamp entry after them
+    did not). Usually none, read from memory; the index is asked only about the others."""
+    covered = writer.head.checkpoint.size if writer.head else 0
+    items: list[str] = []
+    stamped: set[str] = set()
+    for _, _, entry in writer.entries(covered, writer.tree.size):
+        event = entry.get("event")
+        if event == events.TIMESTAMP:
+            stamped.update(str(t.get("subject")) for t in entry.get("tokens", []))
+        elif event in events.RECEIPTED:
+            item = entry.get("item")
+            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+                items.append(item["sha256"])
+    owed = [s for s in dict.fromkeys(items) if s not in stamped]
+    if owed:  # (an item logged again may have had its token for long)
+        known = writer.index.first_tokens(owed)
+        owed = [s for s in owed if s not in known]
+    return owed
+
+
 class CheckpointStampHook:
     """A commit hook: every signed checkpoint gets a token over its signed note.
 
@@ -287,20 +310,32 @@ class CheckpointStampHook:
         self._external_owed: list[str] = []
 
     def on_open(self, writer: Writer) -> None:
-        """Find the checkpoints a crash left without a token (once, at open), and stamp them
-        at once: before this writer's first commit signs a checkpoint after them (a writer
-        killed between that commit and its stamps left a checkpoint without a token that was
-        no longer the last: TIMESTAMP_MISSING). When the disk refuses, they stay owed."""
+        """Find what a crash left without a token (once, at open), and stamp it at once,
+        before this writer's first commit signs a checkpoint after it (else it would be
+        TIMESTAMP_MISSING): the checkpoints of a writer killed between its commit and its
+        stamps, and the items whose entries a writer killed in the middle of writing a
+        batch's lines left in the log without the timestamp entry written after them. When
+        the disk refuses, they stay owed."""
         self._owed = [
             p for p in writer.store.checkpoint_paths() if not p.with_suffix(".tsr").exists()
         ]
         self._external_owed = []
-        if self._owed:
-            try:
+        try:
+            items = owed_items(writer)
+            if items:
+                external = bool(external_config(writer.store))
+                entry = stamp(
+                    writer,
+                    [(s, "item") for s in items],
+                    prestamped=Prestamped({}, {}) if external else None,
+                )
+                if entry is not None:  # (an external token later: timestamp --upgrade)
+                    writer.flush(tuple(t["token_sha256"] for t in entry["tokens"]))
+            if self._owed:
                 self._stamp_owed(writer)
-            except OSError as e:
-                if cannot_write(e) is None:
-                    raise
+        except OSError as e:
+            if cannot_write(e) is None:
+                raise
 
     def on_commit(self, writer: Writer, commit: Commit) -> None:
         """Stamp the owed checkpoints, this commit's included. When the disk refuses (full),

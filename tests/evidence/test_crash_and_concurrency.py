@@ -109,6 +109,70 @@ def test_kill_at_many_points_leaves_a_store_that_passes_audit(store_dir, tmp_pat
     assert _check_intact(store_dir) == ingests
 
 
+#: Run the CLI with its first write to the log cut short by a kill: the first line and half
+#: the second reach the log (as when SIGKILL lands while the kernel copies a write that spans
+#: pages), then the process dies.
+_CUT_WRITE = """
+import os, signal
+from evidence.storage import writer
+
+
+class _Os:
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd, data):
+        data = bytes(data)
+        first = data.index(b"\\n") + 1
+        second = data.index(b"\\n", first) + 1
+        os.write(fd, data[: first + (second - first) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+writer.os = _Os()
+from cli.main import run
+
+run()
+"""
+
+
+def test_a_write_cut_short_by_a_kill_keeps_its_whole_lines_and_the_next_writer_owes_them_nothing(
+    store_dir, tmp_path, backend
+):
+    """A kill in the middle of the log's write leaves the batch's first lines in the log and
+    not the rest (its items' timestamp entry, written after them, among them). The next
+    writer cuts the torn line off, takes the whole ones as the log (with the head in the
+    database: it was moved for the whole batch, never confirmed, and comes back to them),
+    stamps their items and gives them their receipts: the store passes audit, every logged
+    ingest receipted and stamped."""
+    log = store_dir / "log" / "custody.jsonl"
+    before = len(log.read_bytes().splitlines())
+    killed = subprocess.run(
+        [sys.executable, "-c", _CUT_WRITE, "--store", str(store_dir), "ingest",
+         str(_folder(tmp_path / "cut", 3, "cut")), "--observer", "obs-cut", "--precinct", "4"],
+        capture_output=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    data = log.read_bytes()
+    assert not data.endswith(b"\n") and data.count(b"\n") == before + 1  # one whole line
+    _check_intact(store_dir)  # (a torn tail and unsigned entries are notes, not failures)
+    r = dalel_subprocess(
+        "--store", store_dir, "ingest", _folder(tmp_path / "next", 2, "next"),
+        "--observer", "obs-next", "--precinct", "4",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    store = Store.open(store_dir)
+    lines = list(store.log_lines())
+    assert lines[before] == data.splitlines()[before]  # the whole line stayed, first after
+    ingests = [i for i, line in enumerate(lines) if b'"event":"ingest"' in line]
+    assert sum(1 for i in ingests if i >= before) == 1 + 2  # the cut batch's one, then two
+    ingests = len(ingests)
+    assert _check_intact(store_dir) == ingests  # each receipted, and audit has no failure
+    notes = {p.name.split("-", 1)[1] for p in store.quarantine_dir.iterdir()}
+    assert "torn-log-append" in notes
+    assert ("head-moved-back" in notes) == (backend == "national")
+
+
 def test_a_torn_append_is_a_note_then_moved_to_quarantine(filled_store, tmp_path):
     log = filled_store / "log" / "custody.jsonl"
     with open(log, "ab") as f:

@@ -260,3 +260,45 @@ def test_a_head_table_from_before_confirmation_gets_its_columns(shared, postgres
         )
     assert _ingest(a, tmp_path / "next.jpg", (5, 6, 7)).returncode == 0
     assert _written(postgres_server, a) and _head(postgres_server, a) == _log_head(a)
+
+
+class _Log:
+    """A writer's log as the head's checks see it: the hash at each size, and its syncs."""
+
+    def __init__(self, hashes: dict[int, str]) -> None:
+        self.hashes = hashes
+        self.synced = 0
+
+    def hash_at(self, size: int) -> str | None:
+        return self.hashes.get(size)
+
+    def make_durable(self) -> None:
+        self.synced += 1
+
+
+def test_a_log_holding_the_first_lines_of_a_move_never_confirmed_takes_the_head_back_to_them(
+    postgres_server, monkeypatch
+):
+    """A writer moved the head from 5 to 9 entries and was killed with 2 of its 4 lines
+    written: a log of 7 entries going on from the head's 5 gets the head (synced first);
+    one of 7 whose 5th entry is another is refused, as is one past the move's end."""
+    from evidence.storage.headlock import HeadGuard
+
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    url = postgres_server.create_database()
+    first = HeadGuard(url, "store-1")
+    first.acquire(5, "h5", _Log({5: "h5"}), wait=1, on_wait=None)
+    first.advance((5, "h5"), (9, "h9"))
+    first.release()  # (killed: the move is never confirmed)
+    for log in (_Log({5: "other", 7: "h7"}), _Log({5: "h5", 10: "h10"})):
+        size = max(log.hashes)
+        with pytest.raises(HeadMoved):
+            HeadGuard(url, "store-1").acquire(size, log.hashes[size], log, wait=1, on_wait=None)
+        assert log.synced == 0
+    log = _Log({5: "h5", 7: "h7"})
+    again = HeadGuard(url, "store-1")
+    again.acquire(7, "h7", log, wait=1, on_wait=None)
+    assert again.moved_back == (9, "h9", 7) and log.synced == 1
+    again.advance((7, "h7"), (8, "h8"))  # the head is this log's: it moves on from it
+    again.confirm((8, "h8"))
+    again.release()

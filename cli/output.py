@@ -370,6 +370,8 @@ REASON_TEXT: dict[ocr.Reason, str] = {
     ocr.Reason.LABEL_CROWDED: "its label is too close to the one before",
     ocr.Reason.FIGURE_SHARED: "two labels claim the same figure",
     ocr.Reason.FIGURE_NOT_ISOLATED: "the figure may be cut short or run into other ink",
+    ocr.Reason.ONE_TWO_STROKES_THICK: "a 1 in it is as thick as two strokes: it may be two 1s "
+    "written together, and the figure a digit longer",
     ocr.Reason.FIGURE_NOT_LEVEL: "the figure stands below its label's lines, not beside them: "
     "it may be the next row's figure",
     ocr.Reason.DIGITS_WORDS_DISAGREE: "the figure in digits and in words disagree",

@@ -867,6 +867,16 @@ def read_prepared(
         status, reason, conf, cands = decide(
             mreading, breading, treading, row_run, sreading, preading
         )
+        # two "1"s written into one stroke are one "1" to every reader: the ink shows them
+        if (
+            status is Status.ACCEPTED
+            and reason is not Reason.DIGITS_AND_WORDS_AGREE
+            and mreading.digits is not None
+            and cands
+            and int(mreading.digits) == cands[0]
+            and fig.doubled_one(mreading)
+        ):
+            status, reason, conf = Status.REVIEW, Reason.ONE_TWO_STROKES_THICK, conf * 0.5
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         if status is Status.ACCEPTED and key in below:

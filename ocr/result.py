@@ -33,6 +33,7 @@ class Reason(StrEnum):
     FIGURE_SHARED = "figure_claimed_by_two_labels"
     FIGURE_NOT_ISOLATED = "figure_may_be_cut_short"
     FIGURE_NOT_LEVEL = "figure_below_its_label"
+    ONE_TWO_STROKES_THICK = "a_1_in_it_as_thick_as_two_strokes"
     DIGIT_MISREAD_ON_PAGE = "a_digit_of_it_misread_on_this_page"
     HAND_MISREAD_ON_PAGE = "other_digits_of_this_hand_misread_on_this_page"
     LABEL_NOT_FOUND = "label_not_found"

@@ -14,6 +14,7 @@ from ocr.engine import Word
 from ocr.figures import (
     ModelReading,
     clean_binary,
+    doubled_one,
     find_clusters,
     read_with_model,
     text_slope,
@@ -309,3 +310,31 @@ def test_a_figure_its_readers_disagree_on_is_accepted_by_its_sum_unless_its_row_
     )
     again = {f.key: f for f in read_protocol(s.image, form).fields}
     assert again["baytak"].status is Status.REVIEW
+
+
+def _ink(strokes: list[tuple[tuple[int, int], tuple[int, int]]], width: int) -> np.ndarray:
+    """A 40 px tall glyph of straight pen strokes ``width`` px thick."""
+    ink = np.zeros((44, 30), np.uint8)
+    for a, b in strokes:
+        cv2.line(ink, a, b, 255, width)
+    return ink
+
+
+def test_a_one_as_thick_as_two_strokes_is_two_ones_written_together() -> None:
+    """A pen draws a "1" as one stroke: a glyph read "1" whose stroke is twice as thick as
+    the hand's other digits', all down its middle, is two "1"s that touch (a "114" every
+    reader read 14); a "1" of the hand's own stroke, slanted or not, is one."""
+    four = _ink([((20, 2), (4, 28)), ((4, 28), (26, 28)), ((20, 2), (20, 42))], 4)
+    one = _ink([((15, 2), (15, 42))], 4)
+    slanted = _ink([((20, 2), (10, 42))], 4)
+    two_ones = np.zeros((44, 30), np.uint8)
+    two_ones[2:42, 9:20] = 255  # two strokes side by side, touching: one blob twice as thick
+
+    def reading(digits: str, inks: list[np.ndarray]) -> ModelReading:
+        return ModelReading(digits, 0.99, (), (), tuple(inks))
+
+    assert doubled_one(reading("14", [two_ones, four]))
+    assert not doubled_one(reading("14", [one, four]))
+    assert not doubled_one(reading("14", [slanted, four]))
+    assert not doubled_one(reading("11", [two_ones, two_ones]))  # nothing to judge it by
+    assert not doubled_one(reading("14", [two_ones]))  # the glyphs are not the digits

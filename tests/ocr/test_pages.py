@@ -1161,3 +1161,15 @@ def test_a_hand_every_reader_misreads_is_read_by_its_words_and_the_arithmetic() 
     assert (f.status, f.reason, f.value) == (Status.ACCEPTED, Reason.WORDS_AND_RELATION_AGREE, 26)
     assert truth["ballots_cancelled"] == 26
     assert ("glyphs_a", "16") in [(n, d) for n, d, _ in f.readers]
+
+
+def test_two_ones_written_as_one_stroke_are_not_accepted_as_one() -> None:
+    """Fresh seed 9912's "114": its two "1"s touch down their length, one stroke twice as
+    thick as the hand's others, and every reader read 14 (PP-OCR at .997). The sum it is
+    in cannot be checked (two other parties' figures are in review): the thickness alone
+    sends it to review, with the 14 read shown, never accepted."""
+    s = make_sample(19, 9912, tier="photo", script="handwritten", layout="leaders", hand="mnist")
+    truth, fields = _read_page(s)
+    people = fields["people"]
+    assert truth["people"] == 114 and people.value == 14
+    assert people.status is Status.REVIEW and people.reason is Reason.ONE_TWO_STROKES_THICK

@@ -670,9 +670,13 @@ def read_prepared(
         # label's lines too (a tall cell of words centres it low), never past its rule
         cell = _ruled_cell(rules, top, bottom, nxt, lh)
         reach = (2.0 if shared_row else 0.5) * lh
+        strangers = orphans  # unexplained text: maybe the label of a row not found
         if cell is not None:
             y_bot = min(y_bot, cell[1])
             reach = max(reach, cell[1] - bottom - 0.75 * lh)
+            # ... but not inside this row's own ruled cell: no row's label stands between
+            # its rules but its own (unexplained text there is its number in words, garbled)
+            strangers = [ln for ln in orphans if not cell[0] <= ln.box[1] < ln.box[3] <= cell[1]]
         clusters = [
             c
             for c in fig.find_clusters(masked, int(x_end + 0.3 * lh), top, y_bot, lh)
@@ -681,7 +685,7 @@ def read_prepared(
             and c[0][1] <= bottom + reach
             and (cell is None or c[0][1] + c[0][3] <= cell[1])
             and _nearest_label(c[0], label_mids, lh, bands) == key
-            and not _closer_to_orphan(c[0], label_mid, orphans, bottom, lh)
+            and not _closer_to_orphan(c[0], label_mid, strangers, bottom, lh)
         ]
         if not clusters:
             continue

@@ -1173,3 +1173,18 @@ def test_two_ones_written_as_one_stroke_are_not_accepted_as_one() -> None:
     people = fields["people"]
     assert truth["people"] == 114 and people.value == 14
     assert people.status is Status.REVIEW and people.reason is Reason.ONE_TWO_STROKES_THICK
+
+
+def test_garbled_words_inside_a_rows_ruled_cell_do_not_hide_its_figure() -> None:
+    """Fresh seed 9933, a two-column table photographed at a slant: the numbers in words
+    under three labels were read as garbled text ("Авве тысячи", "вОсвмьрьдесят"), text no
+    label explains, level with the figures. Such text may be the label of a row not found,
+    whose figure this is not; but inside the label's own ruled cell, between the rules that
+    bound its row, it can only be the row's own words: the figures are found again."""
+    s = make_sample(22, 9933, tier="photo", script="handwritten", layout="two-column",
+                    hand="mnist", against_all_last=True, shuffle_parties=True)  # fmt: skip
+    truth, fields = _read_page(s)
+    for key in ("voters_on_list", "ballots_issued", "ak_zhol"):
+        assert fields[key].reason is not Reason.FIGURE_NOT_FOUND, key
+        assert fields[key].value == truth[key], key
+    assert fields["ballots_issued"].status is Status.ACCEPTED

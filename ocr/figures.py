@@ -404,11 +404,12 @@ def doubled_one(reading: ModelReading) -> bool:
     """Whether a glyph the reading took for "1" is as thick as two of the hand's strokes,
     across its middle: two "1"s written together, read as one (so the figure is a digit
     short). Judged against the figure's other glyphs (a figure of "1"s alone is not)."""
-    if reading.digits is None or len(reading.inks) != len(reading.digits):
+    digits = reading.digits
+    if digits is None or "1" not in digits or len(reading.inks) != len(digits):
         return False
-    glyphs = list(zip(reading.inks, reading.digits, strict=True))
+    glyphs = list(zip(reading.inks, digits, strict=True))
     others = [stroke_width(ink) for ink, d in glyphs if d != "1"]
-    if "1" not in reading.digits or not others:
+    if not others:
         return False
     hand = float(np.median(others))
     if hand <= 0:

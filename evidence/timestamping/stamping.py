@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from base.errors import StoreBusy, UsageError, cannot_write
 from base.fsio import atomic_write
-from evidence.core import events, tokens
+from evidence.core import events, receipts, tokens
 from evidence.timestamping.roots import (  # noqa: F401 - re-exported
     LOCAL,
     ROOTS_DIR,
@@ -284,10 +284,8 @@ def owed_items(writer: Writer) -> list[str]:
         event = entry.get("event")
         if event == events.TIMESTAMP:
             stamped.update(str(t.get("subject")) for t in entry.get("tokens", []))
-        elif event in events.RECEIPTED:
-            item = entry.get("item")
-            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
-                items.append(item["sha256"])
+        elif event in events.RECEIPTED and (item := receipts.item_of(entry)) is not None:
+            items.append(item)
     owed = [s for s in dict.fromkeys(items) if s not in stamped]
     if owed:  # (an item logged again may have had its token for long)
         known = writer.index.first_tokens(owed)

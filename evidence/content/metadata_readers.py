@@ -1,5 +1,5 @@
 """The readers behind `extract_metadata`: EXIF from photos, software named in a file's first
-bytes (XMP, PNG text), and container tags from videos through ffprobe.
+bytes (XMP, PNG text), and container tags from videos (their boxes, or ffprobe).
 
 Each reader turns what it finds into `Field`s and `Flag`s and never raises because of the file:
 the EXIF reader works through a view with a byte budget (hostile offsets and counts must not make
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from evidence.content import mp4boxes
 from evidence.content.ffprobe import ProbeStatus, clean_text, parse_media_time, run_ffprobe
 from evidence.content.media import heif_exif
 from evidence.content.metadata_types import (
@@ -199,7 +200,8 @@ def _head_software(path: Path, head: bytes | None = None) -> list[Field]:
     return out
 
 
-def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
+def _video_fields(data: dict[str, Any], by: str = "ffprobe") -> tuple[list[Field], list[Flag]]:
+    """The fields of ffprobe's JSON (or of its shape, read by ``by``)."""
     fm = Source.FILE_METADATA
     fields: list[Field] = []
     problems: list[Flag] = []
@@ -209,11 +211,11 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
     ftags = {str(k).lower(): v for k, v in (fmt.get("tags") or {}).items()}
 
     if container := clean_text(fmt.get("format_name", "")):
-        fields.append(Field("container", container, fm, "ffprobe format.format_name"))
+        fields.append(Field("container", container, fm, f"{by} format.format_name"))
     try:
         duration = float(str(fmt.get("duration")))
         if math.isfinite(duration) and duration >= 0:
-            fields.append(Field("duration_s", round(duration, 3), fm, "ffprobe format.duration"))
+            fields.append(Field("duration_s", round(duration, 3), fm, f"{by} format.duration"))
     except (TypeError, ValueError):
         pass
     for kind in ("video", "audio"):
@@ -221,11 +223,11 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
         if stream is None:
             continue
         if codec := clean_text(stream.get("codec_name", "")):
-            fields.append(Field(f"{kind}_codec", codec, fm, f"ffprobe {kind} stream codec_name"))
+            fields.append(Field(f"{kind}_codec", codec, fm, f"{by} {kind} stream codec_name"))
         if kind == "video":
             for dim in ("width", "height"):
                 if isinstance(stream.get(dim), int):
-                    fields.append(Field(dim, stream[dim], fm, f"ffprobe video stream {dim}"))
+                    fields.append(Field(dim, stream[dim], fm, f"{by} video stream {dim}"))
 
     stream_tags = [{str(k).lower(): v for k, v in (s.get("tags") or {}).items()} for s in streams]
     for key in ("com.apple.quicktime.creationdate", "creation_time", "date"):
@@ -236,7 +238,7 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
         if moment is None:
             problems.append(Flag(FlagReason.METADATA_UNREADABLE, clean_text(raw), "capture_time"))
         else:
-            fields.append(Field("capture_time", rfc3339(moment), fm, f"ffprobe tags.{key}"))
+            fields.append(Field("capture_time", rfc3339(moment), fm, f"{by} tags.{key}"))
         break
     for key in ("com.apple.quicktime.location.iso6709", "location", "location-eng"):
         if key not in ftags:
@@ -245,8 +247,8 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
         if point is None:
             problems.append(Flag(FlagReason.METADATA_UNREADABLE, clean_text(ftags[key]), "gps"))
         else:
-            fields.append(Field("gps_latitude", round(point[0], 7), fm, f"ffprobe tags.{key}"))
-            fields.append(Field("gps_longitude", round(point[1], 7), fm, f"ffprobe tags.{key}"))
+            fields.append(Field("gps_latitude", round(point[0], 7), fm, f"{by} tags.{key}"))
+            fields.append(Field("gps_longitude", round(point[1], 7), fm, f"{by} tags.{key}"))
         break
     for name, keys in (
         ("camera_make", ("com.apple.quicktime.make", "make")),
@@ -256,7 +258,7 @@ def _video_fields(data: dict[str, Any]) -> tuple[list[Field], list[Flag]]:
     ):
         for key in keys:
             if value := clean_text(ftags.get(key, "")):
-                fields.append(Field(name, value, fm, f"ffprobe tags.{key}"))
+                fields.append(Field(name, value, fm, f"{by} tags.{key}"))
                 break
     return fields, problems
 
@@ -292,13 +294,23 @@ def read_image(
 
 
 def read_video(path: Path, timeout_s: float) -> tuple[Extractor, Status, list[Field], list[Flag]]:
-    """Container tags of a video or audio file read by ffprobe, with the problems met.
+    """Container tags of a video or audio file, with the problems met: an MP4, MOV or 3GP
+    read from its boxes in this process (:mod:`evidence.content.mp4boxes`) where that reader
+    is sure to read it as ffprobe does; any other file, or one it is not sure of, by ffprobe.
 
     ffprobe missing or slower than `timeout_s` gives status ``degraded`` with an
     ``extractor-unavailable`` flag; ffprobe failing on the file, or output of an unexpected
     shape, gives status ``unreadable`` with a ``metadata-unreadable`` flag. May raise OSError
     when no temporary file can be made for ffprobe's output (the environment, not the file).
     """
+    boxes = mp4boxes.probe(path)
+    if boxes is not None:  # an MP4, MOV or 3GP read in this process
+        try:
+            fields, problems = _video_fields(boxes, by="mp4 boxes")
+        except Exception:  # (of a shape the fields do not expect: ffprobe reads it)
+            pass
+        else:
+            return Extractor.MP4_BOXES, Status.OK, fields, problems
     probe = run_ffprobe(path, timeout_s=timeout_s)
     if probe.status in (ProbeStatus.NOT_INSTALLED, ProbeStatus.TIMEOUT):
         return (

@@ -72,6 +72,8 @@ class Extractor(enum.StrEnum):
 
     EXIF = "exif"
     FFPROBE = "ffprobe"
+    MP4_BOXES = "mp4-boxes"
+    """The boxes of an MP4, MOV or 3GP read in this process (:mod:`evidence.content.mp4boxes`)."""
     NONE = "none"
 
 

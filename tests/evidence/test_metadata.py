@@ -17,6 +17,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evidence.content import mp4boxes
 from evidence.content.flag_text import flag_message
 from evidence.content.media import detect_media_type
 from evidence.content.metadata import (
@@ -179,9 +180,14 @@ def test_empty_and_lying_files(samples: dict[str, Sample]) -> None:
     assert FlagReason.EXTENSION_MISMATCH in png.reasons()
 
 
-def test_video_metadata_via_ffprobe(samples: dict[str, Sample]) -> None:
+@pytest.mark.parametrize("reader", [Extractor.MP4_BOXES, Extractor.FFPROBE])
+def test_video_metadata(
+    samples: dict[str, Sample], reader: Extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if reader is Extractor.FFPROBE:  # a video the boxes' reader leaves to ffprobe
+        monkeypatch.setattr(mp4boxes, "probe", lambda path: None)
     m = meta(samples["video"].path, precinct_location=ALMATY_PRECINCT)
-    assert (m.status, m.extractor) == (Status.OK, Extractor.FFPROBE)
+    assert (m.status, m.extractor) == (Status.OK, reader)
     assert m.get("duration_s").value == pytest.approx(2.0, abs=0.1)  # type: ignore[union-attr]
     assert m.get("video_codec").value == "h264"  # type: ignore[union-attr]
     assert m.get("capture_time").value == "2026-11-20T15:20:00Z"  # type: ignore[union-attr]
@@ -196,6 +202,7 @@ def test_ffprobe_missing_is_a_recorded_degraded_result(
     samples: dict[str, Sample], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(mp4boxes, "probe", lambda path: None)  # a video left to ffprobe
     m = meta(samples["video"].path)
     assert m.status is Status.DEGRADED
     flag = next(f for f in m.flags if f.reason is FlagReason.EXTRACTOR_UNAVAILABLE)
@@ -210,6 +217,7 @@ def test_ffprobe_that_hangs_times_out(
     slow.write_text("#!/bin/sh\nexec sleep 30\n")
     slow.chmod(slow.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setattr(mp4boxes, "probe", lambda path: None)  # a video left to ffprobe
     started = time.monotonic()
     m = meta(samples["video"].path, ffprobe_timeout_s=0.5)
     assert time.monotonic() - started < 10

@@ -103,7 +103,8 @@ def run_submissions(
     stages = order.ITEM_STAGES if stages is None else stages
     batch = BatchResult()
     prestamped = None
-    if any(s.name == "timestamp" for s in stages) and stamping.external_config(store):
+    # (the config read as it is: the stampers load while the first files are read)
+    if any(s.name == "timestamp" for s in stages) and store.config.external_tsas():
         submissions = list(submissions)
         prestamped = stamping.prestamp(store, _known_hashes(submissions))
     # The writer holds the lock and keeps its reserve of disk space before any file is

@@ -242,6 +242,40 @@ class FileBlobStore:
         #: fsync every blob as it is written; a writer that syncs the file system once
         #: before it logs the batch turns this off.
         self.durable_each = durable_each
+        #: Folders this store made or found (a batch of tokens asks for the same ones).
+        self._folders: set[Path] = set()
+
+    def _folder(self, folder: Path) -> None:
+        """Make ``folder`` (and its parents) unless this store already did."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+
+    def _temp(self) -> tuple[int, str]:
+        """A new temporary file in the store's ``tmp`` folder (made again if it was removed
+        since this store made it)."""
+        import tempfile  # (here: reading the store needs none of it)
+
+        self._folder(self.tmp)
+        try:
+            return tempfile.mkstemp(dir=self.tmp, prefix="in-")
+        except FileNotFoundError:
+            self._folders.discard(self.tmp)
+            self._folder(self.tmp)
+            return tempfile.mkstemp(dir=self.tmp, prefix="in-")
+
+    def _into_place(self, tmp_name: str, dest: Path) -> None:
+        """Rename the finished temporary file to ``dest``, making its folder if needed (also
+        when the folder was removed since this store made it)."""
+        self._folder(dest.parent)
+        try:
+            os.replace(tmp_name, dest)
+        except FileNotFoundError:
+            if not os.path.exists(tmp_name):
+                raise
+            self._folders.discard(dest.parent)
+            self._folder(dest.parent)
+            os.replace(tmp_name, dest)
 
     def path(self, sha256: str) -> Path:
         if not is_sha256(sha256):
@@ -256,12 +290,9 @@ class FileBlobStore:
 
     def put_stream(self, stream: BinaryIO) -> Stored:
         """Stream into a temp file while hashing; fsync; rename into place (once)."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         size = 0
-        import tempfile  # (here: reading the store needs none of it)
-
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="in-")
+        fd, tmp_name = self._temp()
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
@@ -273,9 +304,8 @@ class FileBlobStore:
             if dest.exists():
                 os.unlink(tmp_name)
                 return Stored(digest, size, False)
-            dest.parent.mkdir(exist_ok=True)
             os.chmod(tmp_name, 0o444)
-            os.replace(tmp_name, dest)
+            self._into_place(tmp_name, dest)
             if self.durable_each:
                 sync_file(dest)
                 fsync_dir(dest.parent)
@@ -302,10 +332,7 @@ class FileBlobStore:
     def copy_in(self, src: BinaryIO) -> Copied:
         """The first half of :meth:`put_file`: ``src`` copied into a temporary file of the
         store, to :meth:`seal`."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        import tempfile  # (here: reading the store needs none of it)
-
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="in-")
+        fd, tmp_name = self._temp()
         try:
             size = copy_file(src.fileno(), fd)
         except BaseException:
@@ -331,8 +358,7 @@ class FileBlobStore:
                     start_writeback(fd)  # on its way to the disk before the commit syncs it
             finally:
                 os.close(fd)
-            dest.parent.mkdir(exist_ok=True)
-            os.replace(tmp_name, dest)
+            self._into_place(tmp_name, dest)
             if durable:
                 sync_file(dest)
                 fsync_dir(dest.parent)

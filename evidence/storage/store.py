@@ -76,6 +76,10 @@ class StoreConfig:
         p = self.precincts.get(str(precinct)) or {}
         return float(p.get("radius_km", default))
 
+    def external_tsas(self) -> list[dict[str, Any]]:
+        """The external TSAs of ``[timestamp]`` (name, url, timeout), as configured."""
+        return list(self.raw.get("timestamp", {}).get("external", []))
+
 
 def blob_store(root: Path, config: StoreConfig) -> FileBlobStore | S3BlobStore:
     """Where the store's objects are: ``objects/`` in its folder, or the S3 bucket of its

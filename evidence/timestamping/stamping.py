@@ -69,7 +69,7 @@ def tolerance(store: Store) -> dt.timedelta:
 
 
 def external_config(store: Store) -> list[dict[str, Any]]:
-    return list(store.config.raw.get("timestamp", {}).get("external", []))
+    return store.config.external_tsas()
 
 
 def external_sources(store: Store) -> list[TimestampSource]:

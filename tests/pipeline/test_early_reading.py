@@ -182,6 +182,49 @@ def test_the_reading_side_of_a_batch_loads_no_database():
     assert out.stdout.strip() == "False"
 
 
+_FIRST_COPY = """
+import sys
+from pathlib import Path
+from evidence.storage.objects import FileBlobStore
+from evidence.storage.store import Store
+from pipeline.intake import Submission
+from pipeline.run import run_batch
+
+root, folder = Path(sys.argv[1]), Path(sys.argv[2])
+seen = []
+real = FileBlobStore.put_file
+
+def put_file(self, *a, **k):
+    seen.append(sorted(m for m in sys.modules if m.startswith("evidence.timestamping")))
+    return real(self, *a, **k)
+
+FileBlobStore.put_file = put_file
+given = Submission(Path("."), "", "obs-early", "7")
+run_batch(Store.open(root), [folder], given, dedupe=False)
+print(seen[0])
+"""
+
+
+def test_the_first_file_is_copied_before_the_stampers_load(tmp_path):
+    """A batch asks the store's config (not the stampers) whether an external TSA is to be
+    asked first: the stampers (the token and receipt code, x509, asn1crypto) load while the
+    first files are copied, not before."""
+    from evidence.provision import init_store
+
+    store_dir = tmp_path / "store"
+    init_store(store_dir, org="Early")
+    folder = _photos(tmp_path / "in", 2)
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_COPY, str(store_dir), str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "evidence.timestamping.stamping" not in out.stdout, out.stdout
+    assert out.stdout.startswith("["), out.stdout
+
+
 def test_an_item_handed_in_again_is_stamped_once_and_named_as_received_again(
     store_dir, tmp_path, monkeypatch
 ):

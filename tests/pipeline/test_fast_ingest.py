@@ -65,6 +65,38 @@ def test_put_file_names_the_blob_by_the_hash_of_its_bytes_and_keeps_its_head(tmp
     assert list((tmp_path / "objects" / "tmp").iterdir()) == []
 
 
+def test_a_store_makes_each_folder_once_and_again_if_it_was_removed(tmp_path, monkeypatch):
+    """A batch's tokens (a blob each) do not ask for the same folders again at every blob;
+    a folder removed behind the store's back (its ``tmp``, a blob's) is made again."""
+    import io
+    import shutil
+
+    (tmp_path / "objects").mkdir()
+    made: list[Path] = []
+    real = Path.mkdir
+
+    def mkdir(self, *a, **k):
+        made.append(self)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    blobs = _blob_store(tmp_path)
+    stored = [blobs.put_bytes(b"token %d" % i) for i in range(40)]
+    with open(tmp_path / "p.bin", "wb") as f:
+        f.write(os.urandom(2 * objects_module.MAP_FROM))
+    with open(tmp_path / "p.bin", "rb") as f:
+        stored.append(blobs.put_file(f))
+    shards = {s.sha256[:2] for s in stored}
+    assert len(made) == 1 + len(shards)  # tmp once, each blob's folder once
+    shutil.rmtree(blobs.tmp)
+    shutil.rmtree(blobs.path(stored[0].sha256).parent)
+    again = blobs.put_stream(io.BytesIO(b"token 0"))
+    late = blobs.put_bytes(b"a token after its folder went")
+    for s in (again, late):
+        assert blobs.hash_of(s.sha256) == s.sha256 and s.new
+    assert list(blobs.tmp.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "size", [1, 4095, objects_module.MAP_FROM - 1, objects_module.MAP_FROM, 9 * 2**20 + 3]
 )

@@ -97,6 +97,32 @@ def test_a_store_makes_each_folder_once_and_again_if_it_was_removed(tmp_path, mo
     assert list(blobs.tmp.iterdir()) == []
 
 
+def test_an_items_history_is_asked_through_one_statement(tmp_path, monkeypatch):
+    """A batch's reading threads ask the index for every file's history: one statement,
+    set up once, serves every call (a new one cost 0.3 CPU-ms each), and gives the item's
+    entries in log order."""
+    from evidence.provision import init_store
+    from evidence.storage import index as index_module
+
+    init_store(tmp_path / "store", org="One statement")
+    folder = tmp_path / "in"
+    make_photo(folder / "a.jpg", (10, 20, 30))
+    make_photo(folder / "b.jpg", (30, 20, 10))
+    store = hooks.open_store(tmp_path / "store")
+    run_batch(store, [folder], _defaults(), dedupe=False)
+    run_batch(store, [folder / "a.jpg"], _defaults(), dedupe=False)  # a second hand-in
+    shas = [r["sha256"] for r in store.index.items_where()]
+    built = []
+    real = index_module.select
+    monkeypatch.setattr(index_module, "select", lambda *a: built.append(a) or real(*a))
+    histories = [store.index.history(sha) for sha in shas * 3]
+    assert built == [] and len(shas) == 2
+    for sha, history in zip(shas * 3, histories, strict=True):
+        assert [e["seq"] for e in history] == sorted(e["seq"] for e in history)
+        assert all(e["item"]["sha256"] == sha for e in history if e["event"] == "ingest")
+    assert sorted(len(h) for h in histories[:2]) == [1, 2]  # a.jpg was handed in twice
+
+
 @pytest.mark.parametrize(
     "size", [1, 4095, objects_module.MAP_FROM - 1, objects_module.MAP_FROM, 9 * 2**20 + 3]
 )

@@ -234,8 +234,9 @@ def _read_moov(moov: bytes, tags: dict[str, str]) -> dict[str, Any]:
     for btype, s, e in top:
         if btype == b"mvhd":
             created, scale, duration = _times_and_scale(moov, s)
-            if scale == 0:
-                raise _Unsure("timescale")
+            if scale == 0 or duration in (0, 2**32 - 1, 2**64 - 1):
+                # (no duration, or "unknown": ffprobe takes one from the streams)
+                raise _Unsure("duration")
             fmt["duration"] = f"{duration / scale:.6f}"
             if (when := _time(created)) is not None:
                 _put(tags, "creation_time", when)

@@ -135,6 +135,8 @@ FTYP = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2")
         FTYP + _box(b"moov", b"\x00\x00\x00\x04mvhd"),  # a box smaller than its header
         FTYP + _box(b"moov", _box(b"mvhd", b"\x00" * 100)),  # a timescale of 0
         FTYP + _box(b"moov", _box(b"mvhd", b"\x07" * 100)),  # a version that does not exist
+        FTYP + _box(b"moov", _box(b"mvhd", b"\x00" * 12 + b"\x00\x00\x03\xe8" + b"\xff" * 4)),
+        # (a duration "unknown": ffprobe takes one from the streams)
         FTYP
         + _box(
             b"moov",

@@ -1175,6 +1175,21 @@ def test_two_ones_written_as_one_stroke_are_not_accepted_as_one() -> None:
     assert people.status is Status.REVIEW and people.reason is Reason.ONE_TWO_STROKES_THICK
 
 
+def test_a_weak_agreement_of_three_kinds_is_vetoed_by_a_sure_second_glyph_reader() -> None:
+    """Fresh seed 9971's "12" whose "2" has no foot: the glyph network, the whole-figure
+    network and PP-OCR read 11 (0.86, 0.92 and 0.85 sure), the second glyph reader 13, 0.98
+    sure. The sum it is in cannot be checked (against all is in review): the second glyph
+    reader's dissent sends it to review, never accepted."""
+    s = make_sample(31, 9971, tier="hard", script="handwritten", layout="leaders", hand="mnist")
+    truth, fields = _read_page(s)
+    ak_zhol = fields["ak_zhol"]
+    assert truth["ak_zhol"] == 12 and ak_zhol.status is Status.REVIEW
+    read = {name: digits for name, digits, _ in ak_zhol.readers}
+    assert (read["glyphs_a"], read["sequence"], read["ppocr"], read["glyphs_b"]) == (
+        "11", "11", "11", "13",
+    )  # fmt: skip
+
+
 def test_garbled_words_inside_a_rows_ruled_cell_do_not_hide_its_figure() -> None:
     """Fresh seed 9933, a two-column table photographed at a slant: the numbers in words
     under three labels were read as garbled text ("Авве тысячи", "вОсвмьрьдесят"), text no

@@ -105,6 +105,7 @@ def seaweed_server():
     from testing.seaweed import SeaweedServer
 
     with SeaweedServer.start() as server:
+        server.grow(NATIONAL_BUCKET)  # (not with a test's first batch, which a test may time)
         _SEAWEED.append(server)
         try:
             yield server

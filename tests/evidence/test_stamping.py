@@ -182,7 +182,10 @@ def test_external_tsa_is_used_first(store_dir, inbox, tmp_path, dalel):
 
 def test_a_slow_tsa_never_holds_the_store(store_dir, inbox, tmp_path, dalel):
     """While an ingest waits three seconds on each answer of a slow TSA, another writer
-    takes the store's lock at once, again and again: no network wait holds it."""
+    takes the store's lock again and again, never waiting long: no network wait holds it.
+    (It asks every 0.3 s: an answer waited for under the lock would make it wait 2.7 s or
+    more; the batch's own work under the lock, three files and a commit, takes a fraction
+    of a second.)"""
     from cryptography.hazmat.primitives import serialization
 
     from evidence.storage.writer import Writer
@@ -209,14 +212,14 @@ def test_a_slow_tsa_never_holds_the_store(store_dir, inbox, tmp_path, dalel):
             while ingest.poll() is None:
                 if server.requests:  # the ingest is waiting on the TSA now
                     started = time.monotonic()
-                    with Writer(Store.open(store_dir), wait=2.0):
+                    with Writer(Store.open(store_dir), wait=10.0):
                         waits.append(time.monotonic() - started)
                 time.sleep(0.3)
         finally:
             _out, err = ingest.communicate(timeout=120)
         assert ingest.returncode == 0, err
         assert server.requests >= 4  # three items, and the checkpoint after the lock
-    assert len(waits) >= 5 and max(waits) < 1.0, waits
+    assert len(waits) >= 5 and max(waits) < 2.0, waits
     tokens = [t for e in _timestamp_entries(store_dir) for t in e["tokens"]]
     assert {t["kind"] for t in tokens if t["target"] == "item"} == {"external"}
     assert "external" in {t["kind"] for t in tokens if t["target"] == "checkpoint"}

@@ -103,6 +103,10 @@ class LoopbackTSA:
         self.slow_seconds = slow_seconds
         self.requests = 0
         """Number of requests received."""
+        self.most_at_once = 0
+        """The most requests it was answering at one time."""
+        self._at_once = 0
+        self._counting = threading.Lock()
         now = utc_now()
         root_key = ec.generate_private_key(ec.SECP256R1())
         self.root_certificate = make_root_certificate(
@@ -189,7 +193,17 @@ class LoopbackTSA:
 
     def answer(self, request_der: bytes) -> tuple[int, bytes]:
         """The HTTP status and body this server gives to ``request_der`` in its current mode."""
-        self.requests += 1
+        with self._counting:
+            self.requests += 1
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            return self._answer(request_der)
+        finally:
+            with self._counting:
+                self._at_once -= 1
+
+    def _answer(self, request_der: bytes) -> tuple[int, bytes]:
         mode = self.mode
         if mode is Mode.HTTP_ERROR:
             return 500, b"internal error"

@@ -27,6 +27,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -90,13 +91,15 @@ class MemorySerialAllocator:
 
     def __init__(self, start: int = 1) -> None:
         self._next = start
+        self._lock = threading.Lock()  # (a server's threads sign at once)
 
     def reserve(self, count: int) -> range:
         """Reserve ``count`` fresh serial numbers."""
         if count < 1:
             raise ValueError("count must be positive")
-        first = self._next
-        self._next += count
+        with self._lock:
+            first = self._next
+            self._next += count
         return range(first, first + count)
 
 

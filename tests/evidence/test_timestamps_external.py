@@ -164,6 +164,45 @@ def test_batch_offline_asks_a_dead_tsa_once_then_signs_locally(local, server):
     assert len(set(serials)) == len(serials)
 
 
+def test_a_batch_asks_a_tsa_several_at_once_and_keeps_its_order(local):
+    """A TSA a second away: the batch's first item is asked alone, then EXTERNAL_IN_FLIGHT at
+    once (190 files waited 190 round trips one after the other); each token is its own."""
+    with LoopbackTSA(mode=Mode.SLOW, slow_seconds=0.3) as far:
+        tsa = ts.ExternalTSA("far", far.url, (far.root_certificate,), timeout=TIMEOUT)
+        digests = [sha(b"far %d" % i) for i in range(9)]
+        results = ts.obtain_timestamps(digests, [tsa, local])
+        assert far.requests == 9 and far.most_at_once == ts.EXTERNAL_IN_FLIGHT > 1
+    assert [r.source for r in results] == ["far"] * 9
+    assert [r.info.imprint for r in results] == digests
+    assert all(r.refused == () for r in results)
+
+
+def test_a_tsa_that_stops_answering_in_a_batch_is_not_asked_again(local):
+    """It answers the first request, then no more: the requests under way time out, the rest
+    are not sent, and the local TSA signs for all but the first."""
+
+    class Failing(LoopbackTSA):
+        def answer(self, request_der: bytes) -> tuple[int, bytes]:
+            if self.requests >= 1:
+                self.mode = Mode.SLOW
+            return super().answer(request_der)
+
+    with Failing(slow_seconds=SLOW_SECONDS) as failing:
+        tsa = ts.ExternalTSA("failing", failing.url, (failing.root_certificate,), timeout=SHORT)
+        digests = [sha(b"failing %d" % i) for i in range(12)]
+        started = time.monotonic()
+        results = ts.obtain_timestamps(digests, [tsa, local])
+        assert time.monotonic() - started < SLOW_SECONDS - 1
+        assert failing.requests == 1 + ts.EXTERNAL_IN_FLIGHT
+    assert [r.info.imprint for r in results] == digests
+    assert [r.source for r in results] == ["failing"] + ["local"] * 11
+    reasons = [r.refused[0].reasons for r in results[1:]]
+    assert reasons.count((Reason.TSA_TIMEOUT,)) == ts.EXTERNAL_IN_FLIGHT
+    skipped = (Reason.SKIPPED_AFTER_FAILURE, Reason.TSA_TIMEOUT)
+    assert reasons.count(skipped) == 11 - ts.EXTERNAL_IN_FLIGHT
+    assert reasons[-1] == skipped  # (the first ones were under way; the last never sent)
+
+
 def test_batch_online_uses_the_external_tsa_for_every_item(external, local, server):
     digests = [sha(b"%d" % i) for i in range(5)]
     results = ts.obtain_timestamps(digests, [external, local])

@@ -543,6 +543,20 @@ def _one_open(
             yield rel, keys, open_keys[0]
 
 
+def _two_open(
+    form: Form, known: Mapping[str, int | None]
+) -> Iterator[tuple[Relation, set[str], tuple[str, str]]]:
+    """Each control equality of ``form`` with exactly two figures not in ``known``: the
+    relation, its figures' keys, and those two figures' keys."""
+    for rel in form.relations:
+        if rel.op != "==":
+            continue
+        keys = rel.keys(form.groups)
+        open_keys = [k for k in keys if k not in known]
+        if len(open_keys) == 2:
+            yield rel, keys, (open_keys[0], open_keys[1])
+
+
 def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
     """Put first, in place, the candidate that makes an equality hold, when it is the only
     unknown. The figure stays under review and keeps every reader's record (``readers``)."""
@@ -731,6 +745,13 @@ def _words_to_check(f: FieldReading) -> int | None:
     return w if long_as else None
 
 
+def _words_allow(f: FieldReading, value: int) -> bool:
+    """Whether ``f``'s words, if any were read, allow ``value``: they say it, or they are it
+    read short (:func:`words_cut_short`)."""
+    w = f.words_value
+    return w is None or w == value or words_cut_short(w, value)
+
+
 def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: set[str]) -> None:
     """Accept, in place, a figure in review for what its readers read when two readers of
     different kinds read it alike and a control equality confirms it: the figure is the one
@@ -750,6 +771,13 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     figures swapped keep their sum. On the dev and fresh seed sets (8,064 handwritten
     figures), the figures so read were 104, none wrong; with the figures of two sure
     readers, 86 more of every set (typed too), none wrong.
+
+    Two figures of an equality open, each in review for what its readers read (the rest of
+    it accepted, or read by two sure readers): both are accepted when one pair of their
+    readings, each read alike by two readers of different kinds, makes it hold and no other
+    pair does, and no relation of the accepted figures breaks with them; neither is in doubt
+    of its row, nor settled by another equality. Two wrong figures would have to be misread
+    by exactly as much in opposite directions.
 
     A figure whose words contradict its digits is settled so by its words alone: the figure
     in words is read apart from the digits, and the equality, holding with that value, is
@@ -784,17 +812,40 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
         if len(fitting) != 1:
             continue
         v = fitting[0]
-        if (
-            f.words_value is not None
-            and f.words_value != v
-            and not words_cut_short(f.words_value, v)
-        ):
+        if not _words_allow(f, v):
             continue
         with_it = {**accepted, **{x: read[x] for x in keys if x != k}, k: v}
         if any(r.evaluate(with_it, form.groups) is False for r in form.relations):
             continue
         settled[k] = v
         settled.update({x: pending[x] for x in keys if x in pending})
+    for rel, keys, pair in _two_open(form, read):
+        both = [fields[k] for k in pair]
+        if any(
+            f.status is not Status.REVIEW
+            or f.reason not in _READ_DOUBTS
+            or f.key in misplaced
+            or f.key in settled
+            for f in both
+        ):
+            continue
+        k1, k2 = pair
+        fitting2 = [
+            (x, y)
+            for x in _read_by_two(both[0])
+            for y in _read_by_two(both[1])
+            if rel.evaluate({**read, k1: x, k2: y}, form.groups) is True
+        ]
+        if len(fitting2) != 1:
+            continue
+        x, y = fitting2[0]
+        if not (_words_allow(both[0], x) and _words_allow(both[1], y)):
+            continue
+        with_them = {**accepted, **{z: read[z] for z in keys if z in read}, k1: x, k2: y}
+        if any(r.evaluate(with_them, form.groups) is False for r in form.relations):
+            continue
+        settled.update({k1: x, k2: y})
+        settled.update({z: pending[z] for z in keys if z in pending})
     for k, v in settled.items():
         f = fields[k]
         if f.reason is Reason.DIGITS_WORDS_DISAGREE:  # settled by its words

@@ -529,39 +529,25 @@ def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
             )
 
 
-def _one_open(
-    form: Form, known: Mapping[str, int | None]
-) -> Iterator[tuple[Relation, set[str], str]]:
-    """Each control equality of ``form`` with exactly one figure not in ``known``: the
-    relation, its figures' keys, and that figure's key."""
+def _open_in(
+    form: Form, known: Mapping[str, int | None], count: int
+) -> Iterator[tuple[Relation, set[str], list[str]]]:
+    """Each control equality of ``form`` with exactly ``count`` figures not in ``known``:
+    the relation, its figures' keys, and those figures' keys."""
     for rel in form.relations:
         if rel.op != "==":
             continue
         keys = rel.keys(form.groups)
         open_keys = [k for k in keys if k not in known]
-        if len(open_keys) == 1:
-            yield rel, keys, open_keys[0]
-
-
-def _two_open(
-    form: Form, known: Mapping[str, int | None]
-) -> Iterator[tuple[Relation, set[str], tuple[str, str]]]:
-    """Each control equality of ``form`` with exactly two figures not in ``known``: the
-    relation, its figures' keys, and those two figures' keys."""
-    for rel in form.relations:
-        if rel.op != "==":
-            continue
-        keys = rel.keys(form.groups)
-        open_keys = [k for k in keys if k not in known]
-        if len(open_keys) == 2:
-            yield rel, keys, (open_keys[0], open_keys[1])
+        if len(open_keys) == count:
+            yield rel, keys, open_keys
 
 
 def rank_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
     """Put first, in place, the candidate that makes an equality hold, when it is the only
     unknown. The figure stays under review and keeps every reader's record (``readers``)."""
     accepted = accepted_values(fields)
-    for rel, _, k in _one_open(form, accepted):
+    for rel, _, (k,) in _open_in(form, accepted, 1):
         f = fields[k]
         if f.status is not Status.REVIEW or len(f.candidates) < 2:
             continue
@@ -795,7 +781,7 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     }
     read = {**pending, **accepted}
     settled: dict[str, int] = {}
-    for rel, keys, k in _one_open(form, read):
+    for rel, keys, (k,) in _open_in(form, read, 1):
         f = fields[k]
         if f.status is not Status.REVIEW or k in misplaced:
             continue
@@ -819,7 +805,7 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
             continue
         settled[k] = v
         settled.update({x: pending[x] for x in keys if x in pending})
-    for rel, keys, pair in _two_open(form, read):
+    for rel, keys, pair in _open_in(form, read, 2):
         both = [fields[k] for k in pair]
         if any(
             f.status is not Status.REVIEW

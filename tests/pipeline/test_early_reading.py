@@ -185,20 +185,21 @@ def test_the_reading_side_of_a_batch_loads_no_database():
 _FIRST_COPY = """
 import sys
 from pathlib import Path
-from evidence.storage.objects import FileBlobStore
+import pipeline.run
 from evidence.storage.store import Store
 from pipeline.intake import Submission
 from pipeline.run import run_batch
 
 root, folder = Path(sys.argv[1]), Path(sys.argv[2])
 seen = []
-real = FileBlobStore.put_file
+real = pipeline.run.ReadAhead
 
-def put_file(self, *a, **k):
-    seen.append(sorted(m for m in sys.modules if m.startswith("evidence.timestamping")))
-    return real(self, *a, **k)
+class ReadAhead(real):
+    def __init__(self, *a, **k):  # the reading threads start here, on the batch's thread
+        seen.append(sorted(m for m in sys.modules if m.startswith("evidence.timestamping")))
+        super().__init__(*a, **k)
 
-FileBlobStore.put_file = put_file
+pipeline.run.ReadAhead = ReadAhead
 given = Submission(Path("."), "", "obs-early", "7")
 run_batch(Store.open(root), [folder], given, dedupe=False)
 print(seen[0])
@@ -208,7 +209,9 @@ print(seen[0])
 def test_the_first_file_is_copied_before_the_stampers_load(tmp_path):
     """A batch asks the store's config (not the stampers) whether an external TSA is to be
     asked first: the stampers (the token and receipt code, x509, asn1crypto) load while the
-    first files are copied, not before."""
+    first files are copied, not before the reading starts. (What is loaded is looked at as
+    the reading threads start, on the batch's thread: looked at in a reading thread, it
+    depended on which thread ran first.)"""
     from evidence.provision import init_store
 
     store_dir = tmp_path / "store"

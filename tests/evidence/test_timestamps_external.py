@@ -167,7 +167,7 @@ def test_batch_offline_asks_a_dead_tsa_once_then_signs_locally(local, server):
 def test_a_batch_asks_a_tsa_several_at_once_and_keeps_its_order(local):
     """A TSA a second away: the batch's first item is asked alone, then EXTERNAL_IN_FLIGHT at
     once (190 files waited 190 round trips one after the other); each token is its own."""
-    with LoopbackTSA(mode=Mode.SLOW, slow_seconds=0.3) as far:
+    with LoopbackTSA(mode=Mode.SLOW, slow_seconds=1.0) as far:
         tsa = ts.ExternalTSA("far", far.url, (far.root_certificate,), timeout=TIMEOUT)
         digests = [sha(b"far %d" % i) for i in range(9)]
         results = ts.obtain_timestamps(digests, [tsa, local])

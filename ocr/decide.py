@@ -148,21 +148,22 @@ Said = tuple[str | None, float]
 """What a reader read, and how sure it was."""
 
 
+def _sure_otherwise(said: str, other: str | None, conf: float, level: float) -> bool:
+    """Whether a reader read ``other``, digits other than ``said`` of the same length (not
+    the same figure read short or long), at least ``level`` sure: a veto."""
+    return other is not None and other != said and len(other) == len(said) and conf >= level
+
+
 def _three_alike(
     said: str, glyphs: Said, seq: Said, text: Said, tess: Said, second: Said = (None, 0.0)
 ) -> bool:
     """The rule of the three kinds (THREE_KINDS_MIN): the glyph network, the whole-figure
     network and PP-OCR read ``said``, each that sure, Tesseract is not TESS_MIN sure of
     other digits of its length, nor the second glyph reader THREE_KINDS_SECOND_VETO sure."""
-
-    def other(reading: Said, level: float) -> bool:
-        d, c = reading
-        return d is not None and d != said and len(d) == len(said) and c >= level
-
     return (
         all(d == said and c >= THREE_KINDS_MIN for d, c in (glyphs, seq, text))
-        and not other(tess, TESS_MIN)
-        and not other(second, THREE_KINDS_SECOND_VETO)
+        and not _sure_otherwise(said, *tess, TESS_MIN)
+        and not _sure_otherwise(said, *second, THREE_KINDS_SECOND_VETO)
     )
 
 
@@ -254,7 +255,7 @@ def _decide(
     own = _decide_own(model, model_b, tess, seq)
     if own is not None:
         value = str(own[2])
-        text_veto = p is not None and p != value and len(p) == len(value) and p_conf >= TEXT_VETO
+        text_veto = _sure_otherwise(value, p, p_conf, TEXT_VETO)
         engines_veto = (
             p is not None
             and p == t
@@ -276,7 +277,7 @@ def _decide(
         return None
 
     def sure_other(other: str | None, conf: float, level: float) -> bool:
-        return other is not None and other != p and len(other) == len(p) and conf >= level
+        return _sure_otherwise(p, other, conf, level)
 
     if sure_other(t, tess[1], TEXT_TESS_VETO):
         return None
@@ -304,12 +305,8 @@ def _decide_own(
 ) -> tuple[Reason, float, int] | None:
     """:func:`decide_digits` on this project's own readers and Tesseract."""
     a, b, t, s = model.digits, model_b.digits, tess[0], seq.digits
-
-    def sure_otherwise(value: str, other: str | None, conf: float, level: float) -> bool:
-        return other is not None and other != value and len(other) == len(value) and conf >= level
-
     if a is not None:
-        veto = sure_otherwise(a, t, tess[1], TESS_VETO)
+        veto = _sure_otherwise(a, t, tess[1], TESS_VETO)
         if (
             veto
             and a == s == b
@@ -319,11 +316,11 @@ def _decide_own(
         sure_pair = (model.confidence >= GLYPH_MIN and seq.confidence >= SEQ_MIN) or (
             model.confidence >= GLYPH_WITH_SEQ_SURE
             and seq.confidence >= SEQ_SURE
-            and not sure_otherwise(a, t, tess[1], SOFT_VETO)
+            and not _sure_otherwise(a, t, tess[1], SOFT_VETO)
         )
         if a == s and sure_pair and not veto:
             return Reason.GLYPHS_AND_FIGURE_AGREE, min(model.confidence, seq.confidence), int(a)
-        seq_veto = sure_otherwise(a, s, seq.confidence, SEQ_VETO)
+        seq_veto = _sure_otherwise(a, s, seq.confidence, SEQ_VETO)
         if a == t and model.confidence >= MODEL_MIN and tess[1] >= TESS_MIN and not seq_veto:
             return Reason.READINGS_AGREE, min(model.confidence, tess[1]), int(a)
         if (
@@ -348,7 +345,7 @@ def _decide_own(
         return None
     # the whole-figure network with Tesseract, when the glyph network read something else
     # and is not sure of it
-    if sure_otherwise(s, a, model.confidence, 0.9):
+    if _sure_otherwise(s, a, model.confidence, 0.9):
         return None
     if s == t and seq.confidence >= SEQ_SURE and tess[1] >= PAIR_MIN:
         return Reason.READINGS_AGREE, min(seq.confidence, tess[1]), int(s)
@@ -781,6 +778,19 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     }
     read = {**pending, **accepted}
     settled: dict[str, int] = {}
+
+    def settle(keys: set[str], values: dict[str, int]) -> None:
+        """Settle ``values`` (the open figures of the equality over ``keys``, which holds
+        with them) unless words say otherwise or a relation breaks with them; with them the
+        figures of it read by two sure readers."""
+        if not all(_words_allow(fields[k], v) for k, v in values.items()):
+            return
+        with_them = {**accepted, **{z: read[z] for z in keys if z in read}, **values}
+        if any(r.evaluate(with_them, form.groups) is False for r in form.relations):
+            return
+        settled.update(values)
+        settled.update({z: pending[z] for z in keys if z in pending})
+
     for rel, keys, (k,) in _open_in(form, read, 1):
         f = fields[k]
         if f.status is not Status.REVIEW or k in misplaced:
@@ -795,16 +805,8 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
         else:
             continue
         fitting = [v for v in readings if rel.evaluate({**read, k: v}, form.groups) is True]
-        if len(fitting) != 1:
-            continue
-        v = fitting[0]
-        if not _words_allow(f, v):
-            continue
-        with_it = {**accepted, **{x: read[x] for x in keys if x != k}, k: v}
-        if any(r.evaluate(with_it, form.groups) is False for r in form.relations):
-            continue
-        settled[k] = v
-        settled.update({x: pending[x] for x in keys if x in pending})
+        if len(fitting) == 1:
+            settle(keys, {k: fitting[0]})
     for rel, keys, pair in _open_in(form, read, 2):
         both = [fields[k] for k in pair]
         if any(
@@ -822,16 +824,8 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
             for y in _read_by_two(both[1])
             if rel.evaluate({**read, k1: x, k2: y}, form.groups) is True
         ]
-        if len(fitting2) != 1:
-            continue
-        x, y = fitting2[0]
-        if not (_words_allow(both[0], x) and _words_allow(both[1], y)):
-            continue
-        with_them = {**accepted, **{z: read[z] for z in keys if z in read}, k1: x, k2: y}
-        if any(r.evaluate(with_them, form.groups) is False for r in form.relations):
-            continue
-        settled.update({k1: x, k2: y})
-        settled.update({z: pending[z] for z in keys if z in pending})
+        if len(fitting2) == 1:
+            settle(keys, {k1: fitting2[0][0], k2: fitting2[0][1]})
     for k, v in settled.items():
         f = fields[k]
         if f.reason is Reason.DIGITS_WORDS_DISAGREE:  # settled by its words

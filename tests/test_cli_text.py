@@ -67,6 +67,32 @@ def test_a_reason_without_words_is_shown_by_its_name():
     assert reason_text("image_too_small") == "image_too_small (the image is too small to read)"
 
 
+def test_a_result_is_printed_line_for_line_in_one_print(capsys):
+    """A formatter's lines, text and tables, come out in order, each on its own line, as
+    one print of them all (a batch's 380 lines cost 14 CPU-ms printed one by one, 4 so)."""
+    from dataclasses import dataclass
+
+    from cli.output import _table, _text, formats
+
+    @dataclass(frozen=True)
+    class Shown:
+        def to_dict(self) -> dict[str, str]:
+            return {}
+
+    @formats(Shown)
+    def _shown(r: Shown):
+        yield _text(("stored", "green"), "   a.jpg")
+        table = _table("figure", "value")
+        table.add_row("amanat", "938")
+        yield table
+        yield _text("1 stored")
+
+    render(Shown())
+    assert capsys.readouterr().out.splitlines() == [
+        "stored   a.jpg", " figure  value ", " amanat  938   ", "1 stored",
+    ]  # fmt: skip
+
+
 def test_deadlines_show_the_whole_citation_cut_only_between_words(store_dir, dalel):
     assert (
         dalel("--store", store_dir, "case", "new", "--precinct", "5", "--kind", "other").code == 0

@@ -101,10 +101,11 @@ WORDS_ALONE_VETO = 0.5
 #: The glyph network, the whole-figure network and PP-OCR (three kinds of reader: one cuts
 #: the figure into glyphs, one never cuts, one was trained apart from ours on real text)
 #: reading the same digits, each at least this sure, Tesseract not TESS_MIN sure of other
-#: digits of the same length, are accepted. On the dev and fresh seed sets of the real
-#: hands (8,064 handwritten figures), 84 figures in review were so read, none wrong; at
-#: 0.7, 111 and 2 wrong ("1823" read 1873, the glyph network 0.77 sure). Past silent
-#: errors had a network at most 0.68 sure ("22" read 92; "28" read 18; "103" read 163).
+#: digits of the same length, are accepted (and need the arithmetic: NEEDS_SUPPORT). On the
+#: dev and fresh seed sets of the real hands (8,064 handwritten figures), 84 figures in
+#: review were so read, none wrong; at 0.7, 111 and 2 wrong ("1823" read 1873, the glyph
+#: network 0.77 sure). Past silent errors had a network at most 0.68 sure ("22" read 92;
+#: "28" read 18; "103" read 163).
 THREE_KINDS_MIN = 0.75
 #: ... unless the second glyph reader is this sure of other digits of the same length. A
 #: fresh round (19, seed 9971): a "12" whose "2" has no foot read 11 by the three kinds
@@ -620,6 +621,14 @@ def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
 #: whole-figure network, 0.92; "103" read 163 by PP-OCR and Tesseract, the networks unsure).
 UNSUPPORTED_WITNESSES = 3
 UNSUPPORTED_SURE = 0.85
+#: What readers accepted a figure on that the arithmetic must support, unless they are
+#: :func:`unanimous`: any pairing but the two networks both sure (``GLYPHS_AND_FIGURE_AGREE``)
+#: or the words. In the saved readings of the dev sets and fresh rounds 15-20 (about 21,000
+#: figures accepted), 132 figures accepted so were in no equality that held, and 4 of them
+#: were wrong, all real hands: "27" read 17 by all five readers (0.77-0.98), "12" read 11,
+#: "114" read 14, "29" read 19 (none of the four unanimous; 17 of the 128 right ones were);
+#: of the 2,900 the two networks, both sure, accepted so, none.
+NEEDS_SUPPORT = (Reason.READINGS_AGREE, Reason.TEXT_ENGINES_AGREE)
 
 
 def three_kinds(f: FieldReading) -> bool:
@@ -649,13 +658,23 @@ def sure_witnesses(f: FieldReading) -> int:
     )
 
 
+def _stands_alone(f: FieldReading) -> bool:
+    """Whether ``f``'s readers are enough without the arithmetic: its words say it, or its
+    readers are :func:`unanimous`, or it was accepted on neither of NEEDS_SUPPORT and
+    UNSUPPORTED_WITNESSES readers are sure of it."""
+    if any(n == "words" and d == str(f.value) for n, d, _ in f.readers) or unanimous(f):
+        return True
+    return f.reason not in NEEDS_SUPPORT and sure_witnesses(f) >= UNSUPPORTED_WITNESSES
+
+
 def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
     """Send to review, in place, every accepted figure read by fewer sure readers than
-    UNSUPPORTED_WITNESSES (and not by its words) unless the arithmetic supports it: a control
-    equality it is in holds, every figure of it accepted (``UNSUPPORTED``). A wrong figure in an
-    equality breaks it (two wrong figures cancelling out exactly is what the arithmetic
-    cannot see); a figure in no equality that can be checked has only its readers, and two
-    readers are not enough. Never changes a value, never accepts one.
+    UNSUPPORTED_WITNESSES (and not by its words), or accepted on readers of NEEDS_SUPPORT,
+    unless the arithmetic supports it: a control equality it is in holds, every figure of it
+    accepted (``UNSUPPORTED``). A wrong figure in an equality breaks it (two wrong figures
+    cancelling out exactly is what the arithmetic cannot see); a figure in no equality that
+    can be checked has only its readers, and only the strongest of them are enough. Never
+    changes a value, never accepts one.
 
     Call it after :func:`doubt_by_relations` (a figure of a broken relation is already in
     review, and no longer counts as accepted here)."""
@@ -667,11 +686,7 @@ def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
             if rel.evaluate(accepted, form.groups) is True:
                 supported.update(keys)
     for k, f in fields.items():
-        if (
-            f.status is Status.ACCEPTED
-            and k not in supported
-            and sure_witnesses(f) < UNSUPPORTED_WITNESSES
-        ):
+        if f.status is Status.ACCEPTED and k not in supported and not _stands_alone(f):
             fields[k] = replace(
                 f, status=Status.REVIEW, reason=Reason.UNSUPPORTED, confidence=f.confidence * 0.5
             )
@@ -742,8 +757,8 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     other reading two readers made, and no relation of the accepted figures breaks with it
     (``RELATION_CONFIRMS``). Its readers still disagree in the record (``readers``).
 
-    Figures of the equality that two sure readers read, in review only for want of a
-    relation to check them (``UNSUPPORTED``), count as read: when the equality holds, they
+    Figures of the equality its readers read alike, in review only for want of a relation
+    to check them (``UNSUPPORTED``), count as read: when the equality holds, they
     are accepted with it (``RELATION_CONFIRMS``), as :func:`doubt_unsupported` would have
     kept them had that figure been accepted.
 

@@ -701,7 +701,11 @@ def test_a_figure_in_the_row_above_is_not_the_first_line_of_a_label() -> None:
     s = make_sample(30, 9872, tier="hard", script="handwritten", layout="table", hand="mnist")
     truth, fields = _read_page(s)
     for key in ("ballots_issued", "voters_voted"):  # 1316 and 1313, each in its own row
-        assert fields[key].status is Status.ACCEPTED and fields[key].value == truth[key]
+        f = fields[key]
+        # accepted, or read alike by its readers and in review for want of an equality that
+        # checks it (the sum of voters_voted has figures in review on that page)
+        assert f.value == truth[key], key
+        assert f.status is Status.ACCEPTED or f.reason is Reason.UNSUPPORTED, (key, f.reason)
 
 
 def test_piece_of_a_number_in_words_gives_no_value() -> None:

@@ -259,12 +259,16 @@ def _bands_of(
     return [sorted(b) for b in bands]
 
 
-def isolated(clean: np.ndarray, box: tuple[int, int, int, int], lh: float) -> bool:
+def isolated(
+    clean: np.ndarray, box: tuple[int, int, int, int], lh: float, reach: float = 0.0
+) -> bool:
     """True when no ink as tall as the figure's glyphs lies just left or right of it at
     the same level: a figure with such a neighbour may have been cut short (a digit left
-    out, or a stray mark taken in), so it must not be accepted."""
+    out, or a stray mark taken in), so it must not be accepted. "Just": within 1.3 glyph
+    heights or two text lines, or ``reach`` when further (on a page of digit boxes, the
+    next box's glyph can stand further off than that: a "1" centred in its box)."""
     x, y, w, h = box
-    margin = int(max(1.3 * h, 2.0 * lh))
+    margin = int(max(1.3 * h, 2.0 * lh, reach))
     y0, y1 = max(0, y - h // 4), min(clean.shape[0], y + h + h // 4)
     for xa, xb in (
         (max(0, x - margin), max(0, x - 2)),

@@ -228,6 +228,13 @@ BOX_EVEN = 1.3
 #: With this many figures found in digit boxes, the page's figures are taken to stand in
 #: boxes, right-aligned.
 BOXED_PAGE = 3
+#: On such a page, glyph-sized ink within this many of the boxes' pitch left or right of a
+#: figure makes it not isolated: a digit of it may be lost there.
+BOX_REACH = 1.25
+#: A "line" of text taller than this many text lines is figures down a column that
+#: Tesseract joined into one (digits in boxes read as letters), not text: a line of text
+#: with a figure written beside it, taller and a little lower, can be two.
+COLUMN_NOT_LINE = 4
 #: With this many figures ending level (within half a text line), the page's figures are
 #: taken to be right-aligned.
 ALIGNED_MIN = 5
@@ -620,6 +627,7 @@ def read_prepared(
         ln
         for ln in lines
         if ln.index not in explained
+        and ln.box[3] - ln.box[1] <= COLUMN_NOT_LINE * lh  # (taller: figures down a column)
         and sum(c.isalpha() for w in ln.words if line_sized(w) for c in w.text) >= 4
     ]
     for ln in orphans:  # unexplained text (words read as garbage, headings): not a figure
@@ -727,13 +735,14 @@ def read_prepared(
         masks[key] = mask
         if cell is not None and chosen[0][1] > bottom + 0.5 * lh:
             ruled_rows.add(key)
+    box_pitch = 0.0  # on a page of digit boxes, their pitch
     if len(boxed) >= BOXED_PAGE:
         # figures in digit boxes stand right-aligned in them: one ending a box or more
         # left of the others lost its last digits to the box's sides (a typed "12" read 1)
         right = sorted(located[k][0][0] + located[k][0][2] for k in boxed)[len(boxed) // 2]
-        pitch = sorted(boxed.values())[len(boxed) // 2]
+        box_pitch = sorted(boxed.values())[len(boxed) // 2]
         for k, (box, _) in located.items():
-            if box[0] + box[2] < right - 0.5 * pitch:
+            if box[0] + box[2] < right - 0.5 * box_pitch:
                 passed_over.add(k)
     ends = sorted(box[0] + box[2] for box, _ in located.values()) if joined_right else []
     if len(ends) >= ALIGNED_MIN:
@@ -795,7 +804,10 @@ def read_prepared(
     for key, (box, _) in located.items():
         claimed.setdefault(box, []).append(key)
     shared = {k for keys in claimed.values() if len(keys) > 1 for k in keys}
-    lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh)}
+    # (in digit boxes, a digit lost from a figure's start stands a box's pitch off: a typed
+    # "71" read 1, its "7" read by Tesseract as letters and taken for stray text)
+    reach = BOX_REACH * box_pitch
+    lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh, reach)}
     lonely |= passed_over
     # a label placed by order, not read, is the form's order taken for the page's: rows may
     # be printed in another order (the parties shuffled, "Против всех" last), so its figure

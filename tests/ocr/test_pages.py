@@ -951,6 +951,35 @@ def test_a_page_of_figures_in_digit_boxes_is_read_and_a_cut_figure_is_not_accept
         assert all(f.value == truth[f.key] for f in read)  # type: ignore[index]
 
 
+def test_on_a_page_of_digit_boxes_a_glyph_a_box_off_makes_a_figure_not_isolated() -> None:
+    """A "1" centred in its box, the "7" before it in the box to its left, 46 px between
+    their inks: past the 1.3 glyph heights a figure's neighbour is looked for in, within
+    the boxes' pitch (BOX_REACH of it) that a page of digit boxes gives."""
+    from ocr.figures import isolated
+    from ocr.read import BOX_REACH
+
+    clean = np.zeros((200, 600), np.uint8)
+    clean[100:128, 305:323] = 255  # the "7"
+    clean[100:128, 369:385] = 255  # the "1", the figure read
+    box, lh, pitch = (369, 100, 16, 28), 22.0, 54.0
+    assert isolated(clean, box, lh)  # (the glyph a box off is not "just left")
+    assert not isolated(clean, box, lh, BOX_REACH * pitch)
+    clean[100:128, 305:323] = 0
+    assert isolated(clean, box, lh, BOX_REACH * pitch)  # an empty box before it
+
+
+def test_a_column_of_digit_boxes_read_as_letters_is_not_text_to_mask() -> None:
+    """Fresh round 22 (seed 10022), a typed photo of digit boxes: Tesseract joined a column
+    of boxes into one "line" 20 text lines tall ("зч ом Лл Оо о к", the "7" of 71 read
+    "зч"), and its "words" were masked as unexplained text: 71 was accepted as 1 (all five
+    readers reading the "1" left), and 1762, 1759, 32, 836 and 90 lost digits (in review).
+    A line taller than two text lines is no line of text; all 14 figures are read now."""
+    s = make_sample(17, 10022, tier="photo", script="typed", layout="boxes", hand="mnist",
+                    against_all_last=True, shuffle_parties=True)  # fmt: skip
+    truth, fields = _read_page(s)
+    assert {k: f.value for k, f in fields.items() if f.status is Status.ACCEPTED} == truth
+
+
 def test_a_figure_with_digit_sized_ink_close_right_of_it_may_go_on_there() -> None:
     from ocr.read import _more_digits_right
 

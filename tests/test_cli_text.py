@@ -67,12 +67,16 @@ def test_a_reason_without_words_is_shown_by_its_name():
     assert reason_text("image_too_small") == "image_too_small (the image is too small to read)"
 
 
-def test_a_result_is_printed_line_for_line_in_one_print(capsys):
+def test_a_result_is_printed_line_for_line_in_one_print(capsys, monkeypatch):
     """A formatter's lines, text and tables, come out in order, each on its own line, as
     one print of them all (a batch's 380 lines cost 14 CPU-ms printed one by one, 4 so)."""
     from dataclasses import dataclass
 
+    from cli import output
     from cli.output import _table, _text, formats
+
+    # (this test's formatter is registered for this test only)
+    monkeypatch.setattr(output, "_FORMATTERS", dict(output._FORMATTERS))
 
     @dataclass(frozen=True)
     class Shown:

@@ -647,11 +647,10 @@ def three_kinds(f: FieldReading) -> bool:
 
 
 def sure_witnesses(f: FieldReading) -> int:
-    """How many digit readers read ``f``'s value UNSUPPORTED_SURE sure (its words, when they
-    say the same, count as enough: a figure in words is read apart from its digits; so do
-    the three kinds of reader reading alike, :func:`three_kinds`)."""
+    """How many digit readers read ``f``'s value UNSUPPORTED_SURE sure (the three kinds of
+    reader reading alike, :func:`three_kinds`, count as enough)."""
     said = str(f.value)
-    if any(n == "words" and d == said for n, d, _ in f.readers) or three_kinds(f):
+    if three_kinds(f):
         return UNSUPPORTED_WITNESSES
     return sum(
         1 for n, d, c in f.readers if n in _DIGIT_READERS and d == said and c >= UNSUPPORTED_SURE
@@ -659,9 +658,10 @@ def sure_witnesses(f: FieldReading) -> int:
 
 
 def _stands_alone(f: FieldReading) -> bool:
-    """Whether ``f``'s readers are enough without the arithmetic: its words say it, or its
-    readers are :func:`unanimous`, or it was accepted on neither of NEEDS_SUPPORT and
-    UNSUPPORTED_WITNESSES readers are sure of it."""
+    """Whether ``f``'s readers are enough without the arithmetic: its words say it (a figure
+    in words is read apart from its digits), or its readers are :func:`unanimous`, or it was
+    accepted on neither of NEEDS_SUPPORT and UNSUPPORTED_WITNESSES readers are sure of it
+    (:func:`sure_witnesses`)."""
     if any(n == "words" and d == str(f.value) for n, d, _ in f.readers) or unanimous(f):
         return True
     return f.reason not in NEEDS_SUPPORT and sure_witnesses(f) >= UNSUPPORTED_WITNESSES

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ocr_bench.py [--per-cell N] [--seed S | --seeds S,S,..] [--jobs J]
                                         [--baseline N] [--save DIR] [--json]
-                                        [--layouts all|L,L,..] [--hands font|mnist]
+                                        [--layouts all|L,L,..] [--hands font|mnist|mnist-test]
                                         [--order form|against-all-last|shuffled|both]
 
 Per tier (clean scan, photo, hard photo) and per script (typed, handwritten): accuracy of
@@ -19,8 +19,11 @@ What the field looks like beyond the three first layouts and the handwriting fon
 21): ``--layouts all`` cycles through every layout the generator draws (stacked, two-column
 and boxes too; or name them, comma-separated) and adds one row per layout over all tiers;
 ``--hands mnist`` writes the handwritten figures with real hands (MNIST digits held out from
-every training); ``--order`` prints "against all" after the parties, shuffles the parties, or
-both. Without these options the samples and the table are the ones measured before them.
+every training; ``--hands mnist-test``: MNIST's test digits, by writers none of whose digits
+trained the networks, fetched from PyPI at first use as for training, see
+``ocr/training/mnist_more.py``); ``--order`` prints "against all" after the parties,
+shuffles the parties, or both. Without these options the samples and the table are the ones
+measured before them.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def measure(
     """Read ``per_cell`` samples per tier x script; return the counts per cell.
 
     ``layouts`` are cycled through in each cell; ``hand`` writes the handwritten figures
-    (``font`` or ``mnist``); ``order`` is a key of :data:`ORDERS`."""
+    (``font``, ``mnist`` or ``mnist-test``); ``order`` is a key of :data:`ORDERS`."""
     by_layout = layouts != LAYOUTS
     form = load_form("kz-mazhilis-party-list-2023")
     stats: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -91,7 +94,8 @@ def measure(
                     tier=tier,
                     script=script,
                     layout=layout,
-                    hand=hand,
+                    hand="mnist" if hand == "mnist-test" else hand,
+                    hand_split="test" if hand == "mnist-test" else "held_out",
                     **ORDERS[order],  # type: ignore[arg-type]
                 )
                 index += 1
@@ -229,7 +233,7 @@ def main() -> int:
     ap.add_argument("--save", type=Path)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--layouts", help="'all', or layouts separated by commas (default: 3)")
-    ap.add_argument("--hands", choices=("font", "mnist"), default="font")
+    ap.add_argument("--hands", choices=("font", "mnist", "mnist-test"), default="font")
     ap.add_argument("--order", choices=tuple(ORDERS), default="form")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]

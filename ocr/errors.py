@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from base.errors import BrokenEnvironment, DalelError, UsageError
 
-__all__ = ["FormNotFound", "MissingDependency", "OcrError", "RelationSyntaxError", "UsageError"]
+__all__ = [
+    "FormNotFound",
+    "MissingDependency",
+    "NotThePinnedFile",
+    "OcrError",
+    "RelationSyntaxError",
+    "UsageError",
+]
 
 
 class OcrError(DalelError):
@@ -28,3 +35,8 @@ class MissingDependency(BrokenEnvironment, OcrError):
 
     The message names the command that installs what is missing.
     """
+
+
+class NotThePinnedFile(BrokenEnvironment, OcrError):
+    """A file fetched for training (:mod:`ocr.training.mnist_more`) is not the one pinned by
+    its SHA-256 (exit code 4)."""

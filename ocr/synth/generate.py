@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ocr.forms import Form, load_form
 from ocr.synth import fonts
+from ocr.synth.hands import Split
 from ocr.synth.photo import photograph
 from ocr.synth.render import HANDS, LAYOUTS, SheetSpec, render_sheet
 
@@ -88,6 +89,7 @@ def make_sample(
     hand: str = "font",
     against_all_last: bool = False,
     shuffle_parties: bool = False,
+    hand_split: Split = "held_out",
 ) -> Sample:
     """Deterministic sample ``index`` of the stream seeded by ``seed``; unset options are drawn.
 
@@ -101,7 +103,10 @@ def make_sample(
     figures in real hands (MNIST digits held out from training; number words still in a
     handwriting font); ``against_all_last``, "Против всех" printed after the contestants;
     ``shuffle_parties``, the contestants in a random order (its own stream: the rest of the
-    sheet is drawn as without it)."""
+    sheet is drawn as without it); ``hand_split``, with ``hand="mnist"``, whose digits write:
+    ``held_out`` (MNIST's 1,000 shipped digits held out from training, by writers whose other
+    digits trained the networks) or ``test`` (MNIST's test digits, by writers none of whose
+    digits trained them: :mod:`ocr.training.mnist_more`, fetched at training time)."""
     if hand not in HANDS:
         raise ValueError(f"hand must be one of {HANDS}, not {hand!r}")
     rng = random.Random(f"{seed}:{index}")
@@ -127,7 +132,7 @@ def make_sample(
     fill = random.Random(f"{seed}:{index}:fill").choice(("columns", "rows"))
     spec = SheetSpec(
         form, figures, layout, script, lang, words, precinct, header, spaced,
-        order=order if extended else None, hand=hand, fill=fill,
+        order=order if extended else None, hand=hand, fill=fill, hand_split=hand_split,
     )  # fmt: skip
     sheet = render_sheet(spec, rng)
     hand_font = sheet.info.get("hand_font")
@@ -153,6 +158,8 @@ def make_sample(
         # real hands: MNIST digits, held out from every training
         truth["hand"] = "mnist"
         truth["hand_held_out"] = True
+        if hand_split != "held_out":
+            truth["hand_split"] = hand_split
     if extended:
         truth["order"] = sheet.info["order"]
         truth["against_all_last"] = against_all_last

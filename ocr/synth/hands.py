@@ -27,8 +27,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-Split = Literal["train", "held_out"]
+Split = Literal["train", "held_out", "more", "test"]
+#: The splits of the 5,000 digits shipped here.
 SPLITS: tuple[Split, ...] = ("train", "held_out")
+#: The rest of MNIST, for training (``more``) and measuring (``test``: other writers) only,
+#: fetched at training time (:mod:`ocr.training.mnist_more`); never shipped, never read by
+#: the product.
+MORE_SPLITS: tuple[Split, ...] = ("more", "test")
 #: Held-out digits per class.
 HELD_OUT_PER_DIGIT = 100
 #: Ballpoint inks: blues (most protocols) and a black.
@@ -73,12 +78,17 @@ def _rows(split: Split) -> dict[int, tuple[int, ...]]:
 def digits(split: Split) -> dict[int, list[np.ndarray]]:
     """The digits of ``split``: digit -> its 28 x 28 images (uint8, ink 255 on 0), file order.
 
-    ``train`` has 400 of each digit, ``held_out`` 100; the two never share an image."""
+    ``train`` has 400 of each digit, ``held_out`` 100; the two never share an image. ``more``
+    and ``test`` are the rest of MNIST (:mod:`ocr.training.mnist_more`, training only)."""
+    if split in MORE_SPLITS:
+        from ocr.training import mnist_more
+
+        return mnist_more.digits(split)  # type: ignore[arg-type]
     images, _ = _table()
     return {d: [images[i] for i in rows] for d, rows in _rows(split).items()}
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _features(split: Split) -> dict[int, np.ndarray]:
     """Per digit of ``split``: (stroke width in MNIST pixels, lean) for each image.
 

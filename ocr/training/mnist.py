@@ -89,13 +89,16 @@ def figure_ink(text: str, rng: random.Random, split: hands.Split = "train") -> n
     return _ink(hands.compose(text, rng.randint(30, 46), rng, writer).alpha)
 
 
-def held_out_glyphs(seed: int, photo: Degradation) -> tuple[list[np.ndarray], np.ndarray]:
-    """MNIST's 1,000 held-out digits, each drawn once by a random writer and photographed
-    as the training glyphs are: never trained on, only measured."""
+def held_out_glyphs(
+    seed: int, photo: Degradation, split: hands.Split = "held_out", every: int = 1
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """MNIST's 1,000 held-out digits (or every ``every``-th digit of ``split``: ``test``, the
+    10,000 in hands no training digit was written in), each drawn once by a random writer
+    and photographed as the training glyphs are: never trained on, only measured."""
     rng = random.Random(seed)
     glyphs, labels = [], []
-    for d, imgs in hands.digits("held_out").items():
-        for i in range(len(imgs)):
-            glyphs.append(glyph(d, i, rng, photo, "held_out"))
+    for d, imgs in hands.digits(split).items():
+        for i in range(0, len(imgs), every):
+            glyphs.append(glyph(d, i, rng, photo, split))
             labels.append(d)
     return glyphs, np.asarray(labels, np.int64)

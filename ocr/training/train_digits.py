@@ -75,12 +75,14 @@ def build_dataset(per_font: int, seed: int, mnist: int = 0) -> tuple[np.ndarray,
 
 
 def build_glyphs(
-    per_font: int, seed: int, held_out: bool = False, mnist: int = 0
+    per_font: int, seed: int, held_out: bool = False, mnist: int = 0, more: int = 0
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Normalized 28x28 glyphs and their labels (0-9, ``JUNK``) for every training font
     (``held_out``: the held-out hands instead, and no typed fonts, for validation), and
     ``mnist`` drawings of each of MNIST's 4,000 ``train`` digits by random writers
-    (:mod:`ocr.training.mnist`), with their share of "not a digit" in the same hands."""
+    (:mod:`ocr.training.mnist`), with their share of "not a digit" in the same hands; and
+    ``more`` drawings of each of the rest of MNIST's training digits (55,000 more, in about
+    250 hands: :mod:`ocr.training.mnist_more`)."""
     rng = random.Random(seed)
     typed_only = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
     typed_only += fonts.available(["/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"])
@@ -95,18 +97,22 @@ def build_glyphs(
             for _ in range(per_font * (2 if hand else 1)):
                 glyphs.append(normalize_glyph(_render(str(d), path, rng, hand)))
                 labels.append(d)
-    if mnist and not held_out:
-        from ocr.synth import hands as real_hands
+    from ocr.synth import hands as real_hands
+
+    real_splits: tuple[tuple[real_hands.Split, int], ...] = (("train", mnist), ("more", more))
+    for split, drawings in real_splits:
+        if not drawings or held_out:
+            continue
         from ocr.training import mnist as real
 
         n_before = len(glyphs)
-        for d, imgs in real_hands.digits("train").items():
+        for d, imgs in real_hands.digits(split).items():
             for i in range(len(imgs)):
-                for _ in range(mnist):
-                    glyphs.append(real.glyph(d, i, rng, GLYPH_PHOTO))
+                for _ in range(drawings):
+                    glyphs.append(real.glyph(d, i, rng, GLYPH_PHOTO, split))
                     labels.append(d)
         for _ in range((len(glyphs) - n_before) // 6):
-            glyphs.append(real.junk(rng, GLYPH_PHOTO))
+            glyphs.append(real.junk(rng, GLYPH_PHOTO, split))
             labels.append(JUNK)
     n_junk = len(glyphs) // 6
     for _ in range(n_junk):

@@ -112,14 +112,20 @@ def cut(arr: np.ndarray, rng: random.Random) -> np.ndarray:
     return binary
 
 
-def _sample(args: tuple[int, bool, float]) -> tuple[np.ndarray, str]:
-    seed, held_out, mnist = args
+def _sample(args: tuple[int, bool, float, float, bool]) -> tuple[np.ndarray, str]:
+    seed, held_out, mnist, more, test = args
     rng = random.Random(seed)
     if mnist and rng.random() < mnist:  # a real hand: MNIST's digits
+        from ocr.synth.hands import Split
         from ocr.training import mnist as real
 
         text = _number(rng)
-        ink = real.figure_ink(text, rng, "held_out" if held_out else "train")
+        split: Split = "held_out" if held_out else "train"
+        if test:
+            split = "test"
+        elif not held_out and more and rng.random() < more:
+            split = "more"
+        ink = real.figure_ink(text, rng, split)
         return (normalize_figure(cut(ink, rng)) * 255).astype(np.uint8), text
     typed = fonts.available(fonts.TYPED + fonts.TYPED_BOLD)
     hands = fonts.available(fonts.HAND_HELD_OUT if held_out else fonts.HAND_TRAIN)
@@ -130,12 +136,20 @@ def _sample(args: tuple[int, bool, float]) -> tuple[np.ndarray, str]:
 
 
 def build(
-    n: int, seed: int, held_out: bool = False, mnist: float = 0.0
+    n: int,
+    seed: int,
+    held_out: bool = False,
+    mnist: float = 0.0,
+    more: float = 0.0,
+    test: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """``n`` rendered figures (uint8, HEIGHT x WIDTH) and their digit strings; a share
-    ``mnist`` of them written with MNIST's digits (its held-out ones when ``held_out``)."""
+    ``mnist`` of them written with MNIST's digits (its held-out ones when ``held_out``; its
+    test digits, other writers', when ``test``), a share ``more`` of those with the rest of
+    MNIST's training digits (:mod:`ocr.training.mnist_more`)."""
+    jobs = [(seed * 1_000_003 + i, held_out, mnist, more, test) for i in range(n)]
     with Pool(2) as pool:
-        out = pool.map(_sample, [(seed * 1_000_003 + i, held_out, mnist) for i in range(n)], 256)
+        out = pool.map(_sample, jobs, 256)
     return np.stack([o[0] for o in out]), [o[1] for o in out]
 
 
@@ -226,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         "--mnist", type=float, default=0.35, help="share of figures written with MNIST's digits"
     )
     ap.add_argument(
+        "--more",
+        type=float,
+        default=0.0,
+        help="share of MNIST figures written with the rest of MNIST's training digits (fetched)",
+    )
+    ap.add_argument(
         "--init", type=Path, help="start from this exported network (e.g. the shipped one)"
     )
     ap.add_argument("--lr", type=float, default=3e-3, help="the one-cycle schedule's peak")
@@ -242,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         mx, my = d["mx"], list(d["my"])
         x, y = x[: args.samples], y[: args.samples]
     else:
-        x, y = build(args.samples, args.seed, mnist=args.mnist)
+        x, y = build(args.samples, args.seed, mnist=args.mnist, more=args.more)
         vx, vy = build(3000, args.seed + 1, held_out=True)
         tx, ty = build(2000, args.seed + 2)
         mx, my = build(2000, args.seed + 3, held_out=True, mnist=1.0)
@@ -250,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             arrays = {"x": x, "y": np.array(y), "vx": vx, "vy": np.array(vy), "tx": tx}
             arrays.update(ty=np.array(ty), mx=mx, my=np.array(my))
             np.savez(args.data, **arrays)  # type: ignore[arg-type]
+    # figures in hands no training digit was written in: MNIST's test digits
+    sx, sy = build(2000, args.seed + 5, mnist=1.0, test=True)
     print(
         f"data {len(y)} + {len(vy)} held-out-hand + {len(ty)} + {len(my)} held-out MNIST "
         f"in {time.time() - t0:.0f}s"
@@ -259,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         load_exported(net, args.init, x)
         print(
             f"from {args.init}: train-fonts {accuracy(net, tx, ty):.4f}  held-out hands "
-            f"{accuracy(net, vx, vy):.4f}  held-out MNIST {accuracy(net, mx, my):.4f}",
+            f"{accuracy(net, vx, vy):.4f}  held-out MNIST {accuracy(net, mx, my):.4f}  "
+            f"MNIST test {accuracy(net, sx, sy):.4f}",
             flush=True,
         )
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
@@ -295,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"epoch {epoch + 1}: loss {total / (len(y) // 128):.4f}  "
             f"train-fonts {accuracy(net, tx, ty):.4f}  held-out hands {accuracy(net, vx, vy):.4f}  "
-            f"held-out MNIST {accuracy(net, mx, my):.4f}  "
+            f"held-out MNIST {accuracy(net, mx, my):.4f}  MNIST test {accuracy(net, sx, sy):.4f}  "
             f"{time.time() - t0:.0f}s",
             flush=True,
         )

@@ -39,19 +39,35 @@ def test_training_draws_only_the_train_digits(monkeypatch: pytest.MonkeyPatch) -
     assert all(s in train for s in seen)
 
 
-def test_glyph_training_set_draws_each_train_digit_as_asked(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def spied_build(
+    monkeypatch: pytest.MonkeyPatch, **drawings: int
+) -> tuple[list[tuple[int, int, str]], list[str], list[np.ndarray], np.ndarray]:
+    """``build_glyphs`` with ``drawings`` of real digits, each glyph drawn as its digit's
+    value: what was drawn (digit, index, split), the splits junk was drawn from, and the
+    glyphs and labels built."""
     drawn: list[tuple[int, int, str]] = []
+    junk: list[str] = []
 
     def glyph(d, i, rng, photo, split="train"):  # type: ignore[no-untyped-def]
         drawn.append((d, i, split))
         return np.full((28, 28), d, np.uint8)
 
+    def one_junk(rng, photo, split="train"):  # type: ignore[no-untyped-def]
+        junk.append(split)
+        return np.zeros((28, 28), np.uint8)
+
     monkeypatch.setattr(mnist, "glyph", glyph)
-    monkeypatch.setattr(mnist, "junk", lambda rng, photo: np.zeros((28, 28), np.uint8))
-    glyphs, labels = build_glyphs(0, 3, mnist=2)
+    monkeypatch.setattr(mnist, "junk", one_junk)
+    glyphs, labels = build_glyphs(0, 3, **drawings)
+    return drawn, junk, glyphs, labels
+
+
+def test_glyph_training_set_draws_each_train_digit_as_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn, junk, glyphs, labels = spied_build(monkeypatch, mnist=2)
     assert Counter(drawn) == Counter({(d, i, "train"): 2 for d in range(10) for i in range(400)})
+    assert set(junk) == {"train"}
     real = [(int(g[0, 0]), int(y)) for g, y in zip(glyphs, labels, strict=True) if y != 10]
     assert len(real) == 8000 and all(g == y for g, y in real)
     assert sum(1 for y in labels if y == 10) >= 8000 // 6

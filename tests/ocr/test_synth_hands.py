@@ -62,7 +62,7 @@ def test_split_follows_the_documented_rule() -> None:
 
 def test_unknown_split_is_refused() -> None:
     with pytest.raises(ValueError):
-        hands.digits("test")  # type: ignore[arg-type]
+        hands.digits("validation")  # type: ignore[arg-type]
 
 
 def _deskewed(img: np.ndarray) -> np.ndarray:

@@ -81,11 +81,17 @@ def digits(split: Split) -> dict[int, list[np.ndarray]]:
     ``train`` has 400 of each digit, ``held_out`` 100; the two never share an image. ``more``
     and ``test`` are the rest of MNIST (:mod:`ocr.training.mnist_more`, training only)."""
     if split in MORE_SPLITS:
-        from ocr.training import mnist_more
-
-        return mnist_more.digits(split)  # type: ignore[arg-type]
+        return _more(split)
     images, _ = _table()
     return {d: [images[i] for i in rows] for d, rows in _rows(split).items()}
+
+
+@lru_cache(maxsize=2)
+def _more(split: Split) -> dict[int, list[np.ndarray]]:
+    """The rest of MNIST's digits of ``split`` (``more`` or ``test``), fetched once."""
+    from ocr.training import mnist_more
+
+    return mnist_more.digits(split, _table()[0])  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=4)

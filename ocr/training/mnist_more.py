@@ -112,19 +112,16 @@ def _all() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
-@lru_cache(maxsize=2)
-def digits(split: MoreSplit) -> dict[int, list[np.ndarray]]:
+def digits(split: MoreSplit, shipped: np.ndarray) -> dict[int, list[np.ndarray]]:
     """The digits of ``split`` (see the module): digit -> its 28 x 28 images (uint8, ink 255
-    on 0), in MNIST's order. ``more`` leaves out every image equal to one of the shipped
-    5,000 (:mod:`ocr.synth.hands`)."""
+    on 0), in MNIST's order. ``more`` leaves out every image equal to one of ``shipped``
+    (the 5,000 of :mod:`ocr.synth.hands`, which asks for these through its ``digits`` and
+    keeps them)."""
     if split == "test":
         images, labels = _all()["test"]
         keep = np.ones(len(labels), bool)
     elif split == "more":
-        from ocr.synth import hands
-
         images, labels = _all()["train"]
-        shipped, _ = hands._table()
         known = {hashlib.sha256(img.tobytes()).digest() for img in shipped}
         keep = np.array([hashlib.sha256(img.tobytes()).digest() not in known for img in images])
     else:

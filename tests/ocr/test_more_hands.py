@@ -26,8 +26,8 @@ from tests.ocr.test_real_hands import spied_build
 
 
 def test_more_digits_are_none_of_the_shipped_five_thousand() -> None:
-    more = mnist_more.digits("more")
-    test = mnist_more.digits("test")
+    more = hands.digits("more")
+    test = hands.digits("test")
     assert sum(len(v) for v in more.values()) == 55_000
     assert sum(len(v) for v in test.values()) == 10_000
     shipped = {img.tobytes() for img in hands._table()[0]}

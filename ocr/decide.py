@@ -588,12 +588,15 @@ def unanimous(f: FieldReading) -> bool:
     return len(alike) >= UNANIMOUS and sure >= UNANIMOUS_SURE_COUNT and not other
 
 
-def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
+def doubt_by_relations(
+    form: Form, fields: dict[str, FieldReading], footed: set[str] | frozenset[str] = frozenset()
+) -> None:
     """Send to review, in place, every accepted figure of a control relation that the
-    accepted figures break (``RELATION_FAILS``), unless its readers are :func:`unanimous`:
-    one of them is misread, or the protocol does not add up; either way a person reads
-    them. Never changes a value, never accepts
-    one; the reading still reports the relation as not holding.
+    accepted figures break (``RELATION_FAILS``), unless its readers are :func:`unanimous`
+    (and it is not in ``footed``: a figure with a "1" that has a foot, which every reader
+    can read for a "2" written so): one of them is misread, or the protocol does not add
+    up; either way a person reads them. Never changes a value, never accepts one; the
+    reading still reports the relation as not holding.
 
     Real hands write digits that every reader takes for others alike: a "2" read 3 by the
     two networks and PP-OCR ("24" accepted as 34), a "2" written like a "1" read 154 for
@@ -606,7 +609,7 @@ def doubt_by_relations(form: Form, fields: dict[str, FieldReading]) -> None:
             continue
         for k in keys:
             f = fields[k]
-            if f.status is Status.ACCEPTED and not unanimous(f):
+            if f.status is Status.ACCEPTED and (k in footed or not unanimous(f)):
                 fields[k] = replace(
                     f,
                     status=Status.REVIEW,
@@ -667,7 +670,9 @@ def _stands_alone(f: FieldReading) -> bool:
     return f.reason not in NEEDS_SUPPORT and sure_witnesses(f) >= UNSUPPORTED_WITNESSES
 
 
-def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
+def doubt_unsupported(
+    form: Form, fields: dict[str, FieldReading], footed: set[str] | frozenset[str] = frozenset()
+) -> None:
     """Send to review, in place, every accepted figure read by fewer sure readers than
     UNSUPPORTED_WITNESSES (and not by its words), or accepted on readers of NEEDS_SUPPORT,
     unless the arithmetic supports it: a control equality it is in holds, every figure of it
@@ -675,6 +680,9 @@ def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
     cancelling out exactly is what the arithmetic cannot see); a figure in no equality that
     can be checked has only its readers, and only the strongest of them are enough. Never
     changes a value, never accepts one.
+
+    A figure in ``footed`` (it has a "1" with a foot, which can be a "2" written so: every
+    reader may read it "1", however sure) stands only on the arithmetic or its words.
 
     Call it after :func:`doubt_by_relations` (a figure of a broken relation is already in
     review, and no longer counts as accepted here)."""
@@ -686,7 +694,10 @@ def doubt_unsupported(form: Form, fields: dict[str, FieldReading]) -> None:
             if rel.evaluate(accepted, form.groups) is True:
                 supported.update(keys)
     for k, f in fields.items():
-        if f.status is Status.ACCEPTED and k not in supported and not _stands_alone(f):
+        if f.status is not Status.ACCEPTED or k in supported:
+            continue
+        said = any(n == "words" and d == str(f.value) for n, d, _ in f.readers)
+        if (k in footed and not said) or not _stands_alone(f):
             fields[k] = replace(
                 f, status=Status.REVIEW, reason=Reason.UNSUPPORTED, confidence=f.confidence * 0.5
             )

@@ -20,6 +20,7 @@ import numpy as np
 
 from ocr import figures as fig
 from ocr.decide import (
+    TESS_MIN,
     accept_by_relations,
     accepted_values,
     decide,
@@ -821,6 +822,7 @@ def read_prepared(
     typical = heights[len(heights) // 2] if heights else 0
     # a "figure" much taller than the others is two rows' figures run together
     stacked = {k for k, (box, _) in located.items() if len(heights) >= 3 and box[3] > 1.7 * typical}
+    footed: set[str] = set()  # figures with a "1" that has a foot (fig.footed_one)
     keys_located = list(located)
     tess_reads = dict(
         zip(
@@ -893,6 +895,17 @@ def read_prepared(
             and fig.doubled_one(mreading)
         ):
             status, reason, conf = Status.REVIEW, Reason.ONE_TWO_STROKES_THICK, conf * 0.5
+        # a "1" with a foot can be a "2": such a figure needs the arithmetic, its words or
+        # Tesseract (a reader of print, that misreads handwriting) to stand
+        if (
+            status is Status.ACCEPTED
+            and mreading.digits is not None
+            and cands
+            and int(mreading.digits) == cands[0]
+            and fig.footed_one(mreading)
+            and not (treading[0] == mreading.digits and treading[1] >= TESS_MIN)
+        ):
+            footed.add(key)
         if status is Status.ACCEPTED and key in stacked:
             status, reason, conf = Status.REVIEW, Reason.FIGURE_NOT_ISOLATED, conf * 0.5
         if status is Status.ACCEPTED and key in below:
@@ -936,8 +949,9 @@ def read_prepared(
     rank_by_relations(form, fields)
     accepted = accepted_values(fields)
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
-    doubt_by_relations(form, fields)  # (the relations are reported as the figures were read)
-    doubt_unsupported(form, fields)
+    # (the relations are reported as the figures were read)
+    doubt_by_relations(form, fields, footed)
+    doubt_unsupported(form, fields, footed)
     misplaced = stacked | below | shared | lonely | set(crowded)
     if not by_elimination:
         misplaced |= set(placed)

@@ -4,6 +4,8 @@ the point; a generated hard photo where the whole page was at stake."""
 
 from __future__ import annotations
 
+import random
+
 import cv2
 import numpy as np
 import pytest
@@ -16,6 +18,8 @@ from ocr.figures import (
     clean_binary,
     doubled_one,
     find_clusters,
+    foot,
+    footed_one,
     read_with_model,
     text_slope,
     word_height,
@@ -210,12 +214,16 @@ def test_blurred_table_read_in_grey_keeps_its_figures() -> None:
     (placed by the form's order, with another missing: its figure is shown for review,
     the page's order not being the form's for sure); every other figure is read, the
     "«Respublica»" row's too (its Latin name matched as Tesseract reads it, since
-    2026-12-06; placed by order before)."""
+    2026-12-06; placed by order before). Since the glyph network learnt the rest of MNIST
+    (2026-12-07) it is 0.72 sure of AMANAT's blurred "947" (the other readers 0.95-1.0):
+    that figure waits for the arithmetic, which the row not read cannot give."""
     s = make_sample(40, 1806, tier="hard", script="typed", layout="table")
     reading = read_protocol(s.image, load_form("kz-mazhilis-party-list-2023"))
     truth = s.truth["figures"]
     accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
-    assert len(accepted) >= 12
+    assert len(accepted) >= 11
+    amanat = {f.key: f for f in reading.fields}["amanat"]
+    assert amanat.value == truth["amanat"] and amanat.status is not Status.UNREADABLE
     assert all(f.value == truth[f.key] for f in accepted)  # type: ignore[index]
     placed = [f for f in reading.fields if f.reason is Reason.LABEL_PLACED_BY_ORDER]
     assert len(placed) == 1 and all(f.value == truth[f.key] for f in placed)  # type: ignore[index]
@@ -338,3 +346,66 @@ def test_a_one_as_thick_as_two_strokes_is_two_ones_written_together() -> None:
     assert not doubled_one(reading("14", [slanted, four]))
     assert not doubled_one(reading("11", [two_ones, two_ones]))  # nothing to judge it by
     assert not doubled_one(reading("14", [two_ones]))  # the glyphs are not the digits
+
+
+def test_a_one_with_a_foot_on_one_side_can_be_a_two() -> None:
+    """MNIST's held-out "2" that every reader reads "1" (a small hook, a long stroke down, a
+    foot) has a foot no "1" of a pen's single stroke has, slanted or flagged; print's "1"
+    has a base, out on both sides, and is no "2"."""
+    one = _ink([((15, 2), (15, 42))], 4)
+    slanted = _ink([((20, 2), (10, 42))], 4)
+    flagged = _ink([((8, 12), (17, 2)), ((17, 2), (17, 42))], 4)
+    footed = _ink([((8, 12), (17, 2)), ((17, 2), (12, 42)), ((12, 42), (27, 40))], 4)
+    based = _ink([((8, 12), (15, 2)), ((15, 2), (15, 42)), ((5, 42), (25, 42))], 4)
+    four = _ink([((20, 2), (4, 28)), ((4, 28), (26, 28)), ((20, 2), (20, 42))], 4)
+    assert all(foot(g)[0] < 0.05 for g in (one, slanted, flagged))
+    spread, left, right = foot(footed)
+    assert spread > 0.3 and left < 0.05 < 0.3 < right
+    spread, left, right = foot(based)
+    assert spread > 0.3 and min(left, right) > 0.2
+
+    def reading(digits: str, inks: list[np.ndarray]) -> ModelReading:
+        return ModelReading(digits, 0.99, (), (), tuple(inks))
+
+    assert footed_one(reading("19", [footed, four]))
+    assert not footed_one(reading("19", [based, four]))
+    assert not footed_one(reading("11", [one, flagged]))
+    assert not footed_one(reading("11", [slanted, one]))
+    assert not footed_one(reading("41", [footed, one]))  # the footed glyph was read "4"
+    assert not footed_one(reading("1", [footed, one]))  # the glyphs are not the digits
+    assert not footed_one(reading("0", [np.zeros((44, 30), np.uint8)]))
+
+
+def test_the_two_no_reader_tells_from_a_one_has_a_one_sided_foot_in_most_drawings() -> None:
+    """Drawn as the benchmark draws real hands (30-46 px, a writer's slant, a ballpoint,
+    photographed): MNIST's held-out "2" number 93 has a one-sided foot in most drawings
+    (86 % of 300 measured: a light pen can lose the foot's tip, or spread it both ways);
+    few of MNIST's "1"s do (1.4 % of 1,200 measured); print's "1"s, with their base, none."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ocr.figures import ONE_FOOT
+    from ocr.synth import fonts, hands
+    from ocr.training.common import photograph
+    from ocr.training.mnist import _drop_specks, _ink
+    from ocr.training.train_digits import GLYPH_PHOTO
+
+    rng = random.Random(93)
+
+    def drawn(digit: int, index: int, split: hands.Split) -> ModelReading:
+        writer = hands.new_writer(rng, split)
+        img = hands.digits(split)[digit][index]
+        lean = hands.lean_of(split, digit, index)
+        alpha = hands.draw_digit(img, lean, rng.uniform(30, 46), rng, writer)
+        ink = _drop_specks(photograph(_ink(alpha), rng, GLYPH_PHOTO))
+        return ModelReading("1", 0.99, (), (), (ink,))
+
+    twos = [footed_one(drawn(2, 93, "held_out")) for _ in range(50)]
+    assert sum(twos) >= 38, sum(twos)
+    ones = [footed_one(drawn(1, i, "held_out")) for i in range(100)]
+    assert sum(ones) <= 4, sum(ones)
+    for path in fonts.available(fonts.TYPED + fonts.TYPED_BOLD):
+        im = Image.new("L", (80, 80), 0)
+        ImageDraw.Draw(im).text((20, 5), "1", fill=255, font=ImageFont.truetype(path, 48))
+        printed = (np.array(im) > 127).astype(np.uint8) * 255
+        assert foot(printed)[0] >= ONE_FOOT, path
+        assert not footed_one(ModelReading("1", 0.99, (), (), (printed,))), path

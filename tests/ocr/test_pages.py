@@ -561,7 +561,10 @@ def test_boxed_figures_of_a_hard_photo_are_read() -> None:
     ak_zhol = {f.key: f for f in reading.fields}["ak_zhol"]
     assert ak_zhol.value == 8 and ak_zhol.candidates[0] == 8
     # read by the two networks alone, in no relation that can be checked: a person looks
-    assert (ak_zhol.status, ak_zhol.reason) == (Status.REVIEW, Reason.UNSUPPORTED)
+    # (since the networks learnt the rest of MNIST, they are less sure of this font's "8":
+    # it is in review for that before it would be for want of the arithmetic)
+    assert ak_zhol.status is Status.REVIEW
+    assert ak_zhol.reason in (Reason.UNSUPPORTED, Reason.LOW_CONFIDENCE)
 
 
 @pytest.mark.parametrize("blot", [False, True])
@@ -1236,3 +1239,22 @@ def test_garbled_words_inside_a_rows_ruled_cell_do_not_hide_its_figure() -> None
         assert fields[key].reason is not Reason.FIGURE_NOT_FOUND, key
         assert fields[key].value == truth[key], key
     assert fields["ballots_issued"].status is Status.ACCEPTED
+
+
+def test_a_two_written_like_a_one_with_a_foot_stands_only_on_the_arithmetic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dev seed (9662), a clean scan in real hands: Baytak's "92", its "2" the MNIST "2"
+    every reader reads "1" (a small hook, a long stroke down, a foot), read 91 by the five
+    digit readers, 0.95 to 0.98 sure; the sum it is in could not be checked, other parties
+    being in review. Its "1" has a foot: it waits for a person, with what was read."""
+    s = make_sample(7, 9662, tier="clean", script="handwritten", layout="leaders", hand="mnist")
+    truth, fields = _read_page(s)
+    baytak = fields["baytak"]
+    assert truth["baytak"] == 92 and baytak.value == 91
+    assert baytak.status is Status.REVIEW and baytak.reason is Reason.UNSUPPORTED
+    assert sum(f.status is Status.ACCEPTED for f in fields.values()) >= 9
+    # the foot is what holds it back: without it, all five readers' 91 stands
+    monkeypatch.setattr(read_module.fig, "footed_one", lambda reading: False)
+    again = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
+    assert again["baytak"].status is Status.ACCEPTED and again["baytak"].value == 91

@@ -439,9 +439,9 @@ def doubled_one(reading: ModelReading) -> bool:
 ONE_FOOT = 0.15
 #: ... unless the foot reaches out on both sides of the stroke above it, each by at least
 #: this share of the height: a base, as print gives its "1"s (DejaVu and Liberation: 0.17
-#: to 0.24 on each side) and some hands do. The "2"'s foot is mostly one-sided: with it,
-#: 86 % of 300 drawings of that "2" are still caught (92 % without it), and 1.4 % of
-#: 1,200 of MNIST's other "1"s (2.7 % without it).
+#: to 0.24 on each side) and some hands do. The "2"'s foot is mostly one-sided: of another
+#: 300 drawings of that "2", 86 % are still caught with this (92 % without it), and 1.4 %
+#: of 1,200 of MNIST's other training "1"s (2.7 % without it).
 BASE_SIDE = 0.14
 
 

@@ -660,14 +660,19 @@ def sure_witnesses(f: FieldReading) -> int:
     )
 
 
-def _stands_alone(f: FieldReading) -> bool:
+def _stands_alone(f: FieldReading, footed: bool = False) -> bool:
     """Whether ``f``'s readers are enough without the arithmetic: its words say it (a figure
-    in words is read apart from its digits), or its readers are :func:`unanimous`, or it was
-    accepted on neither of NEEDS_SUPPORT and UNSUPPORTED_WITNESSES readers are sure of it
-    (:func:`sure_witnesses`)."""
-    if any(n == "words" and d == str(f.value) for n, d, _ in f.readers) or unanimous(f):
+    in words is read apart from its digits); or, unless it is ``footed`` (a "1" in it has a
+    foot: every reader may read a "2" so written "1", however sure), its readers are
+    :func:`unanimous`, or it was accepted on neither of NEEDS_SUPPORT and
+    UNSUPPORTED_WITNESSES readers are sure of it (:func:`sure_witnesses`)."""
+    if any(n == "words" and d == str(f.value) for n, d, _ in f.readers):
         return True
-    return f.reason not in NEEDS_SUPPORT and sure_witnesses(f) >= UNSUPPORTED_WITNESSES
+    if footed:
+        return False
+    return unanimous(f) or (
+        f.reason not in NEEDS_SUPPORT and sure_witnesses(f) >= UNSUPPORTED_WITNESSES
+    )
 
 
 def doubt_unsupported(
@@ -694,10 +699,7 @@ def doubt_unsupported(
             if rel.evaluate(accepted, form.groups) is True:
                 supported.update(keys)
     for k, f in fields.items():
-        if f.status is not Status.ACCEPTED or k in supported:
-            continue
-        said = any(n == "words" and d == str(f.value) for n, d, _ in f.readers)
-        if (k in footed and not said) or not _stands_alone(f):
+        if f.status is Status.ACCEPTED and k not in supported and not _stands_alone(f, k in footed):
             fields[k] = replace(
                 f, status=Status.REVIEW, reason=Reason.UNSUPPORTED, confidence=f.confidence * 0.5
             )

@@ -885,23 +885,25 @@ def read_prepared(
         status, reason, conf, cands = decide(
             mreading, breading, treading, row_run, sreading, preading
         )
+        # the glyph network's glyphs are the accepted figure's: their ink can be judged
+        glyphs_accepted = (
+            status is Status.ACCEPTED
+            and mreading.digits is not None
+            and bool(cands)
+            and int(mreading.digits) == cands[0]
+        )
         # two "1"s written into one stroke are one "1" to every reader: the ink shows them
         if (
-            status is Status.ACCEPTED
+            glyphs_accepted
             and reason is not Reason.DIGITS_AND_WORDS_AGREE
-            and mreading.digits is not None
-            and cands
-            and int(mreading.digits) == cands[0]
             and fig.doubled_one(mreading)
         ):
             status, reason, conf = Status.REVIEW, Reason.ONE_TWO_STROKES_THICK, conf * 0.5
         # a "1" with a foot can be a "2": such a figure needs the arithmetic, its words or
         # Tesseract (a reader of print, that misreads handwriting) to stand
         if (
-            status is Status.ACCEPTED
-            and mreading.digits is not None
-            and cands
-            and int(mreading.digits) == cands[0]
+            glyphs_accepted
+            and status is Status.ACCEPTED
             and fig.footed_one(mreading)
             and not (treading[0] == mreading.digits and treading[1] >= TESS_MIN)
         ):

@@ -122,8 +122,8 @@ def digits(split: MoreSplit, shipped: np.ndarray) -> dict[int, list[np.ndarray]]
         keep = np.ones(len(labels), bool)
     elif split == "more":
         images, labels = _all()["train"]
-        known = {hashlib.sha256(img.tobytes()).digest() for img in shipped}
-        keep = np.array([hashlib.sha256(img.tobytes()).digest() not in known for img in images])
+        known = {img.tobytes() for img in shipped}
+        keep = np.array([img.tobytes() not in known for img in images])
     else:
         raise ValueError(f"split must be 'more' or 'test', not {split!r}")
     return {d: [images[i] for i in np.flatnonzero(keep & (labels == d))] for d in range(10)}

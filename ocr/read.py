@@ -10,6 +10,7 @@ checked and reported; they never change or accept a figure.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import subprocess
 import time
@@ -77,10 +78,17 @@ STRAY_INK = 0.03
 #: A page with fewer than STACKED_SHARE of its labels given a figure level with them, of
 #: at least STACKED_LABELS_MIN labels found, is read again for figures standing above their
 #: labels; taken so when at least STACKED_SHARE of the labels have one figure so, more than
-#: were found level. The first label looks up to STACKED_FIRST text heights above itself.
+#: were found level. The first label looks up to STACKED_FIRST text heights above itself,
+#: or, when nothing is found there, as high above it as the other labels' figures stand
+#: above theirs and STACKED_FIRST_MARGIN text heights more, then STACKED_FAR text heights.
 STACKED_LABELS_MIN = 5
 STACKED_SHARE = 0.6
 STACKED_FIRST = 4.0
+STACKED_FIRST_MARGIN = 0.5
+STACKED_FAR = 6.0
+#: A figure of a stacked page stands at most STACKED_RISE label pitches further above its
+#: label than the page's figures do in the median; one further up is another row's.
+STACKED_RISE = 0.5
 
 
 def _rescale(w: Word, k: float) -> Word:
@@ -767,13 +775,8 @@ def read_prepared(
         tops = sorted((min(h.box[1] for h in hs), k) for k, hs in hits.items())
         above: dict[str, tuple[tuple[tuple[int, int, int, int], fig.ModelReading], np.ndarray]]
         above = {}
-        for i, (top, key) in enumerate(tops):
-            prev = tops[i - 1][1] if i else None
-            y_top = (
-                int(max(h.box[3] for h in hits[prev]) + 0.2 * lh)
-                if prev is not None
-                else int(top - STACKED_FIRST * lh)
-            )
+
+        def figure_above(key: str, top: int, y_top: int) -> None:
             x_end = max(
                 (w.box[0] + w.box[2] for w in label_words[key]),
                 default=max(h.box[2] for h in hits[key]),
@@ -791,6 +794,46 @@ def read_prepared(
             if len(found) == 1:  # two figures between two labels: neither is sure
                 box, mask, mread = found[0]
                 above[key] = ((box, mread), mask)
+
+        for i, (top, key) in enumerate(tops):
+            prev = tops[i - 1][1] if i else None
+            y_top = (
+                int(max(h.box[3] for h in hits[prev]) + 0.2 * lh)
+                if prev is not None
+                else int(top - STACKED_FIRST * lh)
+            )
+            figure_above(key, top, y_top)
+        label_top = {k: top for top, k in tops}
+
+        def rise(k: str) -> int:
+            """How far above its label the top of a label's figure stands."""
+            return label_top[k] - above[k][0][0][1]
+
+        first_top, first_key = tops[0]
+        stands = [rise(k) for _, k in tops[1:] if k in above]
+        if first_key not in above and len(stands) >= STACKED_LABELS_MIN - 1:
+            # the first label has no label above it to bound it: it reaches as high as the
+            # other labels' figures stand above them, then STACKED_FAR text heights (a tall
+            # figure, its words on two lines); never more than one cluster that reads as
+            # digits in reach (the page's title is further up)
+            near_top = first_top - STACKED_FIRST * lh
+            for y_top in sorted(
+                {int(first_top - max(stands) - STACKED_FIRST_MARGIN * lh),
+                 int(first_top - STACKED_FAR * lh)},
+                reverse=True,
+            ):  # fmt: skip
+                if y_top < near_top and first_key not in above:
+                    figure_above(first_key, first_top, y_top)
+        # a label missed between two found ones leaves its figure in the next one's reach:
+        # a figure standing much further above its label than the page's figures stand above
+        # theirs is another row's (a hard photo: Baytak's label unread, its 174 taken for
+        # AMANAT's 1068, which was not found)
+        rises = {k: rise(k) for k in above}
+        pitch = [b - a for (a, _), (b, _) in itertools.pairwise(tops)]
+        if len(rises) >= STACKED_LABELS_MIN - 1:
+            most = float(np.median(list(rises.values()))) + STACKED_RISE * float(np.median(pitch))
+            for k in [k for k, r in rises.items() if r > most]:
+                del above[k]
         if len(above) >= STACKED_SHARE * len(hits) and len(above) > len(located):
             located = {k: v[0] for k, v in above.items()}
             masks = {k: v[1] for k, v in above.items()}

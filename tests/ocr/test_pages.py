@@ -898,6 +898,44 @@ def test_a_slanted_stacked_page_with_a_few_figures_level_with_labels_is_still_st
         assert fields[key].status is Status.ACCEPTED and fields[key].value == truth[key]
 
 
+def test_the_first_figure_of_a_stacked_page_is_found_above_words_on_two_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dev seed (9693), a clean scan in real hands: the first row's "1838" stands above
+    its words, which wrap onto two lines, and the first label has no label above it to
+    bound it: it looked only STACKED_FIRST text heights up, and the figure was not found.
+    It now looks as high as the other rows' figures stand, then STACKED_FAR heights; one
+    cluster that reads as digits there, and the page's title further up is not taken."""
+    s = make_sample(9, 9693, tier="clean", script="handwritten", layout="stacked", hand="mnist",
+                    against_all_last=True, shuffle_parties=True)  # fmt: skip
+    truth, fields = _read_page(s)
+    first = fields["voters_on_list"]
+    assert truth["voters_on_list"] == 1838
+    assert (first.status, first.value) == (Status.ACCEPTED, 1838)
+    assert first.reason is Reason.DIGITS_AND_WORDS_AGREE
+    assert sum(f.status is Status.ACCEPTED for f in fields.values()) >= 11
+    # as far as the first label looked before, nothing is found
+    monkeypatch.setattr(read_module, "STACKED_FAR", read_module.STACKED_FIRST)
+    monkeypatch.setattr(read_module, "STACKED_FIRST_MARGIN", -99.0)
+    again = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
+    assert again["voters_on_list"].reason is Reason.FIGURE_NOT_FOUND
+
+
+def test_a_stacked_page_missing_a_label_gives_its_figure_to_no_other_row() -> None:
+    """A dev seed (9643), a hard photo of a stacked page, turned and in shadow: Baytak's
+    label was not read, nor AMANAT's 1068, so the one cluster between the labels above and
+    AMANAT's was Baytak's 174, two rows up, accepted as AMANAT's (all five readers read
+    174). A figure standing much further above its label than the page's others stand
+    above theirs (STACKED_RISE) is another row's: AMANAT's is not found."""
+    s = make_sample(29, 9643, tier="hard", script="typed", layout="stacked", hand="mnist",
+                    against_all_last=True, shuffle_parties=True)  # fmt: skip
+    truth, fields = _read_page(s)  # (no figure accepted wrong)
+    assert (truth["amanat"], truth["baytak"]) == (1068, 174)
+    assert fields["amanat"].status is not Status.ACCEPTED
+    assert fields["amanat"].value != 174
+    assert sum(f.status is Status.ACCEPTED for f in fields.values()) >= 8
+
+
 def test_on_a_stacked_page_a_number_in_words_belongs_to_the_label_below_it() -> None:
     from ocr.layout import WordsRun
     from ocr.read import _assign_runs_above

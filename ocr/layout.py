@@ -160,9 +160,12 @@ def group_lines(words: tuple[Word, ...]) -> list[Line]:
     return out
 
 
+@lru_cache(maxsize=1 << 15)
 def _local_score(label: str, text: str) -> tuple[float, float]:
     """(score, coverage): alignment of ``label`` with its best span of ``text``, and the
-    share of ``text`` that span covers."""
+    share of ``text`` that span covers. Remembered: a page's labels are scored against the
+    same lines again (the gaps between the labels found, the order check, the page read
+    again levelled), and a hard photo's many lines made this a second of its CPU."""
     if not label or not text:
         return 0.0, 0.0
     sm = SequenceMatcher(None, label, text, autojunk=False)

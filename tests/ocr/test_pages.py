@@ -380,6 +380,19 @@ def _page(rows: list[str]) -> list[Line]:
     return group_lines(tuple(w for i, t in enumerate(rows) for w in _line(i, t, 100 + 50 * i)))
 
 
+def test_a_label_is_scored_against_a_text_once() -> None:
+    """A page's labels are scored against the same lines again (the gaps between the labels
+    found, the order check, the page read again levelled): the score is remembered, the
+    same as scored afresh (a hard photo's labels took a second of CPU, half of it again)."""
+    from ocr.layout import _local_score
+
+    label, text = "число избирателей", "1. число избирателеи. включенных в списки"
+    _local_score.cache_clear()
+    first = _local_score(label, text)
+    assert _local_score(label, text) == first == _local_score.__wrapped__(label, text)
+    assert _local_score.cache_info().hits == 1 and first[0] > 0.9
+
+
 def test_label_garbled_by_ocr_is_found_in_its_place_only() -> None:
     """The garbled "Протне всех" is taken for "Против всех" between rows 6 and 8, where the form's
     printed order puts it; the same garbling elsewhere, or a line that matches another

@@ -358,6 +358,17 @@ def _words_under(
     return found
 
 
+def _words_between(runs: list[WordsRun], box: tuple[int, int, int, int], bottom: int) -> bool:
+    """Whether a number in words was read under the figure in ``box`` (x, y, w, h) and above
+    ``bottom``, level with the figure's columns."""
+    x, y, w, h = box
+    return any(
+        r.value is not None and r.box[1] >= y + 0.5 * h and r.box[3] <= bottom
+        and r.box[0] < x + w and r.box[2] > x
+        for r in runs
+    )  # fmt: skip
+
+
 def _assign_runs_above(
     runs: list[WordsRun], tops: list[tuple[int, str]], label_lines: set[int]
 ) -> dict[str, WordsRun]:
@@ -814,16 +825,20 @@ def read_prepared(
         if first_key not in above and len(stands) >= STACKED_LABELS_MIN - 1:
             # the first label has no label above it to bound it: it reaches as high as the
             # other labels' figures stand above them, then STACKED_FAR text heights (a tall
-            # figure, its words on two lines); never more than one cluster that reads as
-            # digits in reach (the page's title is further up)
+            # figure, its words on two lines: there, only with a number in words read
+            # between it and the label, not a number of the page's heading); never more
+            # than one cluster that reads as digits in reach
             near_top = first_top - STACKED_FIRST * lh
-            for y_top in sorted(
-                {int(first_top - max(stands) - STACKED_FIRST_MARGIN * lh),
-                 int(first_top - STACKED_FAR * lh)},
-                reverse=True,
-            ):  # fmt: skip
-                if y_top < near_top and first_key not in above:
-                    figure_above(first_key, first_top, y_top)
+            reach = int(first_top - max(stands) - STACKED_FIRST_MARGIN * lh)
+            if reach < near_top:
+                figure_above(first_key, first_top, reach)
+            far = int(first_top - STACKED_FAR * lh)
+            if first_key not in above and far < min(reach, near_top):
+                figure_above(first_key, first_top, far)
+                if first_key in above and not _words_between(
+                    runs, above[first_key][0][0], first_top
+                ):
+                    del above[first_key]
         # a label missed between two found ones leaves its figure in the next one's reach:
         # a figure standing much further above its label than the page's figures stand above
         # theirs is another row's (a hard photo: Baytak's label unread, its 174 taken for

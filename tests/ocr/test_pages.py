@@ -5,6 +5,7 @@ to OCR noise. Real Tesseract, real rendered protocols."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -947,6 +948,23 @@ def test_a_stacked_page_missing_a_label_gives_its_figure_to_no_other_row() -> No
     assert fields["amanat"].status is not Status.ACCEPTED
     assert fields["amanat"].value != 174
     assert sum(f.status is Status.ACCEPTED for f in fields.values()) >= 8
+
+
+def test_far_above_the_first_label_a_figure_needs_its_words_under_it() -> None:
+    """Looked for far above the first label of a stacked page (STACKED_FAR), a cluster is
+    its figure only with a number in words read under it, over the label: a number of the
+    page's heading has none."""
+    from ocr.layout import WordsRun
+    from ocr.read import _words_between
+
+    figure = (950, 150, 90, 30)  # x, y, w, h; the label's top at 240
+    words = WordsRun((3, 4), "одна тысяча восемьсот тридцать восемь", 1838,
+                     (680, 185, 1040, 225))  # fmt: skip
+    assert _words_between([words], figure, 240)
+    assert not _words_between([], figure, 240)
+    assert not _words_between([replace(words, value=None)], figure, 240)  # not a number
+    assert not _words_between([replace(words, box=(100, 185, 400, 225))], figure, 240)  # aside
+    assert not _words_between([replace(words, box=(680, 250, 1040, 270))], figure, 240)  # below
 
 
 def test_on_a_stacked_page_a_number_in_words_belongs_to_the_label_below_it() -> None:

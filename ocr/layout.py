@@ -10,6 +10,7 @@ words are found the same way.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
@@ -179,6 +180,18 @@ def _local_score(label: str, text: str) -> tuple[float, float]:
     return 2.0 * matched / (len(label) + span), span / len(text)
 
 
+@lru_cache(maxsize=1 << 12)
+def _letters(text: str) -> Counter[str]:
+    return Counter(text)
+
+
+def _score_bound(label: str, text: str) -> float:
+    """An upper bound of :func:`_local_score`'s score, cheap: no more letters can match
+    than the two have in common, and the span they match in is at least as long."""
+    common = sum((_letters(label) & _letters(text)).values())
+    return 2.0 * common / (len(label) + common) if common else 0.0
+
+
 def _strip_number(text: str) -> str:
     return re.sub(r"^\s*\d+\s*[.,;:)]?\s*", "", text)
 
@@ -290,11 +303,13 @@ def find_labels(
             for span, text in cands:
                 if abs(len(text) - len(flabel)) > max(len(flabel), 12) * 1.5:
                     continue
-                sm = SequenceMatcher(None, flabel, text, autojunk=False)
-                if sm.real_quick_ratio() < 0.4 * threshold:
+                # difflib's real_quick_ratio, without building a matcher
+                if 2.0 * min(len(flabel), len(text)) / (len(flabel) + len(text)) < 0.4 * threshold:
+                    continue
+                need = threshold if len(flabel) >= 15 else max(threshold, 0.85)
+                if _score_bound(flabel, text) < need:
                     continue
                 score, cover = _local_score(flabel, text)
-                need = threshold if len(flabel) >= 15 else max(threshold, 0.85)
                 if score >= need and cover >= 0.45:
                     scored.append((score + 0.02 * cover, lab.key, lang, span))
     scored.sort(key=lambda s: -s[0])

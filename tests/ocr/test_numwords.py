@@ -81,3 +81,38 @@ def test_not_a_number_is_none(text: str) -> None:
 )
 def test_two_number_words_read_as_one_are_cut(text: str, value: int) -> None:
     assert parse_number_words(text) == value
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@given(
+    st.text(alphabet="аеиост", max_size=12),
+    st.text(alphabet="аеиост", max_size=12),
+    st.integers(0, 3),
+)
+def test_edit_distance_stops_early_but_never_wrongly(a: str, b: str, limit: int) -> None:
+    """The fuzzy look-up's edit distance gives up once a row of its table is past the limit
+    (a hard photo asked it 94,000 times): within the limit it is the exact distance, past
+    it ``limit + 1``."""
+    from ocr.numwords import _levenshtein
+
+    d = _edit_distance(a, b)
+    assert _levenshtein(a, b, limit) == (d if d <= limit else limit + 1)
+
+
+def test_a_word_is_looked_up_once() -> None:
+    """Every word of a page is asked whether it is a number word, again at each reading of
+    the page: the answer is remembered, and the same as worked out afresh."""
+    parse_number_words.cache_clear()
+    first = parse_number_words("двести пятнадцать")
+    assert first == 215 == parse_number_words("двести пятнадцать")
+    assert parse_number_words.__wrapped__("двести пятнадцать") == first
+    assert parse_number_words.cache_info().hits == 1

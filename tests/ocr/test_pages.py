@@ -10,6 +10,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ocr.read as read_module
 from ocr import load_form, read_protocol
@@ -392,6 +394,15 @@ def test_a_label_is_scored_against_a_text_once() -> None:
     first = _local_score(label, text)
     assert _local_score(label, text) == first == _local_score.__wrapped__(label, text)
     assert _local_score.cache_info().hits == 1 and first[0] > 0.9
+
+
+@given(st.text(alphabet="абвгдеж ", max_size=30), st.text(alphabet="абвгдеж ", max_size=40))
+def test_a_labels_cheap_bound_is_never_below_its_score(label: str, text: str) -> None:
+    """A label is scored against a text only where a cheap bound (the letters the two have
+    in common) says it can reach the score asked: that bound is never below the score."""
+    from ocr.layout import _local_score, _score_bound
+
+    assert _score_bound(label, text) >= _local_score.__wrapped__(label, text)[0] - 1e-12
 
 
 def test_label_garbled_by_ocr_is_found_in_its_place_only() -> None:

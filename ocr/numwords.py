@@ -199,6 +199,13 @@ _add("нөл", "zero", 0)
 _add("терт", "unit", 4)
 
 
+#: The vocabulary by the length of its words (a word further than the fuzzy limit in length
+#: is further than it in spelling).
+_BY_LENGTH: dict[int, list[tuple[str, tuple[str, int]]]] = {}
+for _word, _entry in _VOCAB.items():
+    _BY_LENGTH.setdefault(len(_word), []).append((_word, _entry))
+
+
 def _levenshtein(a: str, b: str, limit: int) -> int:
     """The edit distance of ``a`` and ``b``, or ``limit + 1`` as soon as it must exceed
     ``limit`` (a row's least value never falls again)."""
@@ -223,7 +230,10 @@ def _lookup(token: str) -> tuple[str, int] | None:
     if limit == 0:
         return None
     best: list[tuple[int, tuple[str, int]]] = []
-    for word, entry in _VOCAB.items():
+    near = (
+        w for n in range(len(token) - limit, len(token) + limit + 1) for w in _BY_LENGTH.get(n, ())
+    )
+    for word, entry in near:
         d = _levenshtein(token, word, limit)
         if d <= limit:
             best.append((d, entry))

@@ -536,6 +536,8 @@ def read_prepared(
         return _unreadable(form, sha, Reason.OCR_FAILED, t0)
     text, lines, hits = first
     problem = _form_problem(form, lines, hits)
+    greyed: set[tuple[int, str]] = set()  # the sheets read grey so far, and how
+    read_grey = False  # the lines kept are of a grey read
     if problem is Reason.NOT_A_PROTOCOL:
         # no labels where they should be: the page may be upside down, or sideways (an
         # upright page never pays for this). A sheet found was made portrait already, so
@@ -548,6 +550,19 @@ def read_prepared(
                 turns = [osd.rotate] + [d for d in (180,) if d != osd.rotate]
             elif osd is not None and osd.confidence >= 2:
                 turns = []
+        else:
+            # a sheet found, its labels unread: a photo in shadow or blurred, which the
+            # grey sheet read as Russian reads (see below), is far more common than a
+            # sheet upside down; that read comes first, and a protocol found by it is
+            # not turned (a dark page read four times took 4-6 CPU-s)
+            again = labels_of(prep, grey="rus")
+            greyed.add((id(prep), "rus"))
+            if again is not None and len(again[2]) > len(hits):
+                text, lines, hits = again
+                read_grey = True
+                problem = _form_problem(form, lines, hits)
+                if problem is not Reason.NOT_A_PROTOCOL:
+                    turns = []
         as_prepared = prep
         for degrees in turns:
             turned = turn(as_prepared, degrees)
@@ -555,13 +570,16 @@ def read_prepared(
             if again is None or len(again[2]) <= len(hits):
                 continue
             prep, (text, lines, hits) = turned, again
+            read_grey = False
             problem = _form_problem(form, lines, hits)
             if problem is not Reason.NOT_A_PROTOCOL:
                 break
 
     # text lines still askew (a sheet not found on a busy table keeps the photo's turn,
     # and the ink's profile missed it): level them by their own slope and read again
-    slope = fig.text_slope(prep.binary, lines) if problem is not Reason.NOT_A_PROTOCOL else None
+    # (the lines of a page read only grey are not levelled, as they never were)
+    askew = problem is not Reason.NOT_A_PROTOCOL and not read_grey
+    slope = fig.text_slope(prep.binary, lines) if askew else None
     angle = math.degrees(math.atan(slope)) if slope is not None else 0.0
     if abs(angle) >= RELEVEL:
         levelled = level(prep, angle)
@@ -581,6 +599,8 @@ def read_prepared(
     for grey in ("rus", "kaz"):
         if not many_missing():
             break
+        if (id(prep), grey) in greyed:
+            continue
         again = labels_of(prep, grey=grey)
         if again is not None and len(again[2]) > len(hits):
             text, lines, hits = again

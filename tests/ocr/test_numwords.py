@@ -116,3 +116,35 @@ def test_a_word_is_looked_up_once() -> None:
     assert first == 215 == parse_number_words("двести пятнадцать")
     assert parse_number_words.__wrapped__("двести пятнадцать") == first
     assert parse_number_words.cache_info().hits == 1
+
+
+@given(st.data())
+def test_fuzzy_look_up_checks_only_words_of_near_length(data: st.DataObject) -> None:
+    """The fuzzy look-up compares a token only with the words whose length is within its
+    limit: the same answer as comparing it with every word of the vocabulary."""
+    from ocr.numwords import _VOCAB, _lookup
+
+    token = data.draw(st.sampled_from(sorted(_VOCAB)))
+    ops = st.tuples(st.sampled_from("sid"), st.integers(0, 20), st.sampled_from("аеотсьд"))
+    for op, at, letter in data.draw(st.lists(ops, max_size=3)):
+        at %= len(token)
+        if op == "s":
+            token = token[:at] + letter + token[at + 1 :]
+        elif op == "i":
+            token = token[:at] + letter + token[at:]
+        elif len(token) > 1:
+            token = token[:at] + token[at + 1 :]
+    limit = 0 if len(token) < 5 else (1 if len(token) < 9 else 2)
+    near = {
+        e: min(_edit_distance(token, w) for w, e2 in _VOCAB.items() if e2 == e)
+        for e in set(_VOCAB.values())
+    }
+    within = {e: d for e, d in near.items() if d <= limit}
+    if token in _VOCAB:
+        expected = _VOCAB[token]
+    elif limit == 0 or not within:
+        expected = None
+    else:
+        best = [e for e, d in within.items() if d == min(within.values())]
+        expected = best[0] if len(best) == 1 else None
+    assert _lookup.__wrapped__(token) == expected

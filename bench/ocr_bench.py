@@ -10,7 +10,9 @@ accepted fields, coverage (accepted / all fields), silent errors (accepted but w
 review and unreadable counts, and seconds per image on one core (Tesseract runs with
 OMP_THREAD_LIMIT=1; run this with nothing else heavy on the machine). ``--baseline N``
 also runs plain ``tesseract --psm 3 -l rus+kaz`` on N photographed images and reports
-how many of the true figures appear in its text at all, and its time per image.
+how many of the true figures appear in its text at all, and its time per image. Below the
+tables: the median and the worst CPU seconds of one image (photos and clean scans apart,
+the worst photo named) and the peak RSS of the reading process and of Tesseract.
 ``--seeds`` runs several seeds (``--jobs`` of them at a time, one core each) and adds the
 table of all of them pooled: with ten images per cell, one seed's coverage of
 handwriting moves by several points with the hands it happens to draw.
@@ -33,8 +35,10 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from multiprocessing import Pool
@@ -58,6 +62,8 @@ def _cpu() -> float:
 
 
 Stats = dict[tuple[str, str], dict[str, float]]
+#: Per image read: (CPU seconds, its tier, its name).
+Times = list[tuple[float, str, str]]
 
 
 ORDERS = {
@@ -75,14 +81,17 @@ def measure(
     layouts: tuple[str, ...] = LAYOUTS,
     hand: str = "font",
     order: str = "form",
-) -> Stats:
-    """Read ``per_cell`` samples per tier x script; return the counts per cell.
+) -> tuple[Stats, Times, bytes]:
+    """Read ``per_cell`` samples per tier x script; return the counts per cell, the CPU
+    seconds of each image and the photo (photo or hard tier) that took the most.
 
     ``layouts`` are cycled through in each cell; ``hand`` writes the handwritten figures
     (``font``, ``mnist`` or ``mnist-test``); ``order`` is a key of :data:`ORDERS`."""
     by_layout = layouts != LAYOUTS
     form = load_form("kz-mazhilis-party-list-2023")
     stats: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    times: Times = []
+    worst = (-1.0, b"")
     index = 0
     for tier in TIERS:
         for script in SCRIPTS:
@@ -104,6 +113,9 @@ def measure(
                 r = read_protocol(s.image, form)
                 cpu = _cpu() - t0
                 wall = time.perf_counter() - w0
+                times.append((cpu, tier, f"seed-{seed}/{s.name}"))
+                if tier != "clean" and cpu > worst[0]:
+                    worst = (cpu, s.image)
                 cells = [(tier, script)]
                 if s.truth.get("hand_held_out") and tier != "clean":
                     # the digit readers never saw these hands in training: reported apart too
@@ -150,7 +162,7 @@ def measure(
                     f"{len(r.fields)} in {wall:.2f}s",
                     file=sys.stderr,
                 )
-    return {cell: dict(st) for cell, st in stats.items()}
+    return {cell: dict(st) for cell, st in stats.items()}, times, worst[1]
 
 
 def pooled(all_stats: list[Stats]) -> Stats:
@@ -162,6 +174,39 @@ def pooled(all_stats: list[Stats]) -> Stats:
             for k, v in st.items():
                 acc[k] += v
     return total
+
+
+def cpu_summary(times: Times) -> dict[str, object]:
+    """Median and worst CPU seconds per image, photos (photo and hard tiers) and clean
+    scans apart, and which photo was the worst."""
+    out: dict[str, object] = {}
+    for name, tiers in (("photos", ("photo", "hard")), ("scans", ("clean",))):
+        mine = sorted((t for t in times if t[1] in tiers), key=lambda t: t[0])
+        if not mine:
+            continue
+        out[f"{name}_median"] = statistics.median(t[0] for t in mine)
+        out[f"{name}_worst"] = mine[-1][0]
+        out[f"{name}_worst_image"] = mine[-1][2]
+    return out
+
+
+def alone(image: bytes) -> dict[str, float]:
+    """``image`` read by ``python -m ocr`` as a process of its own: its CPU seconds, start-up
+    and Tesseract included, and its peak RSS (the largest of it and its children)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "worst-photo"
+        path.write_bytes(image)
+        argv = [sys.executable, "-m", "ocr", str(path), "--form", "kz-mazhilis-party-list-2023"]
+        root = Path(__file__).resolve().parent.parent
+        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"python -m ocr failed on the worst photo: exit {proc.returncode}")
+    return {
+        "alone_cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "alone_peak_rss_mb": usage.ru_maxrss / 1024,
+    }
 
 
 def table_of(stats: Stats) -> dict[str, dict[str, float]]:
@@ -255,15 +300,19 @@ def main() -> int:
     ]
     if len(jobs) > 1 and args.jobs > 1:
         with Pool(args.jobs) as pool:
-            all_stats = pool.starmap(measure, jobs)
+            runs = pool.starmap(measure, jobs)
     else:
-        all_stats = [measure(*job) for job in jobs]
+        runs = [measure(*job) for job in jobs]
+    all_stats = [st for st, _, _ in runs]
+    cpu = cpu_summary([t for _, times, _ in runs for t in times])
+    worst = max(runs, key=lambda run: max((t[0] for t in run[1] if t[1] != "clean"), default=0))
+    cpu.update(alone(worst[2]))
     tables = {f"seed {seed}": table_of(st) for seed, st in zip(seeds, all_stats, strict=True)}
     if len(seeds) > 1:
         tables[f"pooled, seeds {','.join(map(str, seeds))}"] = table_of(pooled(all_stats))
     base = baseline(args.baseline, seeds[0]) if args.baseline else None
     if args.json:
-        out: dict[str, object] = {"ours": tables, "tesseract_psm3": base}
+        out: dict[str, object] = {"ours": tables, "cpu_per_image": cpu, "tesseract_psm3": base}
         if (layouts, args.hands, args.order) != (LAYOUTS, "font", "form"):
             out["samples"] = {"layouts": layouts, "hands": args.hands, "order": args.order}
         print(json.dumps(out, indent=1))
@@ -273,6 +322,17 @@ def main() -> int:
     for title, table in tables.items():
         print(f"\n{title}")
         _print_table(table)
+    print(
+        f"\nCPU-s per image, on one core, Tesseract included: photos (photo and hard) "
+        f"median {cpu['photos_median']:.2f}, worst {cpu['photos_worst']:.2f} "
+        f"({cpu['photos_worst_image']}); clean scans median {cpu['scans_median']:.2f}, "
+        f"worst {cpu['scans_worst']:.2f}"
+    )
+    print(
+        f"the worst photo read again by a process of its own (python -m ocr): "
+        f"{cpu['alone_cpu_seconds']:.2f} CPU-s with its start-up, peak RSS "
+        f"{cpu['alone_peak_rss_mb']:.0f} MB"
+    )
     if base:
         print(
             f"plain tesseract --psm 3 on {base['images']} photos: "

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,15 +89,59 @@ def run_tesseract(
         return TessResult((), "timeout")
     if res.returncode != 0 or res.stdout_truncated:
         return TessResult((), "tesseract_failed")
-    words = []
+    return TessResult(tuple(_tsv_words(res.stdout).get(1, [])))
+
+
+def run_tesseract_each(
+    images: list[np.ndarray],
+    *,
+    lang: str = LANGS,
+    psm: int = 3,
+    config: tuple[str, ...] = (),
+    timeout: float = 20.0,
+) -> list[TessResult]:
+    """:func:`run_tesseract` on each of ``images``, by one Tesseract that loads its model
+    once (given a file listing the images, it reads each as a page of its own): the words of
+    each, as that function gives them. Loading the model is most of the time of a small
+    image's reading (60 of 70 ms)."""
+    if len(images) <= 1:
+        return [
+            run_tesseract(im, lang=lang, psm=psm, config=config, timeout=timeout) for im in images
+        ]
+    with tempfile.TemporaryDirectory(prefix="dalel-tess-") as tmp:
+        names = []
+        for n, image in enumerate(images):
+            ok, png = cv2.imencode(".png", image)
+            if not ok:
+                return [TessResult((), "encode_failed")] * len(images)
+            name = Path(tmp) / f"{n:04d}.png"
+            name.write_bytes(bytes(png))
+            names.append(str(name))
+        listing = Path(tmp) / "images.txt"
+        listing.write_text("".join(f"{name}\n" for name in names))
+        cmd = ["tesseract", str(listing), "stdout", "-l", lang, "--psm", str(psm), "--oem", "1"]
+        for c in config:
+            cmd += ["-c", c]
+        cmd.append("tsv")
+        res = _tesseract(cmd, timeout * len(images))
+    if res.timed_out:
+        return [TessResult((), "timeout")] * len(images)
+    if res.returncode != 0 or res.stdout_truncated:
+        return [TessResult((), "tesseract_failed")] * len(images)
+    pages = _tsv_words(res.stdout)
+    return [TessResult(tuple(pages.get(n + 1, []))) for n in range(len(images))]
+
+
+def _tsv_words(stdout: bytes) -> dict[int, list[Word]]:
+    """The words of Tesseract's TSV output, by page number (1 for the first image)."""
+    pages: dict[int, list[Word]] = {}
     reader = csv.reader(
-        io.StringIO(res.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE
+        io.StringIO(stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE
     )
-    next(reader, None)
     for row in reader:
         if len(row) < 12 or row[0] != "5" or not row[11].strip():
             continue
-        words.append(
+        pages.setdefault(int(row[1]), []).append(
             Word(
                 text=row[11].strip(),
                 conf=float(row[10]),
@@ -104,7 +149,7 @@ def run_tesseract(
                 line=(int(row[2]), int(row[3]), int(row[4])),
             )
         )
-    return TessResult(tuple(words))
+    return pages
 
 
 @dataclass(frozen=True)

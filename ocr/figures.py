@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ocr.digits import DigitGuess, GlyphReader, normalize_glyph
-from ocr.engine import Word, run_tesseract
+from ocr.engine import Word, run_tesseract, run_tesseract_each
 from ocr.layout import Line
 
 
@@ -523,15 +523,17 @@ def read_with_tesseract(
         y += t.shape[0] + gap
     res = run_tesseract(canvas, lang="eng", psm=6, config=_DIGITS_ONLY)
     out: list[tuple[str | None, float]] = []
-    for (y0, y1), tile in zip(spans, tiles, strict=True):
+    for y0, y1 in spans:
         ws = [w for w in res.words if y0 - 10 <= w.box[1] + w.box[3] / 2 <= y1 + 10]
-        reading = _digits_of(ws)
-        if reading[0] is None:  # missed in the stack: read this crop alone, as one line
-            single = cv2.copyMakeBorder(tile, 20, 20, 30, 30, cv2.BORDER_CONSTANT, value=255)
-            reading = _digits_of(
-                list(run_tesseract(single, lang="eng", psm=7, config=_DIGITS_ONLY).words)
-            )
-        out.append(reading)
+        out.append(_digits_of(ws))
+    # missed in the stack: each such crop read alone, as one line (by one Tesseract)
+    missed = [n for n, reading in enumerate(out) if reading[0] is None]
+    singles = [
+        cv2.copyMakeBorder(tiles[n], 20, 20, 30, 30, cv2.BORDER_CONSTANT, value=255) for n in missed
+    ]
+    alone = run_tesseract_each(singles, lang="eng", psm=7, config=_DIGITS_ONLY)
+    for n, single in zip(missed, alone, strict=True):
+        out[n] = _digits_of(list(single.words))
     return out
 
 

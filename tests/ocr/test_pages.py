@@ -1368,3 +1368,17 @@ def test_a_two_written_like_a_one_with_a_foot_stands_only_on_the_arithmetic(
     monkeypatch.setattr(read_module.fig, "footed_one", lambda reading: False)
     again = {f.key: f for f in read_protocol(s.image, load_form(FORM_ID)).fields}
     assert again["baytak"].status is Status.ACCEPTED and again["baytak"].value == 91
+
+
+@given(st.text(alphabet="абвгд ", max_size=40), st.text(alphabet="абвгд ", max_size=60))
+def test_longest_common_subsequence_over_bit_vectors(label: str, text: str) -> None:
+    """The bound's common subsequence, over bit vectors, is the one a table finds."""
+    from ocr.layout import _common_subsequence
+
+    prev = [0] * (len(text) + 1)
+    for a in label:
+        cur = [0]
+        for j, b in enumerate(text, 1):
+            cur.append(prev[j - 1] + 1 if a == b else max(prev[j], cur[j - 1]))
+        prev = cur
+    assert _common_subsequence(label, text) == prev[-1]

@@ -198,15 +198,29 @@ def alone(image: bytes) -> dict[str, float]:
         path.write_bytes(image)
         argv = [sys.executable, "-m", "ocr", str(path), "--form", "kz-mazhilis-party-list-2023"]
         root = Path(__file__).resolve().parent.parent
-        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"python -m ocr failed on the worst photo: exit {proc.returncode}")
-    return {
-        "alone_cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "alone_peak_rss_mb": usage.ru_maxrss / 1024,
-    }
+        # started by a small process of its own: a child forked from this one would count
+        # this process's pages in its peak RSS until it runs the reader
+        out = subprocess.run(
+            [sys.executable, "-c", _ALONE, *argv],
+            cwd=root,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+    if out.returncode != 0:
+        raise SystemExit(f"python -m ocr failed on the worst photo: {out.stderr[-2000:]}")
+    cpu, rss_kb = json.loads(out.stdout)
+    return {"alone_cpu_seconds": cpu, "alone_peak_rss_mb": rss_kb / 1024}
+
+
+_ALONE = """
+import json, os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, ru = os.wait4(p.pid, 0)
+if os.waitstatus_to_exitcode(status):
+    sys.exit(f"exit {os.waitstatus_to_exitcode(status)}")
+print(json.dumps([ru.ru_utime + ru.ru_stime, ru.ru_maxrss]))
+"""
 
 
 def table_of(stats: Stats) -> dict[str, dict[str, float]]:

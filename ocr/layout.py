@@ -593,14 +593,21 @@ def _fill_gaps(
             box = _box(span)
             if box[1] < low - 2 or box[3] > high + 2 or any(ln.index in used_lines for ln in span):
                 continue
-            scores = sorted(
-                ((_local_score(flabel, text), k, lang) for k, lang, flabel in labels),
-                key=lambda s: -s[0][0],
+            # its own best label (the first in the form's order on a tie), then whether any
+            # other label comes within 0.05 of it: scored only where its bound reaches that
+            (score, cover), lang = max(
+                ((_local_score(flabel, text), lang) for k, lang, flabel in labels if k == key),
+                key=lambda s: s[0][0],
             )
-            (score, cover), k, lang = scores[0]
-            rival = max((s[0][0] for s in scores if s[1] != key), default=0.0)
             need = RELAXED if len(fold(getattr(form.labels[i], lang))) >= 15 else RELAXED_SHORT
-            if k != key or score < need or cover < 0.45 or rival > score - 0.05:
+            if score < need or cover < 0.45:
+                continue
+            near = score - 0.05
+            if any(
+                _score_bound(flabel, text) > near - 1e-9 and _local_score(flabel, text)[0] > near
+                for k, _, flabel in labels
+                if k != key
+            ):
                 continue
             if best is None or score > best[0]:
                 best = (score, lang, span)

@@ -31,7 +31,7 @@ from ocr.decide import (
     rank_by_relations,
 )
 from ocr.digits import load_model, load_model_b
-from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract
+from ocr.engine import Word, detect_orientation, engine_versions, run_tesseract, run_tesseract_each
 from ocr.errors import MissingDependency
 from ocr.forms import Form, list_forms, load_form
 from ocr.layout import (
@@ -71,6 +71,9 @@ _PROBLEM_REASON = {
 }
 #: Scale of the sheet given to Tesseract for finding labels (speed; labels stay legible).
 TESS_SCALE = 0.8
+#: A line read in Latin letters taller than this many times the page's median line is
+#: read as a block of text, not as one line.
+LATIN_TALL = 1.5
 #: Slope of the text lines (degrees) from which the page is levelled again and re-read.
 RELEVEL = 1.0
 #: Share of unread ink next to a number in words that makes it a possible piece.
@@ -467,32 +470,29 @@ def _maybe_the_next_rows(
     return out
 
 
-def _read_latin(binary: np.ndarray, lines: Sequence[Line]) -> list[str]:
-    """Each line's text read with Tesseract's English model (Latin letters): the lines'
-    ink stacked into one image, a blank line between each two, read at once."""
+def _read_latin(binary: np.ndarray, lines: Sequence[Line], line_height: float) -> list[str]:
+    """Each line's text read with Tesseract's English model (Latin letters) from the ink
+    ``binary`` (rules removed: a row's rules around it made Tesseract read nothing), each
+    line alone: a line one text line high as one line (``--psm 7``), a taller one (a label
+    on two lines, a figure beside it: over LATIN_TALL times the page's median
+    ``line_height``) as a block (``--psm 6``), each kind by one Tesseract.
+    (Stacked into one sheet and read as a block, a line's reading depended on the others
+    read with it: five lines fewer lost another line's «Respublica».)"""
     crops = []
     for ln in lines:
         x0, y0, x1, y1 = ln.box
         pad = max(2, (y1 - y0) // 3)
-        crops.append(binary[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad])
-    width = max(c.shape[1] for c in crops) + 20
-    gap = max(10, max(c.shape[0] for c in crops))
-    sheet = np.full((sum(c.shape[0] + gap for c in crops) + gap, width), 255, np.uint8)
-    spans = []
-    y = gap
-    for c in crops:
-        sheet[y : y + c.shape[0], 10 : 10 + c.shape[1]] = np.where(c > 0, 0, 255)
-        spans.append((y, y + c.shape[0]))
-        y += c.shape[0] + gap
-    tess = run_tesseract(sheet, lang="eng", psm=6)
-    out: list[list[str]] = [[] for _ in crops]
-    for w in sorted(tess.words, key=lambda w: w.box[0]):
-        mid = w.box[1] + w.box[3] / 2
-        for n, (a, b) in enumerate(spans):
-            if a <= mid <= b:
-                out[n].append(w.text)
-                break
-    return [" ".join(ws) for ws in out]
+        crop = binary[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+        ink = np.where(crop > 0, 0, 255).astype(np.uint8)
+        crops.append(np.pad(ink, 10, constant_values=255))
+    tall = [ln.box[3] - ln.box[1] > LATIN_TALL * line_height for ln in lines]
+    out = [""] * len(lines)
+    for psm, kind in ((7, False), (6, True)):
+        which = [n for n, t in enumerate(tall) if t is kind]
+        read = run_tesseract_each([crops[n] for n in which], lang="eng", psm=psm)
+        for n, res in zip(which, read, strict=True):
+            out[n] = " ".join(w.text for w in sorted(res.words, key=lambda w: w.box[0]))
+    return out
 
 
 def read_prepared(
@@ -607,14 +607,15 @@ def read_prepared(
             problem = _form_problem(form, lines, hits)
     if problem is not None:
         return _unreadable(form, sha, problem, t0)
-    find_latin_labels(form, lines, hits, lambda cands: _read_latin(prep.binary, cands))
-    placed = place_by_order(form, lines, hits)
     lh = fig.word_height(prep.binary, lines)
+    clean = fig.clean_binary(prep.binary, lh)  # the ink without rules
+    line_height = float(np.median([ln.box[3] - ln.box[1] for ln in lines]))
+    find_latin_labels(form, lines, hits, lambda cands: _read_latin(clean, cands, line_height))
+    placed = place_by_order(form, lines, hits)
     runs = find_words_runs(lines)
     # a number in words with unread writing just above or below it, in its column, may be
     # a piece of a longer one whose other line Tesseract dropped ("пятнадцать" of "двести
     # пятнадцать" agreed with digits read short): it gives no value
-    clean = fig.clean_binary(prep.binary, lh)
     # the precinct line is in the header, above the form's first label (a figure at the end
     # of a label naming "участковая избирательная комиссия" is never taken for it)
     first_label = min((h.box[1] for hs in hits.values() for h in hs), default=0)

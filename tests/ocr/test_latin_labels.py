@@ -181,3 +181,32 @@ def test_hard_photo_does_not_give_amanat_the_figure_of_baytaks_row() -> None:
     accepted = [f for f in reading.fields if f.status is Status.ACCEPTED]
     assert len(accepted) >= 6
     assert all(f.value == s.truth["figures"][f.key] for f in accepted)  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_lines_are_read_in_latin_alone_from_the_ink_without_rules(monkeypatch) -> None:
+    """A hard photo of a ruled table (dev seed 9703): each unclaimed line is read in Latin
+    letters alone, from the ink without the table's rules, and the party names come out
+    whole ("«AMANAT»", "«Respublica»"; read from the ink with its rules, in one sheet with
+    the others, they came out "«AMANAT®" and "«Rospublica»", and with five lines fewer in
+    that sheet, "«Rospublica»" not at all). A line reads the same with or without the
+    others."""
+    import ocr.read as read_module
+
+    asked: list[tuple[object, list[Line], float, list[str]]] = []
+    real = read_module._read_latin
+
+    def kept(binary, lines, line_height):  # type: ignore[no-untyped-def]
+        out = real(binary, lines, line_height)
+        asked.append((binary, list(lines), line_height, out))
+        return out
+
+    monkeypatch.setattr(read_module, "_read_latin", kept)
+    s = make_sample(30, 9703, tier="hard", script="handwritten", layout="table", hand="mnist",
+                    against_all_last=True, shuffle_parties=True)  # fmt: skip
+    read_protocol(s.image, FORM)
+    ((binary, lines, line_height, out),) = asked
+    text = " ".join(out)
+    assert "«AMANAT»" in text and "«Respublica»" in text
+    some = lines[len(lines) // 2 :]
+    assert real(binary, some, line_height) == out[len(lines) // 2 :]

@@ -219,7 +219,7 @@ def _levenshtein(a: str, b: str, limit: int) -> int:
         if min(cur) > limit:
             return limit + 1
         prev = cur
-    return prev[-1]
+    return min(prev[-1], limit + 1)
 
 
 @lru_cache(maxsize=1 << 14)

@@ -1106,3 +1106,32 @@ def test_figures_their_words_confirm_stay_accepted_when_a_relation_breaks() -> N
     fields = dict(read)
     doubt_by_relations(form, fields, footed={"respublica"})
     assert fields["respublica"].status is Status.REVIEW
+
+
+def test_words_maybe_cut_short_confirm_nothing_two_readers_read_longer() -> None:
+    """A fresh round's silent error (unseen writers' hands, a hard photo): "1992" in words
+    read "одна тысяча девятьсот девяносто", its "два" lost, agreed with PP-OCR (0.65) and
+    the second glyph reader (1990), and was accepted, while the glyph and whole-figure
+    networks read 1992 (0.90, 0.99). Words that may be cut short at their end, and that two
+    digit readers read longer, go to review. Whole words are not so doubted (a middle
+    word lost, "три тысячи восемьдесят четыре" for 3684, is a dev page's right 3084), nor
+    words one reader alone reads longer."""
+    from ocr.ppocr import TextReading
+
+    run = words(1990, "одна тысяча девятьсот девяносто")
+    ppocr = TextReading("1990", "1990", 0.65)
+    st, reason, _, _ = decide(
+        glyphs("1992", 0.90), glyphs("1990", 0.98), ("7", 0.0), run,
+        SequenceReading("1992", 0.99), ppocr,
+    )  # fmt: skip
+    assert (st, reason) == (Status.REVIEW, Reason.DIGITS_WORDS_DISAGREE)
+    st, reason, _, cands = decide(
+        glyphs("1990", 0.90), glyphs("1990", 0.98), ("7", 0.0), run,
+        SequenceReading("1992", 0.99), ppocr,
+    )  # fmt: skip
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, 1990)
+    st, reason, _, cands = decide(
+        glyphs("3084", 0.96), glyphs("3884", 0.09), ("3634", 0.78), words(3084),
+        SequenceReading("3684", 0.60), TextReading("3684", "3684", 0.64),
+    )  # fmt: skip
+    assert (st, reason, cands[0]) == (Status.ACCEPTED, Reason.DIGITS_AND_WORDS_AGREE, 3084)

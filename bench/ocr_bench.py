@@ -12,7 +12,8 @@ OMP_THREAD_LIMIT=1; run this with nothing else heavy on the machine). ``--baseli
 also runs plain ``tesseract --psm 3 -l rus+kaz`` on N photographed images and reports
 how many of the true figures appear in its text at all, and its time per image. Below the
 tables: the median and the worst CPU seconds of one image (photos and clean scans apart,
-the worst photo named) and the peak RSS of the reading process and of Tesseract.
+the worst photo named), and that photo read again by a process of its own (its CPU seconds
+with start-up, its peak RSS).
 ``--seeds`` runs several seeds (``--jobs`` of them at a time, one core each) and adds the
 table of all of them pooled: with ten images per cell, one seed's coverage of
 handwriting moves by several points with the hands it happens to draw.
@@ -81,9 +82,9 @@ def measure(
     layouts: tuple[str, ...] = LAYOUTS,
     hand: str = "font",
     order: str = "form",
-) -> tuple[Stats, Times, bytes]:
+) -> tuple[Stats, Times, tuple[float, bytes]]:
     """Read ``per_cell`` samples per tier x script; return the counts per cell, the CPU
-    seconds of each image and the photo (photo or hard tier) that took the most.
+    seconds of each image and the photo (photo or hard tier) that took the most, with them.
 
     ``layouts`` are cycled through in each cell; ``hand`` writes the handwritten figures
     (``font``, ``mnist`` or ``mnist-test``); ``order`` is a key of :data:`ORDERS`."""
@@ -162,7 +163,7 @@ def measure(
                     f"{len(r.fields)} in {wall:.2f}s",
                     file=sys.stderr,
                 )
-    return {cell: dict(st) for cell, st in stats.items()}, times, worst[1]
+    return {cell: dict(st) for cell, st in stats.items()}, times, worst
 
 
 def pooled(all_stats: list[Stats]) -> Stats:
@@ -319,8 +320,7 @@ def main() -> int:
         runs = [measure(*job) for job in jobs]
     all_stats = [st for st, _, _ in runs]
     cpu = cpu_summary([t for _, times, _ in runs for t in times])
-    worst = max(runs, key=lambda run: max((t[0] for t in run[1] if t[1] != "clean"), default=0))
-    cpu.update(alone(worst[2]))
+    cpu.update(alone(max((worst for _, _, worst in runs), key=lambda w: w[0])[1]))
     tables = {f"seed {seed}": table_of(st) for seed, st in zip(seeds, all_stats, strict=True)}
     if len(seeds) > 1:
         tables[f"pooled, seeds {','.join(map(str, seeds))}"] = table_of(pooled(all_stats))

@@ -68,6 +68,15 @@ def _tesseract(argv: list[str], timeout: float, stdin: bytes | None = None) -> p
         raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
 
 
+def _command(source: str, lang: str, psm: int, config: tuple[str, ...]) -> list[str]:
+    """Tesseract's command line: read ``source`` (``stdin``, an image, or a file listing
+    images), LSTM only, words as TSV on stdout."""
+    cmd = ["tesseract", source, "stdout", "-l", lang, "--psm", str(psm), "--oem", "1"]
+    for c in config:
+        cmd += ["-c", c]
+    return [*cmd, "tsv"]
+
+
 def run_tesseract(
     image: np.ndarray,
     *,
@@ -80,11 +89,7 @@ def run_tesseract(
     ok, png = cv2.imencode(".png", image)
     if not ok:
         return TessResult((), "encode_failed")
-    cmd = ["tesseract", "stdin", "stdout", "-l", lang, "--psm", str(psm), "--oem", "1"]
-    for c in config:
-        cmd += ["-c", c]
-    cmd.append("tsv")
-    res = _tesseract(cmd, timeout, stdin=bytes(png))
+    res = _tesseract(_command("stdin", lang, psm, config), timeout, stdin=bytes(png))
     if res.timed_out:
         return TessResult((), "timeout")
     if res.returncode != 0 or res.stdout_truncated:
@@ -119,11 +124,7 @@ def run_tesseract_each(
             names.append(str(name))
         listing = Path(tmp) / "images.txt"
         listing.write_text("".join(f"{name}\n" for name in names))
-        cmd = ["tesseract", str(listing), "stdout", "-l", lang, "--psm", str(psm), "--oem", "1"]
-        for c in config:
-            cmd += ["-c", c]
-        cmd.append("tsv")
-        res = _tesseract(cmd, timeout * len(images))
+        res = _tesseract(_command(str(listing), lang, psm, config), timeout * len(images))
     if res.timed_out:
         return [TessResult((), "timeout")] * len(images)
     if res.returncode != 0 or res.stdout_truncated:

@@ -536,7 +536,7 @@ def read_prepared(
         return _unreadable(form, sha, Reason.OCR_FAILED, t0)
     text, lines, hits = first
     problem = _form_problem(form, lines, hits)
-    greyed: set[tuple[int, str]] = set()  # the sheets read grey so far, and how
+    read_rus: Prepared | None = None  # the sheet read grey as Russian before any turn
     read_grey = False  # the lines kept are of a grey read
     if problem is Reason.NOT_A_PROTOCOL:
         # no labels where they should be: the page may be upside down, or sideways (an
@@ -556,7 +556,7 @@ def read_prepared(
             # sheet upside down; that read comes first, and a protocol found by it is
             # not turned (a dark page read four times took 4-6 CPU-s)
             again = labels_of(prep, grey="rus")
-            greyed.add((id(prep), "rus"))
+            read_rus = prep
             if again is not None and len(again[2]) > len(hits):
                 text, lines, hits = again
                 read_grey = True
@@ -599,7 +599,7 @@ def read_prepared(
     for grey in ("rus", "kaz"):
         if not many_missing():
             break
-        if (id(prep), grey) in greyed:
+        if grey == "rus" and prep is read_rus:
             continue
         again = labels_of(prep, grey=grey)
         if again is not None and len(again[2]) > len(hits):

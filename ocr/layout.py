@@ -17,7 +17,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 from ocr.engine import Word
-from ocr.forms import Form
+from ocr.forms import Form, Label
 from ocr.numwords import KAZAKH_AS_RUSSIAN, parse_number_words
 
 _FOLD = str.maketrans(
@@ -718,7 +718,17 @@ def find_latin_labels(
     hard photo, matched "«AMANAT» партиясы" 0.79 five rows below AMANAT's garbled one; its
     Latin reading held no "AMANAT", and Baytak's 169 was accepted as AMANAT's. (Kept: a
     hard photo's "| АМАМАГ» парты", 0.76, read "paar hope" in Latin, right after the row
-    before it.)"""
+    before it.)
+
+    A label with a Latin word found on its line fairly well (OUT_OF_ORDER_SURE to
+    LATIN_CONTESTED) while a label of the form is missing may be on that missing label's
+    row: "13. Нарадияя партия Қамасана", the People's Party's, matched "Партия «AMANAT»"
+    0.87, and its 24 was accepted as AMANAT's. When one unclaimed line, not of its row,
+    holds its Latin words ("һ Пари «АМАЧАТ-" read "B. Daptua CAMANAT") and its own line's
+    Latin reading does not, the label moves to that line.
+
+    The unclaimed lines above every label found (the heading) are read last, and only for a
+    missing label not found below them."""
     latin = {
         lab.key: sorted(set(latin_words(lab.ru)) | set(latin_words(lab.kk)))
         for lab in form.labels
@@ -728,20 +738,45 @@ def find_latin_labels(
     weak = [
         (key, h) for key in latin for h in hits.get(key, []) if 0.0 < h.score < OUT_OF_ORDER_SURE
     ]
+    contested = (
+        [
+            (key, h)
+            for key in latin
+            for h in hits.get(key, [])
+            if OUT_OF_ORDER_SURE <= h.score < LATIN_CONTESTED
+        ]
+        if any(k not in hits for k in form.keys)
+        else []
+    )
     used = {i for hs in hits.values() for h in hs for i in h.lines}
     unclaimed = (
         [ln for ln in lines if ln.index not in used and _label_like(_label_text(ln))][
             :LATIN_LINES_MAX
         ]
-        if missing
+        if missing or contested
         else []
     )
+    # the lines above every label found (the heading: a dozen lines of titles on a
+    # bilingual sheet) hold a label only on a page that prints it above all the others:
+    # they are read after the rest, and only for a label not found there
+    top = min((h.box[1] for hs in hits.values() for h in hs), default=None)
+    heading = [ln for ln in unclaimed if top is not None and ln.box[3] <= top]
+    unclaimed = [ln for ln in unclaimed if top is None or ln.box[3] > top]
     checked = sorted({i for _, h in weak for i in h.lines})
     cands = unclaimed + [lines[i] for i in checked]
-    if not cands:
+    if not cands and not heading:
         return set()
-    reading = dict(zip((ln.index for ln in cands), read_latin(cands), strict=True))
+    reading = dict(zip((ln.index for ln in cands), read_latin(cands) if cands else [], strict=True))
     found: set[str] = set()
+
+    def claim(lab: Label, among: list[Line]) -> None:
+        for lang, (score, ln) in _held_in_latin(lab, latin[lab.key], among, reading).items():
+            if ln.index in used:
+                continue
+            used.add(ln.index)
+            hits.setdefault(lab.key, []).append(LabelHit(lab.key, lang, score, (ln.index,), ln.box))
+            found.add(lab.key)
+
     for key, h in weak:
         own = max((_latin_score(latin[key], reading[i]) for i in h.lines), default=0.0)
         other = any(
@@ -758,25 +793,67 @@ def find_latin_labels(
             used.difference_update(h.lines)
             unclaimed += [lines[i] for i in h.lines]
     for lab in missing:
-        by_lang: dict[str, list[tuple[float, Line]]] = {}
-        for ln in unclaimed:
-            score = _latin_score(latin[lab.key], reading[ln.index])
-            if score == 0.0:
-                continue
-            text = _label_text(ln)
-            rest = {
-                lang: _words_match(fold_label(_without_latin(label)), text)
-                for lang, label in (("ru", lab.ru), ("kk", lab.kk))
-            }
-            by_lang.setdefault(max(rest, key=lambda k: rest[k]), []).append((score, ln))
-        for lang, got in by_lang.items():
-            if len(got) != 1 or got[0][1].index in used:
-                continue
-            score, ln = got[0]
-            used.add(ln.index)
-            hits.setdefault(lab.key, []).append(LabelHit(lab.key, lang, score, (ln.index,), ln.box))
-            found.add(lab.key)
+        claim(lab, unclaimed)
+    if heading and any(lab.key not in hits for lab in missing):
+        reading.update(zip((ln.index for ln in heading), read_latin(heading), strict=True))
+        for lab in missing:
+            if lab.key not in hits:
+                claim(lab, heading)
+    labels = {lab.key: lab for lab in form.labels}
+    for key, h in contested:
+        held = [
+            (lang, got)
+            for lang, got in _held_in_latin(labels[key], latin[key], unclaimed, reading).items()
+            if got[1].index not in used and not _same_row(got[1], h)
+        ]
+        if len(held) != 1 or h not in hits.get(key, []):
+            continue
+        # the line it was found on is read in Latin too: when it holds the name as well (a
+        # row printed in both languages), it stays
+        if any(_latin_score(latin[key], t) > 0.0 for t in read_latin([lines[i] for i in h.lines])):
+            continue
+        lang, (score, ln) = held[0]
+        hits[key] = [x for x in hits[key] if x is not h] + [
+            LabelHit(key, lang, score, (ln.index,), ln.box)
+        ]
+        used.difference_update(h.lines)
+        used.add(ln.index)
+        found.add(key)
     return found
+
+
+#: A label with a Latin word that the Cyrillic models matched this well or better, but
+#: below this, while another label of the form is missing, is looked for in the unclaimed
+#: lines' Latin reading too (:func:`find_latin_labels`).
+LATIN_CONTESTED = 0.92
+
+
+def _held_in_latin(
+    lab: Label, words: list[str], lines: list[Line], reading: dict[int, str]
+) -> dict[str, tuple[float, Line]]:
+    """Per language, the one line of ``lines`` whose Latin reading holds ``words`` (the
+    label ``lab``'s Latin words): its language is the one whose other words the line
+    matches best. A language two lines hold is left out (a page prints a label once a
+    language)."""
+    by_lang: dict[str, list[tuple[float, Line]]] = {}
+    for ln in lines:
+        score = _latin_score(words, reading[ln.index])
+        if score == 0.0:
+            continue
+        text = _label_text(ln)
+        rest = {
+            lang: _words_match(fold_label(_without_latin(label)), text)
+            for lang, label in (("ru", lab.ru), ("kk", lab.kk))
+        }
+        by_lang.setdefault(max(rest, key=lambda k: rest[k]), []).append((score, ln))
+    return {lang: got[0] for lang, got in by_lang.items() if len(got) == 1}
+
+
+def _same_row(ln: Line, hit: LabelHit) -> bool:
+    """True when ``ln`` stands right above or below ``hit``'s lines (less than a line's
+    height off) or level with them: the row's label in its other language."""
+    height = ln.box[3] - ln.box[1]
+    return ln.box[1] < hit.box[3] + height and hit.box[1] < ln.box[3] + height
 
 
 def _latin_score(words: list[str], latin: str) -> float:

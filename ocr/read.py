@@ -250,6 +250,9 @@ COLUMN_NOT_LINE = 4
 #: With this many figures ending level (within half a text line), the page's figures are
 #: taken to be right-aligned.
 ALIGNED_MIN = 5
+#: ... and a figure inside their column ending more than this many text lines left of them
+#: may have lost its last digits (:func:`_short_of_column`).
+SHORT_OF_COLUMN = 1.0
 
 
 def _boxed_digits(
@@ -294,6 +297,30 @@ def _union(
     for (x, y, w, h), m in run:
         mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= m
     return (x0, y0, x1 - x0, y1 - y0), mask
+
+
+def _short_of_column(boxes: dict[str, tuple[int, int, int, int]], lh: float) -> set[str]:
+    """Keys of the figures that end short of the page's right-aligned column of figures.
+
+    The column is right-aligned when ALIGNED_MIN figures end level (within half a text
+    line of the figures' median end) though they start more than a text line apart
+    (figures of different lengths: a column of figures of one length, or left-aligned,
+    shows nothing). A figure that starts inside that column and ends more than
+    SHORT_OF_COLUMN text lines short of it lost its last digits to the reading (a real
+    hand's "13" in digit boxes, its "3" faint, broken into specks: read 1), or was written
+    so; either way it is not read whole beyond doubt."""
+    if len(boxes) < ALIGNED_MIN:
+        return set()
+    ends = sorted(x + w for x, _, w, _ in boxes.values())
+    end = ends[len(ends) // 2]
+    level = [x for x, _, w, _ in boxes.values() if abs(x + w - end) <= 0.5 * lh]
+    if len(level) < ALIGNED_MIN or max(level) - min(level) <= lh:
+        return set()
+    return {
+        k
+        for k, (x, _, w, _) in boxes.items()
+        if min(level) - 0.5 * lh <= x and x + w < end - SHORT_OF_COLUMN * lh
+    }
 
 
 def _more_digits_right(
@@ -798,6 +825,9 @@ def read_prepared(
                 for k in joined_right
                 if abs(located[k][0][0] + located[k][0][2] - end) <= 0.5 * lh
             }
+    # figures of a right-aligned column (in digit boxes too, though read as one cluster
+    # each: their sides gone) that end short of it
+    passed_over |= _short_of_column({k: box for k, (box, _) in located.items()}, lh)
     stacked_page = False
     if len(located) < STACKED_SHARE * len(hits) and len(hits) >= STACKED_LABELS_MIN:
         # few figures level with their labels: the figures may stand above their labels,

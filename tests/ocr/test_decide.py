@@ -536,6 +536,51 @@ def test_figures_of_a_relation_the_accepted_figures_break_go_to_review() -> None
     assert fields["ballots_cancelled"].status is Status.ACCEPTED
 
 
+def test_a_figure_read_alike_that_breaks_two_relations_goes_to_review() -> None:
+    """A fresh seed (10501), a real hand's "695" on a hard photo, read 675 by all five
+    digit readers (0.88-0.99 sure): 934 received = 675 + 239 cancelled fails, and so does
+    692 voted <= 675 issued. Read alike beyond doubt, it stayed accepted. The one figure
+    in two broken relations is the likeliest misread of them: it goes to review, however
+    alike its readers; in one broken relation it stays accepted (a protocol that does not
+    add up), and its words still vouch for it."""
+    from ocr.decide import doubt_by_relations
+
+    form = load_form("kz-mazhilis-party-list-2023")
+    names = ("glyphs_a", "glyphs_b", "sequence", "tesseract", "ppocr")
+
+    def alike(key: str, value: int) -> FieldReading:
+        f = _reading(key, value, Status.ACCEPTED, Reason.READINGS_AGREE, ())
+        return replace(f, readers=tuple((n, str(value), 0.95) for n in names))
+
+    def page(voted: int) -> dict[str, FieldReading]:
+        values = {"ballots_received": 934, "ballots_issued": 675, "ballots_cancelled": 239,
+                  "voters_voted": voted, "voters_on_list": 1114}  # fmt: skip
+        return {k: alike(k, v) for k, v in values.items()}
+
+    fields = page(692)
+    doubt_by_relations(form, fields)
+    assert fields["ballots_issued"].status is Status.REVIEW
+    assert fields["ballots_issued"].reason is Reason.RELATION_FAILS
+    assert fields["ballots_issued"].value == 675  # shown as read, never changed
+    # the others each break one relation only, read alike: they stay accepted
+    others = ("ballots_received", "ballots_cancelled", "voters_voted", "voters_on_list")
+    assert all(fields[k].status is Status.ACCEPTED for k in others)
+    # "voted <= issued" holding, the sum alone breaks: every figure stays accepted
+    fields = page(672)
+    doubt_by_relations(form, fields)
+    assert all(f.status is Status.ACCEPTED for f in fields.values())
+    # its words read alike vouch for it in two broken relations too
+    fields = page(692)
+    fields["ballots_issued"] = replace(
+        fields["ballots_issued"],
+        reason=Reason.DIGITS_AND_WORDS_AGREE,
+        words_value=675,
+        readers=(*fields["ballots_issued"].readers, ("words", "675", 1.0)),
+    )
+    doubt_by_relations(form, fields)
+    assert fields["ballots_issued"].status is Status.ACCEPTED
+
+
 def test_the_two_text_engines_agreeing_on_other_digits_veto_our_networks() -> None:
     """A fresh seed (9612), real hands: "1025", whose "1" has a flag and a foot, read 2025 by
     both networks (0.92, 0.93: they learnt from the same hands), 1035 by PP-OCR (0.44) and

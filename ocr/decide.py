@@ -505,7 +505,7 @@ def misread_digits(fields: dict[str, FieldReading]) -> set[str]:
 _NOT_BY_NETWORKS = (Reason.DIGITS_AND_WORDS_AGREE, Reason.TEXT_ENGINES_AGREE)
 
 
-def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
+def doubt_misread_digits(fields: dict[str, FieldReading]) -> set[str]:
     """Send to review, in place, every figure accepted on the digit readers alone on a page
     where they misread a digit (:func:`misread_digits`): the hand is one they misread. A
     figure holding that digit says so (``DIGIT_MISREAD_ON_PAGE``), the others
@@ -519,17 +519,23 @@ def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
     seed, a hand never trained on whose "1" the networks read "2" on two rows (shown by
     the words) had its "84" accepted as 89, a misreading no other row showed. On eight
     seed sets, doubting the whole page sends 101 right figures of hard handwritten photos
-    to review (38 for the digit alone) and catches 5 wrong ones (3)."""
+    to review (38 for the digit alone) and catches 5 wrong ones (3).
+
+    Returns the keys of those three kinds kept: on such a page they stand only on the
+    arithmetic or their words (``footed`` of :func:`doubt_unsupported`). A fresh round
+    (34), another writer's hand on a hard photo: "1849" read 1549 by both networks and
+    PP-OCR, 0.94-0.98 sure, the sum it is in not checkable, on a page where that hand's
+    "9" had been read 8; of the figures so kept in rounds 33-34, 26 were right, that one
+    wrong."""
     suspect = misread_digits(fields)
     if not suspect:
-        return
+        return set()
+    kept: set[str] = set()
     for key, f in fields.items():
-        if (
-            f.status is Status.ACCEPTED
-            and f.reason not in _NOT_BY_NETWORKS
-            and f.value is not None
-            and not three_kinds(f)
-        ):
+        if f.status is Status.ACCEPTED and f.reason not in _NOT_BY_NETWORKS and f.value is not None:
+            if three_kinds(f):
+                kept.add(key)
+                continue
             shown = suspect & set(str(f.value))
             fields[key] = replace(
                 f,
@@ -537,6 +543,7 @@ def doubt_misread_digits(fields: dict[str, FieldReading]) -> None:
                 reason=Reason.DIGIT_MISREAD_ON_PAGE if shown else Reason.HAND_MISREAD_ON_PAGE,
                 confidence=f.confidence * 0.5,
             )
+    return kept
 
 
 def _open_in(
@@ -741,7 +748,9 @@ def doubt_unsupported(
     changes a value, never accepts one.
 
     A figure in ``footed`` (it has a "1" with a foot, which can be a "2" written so: every
-    reader may read it "1", however sure) stands only on the arithmetic or its words.
+    reader may read it "1", however sure; or it was read by three kinds of reader on a page
+    whose hand they misread, :func:`doubt_misread_digits`) stands only on the arithmetic or
+    its words.
 
     Call it after :func:`doubt_by_relations` (a figure of a broken relation is already in
     review, and no longer counts as accepted here)."""

@@ -1056,13 +1056,15 @@ def read_prepared(
                 ("words", None if words_value is None else str(words_value), 1.0),
             ),
         )
-    doubt_misread_digits(fields)
+    # three kinds of reader alike on a page whose hand they misread: such a figure stands
+    # only on the arithmetic or its words, as a footed "1" does
+    shaky = doubt_misread_digits(fields)
     rank_by_relations(form, fields)
     accepted = accepted_values(fields)
     rels = tuple(RelationCheck(r.text, r.evaluate(accepted, form.groups)) for r in form.relations)
     # (the relations are reported as the figures were read)
     doubt_by_relations(form, fields, footed)
-    doubt_unsupported(form, fields, footed)
+    doubt_unsupported(form, fields, footed | shaky)
     misplaced = stacked | below | shared | lonely | set(crowded)
     if not by_elimination:
         misplaced |= set(placed)

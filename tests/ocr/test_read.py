@@ -141,8 +141,10 @@ def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> N
     every reader, and "18" was accepted as 28. The words of two other rows show that
     misreading (16 read 26, 110 read 120): figures with a "2" accepted on our networks
     alone go to review (AMANAT's 263, PP-OCR reading 203). "18" is now accepted right, on
-    its words and PP-OCR, the networks' 28 being a digit misread; OSDP's 23,
-    which PP-OCR read as the networks did, stays accepted."""
+    its words and PP-OCR, the networks' 28 being a digit misread. OSDP's 23, which PP-OCR
+    read as the networks did, is not put in that doubt, but on such a page it stands only
+    on the arithmetic or its words (round 34: three kinds alike misread "1849" so), and the
+    sum it is in cannot be checked here: it is shown for review as unsupported."""
     reading = _read_all_accepted_right(
         make_sample(59, 2402, tier="hard", script="handwritten", layout="table")
     )
@@ -157,7 +159,8 @@ def test_figure_with_a_digit_misread_elsewhere_on_the_page_goes_to_review() -> N
         Reason.DIGITS_AND_WORDS_AGREE,
         18,
     )
-    assert reading["osdp"].status is Status.ACCEPTED
+    assert (reading["osdp"].status, reading["osdp"].reason) == (Status.REVIEW, Reason.UNSUPPORTED)
+    assert reading["osdp"].value == 23
 
 
 def test_figure_with_a_digit_other_readers_show_misread_goes_to_review() -> None:

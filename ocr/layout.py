@@ -806,7 +806,7 @@ def find_latin_labels(
             for lang, got in _held_in_latin(labels[key], latin[key], unclaimed, reading).items()
             if got[1].index not in used and not _same_row(got[1], h)
         ]
-        if len(held) != 1 or h not in hits.get(key, []):
+        if len(held) != 1:
             continue
         # the line it was found on is read in Latin too: when it holds the name as well (a
         # row printed in both languages), it stays

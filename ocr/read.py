@@ -299,22 +299,31 @@ def _union(
     return (x0, y0, x1 - x0, y1 - y0), mask
 
 
+def _level_end(boxes: list[tuple[int, int, int, int]], lh: float) -> float | None:
+    """Where the figures ``boxes`` (x, y, w, h) end, when ALIGNED_MIN of them end level
+    (within half a text line of their median end); else None."""
+    ends = sorted(x + w for x, _, w, _ in boxes)
+    if len(ends) < ALIGNED_MIN:
+        return None
+    end = ends[len(ends) // 2]
+    return end if sum(abs(e - end) <= 0.5 * lh for e in ends) >= ALIGNED_MIN else None
+
+
 def _short_of_column(boxes: dict[str, tuple[int, int, int, int]], lh: float) -> set[str]:
     """Keys of the figures that end short of the page's right-aligned column of figures.
 
-    The column is right-aligned when ALIGNED_MIN figures end level (within half a text
-    line of the figures' median end) though they start more than a text line apart
+    The column is right-aligned when ALIGNED_MIN figures end level (:func:`_level_end`)
+    though they start more than a text line apart
     (figures of different lengths: a column of figures of one length, or left-aligned,
     shows nothing). A figure that starts inside that column and ends more than
     SHORT_OF_COLUMN text lines short of it lost its last digits to the reading (a real
     hand's "13" in digit boxes, its "3" faint, broken into specks: read 1), or was written
     so; either way it is not read whole beyond doubt."""
-    if len(boxes) < ALIGNED_MIN:
+    end = _level_end(list(boxes.values()), lh)
+    if end is None:
         return set()
-    ends = sorted(x + w for x, _, w, _ in boxes.values())
-    end = ends[len(ends) // 2]
     level = [x for x, _, w, _ in boxes.values() if abs(x + w - end) <= 0.5 * lh]
-    if len(level) < ALIGNED_MIN or max(level) - min(level) <= lh:
+    if max(level) - min(level) <= lh:
         return set()
     return {
         k
@@ -812,19 +821,15 @@ def read_prepared(
         for k, (box, _) in located.items():
             if box[0] + box[2] < right - 0.5 * box_pitch:
                 passed_over.add(k)
-    ends = sorted(box[0] + box[2] for box, _ in located.values()) if joined_right else []
-    if len(ends) >= ALIGNED_MIN:
-        end = ends[len(ends) // 2]
-        if sum(abs(e - end) <= 0.5 * lh for e in ends) >= ALIGNED_MIN:
-            # the page's figures end level (right-aligned, in digit boxes or a column):
-            # ink joined right of a figure's first digits that ends there too is the
-            # rest of the figure ("1" in its box, "286" in the next three, their sides
-            # gone: two clusters), not a mark or another figure beyond it
-            passed_over -= {
-                k
-                for k in joined_right
-                if abs(located[k][0][0] + located[k][0][2] - end) <= 0.5 * lh
-            }
+    end = _level_end([box for box, _ in located.values()], lh) if joined_right else None
+    if end is not None:
+        # the page's figures end level (right-aligned, in digit boxes or a column):
+        # ink joined right of a figure's first digits that ends there too is the
+        # rest of the figure ("1" in its box, "286" in the next three, their sides
+        # gone: two clusters), not a mark or another figure beyond it
+        passed_over -= {
+            k for k in joined_right if abs(located[k][0][0] + located[k][0][2] - end) <= 0.5 * lh
+        }
     # figures of a right-aligned column (in digit boxes too, though read as one cluster
     # each: their sides gone) that end short of it
     passed_over |= _short_of_column({k: box for k, (box, _) in located.items()}, lh)

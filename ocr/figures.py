@@ -287,6 +287,30 @@ def isolated(
     return True
 
 
+#: Ink inside a figure's box that is not the figure's own: a mark this large (its larger
+#: side, its area, in text heights) may be a digit the figure's readers never saw.
+INSIDE_TALL = 0.3
+INSIDE_AREA = 0.06
+
+
+def ink_inside(
+    clean: np.ndarray, box: tuple[int, int, int, int], mask: np.ndarray, lh: float
+) -> bool:
+    """True when ink of ``clean`` inside the figure's ``box``, outside its own ink
+    ``mask``, is large enough to be a digit written small or faint: a real hand's "849",
+    its "4" a blot between the "8" and the "9", read 89 by every reader (the blot too small
+    to be a glyph, and in no glyph's reach). Specks of the paper are smaller."""
+    x, y, w, h = box
+    region = (clean[y : y + h, x : x + w] > 0) & (mask == 0)
+    if not region.any():
+        return False
+    n, _, st, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+    return any(
+        max(st[i, 2], st[i, 3]) >= INSIDE_TALL * lh and st[i, 4] >= INSIDE_AREA * lh * lh
+        for i in range(1, n)
+    )
+
+
 def read_with_model(mask: np.ndarray, model: GlyphReader, lh: float) -> ModelReading:
     """Segment a figure's ink mask into glyphs and classify each."""
     from ocr.digits import segment

@@ -924,6 +924,8 @@ def read_prepared(
     reach = BOX_REACH * box_pitch
     lonely = {k for k, (box, _) in located.items() if not fig.isolated(clean, box, lh, reach)}
     lonely |= passed_over
+    # ink inside a figure that is none of its glyphs: maybe a digit written small or faint
+    lonely |= {k for k, (box, _) in located.items() if fig.ink_inside(masked, box, masks[k], lh)}
     # a label placed by order, not read, is the form's order taken for the page's: rows may
     # be printed in another order (the parties shuffled, "Против всех" last), so its figure
     # is shown for review (a shuffled page's "Народная партия" row, garbled, placed as

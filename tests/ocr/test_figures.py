@@ -20,6 +20,7 @@ from ocr.figures import (
     find_clusters,
     foot,
     footed_one,
+    ink_inside,
     read_with_model,
     text_slope,
     word_height,
@@ -107,6 +108,26 @@ def test_leader_dots_and_specks_beside_a_figure_stay_out_of_it() -> None:
     assert len(clusters) == 1
     (x, _, w, _), _ = clusters[0]
     assert 255 <= x <= 262 and x + w < 330
+
+
+@pytest.mark.parametrize(("blot", "inside"), [(9, True), (4, False), (0, False)])
+def test_ink_between_a_figures_glyphs_that_none_holds_is_seen(blot: int, inside: bool) -> None:
+    """A real hand's "849", its "4" a blot 9 px across between the "8" and the "9" (text
+    23 px): too small to be a glyph and in no glyph's reach, it is left out of the figure,
+    which every reader then reads 89. The figure's box holds it: it is seen. A speck of
+    the paper (4 px) is not; nor is a figure with nothing between its glyphs."""
+    lh = 23.0
+    page = np.zeros((100, 400), np.uint8)
+    cv2.putText(page, "8", (150, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 255, 4)
+    cv2.putText(page, "9", (198, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 255, 4)
+    if blot:
+        page[52 : 52 + blot, 184 : 184 + blot] = 255
+    clusters = find_clusters(page, 100, 40, 65, lh)
+    assert len(clusters) == 1
+    box, mask = clusters[0]
+    assert box[0] < 184 and 184 + blot < box[0] + box[2]  # the blot lies inside the box
+    assert not mask[52 - box[1] : 52 - box[1] + blot, 184 - box[0] : 184 - box[0] + blot].any()
+    assert ink_inside(page, box, mask, lh) is inside
 
 
 def test_one_broken_in_two_does_not_split_its_figure() -> None:

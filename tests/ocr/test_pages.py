@@ -676,6 +676,22 @@ def test_a_hand_misread_on_the_page_needs_the_arithmetic_for_three_readers_alike
     _accepted_are_right(got, truth, at_least=4)
 
 
+@pytest.mark.slow
+def test_a_digit_written_small_between_two_others_keeps_the_figure_from_acceptance() -> None:
+    """A fresh seed (10577, round 38), a hard photo of a leaders page in another writer's
+    hand: "849", its "4" a blot between the "8" and the "9", too small to be a glyph: every
+    reader read 89 (0.98-0.99 sure) and it was accepted; the sums it is in could not be
+    checked (the row above in review). Ink inside a figure that none of its glyphs holds
+    now keeps it in review; every figure accepted is right."""
+    truth, got = _hard_photo_in_an_unseen_hand(31, 10577, "leaders")
+    assert truth["voters_voted"] == 849
+    assert (got["voters_voted"].status, got["voters_voted"].reason) == (
+        Status.REVIEW,
+        Reason.FIGURE_NOT_ISOLATED,
+    )
+    _accepted_are_right(got, truth, at_least=5)
+
+
 def _hard_photo_in_an_unseen_hand(
     index: int, seed: int, layout: str
 ) -> tuple[dict[str, int], dict[str, FieldReading]]:

@@ -457,3 +457,38 @@ def test_small_images_are_read_by_one_tesseract_as_each_alone(monkeypatch) -> No
     assert len(started) == 1
     assert together == alone
     assert [" ".join(w.text for w in r.words) for r in together] == ["1234", "", "907", "56"]
+
+
+def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as_it_was(
+    monkeypatch,
+) -> None:
+    """The precinct's number is read by the Tesseracts that read the figures (a Tesseract of
+    its own cost 0.1-0.3 CPU-s a page), as a stack of its own: a page of its own to
+    Tesseract, so the figures read exactly as without it, and it reads as it did alone."""
+    import ocr.engine as engine
+    import ocr.figures as figures
+
+    lh = 30.0
+    page = np.full((400, 500), 255, np.uint8)
+    boxes = []
+    for n, text in enumerate(("1234", "907", "56")):
+        y = 60 + 90 * n
+        cv2.putText(page, text, (100, y), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
+        boxes.append((98, y - 34, 30 * len(text) + 6, 38))
+    number = np.full_like(page, 255)
+    cv2.putText(number, "495", (300, 340), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
+    apart = [(number, (298, 306, 96, 38))]
+    alone = figures.read_with_tesseract(page, boxes, lh)
+    number_alone = figures.read_with_tesseract(page, [], lh, apart=apart)
+    started: list[list[str]] = []
+    run = engine.proc.run
+
+    def counted(argv, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(list(argv))
+        return run(argv, **kwargs)
+
+    monkeypatch.setattr(engine.proc, "run", counted)
+    together = figures.read_with_tesseract(page, boxes, lh, apart=apart)
+    assert [d for d, _ in together] == ["1234", "907", "56", "495"]
+    assert together == alone + number_alone
+    assert len([a for a in started if "6" in a]) == 1  # one Tesseract reads both stacks

@@ -459,15 +459,4 @@ def precinct_draft(
     return PrecinctDraft(tuple(found), tuple(_inked(prep, clean, f, lh) for f in found))
 
 
-def read_precinct(
-    prep: Prepared, lines: list[Line], clean: np.ndarray, lh: float, factor: float
-) -> PrecinctReading:
-    """The precinct number printed on the sheet ``prep`` (see :func:`precinct_draft`),
-    Tesseract asked on its own; ``factor`` maps the decoded image to the original one."""
-    draft = precinct_draft(prep, lines, clean, lh)
-    return draft.finish(
-        fig.read_with_tesseract(prep.gray, [], lh, apart=draft.asks), prep, lh, factor
-    )
-
-
-__all__ = ["PrecinctDraft", "find_numbers", "number_ink", "precinct_draft", "read_precinct"]
+__all__ = ["PrecinctDraft", "find_numbers", "number_ink", "precinct_draft"]

@@ -445,14 +445,7 @@ def test_small_images_are_read_by_one_tesseract_as_each_alone(monkeypatch) -> No
         images.append(img)
     config = ("tessedit_char_whitelist=0123456789",)
     alone = [engine.run_tesseract(im, lang="eng", psm=7, config=config) for im in images]
-    started: list[list[str]] = []
-    run = engine.proc.run
-
-    def counted(argv, **kwargs):  # type: ignore[no-untyped-def]
-        started.append(list(argv))
-        return run(argv, **kwargs)
-
-    monkeypatch.setattr(engine.proc, "run", counted)
+    started = _tesseracts_started(monkeypatch)
     together = engine.run_tesseract_each(images, lang="eng", psm=7, config=config)
     assert len(started) == 1
     assert together == alone
@@ -465,7 +458,6 @@ def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as
     """The precinct's number is read by the Tesseracts that read the figures (a Tesseract of
     its own cost 0.1-0.3 CPU-s a page), as a stack of its own: a page of its own to
     Tesseract, so the figures read exactly as without it, and it reads as it did alone."""
-    import ocr.engine as engine
     import ocr.figures as figures
 
     lh = 30.0
@@ -480,6 +472,17 @@ def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as
     apart = [(number, (298, 306, 96, 38))]
     alone = figures.read_with_tesseract(page, boxes, lh)
     number_alone = figures.read_with_tesseract(page, [], lh, apart=apart)
+    started = _tesseracts_started(monkeypatch)
+    together = figures.read_with_tesseract(page, boxes, lh, apart=apart)
+    assert [d for d, _ in together] == ["1234", "907", "56", "495"]
+    assert together == alone + number_alone
+    assert len([a for a in started if "6" in a]) == 1  # one Tesseract reads both stacks
+
+
+def _tesseracts_started(monkeypatch) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """The command lines of the processes started from now on (Tesseracts), in order."""
+    import ocr.engine as engine
+
     started: list[list[str]] = []
     run = engine.proc.run
 
@@ -488,7 +491,4 @@ def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as
         return run(argv, **kwargs)
 
     monkeypatch.setattr(engine.proc, "run", counted)
-    together = figures.read_with_tesseract(page, boxes, lh, apart=apart)
-    assert [d for d, _ in together] == ["1234", "907", "56", "495"]
-    assert together == alone + number_alone
-    assert len([a for a in started if "6" in a]) == 1  # one Tesseract reads both stacks
+    return started

@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocr import load_form, read_protocol
+from ocr import load_form, read_protocol, tessapi
 from ocr.result import Status
 from ocr.synth import LAYOUTS, LAYOUTS_ALL, make_sample
 
@@ -56,10 +56,11 @@ SCRIPTS = ("typed", "handwritten")
 
 
 def _cpu() -> float:
-    """CPU seconds used so far by this process and its finished children (Tesseract)."""
+    """CPU seconds used so far by this process, its finished children, and its Tesseract
+    server (a process that stays: :func:`ocr.tessapi.cpu_seconds`)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime + tessapi.cpu_seconds()
 
 
 Stats = dict[tuple[str, str], dict[str, float]]

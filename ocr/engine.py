@@ -1,8 +1,10 @@
 """Tesseract behind a thin, timed wrapper; environment check; engine versions.
 
-Tesseract is run as a subprocess (``tesseract stdin stdout ... tsv``) on one thread
-(``OMP_THREAD_LIMIT=1``) with a timeout; a timeout or a failure becomes an empty,
-degraded result with a reason, never a crash.
+Tesseract reads through a process of its own that stays (:mod:`ocr.tessapi`: the words of
+``tesseract IMAGE stdout ... tsv``, each model set up once), on one thread
+(``OMP_THREAD_LIMIT=1``), with a timeout; a timeout or a failure becomes an empty, degraded
+result with a reason, never a crash. Orientation detection, the version and the language
+list ask the ``tesseract`` command.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 
 from base import proc
 from base.errors import BrokenEnvironment
+from ocr import tessapi
 from ocr.errors import MissingDependency
 
 LANGS = "rus+kaz"
@@ -68,15 +70,6 @@ def _tesseract(argv: list[str], timeout: float, stdin: bytes | None = None) -> p
         raise MissingDependency(f"tesseract is not installed; run: {INSTALL_HINT}") from None
 
 
-def _command(source: str, lang: str, psm: int, config: tuple[str, ...]) -> list[str]:
-    """Tesseract's command line: read ``source`` (``stdin``, an image, or a file listing
-    images), LSTM only, words as TSV on stdout."""
-    cmd = ["tesseract", source, "stdout", "-l", lang, "--psm", str(psm), "--oem", "1"]
-    for c in config:
-        cmd += ["-c", c]
-    return [*cmd, "tsv"]
-
-
 def run_tesseract(
     image: np.ndarray,
     *,
@@ -85,16 +78,9 @@ def run_tesseract(
     config: tuple[str, ...] = (),
     timeout: float = 20.0,
 ) -> TessResult:
-    """Run Tesseract on a grayscale image and parse its TSV into words."""
-    ok, png = cv2.imencode(".png", image)
-    if not ok:
-        return TessResult((), "encode_failed")
-    res = _tesseract(_command("stdin", lang, psm, config), timeout, stdin=bytes(png))
-    if res.timed_out:
-        return TessResult((), "timeout")
-    if res.returncode != 0 or res.stdout_truncated:
-        return TessResult((), "tesseract_failed")
-    return TessResult(tuple(_tsv_words(res.stdout).get(1, [])))
+    """Read a grayscale image with Tesseract (its model set up once: :mod:`ocr.tessapi`)
+    and parse its TSV into words."""
+    return _words_of(tessapi.read(image, lang=lang, psm=psm, config=config, timeout=timeout))
 
 
 def run_tesseract_each(
@@ -105,32 +91,15 @@ def run_tesseract_each(
     config: tuple[str, ...] = (),
     timeout: float = 20.0,
 ) -> list[TessResult]:
-    """:func:`run_tesseract` on each of ``images``, by one Tesseract that loads its model
-    once (given a file listing the images, it reads each as a page of its own): the words of
-    each, as that function gives them. Loading the model is most of the time of a small
-    image's reading (60 of 70 ms)."""
-    if len(images) <= 1:
-        return [
-            run_tesseract(im, lang=lang, psm=psm, config=config, timeout=timeout) for im in images
-        ]
-    with tempfile.TemporaryDirectory(prefix="dalel-tess-") as tmp:
-        names = []
-        for n, image in enumerate(images):
-            ok, png = cv2.imencode(".png", image)
-            if not ok:
-                return [TessResult((), "encode_failed")] * len(images)
-            name = Path(tmp) / f"{n:04d}.png"
-            name.write_bytes(bytes(png))
-            names.append(str(name))
-        listing = Path(tmp) / "images.txt"
-        listing.write_text("".join(f"{name}\n" for name in names))
-        res = _tesseract(_command(str(listing), lang, psm, config), timeout * len(images))
-    if res.timed_out:
-        return [TessResult((), "timeout")] * len(images)
-    if res.returncode != 0 or res.stdout_truncated:
-        return [TessResult((), "tesseract_failed")] * len(images)
-    pages = _tsv_words(res.stdout)
-    return [TessResult(tuple(pages.get(n + 1, []))) for n in range(len(images))]
+    """:func:`run_tesseract` on each of ``images``, one after another by one Tesseract (as
+    the command given a file listing them reads each as a page of its own)."""
+    return [run_tesseract(im, lang=lang, psm=psm, config=config, timeout=timeout) for im in images]
+
+
+def _words_of(reading: tessapi.Reading) -> TessResult:
+    if reading.error is not None:
+        return TessResult((), reading.error)
+    return TessResult(tuple(_tsv_words(reading.tsv.encode()).get(1, [])))
 
 
 def _tsv_words(stdout: bytes) -> dict[int, list[Word]]:

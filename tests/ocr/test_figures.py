@@ -432,32 +432,10 @@ def test_the_two_no_reader_tells_from_a_one_has_a_one_sided_foot_in_most_drawing
         assert not footed_one(ModelReading("1", 0.99, (), (), (printed,))), path
 
 
-def test_small_images_are_read_by_one_tesseract_as_each_alone(monkeypatch) -> None:
-    """The figure crops a stacked reading missed are read one by one as single lines; one
-    Tesseract reads them all (its model loaded once: most of a small image's 70 ms), each
-    giving the words it gives read alone, a blank one none."""
-    import ocr.engine as engine
-
-    images = []
-    for text in ("1234", "", "907", "56"):
-        img = np.full((70, 60 + 34 * max(1, len(text))), 255, np.uint8)
-        cv2.putText(img, text, (20, 52), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
-        images.append(img)
-    config = ("tessedit_char_whitelist=0123456789",)
-    alone = [engine.run_tesseract(im, lang="eng", psm=7, config=config) for im in images]
-    started = _tesseracts_started(monkeypatch)
-    together = engine.run_tesseract_each(images, lang="eng", psm=7, config=config)
-    assert len(started) == 1
-    assert together == alone
-    assert [" ".join(w.text for w in r.words) for r in together] == ["1234", "", "907", "56"]
-
-
-def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as_it_was(
-    monkeypatch,
-) -> None:
-    """The precinct's number is read by the Tesseracts that read the figures (a Tesseract of
-    its own cost 0.1-0.3 CPU-s a page), as a stack of its own: a page of its own to
-    Tesseract, so the figures read exactly as without it, and it reads as it did alone."""
+def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as_it_was() -> None:
+    """The precinct's number is read with the figures, as a stack of its own: a page of its
+    own to Tesseract, so the figures read exactly as without it, and it reads as it did
+    alone."""
     import ocr.figures as figures
 
     lh = 30.0
@@ -472,23 +450,6 @@ def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as
     apart = [(number, (298, 306, 96, 38))]
     alone = figures.read_with_tesseract(page, boxes, lh)
     number_alone = figures.read_with_tesseract(page, [], lh, apart=apart)
-    started = _tesseracts_started(monkeypatch)
     together = figures.read_with_tesseract(page, boxes, lh, apart=apart)
     assert [d for d, _ in together] == ["1234", "907", "56", "495"]
     assert together == alone + number_alone
-    assert len([a for a in started if "6" in a]) == 1  # one Tesseract reads both stacks
-
-
-def _tesseracts_started(monkeypatch) -> list[list[str]]:  # type: ignore[no-untyped-def]
-    """The command lines of the processes started from now on (Tesseracts), in order."""
-    import ocr.engine as engine
-
-    started: list[list[str]] = []
-    run = engine.proc.run
-
-    def counted(argv, **kwargs):  # type: ignore[no-untyped-def]
-        started.append(list(argv))
-        return run(argv, **kwargs)
-
-    monkeypatch.setattr(engine.proc, "run", counted)
-    return started

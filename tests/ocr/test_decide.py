@@ -745,6 +745,39 @@ def test_glyph_network_whole_figure_network_and_ppocr_alike_are_three_kinds() ->
     assert st is Status.REVIEW
 
 
+def test_two_glyph_readers_and_the_figure_network_against_a_dissent_are_two_kinds() -> None:
+    """A fresh round (40, seed 10591), a real hand: "999" whose middle "9" looks like a "7",
+    read 979 by both glyph readers and the whole-figure network (0.90-0.99), PP-OCR 0.55,
+    Tesseract 974 (0.53), on a page where nothing could check it. The two glyph readers read
+    the same glyphs: with the figure network they are two kinds of witness, enough without
+    the arithmetic only while no reader is DISSENT_MIN sure of other digits."""
+    from ocr.decide import DISSENT_MIN, sure_witnesses
+
+    form = load_form("kz-mazhilis-party-list-2023")
+
+    def read(tess: tuple[str | None, float], ppocr: float = 0.5533) -> FieldReading:
+        return _reading("amanat", 979, Status.ACCEPTED, GLYPHS_AGREE, (
+            ("glyphs_a", "979", 0.902), ("glyphs_b", "979", 0.9822),
+            ("sequence", "979", 0.9887), ("tesseract", *tess), ("ppocr", "979", ppocr),
+            ("words", None, 1.0)))  # fmt: skip
+
+    def status(f: FieldReading) -> tuple[Status, Reason]:
+        fields = {"amanat": f}
+        doubt_unsupported(form, fields)
+        return fields["amanat"].status, fields["amanat"].reason
+
+    seen = read(("974", 0.5325))
+    assert sure_witnesses(seen) == 2
+    assert status(seen) == (Status.REVIEW, Reason.UNSUPPORTED)
+    assert status(read(("974", DISSENT_MIN))) == (Status.REVIEW, Reason.UNSUPPORTED)
+    # no dissent, or an unsure one: three sure readers, as before
+    for tess in ((None, 0.0), ("979", 0.6), ("974", DISSENT_MIN - 0.01)):
+        assert sure_witnesses(read(tess)) == 3
+        assert status(read(tess))[0] is Status.ACCEPTED, tess
+    # a third kind sure (PP-OCR): three kinds, the dissent or not
+    assert status(read(("974", 0.5325), ppocr=0.9))[0] is Status.ACCEPTED
+
+
 def test_three_kinds_alike_stand_alone_only_with_both_networks_sure() -> None:
     """A figure the three kinds read alike, THREE_KINDS_MIN sure, accepted on the two networks
     both sure (``GLYPHS_AND_FIGURE_AGREE``), stays accepted in no equality that can be

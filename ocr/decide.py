@@ -845,6 +845,15 @@ def _words_allow(f: FieldReading, value: int) -> bool:
     return w is None or w == value or words_cut_short(w, value)
 
 
+#: The most figures an equality settles that no reader made sure of alone (the figures open
+#: in it, and those of it in review for want of a relation, ``UNSUPPORTED``, that it would
+#: accept with them). Each more is another pair whose misreadings can cancel: a fresh round
+#: (41, seed 10609), a real hand, the parties' sum settled with three such figures, one open
+#: and two waiting: "814" read 819 and "8" read 3 by the glyph network and the whole-figure
+#: network alike, +5 and -5, and the sum held.
+MAX_UNSURE_IN_EQUALITY = 2
+
+
 def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: set[str]) -> None:
     """Accept, in place, a figure in review for what its readers read when two readers of
     different kinds read it alike and a control equality confirms it: the figure is the one
@@ -877,6 +886,9 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
     the second witness (``WORDS_AND_RELATION_AGREE``; :func:`_words_to_check` says which
     words may be so checked).
 
+    An equality settles at most MAX_UNSURE_IN_EQUALITY figures so, the open ones and those
+    waiting for it together: with more, two misreadings that cancel out make it hold.
+
     Call it last: the other figures of the equality must have passed every doubt. One pass:
     a figure accepted here checks no other."""
     accepted = accepted_values(fields)
@@ -905,6 +917,8 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
         f = fields[k]
         if f.status is not Status.REVIEW or k in misplaced:
             continue
+        if sum(z in pending for z in keys) > MAX_UNSURE_IN_EQUALITY - 1:
+            continue
         if f.reason in _READ_DOUBTS:
             readings = _read_by_two(f)
         elif f.reason is Reason.DIGITS_WORDS_DISAGREE and (w := _words_to_check(f)) is not None:
@@ -919,6 +933,8 @@ def accept_by_relations(form: Form, fields: dict[str, FieldReading], misplaced: 
             settle(keys, {k: fitting[0]})
     for rel, keys, pair in _open_in(form, read, 2):
         both = [fields[k] for k in pair]
+        if sum(z in pending for z in keys) > MAX_UNSURE_IN_EQUALITY - 2:
+            continue
         if any(
             f.status is not Status.REVIEW
             or f.reason not in _READ_DOUBTS

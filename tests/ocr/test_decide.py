@@ -972,6 +972,38 @@ def test_two_readers_and_the_one_equality_left_accept_a_figure() -> None:
     assert fields["voters_voted"].status is Status.REVIEW  # 1000 voted > 999 issued
 
 
+def test_an_equality_settles_two_unsure_figures_at_most() -> None:
+    """A fresh round (41, seed 10609), a real hand: the parties' sum settled three figures
+    at once, one open and two waiting for a relation (``UNSUPPORTED``), two of them misread
+    by as much in opposite directions ("814" read 819, "8" read 3) and the sum held. With a
+    third unsure figure in it an equality settles none; with two, as before."""
+    from ocr.decide import MAX_UNSURE_IN_EQUALITY, accept_by_relations
+
+    assert MAX_UNSURE_IN_EQUALITY == 2
+    form = load_form("kz-mazhilis-party-list-2023")
+    agree = {"sequence": ("150", 0.9), "ppocr": ("150", 0.9), "glyphs_a": ("130", 0.6)}
+
+    def waiting(fields: dict[str, FieldReading], *keys: str) -> dict[str, FieldReading]:
+        for k in keys:
+            fields[k] = replace(fields[k], status=Status.REVIEW, reason=Reason.UNSUPPORTED)
+        return fields
+
+    fields = waiting(_page_adding_up("ak_zhol", Reason.READINGS_DISAGREE, agree), "auyl")
+    accept_by_relations(form, fields, set())
+    assert {fields[k].status for k in ("ak_zhol", "auyl")} == {Status.ACCEPTED}
+    fields = waiting(
+        _page_adding_up("ak_zhol", Reason.READINGS_DISAGREE, agree), "auyl", "respublica"
+    )
+    accept_by_relations(form, fields, set())
+    assert {fields[k].status for k in ("ak_zhol", "auyl", "respublica")} == {Status.REVIEW}
+    # two open and one waiting: none either
+    ak = {"sequence": ("150", 0.6), "ppocr": ("150", 0.9), "glyphs_a": ("130", 0.7)}
+    au = {"glyphs_a": ("80", 0.8), "tesseract": ("80", 0.55), "ppocr": ("30", 0.6)}
+    fields = waiting(_two_open(ak, au), "respublica")
+    accept_by_relations(form, fields, set())
+    assert {fields[k].status for k in ("ak_zhol", "auyl", "respublica")} == {Status.REVIEW}
+
+
 def _two_open(
     ak_zhol: dict[str, tuple[str, float]],
     auyl: dict[str, tuple[str, float]],

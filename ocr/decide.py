@@ -695,12 +695,13 @@ UNSUPPORTED_SURE = 0.85
 NEEDS_SUPPORT = (Reason.READINGS_AGREE, Reason.TEXT_ENGINES_AGREE)
 #: The two glyph readers read the same glyphs, cut alike: sure of a figure together with the
 #: whole-figure network, they are two kinds of witness, not three. That is enough without the
-#: arithmetic unless a reader is this sure of other digits. A fresh round (40, seed 10591): a
-#: real hand's "999" whose middle "9" has the look of a "7" read 979 by both glyph readers and
-#: the whole-figure network (0.90-0.99) and by PP-OCR (0.55), Tesseract reading 974 (0.53),
-#: on a page whose other figures, half of them not found, checked nothing. In that round's
-#: 600 pages, 596 figures were accepted on their readers alone; this sent 10 to review, the
-#: wrong one among them.
+#: arithmetic unless a reader is this sure of other digits of the same length. A fresh round
+#: (40, seed 10591): a real hand's "999" whose middle "9" has the look of a "7" read 979 by
+#: both glyph readers and the whole-figure network (0.90-0.99) and by PP-OCR (0.55),
+#: Tesseract reading 974 (0.53), on a page whose other figures, half of them not found,
+#: checked nothing. In that round's 600 pages, 596 figures were accepted on their readers
+#: alone; this sends 8 to review, the wrong one among them (on round 42's 60 photos in real
+#: hands, 4 of the 719 figures the code before it accepted, none wrong).
 DISSENT_MIN = 0.5
 
 
@@ -723,7 +724,8 @@ def sure_witnesses(f: FieldReading) -> int:
     """How many digit readers read ``f``'s value UNSUPPORTED_SURE sure (the three kinds of
     reader reading alike, :func:`three_kinds`, count as enough); fewer than
     UNSUPPORTED_WITNESSES when the two glyph readers are two of them, the only other kind
-    sure is one, and a reader is DISSENT_MIN sure of other digits (:data:`DISSENT_MIN`)."""
+    sure is one, and a reader is DISSENT_MIN sure of other digits of the same length (a
+    reading a digit short is a figure cut, not another reading of it)."""
     said = str(f.value)
     if three_kinds(f):
         return UNSUPPORTED_WITNESSES
@@ -732,8 +734,9 @@ def sure_witnesses(f: FieldReading) -> int:
     ]
     kinds = {"glyphs" if n in ("glyphs_a", "glyphs_b") else n for n in sure}
     dissent = any(
-        n in _DIGIT_READERS and d is not None and d != said and c >= DISSENT_MIN
+        n in _DIGIT_READERS and d is not None and d != said and len(d) == len(said)
         for n, d, c in f.readers
+        if c >= DISSENT_MIN
     )
     if len(kinds) < UNSUPPORTED_WITNESSES and dissent:
         return len(kinds)

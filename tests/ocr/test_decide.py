@@ -776,6 +776,8 @@ def test_two_glyph_readers_and_the_figure_network_against_a_dissent_are_two_kind
         assert status(read(tess))[0] is Status.ACCEPTED, tess
     # a third kind sure (PP-OCR): three kinds, the dissent or not
     assert status(read(("974", 0.5325), ppocr=0.9))[0] is Status.ACCEPTED
+    # a reading a digit short is a figure cut, not another reading of it
+    assert status(read(("97", 0.9)))[0] is Status.ACCEPTED
 
 
 def test_three_kinds_alike_stand_alone_only_with_both_networks_sure() -> None:

@@ -1,6 +1,7 @@
-"""Tesseract read in this process through its library (``ocr.tessapi``): the words are the
-``tesseract`` command's, each model is set up once per thread, a reading past its deadline
-stops, and bad images are refused without a crash."""
+"""Tesseract read through a server process that stays (``ocr.tessapi``, ``ocr.tess_server``):
+the words are the ``tesseract`` command's, each model is set up once by a thread's server, a
+server that dies or a reading past its timeout costs that reading at most, and odd images
+give a reason or nothing, never a crash."""
 
 from __future__ import annotations
 

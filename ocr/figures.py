@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ocr.digits import DigitGuess, GlyphReader, normalize_glyph
-from ocr.engine import Word, run_tesseract_each
+from ocr.engine import Word, run_tesseract, run_tesseract_each
 from ocr.layout import Line
 
 
@@ -517,44 +517,38 @@ def footed_one(reading: ModelReading) -> bool:
 
 
 def read_with_tesseract(
-    gray: np.ndarray,
-    boxes: list[tuple[int, int, int, int]],
-    lh: float,
-    apart: list[tuple[np.ndarray, tuple[int, int, int, int]]] | None = None,
+    gray: np.ndarray, boxes: list[tuple[int, int, int, int]], lh: float
 ) -> list[tuple[str | None, float]]:
-    """Read every figure crop in one Tesseract call (crops stacked), digits only; those
-    missed in the stack are read each alone, as one line, by one more Tesseract.
+    """Read every figure crop in one Tesseract call (crops stacked), digits only.
 
-    ``apart``: more crops (a grey image of ``gray``'s size, a box in it), each read as a
-    stack of its own, by the same Tesseracts: each stack is a page of its own to Tesseract,
-    so the figures read as they would without them (the precinct's number, its ink alone;
-    a Tesseract of its own cost 0.1-0.3 CPU-s a page, most of it loading its model).
-    Returns (digits or None, confidence 0..1) per box, then per crop of ``apart``, in order.
+    Returns (digits or None, confidence 0..1) per box, in order.
     """
-    tiles = [_tile(gray, box, lh) for box in boxes]
-    stacks = [list(tiles)] if tiles else []
-    for view, box in apart or []:
-        tile = _tile(view, box, lh)
-        tiles.append(tile)
-        stacks.append([tile])
-    if not stacks:
+    if not boxes:
         return []
+    target_h = 44
+    tiles = []
+    for x, y, w, h in boxes:
+        p = int(0.35 * lh)
+        crop = gray[max(0, y - p) : y + h + p, max(0, x - p) : x + w + p]
+        k = target_h / max(1, h)
+        crop = cv2.resize(
+            crop, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
+        )
+        tiles.append(crop)
+    width = max(t.shape[1] for t in tiles) + 60
     gap = 36
-    canvases: list[np.ndarray] = []
+    height = sum(t.shape[0] + gap for t in tiles) + gap
+    canvas = np.full((height, width), 255, np.uint8)
     spans = []
-    for stack in stacks:
-        height = sum(t.shape[0] + gap for t in stack) + gap
-        canvas = np.full((height, max(t.shape[1] for t in stack) + 60), 255, np.uint8)
-        y = gap
-        for t in stack:
-            canvas[y : y + t.shape[0], 30 : 30 + t.shape[1]] = t
-            spans.append((len(canvases), y, y + t.shape[0]))
-            y += t.shape[0] + gap
-        canvases.append(canvas)
-    pages = run_tesseract_each(canvases, lang="eng", psm=6, config=_DIGITS_ONLY)
+    y = gap
+    for t in tiles:
+        canvas[y : y + t.shape[0], 30 : 30 + t.shape[1]] = t
+        spans.append((y, y + t.shape[0]))
+        y += t.shape[0] + gap
+    res = run_tesseract(canvas, lang="eng", psm=6, config=_DIGITS_ONLY)
     out: list[tuple[str | None, float]] = []
-    for page, y0, y1 in spans:
-        ws = [w for w in pages[page].words if y0 - 10 <= w.box[1] + w.box[3] / 2 <= y1 + 10]
+    for y0, y1 in spans:
+        ws = [w for w in res.words if y0 - 10 <= w.box[1] + w.box[3] / 2 <= y1 + 10]
         out.append(_digits_of(ws))
     # missed in the stack: each such crop read alone, as one line (by one Tesseract)
     missed = [n for n, reading in enumerate(out) if reading[0] is None]
@@ -565,17 +559,6 @@ def read_with_tesseract(
     for n, single in zip(missed, alone, strict=True):
         out[n] = _digits_of(list(single.words))
     return out
-
-
-def _tile(gray: np.ndarray, box: tuple[int, int, int, int], lh: float) -> np.ndarray:
-    """The crop of ``box`` (a margin around it) scaled to 44 px tall: what Tesseract reads."""
-    x, y, w, h = box
-    p = int(0.35 * lh)
-    crop = gray[max(0, y - p) : y + h + p, max(0, x - p) : x + w + p]
-    k = 44 / max(1, h)
-    return cv2.resize(
-        crop, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
-    )
 
 
 _DIGITS_ONLY = ("tessedit_char_whitelist=0123456789", "tessedit_do_invert=0")

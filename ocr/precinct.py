@@ -338,84 +338,13 @@ def _page_agrees(
     return tess[0] in (None, digits) or tess[1] < TESS_OTHERWISE
 
 
-@dataclass(frozen=True)
-class _Inked:
-    """A number named as the precinct's, its ink cut out and read by the networks."""
-
-    found: _Found
-    box: tuple[int, int, int, int]
-    model: fig.ModelReading
-    model_b: fig.ModelReading
-    seq: SequenceReading
-    view: np.ndarray
-    """The grey sheet with only the number's ink: what Tesseract reads of it."""
-
-
-@dataclass(frozen=True)
-class PrecinctDraft:
-    """The precinct's numbers read by all but Tesseract, and what Tesseract is to read of
-    them (:attr:`asks`): the page's reader asks it with the figures, by the same Tesseracts
-    (a process of its own cost 0.1-0.3 CPU-s, most of it loading its model), and hands the
-    readings to :meth:`finish`."""
-
-    found: tuple[_Found, ...]
-    inked: tuple[_Inked | None, ...]
-
-    @property
-    def asks(self) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
-        """The grey view and the box of each number whose ink was cut out, in order."""
-        return [(i.view, i.box) for i in self.inked if i is not None]
-
-    def finish(
-        self, tess: list[tuple[str | None, float]], prep: Prepared, lh: float, factor: float
-    ) -> PrecinctReading:
-        """The precinct reading, given Tesseract's reading of each of :attr:`asks`.
-
-        Read only when every number the page names as the precinct's that was read gives
-        the same number; two different numbers are a conflict, and not read."""
-        if not self.found:
-            return PrecinctReading(None, PrecinctReason.NO_LINE, 0.0)
-        given = iter(tess)
-        readings = [
-            _decided(prep, f, i, next(given) if i is not None else None, lh, factor)
-            for f, i in zip(self.found, self.inked, strict=True)
-        ]
-        read = [r for r in readings if r.read]
-        if len({r.value for r in read}) > 1:
-            values = tuple(dict.fromkeys(r.value for r in read if r.value is not None))
-            return PrecinctReading(
-                None, PrecinctReason.CONFLICT, 0.0, values, " | ".join(r.line for r in read)
-            )
-        return read[0] if read else readings[0]
-
-
-def _inked(prep: Prepared, clean: np.ndarray, found: _Found, lh: float) -> _Inked | None:
-    """``found``'s ink cut out and read by the networks; None when it is not isolated."""
-    ink = number_ink(clean, found, lh)
-    if ink is None:
-        return None
-    box, mask = ink
-    model = fig.read_with_model(mask, load_model(), lh)
-    model_b = fig.second_opinion(model, load_model_b())
-    seq = load_sequence_model().read([mask])[0]
-    keep = np.zeros(prep.gray.shape, bool)
-    bx, by, bw, bh = box
-    keep[by : by + bh, bx : bx + bw] = mask > 0
-    return _Inked(found, box, model, model_b, seq, ink_view(prep.gray, keep))
-
-
-def _decided(
-    prep: Prepared,
-    found: _Found,
-    inked: _Inked | None,
-    tess: tuple[str | None, float] | None,
-    lh: float,
-    factor: float,
+def _read_one(
+    prep: Prepared, clean: np.ndarray, found: _Found, lh: float, factor: float
 ) -> PrecinctReading:
-    """One number named as the precinct's, read by every reader (``tess``: Tesseract's
-    reading of its ink); decide."""
+    """Read one number named as the precinct's with every reader; decide."""
+    ink = number_ink(clean, found, lh)
     page = ("page", found.page_digits, found.page_confidence)
-    if inked is None or tess is None:
+    if ink is None:
         return PrecinctReading(
             None,
             PrecinctReason.NOT_ISOLATED,
@@ -424,7 +353,14 @@ def _decided(
             found.line.text,
             readers=(page,),
         )
-    box, model, model_b, seq = inked.box, inked.model, inked.model_b, inked.seq
+    box, mask = ink
+    model = fig.read_with_model(mask, load_model(), lh)
+    model_b = fig.second_opinion(model, load_model_b())
+    seq = load_sequence_model().read([mask])[0]
+    keep = np.zeros(prep.gray.shape, bool)
+    bx, by, bw, bh = box
+    keep[by : by + bh, bx : bx + bw] = mask > 0
+    tess = fig.read_with_tesseract(ink_view(prep.gray, keep), [box], lh)[0]
     readers = (
         ("glyphs_a", model.digits, model.confidence),
         ("glyphs_b", model_b.digits, model_b.confidence),
@@ -449,14 +385,26 @@ def _decided(
     return PrecinctReading(None, reason, 0.0, tuple(seen), found.line.text, where, crop, readers)
 
 
-def precinct_draft(
-    prep: Prepared, lines: list[Line], clean: np.ndarray, lh: float
-) -> PrecinctDraft:
-    """The precinct's numbers printed on the sheet ``prep`` read by all but Tesseract:
-    ``lines`` are the text lines of its header (above the form's first label) as Tesseract
-    read them, ``clean`` its ink with rules removed, ``lh`` its text height."""
+def read_precinct(
+    prep: Prepared, lines: list[Line], clean: np.ndarray, lh: float, factor: float
+) -> PrecinctReading:
+    """The precinct number printed on the sheet ``prep``: ``lines`` are the text lines of its
+    header (above the form's first label) as Tesseract read them, ``clean`` its ink with rules
+    removed, ``lh`` its text height; ``factor`` maps the decoded image to the original one.
+
+    Read only when every number the page names as the precinct's that was read gives the
+    same number; two different numbers are a conflict, and not read."""
     found = find_numbers(lines, lh)
-    return PrecinctDraft(tuple(found), tuple(_inked(prep, clean, f, lh) for f in found))
+    if not found:
+        return PrecinctReading(None, PrecinctReason.NO_LINE, 0.0)
+    readings = [_read_one(prep, clean, f, lh, factor) for f in found]
+    read = [r for r in readings if r.read]
+    if len({r.value for r in read}) > 1:
+        values = tuple(dict.fromkeys(r.value for r in read if r.value is not None))
+        return PrecinctReading(
+            None, PrecinctReason.CONFLICT, 0.0, values, " | ".join(r.line for r in read)
+        )
+    return read[0] if read else readings[0]
 
 
-__all__ = ["PrecinctDraft", "find_numbers", "number_ink", "precinct_draft"]
+__all__ = ["find_numbers", "number_ink", "read_precinct"]

@@ -49,7 +49,7 @@ from ocr.layout import (
     words_found,
 )
 from ocr.ppocr import load_recogniser
-from ocr.precinct import precinct_draft
+from ocr.precinct import read_precinct
 from ocr.prepare import (
     ImageProblem,
     Prepared,
@@ -656,8 +656,7 @@ def read_prepared(
     # of a label naming "участковая избирательная комиссия" is never taken for it)
     first_label = min((h.box[1] for hs in hits.values() for h in hs), default=0)
     header = [ln for ln in lines if ln.box[3] <= first_label]
-    # the precinct's number: read by Tesseract with the figures, below
-    draft = precinct_draft(prep, header, clean, lh)
+    precinct = read_precinct(prep, header, clean, lh, factor)
     read_boxes = [(ln.box[0] - 4, ln.box[1] - 4, ln.box[2] + 4, ln.box[3] + 4) for ln in lines]
 
     def unread_next_to(run: WordsRun) -> bool:
@@ -941,11 +940,13 @@ def read_prepared(
     stacked = {k for k, (box, _) in located.items() if len(heights) >= 3 and box[3] > 1.7 * typical}
     footed: set[str] = set()  # figures with a "1" that has a foot (fig.footed_one)
     keys_located = list(located)
-    tess_list = fig.read_with_tesseract(
-        prep.gray, [located[k][0] for k in keys_located], lh, apart=draft.asks
+    tess_reads = dict(
+        zip(
+            keys_located,
+            fig.read_with_tesseract(prep.gray, [located[k][0] for k in keys_located], lh),
+            strict=True,
+        )
     )
-    tess_reads = dict(zip(keys_located, tess_list[: len(keys_located)], strict=True))
-    precinct = draft.finish(tess_list[len(keys_located) :], prep, lh, factor)
     seq_list = load_sequence_model().read([masks[k] for k in keys_located])
     seq_reads = dict(zip(keys_located, seq_list, strict=True))
     pad = int(0.4 * lh)

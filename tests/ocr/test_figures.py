@@ -430,26 +430,3 @@ def test_the_two_no_reader_tells_from_a_one_has_a_one_sided_foot_in_most_drawing
         printed = (np.array(im) > 127).astype(np.uint8) * 255
         assert foot(printed)[0] >= ONE_FOOT, path
         assert not footed_one(ModelReading("1", 0.99, (), (), (printed,))), path
-
-
-def test_crops_read_apart_by_the_figures_tesseracts_leave_the_figures_reading_as_it_was() -> None:
-    """The precinct's number is read with the figures, as a stack of its own: a page of its
-    own to Tesseract, so the figures read exactly as without it, and it reads as it did
-    alone."""
-    import ocr.figures as figures
-
-    lh = 30.0
-    page = np.full((400, 500), 255, np.uint8)
-    boxes = []
-    for n, text in enumerate(("1234", "907", "56")):
-        y = 60 + 90 * n
-        cv2.putText(page, text, (100, y), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
-        boxes.append((98, y - 34, 30 * len(text) + 6, 38))
-    number = np.full_like(page, 255)
-    cv2.putText(number, "495", (300, 340), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
-    apart = [(number, (298, 306, 96, 38))]
-    alone = figures.read_with_tesseract(page, boxes, lh)
-    number_alone = figures.read_with_tesseract(page, [], lh, apart=apart)
-    together = figures.read_with_tesseract(page, boxes, lh, apart=apart)
-    assert [d for d, _ in together] == ["1234", "907", "56", "495"]
-    assert together == alone + number_alone
